@@ -1,0 +1,110 @@
+"""One typed settings object, read from a TOML file and the environment.
+
+Precedence (highest first): keyword arguments, environment variables ``SVRISK_*``
+(nested with ``__``, e.g. ``SVRISK_MODEL__SEED``), the TOML file named by
+``SVRISK_CONFIG`` (default ``svrisk.toml`` in the working directory), then the
+defaults below. Nothing is read at import time: call :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_TARGET_GROUPS = ("violence", "robbery", "sexual")
+
+
+class IngestSettings(BaseModel):
+    point_tolerance_m: float = Field(
+        250.0, description="Events may lie this far outside the study area and still be kept."
+    )
+    hub_tolerance_m: float = Field(
+        2000.0, description="Hubs (stations, schools) may lie this far outside the area."
+    )
+
+
+class UnitSettings(BaseModel):
+    grid_size_m: float = Field(250.0, gt=0)
+    knn: int = Field(8, ge=1)
+    distance_band_m: float = Field(500.0, gt=0)
+
+
+class ModelSettings(BaseModel):
+    target_groups: list[str] = Field(default_factory=lambda: list(DEFAULT_TARGET_GROUPS))
+    allow_police_generated: bool = Field(
+        False,
+        description="Allow police-generated counts (stop and search, possession) as features "
+        "or targets. Outputs say so when on.",
+    )
+    seed: int = 20240101
+    permutations: int = Field(999, ge=0)
+    fdr_alpha: float = Field(0.05, gt=0, lt=1)
+    history_months: int = Field(12, ge=1)
+    horizon_months: int = Field(1, ge=1)
+
+
+class ServiceSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    keys_file: Path = Path("out/api_keys.json")
+    max_page_size: int = 10_000
+
+
+class Settings(BaseSettings):
+    """Everything svrisk can be told, with defaults that run the demo offline."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SVRISK_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path | None = Field(
+        None, description="Folder of input data. None means the generated demo borough."
+    )
+    out_dir: Path = Path("out")
+    demo_seed: int = 7
+    engine: str = Field("local", pattern="^(local|dask)$")
+    dask_scheduler: str | None = None
+    ingest: IngestSettings = IngestSettings()
+    units: UnitSettings = UnitSettings()
+    model: ModelSettings = ModelSettings()
+    service: ServiceSettings = ServiceSettings()
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.out_dir / "demo-data"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.out_dir / "store"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.out_dir / "runs"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("SVRISK_CONFIG", "svrisk.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+def get_settings(**overrides) -> Settings:
+    """Read the settings now (from TOML, environment and ``overrides``)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
