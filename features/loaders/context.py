@@ -1,0 +1,35 @@
+"""What every loader is given: the study area, the taxonomy, known codes and ids seen so far."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from features.loaders.points import StudyArea
+from features.taxonomy import Taxonomy
+from service.settings import IngestSettings
+
+
+@dataclass
+class IngestContext:
+    taxonomy: Taxonomy
+    settings: IngestSettings = field(default_factory=IngestSettings)
+    area: StudyArea = field(default_factory=lambda: StudyArea(None))
+    codes: dict[str, set[str]] = field(default_factory=dict)  # edition -> unit codes
+    seen_ids: dict[str, str] = field(default_factory=dict)  # crime id -> "file row N"
+    today: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.today().normalize())
+
+    def edition_of(self, codes: pd.Series, family: str) -> pd.Series:
+        """Which loaded edition (e.g. lsoa2011/lsoa2021) each code belongs to; NA if none.
+
+        A code in both editions (unchanged LSOAs) gets the older edition's name + '+'.
+        """
+        out = pd.Series(pd.NA, index=codes.index, dtype="string")
+        editions = sorted(e for e in self.codes if e.startswith(family))
+        for edition in editions:
+            hit = codes.isin(self.codes[edition])
+            both = hit & out.notna()
+            out[hit & out.isna()] = edition
+            out[both] = out[both] + "+"
+        return out
