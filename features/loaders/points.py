@@ -9,6 +9,7 @@ swapped: the whole file is corrected and flagged instead of rejected.
 
 from __future__ import annotations
 
+import re
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -74,16 +75,15 @@ def validate_points(
         wrong_crs = _in_box(x, y, E_RANGE, N_RANGE) & ~plausible & ((np.abs(x) > 180) | (np.abs(y) > 90))
     else:
         plausible = _in_box(x, y, E_RANGE, N_RANGE) & ((np.abs(x) > 1000) | (np.abs(y) > 1000))
-        swapped_plausible = np.zeros(len(x), dtype=bool)
         wrong_crs = _in_box(x, y, LON_RANGE, LAT_RANGE)
     ok = checks.ok.to_numpy()
     # Project what can be projected; test the area for both orders to detect swaps.
     ex, ny = _project(x, y, geographic)
     sx, sy = _project(y, x, geographic)
     inside = area.contains(np.nan_to_num(ex), np.nan_to_num(ny), tolerance) & plausible
-    inside_swapped = area.contains(np.nan_to_num(sx), np.nan_to_num(sy), tolerance) & (
-        swapped_plausible | (~geographic & _in_box(y, x, E_RANGE, N_RANGE))
-    )
+    if not geographic:
+        swapped_plausible = _in_box(y, x, E_RANGE, N_RANGE)
+    inside_swapped = area.contains(np.nan_to_num(sx), np.nan_to_num(sy), tolerance) & swapped_plausible
     swapped = ok & ~inside & inside_swapped
     candidates = ok & (inside | inside_swapped)
     if candidates.sum() >= 3 and swapped.sum() > 0.5 * candidates.sum():
@@ -120,6 +120,38 @@ def _project(x: np.ndarray, y: np.ndarray, geographic: bool) -> tuple[np.ndarray
     return ex, ny
 
 
+def cross_check_grid_columns(frame: pd.DataFrame, ex: np.ndarray, ny: np.ndarray, source: str) -> list[dict]:
+    """Compare columns labelled easting/northing with the points projected from latitude/longitude.
+
+    A column's label is the first of "easting"/"northing" in its name. When the values under
+    the "northing" label match the eastings (and vice versa) the labels are swapped.
+    """
+    labelled: dict[str, str] = {}
+    for col in frame.columns:
+        m = re.search(r"easting|northing", col, re.I)
+        if m and m.group(0).lower() not in labelled:
+            labelled[m.group(0).lower()] = col
+    if len(labelled) < 2:
+        return []
+    e_vals = to_number(frame[labelled["easting"]]).to_numpy(dtype="float64", na_value=np.nan)
+    n_vals = to_number(frame[labelled["northing"]]).to_numpy(dtype="float64", na_value=np.nan)
+    ok = np.isfinite(e_vals) & np.isfinite(n_vals) & np.isfinite(ex) & np.isfinite(ny)
+    if ok.sum() == 0:
+        return []
+    straight = np.median(np.hypot(e_vals[ok] - ex[ok], n_vals[ok] - ny[ok]))
+    crossed = np.median(np.hypot(n_vals[ok] - ex[ok], e_vals[ok] - ny[ok]))
+    if crossed < 100 < straight:
+        return [{"check": "swapped_coordinate_labels", "severity": "warning",
+                 "message": f"{source}: column {labelled['easting']!r} holds northings and {labelled['northing']!r} "
+                 f"holds eastings (labels swapped; median gap {crossed:.0f} m when crossed, {straight:.0f} m as "
+                 "labelled); used latitude/longitude"}]
+    if straight > 100:
+        return [{"check": "grid_columns_disagree", "severity": "warning",
+                 "message": f"{source}: easting/northing columns disagree with latitude/longitude by a median "
+                 f"{straight:.0f} m; used latitude/longitude"}]
+    return []
+
+
 def to_geoframe(frame: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(x, y), crs=WORKING_CRS)
 
@@ -150,10 +182,13 @@ def point_table(
         from features.readers import DataError
 
         raise DataError(raw.source, "no coordinate columns (Easting/Northing or Longitude/Latitude)")
+    flags = flags if flags is not None else []
     x, y = validate_points(
-        frame, checks, flags if flags is not None else [], x_col=coords[0], y_col=coords[1], crs=coords[2],
+        frame, checks, flags, x_col=coords[0], y_col=coords[1], crs=coords[2],
         area=area, tolerance=tolerance, source=raw.source,
     )
+    if coords[2] == "EPSG:4326":
+        flags.extend(cross_check_grid_columns(frame, x, y, raw.source))
     out = pd.DataFrame({k: v for k, v in columns.items()}, index=frame.index)
     out["_x"], out["_y"] = x, y
     good, rejects = checks.split()

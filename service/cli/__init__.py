@@ -1,0 +1,27 @@
+"""The `svrisk` command line: one command group per file, each calling one package function."""
+
+from __future__ import annotations
+
+import typer
+
+from service.cli import ingest
+
+app = typer.Typer(
+    name="svrisk",
+    help="Serious-violence risk modelling: ingest, features, hotspots, models, outputs.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def root() -> None:
+    """svrisk: ranks places, never people. Settings come from svrisk.toml and SVRISK_* variables."""
+
+
+for module in (ingest,):
+    app.registered_commands.extend(module.app.registered_commands)
+
+
+def main() -> None:
+    app()

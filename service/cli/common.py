@@ -1,0 +1,39 @@
+"""Shared CLI plumbing: settings from options, and user errors as one clear line."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from features.readers import DataError
+from service.settings import Settings, get_settings
+
+
+def user_errors(func: Callable) -> Callable:
+    """Turn input errors into ``error: <file>: <what>`` on stderr and exit code 2, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (DataError, FileNotFoundError, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def settings_for(data: Path | None = None, out: Path | None = None) -> Settings:
+    return get_settings(data_dir=data, out_dir=out)
+
+
+def progress(message: str) -> None:
+    typer.echo(f"  {message}", err=True)
+
+
+def stderr_is_tty() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,44 @@
+"""`svrisk ingest`: validate a data folder into a store and print what was accepted and rejected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from service.cli.common import progress, settings_for, user_errors
+from service.pipeline import ingest_step
+
+app = typer.Typer()
+
+
+@app.command("ingest")
+@user_errors
+def ingest_command(
+    data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
+    out: Path = typer.Option(None, "--out", help="Store folder to write (default: <out_dir>/store)."),
+) -> None:
+    """Load every source in DATA, validate it, and write the store with rejects and ingest_report.json."""
+    settings = settings_for(data)
+    report, store_dir = ingest_step(settings, store_dir=out, progress=progress)
+    print_report(report)
+    typer.echo(f"store written to {store_dir}")
+
+
+def print_report(report: dict) -> None:
+    width = max((len(i["source"]) for i in report["inputs"]), default=10)
+    typer.echo(f"{'source':<{width}}  {'read':>8} {'accepted':>9} {'rejected':>9}  top reject reason")
+    for item in report["inputs"]:
+        reasons = item["rejected_by_reason"]
+        top = max(reasons, key=reasons.get) if reasons else ""
+        typer.echo(f"{item['source']:<{width}}  {item['rows_read']:>8} {item['accepted']:>9} {item['rejected']:>9}  {top}")
+    t = report["totals"]
+    typer.echo(f"{'TOTAL':<{width}}  {t['rows_read']:>8} {t['accepted']:>9} {t['rejected']:>9}"
+               f"  {'reconciled' if report['reconciled'] else 'NOT RECONCILED'}")
+    flags = [f for f in report["quality_flags"] if f.get("severity") in ("warning", "error")]
+    if flags:
+        typer.echo("\ndata-quality flags:")
+        for f in flags:
+            typer.echo(f"  [{f['severity']}] {f['message']}")
+    for u in report.get("unrecognised", []):
+        typer.echo(f"  not used: {u['path']} ({u['why']})")
