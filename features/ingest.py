@@ -207,30 +207,34 @@ def _quality(tables: dict[str, pd.DataFrame], ctx: IngestContext) -> list[dict]:
     return flags
 
 
-def _unit_month_holes(ev: pd.DataFrame, ctx: IngestContext, min_mean: float = 4.0) -> list[dict]:
-    """An LSOA that averages >= min_mean events a month but has none in some month: likely missing data."""
+def _unit_month_holes(ev: pd.DataFrame, ctx: IngestContext, min_mean: float = 4.0, min_units: int = 3) -> list[dict]:
+    """Months in which several usually busy LSOAs have no events at all: likely missing data.
+
+    A unit averaging ``min_mean`` events a month has a Poisson chance of a zero month of
+    about e^-4 (2%), so one such zero is noise; ``min_units`` or more in the same month,
+    or a zero where the unit averages 10 or more, is a coverage gap worth a flag.
+    """
     codes = ev["lsoa_code"].dropna()
     if codes.empty:
         return []
-    # Only dense periods: months inside a run of consecutive months (ignore isolated single-month extracts).
-    months = ev.loc[codes.index, "month"]
-    counts = pd.crosstab(codes, months)
+    counts = pd.crosstab(codes, ev.loc[codes.index, "month"])
     span = counts.columns
     if len(span) < 6:
         return []
-    means = counts.mean(axis=1)
-    busy = counts[means >= min_mean]
-    full = pd.date_range(span.min(), span.max(), freq="MS")
+    # Only months inside a run of consecutive months (ignore isolated single-month extracts).
     contiguous = [m for m in span if (m - pd.DateOffset(months=1) in span) or (m + pd.DateOffset(months=1) in span)]
-    holes = (busy[contiguous] == 0)
-    by_month = holes.sum(axis=0)
-    by_month = by_month[by_month > 0]
-    if by_month.empty:
+    means = counts[contiguous].mean(axis=1)
+    busy = counts.loc[means >= min_mean, contiguous]
+    holes = busy == 0
+    very_busy = (means[busy.index] >= 10).to_numpy()[:, None]
+    notable = holes.sum(axis=0) >= min_units
+    detail = {f"{m:%Y-%m}": sorted(holes.index[holes[m].to_numpy() & (notable[m] | very_busy[:, 0])].tolist())
+              for m in holes.columns}
+    detail = {m: v for m, v in detail.items() if v}
+    if not detail:
         return []
-    detail = {f"{m:%Y-%m}": sorted(holes.index[holes[m]].tolist()) for m in by_month.index}
-    del full
     return [{"table": "events", "check": "unit_month_missing", "severity": "warning",
-             "message": "areas with events most months but none in some month (missing data for part of the area?): "
+             "message": "usually busy areas with no events at all in a month (missing data for part of the area?): "
              + ", ".join(f"{m} ({len(v)} LSOAs)" for m, v in detail.items()), "holes": detail}]
 
 
