@@ -1,0 +1,302 @@
+"""The feature matrix: what is known about every unit as of a cutoff month.
+
+A :class:`FeatureBuilder` does the geometry work for one unit set once (events
+to units, event/hub distances, area overlaps) and then builds the matrix for
+any cutoff by slicing cached arrays. A cutoff ``"2018-01"`` means "as of the
+start of January 2018": features use months strictly before it; a target with
+horizon h counts events in months [cutoff, cutoff + h).
+
+Column names (models rely on the prefixes): ``cnt_<group>_<w>m``, ``harm_sv_12m``,
+``trend_sv_12m``, ``nr_sv``, ``lag_cnt_sv_12m``, ``kde_sv_12m``, ``imd_*``,
+``<domain>_score``, ``pop_total``, ``pop_density``, ``share_10_24``,
+``sv_rate_eb``, ``foot_*``, ``dist_station_m``, ``bus_stop_density``,
+``schools_*``, ``dist_school_m``, ``excl_rate``, ``light_density``,
+``park_share``, ``sas_12m``. ``sv`` is the target groups (settings.model.target_groups).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from features.context import Context, Spec, eb_rate
+from features.incidents import (
+    KDE_BANDWIDTH_M,
+    NEAR_REPEAT_DISTANCE_M,
+    NEAR_REPEAT_MONTHS,
+    NEAR_REPEAT_WEEKS,
+    KernelSums,
+    MonthlyCube,
+    month_start,
+)
+from features.memstore import as_store
+from features.taxonomy import load_taxonomy
+
+WINDOWS = (1, 3, 6, 12)
+AREA_TABLE_SCHEMES = ("met_annual",)
+"""Taxonomy schemes used only for area count tables, whose groups are not event groups."""
+EVENT_COLUMNS = ("month", "group", "harm")
+
+
+def event_groups(taxonomy=None) -> tuple[list[str], set[str]]:
+    """Offence groups of point events, and those the taxonomy marks police-generated.
+
+    Groups come from the taxonomy table (data), in order of first appearance,
+    leaving out schemes that only label area count tables.
+    """
+    table = (taxonomy or load_taxonomy()).table
+    rows = table[~table["scheme"].isin(AREA_TABLE_SCHEMES)]
+    groups = list(dict.fromkeys(rows["group"].astype(str)))
+    police = set(rows.loc[rows["police_generated"].astype(bool), "group"].astype(str))
+    return groups, police
+
+
+class FeatureBuilder:
+    """Feature matrices, targets and panels for one unit set, for any cutoff.
+
+    Parameters
+    ----------
+    store : Store, path or mapping of table name -> DataFrame
+        Needs ``events``; every other table is optional and its features are
+        left out (with a line in :attr:`notes`) when absent.
+    units : geo.units.UnitSet
+    settings : service.settings.Settings, optional
+        ``model.target_groups`` defines ``sv``; ``model.allow_police_generated``
+        adds police-generated groups and stop and search. Read with
+        ``get_settings()`` when None.
+
+    Examples
+    --------
+    >>> fb = FeatureBuilder(store, build_units(store, "lsoa2011"))   # doctest: +SKIP
+    >>> X = fb.matrix("2018-01"); y = fb.target("2018-01", horizon=1) # doctest: +SKIP
+    """
+
+    def __init__(self, store, units, settings=None):
+        if settings is None:
+            from service.settings import get_settings
+
+            settings = get_settings()
+        self.store = as_store(store)
+        self.units = units
+        self.settings = settings
+        self.allow_police_generated = bool(settings.model.allow_police_generated)
+        self.groups, self.police_groups = event_groups()
+        self.target_groups = self._check_groups(list(settings.model.target_groups), "settings.model.target_groups")
+        self.feature_groups = [
+            g for g in self.groups if self.allow_police_generated or g not in self.police_groups
+        ]
+        self.notes: list[str] = []
+        if not self.allow_police_generated:
+            self.notes.append(
+                f"police-generated groups {sorted(self.police_groups)} and stop and search are left out "
+                "of the features (settings.model.allow_police_generated is false)"
+            )
+
+        events = self.store.table("events")
+        missing = [c for c in EVENT_COLUMNS if c not in events.columns]
+        if missing or not isinstance(events, gpd.GeoDataFrame):
+            raise ValueError(f"events table: missing columns {missing or ['geometry']}")
+        self._assign: dict = {}
+        unit = units.assign(events, report=self._assign)
+        self._assign["edition"] = units.edition
+        groups = events["group"].astype("string")
+        self._cube = MonthlyCube(unit, events["month"], groups, events["harm"], len(units), self.groups)
+        sv = groups.isin(self.target_groups).fillna(False).to_numpy(dtype=bool)
+        has_xy = ~(events.geometry.isna() | events.geometry.is_empty).to_numpy()
+        pick = sv & has_xy
+        sv_xy = np.column_stack([events.geometry.x.to_numpy()[pick], events.geometry.y.to_numpy()[pick]]) \
+            if pick.any() else np.zeros((0, 2))
+        self._kernel = KernelSums(units.centroids, sv_xy, events["month"].to_numpy()[pick], self._cube.origin)
+        self._lag = units.graph("queen").transform("r").sparse.tocsr()
+        self._context = Context(self.store, units)
+        self.notes += self._context.notes
+
+        self._sas = None
+        if self.allow_police_generated and self.store.has("stop_search"):
+            ss = self.store.table("stop_search")
+            rep: dict = {}
+            su = units.assign(ss, report=rep)
+            self._sas = MonthlyCube(su, ss["month"], pd.array(["sas"] * len(ss), dtype="string"),
+                                    np.zeros(len(ss)), len(units), ["sas"])
+            self._assign["stop_search"] = rep
+        elif self.allow_police_generated:
+            self.notes.append("no stop_search table: sas_12m left out")
+        self._specs = self._build_specs()
+
+    # ---- contract ------------------------------------------------------------------------
+    @property
+    def months(self) -> list[pd.Timestamp]:
+        """Months (first day) with at least one event in the store, sorted."""
+        return [m for m, p in zip(self._cube.months, self._cube.present, strict=True) if p]
+
+    def matrix(self, cutoff) -> pd.DataFrame:
+        """Features of every unit as of ``cutoff`` ("YYYY-MM"): one row per unit_id.
+
+        Only months strictly before the cutoff are used. Windows reaching before
+        the first month of data count what there is (zeros); see :meth:`gaps`.
+        """
+        c = month_start(cutoff)
+        k = self._cube.index(c)
+        cols: dict[str, np.ndarray] = {}
+        gi = {g: i for i, g in enumerate(self.groups)}
+        sv = [gi[g] for g in self.target_groups]
+        win = {w: self._cube.window(k - w, k) for w in WINDOWS}
+        for g in self.feature_groups:
+            for w in WINDOWS:
+                cols[f"cnt_{g}_{w}m"] = win[w][:, gi[g]]
+        for w in WINDOWS:
+            cols[f"cnt_sv_{w}m"] = win[w][:, sv].sum(axis=1)
+        last12 = cols["cnt_sv_12m"]
+        prev12 = self._cube.window(k - 24, k - 12)[:, sv].sum(axis=1)
+        cols["harm_sv_12m"] = self._cube.window(k - 12, k, "harm")[:, sv].sum(axis=1)
+        cols["trend_sv_12m"] = 100.0 * (last12 - prev12) / np.maximum(prev12, 1.0)
+        cols["nr_sv"] = self._kernel.near_repeat(k)
+        cols["lag_cnt_sv_12m"] = self._lag @ last12
+        cols["kde_sv_12m"] = self._kernel.density(k, 12)
+        cols.update(self._context.static())
+        pop = self._context.population(c)
+        if pop is not None:
+            total, youth = pop
+            cols["pop_total"] = total
+            cols["pop_density"] = total / (self.units.frame["area_m2"].to_numpy() / 1e6)
+            cols["share_10_24"] = np.where(total > 0, youth / np.where(total > 0, total, 1.0), 0.0)
+            cols["sv_rate_eb"] = eb_rate(last12, total)
+        cols.update(self._context.footfall(c))
+        cols.update(self._context.exclusions(c))
+        if self._sas is not None:
+            cols["sas_12m"] = self._sas.window(self._sas.index(c) - 12, self._sas.index(c))[:, 0]
+        names = [s.name for s in self._specs]
+        frame = pd.DataFrame({n: np.asarray(cols[n], dtype="float64") for n in names}, index=self.units.ids)
+        return frame
+
+    def target(self, cutoff, horizon: int = 1, groups=None, weight: str = "count") -> pd.Series:
+        """Events per unit in months [cutoff, cutoff + horizon), counted or harm-weighted.
+
+        Raises ``ValueError`` when a month of the horizon has no data at all
+        (past the end of the store or in a gap): a zero there would be false.
+        """
+        if weight not in ("count", "harm"):
+            raise ValueError(f"weight must be 'count' or 'harm', got {weight!r}")
+        if int(horizon) != horizon or horizon < 1:
+            raise ValueError(f"horizon must be a whole number of months >= 1, got {horizon!r}")
+        groups = self._target_groups(groups)
+        c = month_start(cutoff)
+        k = self._cube.index(c)
+        gaps = self._cube.missing_months(k, k + int(horizon))
+        if gaps:
+            span = f"{self.months[0]:%Y-%m}..{self.months[-1]:%Y-%m}" if self.months else "no months"
+            raise ValueError(
+                f"target at cutoff {c:%Y-%m} horizon {horizon}: no event data for "
+                f"{', '.join(f'{m:%Y-%m}' for m in gaps)} (the store's events cover {span})"
+            )
+        gi = [self.groups.index(g) for g in groups]
+        what = "counts" if weight == "count" else "harm"
+        y = self._cube.window(k, k + int(horizon), what)[:, gi].sum(axis=1)
+        return pd.Series(y, index=self.units.ids, name="target")
+
+    def panel(self, groups=None, weight: str = "count") -> pd.DataFrame:
+        """Units x months (every month with data), events per unit and month."""
+        if weight not in ("count", "harm"):
+            raise ValueError(f"weight must be 'count' or 'harm', got {weight!r}")
+        groups = self._target_groups(groups)
+        gi = [self.groups.index(g) for g in groups]
+        cube = self._cube.counts if weight == "count" else self._cube.harm
+        vals = cube[:, self._cube.present, :][:, :, gi].sum(axis=2)
+        return pd.DataFrame(vals, index=self.units.ids, columns=pd.DatetimeIndex(self.months, name="month"))
+
+    def dictionary(self) -> pd.DataFrame:
+        """The data dictionary: one row per matrix column (name, meaning, source, unit, window)."""
+        return pd.DataFrame([vars(s) for s in self._specs], columns=["name", "meaning", "source", "unit", "window"])
+
+    def assignment_report(self) -> dict:
+        """Events read, without a location, assigned to a unit, outside every unit, on shared boundaries."""
+        return dict(self._assign)
+
+    def gaps(self, cutoff, months_back: int = 24) -> list[pd.Timestamp]:
+        """Months in the ``months_back`` before ``cutoff`` with no event data (windows there count 0)."""
+        k = self._cube.index(month_start(cutoff))
+        return self._cube.missing_months(k - months_back, k)
+
+    # ---- internals -----------------------------------------------------------------------
+    def _check_groups(self, groups: list[str], where: str) -> list[str]:
+        unknown = [g for g in groups if g not in self.groups]
+        if unknown:
+            raise ValueError(f"{where}: unknown offence groups {unknown}; known groups are {self.groups}")
+        if not groups:
+            raise ValueError(f"{where}: no offence groups given")
+        return groups
+
+    def _target_groups(self, groups) -> list[str]:
+        if groups is None:
+            return self.target_groups
+        groups = [groups] if isinstance(groups, str) else list(groups)
+        groups = self._check_groups(groups, "groups")
+        police = [g for g in groups if g in self.police_groups]
+        if police and not self.allow_police_generated:
+            raise ValueError(
+                f"groups {police} are police-generated and cannot be a target unless "
+                "settings.model.allow_police_generated is true"
+            )
+        return groups
+
+    def _build_specs(self) -> list[Spec]:
+        sv = "+".join(self.target_groups)
+        specs = []
+        for g in self.feature_groups:
+            src = "events (police-generated)" if g in self.police_groups else "events"
+            for w in WINDOWS:
+                specs.append(Spec(f"cnt_{g}_{w}m", f"{g} events in the unit", src, "count", f"{w} months before the cutoff"))
+        for w in WINDOWS:
+            specs.append(Spec(f"cnt_sv_{w}m", f"serious violence ({sv}) events in the unit", "events", "count", f"{w} months before the cutoff"))
+        specs += [
+            Spec("harm_sv_12m", f"harm-weighted serious violence ({sv}): sum of each event's harm weight", "events + offence taxonomy", "harm units", "12 months before the cutoff"),
+            Spec("trend_sv_12m", "% change of serious violence on the previous 12 months: 100 (last - previous) / max(previous, 1)", "events", "%", "24 months before the cutoff"),
+            Spec("nr_sv", f"near-repeat intensity: sum over serious violence events of exp(-d / {NEAR_REPEAT_DISTANCE_M:g} m) * exp(-age / {NEAR_REPEAT_WEEKS:g} weeks), d from the unit point, age from mid-month", "events", "weighted events", f"{NEAR_REPEAT_MONTHS} months before the cutoff"),
+            Spec("lag_cnt_sv_12m", "mean of cnt_sv_12m over queen-contiguous neighbours (row-standardised; islands use the nearest unit)", "events", "count", "12 months before the cutoff"),
+            Spec("kde_sv_12m", f"retrospective kernel density of serious violence at the unit point (Gaussian, {KDE_BANDWIDTH_M:g} m bandwidth)", "events", "events per km²", "12 months before the cutoff"),
+        ]
+        specs += [s for s in self._context.specs if not s.name.startswith("foot_") and s.name != "excl_rate"]
+        if any(s.name == "pop_total" for s in self._context.specs):
+            specs.append(Spec("sv_rate_eb", "serious violence per 1,000 residents over 12 months, empirical-Bayes smoothed toward the borough rate", "events + population", "per 1,000 residents", "12 months before the cutoff"))
+        specs += [s for s in self._context.specs if s.name.startswith("foot_") or s.name == "excl_rate"]
+        if self._sas is not None:
+            specs.append(Spec("sas_12m", "stop and search records in the unit (police-generated)", "stop_search (police-generated)", "count", "12 months before the cutoff"))
+        return specs
+
+
+def features_to_files(fb: FeatureBuilder, cutoff, out_dir) -> dict[str, Path]:
+    """Write the matrix at ``cutoff`` as GeoParquet (unit geometry, EPSG:27700) plus the dictionary.
+
+    Files: ``features_<edition>_<YYYY-MM>.parquet``, ``dictionary.csv`` and
+    ``features_<edition>_<YYYY-MM>.json`` (cutoff, edition, notes, assignment report).
+    """
+    c = month_start(cutoff)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    X = fb.matrix(c)
+    units = fb.units.frame.set_index("unit_id")
+    geo = gpd.GeoDataFrame(
+        pd.concat([units[["name", "area_m2"]].reindex(X.index), X], axis=1).reset_index(),
+        geometry=units.geometry.reindex(X.index).to_numpy(),
+        crs=fb.units.frame.crs,
+    )
+    stem = f"features_{fb.units.edition}_{c:%Y-%m}"
+    paths = {
+        "matrix": out / f"{stem}.parquet",
+        "dictionary": out / "dictionary.csv",
+        "meta": out / f"{stem}.json",
+    }
+    geo.to_parquet(paths["matrix"])
+    fb.dictionary().to_csv(paths["dictionary"], index=False)
+    meta = {
+        "edition": fb.units.edition, "cutoff": f"{c:%Y-%m}", "n_units": len(X),
+        "target_groups": fb.target_groups, "police_generated_used": fb.allow_police_generated,
+        "gaps": [f"{m:%Y-%m}" for m in fb.gaps(c)], "notes": fb.notes,
+        "assignment": fb.assignment_report(),
+    }
+    paths["meta"].write_text(json.dumps(meta, indent=2))
+    return paths

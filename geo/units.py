@@ -1,0 +1,234 @@
+"""Units of analysis (LSOAs, wards, grid cells) and their spatial weights.
+
+A :class:`UnitSet` is built once per edition and shared by everything that works
+on that edition: point assignment, feature building, hotspot statistics. Its
+graphs are built on first use, cached, and never changed in place.
+
+Editions come from the store's ``units_<edition>`` tables (``lsoa2011``,
+``lsoa2021``, ``ward2018``, ``ward2022``); ``grid<metres>`` (e.g. ``grid250``)
+makes square cells clipped to the borough (see :mod:`geo.grid`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from libpysal.graph import Graph
+
+from features.memstore import as_store
+from features.schema import WORKING_CRS
+from geo.grid import make_grid
+
+GRAPH_KINDS = ("queen", "knn", "band")
+_GRID = re.compile(r"^grid(\d+(?:\.\d+)?)$")
+
+
+class UnitSet:
+    """One set of units with stable ids, areas, centroids and spatial weights.
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        Columns ``unit_id`` (unique str), ``name``, ``area_m2``, ``geometry``
+        (polygons, EPSG:27700). Rows are re-ordered by ``unit_id`` and re-indexed
+        0..n-1; that order is the order of every array this object returns.
+    edition : str
+        ``"lsoa2011"``, ``"grid250"``, ...
+    knn : int
+        Neighbours for the ``"knn"`` graph (capped at n - 1).
+    distance_band_m : float
+        Threshold in metres for the ``"band"`` graph, between centroids.
+    """
+
+    def __init__(self, frame: gpd.GeoDataFrame, edition: str, knn: int = 8, distance_band_m: float = 500.0):
+        _check_frame(frame, edition)
+        frame = frame[["unit_id", "name", "area_m2", "geometry"]].copy()
+        frame["unit_id"] = frame["unit_id"].astype("string")
+        frame["name"] = frame["name"].astype("string")
+        frame["area_m2"] = frame["area_m2"].astype("float64")
+        self.frame: gpd.GeoDataFrame = frame.sort_values("unit_id", kind="stable").reset_index(drop=True)
+        self.edition = edition
+        self.knn = int(knn)
+        self.distance_band_m = float(distance_band_m)
+        pts = self.frame.geometry.representative_point()
+        self.centroids: np.ndarray = np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()])
+        self.centroids.setflags(write=False)
+        self._graphs: dict[str, Graph] = {}
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __repr__(self) -> str:
+        return f"UnitSet({self.edition!r}, n={len(self)})"
+
+    @property
+    def ids(self) -> pd.Index:
+        """Unit ids in row order, as a pandas Index (named ``unit_id``)."""
+        return pd.Index(self.frame["unit_id"], name="unit_id")
+
+    def graph(self, kind: str = "queen") -> Graph:
+        """Spatial weights keyed by ``unit_id`` (binary; call ``.transform("r")`` to row-standardise).
+
+        ``"queen"``: polygons sharing a point. ``"knn"``: the ``knn`` nearest
+        centroids. ``"band"``: centroids within ``distance_band_m``. Units left
+        without any neighbour (islands) are linked to their nearest unit by
+        centroid, both ways, so every unit has at least one neighbour.
+        """
+        if kind not in GRAPH_KINDS:
+            raise ValueError(f"unknown graph kind {kind!r}; expected one of {GRAPH_KINDS}")
+        if kind not in self._graphs:
+            self._graphs[kind] = self._build_graph(kind)
+        return self._graphs[kind]
+
+    def _build_graph(self, kind: str) -> Graph:
+        ids = self.ids
+        n = len(ids)
+        if n < 2:
+            raise ValueError(f"{self.edition}: need at least 2 units for spatial weights, have {n}")
+        points = gpd.GeoSeries(shapely.points(self.centroids), index=ids, crs=WORKING_CRS)
+        if kind == "queen":
+            g = Graph.build_contiguity(self.frame.set_index(ids).geometry, rook=False)
+        elif kind == "knn":
+            g = Graph.build_knn(points, k=min(self.knn, n - 1))
+        else:
+            g = Graph.build_distance_band(points, threshold=self.distance_band_m, binary=True)
+        return _fill_islands(g, ids, points)
+
+    def assign(self, points: gpd.GeoSeries | gpd.GeoDataFrame, report: dict | None = None) -> np.ndarray:
+        """Row position of the unit holding each point, or -1 when outside every unit.
+
+        A point on a boundary shared by several units goes to the one whose
+        ``unit_id`` sorts first (units are stored in that order), so every point
+        is counted exactly once. If ``report`` is a dict it receives the counts
+        ``read``, ``no_location``, ``assigned``, ``outside`` and ``on_shared_boundary``.
+        """
+        geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+        if len(geoms) and (geoms.crs is None or geoms.crs.to_epsg() != 27700):
+            raise ValueError(f"points must be in {WORKING_CRS}, got CRS {geoms.crs}")
+        out = np.full(len(geoms), -1, dtype=np.int64)
+        if len(geoms) == 0:
+            if report is not None:
+                report.update(read=0, no_location=0, assigned=0, outside=0, on_shared_boundary=0)
+            return out
+        arr = geoms.to_numpy()
+        valid = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
+        pidx, uidx = self.frame.sindex.query(arr[valid], predicate="intersects")
+        if len(pidx):
+            order = np.lexsort((uidx, pidx))
+            pidx, uidx = pidx[order], uidx[order]
+            first = np.r_[True, pidx[1:] != pidx[:-1]]
+            out[np.flatnonzero(valid)[pidx[first]]] = uidx[first]
+            ties = int((np.bincount(pidx) > 1).sum())
+        else:
+            ties = 0
+        if report is not None:
+            report.update(
+                read=int(len(arr)), no_location=int((~valid).sum()), assigned=int((out >= 0).sum()),
+                outside=int(((out < 0) & valid).sum()), on_shared_boundary=ties,
+            )
+        return out
+
+
+def _fill_islands(g: Graph, ids: pd.Index, points: gpd.GeoSeries) -> Graph:
+    isolates = set(g.isolates)
+    adj = g.adjacency.reset_index()
+    adj.columns = ["focal", "neighbor", "weight"]
+    adj = adj[adj["focal"] != adj["neighbor"]]
+    if isolates:
+        nn = Graph.build_knn(points, k=1).adjacency.reset_index()
+        nn.columns = ["focal", "neighbor", "weight"]
+        nn = nn[nn["focal"].isin(isolates)]
+        back = nn.rename(columns={"focal": "neighbor", "neighbor": "focal"})
+        adj = pd.concat([adj, nn, back], ignore_index=True)
+        adj["weight"] = 1.0
+        adj = adj.drop_duplicates(["focal", "neighbor"])
+    pos = pd.Series(np.arange(len(ids)), index=ids)
+    adj = adj.assign(_f=pos.reindex(adj["focal"]).to_numpy(), _n=pos.reindex(adj["neighbor"]).to_numpy())
+    adj = adj.sort_values(["_f", "_n"], kind="stable")
+    out = Graph.from_arrays(
+        adj["focal"].to_numpy(dtype=object), adj["neighbor"].to_numpy(dtype=object),
+        adj["weight"].to_numpy(dtype=float),
+    )
+    if list(out.unique_ids) != list(ids):  # pragma: no cover - guards the row-order contract
+        raise RuntimeError("graph ids are not in unit order")
+    return out
+
+
+def _check_frame(frame: gpd.GeoDataFrame, edition: str) -> None:
+    missing = [c for c in ("unit_id", "name", "area_m2", "geometry") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{edition}: unit frame lacks columns {missing}")
+    if frame.crs is None or frame.crs.to_epsg() != 27700:
+        raise ValueError(f"{edition}: units must be in {WORKING_CRS}, got CRS {frame.crs}")
+    if len(frame) == 0:
+        raise ValueError(f"{edition}: no units")
+    dup = frame["unit_id"].duplicated()
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise ValueError(f"{edition}: duplicate unit_id {frame['unit_id'].iloc[row]!r} at row {row}")
+    bad = frame["unit_id"].isna()
+    if bad.any():
+        raise ValueError(f"{edition}: unit_id is missing at row {int(np.flatnonzero(bad.to_numpy())[0])}")
+
+
+def borough_area(store) -> gpd.GeoSeries:
+    """The study area: ``units_borough`` if the store has it, else the union of LSOA 2011 units."""
+    store = as_store(store)
+    for name in ("units_borough", "units_lsoa2011", "units_lsoa2021"):
+        if store.has(name):
+            geoms = store.table(name).geometry
+            return gpd.GeoSeries([shapely.union_all(shapely.make_valid(geoms.to_numpy()))], crs=WORKING_CRS)
+    raise FileNotFoundError("the store has neither units_borough nor LSOA units to clip a grid to")
+
+
+def build_units(store, edition: str, settings=None) -> UnitSet:
+    """Build the units of one edition from a store.
+
+    Parameters
+    ----------
+    store : Store, path or mapping of table name -> DataFrame
+    edition : str
+        A boundary edition in the store (``lsoa2011``, ``lsoa2021``,
+        ``ward2018``, ``ward2022``) or ``grid<metres>`` such as ``grid250``.
+    settings : service.settings.Settings, optional
+        Supplies ``units.knn`` and ``units.distance_band_m``; read with
+        ``get_settings()`` when None.
+
+    Examples
+    --------
+    >>> units = build_units(store, "grid250")          # doctest: +SKIP
+    >>> units.graph("queen").transform("r").lag(y)     # doctest: +SKIP
+    """
+    if settings is None:
+        from service.settings import get_settings
+
+        settings = get_settings()
+    store = as_store(store)
+    m = _GRID.match(edition)
+    if m:
+        frame = make_grid(borough_area(store), float(m.group(1)))
+    else:
+        if not store.has(f"units_{edition}"):
+            raise ValueError(
+                f"unknown unit edition {edition!r}: the store has no table units_{edition} "
+                f"(it has {getattr(store, 'editions', lambda: [])()}); grids are 'grid<metres>'"
+            )
+        raw = store.units(edition)
+        for col in ("code", "name"):
+            if col not in raw.columns:
+                raise ValueError(f"units_{edition}: column {col!r} is missing")
+        geom = shapely.make_valid(raw.geometry.to_numpy())
+        frame = gpd.GeoDataFrame(
+            {
+                "unit_id": raw["code"].astype("string").to_numpy(),
+                "name": raw["name"].astype("string").to_numpy(),
+                "area_m2": shapely.area(geom),
+            },
+            geometry=geom,
+            crs=WORKING_CRS,
+        )
+    return UnitSet(frame, edition, knn=settings.units.knn, distance_band_m=settings.units.distance_band_m)
