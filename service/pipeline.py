@@ -32,3 +32,24 @@ def ingest_step(settings: Settings, store_dir: Path | None = None, progress: Pro
     store = Path(store_dir) if store_dir is not None else settings.store_dir
     report = ingest(data, store, settings=settings.ingest, progress=progress)
     return report, store
+
+
+def store_for(settings: Settings, store_dir: Path | None = None, progress: Progress | None = None):
+    """Open the store, ingesting the configured data first if there is none yet."""
+    from features.store import REPORT_NAME, Store
+
+    store = Path(store_dir) if store_dir is not None else settings.store_dir
+    if not (store / REPORT_NAME).is_file():
+        ingest_step(settings, store_dir=store, progress=progress)
+    return Store(store)
+
+
+def features_step(settings: Settings, units: str, cutoff: str, store_dir: Path | None = None,
+                  out_dir: Path | None = None, progress: Progress | None = None) -> dict:
+    from features.build import FeatureBuilder, features_to_files
+    from geo.units import build_units
+
+    store = store_for(settings, store_dir, progress)
+    unit_set = build_units(store, units, settings)
+    builder = FeatureBuilder(store, unit_set, settings)
+    return features_to_files(builder, cutoff, Path(out_dir) if out_dir is not None else settings.out_dir / "features")

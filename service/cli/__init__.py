@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import ingest
+from service.cli import features, ingest
 
 app = typer.Typer(
     name="svrisk",
@@ -19,7 +19,7 @@ def root() -> None:
     """svrisk: ranks places, never people. Settings come from svrisk.toml and SVRISK_* variables."""
 
 
-for module in (ingest,):
+for module in (ingest, features):
     app.registered_commands.extend(module.app.registered_commands)
 
 

@@ -1,0 +1,27 @@
+"""`svrisk features`: write the feature matrix and data dictionary for one unit set and cutoff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from service.cli.common import progress, settings_for, user_errors
+from service.pipeline import features_step
+
+app = typer.Typer()
+
+
+@app.command("features")
+@user_errors
+def features_command(
+    units: str = typer.Option("lsoa2011", "--units", help="lsoa2011, lsoa2021, ward2018, ward2022 or grid<metres>."),
+    cutoff: str = typer.Option(..., "--cutoff", help="YYYY-MM: features use only months before it."),
+    store: Path = typer.Option(None, "--store", help="Store folder (default: <out_dir>/store, ingested if missing)."),
+    out: Path = typer.Option(None, "--out", help="Output folder (default: <out_dir>/features)."),
+) -> None:
+    """Build the feature matrix for UNITS as of CUTOFF and write it (GeoParquet) with its dictionary."""
+    settings = settings_for()
+    paths = features_step(settings, units, cutoff, store_dir=store, out_dir=out, progress=progress)
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")

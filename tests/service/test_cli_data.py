@@ -1,0 +1,50 @@
+"""The data commands through the CLI: counts printed, files written, user errors as one line."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+from ingest_fixtures import STREET_HEADER, street_row, write_boundaries, write_csv
+from typer.testing import CliRunner
+
+from service.cli import app
+
+runner = CliRunner()
+
+
+def fixture_data(tmp_path):
+    data = tmp_path / "data"
+    write_boundaries(data / "boundaries")
+    rows = [street_row(f"{i:064x}", f"2017-0{1 + i % 3}", 530100 + 150 * (i % 12), 180200 + 60 * i) for i in range(12)]
+    rows.append(street_row("f" * 64, "2017-01", 545000, 195000))  # far outside: rejected
+    write_csv(data / "crime" / "2017-01-fixture-street.csv", STREET_HEADER, rows)
+    return data
+
+
+def test_ingest_prints_counts_and_writes_the_report(tmp_path):
+    data = fixture_data(tmp_path)
+    result = runner.invoke(app, ["ingest", "--data", str(data), "--out", str(tmp_path / "store")])
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.output.splitlines() if ln.endswith("outside the study area"))
+    assert re.search(r"\s13\s+12\s+1\s+outside the study area$", line), line
+    report = json.loads((tmp_path / "store" / "ingest_report.json").read_text())
+    assert report["totals"]["rejected"] == 1 and report["reconciled"]
+
+
+def test_ingest_of_a_missing_folder_is_one_line_and_exit_2(tmp_path):
+    result = runner.invoke(app, ["ingest", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2
+    assert "data folder not found" in result.output and "Traceback" not in result.output
+
+
+def test_features_writes_a_matrix_with_one_row_per_unit(tmp_path):
+    data = fixture_data(tmp_path)
+    runner.invoke(app, ["ingest", "--data", str(data), "--out", str(tmp_path / "store")])
+    result = runner.invoke(app, ["features", "--units", "lsoa2011", "--cutoff", "2017-03",
+                                 "--store", str(tmp_path / "store"), "--out", str(tmp_path / "feat")])
+    assert result.exit_code == 0, result.output
+    matrix = pd.read_parquet(tmp_path / "feat" / "features_lsoa2011_2017-03.parquet")
+    assert len(matrix) == 2
+    assert (tmp_path / "feat" / "dictionary.csv").is_file()
