@@ -53,3 +53,12 @@ def features_step(settings: Settings, units: str, cutoff: str, store_dir: Path |
     unit_set = build_units(store, units, settings)
     builder = FeatureBuilder(store, unit_set, settings)
     return features_to_files(builder, cutoff, Path(out_dir) if out_dir is not None else settings.out_dir / "features")
+
+
+def job_runners(settings: Settings) -> dict:
+    """What the API's analyst-only POST /jobs/{kind} runs: the same steps as the CLI."""
+    def ingest_job(params: dict) -> dict:
+        report, store = ingest_step(settings)
+        return {"store": str(store), "totals": report["totals"], "reconciled": report["reconciled"]}
+
+    return {"ingest": ingest_job}

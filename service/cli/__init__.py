@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import features, ingest
+from service.cli import features, ingest, serve
 
 app = typer.Typer(
     name="svrisk",
@@ -19,8 +19,9 @@ def root() -> None:
     """svrisk: ranks places, never people. Settings come from svrisk.toml and SVRISK_* variables."""
 
 
-for module in (ingest, features):
+for module in (ingest, features, serve):
     app.registered_commands.extend(module.app.registered_commands)
+app.add_typer(serve.keys_app, name="keys")
 
 
 def main() -> None:
