@@ -62,3 +62,60 @@ def job_runners(settings: Settings) -> dict:
         return {"store": str(store), "totals": report["totals"], "reconciled": report["reconciled"]}
 
     return {"ingest": ingest_job}
+
+
+def latest_cutoff(fb, window_months: int = 12) -> str:
+    """The latest cutoff whose previous ``window_months`` all have data.
+
+    A store can end with an isolated extract (one month years after the main series);
+    a cutoff just after it would see one month of history, so it is skipped.
+    """
+    import pandas as pd
+
+    present = set(fb.months)
+    for last in sorted(present, reverse=True):
+        window = [last - pd.DateOffset(months=k) for k in range(window_months)]
+        if all(m in present for m in window):
+            return f"{last + pd.DateOffset(months=1):%Y-%m}"
+    raise ValueError(f"no run of {window_months} consecutive months with events in the store")
+
+
+def target_events(store, settings: Settings):
+    events = store.table("events")
+    return events[events["group"].isin(settings.model.target_groups)]
+
+
+def hotspots_step(settings: Settings, units: str, cutoff: str | None = None, store_dir: Path | None = None,
+                  out_dir: Path | None = None, progress: Progress | None = None):
+    """Run the hotspot analysis and write its layers (GeoParquet, GeoPackage, GeoTIFF, JSON)."""
+    import json
+
+    from features.build import FeatureBuilder
+    from geo.layers import write_gpkg
+    from geo.units import build_units
+    from models.hotspots import write_geotiff
+    from service.hotspots import analyse_hotspots
+
+    store = store_for(settings, store_dir, progress)
+    fb = FeatureBuilder(store, build_units(store, units, settings), settings)
+    cutoff = cutoff or latest_cutoff(fb)
+    if progress:
+        progress(f"hotspots on {units} as of {cutoff} ({settings.model.permutations} permutations)")
+    result = analyse_hotspots(fb, cutoff, events=target_events(store, settings),
+                              permutations=settings.model.permutations, seed=settings.model.seed,
+                              fdr_alpha=settings.model.fdr_alpha)
+    out = Path(out_dir) if out_dir is not None else settings.out_dir / "hotspots" / f"{units}_{cutoff}"
+    out.mkdir(parents=True, exist_ok=True)
+    result.table.to_parquet(out / "hotspots.parquet")
+    layers = {"hotspots": result.table}
+    if len(result.areas):
+        areas = result.areas.copy()
+        areas["unit_ids"] = areas["unit_ids"].map(lambda v: "; ".join(map(str, v)) if not isinstance(v, str) else v)
+        layers["areas"] = areas
+    write_gpkg(layers, out / "hotspots.gpkg")
+    paths = {"table": out / "hotspots.parquet", "gpkg": out / "hotspots.gpkg"}
+    if result.kde is not None:
+        write_geotiff(result.kde[0], result.kde[1], out / "kde.tif")
+        paths["kde"] = out / "kde.tif"
+    (out / "hotspots.json").write_text(json.dumps(result.meta, indent=2))
+    return result, paths

@@ -32,6 +32,7 @@ class IngestSettings(BaseModel):
 
 
 class UnitSettings(BaseModel):
+    default: str = Field("lsoa2011", description="Unit set of `svrisk run` and the API's runs.")
     grid_size_m: float = Field(250.0, gt=0)
     knn: int = Field(8, ge=1)
     distance_band_m: float = Field(500.0, gt=0)

@@ -1,0 +1,31 @@
+"""`svrisk hotspots`: Gi*, LISA and emerging hot spots for a unit set; prints a summary, writes layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from service.cli.common import progress, settings_for, user_errors
+from service.hotspots import summary_lines
+from service.pipeline import hotspots_step
+
+app = typer.Typer()
+
+
+@app.command("hotspots")
+@user_errors
+def hotspots_command(
+    units: str = typer.Option("lsoa2011", "--units", help="lsoa2011, lsoa2021, ward2018, ward2022 or grid<metres>."),
+    cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM (default: the month after the last data)."),
+    data: Path = typer.Option(None, "--data", help="Data folder to ingest if the store does not exist yet."),
+    store: Path = typer.Option(None, "--store", help="Store folder (default: <out_dir>/store)."),
+    out: Path = typer.Option(None, "--out", help="Output folder (default: <out_dir>/hotspots/<units>_<cutoff>)."),
+) -> None:
+    """Where serious violence concentrates beyond chance, and whether it is new, persistent or fading."""
+    settings = settings_for(data)
+    result, paths = hotspots_step(settings, units, cutoff, store_dir=store, out_dir=out, progress=progress)
+    for line in summary_lines(result):
+        typer.echo(line)
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
