@@ -46,7 +46,7 @@ class ModelSettings(BaseModel):
         "or targets. Outputs say so when on.",
     )
     seed: int = 20240101
-    permutations: int = Field(999, ge=0)
+    permutations: int = Field(9999, ge=0)
     fdr_alpha: float = Field(0.05, gt=0, lt=1)
     history_months: int = Field(12, ge=1)
     horizon_months: int = Field(1, ge=1)

@@ -1,0 +1,91 @@
+"""The main job end to end on the demo borough, checked against the demo's planted truth."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyogrio
+import pytest
+
+from features.demo import generate_demo
+from service.run import make_run
+from service.settings import get_settings
+
+pytestmark = pytest.mark.slow
+CONTRACT = ["run.json", "ranking.parquet", "hotspots.parquet", "areas.parquet", "youth_list.parquet",
+            "hubs.parquet", "fairness.json", "figures.json", "map.html", "briefing.html", "layers.gpkg"]
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo-run")
+    data = generate_demo(out / "data", seed=7)
+    settings = get_settings(out_dir=out / "out", data_dir=data)
+    first = make_run(settings)
+    second = make_run(settings, model_version="v0001")
+    truth = json.loads((data / "truth.json").read_text())
+    return first, second, truth
+
+
+def test_the_run_folder_holds_every_output(demo_runs):
+    first, _, _ = demo_runs
+    missing = [name for name in CONTRACT if not (first / name).is_file()]
+    assert missing == []
+    layers = {name for name, _ in pyogrio.list_layers(first / "layers.gpkg")}
+    assert {"ranked_units", "hotspots", "areas", "hubs"} <= layers
+
+
+def test_planted_hot_spots_are_top_ranked_and_never_cold(demo_runs):
+    first, _, truth = demo_runs
+    hot = set(truth["hot_lsoa11"])
+    table = pd.read_parquet(first / "hotspots.parquet").set_index("unit_id")
+    assert not table.loc[sorted(hot), "gi_class"].str.startswith("Cold Spot").any()
+    ranking = pd.read_parquet(first / "ranking.parquet")
+    top10 = set(ranking.nsmallest(10, "rank")["unit_id"])
+    assert len(hot & top10) >= len(hot) - 1, sorted(hot - top10)
+
+
+def test_planted_hot_spots_come_out_hot_on_the_grid(demo_runs):
+    """Gi* finds clusters: on 250 m cells most planted spots (200 m radius) have a hot cell close by."""
+    import numpy as np
+
+    from features.build import FeatureBuilder
+    from features.store import Store
+    from geo.units import build_units
+    from service.hotspots import analyse_hotspots
+
+    first, _, truth = demo_runs
+    settings = get_settings(out_dir=first.parents[1])
+    store = Store(settings.store_dir)
+    fb = FeatureBuilder(store, build_units(store, "grid250", settings), settings)
+    result = analyse_hotspots(fb, json.loads((first / "run.json").read_text())["cutoff"], permutations=9999,
+                              seed=1, areas=False)
+    hot = result.table[result.table["gi_class"].str.startswith("Hot Spot")].geometry.centroid
+    planted = [h for h in truth["hotspots"] if h["kind"] == "persistent"]
+    near = [bool((np.hypot(hot.x - h["x"], hot.y - h["y"]) <= 250).any()) for h in planted]
+    assert sum(near) >= len(planted) / 2, near
+    cold = result.table[result.table["gi_class"].str.startswith("Cold Spot")].geometry.centroid
+    assert not any((np.hypot(cold.x - h["x"], cold.y - h["y"]) <= 250).any() for h in planted)
+
+
+def test_second_run_reports_rank_change_against_the_first(demo_runs):
+    first, second, _ = demo_runs
+    meta = json.loads((second / "run.json").read_text())
+    assert meta["previous_run"] == first.name and meta["model_version"] == "v0001"
+    ranking = pd.read_parquet(second / "ranking.parquet")
+    assert ranking["rank_change"].notna().all()
+    assert (ranking["rank_change"] == 0).all()  # same data, same model: nothing moved
+
+
+def test_figures_and_fairness_are_reported(demo_runs):
+    first, _, _ = demo_runs
+    figures = json.loads((first / "figures.json").read_text())
+    rows = {r["group"]: r for r in figures["rows"]}
+    sv = rows["serious violence"]
+    assert sv["count_12m"] > 0 and sv["rate_per_1000"] == pytest.approx(1000 * sv["count_12m"] / figures["population"], abs=0.01)
+    assert sv["change_pct"] is not None
+    fairness = json.loads((first / "fairness.json").read_text())
+    assert any("imd" in r["measure"].lower() or "depriv" in r["measure"].lower() for r in fairness["rows"])
+    meta = json.loads((first / "run.json").read_text())
+    assert meta["police_generated_used"] is False
