@@ -119,3 +119,67 @@ def hotspots_step(settings: Settings, units: str, cutoff: str | None = None, sto
         paths["kde"] = out / "kde.tif"
     (out / "hotspots.json").write_text(json.dumps(result.meta, indent=2))
     return result, paths
+
+
+def backtest_origins(fb, horizon: int, history_months: int, count: int = 18) -> list[str]:
+    """The last ``count`` origins with a full history window before and the horizon after in the data."""
+    import pandas as pd
+
+    present = set(fb.months)
+    ok = []
+    for m in sorted(present):
+        before = all(m - pd.DateOffset(months=k) in present for k in range(1, history_months + 1))
+        after = all(m + pd.DateOffset(months=k) in present for k in range(horizon))
+        if before and after:
+            ok.append(f"{m:%Y-%m}")
+    if not ok:
+        raise ValueError(f"no origin has {history_months} months of history and {horizon} month(s) after it")
+    return ok[-count:]
+
+
+def feature_builder(settings: Settings, units: str, store_dir: Path | None = None, progress: Progress | None = None):
+    from features.build import FeatureBuilder
+    from geo.units import build_units
+
+    store = store_for(settings, store_dir, progress)
+    return store, FeatureBuilder(store, build_units(store, units, settings), settings)
+
+
+def backtest_step(settings: Settings, units: str, horizon: int, origins: list[str] | None = None,
+                  methods: list[str] | None = None, store_dir: Path | None = None, progress: Progress | None = None):
+    """Rolling-origin backtest of the baselines and models; returns (table, records, origins)."""
+    from models.backtest import backtest, backtest_records, default_methods
+
+    _, fb = feature_builder(settings, units, store_dir, progress)
+    origins = origins or backtest_origins(fb, horizon, settings.model.history_months)
+    every = default_methods(seed=settings.model.seed)
+    unknown = sorted(set(methods or []) - set(every))
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {sorted(every)}")
+    chosen = {k: v for k, v in every.items() if not methods or k in methods}
+    if progress:
+        progress(f"backtest on {units}: {len(chosen)} methods x {len(origins)} origins ({origins[0]}..{origins[-1]})")
+    table = backtest(fb, chosen, origins=origins, horizon=horizon, history_months=settings.model.history_months)
+    records = [dict(r, horizon=horizon) for r in backtest_records(table, units)]
+    return table, records, origins
+
+
+def train_step(settings: Settings, units: str, cutoff: str | None = None, method: str | None = None,
+               store_dir: Path | None = None, progress: Progress | None = None) -> tuple[str, Path]:
+    """Fit on data before the cutoff, backtest on the origins before it, save a versioned model + card."""
+    from models.lifecycle import train
+
+    store, fb = feature_builder(settings, units, store_dir, progress)
+    cutoff = cutoff or latest_cutoff(fb, settings.model.history_months)
+    horizon = settings.model.horizon_months
+    try:
+        origins = [o for o in backtest_origins(fb, horizon, settings.model.history_months, count=24) if o < cutoff][-12:]
+    except ValueError:
+        origins = []
+    hashes = {f["path"]: f["sha256"] for i in store.report()["inputs"] for f in i["files"]}
+    models_dir = settings.out_dir / "models"
+    if progress:
+        progress(f"training {method or 'the default model'} on {units} before {cutoff}")
+    version = train(fb, cutoff, models_dir, method=method, horizon=horizon, seed=settings.model.seed,
+                    backtest_origins=origins or None, data_hashes=hashes)
+    return version, models_dir / version

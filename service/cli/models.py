@@ -1,0 +1,86 @@
+"""`svrisk train`, `svrisk rank`, `svrisk backtest`: the analyst's model lifecycle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from service.cli.common import progress, settings_for, user_errors
+from service.pipeline import backtest_step, train_step
+from service.run import make_run
+
+app = typer.Typer()
+UNITS_HELP = "lsoa2011, lsoa2021, ward2018, ward2022 or grid<metres> (default: settings units.default)."
+
+
+@app.command("train")
+@user_errors
+def train_command(
+    units: str = typer.Option(None, "--units", help=UNITS_HELP),
+    cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM: fit on data before it (default: all data)."),
+    method: str = typer.Option(None, "--method", help="xgb (default) or glm."),
+    data: Path = typer.Option(None, "--data", help="Data folder to ingest if the store does not exist yet."),
+    store: Path = typer.Option(None, "--store", help="Store folder (default: <out_dir>/store)."),
+) -> None:
+    """Fit a model on data up to a cutoff and save it as a new version with its model card."""
+    settings = settings_for(data)
+    version, folder = train_step(settings, units or settings.units.default, cutoff, method, store, progress)
+    typer.echo(f"saved model {version} in {folder}")
+    typer.echo(f"  model card: {folder / 'card.html'}")
+
+
+@app.command("rank")
+@user_errors
+def rank_command(
+    model: str = typer.Option(None, "--model", help="Saved version (default: the latest)."),
+    units: str = typer.Option(None, "--units", help=UNITS_HELP),
+    cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM (default: after the last full 12 months)."),
+    data: Path = typer.Option(None, "--data", help="Data folder to ingest if the store does not exist yet."),
+    store: Path = typer.Option(None, "--store", help="Store folder (default: <out_dir>/store)."),
+) -> None:
+    """Rank places with a saved model and write a run (ranking, hot spots, areas, map, briefing, layers)."""
+    from models.lifecycle import list_versions
+
+    settings = settings_for(data)
+    if model is None:
+        versions = list_versions(settings.out_dir / "models")
+        if not versions:
+            raise ValueError(f"{settings.out_dir / 'models'}: no saved models; run `svrisk train` first")
+        model = versions[-1]
+    run_dir = make_run(settings, units=units, cutoff=cutoff, model_version=model, store_dir=store, progress=progress)
+    typer.echo(f"run written to {run_dir}")
+
+
+@app.command("backtest")
+@user_errors
+def backtest_command(
+    units: str = typer.Option(None, "--units", help=UNITS_HELP),
+    horizon: int = typer.Option(None, "--horizon", help="Months ahead (default: settings model.horizon_months)."),
+    origins: str = typer.Option(None, "--origins", help="FIRST:LAST months, e.g. 2017-01:2018-06 (default: last 18)."),
+    methods: list[str] = typer.Option(None, "--method", help="Repeat to choose methods (default: all)."),
+    json_file: Path = typer.Option(None, "--json", help="Also write the table as JSON records here."),
+    data: Path = typer.Option(None, "--data", help="Data folder to ingest if the store does not exist yet."),
+    store: Path = typer.Option(None, "--store", help="Store folder (default: <out_dir>/store)."),
+) -> None:
+    """Rolling-origin backtest: hit rate, PAI, PEI* and RRI at 1/5/10% of area and top 10/20 places."""
+    import pandas as pd
+
+    settings = settings_for(data)
+    horizon = horizon or settings.model.horizon_months
+    origin_list = None
+    if origins:
+        first, _, last = origins.partition(":")
+        origin_list = [f"{m:%Y-%m}" for m in pd.date_range(f"{first}-01", f"{last or first}-01", freq="MS")]
+        if not origin_list:
+            raise ValueError(f"--origins {origins!r}: expected FIRST:LAST months like 2017-01:2018-06")
+    table, records, used = backtest_step(settings, units or settings.units.default, horizon, origin_list,
+                                         methods or None, store, progress)
+    cols = [c for c in ["method", "slice", "hit_rate", "pai", "pei", "rri", "harm_pai", "harm_pei"] if c in table]
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500):
+        typer.echo(f"{units or settings.units.default}, horizon {horizon}, origins {used[0]}..{used[-1]} ({len(used)})")
+        typer.echo(table[cols].round(3).to_string(index=False))
+    if json_file:
+        json_file.write_text(json.dumps(records, indent=1))
+        typer.echo(f"records written to {json_file}")

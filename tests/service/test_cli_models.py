@@ -1,0 +1,65 @@
+"""train -> rank -> backtest through the CLI on the demo borough."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from features.demo import generate_demo
+from service.cli import app
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli-models")
+    data = generate_demo(root / "data", seed=3)
+    return {"SVRISK_OUT_DIR": str(root / "out"), "SVRISK_DATA_DIR": str(data)}, root
+
+
+def test_train_saves_a_version_with_a_model_card(env):
+    variables, root = env
+    result = runner.invoke(app, ["train", "--units", "lsoa2011", "--cutoff", "2018-07"], env=variables)
+    assert result.exit_code == 0, result.output
+    folder = root / "out" / "models" / "v0001"
+    assert (folder / "card.html").is_file() and (folder / "card.md").is_file()
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["cutoff"] == "2018-07" and meta["units"] == "lsoa2011"
+    assert meta["data_hashes"] and all(len(h) == 64 for h in meta["data_hashes"].values())
+
+
+def test_rank_with_the_saved_model_writes_a_run(env):
+    variables, root = env
+    result = runner.invoke(app, ["rank", "--model", "v0001", "--units", "lsoa2011", "--cutoff", "2018-07"], env=variables)
+    assert result.exit_code == 0, result.output
+    runs = list((root / "out" / "runs").iterdir())
+    assert len(runs) == 1 and json.loads((runs[0] / "run.json").read_text())["model_version"] == "v0001"
+
+
+def test_rank_refuses_a_model_of_other_units(env):
+    variables, _ = env
+    result = runner.invoke(app, ["rank", "--model", "v0001", "--units", "ward2022"], env=variables)
+    assert result.exit_code == 2 and "trained on lsoa2011 units" in result.output
+
+
+def test_backtest_prints_the_table_and_writes_records(env, tmp_path):
+    variables, _ = env
+    out = tmp_path / "bt.json"
+    result = runner.invoke(app, ["backtest", "--units", "lsoa2011", "--horizon", "1", "--origins", "2018-01:2018-03",
+                                 "--method", "count_12m", "--method", "xgb", "--json", str(out)], env=variables)
+    assert result.exit_code == 0, result.output
+    records = json.loads(out.read_text())
+    assert {r["method"] for r in records} == {"count_12m", "xgb"}
+    five = [r for r in records if r["slice"] == "5% area"]
+    assert len(five) == 2 and all(0 <= r["pei"] <= 1 and r["horizon"] == 1 for r in five)
+    assert "5% area" in result.output
+
+
+def test_backtest_rejects_an_unknown_method(env):
+    variables, _ = env
+    result = runner.invoke(app, ["backtest", "--method", "magic"], env=variables)
+    assert result.exit_code == 2 and "unknown method(s) ['magic']" in result.output
