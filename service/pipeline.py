@@ -61,7 +61,19 @@ def job_runners(settings: Settings) -> dict:
         report, store = ingest_step(settings)
         return {"store": str(store), "totals": report["totals"], "reconciled": report["reconciled"]}
 
-    return {"ingest": ingest_job}
+    def train_job(params: dict) -> dict:
+        version, folder = train_step(settings, params.get("units") or settings.units.default,
+                                     params.get("cutoff"), params.get("method"))
+        return {"model_version": version, "folder": str(folder)}
+
+    def rank_job(params: dict) -> dict:
+        from service.run import make_run
+
+        run_dir = make_run(settings, units=params.get("units"), cutoff=params.get("cutoff"),
+                           model_version=params.get("model"))
+        return {"run_id": run_dir.name}
+
+    return {"ingest": ingest_job, "train": train_job, "rank": rank_job}
 
 
 def latest_cutoff(fb, window_months: int = 12) -> str:
