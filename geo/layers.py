@@ -70,8 +70,20 @@ EMERGING_COLOURS = {
     "oscillating": "#fdae6b",
     "historical": "#bcbddc",
 }
+#: Cold counterparts in blues, darkest for the most urgent pattern as for hot spots.
+EMERGING_COLD_COLOURS = {
+    "new": "#08306b",
+    "consecutive": "#08519c",
+    "intensifying": "#2171b5",
+    "persistent": "#4292c6",
+    "diminishing": "#c6dbef",
+    "sporadic": "#6baed6",
+    "oscillating": "#9ecae1",
+    "historical": "#deebf7",
+}
 #: Emerging labels that mean "no pattern": left out of the emerging layer.
-NO_PATTERN = frozenset({"", "none", "no pattern", "no pattern detected", "not significant", "nan"})
+NO_PATTERN = frozenset({"", "none", "no pattern", "no pattern detected", "not significant", "nan",
+                        "not enough periods"})
 RISK_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026", "#800026")
 HUB_COLOURS = {"station": "#08519c", "school": "#006d2c"}
 AREA_COLOUR = "#6a3d9a"
@@ -182,8 +194,10 @@ def quantile_breaks(values, k: int = 5) -> list[float]:
 
 def emerging_colour(category) -> str:
     """Colour of an emerging hot spot category (matched on its first word), grey if unknown."""
-    word = str(category).strip().lower().split(" ")[0] if category is not None else ""
-    return EMERGING_COLOURS.get(word, "#969696")
+    text = str(category).strip().lower() if category is not None else ""
+    word = text.split(" ")[0]
+    palette = EMERGING_COLD_COLOURS if "cold" in text else EMERGING_COLOURS
+    return palette.get(word, "#969696")
 
 
 def layer_style(name: str, gdf: gpd.GeoDataFrame) -> LayerStyle:

@@ -103,3 +103,13 @@ def test_csv_wkt_round_trip(tmp_path):
     p = gl.write_csv_wkt({"ranked_units": grid()}, tmp_path)["ranked_units"]
     frame = pd.read_csv(p)
     assert frame["WKT"].iloc[0] == "POLYGON ((500100 180000, 500100 180100, 500000 180100, 500000 180000, 500100 180000))"
+
+
+def test_cold_emerging_categories_are_blue_and_hot_ones_red():
+    from geo.layers import emerging_colour
+
+    hot, cold = emerging_colour("New Hot Spot"), emerging_colour("New Cold Spot")
+    assert hot != cold
+    r_hot, b_hot = int(hot[1:3], 16), int(hot[5:7], 16)
+    r_cold, b_cold = int(cold[1:3], 16), int(cold[5:7], 16)
+    assert r_hot > b_hot and b_cold > r_cold
