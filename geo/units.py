@@ -24,6 +24,8 @@ from features.schema import WORKING_CRS
 from geo.grid import make_grid
 
 GRAPH_KINDS = ("queen", "knn", "band")
+QUEEN_SNAP_M = 1.0
+"""Polygons closer than this (metres) are queen neighbours: generalised boundaries leave slivers."""
 _GRID = re.compile(r"^grid(\d+(?:\.\d+)?)$")
 
 
@@ -73,7 +75,7 @@ class UnitSet:
     def graph(self, kind: str = "queen") -> Graph:
         """Spatial weights keyed by ``unit_id`` (binary; call ``.transform("r")`` to row-standardise).
 
-        ``"queen"``: polygons sharing a point. ``"knn"``: the ``knn`` nearest
+        ``"queen"``: polygons sharing a point, or closer than ``QUEEN_SNAP_M`` (1 m). ``"knn"``: the ``knn`` nearest
         centroids. ``"band"``: centroids within ``distance_band_m``. Units left
         without any neighbour (islands) are linked to their nearest unit by
         centroid, both ways, so every unit has at least one neighbour.
@@ -91,7 +93,10 @@ class UnitSet:
             raise ValueError(f"{self.edition}: need at least 2 units for spatial weights, have {n}")
         points = gpd.GeoSeries(shapely.points(self.centroids), index=ids, crs=WORKING_CRS)
         if kind == "queen":
-            g = Graph.build_contiguity(self.frame.set_index(ids).geometry, rook=False)
+            # Generalised boundary files (e.g. ONS "generalised, clipped" LSOAs) rarely share
+            # vertices exactly, so exact contiguity finds no neighbours at all; polygons within
+            # QUEEN_SNAP_M of each other count as touching.
+            g = Graph.build_fuzzy_contiguity(self.frame.set_index(ids).geometry, buffer=QUEEN_SNAP_M)
         elif kind == "knn":
             g = Graph.build_knn(points, k=min(self.knn, n - 1))
         else:
@@ -106,14 +111,25 @@ class UnitSet:
         is counted exactly once. If ``report`` is a dict it receives the counts
         ``read``, ``no_location``, ``assigned``, ``outside`` and ``on_shared_boundary``.
         """
+        out, located, shared = self.locate(points)
+        if report is not None:
+            report.update(assignment_counts(out, located, shared))
+        return out
+
+    def locate(self, points: gpd.GeoSeries | gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per point: unit row position (-1 outside), has a location, lies on a shared boundary.
+
+        The work behind :meth:`assign`, per point so that chunks or partitions of
+        a large table can be located separately and their counts added up
+        (:func:`assignment_counts`).
+        """
         geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
         if len(geoms) and (geoms.crs is None or geoms.crs.to_epsg() != 27700):
             raise ValueError(f"points must be in {WORKING_CRS}, got CRS {geoms.crs}")
         out = np.full(len(geoms), -1, dtype=np.int64)
+        shared = np.zeros(len(geoms), dtype=bool)
         if len(geoms) == 0:
-            if report is not None:
-                report.update(read=0, no_location=0, assigned=0, outside=0, on_shared_boundary=0)
-            return out
+            return out, np.zeros(0, dtype=bool), shared
         arr = geoms.to_numpy()
         valid = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
         pidx, uidx = self.frame.sindex.query(arr[valid], predicate="intersects")
@@ -121,16 +137,20 @@ class UnitSet:
             order = np.lexsort((uidx, pidx))
             pidx, uidx = pidx[order], uidx[order]
             first = np.r_[True, pidx[1:] != pidx[:-1]]
-            out[np.flatnonzero(valid)[pidx[first]]] = uidx[first]
-            ties = int((np.bincount(pidx) > 1).sum())
-        else:
-            ties = 0
-        if report is not None:
-            report.update(
-                read=int(len(arr)), no_location=int((~valid).sum()), assigned=int((out >= 0).sum()),
-                outside=int(((out < 0) & valid).sum()), on_shared_boundary=ties,
-            )
-        return out
+            rows = np.flatnonzero(valid)
+            out[rows[pidx[first]]] = uidx[first]
+            many = np.bincount(pidx) > 1
+            shared[rows[np.flatnonzero(many)]] = True
+        return out, valid, shared
+
+
+def assignment_counts(unit: np.ndarray, located: np.ndarray, shared: np.ndarray) -> dict[str, int]:
+    """``read``, ``no_location``, ``assigned``, ``outside``, ``on_shared_boundary`` of located points."""
+    unit, located, shared = np.asarray(unit), np.asarray(located, dtype=bool), np.asarray(shared, dtype=bool)
+    return {
+        "read": int(len(unit)), "no_location": int((~located).sum()), "assigned": int((unit >= 0).sum()),
+        "outside": int(((unit < 0) & located).sum()), "on_shared_boundary": int(shared.sum()),
+    }
 
 
 def _fill_islands(g: Graph, ids: pd.Index, points: gpd.GeoSeries) -> Graph:

@@ -8,9 +8,9 @@ fitted model and a feature builder. Ranks follow the tie rule of
 
 Deployment lists:
 
-* :func:`clear_hold_build` - contiguous groups (queen contiguity) of the units
-  in the top slice, scored by expected harm: candidate Clear Hold Build footprints
-  (``areas.parquet``).
+* :func:`clear_hold_build` - contiguous groups (the unit set's queen graph) of
+  the units in the top slice, scored by expected harm and described by wards and
+  hubs: candidate Clear Hold Build footprints (``areas.parquet``).
 * :func:`youth_list` - a detached youth-work list that weights places by the
   risk that falls on under-25s: youth share, schools, transport hubs, robbery and
   (when allowed) weapons, with the forecast itself (``youth_list.parquet``).
@@ -195,28 +195,6 @@ def rank_from_model(
     return ranking, X
 
 
-def _components(ids: list[str], graph) -> np.ndarray:
-    """Connected-component label per id, using only links between the given ids."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    pos = {u: i for i, u in enumerate(ids)}
-    adj = graph.adjacency.reset_index()
-    focal, neigh = adj.iloc[:, 0].astype(str), adj.iloc[:, 1].astype(str)
-    keep = focal.isin(pos) & neigh.isin(pos) & (focal != neigh)
-    i = focal[keep].map(pos).to_numpy()
-    j = neigh[keep].map(pos).to_numpy()
-    mat = coo_matrix((np.ones(len(i)), (i, j)), shape=(len(ids), len(ids)))
-    return connected_components(mat, directed=False)[1]
-
-
-def _names_touching(geom, layer: gpd.GeoDataFrame | None, buffer_m: float = 0.0) -> str:
-    if layer is None or layer.empty:
-        return ""
-    hit = layer[layer.intersects(geom.buffer(buffer_m) if buffer_m else geom)]
-    return ", ".join(sorted(dict.fromkeys(hit["name"].astype(str))))
-
-
 def clear_hold_build(
     ranking: gpd.GeoDataFrame,
     graph,
@@ -227,53 +205,48 @@ def clear_hold_build(
     wards: gpd.GeoDataFrame | None = None,
     hubs: gpd.GeoDataFrame | None = None,
     hub_buffer_m: float = 250.0,
+    max_area_km2: float | None = None,
 ) -> gpd.GeoDataFrame:
     """Candidate Clear Hold Build areas: contiguous groups of the top units, by expected harm.
 
     The top units are the ranking's top slice covering ``coverage`` of the area
     (the tie rule of :func:`models.evaluation.top_slice`); they are grouped by
-    the connected components of ``graph`` (the unit set's queen Graph, keyed by
-    unit_id, ``UnitSet.graph("queen")``) restricted to them, and each group is
-    scored by its expected harm (``harm`` per unit, default the expected count).
-    ``area_id`` "A1" is the group with the most expected harm.
+    :func:`models.hotspots.regions.operational_areas` with ``graph`` (the unit
+    set's queen Graph keyed by unit_id, ``UnitSet.graph("queen")``): each
+    connected group of top units is one area, split with SKATER only when it is
+    larger than ``max_area_km2``. Each area is scored by its expected harm
+    (``harm`` per unit, default the expected count); ``area_id`` "A1" is the area
+    with the most expected harm (ties by unit_ids).
 
-    (``models.hotspots.regions.operational_areas`` builds its own contiguity
-    from the polygons, which on the real Barnet LSOAs finds no neighbours
-    among the top units; the unit set's graph does. Use it once it accepts a
-    graph.)
-
-    Returns the ``areas.parquet`` contract: area_id, n_units, unit_ids (comma
-    separated), expected, harm_share (share of the borough's expected harm),
-    wards and hubs (names, comma separated; hubs within ``hub_buffer_m``),
-    reasons (the most frequent first reasons of its units), geometry.
+    Returns the ``areas.parquet`` contract (:data:`AREA_COLUMNS`): area_id,
+    n_units, unit_ids (``"; "``-joined), expected, harm_share (share of the
+    borough's expected harm), wards (names of the wards it overlaps, largest
+    overlap first; ``wards`` needs ``code`` and ``name``) and hubs (names of
+    hubs within ``hub_buffer_m``, highest ``footfall`` first; ``hubs`` needs
+    ``kind`` and ``name``), both ``"; "``-joined, reasons (the most frequent
+    first reasons of its units), geometry.
     """
+    from models.hotspots.regions import SEPARATOR, operational_areas
+
     r = ranking.assign(unit_id=ranking["unit_id"].astype(str)).set_index("unit_id")
-    harm = (r["expected"] if harm is None else harm.set_axis(harm.index.astype(str)).reindex(r.index)).astype(float)
+    if harm is not None:
+        harm = harm.set_axis(harm.index.astype(str))
     if areas_m2 is None:
         areas_m2 = r.geometry.area
     recent = r["recent_count"] if "recent_count" in r.columns else None
-    top = list(top_slice(r["expected"], areas_m2.reindex(r.index), coverage=coverage, previous=recent))
-    labels = _components(top, graph)
-    rows = []
-    for lab in np.unique(labels):
-        members = sorted(u for u, lb in zip(top, labels, strict=True) if lb == lab)
-        sub = r.loc[members]
-        first = sub["reason_1"].dropna().astype(str) if "reason_1" in sub.columns else pd.Series(dtype=str)
-        geom = sub.geometry.union_all()
-        rows.append({
-            "n_units": len(members),
-            "unit_ids": ",".join(members),
-            "expected": float(sub["expected"].sum()),
-            "harm": float(harm.loc[members].sum()),
-            "wards": _names_touching(geom, wards),
-            "hubs": _names_touching(geom, hubs, hub_buffer_m),
-            "reasons": "; ".join(first.value_counts(sort=True).index[:3]),
-            "geometry": geom,
-        })
-    total = float(harm.sum())
-    out = pd.DataFrame(rows).sort_values(["harm", "unit_ids"], ascending=[False, True])
-    out["harm_share"] = out["harm"] / total if total > 0 else np.nan
-    out.insert(0, "area_id", [f"A{i + 1}" for i in range(len(out))])
+    top = top_slice(r["expected"], areas_m2.reindex(r.index), coverage=coverage, previous=recent)
+    out = operational_areas(
+        r, r["expected"], harm=harm, selected=top, graph=graph, method="skater", min_units=1,
+        max_area_km2=max_area_km2, wards=wards, hubs=hubs, hub_buffer_m=hub_buffer_m,
+    )
+    out = out.sort_values(["harm_sum", "unit_ids"], ascending=[False, True], kind="stable")
+    first = r["reason_1"] if "reason_1" in r.columns else pd.Series(pd.NA, index=r.index)
+    out["reasons"] = [
+        "; ".join(first.reindex(ids.split(SEPARATOR)).dropna().astype(str).value_counts(sort=True).index[:3])
+        for ids in out["unit_ids"]
+    ]
+    out["expected"] = out["risk_sum"]
+    out["area_id"] = [f"A{i + 1}" for i in range(len(out))]
     return gpd.GeoDataFrame(out[AREA_COLUMNS].reset_index(drop=True), geometry="geometry", crs=ranking.crs)
 
 

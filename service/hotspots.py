@@ -64,7 +64,7 @@ def analyse_hotspots(fb, cutoff, *, events: gpd.GeoDataFrame | None = None, wind
         ehs = EmergingHotSpots(permutations=permutations, seed=seed, alpha=fdr_alpha).fit(
             series.reindex(frame["unit_id"]).to_numpy(dtype=float), graph)
         table["emerging"] = pd.array(ehs.pattern_, dtype="string")
-    areas = (operational_areas(frame.set_index("unit_id"), y, top_share=top_share, seed=seed)
+    areas = (operational_areas(frame.set_index("unit_id"), y, top_share=top_share, seed=seed, graph=graph)
              if areas else gpd.GeoDataFrame(geometry=[], crs=frame.crs))
     kde = None
     if events is not None:

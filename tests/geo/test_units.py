@@ -114,3 +114,22 @@ def test_unknown_edition_and_duplicate_ids_are_named(store, settings):
     boxes = [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]
     with pytest.raises(ValueError, match="duplicate unit_id 'x' at row 1"):
         UnitSet(squares(boxes, ["x", "x"]), "test")
+
+
+def test_queen_graph_links_polygons_separated_by_a_sliver():
+    """Generalised boundaries leave sub-metre gaps; they must still count as neighbours."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from features.memstore import MemoryStore
+    from geo.units import build_units
+
+    frame = gpd.GeoDataFrame({"code": ["E01900001", "E01900002", "E01900003"], "name": ["a", "b", "c"],
+                              "edition": "lsoa2011"},
+                             geometry=[box(0, 0, 100, 100), box(100.4, 0, 200, 100), box(500, 0, 600, 100)],
+                             crs="EPSG:27700")
+    units = build_units(MemoryStore({"units_lsoa2011": frame}), "lsoa2011")
+    g = units.graph("queen")
+    assert set(g.neighbors["E01900001"]) == {"E01900002"}
+    # the third square is 300 m away: an island, linked only to its nearest unit by the island rule
+    assert set(g.neighbors["E01900002"]) == {"E01900001", "E01900003"}

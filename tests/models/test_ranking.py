@@ -83,12 +83,31 @@ def test_clear_hold_build_groups_contiguous_top_units_by_harm():
     graph = Graph.build_contiguity(UNITS.set_index("unit_id"), rook=False)
     areas = clear_hold_build(r, graph, harm=harm, coverage=3 / 9, hubs=hubs)
     # top third of the area by expected per m²: c0, c8, c1 -> {c0, c1} and {c8}
-    assert areas["unit_ids"].tolist() == ["c0,c1", "c8"]  # 1500 harm before 1450
+    assert areas["unit_ids"].tolist() == ["c0; c1", "c8"]  # 1500 harm before 1450
     assert areas["n_units"].tolist() == [2, 1]
     assert areas["expected"].tolist() == [10.0, 5.0]
     assert areas["harm_share"].iloc[0] == pytest.approx(1500 / harm.sum())
     assert areas["hubs"].tolist() == ["Corner Station", ""]
     assert areas.geometry.iloc[0].area == pytest.approx(20000.0)
+
+
+def test_clear_hold_build_names_wards_and_uses_the_unit_graph():
+    r = rank_places(UNITS, EXPECTED, recent_count=RECENT)
+    wards = gpd.GeoDataFrame({"code": ["W", "E"], "name": ["West", "East"]},
+                             geometry=[box(0, 0, 150, 300), box(150, 0, 300, 300)], crs="EPSG:27700")
+    graph = Graph.build_contiguity(UNITS.set_index("unit_id"), rook=False)
+    areas = clear_hold_build(r, graph, coverage=3 / 9, wards=wards)
+    # {c0, c1}: c0 (x 0..100) and half of c1 are West (75%), the other half East (25%)
+    assert areas["wards"].tolist() == ["West; East", "East"]
+    # a graph without the c0-c1 link: three areas, c0 (6) before c8 (5) before c1 (4)
+    adj = graph.adjacency.reset_index()
+    cut = adj[~adj[["focal", "neighbor"]].isin(["c0", "c1"]).all(axis=1)]
+    cut_graph = Graph.from_arrays(*(cut[c].to_numpy() for c in ("focal", "neighbor", "weight")))
+    apart = clear_hold_build(r, cut_graph, coverage=3 / 9)
+    assert apart["unit_ids"].tolist() == ["c0", "c8", "c1"]
+    assert apart["area_id"].tolist() == ["A1", "A2", "A3"]
+    # an area bound of 0.01 km² (one cell) splits the pair
+    assert clear_hold_build(r, graph, coverage=3 / 9, max_area_km2=0.01)["n_units"].tolist() == [1, 1, 1]
 
 
 def test_youth_list_weights_youth_features():
