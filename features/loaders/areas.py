@@ -20,7 +20,14 @@ import shapely
 
 from features.loaders.context import IngestContext
 from features.readers import (
-    DataError, LoadResult, RowChecks, concat_rejects, empty_rejects, parse_month, read_csv_raw, to_number,
+    DataError,
+    LoadResult,
+    RowChecks,
+    concat_rejects,
+    empty_rejects,
+    parse_month,
+    read_csv_raw,
+    to_number,
 )
 from features.schema import WORKING_CRS
 

@@ -24,7 +24,13 @@ import pandas as pd
 from features.loaders.context import IngestContext
 from features.loaders.points import point_table
 from features.readers import (
-    DataError, LoadResult, RawTable, RowChecks, concat_rejects, parse_month, read_csv_raw,
+    DataError,
+    LoadResult,
+    RawTable,
+    RowChecks,
+    concat_rejects,
+    parse_month,
+    read_csv_raw,
 )
 
 STREET_COLUMNS = ["Crime ID", "Month", "Longitude", "Latitude", "Crime type"]
@@ -91,8 +97,23 @@ def _check_month(ctx: IngestContext, checks: RowChecks, month_raw: pd.Series) ->
     return month
 
 
-def _read_all(members, required, kind) -> list[RawTable]:
-    return [read_csv_raw(p, m, required=required, kind=kind) for p, m in members]
+def _load_members(members, required, kind, ctx: IngestContext, columns_for) -> tuple[list, list, int, list, list]:
+    """Read each monthly file, build its columns with ``columns_for(raw, checks, flags)`` and
+    validate its coordinates; return (frames, rejects, rows_read, files, flags)."""
+    frames, rejects, flags, files = [], [], [], []
+    rows_read = 0
+    for path, member in members:
+        raw = read_csv_raw(path, member, required=required, kind=kind)
+        files.append(raw.source)
+        rows_read += raw.rows_read
+        rejects.append(raw.malformed)
+        checks = RowChecks(raw.frame, raw.source)
+        columns = columns_for(raw, checks, flags)
+        gdf, rej = point_table(raw, checks, columns, ctx.area, ctx.settings.point_tolerance_m,
+                               coords=("Longitude", "Latitude", "EPSG:4326"), flags=flags)
+        frames.append(gdf)
+        rejects.append(rej)
+    return frames, rejects, rows_read, files, flags
 
 
 def load_policeuk_street(path: Path, ctx: IngestContext) -> LoadResult:
@@ -100,14 +121,9 @@ def load_policeuk_street(path: Path, ctx: IngestContext) -> LoadResult:
     members = list_members(path, MONTHLY_STREET)
     if not members:
         raise DataError(path, "no police.uk street-level files (YYYY-MM-<force>-street.csv) found")
-    frames, rejects, flags, files = [], [], [], []
-    rows_read = 0
-    for raw in _read_all(members, STREET_COLUMNS, "police.uk street-level crime"):
-        files.append(raw.source)
-        rows_read += raw.rows_read
-        rejects.append(raw.malformed)
+
+    def columns_for(raw: RawTable, checks: RowChecks, flags: list[dict]) -> dict:
         f = raw.frame
-        checks = RowChecks(f, raw.source)
         month = _check_month(ctx, checks, f["Month"])
         expected = MONTHLY_STREET.search(raw.source.rsplit("/", 1)[-1])
         if expected is not None:
@@ -118,19 +134,17 @@ def load_policeuk_street(path: Path, ctx: IngestContext) -> LoadResult:
         cls = _classify(ctx, checks, "policeuk", f["Crime type"])
         _dedupe_ids(ctx, checks, f["Crime ID"], raw.source, f["_row"])
         ids = f["Crime ID"].fillna(pd.Series(raw.source.rsplit("/", 1)[-1] + "#", index=f.index) + f["_row"].astype("string"))
-        columns = {
+        blank = pd.Series(pd.NA, index=f.index, dtype="string")
+        return {
             "event_id": ids, "crime_id": f["Crime ID"], "month": month, "category": f["Crime type"],
             **{k: cls[k] for k in ("group", "serious_violence", "police_generated", "harm")},
-            "lsoa_code": f.get("LSOA code", pd.Series(pd.NA, index=f.index, dtype="string")),
-            "location": f.get("Location", pd.Series(pd.NA, index=f.index, dtype="string")),
-            "outcome": f.get("Last outcome category", pd.Series(pd.NA, index=f.index, dtype="string")),
-            "source_file": pd.Series(raw.source, index=f.index, dtype="string"),
-            "source_row": f["_row"],
+            "lsoa_code": f.get("LSOA code", blank), "location": f.get("Location", blank),
+            "outcome": f.get("Last outcome category", blank),
+            "source_file": pd.Series(raw.source, index=f.index, dtype="string"), "source_row": f["_row"],
         }
-        gdf, rej = point_table(raw, None, checks, columns, ctx.area, ctx.settings.point_tolerance_m,
-                               coords=("Longitude", "Latitude", "EPSG:4326"), flags=flags)
-        frames.append(gdf)
-        rejects.append(rej)
+
+    frames, rejects, rows_read, files, flags = _load_members(
+        members, STREET_COLUMNS, "police.uk street-level crime", ctx, columns_for)
     return _events_result(path, frames, rejects, rows_read, files, flags, ctx)
 
 
@@ -157,7 +171,7 @@ def load_policeuk_api(path: Path, ctx: IngestContext) -> LoadResult:
         "source_file": pd.Series(raw.source, index=f.index, dtype="string"),
         "source_row": f["_row"],
     }
-    gdf, rej = point_table(raw, None, checks, columns, ctx.area, ctx.settings.point_tolerance_m,
+    gdf, rej = point_table(raw, checks, columns, ctx.area, ctx.settings.point_tolerance_m,
                            coords=("longitude", "latitude", "EPSG:4326"), flags=flags)
     return _events_result(path, [gdf], [raw.malformed, rej], raw.rows_read, [raw.source], flags, ctx)
 
@@ -188,26 +202,20 @@ def load_stop_search(path: Path, ctx: IngestContext) -> LoadResult:
     import geopandas as gpd
 
     members = list_members(path, MONTHLY_STOP) if (path.is_dir() or path.suffix == ".zip") else [(path, None)]
-    frames, rejects, flags, files = [], [], [], []
-    rows_read = 0
-    for raw in _read_all(members, STOP_SEARCH_COLUMNS, "police.uk stop and search"):
-        files.append(raw.source)
-        rows_read += raw.rows_read
-        rejects.append(raw.malformed)
+
+    def columns_for(raw: RawTable, checks: RowChecks, flags: list[dict]) -> dict:
         f = raw.frame
-        checks = RowChecks(f, raw.source)
         date = pd.to_datetime(f["Date"], errors="coerce", utc=True, format="ISO8601")
         checks.reject(date.isna(), "unparseable date", "expected an ISO date-time, got " + f["Date"].astype("string"))
         month = parse_month(f["month"]) if "month" in f else date.dt.tz_localize(None).dt.to_period("M").dt.to_timestamp()
-        columns = {
+        return {
             "month": month, "date": date, "type": f["Type"], "object_of_search": f["Object of search"],
             "outcome": f.get("Outcome", pd.Series(pd.NA, index=f.index, dtype="string")),
             "source_file": pd.Series(raw.source, index=f.index, dtype="string"), "source_row": f["_row"],
         }
-        gdf, rej = point_table(raw, None, checks, columns, ctx.area, ctx.settings.point_tolerance_m,
-                               coords=("Longitude", "Latitude", "EPSG:4326"), flags=flags)
-        frames.append(gdf)
-        rejects.append(rej)
+
+    frames, rejects, rows_read, files, flags = _load_members(
+        members, STOP_SEARCH_COLUMNS, "police.uk stop and search", ctx, columns_for)
     frame = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs="EPSG:27700")
     result = LoadResult("stop_search", frame, concat_rejects(rejects), str(path), rows_read, files=files, flags=flags)
     result.notes.append("police-generated: never a modelling target; off by default as a feature")

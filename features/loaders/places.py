@@ -9,10 +9,17 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from features.loaders.areas import GSS, _check_crs, _find, _year_hint
+from features.loaders.areas import GSS, _check_crs, _find
 from features.loaders.context import IngestContext
 from features.loaders.points import pick_coordinates, point_table
-from features.readers import DataError, LoadResult, RowChecks, concat_rejects, read_csv_raw, to_number
+from features.readers import (
+    DataError,
+    LoadResult,
+    RowChecks,
+    concat_rejects,
+    read_csv_raw,
+    to_number,
+)
 from features.schema import WORKING_CRS
 
 IMD_DOMAINS = [
@@ -198,7 +205,7 @@ def load_stations(path: Path, ctx: IngestContext) -> LoadResult:
     cols = {"station_key": key, "name": f[name],
             "network": f[network] if network else pd.Series(pd.NA, index=f.index, dtype="string")}
     ll = ("Longitude", "Latitude", "EPSG:4326") if {"Longitude", "Latitude"} <= set(f.columns) else None
-    gdf, rejects = point_table(raw, None, checks, cols, ctx.area, ctx.settings.hub_tolerance_m, coords=ll or coords, flags=flags)
+    gdf, rejects = point_table(raw, checks, cols, ctx.area, ctx.settings.hub_tolerance_m, coords=ll or coords, flags=flags)
     return LoadResult("stations", gdf, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read,
                       files=[raw.source], flags=flags)
 
@@ -230,7 +237,7 @@ def load_bus_stops(path: Path, ctx: IngestContext) -> LoadResult:
     name = _find(list(f.columns), r"stop_name", r"commonname", r"name")
     checks = RowChecks(f, raw.source)
     cols = {"stop_code": f[code] if code else f["_row"].astype("string"), "name": f[name] if name else pd.NA}
-    gdf, rejects = point_table(raw, None, checks, cols, ctx.area, ctx.settings.point_tolerance_m)
+    gdf, rejects = point_table(raw, checks, cols, ctx.area, ctx.settings.point_tolerance_m)
     return LoadResult("bus_stops", gdf, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read, files=[raw.source])
 
 
@@ -250,7 +257,7 @@ def load_schools(path: Path, ctx: IngestContext) -> LoadResult:
     fields = {"urn": f["URN"], "name": f[name] if name else na, "phase": f[phase] if phase else na,
               "type": f[typ] if typ else na, "status": f[status] if status else na}
     coords = pick_coordinates([c for c in cols if c != "_row"])
-    gdf, rejects = point_table(raw, None, checks, fields, ctx.area, ctx.settings.hub_tolerance_m, coords=coords)
+    gdf, rejects = point_table(raw, checks, fields, ctx.area, ctx.settings.hub_tolerance_m, coords=coords)
     return LoadResult("schools", gdf, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read, files=[raw.source])
 
 
@@ -317,5 +324,5 @@ def load_street_lighting(path: Path, ctx: IngestContext) -> LoadResult:
     ident = _find(list(f.columns), r"asset_?id", r"id", r"unitid")
     checks = RowChecks(f, raw.source)
     cols = {"asset_id": f[ident] if ident else f["_row"].astype("string")}
-    gdf, rejects = point_table(raw, None, checks, cols, ctx.area, ctx.settings.point_tolerance_m)
+    gdf, rejects = point_table(raw, checks, cols, ctx.area, ctx.settings.point_tolerance_m)
     return LoadResult("street_lights", gdf, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read, files=[raw.source])

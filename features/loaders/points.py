@@ -10,13 +10,14 @@ swapped: the whole file is corrected and flagged instead of rejected.
 from __future__ import annotations
 
 import re
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from features.readers import LoadResult, RowChecks, to_number
+from features.readers import RowChecks, to_number
 from features.schema import WORKING_CRS
 
 _TO_BNG = Transformer.from_crs("EPSG:4326", WORKING_CRS, always_xy=True)
@@ -172,7 +173,7 @@ def pick_coordinates(columns: list[str]) -> tuple[str, str, str] | None:
 
 
 def point_table(
-    raw, result: LoadResult | None, checks: RowChecks, columns: dict[str, pd.Series], area: StudyArea,
+    raw, checks: RowChecks, columns: dict[str, pd.Series], area: StudyArea,
     tolerance: float, coords: tuple[str, str, str] | None = None, flags: list[dict] | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Validate coordinates of ``raw.frame`` and return (accepted GeoDataFrame, rejects)."""
