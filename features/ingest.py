@@ -164,6 +164,11 @@ def ingest(
     return report
 
 
+def data_hashes(report: dict) -> dict[str, str]:
+    """{input file: sha256} from an ingest report, for model cards and run metadata."""
+    return {f["path"]: f["sha256"] for item in report["inputs"] for f in item["files"]}
+
+
 def _combine(results: list[tuple[Source, LoadResult]]) -> dict[str, pd.DataFrame]:
     grouped: dict[str, list[pd.DataFrame]] = {}
     for _, res in results:

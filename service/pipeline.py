@@ -179,6 +179,7 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
 def train_step(settings: Settings, units: str, cutoff: str | None = None, method: str | None = None,
                store_dir: Path | None = None, progress: Progress | None = None) -> tuple[str, Path]:
     """Fit on data before the cutoff, backtest on the origins before it, save a versioned model + card."""
+    from features.ingest import data_hashes
     from models.lifecycle import train
 
     store, fb = feature_builder(settings, units, store_dir, progress)
@@ -188,7 +189,7 @@ def train_step(settings: Settings, units: str, cutoff: str | None = None, method
         origins = [o for o in backtest_origins(fb, horizon, settings.model.history_months, count=24) if o < cutoff][-12:]
     except ValueError:
         origins = []
-    hashes = {f["path"]: f["sha256"] for i in store.report()["inputs"] for f in i["files"]}
+    hashes = data_hashes(store.report())
     models_dir = settings.out_dir / "models"
     if progress:
         progress(f"training {method or 'the default model'} on {units} before {cutoff}")

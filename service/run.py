@@ -64,6 +64,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     """Build one run folder under ``settings.runs_dir`` and write its outputs; return its path."""
     from features.build import FeatureBuilder
     from features.figures import needs_assessment_figures
+    from features.ingest import data_hashes
     from geo.units import build_units
     from models.fairness import fairness_profile
     from models.lifecycle import load_model, train
@@ -82,7 +83,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     models_dir = settings.out_dir / "models"
     if model_version is None:
         say(f"training the default model on data before {cutoff}")
-        hashes = {f["path"]: f["sha256"] for i in store.report()["inputs"] for f in i["files"]}
+        hashes = data_hashes(store.report())
         model_version = train(fb, cutoff, models_dir, seed=settings.model.seed,
                               horizon=settings.model.horizon_months, data_hashes=hashes)
     model, model_meta = load_model(models_dir, model_version)
