@@ -29,6 +29,7 @@ YOUTH_AGES = (10, 24)
 FOOTFALL_RADII_M = (250, 500, 1000)
 FOOTFALL_DECAY_M = 500.0
 """foot_decay = sum over stations of entries_exits * exp(-d / 500 m)."""
+SECONDARY_DECAY_M = 300.0  # young people's journeys to and from school: most within a few hundred metres
 SCHOOL_RADII_M = (500, 1000)
 EXCLUSION_RADIUS_M = 1000.0
 SMALL_UNIT_RADIUS_M = 500.0
@@ -337,6 +338,20 @@ class Context:
             self.specs.append(Spec(f"schools_{r}", f"open schools within {r} m of the unit point", "schools", "count", "static"))
         self._static["dist_school_m"] = d.min(axis=1)
         self.specs.append(Spec("dist_school_m", "distance from the unit point to the nearest open school", "schools", "m", "static"))
+        phase = sc["phase"].astype("string").str.lower() if "phase" in sc.columns else pd.Series(pd.NA, index=sc.index)
+        secondary = phase.str.contains("secondary|all-through|all through", regex=True, na=False).to_numpy()
+        if secondary.any():
+            ds = d[:, secondary]
+            self._static["sec_schools_1000"] = (ds <= 1000).sum(axis=1).astype(float)
+            self._static["dist_sec_school_m"] = ds.min(axis=1)
+            self._static["sec_school_prox"] = np.exp(-ds / SECONDARY_DECAY_M).max(axis=1)
+            self.specs += [
+                Spec("sec_schools_1000", "open secondary / all-through schools within 1000 m of the unit point", "schools", "count", "static"),
+                Spec("dist_sec_school_m", "distance to the nearest open secondary / all-through school", "schools", "m", "static"),
+                Spec("sec_school_prox", f"proximity to the nearest secondary school, exp(-d / {SECONDARY_DECAY_M:g} m): 1 at the gate, 0.37 at {SECONDARY_DECAY_M:g} m", "schools", "0..1", "static"),
+            ]
+        else:
+            self.notes.append("no school phase marked secondary: sec_school_* features left out")
         if not self.store.has("school_exclusions"):
             self.notes.append("no school exclusions file (DfE suspensions/permanent exclusions by school): excl_rate left out")
             return

@@ -59,7 +59,7 @@ from IPython.display import Markdown, display
 
 from features.build import FeatureBuilder
 from features.demo import generate_demo
-from features.ingest import ingest
+from features.ingest import data_hashes, ingest
 from features.store import Store
 from geo.units import build_units
 from models.backtest import backtest, default_methods, fit_at
@@ -135,7 +135,8 @@ by_area.pivot(index="coverage", columns="method", values="pei").plot.bar(figsize
 # %% tags=["train"]
 cutoff = latest_cutoff(fb, settings.model.history_months)
 models_dir = Path(WORK.name) / "models"
-version = train(fb, cutoff, models_dir, horizon=HORIZON, seed=SEED, train_origins=TRAIN_ORIGINS, backtest_origins=list(origins), top_n=TOP_N)
+version = train(fb, cutoff, models_dir, horizon=HORIZON, seed=SEED, train_origins=TRAIN_ORIGINS, backtest_origins=list(origins), top_n=TOP_N,
+                data_hashes=data_hashes(store.report()))
 model, meta = load_model(models_dir, version)
 print("cutoff:", cutoff, "| version:", version, "| method:", meta["method"], "|", model)
 Markdown((models_dir / version / "card.md").read_text(encoding="utf-8"))
