@@ -58,6 +58,15 @@ def hubs_layer(store) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:27700")
 
 
+def area_name(store) -> str:
+    """The borough's name from its boundary layer, else the catalogue's name."""
+    if store.has("units_borough"):
+        names = store.units("borough")["name"].dropna()
+        if len(names) == 1:
+            return str(names.iloc[0])
+    return str(store.report().get("catalogue", {}).get("name") or "study area")
+
+
 def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None = None,
              model_version: str | None = None, store_dir: Path | None = None,
              progress: Progress | None = None) -> Path:
@@ -118,7 +127,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         "run_id": run_id, "created": created.isoformat(timespec="seconds"), "model_version": model_version,
         "method": model_meta.get("method"), "units": units, "cutoff": cutoff,
         "horizon": settings.model.horizon_months, "data_period": model_meta.get("data_period"),
-        "area_name": store.report().get("catalogue", {}).get("name"), "seed": settings.model.seed,
+        "area_name": area_name(store), "seed": settings.model.seed,
         "permutations": settings.model.permutations, "target_groups": settings.model.target_groups,
         "police_generated_used": police, "previous_run": previous_id,
         "hotspots": hs.meta, "feature_notes": list(getattr(fb, "notes", [])),
