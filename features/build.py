@@ -29,11 +29,11 @@ from features.incidents import (
     NEAR_REPEAT_DISTANCE_M,
     NEAR_REPEAT_MONTHS,
     NEAR_REPEAT_WEEKS,
-    KernelSums,
     MonthlyCube,
     month_start,
 )
 from features.memstore import as_store
+from features.scale import event_sums as local_event_sums
 from features.taxonomy import load_taxonomy
 
 WINDOWS = (1, 3, 6, 12)
@@ -68,6 +68,11 @@ class FeatureBuilder:
         ``model.target_groups`` defines ``sv``; ``model.allow_police_generated``
         adds police-generated groups and stop and search. Read with
         ``get_settings()`` when None.
+    event_sums : features.scale.EventSums, optional
+        The events already summed per unit and month (e.g. on a Dask cluster by
+        :func:`features.scale.event_sums_dask`, for the same ``units``, groups
+        and target groups). None: sum them here, streaming the events table in
+        chunks (:func:`features.scale.event_sums`).
 
     Examples
     --------
@@ -75,7 +80,7 @@ class FeatureBuilder:
     >>> X = fb.matrix("2018-01"); y = fb.target("2018-01", horizon=1) # doctest: +SKIP
     """
 
-    def __init__(self, store, units, settings=None):
+    def __init__(self, store, units, settings=None, *, event_sums=None):
         if settings is None:
             from service.settings import get_settings
 
@@ -96,21 +101,12 @@ class FeatureBuilder:
                 "of the features (settings.model.allow_police_generated is false)"
             )
 
-        events = self.store.table("events")
-        missing = [c for c in EVENT_COLUMNS if c not in events.columns]
-        if missing or not isinstance(events, gpd.GeoDataFrame):
-            raise ValueError(f"events table: missing columns {missing or ['geometry']}")
-        self._assign: dict = {}
-        unit = units.assign(events, report=self._assign)
+        if event_sums is None:  # the local engine: stream the events table in chunks
+            event_sums = local_event_sums(self.store, units, self.groups, self.target_groups)
+        self._assign: dict = dict(event_sums.assignment)
         self._assign["edition"] = units.edition
-        groups = events["group"].astype("string")
-        self._cube = MonthlyCube(unit, events["month"], groups, events["harm"], len(units), self.groups)
-        sv = groups.isin(self.target_groups).fillna(False).to_numpy(dtype=bool)
-        has_xy = ~(events.geometry.isna() | events.geometry.is_empty).to_numpy()
-        pick = sv & has_xy
-        sv_xy = np.column_stack([events.geometry.x.to_numpy()[pick], events.geometry.y.to_numpy()[pick]]) \
-            if pick.any() else np.zeros((0, 2))
-        self._kernel = KernelSums(units.centroids, sv_xy, events["month"].to_numpy()[pick], self._cube.origin)
+        self._cube = event_sums.cube
+        self._kernel = event_sums.kernel
         self._lag = units.graph("queen").transform("r").sparse.tocsr()
         self._context = Context(self.store, units)
         self.notes += self._context.notes

@@ -1008,9 +1008,22 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, index=False, lineterminator="\n")
 
 
-def _write_sources(out: Path, places: _Places, month_labels: list[str], start: str) -> list[dict]:
-    """Write every non-crime source; return the catalogue entries (crime ones included)."""
+def _write_sources(
+    out: Path, places: _Places, month_labels: list[str], start: str,
+    boroughs: gpd.GeoDataFrame | None = None,
+) -> list[dict]:
+    """Write every non-crime source; return the catalogue entries (crime ones included).
+
+    ``boroughs`` (columns ``NAME``, ``GSS_CODE``, geometry) replaces the single
+    Demoborough row of ``boundaries/borough.gpkg`` (the scaled generator's many boroughs).
+    """
     cat: list[dict] = []
+    if boroughs is None:
+        boroughs = gpd.GeoDataFrame(
+            {"NAME": ["Demoborough"], "GSS_CODE": ["E09900001"]},
+            geometry=[dp.as_multi(places.borough)],
+            crs="EPSG:27700",
+        )
 
     def add(name, kind, path, fmt):
         cat.append({"name": name, "kind": kind, "path": path, "format": fmt})
@@ -1039,11 +1052,7 @@ def _write_sources(out: Path, places: _Places, month_labels: list[str], start: s
                 "boundary_ward2022",
             ),
             (
-                gpd.GeoDataFrame(
-                    {"NAME": ["Demoborough"], "GSS_CODE": ["E09900001"]},
-                    geometry=[dp.as_multi(places.borough)],
-                    crs="EPSG:27700",
-                ),
+                boroughs,
                 "boundaries/borough.gpkg",
                 "borough",
                 "borough",
@@ -1093,9 +1102,19 @@ def _write_sources(out: Path, places: _Places, month_labels: list[str], start: s
     return cat
 
 
-def _write_crime(rng, out: Path, seed: int, places: _Places, crimes, stops, month_labels) -> None:
+def _write_crime(
+    rng, out: Path, seed, places: _Places, crimes, stops, month_labels,
+    force: str = "Demo Constabulary", clean: bool = True,
+) -> None:
+    """Write the monthly police.uk files ``crime/YYYY-MM/YYYY-MM-<force slug>-*.csv``.
+
+    ``force`` names the police force (its slug names the files); ``clean`` first
+    removes this generator's monthly files of an earlier run. The scaled generator
+    (:mod:`features.demo_scale`) writes one force per borough with ``clean=False``.
+    """
     folder = out / "crime"
-    if folder.is_dir():  # drop our own files from an earlier run (a different month range)
+    slug = re.sub(r"[^a-z0-9]+", "-", force.lower()).strip("-")
+    if clean and folder.is_dir():  # drop our own files from an earlier run (a different month range)
         for p in sorted(folder.glob("????-??/????-??-demo-constabulary-*.csv")):
             p.unlink()
         for d in sorted(folder.glob("????-??")):
@@ -1120,7 +1139,6 @@ def _write_crime(rng, out: Path, seed: int, places: _Places, crimes, stops, mont
         "Further investigation is not in the public interest",
     ]
     out_p = np.array([0.36, 0.30, 0.1, 0.06, 0.04, 0.05, 0.05, 0.04])
-    force = "Demo Constabulary"
     for t, label in enumerate(month_labels):
         m = crimes[crimes["month"] == label]
         m = m.iloc[rng.permutation(len(m))]
@@ -1156,12 +1174,12 @@ def _write_crime(rng, out: Path, seed: int, places: _Places, crimes, stops, mont
                 "Context": "",
             }
         )
-        _write_csv(frame, folder / label / f"{label}-demo-constabulary-street.csv")
+        _write_csv(frame, folder / label / f"{label}-{slug}-street.csv")
 
         s = stops[stops["month"] == label]
         _write_csv(
             _stop_search_frame(rng, s, label, tree, lon_s, lat_s),
-            folder / label / f"{label}-demo-constabulary-stop-and-search.csv",
+            folder / label / f"{label}-{slug}-stop-and-search.csv",
         )
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
 WEEKS_PER_MONTH = 365.25 / 12 / 7  # 4.35
@@ -49,6 +48,89 @@ def month_index(month: pd.Timestamp, origin: pd.Timestamp) -> int:
     return (month.year - origin.year) * 12 + (month.month - origin.month)
 
 
+def month_ordinal(month) -> np.ndarray:
+    """Months as integers ``12 * year + month - 1`` (-1 where the month is missing).
+
+    Chunks and partitions of the events use this absolute month axis, so their sums
+    can be added before anyone knows the first month of the whole table.
+    """
+    idx = pd.DatetimeIndex(pd.to_datetime(month))
+    if len(idx) == 0:
+        return np.zeros(0, dtype=np.int64)
+    out = np.asarray(idx.year, dtype=float) * 12 + np.asarray(idx.month, dtype=float) - 1
+    return np.where(idx.isna(), -1, out).astype(np.int64)
+
+
+def ordinal_month(value: int) -> pd.Timestamp:
+    """The first day of the month with ordinal ``value`` (inverse of :func:`month_ordinal`)."""
+    year, m = divmod(int(value), 12)
+    return pd.Timestamp(year=year, month=m + 1, day=1)
+
+
+def group_positions(group, groups: list[str]) -> np.ndarray:
+    """Position of each event's group in ``groups`` (-1: not one of them, or missing)."""
+    return pd.Index(list(groups)).get_indexer(pd.Index(pd.array(group, dtype="string")))
+
+
+CUBE_KEYS = ["unit", "m", "g"]
+KERNEL_KEYS = ["unit", "m"]
+
+
+def cube_cells(unit, m, g, harm) -> pd.DataFrame:
+    """Events and harm summed per (unit, month ordinal, group position): the partition work.
+
+    Any chunk of the events can be summed alone and the results added with
+    :func:`combine_cells`. Events without a month are dropped; events outside every
+    unit or of a group not counted are kept under unit -1, group -1, so the month
+    still counts as a month with data.
+    """
+    unit, m, g = np.asarray(unit, dtype=np.int64), np.asarray(m, dtype=np.int64), np.asarray(g, dtype=np.int64)
+    keep = m >= 0
+    counted = (unit >= 0) & (g >= 0)
+    frame = pd.DataFrame({
+        "unit": np.where(counted, unit, -1)[keep], "m": m[keep], "g": np.where(counted, g, -1)[keep],
+        "n": np.ones(int(keep.sum())),
+        "harm": np.where(counted, np.nan_to_num(np.asarray(harm, dtype=float)), 0.0)[keep],
+    })
+    return frame.groupby(CUBE_KEYS, as_index=False, sort=True).sum()
+
+
+def kernel_cells(unit_xy, event_xy, m, tree: cKDTree | None = None) -> pd.DataFrame:
+    """Near-repeat and KDE kernel weights summed per (unit, month ordinal): the partition work.
+
+    For each unit point and each event within 1 km: ``near = exp(-d / 200 m)`` and,
+    within 3 bandwidths, ``kde`` = the Gaussian density per km² (see :class:`KernelSums`).
+    ``tree`` is a prebuilt ``cKDTree(unit_xy)`` (saves rebuilding it per chunk).
+    """
+    event_xy = np.asarray(event_xy, dtype=float).reshape(-1, 2)
+    m = np.asarray(m, dtype=np.int64)
+    empty = pd.DataFrame({"unit": np.zeros(0, np.int64), "m": np.zeros(0, np.int64),
+                          "near": np.zeros(0), "kde": np.zeros(0)})
+    keep = m >= 0
+    event_xy, m = event_xy[keep], m[keep]
+    if len(event_xy) == 0 or len(unit_xy) == 0:
+        return empty
+    tree_u = tree if tree is not None else cKDTree(unit_xy)
+    pairs = tree_u.sparse_distance_matrix(cKDTree(event_xy), NEAR_REPEAT_MAX_M, output_type="ndarray")
+    i, j, d = pairs["i"], pairs["j"], pairs["v"]
+    if len(i) == 0:
+        return empty
+    h = KDE_BANDWIDTH_M
+    kde = np.where(d <= KDE_MAX_M, np.exp(-(d**2) / (2 * h * h)) / (2 * np.pi * h * h) * 1e6, 0.0)
+    frame = pd.DataFrame({"unit": i.astype(np.int64), "m": m[j], "near": np.exp(-d / NEAR_REPEAT_DISTANCE_M), "kde": kde})
+    return frame.groupby(KERNEL_KEYS, as_index=False, sort=True).sum()
+
+
+def combine_cells(parts, keys=CUBE_KEYS) -> pd.DataFrame:
+    """Add up partial sums from :func:`cube_cells` or :func:`kernel_cells` (same keys)."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=list(keys))
+    if len(parts) == 1:
+        return parts[0].reset_index(drop=True)
+    return pd.concat(parts, ignore_index=True).groupby(list(keys), as_index=False, sort=True).sum()
+
+
 class MonthlyCube:
     """Counts and harm per unit, month and group: arrays of shape (units, months, groups).
 
@@ -63,37 +145,50 @@ class MonthlyCube:
     harm : float array
     n_units : int
     groups : list of str
+
+    Notes
+    -----
+    The events are summed by :func:`cube_cells`; :meth:`from_cells` builds the same
+    cube from cells summed elsewhere (chunk by chunk, or on a Dask cluster).
     """
 
     def __init__(self, unit, month, group, harm, n_units: int, groups: list[str]):
+        cells = cube_cells(unit, month_ordinal(month), group_positions(group, groups), harm)
+        self._fill(cells, n_units, groups)
+
+    @classmethod
+    def from_cells(cls, cells: pd.DataFrame, n_units: int, groups: list[str]) -> MonthlyCube:
+        """The cube from summed cells (columns unit, m, g, n, harm; m a month ordinal)."""
+        cube = cls.__new__(cls)
+        cube._fill(cells, n_units, groups)
+        return cube
+
+    def _fill(self, cells: pd.DataFrame, n_units: int, groups: list[str]) -> None:
         self.groups = list(groups)
-        months = pd.DatetimeIndex(pd.to_datetime(month)).to_period("M").to_timestamp()
         self.n_units = n_units
-        if len(months) == 0 or months.isna().all():
+        m = cells["m"].to_numpy(dtype=np.int64) if len(cells) else np.zeros(0, dtype=np.int64)
+        if len(m) == 0:
             self.origin = pd.Timestamp("2000-01-01")
             self.months = pd.DatetimeIndex([])
         else:
-            self.origin = months.min()
-            self.months = pd.date_range(self.origin, months.max(), freq="MS")
-        m = self._mindex(months) if len(months) else np.zeros(0, dtype=np.int64)
-        gpos = pd.Index(self.groups).get_indexer(pd.Index(pd.array(group, dtype="string")))
-        unit = np.asarray(unit)
-        ok = (unit >= 0) & (gpos >= 0) & (m >= 0)
+            self.origin = ordinal_month(m.min())
+            self.months = pd.date_range(self.origin, ordinal_month(m.max()), freq="MS")
+        pos = m - (m.min() if len(m) else 0)
+        unit = cells["unit"].to_numpy(dtype=np.int64) if len(cells) else pos
+        gpos = cells["g"].to_numpy(dtype=np.int64) if len(cells) else pos
+        ok = (unit >= 0) & (gpos >= 0)
         shape = (n_units, len(self.months), len(self.groups))
         self.counts = np.zeros(shape)
         self.harm = np.zeros(shape)
-        np.add.at(self.counts, (unit[ok], m[ok], gpos[ok]), 1.0)
-        np.add.at(self.harm, (unit[ok], m[ok], gpos[ok]), np.nan_to_num(np.asarray(harm, dtype=float)[ok]))
+        if ok.any():
+            np.add.at(self.counts, (unit[ok], pos[ok], gpos[ok]), cells["n"].to_numpy(dtype=float)[ok])
+            np.add.at(self.harm, (unit[ok], pos[ok], gpos[ok]), cells["harm"].to_numpy(dtype=float)[ok])
         present = np.zeros(len(self.months), dtype=bool)
-        present[np.unique(m[m >= 0])] = True
+        present[np.unique(pos)] = True
         self.present = present
         # cumulative sums over months: window [a, b) = cum[:, b] - cum[:, a]
         self._cum_counts = np.concatenate([np.zeros((n_units, 1, len(self.groups))), self.counts.cumsum(axis=1)], axis=1)
         self._cum_harm = np.concatenate([np.zeros((n_units, 1, len(self.groups))), self.harm.cumsum(axis=1)], axis=1)
-
-    def _mindex(self, months: pd.DatetimeIndex) -> np.ndarray:
-        out = (months.year - self.origin.year) * 12 + (months.month - self.origin.month)
-        return np.where(months.isna(), -1, np.asarray(out, dtype=float)).astype(np.int64)
 
     def index(self, month: pd.Timestamp) -> int:
         """Position of ``month`` on the month axis (may be < 0 or >= number of months)."""
@@ -119,32 +214,39 @@ class MonthlyCube:
 
 
 class KernelSums:
-    """Distance kernels between unit points and event points, computed once.
+    """Distance kernels between unit points and event points, summed per unit and month.
 
-    Holds two sparse (units x events) matrices: near-repeat weights
-    ``exp(-d / 200 m)`` (d <= 1 km) and a Gaussian density kernel
-    ``exp(-d² / 2h²) / (2πh²)`` with h = 300 m (d <= 3h), per km².
+    Holds two (units x months) arrays: near-repeat weights ``exp(-d / 200 m)``
+    (d <= 1 km) and a Gaussian density kernel ``exp(-d² / 2h²) / (2πh²)`` with
+    h = 300 m (d <= 3h), per km², each summed over the events of the month. A
+    cutoff then weighs or adds whole months. :meth:`from_cells` builds the same
+    arrays from :func:`kernel_cells` sums made elsewhere.
     """
 
     def __init__(self, unit_xy: np.ndarray, event_xy: np.ndarray, event_month: np.ndarray, origin: pd.Timestamp):
+        cells = kernel_cells(unit_xy, event_xy, month_ordinal(event_month))
+        self._fill(cells, len(unit_xy), origin, None)
+
+    @classmethod
+    def from_cells(cls, cells: pd.DataFrame, n_units: int, origin: pd.Timestamp, n_months: int) -> KernelSums:
+        """The sums from kernel cells (columns unit, m, near, kde; m a month ordinal)."""
+        k = cls.__new__(cls)
+        k._fill(cells, n_units, origin, n_months)
+        return k
+
+    def _fill(self, cells: pd.DataFrame, n_units: int, origin: pd.Timestamp, n_months: int | None) -> None:
         self.origin = origin
-        months = pd.DatetimeIndex(pd.to_datetime(event_month)).to_period("M").to_timestamp()
-        self.event_month = np.asarray(
-            (months.year - origin.year) * 12 + (months.month - origin.month), dtype=np.int64
-        ) if len(months) else np.zeros(0, dtype=np.int64)
-        n_u, n_e = len(unit_xy), len(event_xy)
-        if n_e == 0:
-            self.near = sp.csr_matrix((n_u, 0))
-            self.kde = sp.csr_matrix((n_u, 0))
-            return
-        tree_u, tree_e = cKDTree(unit_xy), cKDTree(event_xy)
-        pairs = tree_u.sparse_distance_matrix(tree_e, NEAR_REPEAT_MAX_M, output_type="ndarray")
-        i, j, d = pairs["i"], pairs["j"], pairs["v"]
-        self.near = sp.csr_matrix((np.exp(-d / NEAR_REPEAT_DISTANCE_M), (i, j)), shape=(n_u, n_e))
-        h = KDE_BANDWIDTH_M
-        k = d <= KDE_MAX_M
-        dens = np.exp(-(d[k] ** 2) / (2 * h * h)) / (2 * np.pi * h * h) * 1e6
-        self.kde = sp.csr_matrix((dens, (i[k], j[k])), shape=(n_u, n_e))
+        o = int(month_ordinal([origin])[0])
+        pos = cells["m"].to_numpy(dtype=np.int64) - o if len(cells) else np.zeros(0, dtype=np.int64)
+        if n_months is None:
+            n_months = int(pos.max()) + 1 if len(pos) else 0
+        ok = (pos >= 0) & (pos < n_months)
+        self.near = np.zeros((n_units, n_months))
+        self.kde = np.zeros((n_units, n_months))
+        if ok.any():
+            unit = cells["unit"].to_numpy(dtype=np.int64)[ok]
+            np.add.at(self.near, (unit, pos[ok]), cells["near"].to_numpy(dtype=float)[ok])
+            np.add.at(self.kde, (unit, pos[ok]), cells["kde"].to_numpy(dtype=float)[ok])
 
     def near_repeat(self, cutoff_index: int) -> np.ndarray:
         """Sum of exp(-d/200 m) * exp(-age/4 weeks) over events in the 2 months before the cutoff.
@@ -152,13 +254,15 @@ class KernelSums:
         Police.uk gives months, not days, so an event's age is taken from the
         middle of its month: (cutoff - month - 0.5) months.
         """
-        age = cutoff_index - self.event_month  # 1 = last month
-        use = (age >= 1) & (age <= NEAR_REPEAT_MONTHS)
-        w = np.where(use, np.exp(-(age - 0.5) * WEEKS_PER_MONTH / NEAR_REPEAT_WEEKS), 0.0)
-        return np.asarray(self.near @ w).ravel()
+        out = np.zeros(self.near.shape[0])
+        for age in range(1, NEAR_REPEAT_MONTHS + 1):  # 1 = last month
+            j = cutoff_index - age
+            if 0 <= j < self.near.shape[1]:
+                out = out + self.near[:, j] * np.exp(-(age - 0.5) * WEEKS_PER_MONTH / NEAR_REPEAT_WEEKS)
+        return out
 
     def density(self, cutoff_index: int, months: int = 12) -> np.ndarray:
         """Gaussian KDE (events per km²) of events in the ``months`` months before the cutoff."""
-        age = cutoff_index - self.event_month
-        w = ((age >= 1) & (age <= months)).astype(float)
-        return np.asarray(self.kde @ w).ravel()
+        n = self.kde.shape[1]
+        a, b = min(max(cutoff_index - months, 0), n), min(max(cutoff_index, 0), n)
+        return self.kde[:, a:b].sum(axis=1)

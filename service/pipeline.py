@@ -44,14 +44,28 @@ def store_for(settings: Settings, store_dir: Path | None = None, progress: Progr
     return Store(store)
 
 
-def features_step(settings: Settings, units: str, cutoff: str, store_dir: Path | None = None,
-                  out_dir: Path | None = None, progress: Progress | None = None) -> dict:
-    from features.build import FeatureBuilder, features_to_files
+def feature_builder(settings: Settings, units: str, store_dir: Path | None = None, progress: Progress | None = None):
+    """(store, FeatureBuilder) for a unit set; on the Dask engine the event sums are made on the cluster."""
+    from features.build import FeatureBuilder
     from geo.units import build_units
 
     store = store_for(settings, store_dir, progress)
     unit_set = build_units(store, units, settings)
-    builder = FeatureBuilder(store, unit_set, settings)
+    if settings.engine == "dask":
+        from service.engine import Engine
+
+        if progress:
+            progress(f"engine dask ({settings.dask_scheduler or 'local cluster'}): summing events per unit and month")
+        with Engine.from_settings(settings) as engine:
+            return store, engine.feature_builder(store, unit_set, settings)
+    return store, FeatureBuilder(store, unit_set, settings)
+
+
+def features_step(settings: Settings, units: str, cutoff: str, store_dir: Path | None = None,
+                  out_dir: Path | None = None, progress: Progress | None = None) -> dict:
+    from features.build import features_to_files
+
+    _, builder = feature_builder(settings, units, store_dir, progress)
     return features_to_files(builder, cutoff, Path(out_dir) if out_dir is not None else settings.out_dir / "features")
 
 
@@ -102,14 +116,11 @@ def hotspots_step(settings: Settings, units: str, cutoff: str | None = None, sto
     """Run the hotspot analysis and write its layers (GeoParquet, GeoPackage, GeoTIFF, JSON)."""
     import json
 
-    from features.build import FeatureBuilder
     from geo.layers import write_gpkg
-    from geo.units import build_units
     from models.hotspots import write_geotiff
     from service.hotspots import analyse_hotspots
 
-    store = store_for(settings, store_dir, progress)
-    fb = FeatureBuilder(store, build_units(store, units, settings), settings)
+    store, fb = feature_builder(settings, units, store_dir, progress)
     cutoff = cutoff or latest_cutoff(fb)
     if progress:
         progress(f"hotspots on {units} as of {cutoff} ({settings.model.permutations} permutations)")
@@ -149,12 +160,6 @@ def backtest_origins(fb, horizon: int, history_months: int, count: int = 18) -> 
     return ok[-count:]
 
 
-def feature_builder(settings: Settings, units: str, store_dir: Path | None = None, progress: Progress | None = None):
-    from features.build import FeatureBuilder
-    from geo.units import build_units
-
-    store = store_for(settings, store_dir, progress)
-    return store, FeatureBuilder(store, build_units(store, units, settings), settings)
 
 
 def backtest_step(settings: Settings, units: str, horizon: int, origins: list[str] | None = None,

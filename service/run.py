@@ -71,23 +71,20 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
              model_version: str | None = None, store_dir: Path | None = None,
              progress: Progress | None = None) -> Path:
     """Build one run folder under ``settings.runs_dir`` and write its outputs; return its path."""
-    from features.build import FeatureBuilder
     from features.figures import needs_assessment_figures
     from features.ingest import data_hashes
-    from geo.units import build_units
     from models.fairness import fairness_profile
     from models.lifecycle import load_model, train
     from models.ranking import clear_hold_build, expected_harm, rank_from_model, youth_list
     from service.hotspots import analyse_hotspots
     from service.outputs import write_outputs
-    from service.pipeline import latest_cutoff, store_for, target_events
+    from service.pipeline import feature_builder, latest_cutoff, target_events
 
     say = progress or (lambda _m: None)
     units = units or settings.units.default
-    store = store_for(settings, store_dir, say)
     say(f"units {units}: building geometry and features")
-    unit_set = build_units(store, units, settings)
-    fb = FeatureBuilder(store, unit_set, settings)
+    store, fb = feature_builder(settings, units, store_dir, say)
+    unit_set = fb.units
     cutoff = cutoff or latest_cutoff(fb, settings.model.history_months)
     models_dir = settings.out_dir / "models"
     if model_version is None:

@@ -6,6 +6,7 @@ import json
 import re
 
 import pandas as pd
+import pytest
 from ingest_fixtures import STREET_HEADER, street_row, write_boundaries, write_csv
 from typer.testing import CliRunner
 
@@ -48,3 +49,19 @@ def test_features_writes_a_matrix_with_one_row_per_unit(tmp_path):
     matrix = pd.read_parquet(tmp_path / "feat" / "features_lsoa2011_2017-03.parquet")
     assert len(matrix) == 2
     assert (tmp_path / "feat" / "dictionary.csv").is_file()
+
+
+def test_features_on_the_dask_engine_equal_the_local_engine(tmp_path):
+    pytest.importorskip("distributed", reason="the Dask engine needs the `scale` extra (pip install -e .[scale])")
+    data = fixture_data(tmp_path)
+    runner.invoke(app, ["ingest", "--data", str(data), "--out", str(tmp_path / "store")])
+    matrices = {}
+    for engine in ("local", "dask"):
+        out = tmp_path / engine
+        result = runner.invoke(app, ["features", "--units", "grid250", "--cutoff", "2017-04", "--store",
+                                     str(tmp_path / "store"), "--out", str(out)], env={"SVRISK_ENGINE": engine})
+        assert result.exit_code == 0, result.output
+        matrices[engine] = pd.read_parquet(out / "features_grid250_2017-04.parquet")
+    local, dask = matrices["local"], matrices["dask"]
+    assert local["cnt_violence_3m"].sum() > 0
+    pd.testing.assert_frame_equal(local.drop(columns="geometry"), dask.drop(columns="geometry"), rtol=1e-9)
