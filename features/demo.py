@@ -705,7 +705,9 @@ def _parks(rng, borough, proc: DemoProcess) -> gpd.GeoDataFrame:
         )
         if geom.is_empty:
             continue
-        taken = shapely.union(taken, geom, grid_size=0.1)
+        # Overlays can leave line slivers (a GeometryCollection); later overlays refuse
+        # mixed dimensions, so keep only the polygonal part of what is taken.
+        taken = dp.as_multi(shapely.union(taken, geom, grid_size=0.1))
         rows.append((f"DEMOGS{i + 1:04d}", f"{names[i]} {kinds[func]}", func))
         geoms.append(dp.as_multi(geom))
     return gpd.GeoDataFrame(

@@ -17,7 +17,7 @@ class IngestContext:
     settings: IngestSettings = field(default_factory=IngestSettings)
     area: StudyArea = field(default_factory=lambda: StudyArea(None))
     codes: dict[str, set[str]] = field(default_factory=dict)  # edition -> unit codes
-    seen_ids: dict[str, str] = field(default_factory=dict)  # crime id -> "file row N"
+    seen_ids: dict[str, tuple[str, int]] = field(default_factory=dict)  # crime id -> (file, row)
     today: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.today().normalize())
 
     def edition_of(self, codes: pd.Series, family: str) -> pd.Series:

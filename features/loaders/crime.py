@@ -74,19 +74,29 @@ def _classify(ctx: IngestContext, checks: RowChecks, scheme: str, category: pd.S
 
 
 def _dedupe_ids(ctx: IngestContext, checks: RowChecks, ids: pd.Series, source: str, rows: pd.Series) -> None:
-    """Reject repeated crime ids (within the input and against inputs loaded before)."""
-    present = ids.notna() & checks.ok
-    seen_before = ids[present].map(ctx.seen_ids).reindex(ids.index)
-    checks.reject(seen_before.notna(), "duplicate crime id", "first seen in " + seen_before.astype("string"))
-    present = present & checks.ok
-    dup_within = present & ids.duplicated(keep="first")
+    """Reject repeated crime ids (within the input and against inputs loaded before).
+
+    ``ctx.seen_ids`` maps id -> (source, row) of its first appearance; membership is tested
+    row by row against the dict (O(rows) per file), never by turning the whole dict into a
+    Series, which made a many-file ingest quadratic.
+    """
+    present = (ids.notna() & checks.ok).to_numpy()
+    values = ids.to_numpy()
+    seen = ctx.seen_ids
+    before = np.zeros(len(ids), dtype=bool)
+    before[present] = [v in seen for v in values[present]]
+    if before.any():
+        where = pd.Series(pd.NA, index=ids.index, dtype="string")
+        where[before] = [f"{seen[v][0]} row {seen[v][1]}" for v in values[before]]
+        checks.reject(before, "duplicate crime id", "first seen in " + where)
+    present = present & checks.ok.to_numpy()
+    dup_within = present & ids.duplicated(keep="first").to_numpy()
     if dup_within.any():
         first_rows = rows[present & ~dup_within].set_axis(ids[present & ~dup_within].to_numpy())
         detail = f"first seen in {source} row " + ids[dup_within].map(first_rows).astype("string")
         checks.reject(dup_within, "duplicate crime id", detail.reindex(ids.index))
-    keep = present & checks.ok
-    label = f"{source} row "
-    ctx.seen_ids.update(zip(ids[keep].to_numpy(), (label + rows[keep].astype("string")).to_numpy(), strict=True))
+    keep = present & checks.ok.to_numpy()
+    seen.update(zip(values[keep], ((source, int(r)) for r in rows.to_numpy()[keep]), strict=True))
 
 
 def _check_month(ctx: IngestContext, checks: RowChecks, month_raw: pd.Series) -> pd.Series:
