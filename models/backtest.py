@@ -14,6 +14,15 @@ would teach a model that counts mean less early on; :func:`complete_windows`
 scales each ``<w>m`` window feature by ``w / months with data`` instead, applied
 alike at training and forecast origins (a no-op once history is complete).
 
+Long window. The builder's matrix looks back at most 12 months (24 for the trend),
+but on small areas the best single guide to next month is the long-run rate: on
+Barnet's LSOAs the mean over every month before the origin beat the 12-month
+count. :func:`with_long_window` adds :data:`LONG_MEAN_COLUMN`, the mean monthly
+count of the target's own groups over the months *with data* among the
+:data:`LONG_WINDOW` before the cutoff (a mean, so it needs no completion), to every
+matrix a model sees here: training rows (as of each training origin) and the
+forecast matrix alike.
+
 The backtest rolls the forecast origin over ``origins``; at each one every method
 is refitted on data before it, scored by :func:`models.evaluation.evaluate_ranking`
 on the next ``horizon`` months, and the table averages the measures over origins.
@@ -33,6 +42,11 @@ from models.evaluation import MEASURES, evaluate_ranking
 
 _WINDOW = re.compile(r"^(cnt_.+|harm_.+|lag_cnt_.+|kde_.+|sas)_(\d+)m$")
 _RATE_12M = ("sv_rate_eb",)
+
+LONG_WINDOW = 36
+"""Months the long-window mean looks back (at most; fewer when the data is shorter)."""
+LONG_MEAN_COLUMN = f"mean_sv_{LONG_WINDOW}m"
+"""Mean monthly serious violence count over the long window (see the module notes)."""
 
 
 def month(value) -> pd.Timestamp:
@@ -74,6 +88,42 @@ def complete_windows(X: pd.DataFrame, data_months: Sequence[pd.Timestamp], cutof
     return out
 
 
+def long_window_mean(panel: pd.DataFrame, cutoff, window: int = LONG_WINDOW) -> pd.Series:
+    """Mean monthly count per unit over the months with data in ``[cutoff - window, cutoff)``.
+
+    ``panel`` is units x months with data (``FeatureBuilder.panel``): a month
+    absent from it has no data and is left out of the mean rather than counted
+    as zero. Units get 0 when no month of the window has data.
+
+    Examples
+    --------
+    >>> months = pd.date_range("2016-01-01", periods=4, freq="MS")
+    >>> panel = pd.DataFrame([[1.0, 2.0, 3.0, 9.0]], index=["a"], columns=months)
+    >>> long_window_mean(panel, "2016-04", window=36).tolist()  # 2016-04 itself is not used
+    [2.0]
+    """
+    if int(window) != window or window < 1:
+        raise ValueError(f"window must be a whole number of months >= 1, got {window!r}")
+    c = month(cutoff)
+    cols = pd.DatetimeIndex(pd.to_datetime(panel.columns))
+    keep = (cols < c) & (cols >= _shift(c, -int(window)))
+    if not keep.any():
+        return pd.Series(0.0, index=panel.index, name=LONG_MEAN_COLUMN)
+    return panel.loc[:, keep].mean(axis=1).astype(float).rename(LONG_MEAN_COLUMN)
+
+
+def with_long_window(X: pd.DataFrame, panel: pd.DataFrame, cutoff) -> pd.DataFrame:
+    """``X`` with :data:`LONG_MEAN_COLUMN` (from the serious violence ``panel``) as its last column."""
+    mean = long_window_mean(panel, cutoff)
+    index = X.index.astype(str)
+    values = mean.set_axis(mean.index.astype(str)).reindex(index)
+    if values.isna().any():
+        raise ValueError(
+            f"panel has no row for unit_id {index[values.isna().to_numpy()][0]!r} of the feature matrix"
+        )
+    return X.assign(**{LONG_MEAN_COLUMN: values.to_numpy()})
+
+
 class _Cache:
     """Feature matrices and panels of one builder, computed once per origin."""
 
@@ -82,11 +132,14 @@ class _Cache:
         self.months = [month(m) for m in fb.months]
         self.count = fb.panel(groups=groups, weight="count")
         self.harm = fb.panel(groups=groups, weight="harm")
+        # the long window describes the builder's serious violence, like the cnt_sv_* columns
+        self.sv = self.count if groups is None else fb.panel(weight="count")
         self._X: dict[pd.Timestamp, pd.DataFrame] = {}
 
     def X(self, origin: pd.Timestamp) -> pd.DataFrame:
         if origin not in self._X:
-            self._X[origin] = complete_windows(self.fb.matrix(f"{origin:%Y-%m}"), self.months, origin)
+            X = complete_windows(self.fb.matrix(f"{origin:%Y-%m}"), self.months, origin)
+            self._X[origin] = with_long_window(X, self.sv, origin)
         return self._X[origin]
 
     def history(self, origin: pd.Timestamp) -> int:
@@ -144,18 +197,25 @@ def fit_at(fb, estimator, cutoff, horizon: int = 1, *, train_origins: int = 12,
 
 
 def forecast_matrix(fb, cutoff) -> pd.DataFrame:
-    """The feature matrix at ``cutoff`` with windows completed, as models were trained on."""
-    return complete_windows(fb.matrix(f"{month(cutoff):%Y-%m}"), [month(m) for m in fb.months], cutoff)
+    """The feature matrix at ``cutoff`` as models were trained on: windows completed, long window added."""
+    X = complete_windows(fb.matrix(f"{month(cutoff):%Y-%m}"), [month(m) for m in fb.months], cutoff)
+    return with_long_window(X, fb.panel(weight="count"), cutoff)
 
 
 def default_methods(seed: int = 0) -> dict:
-    """Baselines plus the two models, by backtest name."""
-    from models.boosting import PoissonBoost
+    """Baselines plus the models, by backtest name.
+
+    ``glm`` the Poisson GLM, ``xgb`` the monotone Poisson boosting, ``blend`` the
+    boosting blended with the long-window mean (the default model, see
+    :data:`models.ranking.DEFAULT_METHOD`).
+    """
+    from models.boosting import BlendedBoost, PoissonBoost
     from models.glm import PoissonGLM
 
     methods = baseline_methods()
     methods["glm"] = PoissonGLM()
     methods["xgb"] = PoissonBoost(seed=seed)
+    methods["blend"] = BlendedBoost(PoissonBoost(seed=seed))
     return methods
 
 
@@ -258,15 +318,68 @@ def backtest(
             rows.append(table)
     per = pd.concat(rows, ignore_index=True)
     per["horizon"] = int(horizon)
-    if per_origin:
-        return per
+    return per if per_origin else summarise_origins(per)
+
+
+def summarise_origins(per: pd.DataFrame) -> pd.DataFrame:
+    """The backtest table from its per-origin rows: measures averaged over origins per (method, slice)."""
     measures = [*MEASURES, *(f"harm_{m}" for m in MEASURES)]
-    keys = ["method", "slice"]
-    out = per.groupby(keys, sort=False).agg(
+    return per.groupby(["method", "slice"], sort=False).agg(
         coverage=("coverage", "first"), top_n=("top_n", "first"), horizon=("horizon", "first"),
         n_origins=("origin", "nunique"), **{m: (m, "mean") for m in measures},
     ).reset_index()
-    return out
+
+
+def paired_comparison(
+    per: pd.DataFrame, method: str, against: str, *, slice: str = "5% area", measure: str = "pei",
+    n_boot: int = 10_000, seed: int = 0, level: float = 0.95,
+) -> dict:
+    """Per-origin paired comparison of two methods of one backtest (``per_origin=True`` rows).
+
+    Differences ``method - against`` at each origin where both are defined;
+    a difference within 1e-12 of zero is a tie.
+
+    Returns
+    -------
+    dict: ``n_origins``, ``mean_diff``, ``wins``, ``losses``, ``ties``,
+    ``win_share`` (wins over non-tied origins), ``sign_p`` (two-sided exact
+    sign test on the non-tied origins), ``boot_lo``/``boot_hi`` (percentile
+    ``level`` interval of the mean difference, ``n_boot`` resamples of origins
+    with ``seed``), ``boot_p_le0`` (share of resampled means <= 0).
+
+    Examples
+    --------
+    >>> per = pd.DataFrame({"method": ["a", "b"] * 3, "origin": ["1", "1", "2", "2", "3", "3"],
+    ...                     "slice": "5% area", "pei": [0.9, 0.8, 0.7, 0.7, 0.6, 0.5]})
+    >>> r = paired_comparison(per, "a", "b", n_boot=100)
+    >>> (r["wins"], r["losses"], r["ties"], r["sign_p"])
+    (2, 0, 1, 0.5)
+    """
+    from scipy.stats import binomtest
+
+    for name in (method, against):
+        if name not in set(per["method"]):
+            raise ValueError(f"paired_comparison: no method {name!r} in the backtest rows "
+                             f"(methods: {sorted(set(per['method']))})")
+    rows = per[per["slice"] == slice]
+    if rows.empty:
+        raise ValueError(f"paired_comparison: no slice {slice!r} (slices: {sorted(set(per['slice']))})")
+    wide = rows.pivot(index="origin", columns="method", values=measure)[[method, against]].dropna()
+    d = (wide[method] - wide[against]).to_numpy(dtype=float)
+    d = np.where(np.abs(d) <= 1e-12, 0.0, d)
+    wins, losses = int((d > 0).sum()), int((d < 0).sum())
+    rng = np.random.default_rng(seed)
+    boot = d[rng.integers(0, len(d), size=(int(n_boot), len(d)))].mean(axis=1) if len(d) else np.array([np.nan])
+    q = ((1 - level) / 2, (1 + level) / 2)
+    return {
+        "method": method, "against": against, "slice": slice, "measure": measure,
+        "n_origins": len(d), "mean_diff": float(d.mean()) if len(d) else float("nan"),
+        "wins": wins, "losses": losses, "ties": len(d) - wins - losses,
+        "win_share": wins / (wins + losses) if wins + losses else float("nan"),
+        "sign_p": float(binomtest(wins, wins + losses).pvalue) if wins + losses else 1.0,
+        "boot_lo": float(np.quantile(boot, q[0])), "boot_hi": float(np.quantile(boot, q[1])),
+        "boot_p_le0": float((boot <= 0).mean()), "n_boot": int(n_boot), "seed": int(seed),
+    }
 
 
 def backtest_records(table: pd.DataFrame, units: str) -> list[dict]:

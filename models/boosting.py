@@ -6,6 +6,12 @@ the smoothed rate) are constrained to raise risk monotonically: more serious
 violence here or next door never *lowers* the forecast, which keeps reasons
 sensible and guards against overfitting noise. SHAP values (``shap``'s
 TreeExplainer, on the log-rate margin) explain each place's forecast.
+
+:class:`BlendedBoost` is the default model: the boosting's forecast blended on the
+log scale with the long-window mean (:data:`models.backtest.LONG_MEAN_COLUMN`),
+because on the backtests neither alone was reliably the better of the two and
+the blend was never worse than either by more than noise (see
+:data:`models.ranking.DEFAULT_METHOD`).
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from models.backtest import LONG_MEAN_COLUMN
 from models.glm import _frame_input, moment_dispersion
 
-INCREASING_PREFIXES = ("cnt_sv_", "harm_sv_", "lag_cnt_sv_", "nr_sv", "kde_sv_", "sv_rate_eb")
+INCREASING_PREFIXES = ("cnt_sv_", "harm_sv_", "lag_cnt_sv_", "nr_sv", "kde_sv_", "sv_rate_eb", "mean_sv_")
 """Features whose effect on the forecast is constrained to be non-negative."""
 
 
@@ -141,4 +148,162 @@ class PoissonBoost(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.positive_only = True
         tags.input_tags.allow_nan = True
+        return tags
+
+
+class BlendedBoost(RegressorMixin, BaseEstimator):
+    """A boosted forecast blended on the log scale with the long-window mean.
+
+    ``log mu = weight * log(boost) + (1 - weight) * log(anchor + floor_) + intercept_``
+
+    where ``boost`` is the fitted ``estimator``'s forecast, ``anchor`` the long-window
+    mean monthly count of the place (a column of ``X``), ``floor_`` a small
+    pseudo-rate that keeps places without any past event finite, and
+    ``intercept_`` makes the forecasts add up to the training total (so they are
+    expected counts for the training horizon). ``weight=1`` is the boosting alone
+    (rescaled), ``weight=0`` the long-window mean alone.
+
+    Why: the boosting reads recent change, neighbours and context; the long mean
+    is the steadiest estimate of a place's rate. Each wins on some unit sets and
+    loses on others; their geometric mean averages out the two kinds of error
+    (evidence in :data:`models.ranking.DEFAULT_METHOD`).
+
+    Parameters
+    ----------
+    estimator : regressor, default None
+        Fitted on the whole of ``X``; needs ``contributions`` for
+        :meth:`contributions`. None means ``PoissonBoost()`` (deterministic).
+    anchor : str or int, default :data:`models.backtest.LONG_MEAN_COLUMN`
+        Column of ``X`` with the long-window mean (name, or position for arrays).
+        A mean count cannot be negative: negative values are taken as 0. A
+        missing value leaves that place to the boosting alone (anchor term 0,
+        as the GLM fills missing values with a typical one).
+    weight : float in [0, 1], default 0.5
+        Weight of the boosted forecast on the log scale.
+    floor : float > 0, default 0.05
+        Pseudo-rate added to the anchor, as a share of its training mean.
+
+    Attributes
+    ----------
+    estimator_ : the fitted ``estimator``
+    anchor_index_ : int
+        Position of the anchor column.
+    floor_ : float
+        ``floor`` times the training mean of the anchor.
+    anchor_center_ : float
+        Training mean of ``log(anchor + floor_)`` (the anchor term's zero in
+        :meth:`contributions`).
+    intercept_ : float
+    dispersion_ : float
+        Negative-binomial alpha by moments on the training rows (in-sample).
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"cnt_sv_12m": [0.0, 12.0, 24.0, 36.0] * 10,
+    ...                   "mean_sv_36m": [0.0, 1.0, 2.0, 3.0] * 10})
+    >>> y = np.array([0.0, 1.0, 2.0, 3.0] * 10)
+    >>> model = BlendedBoost(PoissonBoost(n_estimators=50)).fit(X, y)
+    >>> bool(np.all(np.diff(model.predict(X.iloc[:4])) > 0))
+    True
+    """
+
+    def __init__(
+        self,
+        estimator=None,
+        anchor: str | int = LONG_MEAN_COLUMN,
+        weight: float = 0.5,
+        floor: float = 0.05,
+    ):
+        self.estimator = estimator
+        self.anchor = anchor
+        self.weight = weight
+        self.floor = floor
+
+    def _locate(self) -> int:
+        if isinstance(self.anchor, str):
+            names = [str(n) for n in getattr(self, "feature_names_in_", [])]
+            if self.anchor not in names:
+                raise ValueError(
+                    f"BlendedBoost: anchor column {self.anchor!r} is not in the feature matrix "
+                    f"(columns: {names[:12]}{'...' if len(names) > 12 else ''}); "
+                    "models.backtest.training_set and forecast_matrix add it"
+                )
+            return names.index(self.anchor)
+        index = int(self.anchor)
+        if not 0 <= index < self.n_features_in_:
+            raise ValueError(f"BlendedBoost: anchor position {index} outside 0..{self.n_features_in_ - 1}")
+        return index
+
+    def _log_anchor(self, Xa: np.ndarray) -> np.ndarray:
+        a = Xa[:, self.anchor_index_]
+        known = ~np.isnan(a)
+        log_a = np.log(np.maximum(np.where(known, a, 0.0), 0.0) + self.floor_)
+        # a place without a long-run value is left to the boosting: its anchor term is 0
+        return np.where(known, log_a, getattr(self, "anchor_center_", 0.0))
+
+    def _log_boost(self, X) -> np.ndarray:
+        return np.log(np.maximum(np.asarray(self.estimator_.predict(X), dtype=float), 1e-12))
+
+    def fit(self, X, y):
+        if not 0.0 <= float(self.weight) <= 1.0:
+            raise ValueError(f"weight must be in [0, 1], got {self.weight!r}")
+        if not float(self.floor) > 0.0:
+            raise ValueError(f"floor must be > 0 (it keeps log(anchor) finite), got {self.floor!r}")
+        Xa, y = validate_data(self, X, y, y_numeric=True, dtype=float, ensure_all_finite="allow-nan")
+        if (y < 0).any():
+            raise ValueError(f"y: counts must be >= 0, found {y[y < 0][0]!r}")
+        self.anchor_index_ = self._locate()
+        a = Xa[:, self.anchor_index_]
+        known = ~np.isnan(a)
+        self.floor_ = float(self.floor) * (max(float(np.maximum(a[known], 0.0).mean()), 1e-9) if known.any() else 1.0)
+        self.anchor_center_ = 0.0
+        log_a = self._log_anchor(Xa)
+        self.anchor_center_ = float(log_a[known].mean()) if known.any() else 0.0
+        log_a = np.where(known, log_a, self.anchor_center_)
+        self.estimator_ = clone(PoissonBoost() if self.estimator is None else self.estimator).fit(X, y)
+        w = float(self.weight)
+        eta = w * self._log_boost(X) + (1.0 - w) * (log_a - self.anchor_center_)
+        total = float(np.exp(eta).sum())
+        self.intercept_ = float(np.log(y.sum() / total)) if y.sum() > 0 and total > 0 else 0.0
+        self.dispersion_ = moment_dispersion(y, np.exp(eta + self.intercept_))
+        return self
+
+    def predict(self, X):
+        """Expected count per row."""
+        check_is_fitted(self, "estimator_")
+        Xa = validate_data(self, X, reset=False, dtype=float, ensure_all_finite="allow-nan")
+        w = float(self.weight)
+        eta = w * self._log_boost(X) + (1.0 - w) * (self._log_anchor(Xa) - self.anchor_center_)
+        return np.exp(np.clip(eta + self.intercept_, -50, 50))
+
+    @property
+    def feature_names_(self) -> list[str]:
+        check_is_fitted(self, "estimator_")
+        if hasattr(self, "feature_names_in_"):
+            return [str(n) for n in self.feature_names_in_]
+        return [f"x{i}" for i in range(self.n_features_in_)]
+
+    def contributions(self, X) -> pd.DataFrame:
+        """Signed contributions to each row's log rate: ``weight`` x the estimator's, plus the anchor's.
+
+        The anchor's is ``(1 - weight) * (log(anchor + floor_) - anchor_center_)``,
+        added to its column. Per row the values sum to the log of the prediction
+        minus a constant (the same for every row).
+        """
+        check_is_fitted(self, "estimator_")
+        if not hasattr(self.estimator_, "contributions"):
+            raise TypeError(f"{type(self.estimator_).__name__} has no contributions(); reasons need them")
+        Xa = validate_data(self, X, reset=False, dtype=float, ensure_all_finite="allow-nan")
+        w = float(self.weight)
+        out = self.estimator_.contributions(X) * w
+        name = self.feature_names_[self.anchor_index_]
+        term = (1.0 - w) * (self._log_anchor(Xa) - self.anchor_center_)
+        out[name] = (out[name].to_numpy() if name in out.columns else 0.0) + term
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True
+        tags.input_tags.allow_nan = True
+        tags.regressor_tags.poor_score = True  # half the forecast is one given column, by design
         return tags

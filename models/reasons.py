@@ -38,11 +38,12 @@ SV_GROUPS = ("sv", "violence", "robbery", "sexual")
 _COUNT = re.compile(r"^cnt_(.+)_(\d+)m$")
 _FOOT = re.compile(r"^foot_(\d+)$")
 _SCHOOLS = re.compile(r"^schools_(\d+)$")
+_MEAN = re.compile(r"^mean_sv_(\d+)m$")
 
 
 def family(name: str) -> str:
     """The reason family of a feature (``cnt_violence_3m`` -> ``cnt_sv``; ``foot_500`` -> ``station``)."""
-    if name.startswith("harm_sv_"):
+    if name.startswith(("harm_sv_", "mean_sv_")):
         return "cnt_sv"
     if m := _COUNT.match(name):
         # the target's own groups are one story: recent serious violence here
@@ -67,6 +68,9 @@ def describe(name: str, value: float, median: float) -> str:
     if m := _COUNT.match(name):
         what = GROUP_LABELS.get(m.group(1), m.group(1).replace("_", " "))
         return f"{m.group(2)}-month {what} {value:.0f} events, {_times(value, median)}"
+    if m := _MEAN.match(name):
+        return (f"long-run serious violence {value:.1f} events a month (up to {m.group(1)} months), "
+                f"{_times(value, median)}")
     if m := _FOOT.match(name):
         return f"within {m.group(1)} m of stations with {value / 1e6:.1f}M entries/exits a year"
     if m := _SCHOOLS.match(name):

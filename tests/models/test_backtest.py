@@ -7,16 +7,23 @@ import pandas as pd
 import pytest
 
 from models.backtest import (
+    LONG_MEAN_COLUMN,
     backtest,
     backtest_records,
     complete_windows,
+    default_methods,
     fit_at,
     forecast_matrix,
+    long_window_mean,
+    paired_comparison,
+    summarise_origins,
     training_origins,
     training_set,
 )
 from models.baselines import ColumnRanker, PanelMean
+from models.boosting import BlendedBoost, PoissonBoost
 from models.glm import PoissonGLM
+from models.ranking import DEFAULT_METHOD
 
 MONTHS = pd.date_range("2016-01-01", periods=18, freq="MS")
 
@@ -84,15 +91,71 @@ def test_training_set_rows_and_targets():
     assert max(fb.requested) < pd.Timestamp("2017-07-01")
 
 
-def test_no_leakage_data_after_the_cutoff_changes_nothing():
+@pytest.mark.parametrize("model", [
+    PoissonGLM(features=["cnt_sv_12m", "cnt_sv_3m"]),
+    BlendedBoost(PoissonBoost(n_estimators=20)),
+], ids=["glm", "blend"])
+def test_no_leakage_data_after_the_cutoff_changes_nothing(model):
     fb = steady_builder()
     changed = fb.counts.copy()
     changed.loc["d", changed.columns >= "2017-03-01"] = 50.0  # a surge from the cutoff on
     fb2 = FakeBuilder(changed)
-    glm = PoissonGLM(features=["cnt_sv_12m", "cnt_sv_3m"])
-    p1 = fit_at(fb, glm, "2017-03").predict(forecast_matrix(fb, "2017-03"))
-    p2 = fit_at(fb2, glm, "2017-03").predict(forecast_matrix(fb2, "2017-03"))
+    p1 = fit_at(fb, model, "2017-03").predict(forecast_matrix(fb, "2017-03"))
+    p2 = fit_at(fb2, model, "2017-03").predict(forecast_matrix(fb2, "2017-03"))
     np.testing.assert_allclose(p1, p2)
+
+
+def test_long_window_mean_uses_months_with_data_before_the_cutoff_only():
+    months = pd.date_range("2014-01-01", periods=40, freq="MS").delete(30)  # 2016-07 has no data
+    panel = pd.DataFrame([np.arange(40.0)[np.arange(40) != 30], np.zeros(39)], index=["a", "b"], columns=months)
+    # cutoff 2016-08: months 2014-01..2016-07 are in the 36-month window [2013-08, 2016-08);
+    # 2016-07 has no data, so the mean is over 2014-01..2016-06 = values 0..29, mean 14.5
+    m = long_window_mean(panel, "2016-08")
+    assert m.name == LONG_MEAN_COLUMN == "mean_sv_36m"
+    assert m.tolist() == [14.5, 0.0]
+    # cutoff 2017-04 (the last month, value 39, not used): window 2014-04..2017-03 holds
+    # values 3..38 without 30, 35 months: (738 - 30) / 35
+    assert long_window_mean(panel, "2017-04")["a"] == pytest.approx(708 / 35)
+    assert long_window_mean(panel, "2014-01").tolist() == [0.0, 0.0]  # nothing before the data
+    with pytest.raises(ValueError, match="window"):
+        long_window_mean(panel, "2016-08", window=0)
+
+
+def test_training_and_forecast_rows_carry_the_long_window_as_of_their_origin():
+    counts = pd.DataFrame(0.0, index=list("abcd"), columns=MONTHS)
+    counts.loc["a"] = np.arange(18.0)  # 0, 1, ..., 17 events in months 2016-01..2017-06
+    fb = FakeBuilder(counts)
+    X, _ = training_set(fb, "2017-01", horizon=1, train_origins=2)
+    # origin 2016-12: mean of 0..10 = 5; origin 2016-11: mean of 0..9 = 4.5
+    assert X.loc[(pd.Timestamp("2016-12-01"), "a"), LONG_MEAN_COLUMN] == 5.0
+    assert X.loc[(pd.Timestamp("2016-11-01"), "a"), LONG_MEAN_COLUMN] == 4.5
+    assert forecast_matrix(fb, "2017-01").loc["a", LONG_MEAN_COLUMN] == 5.5  # mean of 0..11
+    assert (X[LONG_MEAN_COLUMN].xs("b", level="unit_id") == 0).all()
+
+
+def test_the_default_method_is_a_backtested_model():
+    methods = default_methods(seed=3)
+    assert DEFAULT_METHOD in methods and hasattr(methods[DEFAULT_METHOD], "fit")
+    assert isinstance(methods["blend"], BlendedBoost) and methods["blend"].estimator.seed == 3
+
+
+def test_paired_comparison_counts_wins_and_tests_them():
+    origins = [f"2017-{m:02d}" for m in range(1, 11)]
+    # a beats b by 0.02 at eight origins, loses by 0.01 at one, ties at one
+    diff = [0.02] * 8 + [-0.01, 0.0]
+    per = pd.DataFrame({
+        "method": ["a"] * 10 + ["b"] * 10, "origin": origins * 2, "slice": "5% area",
+        "pei": [0.7 + d for d in diff] + [0.7] * 10,
+    })
+    r = paired_comparison(per, "a", "b", n_boot=2000, seed=1)
+    assert (r["n_origins"], r["wins"], r["losses"], r["ties"]) == (10, 8, 1, 1)
+    assert r["mean_diff"] == pytest.approx(0.015)
+    assert r["win_share"] == pytest.approx(8 / 9)
+    assert r["sign_p"] == pytest.approx(20 / 512)  # two-sided: 2 x P(Bin(9, 1/2) >= 8) = 2 x 10/512
+    assert r["boot_lo"] <= 0.015 <= r["boot_hi"] and r["boot_lo"] > 0
+    assert r == paired_comparison(per, "a", "b", n_boot=2000, seed=1)  # seeded: same answer
+    with pytest.raises(ValueError, match="'c'"):
+        paired_comparison(per, "a", "c")
 
 
 def test_backtest_hand_checkable_table():
@@ -110,6 +173,14 @@ def test_backtest_hand_checkable_table():
     records = backtest_records(table.reset_index(), units="fake")
     assert {"units", "method", "horizon", "coverage", "hit_rate", "pai", "pei", "harm_pei"} <= set(records[0])
     assert records[0]["units"] == "fake"
+
+
+def test_summarise_origins_is_the_backtest_table():
+    fb = steady_builder()
+    methods = {"count_12m": ColumnRanker("cnt_sv_12m"), "long_mean": PanelMean()}
+    kw = {"origins": ["2017-01", "2017-02"], "coverages": (0.25,), "top_n": (2,)}
+    per = backtest(fb, methods, per_origin=True, **kw)
+    pd.testing.assert_frame_equal(summarise_origins(per), backtest(fb, methods, **kw))
 
 
 def test_backtest_default_origins_and_validation():

@@ -6,7 +6,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from models.baselines import ColumnRanker
-from models.boosting import PoissonBoost
+from models.boosting import BlendedBoost, PoissonBoost
 from models.glm import PoissonGLM
 
 ESTIMATORS = [
@@ -14,6 +14,7 @@ ESTIMATORS = [
     PoissonGLM(features="all", spatial_lag=False),
     PoissonGLM(features="all", spatial_lag=False, family="negbin"),
     PoissonBoost(n_estimators=20, seed=0),
+    BlendedBoost(PoissonBoost(n_estimators=20, seed=0), anchor=0),
 ]
 
 
@@ -69,6 +70,67 @@ def test_boosting_is_monotone_in_prior_counts_and_shap_adds_up():
     shap_values = model.contributions(X.iloc[:5])
     assert list(shap_values.columns) == ["cnt_sv_12m", "lag_cnt_sv_12m", "imd_score"]
     assert shap_values["cnt_sv_12m"].abs().mean() > shap_values["lag_cnt_sv_12m"].abs().mean()
+
+
+def _anchored_frame():
+    # long-run means 0, 1, 2, 3 events a month; the next month's counts equal them
+    X = pd.DataFrame({"cnt_sv_12m": [0.0, 12.0, 24.0, 36.0] * 5, "mean_sv_36m": [0.0, 1.0, 2.0, 3.0] * 5},
+                     index=pd.Index([f"u{i}" for i in range(20)], name="unit_id"))
+    return X, X["mean_sv_36m"].to_numpy().copy()
+
+
+def test_blend_at_weight_zero_is_the_long_mean_scaled_to_the_total():
+    X, y = _anchored_frame()
+    model = BlendedBoost(PoissonBoost(n_estimators=10), weight=0.0, floor=0.05).fit(X, y)
+    # floor_ = 0.05 x mean anchor 1.5 = 0.075; forecasts (a + 0.075) x 30 / 31.5 add up to the 30 events
+    assert model.floor_ == pytest.approx(0.075)
+    np.testing.assert_allclose(model.predict(X.iloc[:4]), np.array([0.075, 1.075, 2.075, 3.075]) * 30 / 31.5)
+    assert model.predict(X).sum() == pytest.approx(y.sum())
+
+
+def test_blend_at_weight_one_ranks_as_the_boosting_alone():
+    X, y = _anchored_frame()
+    y = y[::-1].copy()  # the boosting learns the reverse of the anchor
+    boost = PoissonBoost(n_estimators=30).fit(X, y)
+    model = BlendedBoost(PoissonBoost(n_estimators=30), weight=1.0).fit(X, y)
+    ratio = model.predict(X) / boost.predict(X)
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-5)  # a constant rescaling only
+    assert model.predict(X).sum() == pytest.approx(y.sum(), rel=1e-6)
+
+
+def test_blend_sits_between_its_two_parts_and_contributions_add_up():
+    X, y = _anchored_frame()
+    y = np.array([1.0, 1.0, 1.0, 1.0] * 5)  # flat outcome: the boosting forecasts ~1 everywhere
+    model = BlendedBoost(PoissonBoost(n_estimators=30), weight=0.5).fit(X, y)
+    pred = model.predict(X.iloc[:4])
+    assert (np.diff(pred) > 0).all()  # the anchor still orders the places
+    # half the log of the anchor's spread: (3.075 / 1.075) ** 0.5 = 1.69 between the top two
+    assert pred[3] / pred[1] == pytest.approx((3.075 / 1.075) ** 0.5, rel=0.02)
+    contrib = model.contributions(X)
+    assert list(contrib.columns) == ["cnt_sv_12m", "mean_sv_36m"] and list(contrib.index) == list(X.index)
+    gap = np.log(model.predict(X)) - contrib.sum(axis=1).to_numpy()
+    np.testing.assert_allclose(gap, gap[0], atol=1e-5)  # log forecast = constant + contributions
+    from models.reasons import reasons
+
+    text = reasons(contrib, X).loc["u3", "reason_1"]
+    assert text.startswith("raises risk: long-run serious violence 3.0 events a month"), text
+
+
+def test_blend_validates_its_anchor_and_weight_and_leaves_a_missing_anchor_to_the_boosting():
+    X, y = _anchored_frame()
+    with pytest.raises(ValueError, match="mean_sv_36m"):
+        BlendedBoost(PoissonBoost(n_estimators=5)).fit(X.drop(columns="mean_sv_36m"), y)
+    with pytest.raises(ValueError, match="weight"):
+        BlendedBoost(weight=1.5).fit(X, y)
+    model = BlendedBoost(PoissonBoost(n_estimators=30), weight=0.5).fit(X, y)
+    gap = X.iloc[[1, 2]].copy()
+    gap.loc["u2", "mean_sv_36m"] = np.nan
+    boost = model.estimator_.predict(gap)
+    pred = model.predict(gap)
+    # u2's anchor term is 0: its forecast is exp(intercept) x boost ** 0.5 exactly
+    assert pred[1] == pytest.approx(np.exp(model.intercept_) * boost[1] ** 0.5, rel=1e-6)
+    assert model.contributions(gap).loc["u2", "mean_sv_36m"] == pytest.approx(
+        0.5 * model.estimator_.contributions(gap).loc["u2", "mean_sv_36m"], abs=1e-9)
 
 
 @pytest.fixture(scope="module")
