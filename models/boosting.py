@@ -91,28 +91,27 @@ class PoissonBoost(RegressorMixin, BaseEstimator):
         wanted = None if self.features in (None, "all") else tuple(self.features)
         return _frame_input(X, wanted, self.allow_police_generated)
 
-    def fit(self, X, y):
-        from xgboost import XGBRegressor
-
+    def _training_data(self, X, y):
+        """Validated (X, y) and the monotone constraints for their columns."""
         X = self._select(X)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=float, ensure_all_finite="allow-nan")
         if (y < 0).any():
             raise ValueError(f"y: counts must be >= 0, found {y[y < 0][0]!r}")
         names = getattr(self, "feature_names_in_", [None] * X.shape[1])
-        constraints = tuple(monotone_direction(n) if self.monotone else 0 for n in names)
-        self.booster_ = XGBRegressor(
-            objective="count:poisson",
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            max_depth=self.max_depth,
-            min_child_weight=self.min_child_weight,
-            subsample=self.subsample,
-            reg_lambda=self.reg_lambda,
-            monotone_constraints=constraints,
-            tree_method="hist",
-            random_state=self.seed,
-            n_jobs=1,
-        )
+        return X, y, tuple(monotone_direction(n) if self.monotone else 0 for n in names)
+
+    def _booster_kwargs(self, constraints) -> dict:
+        """XGBoost arguments shared by the local fit and the Dask fit (service.engine)."""
+        return dict(objective="count:poisson", n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+                    max_depth=self.max_depth, min_child_weight=self.min_child_weight, subsample=self.subsample,
+                    reg_lambda=self.reg_lambda, monotone_constraints=constraints, tree_method="hist",
+                    random_state=self.seed, n_jobs=1)
+
+    def fit(self, X, y):
+        from xgboost import XGBRegressor
+
+        X, y, constraints = self._training_data(X, y)
+        self.booster_ = XGBRegressor(**self._booster_kwargs(constraints))
         self.booster_.fit(X, y)
         self.dispersion_ = moment_dispersion(y, self.booster_.predict(X))
         return self

@@ -27,10 +27,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.utils.validation import validate_data
 
 from features.scale import DEFAULT_CHUNK_ROWS
-from models.boosting import PoissonBoost, monotone_direction
+from models.boosting import PoissonBoost
 from models.glm import moment_dispersion
 
 ENGINES = ("local", "dask")
@@ -188,33 +187,21 @@ class DaskPoissonBoost(PoissonBoost):
                          reg_lambda=reg_lambda, monotone=monotone, seed=seed,
                          allow_police_generated=allow_police_generated)
 
-    def _booster_kwargs(self, constraints) -> dict:
-        # keep in step with PoissonBoost.fit (the lead may lift this into models/boosting.py)
-        return dict(objective="count:poisson", n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-                    max_depth=self.max_depth, min_child_weight=self.min_child_weight, subsample=self.subsample,
-                    reg_lambda=self.reg_lambda, monotone_constraints=constraints, tree_method="hist",
-                    random_state=self.seed)
-
     def fit(self, X, y):
         import dask.array as da
         from distributed import get_client
         from xgboost import XGBRegressor
         from xgboost.dask import DaskXGBRegressor
 
-        X = self._select(X)
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=float, ensure_all_finite="allow-nan")
-        if (y < 0).any():
-            raise ValueError(f"y: counts must be >= 0, found {y[y < 0][0]!r}")
-        names = getattr(self, "feature_names_in_", [None] * X.shape[1])
-        constraints = tuple(monotone_direction(n) if self.monotone else 0 for n in names)
+        X, y, constraints = self._training_data(X, y)
         client = get_client()
         workers = max(len(client.scheduler_info().get("workers", {})), 1)
         rows = max(math.ceil(len(X) / workers), 1)
         kwargs = self._booster_kwargs(constraints)
-        dask_model = DaskXGBRegressor(**kwargs, n_jobs=1)
+        dask_model = DaskXGBRegressor(**kwargs)
         dask_model.client = client
         dask_model.fit(da.from_array(X, chunks=(rows, X.shape[1])), da.from_array(y, chunks=rows))
-        local = XGBRegressor(**kwargs, n_jobs=1)
+        local = XGBRegressor(**kwargs)
         local.load_model(bytearray(dask_model.get_booster().save_raw(raw_format="ubj")))
         self.booster_ = local
         self.dispersion_ = moment_dispersion(y, np.asarray(self.booster_.predict(X), dtype=float))
