@@ -290,6 +290,7 @@ def train(
     backtest_origins: list[str] | None = None,
     data_hashes: dict | None = None,
     top_n: int = 20,
+    estimator_for=None,
 ) -> str:
     """Fit ``method`` on data before ``cutoff``, check it, and save it as a new version.
 
@@ -298,6 +299,9 @@ def train(
     what happened), the fairness profile of the ranking at ``cutoff``, and, when
     ``backtest_origins`` are given, the backtest of this method and the plain
     12-month count on them.
+
+    ``estimator_for`` maps the chosen estimator to the one actually trained (the Dask
+    engine's :meth:`service.engine.Engine.estimator` sends the boosting to a cluster).
 
     Returns
     -------
@@ -322,7 +326,7 @@ def train(
     if method not in methods or not hasattr(methods[method], "fit"):
         fittable = [k for k, v in methods.items() if hasattr(v, "fit")]
         raise ValueError(f"method {method!r} cannot be trained; choose one of {fittable}")
-    estimator = methods[method]
+    estimator = methods[method] if estimator_for is None else estimator_for(methods[method])
     c = month(cutoff)
     model = fit_at(fb, estimator, c, horizon, train_origins=train_origins)
     ranking, X = rank_from_model(fb, model, c)

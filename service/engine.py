@@ -136,9 +136,19 @@ class Engine:
         return FeatureBuilder(store, units, settings, event_sums=self.event_sums(store, units, settings))
 
     def estimator(self, estimator):
-        """``estimator`` for this engine: a :class:`PoissonBoost` trains with xgboost.dask on Dask."""
-        if self.kind == "dask" and type(estimator) is PoissonBoost:
+        """``estimator`` for this engine: a :class:`PoissonBoost` trains with xgboost.dask on Dask,
+        and so does the boosting inside a :class:`~models.boosting.BlendedBoost`."""
+        from sklearn.base import clone
+
+        from models.boosting import BlendedBoost
+
+        if self.kind != "dask":
+            return estimator
+        if type(estimator) is PoissonBoost:
             return DaskPoissonBoost(**estimator.get_params())
+        if isinstance(estimator, BlendedBoost):
+            inner = PoissonBoost() if estimator.estimator is None else estimator.estimator
+            return clone(estimator).set_params(estimator=self.estimator(inner))
         return estimator
 
     def methods(self, seed: int = 0) -> dict:

@@ -176,7 +176,14 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
     chosen = {k: v for k, v in every.items() if not methods or k in methods}
     if progress:
         progress(f"backtest on {units}: {len(chosen)} methods x {len(origins)} origins ({origins[0]}..{origins[-1]})")
-    table = backtest(fb, chosen, origins=origins, horizon=horizon, history_months=settings.model.history_months)
+    if settings.engine == "dask":
+        from service.engine import Engine
+
+        with Engine.from_settings(settings) as engine:
+            table = engine.backtest(fb, chosen, origins=origins, horizon=horizon,
+                                    history_months=settings.model.history_months)
+    else:
+        table = backtest(fb, chosen, origins=origins, horizon=horizon, history_months=settings.model.history_months)
     records = [dict(r, horizon=horizon) for r in backtest_records(table, units)]
     return table, records, origins
 
@@ -198,6 +205,13 @@ def train_step(settings: Settings, units: str, cutoff: str | None = None, method
     models_dir = settings.out_dir / "models"
     if progress:
         progress(f"training {method or 'the default model'} on {units} before {cutoff}")
-    version = train(fb, cutoff, models_dir, method=method, horizon=horizon, seed=settings.model.seed,
-                    backtest_origins=origins or None, data_hashes=hashes)
+    kwargs = dict(method=method, horizon=horizon, seed=settings.model.seed, backtest_origins=origins or None,
+                  data_hashes=hashes)
+    if settings.engine == "dask":
+        from service.engine import Engine
+
+        with Engine.from_settings(settings) as engine:
+            version = train(fb, cutoff, models_dir, estimator_for=engine.estimator, **kwargs)
+    else:
+        version = train(fb, cutoff, models_dir, **kwargs)
     return version, models_dir / version

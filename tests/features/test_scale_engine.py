@@ -125,3 +125,16 @@ def test_xgboost_dask_within_tolerance(builders, dask_engine):
     tb = dask_engine.backtest(dask, methods={"xgb": model}, origins=["2016-12"], **kw)
     for measure in ("pai", "pei", "hit_rate"):
         np.testing.assert_allclose(tb[measure].to_numpy(), ta[measure].to_numpy(), atol=0.02)
+
+
+def test_the_engine_sends_the_blends_boosting_to_dask():
+    from models.boosting import BlendedBoost, PoissonBoost
+    from service.engine import DaskPoissonBoost, Engine
+
+    blend = BlendedBoost(PoissonBoost(seed=3, n_estimators=20), weight=0.4)
+    on_dask = Engine("dask").estimator(blend)
+    assert isinstance(on_dask, BlendedBoost) and on_dask is not blend
+    assert type(on_dask.estimator) is DaskPoissonBoost
+    assert on_dask.estimator.get_params()["seed"] == 3 and on_dask.weight == 0.4
+    assert type(blend.estimator) is PoissonBoost  # the original is not changed
+    assert Engine("local").estimator(blend) is blend

@@ -65,3 +65,13 @@ def test_features_on_the_dask_engine_equal_the_local_engine(tmp_path):
     local, dask = matrices["local"], matrices["dask"]
     assert local["cnt_violence_3m"].sum() > 0
     pd.testing.assert_frame_equal(local.drop(columns="geometry"), dask.drop(columns="geometry"), rtol=1e-9)
+
+
+def test_demo_command_writes_several_boroughs_that_ingest(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--boroughs", "2", "--years", "1"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["ingest", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "s" / "ingest_report.json").read_text())
+    borough = pd.read_parquet(tmp_path / "s" / "units_borough.parquet")
+    assert len(borough) == 2 and report["reconciled"]
