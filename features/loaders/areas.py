@@ -24,7 +24,6 @@ from features.readers import (
     LoadResult,
     RowChecks,
     concat_rejects,
-    empty_rejects,
     parse_month,
     read_csv_raw,
     to_number,
@@ -263,7 +262,7 @@ def load_met_ward_monthly(path: Path, ctx: IngestContext) -> LoadResult:
                     "releases (upper case vs title case); matched case-insensitively", severity="info")
     eds = edition[ok].dropna().unique().tolist()
     if len(eds) > 1:
-        per = {e: sorted(month[ok & (edition == e)].dt.strftime("%Y-%m").unique().tolist())[::max(1, 1)] for e in eds}
+        per = {e: sorted(month[ok & (edition == e)].dt.strftime("%Y-%m").unique().tolist()) for e in eds}
         spans = {e: f"{v[0]}..{v[-1]}" for e, v in per.items()}
         result.flag("ward_editions", f"{raw.source}: releases use different ward editions: {spans}", severity="info")
     return result
@@ -372,9 +371,3 @@ def load_incident_records(path: Path, ctx: IngestContext) -> LoadResult:
     if len(plain) > 1:
         result.flag("mixed_lsoa_editions", f"{raw.source}: LSOA codes from several editions {plain}", severity="info")
     return result
-
-
-__all__ = [
-    "load_boundary", "load_lookup_lsoa11_lsoa21", "load_lookup_lsoa21_ward22", "load_met_ward_monthly",
-    "load_met_lsoa_annual", "load_incident_records", "empty_rejects",
-]
