@@ -120,8 +120,12 @@ def ingest(
     settings: IngestSettings | None = None,
     taxonomy_path: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    map_files: Callable[[Callable, list], list] | None = None,
 ) -> dict:
     """Load, validate and store every source in ``data_dir``; return the ingest report.
+
+    ``map_files(function, items) -> results`` (in order) loads the monthly files of a
+    police.uk folder in parallel, e.g. :meth:`service.engine.Engine.map_files` on Dask.
 
     Raises
     ------
@@ -131,7 +135,8 @@ def ingest(
     """
     say = progress or (lambda _msg: None)
     catalogue = load_catalogue(Path(data_dir))
-    ctx = IngestContext(taxonomy=load_taxonomy(taxonomy_path), settings=settings or IngestSettings())
+    ctx = IngestContext(taxonomy=load_taxonomy(taxonomy_path), settings=settings or IngestSettings(),
+                        map_files=map_files)
     results: list[tuple[Source, LoadResult]] = []
     boundaries = [s for s in catalogue.sources if s.kind.startswith("boundary")]
     units: dict[str, gpd.GeoDataFrame] = {}

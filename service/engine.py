@@ -135,6 +135,13 @@ class Engine:
         store = as_store(store)
         return FeatureBuilder(store, units, settings, event_sums=self.event_sums(store, units, settings))
 
+    def map_files(self, func, items: list) -> list:
+        """``[func(item) for item in items]``, on the cluster for the Dask engine (order kept)."""
+        if self.kind != "dask":
+            return [func(item) for item in items]
+        self._require_client()
+        return self.client.gather(self.client.map(func, items, pure=False))
+
     def estimator(self, estimator):
         """``estimator`` for this engine: a :class:`PoissonBoost` trains with xgboost.dask on Dask,
         and so does the boosting inside a :class:`~models.boosting.BlendedBoost`."""

@@ -30,7 +30,13 @@ def data_dir_for(settings: Settings, progress: Progress | None = None) -> Path:
 def ingest_step(settings: Settings, store_dir: Path | None = None, progress: Progress | None = None) -> tuple[dict, Path]:
     data = data_dir_for(settings, progress)
     store = Path(store_dir) if store_dir is not None else settings.store_dir
-    report = ingest(data, store, settings=settings.ingest, progress=progress)
+    if settings.engine == "dask":
+        from service.engine import Engine
+
+        with Engine.from_settings(settings) as engine:
+            report = ingest(data, store, settings=settings.ingest, progress=progress, map_files=engine.map_files)
+    else:
+        report = ingest(data, store, settings=settings.ingest, progress=progress)
     return report, store
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -19,6 +20,8 @@ class IngestContext:
     codes: dict[str, set[str]] = field(default_factory=dict)  # edition -> unit codes
     seen_ids: dict[str, tuple[str, int]] = field(default_factory=dict)  # crime id -> (file, row)
     today: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.today().normalize())
+    # map(function, items) -> results in order; None loads files one after another in-process
+    map_files: Callable[[Callable, list], list] | None = None
 
     def edition_of(self, codes: pd.Series, family: str) -> pd.Series:
         """Which loaded edition (e.g. lsoa2011/lsoa2021) each code belongs to; NA if none.

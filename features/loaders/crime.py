@@ -14,6 +14,9 @@ Formats read:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -107,22 +110,69 @@ def _check_month(ctx: IngestContext, checks: RowChecks, month_raw: pd.Series) ->
     return month
 
 
-def _load_members(members, required, kind, ctx: IngestContext, columns_for) -> tuple[list, list, int, list, list]:
-    """Read each monthly file, build its columns with ``columns_for(raw, checks, flags)`` and
-    validate its coordinates; return (frames, rejects, rows_read, files, flags)."""
+def _load_one(member, required, kind, ctx: IngestContext, columns_for) -> tuple:
+    """Read and validate one monthly file: (frame, rejects, rows_read, source, flags)."""
+    path, name = member
+    raw = read_csv_raw(path, name, required=required, kind=kind)
+    flags: list[dict] = []
+    checks = RowChecks(raw.frame, raw.source)
+    columns = columns_for(raw, checks, flags, ctx)
+    gdf, rej = point_table(raw, checks, columns, ctx.area, ctx.settings.point_tolerance_m,
+                           coords=("Longitude", "Latitude", "EPSG:4326"), flags=flags)
+    return gdf, [raw.malformed, rej], raw.rows_read, raw.source, flags
+
+
+def _drop_seen(frame, key: str, ctx: IngestContext) -> tuple:
+    """Move rows whose ``key`` an earlier file already gave to rejects; remember the rest (file order)."""
+    values = frame[key].to_numpy()
+    seen = ctx.seen_ids
+    present = frame[key].notna().to_numpy()
+    hit = np.zeros(len(frame), dtype=bool)
+    hit[present] = [v in seen for v in values[present]]
+    moved = frame[hit]
+    rejects = pd.DataFrame({
+        "source_file": moved["source_file"].astype("string"), "source_row": moved["source_row"].astype("int64"),
+        "reason": "duplicate crime id",
+        "detail": [f"first seen in {seen[v][0]} row {seen[v][1]}" for v in values[hit]],
+        "raw": [json.dumps({k: (None if pd.isna(v) else str(v)) for k, v in r.items()})
+                for r in moved.drop(columns="geometry").to_dict("records")],
+    })
+    kept = frame[~hit]
+    keep_ids = kept[key].notna().to_numpy()
+    for v, f, r in zip(kept[key].to_numpy()[keep_ids], kept["source_file"].to_numpy()[keep_ids],
+                       kept["source_row"].to_numpy()[keep_ids], strict=True):
+        seen.setdefault(v, (f, int(r)))
+    return kept, rejects
+
+
+def _load_members(members, required, kind, ctx: IngestContext, columns_for,
+                  dedupe_key: str | None = None) -> tuple[list, list, int, list, list]:
+    """Read each monthly file, build its columns with ``columns_for(raw, checks, flags, ctx)`` and
+    validate its coordinates; return (frames, rejects, rows_read, files, flags).
+
+    With ``ctx.map_files`` (the Dask engine's map) the files are loaded in parallel, each
+    with its own duplicate memory; repeats across files are then removed in file order
+    (``dedupe_key``), so the accepted rows are the same as loading one file after another.
+    A row that repeats an earlier file's id and also fails another check is rejected for
+    the other reason in parallel, for the repeat when sequential: counts reconcile either way.
+    """
+    if ctx.map_files is None:
+        results = [_load_one(m, required, kind, ctx, columns_for) for m in members]
+    else:
+        private = dataclasses.replace(ctx, seen_ids={}, map_files=None)
+        results = ctx.map_files(functools.partial(_load_one, required=required, kind=kind, ctx=private,
+                                                  columns_for=columns_for), members)
     frames, rejects, flags, files = [], [], [], []
     rows_read = 0
-    for path, member in members:
-        raw = read_csv_raw(path, member, required=required, kind=kind)
-        files.append(raw.source)
-        rows_read += raw.rows_read
-        rejects.append(raw.malformed)
-        checks = RowChecks(raw.frame, raw.source)
-        columns = columns_for(raw, checks, flags)
-        gdf, rej = point_table(raw, checks, columns, ctx.area, ctx.settings.point_tolerance_m,
-                               coords=("Longitude", "Latitude", "EPSG:4326"), flags=flags)
-        frames.append(gdf)
-        rejects.append(rej)
+    for frame, rej, n, source, file_flags in results:
+        if ctx.map_files is not None and dedupe_key is not None:
+            frame, moved = _drop_seen(frame, dedupe_key, ctx)
+            rej = [*rej, moved]
+        frames.append(frame)
+        rejects.extend(rej)
+        rows_read += n
+        files.append(source)
+        flags.extend(file_flags)
     return frames, rejects, rows_read, files, flags
 
 
@@ -132,7 +182,7 @@ def load_policeuk_street(path: Path, ctx: IngestContext) -> LoadResult:
     if not members:
         raise DataError(path, "no police.uk street-level files (YYYY-MM-<force>-street.csv) found")
 
-    def columns_for(raw: RawTable, checks: RowChecks, flags: list[dict]) -> dict:
+    def columns_for(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: IngestContext) -> dict:
         f = raw.frame
         month = _check_month(ctx, checks, f["Month"])
         expected = MONTHLY_STREET.search(raw.source.rsplit("/", 1)[-1])
@@ -154,7 +204,7 @@ def load_policeuk_street(path: Path, ctx: IngestContext) -> LoadResult:
         }
 
     frames, rejects, rows_read, files, flags = _load_members(
-        members, STREET_COLUMNS, "police.uk street-level crime", ctx, columns_for)
+        members, STREET_COLUMNS, "police.uk street-level crime", ctx, columns_for, dedupe_key="crime_id")
     return _events_result(path, frames, rejects, rows_read, files, flags, ctx)
 
 
@@ -213,7 +263,7 @@ def load_stop_search(path: Path, ctx: IngestContext) -> LoadResult:
 
     members = list_members(path, MONTHLY_STOP) if (path.is_dir() or path.suffix == ".zip") else [(path, None)]
 
-    def columns_for(raw: RawTable, checks: RowChecks, flags: list[dict]) -> dict:
+    def columns_for(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: IngestContext) -> dict:
         f = raw.frame
         date = pd.to_datetime(f["Date"], errors="coerce", utc=True, format="ISO8601")
         checks.reject(date.isna(), "unparseable date", "expected an ISO date-time, got " + f["Date"].astype("string"))

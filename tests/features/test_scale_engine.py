@@ -138,3 +138,32 @@ def test_the_engine_sends_the_blends_boosting_to_dask():
     assert on_dask.estimator.get_params()["seed"] == 3 and on_dask.weight == 0.4
     assert type(blend.estimator) is PoissonBoost  # the original is not changed
     assert Engine("local").estimator(blend) is blend
+
+
+def test_ingest_on_the_dask_engine_gives_the_same_store(tmp_path):
+    """Monthly files loaded in parallel, repeats across files removed in file order: same tables."""
+    from ingest_fixtures import STREET_HEADER, street_row, write_boundaries, write_csv
+
+    from features.ingest import ingest
+    from service.engine import Engine
+
+    data = tmp_path / "data"
+    write_boundaries(data / "boundaries")
+    for m in (1, 2, 3):
+        rows = [street_row(f"{m}{i:063x}", f"2017-0{m}", 530100 + 70 * i, 180300 + 40 * m) for i in range(10)]
+        rows.append(street_row("e" * 64, f"2017-0{m}", 530500, 180500))  # one id repeated in every month
+        rows.append(street_row(f"{m}" + "f" * 63, f"2017-0{m}", 545000, 195000))  # outside: rejected
+        write_csv(data / "crime" / f"2017-0{m}" / f"2017-0{m}-fixture-street.csv", STREET_HEADER, rows)
+    local = ingest(data, tmp_path / "local")
+    with Engine("dask", n_workers=2) as engine:
+        dask = ingest(data, tmp_path / "dask", map_files=engine.map_files)
+    strip = [{k: v for k, v in i.items() if k not in ("files",)} for i in local["inputs"]]
+    assert strip == [{k: v for k, v in i.items() if k not in ("files",)} for i in dask["inputs"]]
+    a = pd.read_parquet(tmp_path / "local" / "events.parquet")
+    b = pd.read_parquet(tmp_path / "dask" / "events.parquet")
+    pd.testing.assert_frame_equal(a, b)
+    ra = pd.read_parquet(tmp_path / "local" / "rejects.parquet").sort_values(["source_file", "source_row"])
+    rb = pd.read_parquet(tmp_path / "dask" / "rejects.parquet").sort_values(["source_file", "source_row"])
+    cols = ["source_file", "source_row", "reason", "detail"]
+    pd.testing.assert_frame_equal(ra[cols].reset_index(drop=True), rb[cols].reset_index(drop=True))
+    assert (ra["reason"] == "duplicate crime id").sum() == 2
