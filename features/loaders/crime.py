@@ -110,8 +110,14 @@ def _check_month(ctx: IngestContext, checks: RowChecks, month_raw: pd.Series) ->
     return month
 
 
-def _load_one(member, required, kind, ctx: IngestContext, columns_for) -> tuple:
-    """Read and validate one monthly file: (frame, rejects, rows_read, source, flags)."""
+def _load_one(member, required, kind, ctx: IngestContext, columns_for, own_ids: bool = False) -> tuple:
+    """Read and validate one monthly file: (frame, rejects, rows_read, source, flags).
+
+    ``own_ids`` gives the file a duplicate memory of its own, for parallel loads: tasks on
+    thread workers share objects, so one shared dict would let files race each other.
+    """
+    if own_ids:
+        ctx = dataclasses.replace(ctx, seen_ids={}, map_files=None)
     path, name = member
     raw = read_csv_raw(path, name, required=required, kind=kind)
     flags: list[dict] = []
@@ -159,9 +165,10 @@ def _load_members(members, required, kind, ctx: IngestContext, columns_for,
     if ctx.map_files is None:
         results = [_load_one(m, required, kind, ctx, columns_for) for m in members]
     else:
-        private = dataclasses.replace(ctx, seen_ids={}, map_files=None)
-        results = ctx.map_files(functools.partial(_load_one, required=required, kind=kind, ctx=private,
-                                                  columns_for=columns_for), members)
+        # What is sent to workers: no mapper (it holds the cluster client), no ids seen so far.
+        task_ctx = dataclasses.replace(ctx, seen_ids={}, map_files=None)
+        results = ctx.map_files(functools.partial(_load_one, required=required, kind=kind, ctx=task_ctx,
+                                                  columns_for=columns_for, own_ids=True), members)
     frames, rejects, flags, files = [], [], [], []
     rows_read = 0
     for frame, rej, n, source, file_flags in results:

@@ -149,7 +149,7 @@ def test_ingest_on_the_dask_engine_gives_the_same_store(tmp_path):
 
     data = tmp_path / "data"
     write_boundaries(data / "boundaries")
-    for m in (1, 2, 3):
+    for m in range(1, 10):  # nine files on two thread workers: a shared duplicate memory would race
         rows = [street_row(f"{m}{i:063x}", f"2017-0{m}", 530100 + 70 * i, 180300 + 40 * m) for i in range(10)]
         rows.append(street_row("e" * 64, f"2017-0{m}", 530500, 180500))  # one id repeated in every month
         rows.append(street_row(f"{m}" + "f" * 63, f"2017-0{m}", 545000, 195000))  # outside: rejected
@@ -166,4 +166,5 @@ def test_ingest_on_the_dask_engine_gives_the_same_store(tmp_path):
     rb = pd.read_parquet(tmp_path / "dask" / "rejects.parquet").sort_values(["source_file", "source_row"])
     cols = ["source_file", "source_row", "reason", "detail"]
     pd.testing.assert_frame_equal(ra[cols].reset_index(drop=True), rb[cols].reset_index(drop=True))
-    assert (ra["reason"] == "duplicate crime id").sum() == 2
+    assert (ra["reason"] == "duplicate crime id").sum() == 8
+    assert a.loc[a["crime_id"] == "e" * 64, "month"].dt.month.tolist() == [1]
