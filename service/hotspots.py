@@ -24,18 +24,16 @@ class HotspotResult:
     meta: dict = field(default_factory=dict)
 
 
-def window_counts(fb, cutoff: pd.Timestamp, months: int, groups=None) -> pd.Series:
-    """Events per unit in the ``months`` before ``cutoff`` (target groups by default)."""
-    panel = fb.panel(groups)
+def window_counts(panel: pd.DataFrame, cutoff: pd.Timestamp, months: int) -> pd.Series:
+    """Events per unit in the ``months`` before ``cutoff``, from a units x months panel."""
     cols = [m for m in panel.columns if cutoff - pd.DateOffset(months=months) <= m < cutoff]
     if not cols:
         raise ValueError(f"no event data in the {months} months before cutoff {cutoff:%Y-%m}")
     return panel[cols].sum(axis=1)
 
 
-def quarterly_series(fb, cutoff: pd.Timestamp, quarters: int = 12, groups=None) -> pd.DataFrame:
+def quarterly_series(panel: pd.DataFrame, cutoff: pd.Timestamp, quarters: int = 12) -> pd.DataFrame:
     """Units x 3-month bins ending at ``cutoff`` (oldest first), only bins fully covered by data."""
-    panel = fb.panel(groups)
     bins = {}
     for q in range(quarters, 0, -1):
         start, end = cutoff - pd.DateOffset(months=3 * q), cutoff - pd.DateOffset(months=3 * (q - 1))
@@ -54,11 +52,12 @@ def analyse_hotspots(fb, cutoff, *, events: gpd.GeoDataFrame | None = None, wind
     cutoff = pd.Timestamp(f"{cutoff}-01") if isinstance(cutoff, str) else pd.Timestamp(cutoff)
     units = fb.units
     frame = units.frame
-    y = window_counts(fb, cutoff, window_months).astype(float)
+    panel = fb.panel()
+    y = window_counts(panel, cutoff, window_months).astype(float)
     graph = units.graph("queen")
     table = hotspot_table(frame.set_index("unit_id"), y, graph, permutations=permutations, seed=seed,
                           fdr_alpha=fdr_alpha)
-    series = quarterly_series(fb, cutoff)
+    series = quarterly_series(panel, cutoff)
     table["emerging"] = pd.array(["not enough periods"] * len(table), dtype="string")
     if series.shape[1] >= 4:
         ehs = EmergingHotSpots(permutations=permutations, seed=seed, alpha=fdr_alpha).fit(
