@@ -46,9 +46,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from features.build import FeatureBuilder
-    from features.ingest import ingest
-    from features.store import Store
-    from geo.units import build_units
+    from features.sources.ingest import ingest
+    from features.sources.store import Store
+    from features.units import build_units
     from models.backtest import (
         backtest,
         backtest_records,
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     settings = get_settings()
     tmp = tempfile.mkdtemp(prefix="svrisk-bt-")
     if args.demo is not None:
-        from features.demo import generate_demo
+        from features.demo.borough import generate_demo
 
         data = generate_demo(Path(tmp) / "demo", seed=args.demo)
         origins = None
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     records, summary, paired, seconds, spans = [], {}, {}, {}, {}
     for edition in args.units:
         t0 = time.perf_counter()
-        fb = FeatureBuilder(store, build_units(store, edition), settings)
+        fb = FeatureBuilder(store, build_units(store, edition))
         per = backtest(fb, methods, origins=origins, horizon=1,
                        history_months=settings.model.history_months, per_origin=True)
         table = summarise_origins(per)

@@ -4,7 +4,7 @@
 
 STORE (or env SVRISK_REAL_STORE) is an ingested store; when it has no
 ingest_report.json it is built from --data (env SVRISK_REAL_DATA, default
-../shared/data) with ``features.ingest.ingest``. For each unit set the script
+../shared/data) with ``features.sources.ingest.ingest``. For each unit set the script
 times: building the units and the FeatureBuilder once (the geometry work), the
 matrices for N monthly cutoffs (default 18: 2017-01 .. 2018-06) on that one
 builder, one warm cutoff, and one cutoff from scratch (new units + new builder +
@@ -52,13 +52,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from features.build import FeatureBuilder
-    from features.store import REPORT_NAME, Store
-    from geo.units import build_units
-    from service.settings import get_settings
+    from features.sources.store import REPORT_NAME, Store
+    from features.units import build_units
 
     store_dir = Path(args.store) if args.store else Path("out/bench-store")
     if not (store_dir / REPORT_NAME).is_file():
-        from features.ingest import ingest
+        from features.sources.ingest import ingest
 
         if not Path(args.data).is_dir():
             print(f"no store at {store_dir} and no data folder {args.data}", file=sys.stderr)
@@ -66,7 +65,6 @@ def main(argv=None) -> int:
         print(f"ingesting {args.data} -> {store_dir}", file=sys.stderr)
         ingest(args.data, store_dir)
     store = Store(store_dir)
-    settings = get_settings()
     cutoffs = [f"{m:%Y-%m}" for m in pd.date_range(f"{args.first}-01", periods=args.cutoffs, freq="MS")]
 
     result = {
@@ -75,14 +73,14 @@ def main(argv=None) -> int:
     }
     shared_total = naive_total = 0.0
     for edition in args.units:
-        t_units, units = _timed(lambda e=edition: build_units(store, e, settings))
-        t_builder, fb = _timed(lambda u=units: FeatureBuilder(store, u, settings))
+        t_units, units = _timed(lambda e=edition: build_units(store, e))
+        t_builder, fb = _timed(lambda u=units: FeatureBuilder(store, u))
         t_all, _ = _timed(lambda f=fb: [f.matrix(c) for c in cutoffs])
         warm = statistics.median(_timed(lambda f=fb: f.matrix(cutoffs[-1]))[0] for _ in range(args.repeat))
 
         def scratch(e=edition):
-            u = build_units(store, e, settings)
-            return FeatureBuilder(store, u, settings).matrix(cutoffs[-1])
+            u = build_units(store, e)
+            return FeatureBuilder(store, u).matrix(cutoffs[-1])
 
         cold = statistics.median(_timed(scratch)[0] for _ in range(args.repeat))
         setup = t_units + t_builder

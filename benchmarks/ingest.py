@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.catalogue import load_catalogue
-from features.ingest import ingest
-from features.loaders.context import IngestContext
-from features.loaders.crime import load_policeuk_api, load_policeuk_street
-from features.taxonomy import load_taxonomy
+from features.sources.catalogue import load_catalogue
+from features.sources.ingest import ingest
+from features.sources.loaders.context import IngestContext
+from features.sources.loaders.crime import load_policeuk_api, load_policeuk_street
+from features.sources.taxonomy import load_taxonomy
 
 
 def best_of(fn, repeat=3):

@@ -63,15 +63,15 @@ warnings.simplefilter("ignore")
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from features.store import Store
-from geo.units import build_units
+from features.sources.store import Store
+from features.units import build_units
 from service.settings import get_settings
 from models.hotspots import regions
 
 store_dir, edition, cutoff, top_share, spec = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), json.loads(sys.argv[5])
 store = Store(store_dir)
 settings = get_settings()
-units = build_units(store, edition, settings)
+units = build_units(store, edition)
 events = store.table("events")
 end = pd.Timestamp(cutoff + "-01")
 keep = events["group"].isin(settings.model.target_groups) & (events["month"] >= end - pd.DateOffset(months=12)) & (events["month"] < end)
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
         if not data.is_dir():
             print(f"no real data at {data} (set SVRISK_REAL_DATA)", file=sys.stderr)
             return 2
-        from features.ingest import ingest
+        from features.sources.ingest import ingest
 
         ingest(data, store_dir)
 

@@ -1,6 +1,6 @@
 """Scaling benchmark: local and Dask engines on a borough, London and a national-sized slice.
 
-For each size the synthetic input is generated once (``features.demo_scale``) and
+For each size the synthetic input is generated once (``features.demo.scale``) and
 ingested once under ``--root`` (default ``/tmp/svrisk-scale``; never the repository).
 Then each engine runs the event-heavy pipeline in a fresh process measured with
 ``/usr/bin/time`` (wall time, peak resident memory of the whole process, which
@@ -56,11 +56,11 @@ def _prepare(root: Path, name: str, seed: int) -> dict:
     info: dict = {"boroughs": boroughs, "years": years}
     if not (data / "catalogue.toml").is_file():
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "features.demo_scale", str(data), "--boroughs", str(boroughs),
+        subprocess.run([sys.executable, "-m", "features.demo.scale", str(data), "--boroughs", str(boroughs),
                         "--years", str(years), "--seed", str(seed)], check=True, capture_output=True)
         info["generate_s"] = round(time.perf_counter() - t0, 1)
     if not (store / "ingest_report.json").is_file():
-        code = ("import json,sys; from features.ingest import ingest; "
+        code = ("import json,sys; from features.sources.ingest import ingest; "
                 f"r = ingest({str(data)!r}, {str(store)!r}); print(json.dumps(r['totals']))")
         totals, wall, peak = _timed([sys.executable, "-c", code])
         info["ingest"] = {"wall_s": round(wall, 1), "peak_rss_mb": round(peak), **totals}
@@ -71,8 +71,8 @@ def _run_engine(args) -> None:
     """Child process: one engine on one store; prints step timings as JSON."""
     import pandas as pd
 
-    from features.store import Store
-    from geo.units import build_units
+    from features.sources.store import Store
+    from features.units import build_units
     from models.backtest import forecast_matrix
     from models.boosting import PoissonBoost
     from service.engine import Engine
@@ -82,11 +82,11 @@ def _run_engine(args) -> None:
     store = Store(args.store)
     steps: dict[str, float] = {}
     t = time.perf_counter()
-    units = build_units(store, args.units, settings)
+    units = build_units(store, args.units)
     steps["units_s"] = time.perf_counter() - t
     with Engine(args.engine, args.scheduler, npartitions=args.partitions, n_workers=args.workers) as eng:
         t = time.perf_counter()
-        fb = eng.feature_builder(store, units, settings)
+        fb = eng.feature_builder(store, units, target_groups=settings.model.target_groups)
         steps["event_sums_and_context_s"] = time.perf_counter() - t
         months = fb.months
         cutoffs = [f"{m + pd.DateOffset(months=1):%Y-%m}" for m in months[-args.cutoffs:]]

@@ -11,7 +11,7 @@ Column names (models rely on the prefixes): ``cnt_<group>_<w>m``, ``harm_sv_12m`
 ``<domain>_score``, ``pop_total``, ``pop_density``, ``share_10_24``,
 ``sv_rate_eb``, ``foot_*``, ``dist_station_m``, ``bus_stop_density``,
 ``schools_*``, ``dist_school_m``, ``excl_rate``, ``light_density``,
-``park_share``, ``sas_12m``. ``sv`` is the target groups (settings.model.target_groups).
+``park_share``, ``sas_12m``. ``sv`` is the target groups (``target_groups``).
 """
 
 from __future__ import annotations
@@ -30,13 +30,15 @@ from features.incidents import (
     NEAR_REPEAT_MONTHS,
     NEAR_REPEAT_WEEKS,
     MonthlyCube,
-    month_start,
 )
-from features.memstore import as_store
+from features.months import month
 from features.scale import event_sums as local_event_sums
-from features.taxonomy import load_taxonomy
+from features.sources.memstore import as_store
+from features.sources.taxonomy import load_taxonomy
 
 WINDOWS = (1, 3, 6, 12)
+TARGET_GROUPS = ("violence", "robbery", "sexual")
+"""The default target: victim-reported serious violence (never police-generated counts)."""
 AREA_TABLE_SCHEMES = ("met_annual",)
 """Taxonomy schemes used only for area count tables, whose groups are not event groups."""
 EVENT_COLUMNS = ("month", "group", "harm")
@@ -64,10 +66,12 @@ class FeatureBuilder:
         Needs ``events``; every other table is optional and its features are
         left out (with a line in :attr:`notes`) when absent.
     units : geo.units.UnitSet
-    settings : service.settings.Settings, optional
-        ``model.target_groups`` defines ``sv``; ``model.allow_police_generated``
-        adds police-generated groups and stop and search. Read with
-        ``get_settings()`` when None.
+    target_groups : sequence of str
+        The offence groups that make ``sv`` (the target); default
+        :data:`TARGET_GROUPS`, victim-reported serious violence.
+    allow_police_generated : bool
+        Add police-generated groups and stop and search as features (and allow
+        them as targets). Off by default: outputs say so when on.
     event_sums : features.scale.EventSums, optional
         The events already summed per unit and month (e.g. on a Dask cluster by
         :func:`features.scale.event_sums_dask`, for the same ``units``, groups
@@ -80,17 +84,13 @@ class FeatureBuilder:
     >>> X = fb.matrix("2018-01"); y = fb.target("2018-01", horizon=1) # doctest: +SKIP
     """
 
-    def __init__(self, store, units, settings=None, *, event_sums=None):
-        if settings is None:
-            from service.settings import get_settings
-
-            settings = get_settings()
+    def __init__(self, store, units, *, target_groups=TARGET_GROUPS, allow_police_generated: bool = False,
+                 event_sums=None):
         self.store = as_store(store)
         self.units = units
-        self.settings = settings
-        self.allow_police_generated = bool(settings.model.allow_police_generated)
+        self.allow_police_generated = bool(allow_police_generated)
         self.groups, self.police_groups = event_groups()
-        self.target_groups = self._check_groups(list(settings.model.target_groups), "settings.model.target_groups")
+        self.target_groups = self._check_groups(list(target_groups), "target_groups")
         self.feature_groups = [
             g for g in self.groups if self.allow_police_generated or g not in self.police_groups
         ]
@@ -98,7 +98,7 @@ class FeatureBuilder:
         if not self.allow_police_generated:
             self.notes.append(
                 f"police-generated groups {sorted(self.police_groups)} and stop and search are left out "
-                "of the features (settings.model.allow_police_generated is false)"
+                "of the features (allow_police_generated is off)"
             )
 
         if event_sums is None:  # the local engine: stream the events table in chunks
@@ -135,7 +135,7 @@ class FeatureBuilder:
         Only months strictly before the cutoff are used. Windows reaching before
         the first month of data count what there is (zeros); see :meth:`gaps`.
         """
-        c = month_start(cutoff)
+        c = month(cutoff)
         k = self._cube.index(c)
         cols: dict[str, np.ndarray] = {}
         gi = {g: i for i, g in enumerate(self.groups)}
@@ -180,7 +180,7 @@ class FeatureBuilder:
         if int(horizon) != horizon or horizon < 1:
             raise ValueError(f"horizon must be a whole number of months >= 1, got {horizon!r}")
         groups = self._target_groups(groups)
-        c = month_start(cutoff)
+        c = month(cutoff)
         k = self._cube.index(c)
         gaps = self._cube.missing_months(k, k + int(horizon))
         if gaps:
@@ -214,7 +214,7 @@ class FeatureBuilder:
 
     def gaps(self, cutoff, months_back: int = 24) -> list[pd.Timestamp]:
         """Months in the ``months_back`` before ``cutoff`` with no event data (windows there count 0)."""
-        k = self._cube.index(month_start(cutoff))
+        k = self._cube.index(month(cutoff))
         return self._cube.missing_months(k - months_back, k)
 
     # ---- internals -----------------------------------------------------------------------
@@ -235,7 +235,7 @@ class FeatureBuilder:
         if police and not self.allow_police_generated:
             raise ValueError(
                 f"groups {police} are police-generated and cannot be a target unless "
-                "settings.model.allow_police_generated is true"
+                "allow_police_generated is on"
             )
         return groups
 
@@ -270,7 +270,7 @@ def features_to_files(fb: FeatureBuilder, cutoff, out_dir) -> dict[str, Path]:
     Files: ``features_<edition>_<YYYY-MM>.parquet``, ``dictionary.csv`` and
     ``features_<edition>_<YYYY-MM>.json`` (cutoff, edition, notes, assignment report).
     """
-    c = month_start(cutoff)
+    c = month(cutoff)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     X = fb.matrix(c)

@@ -23,7 +23,7 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from features.interpolate import extensive, intensive, overlap_matrix
+from geo.interpolate import extensive, intensive, overlap_matrix
 
 YOUTH_AGES = (10, 24)
 FOOTFALL_RADII_M = (250, 500, 1000)

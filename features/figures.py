@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from features.months import month
+
 
 def population_total(population: pd.DataFrame | None, cutoff: pd.Timestamp) -> tuple[float | None, str]:
     """Residents from the estimate nearest the cutoff (latest year not after it, else the earliest)."""
@@ -25,7 +27,7 @@ def needs_assessment_figures(events: pd.DataFrame, population: pd.DataFrame | No
     "all offences" (every group but anti-social behaviour). ``change_pct`` is NA when the
     previous 12 months are not fully covered by data.
     """
-    cutoff = pd.Timestamp(f"{cutoff}-01") if isinstance(cutoff, str) else pd.Timestamp(cutoff)
+    cutoff = month(cutoff)
     start, prev_start = cutoff - pd.DateOffset(months=12), cutoff - pd.DateOffset(months=24)
     months = set(events["month"].unique())
     prev_covered = all(prev_start + pd.DateOffset(months=k) in months for k in range(12))

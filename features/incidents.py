@@ -30,20 +30,6 @@ KDE_BANDWIDTH_M = 300.0
 KDE_MAX_M = 3 * KDE_BANDWIDTH_M
 
 
-def month_start(value) -> pd.Timestamp:
-    """Parse ``"YYYY-MM"`` (or a date) to the first day of that month."""
-    if isinstance(value, str):
-        try:
-            ts = pd.Timestamp(f"{value}-01") if len(value) == 7 else pd.Timestamp(value)
-        except ValueError as exc:
-            raise ValueError(f"cutoff {value!r} is not a month 'YYYY-MM'") from exc
-    else:
-        ts = pd.Timestamp(value)
-    if pd.isna(ts):
-        raise ValueError(f"cutoff {value!r} is not a month 'YYYY-MM'")
-    return ts.to_period("M").to_timestamp()
-
-
 def month_index(month: pd.Timestamp, origin: pd.Timestamp) -> int:
     return (month.year - origin.year) * 12 + (month.month - origin.month)
 

@@ -46,8 +46,8 @@ from features.incidents import (
     kernel_cells,
     month_ordinal,
 )
-from features.memstore import as_store
-from features.schema import WORKING_CRS
+from features.sources.memstore import as_store
+from geo.crs import WORKING_CRS, check_crs
 from geo.units import assignment_counts
 
 EVENT_COLUMNS = ("month", "group", "harm")
@@ -152,8 +152,7 @@ def _check_events(columns, crs, where: str) -> None:
     missing = [c for c in EVENT_COLUMNS if c not in columns]
     if missing or "geometry" not in columns:
         raise ValueError(f"events table: missing columns {missing or ['geometry']} ({where})")
-    if crs is None or crs.to_epsg() != 27700:
-        raise ValueError(f"events table ({where}): expected CRS {WORKING_CRS}, found {crs}")
+    check_crs(crs, f"events table ({where})")
 
 
 def iter_events(store, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[gpd.GeoDataFrame]:

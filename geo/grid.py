@@ -12,7 +12,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from features.schema import WORKING_CRS
+from geo.crs import WORKING_CRS, check_crs
 
 MIN_CELL_SHARE = 0.10
 """Clipped cells smaller than this share of a full cell are dropped as slivers."""
@@ -64,8 +64,7 @@ def make_grid(
     """
     if not size_m > 0:
         raise ValueError(f"grid size must be > 0 metres, got {size_m!r}")
-    if area.crs is None or area.crs.to_epsg() != 27700:
-        raise ValueError(f"grid area must be in {WORKING_CRS}, got CRS {area.crs}")
+    check_crs(area.crs, "grid area")
     geoms = area.geometry if isinstance(area, gpd.GeoDataFrame) else area
     shape = shapely.union_all(geoms.to_numpy())
     if shape.is_empty:

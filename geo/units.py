@@ -19,8 +19,7 @@ import pandas as pd
 import shapely
 from libpysal.graph import Graph
 
-from features.memstore import as_store
-from features.schema import WORKING_CRS
+from geo.crs import WORKING_CRS, check_crs
 from geo.grid import make_grid
 
 GRAPH_KINDS = ("queen", "knn", "band")
@@ -124,8 +123,8 @@ class UnitSet:
         (:func:`assignment_counts`).
         """
         geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
-        if len(geoms) and (geoms.crs is None or geoms.crs.to_epsg() != 27700):
-            raise ValueError(f"points must be in {WORKING_CRS}, got CRS {geoms.crs}")
+        if len(geoms):
+            check_crs(geoms.crs, "points")
         out = np.full(len(geoms), -1, dtype=np.int64)
         shared = np.zeros(len(geoms), dtype=bool)
         if len(geoms) == 0:
@@ -182,8 +181,7 @@ def _check_frame(frame: gpd.GeoDataFrame, edition: str) -> None:
     missing = [c for c in ("unit_id", "name", "area_m2", "geometry") if c not in frame.columns]
     if missing:
         raise ValueError(f"{edition}: unit frame lacks columns {missing}")
-    if frame.crs is None or frame.crs.to_epsg() != 27700:
-        raise ValueError(f"{edition}: units must be in {WORKING_CRS}, got CRS {frame.crs}")
+    check_crs(frame.crs, f"{edition}: units")
     if len(frame) == 0:
         raise ValueError(f"{edition}: no units")
     dup = frame["unit_id"].duplicated()
@@ -195,60 +193,38 @@ def _check_frame(frame: gpd.GeoDataFrame, edition: str) -> None:
         raise ValueError(f"{edition}: unit_id is missing at row {int(np.flatnonzero(bad.to_numpy())[0])}")
 
 
-def borough_area(store) -> gpd.GeoSeries:
-    """The study area: ``units_borough`` if the store has it, else the union of LSOA 2011 units."""
-    store = as_store(store)
-    for name in ("units_borough", "units_lsoa2011", "units_lsoa2021"):
-        if store.has(name):
-            geoms = store.table(name).geometry
-            return gpd.GeoSeries([shapely.union_all(shapely.make_valid(geoms.to_numpy()))], crs=WORKING_CRS)
-    raise FileNotFoundError("the store has neither units_borough nor LSOA units to clip a grid to")
 
+def boundary_units(raw: gpd.GeoDataFrame, edition: str, knn: int = 8, distance_band_m: float = 500.0) -> UnitSet:
+    """Units from a boundary layer with ``code`` and ``name`` columns (EPSG:27700).
 
-def build_units(store, edition: str, settings=None) -> UnitSet:
-    """Build the units of one edition from a store.
-
-    Parameters
-    ----------
-    store : Store, path or mapping of table name -> DataFrame
-    edition : str
-        A boundary edition in the store (``lsoa2011``, ``lsoa2021``,
-        ``ward2018``, ``ward2022``) or ``grid<metres>`` such as ``grid250``.
-    settings : service.settings.Settings, optional
-        Supplies ``units.knn`` and ``units.distance_band_m``; read with
-        ``get_settings()`` when None.
-
-    Examples
-    --------
-    >>> units = build_units(store, "grid250")          # doctest: +SKIP
-    >>> units.graph("queen").transform("r").lag(y)     # doctest: +SKIP
+    Geometries are repaired with ``make_valid``; ``area_m2`` is computed from them.
     """
-    if settings is None:
-        from service.settings import get_settings
+    for col in ("code", "name"):
+        if col not in raw.columns:
+            raise ValueError(f"units_{edition}: column {col!r} is missing")
+    check_crs(raw.crs, f"units_{edition}")
+    geom = shapely.make_valid(raw.geometry.to_numpy())
+    frame = gpd.GeoDataFrame(
+        {
+            "unit_id": raw["code"].astype("string").to_numpy(),
+            "name": raw["name"].astype("string").to_numpy(),
+            "area_m2": shapely.area(geom),
+        },
+        geometry=geom,
+        crs=WORKING_CRS,
+    )
+    return UnitSet(frame, edition, knn=knn, distance_band_m=distance_band_m)
 
-        settings = get_settings()
-    store = as_store(store)
+
+def grid_units(area: gpd.GeoSeries, edition: str, knn: int = 8, distance_band_m: float = 500.0) -> UnitSet:
+    """Grid cells over ``area`` for an edition named ``grid<metres>`` (e.g. ``grid250``)."""
+    size = grid_size(edition)
+    if size is None:
+        raise ValueError(f"{edition!r} is not a grid edition; grids are named 'grid<metres>', e.g. 'grid250'")
+    return UnitSet(make_grid(area, size), edition, knn=knn, distance_band_m=distance_band_m)
+
+
+def grid_size(edition: str) -> float | None:
+    """Cell size in metres of a ``grid<metres>`` edition, None for any other edition."""
     m = _GRID.match(edition)
-    if m:
-        frame = make_grid(borough_area(store), float(m.group(1)))
-    else:
-        if not store.has(f"units_{edition}"):
-            raise ValueError(
-                f"unknown unit edition {edition!r}: the store has no table units_{edition} "
-                f"(it has {getattr(store, 'editions', lambda: [])()}); grids are 'grid<metres>'"
-            )
-        raw = store.units(edition)
-        for col in ("code", "name"):
-            if col not in raw.columns:
-                raise ValueError(f"units_{edition}: column {col!r} is missing")
-        geom = shapely.make_valid(raw.geometry.to_numpy())
-        frame = gpd.GeoDataFrame(
-            {
-                "unit_id": raw["code"].astype("string").to_numpy(),
-                "name": raw["name"].astype("string").to_numpy(),
-                "area_m2": shapely.area(geom),
-            },
-            geometry=geom,
-            crs=WORKING_CRS,
-        )
-    return UnitSet(frame, edition, knn=settings.units.knn, distance_band_m=settings.units.distance_band_m)
+    return float(m.group(1)) if m else None

@@ -10,16 +10,16 @@ used.
 Window completion. The feature builder counts what there is when a window reaches
 before the first month of data (or over a month without data), so a 12-month count
 at an origin with 7 months of history is 7 months' worth. Training on such rows
-would teach a model that counts mean less early on; :func:`complete_windows`
+would teach a model that counts mean less early on; :func:`features.months.complete_windows`
 scales each ``<w>m`` window feature by ``w / months with data`` instead, applied
 alike at training and forecast origins (a no-op once history is complete).
 
 Long window. The builder's matrix looks back at most 12 months (24 for the trend),
 but on small areas the best single guide to next month is the long-run rate: on
 Barnet's LSOAs the mean over every month before the origin beat the 12-month
-count. :func:`with_long_window` adds :data:`LONG_MEAN_COLUMN`, the mean monthly
+count. :func:`features.months.with_long_window` adds ``mean_sv_36m``, the mean monthly
 count of the target's own groups over the months *with data* among the
-:data:`LONG_WINDOW` before the cutoff (a mean, so it needs no completion), to every
+:data:`features.months.LONG_WINDOW` before the cutoff (a mean, so it needs no completion), to every
 matrix a model sees here: training rows (as of each training origin) and the
 forecast matrix alike.
 
@@ -30,98 +30,17 @@ on the next ``horizon`` months, and the table averages the measures over origins
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from features.months import complete_windows, month, shift, window_sum, with_long_window
 from models.baselines import PanelMean, baseline_methods
+from models.boosting import BlendedBoost, PoissonBoost
 from models.evaluation import MEASURES, evaluate_ranking
-
-_WINDOW = re.compile(r"^(cnt_.+|harm_.+|lag_cnt_.+|kde_.+|sas)_(\d+)m$")
-_RATE_12M = ("sv_rate_eb",)
-
-LONG_WINDOW = 36
-"""Months the long-window mean looks back (at most; fewer when the data is shorter)."""
-LONG_MEAN_COLUMN = f"mean_sv_{LONG_WINDOW}m"
-"""Mean monthly serious violence count over the long window (see the module notes)."""
-
-
-def month(value) -> pd.Timestamp:
-    """First day of the month of ``value`` ("2018-01", a date, a Timestamp)."""
-    try:
-        return pd.Timestamp(value).to_period("M").to_timestamp()
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"not a month: {value!r} (expected 'YYYY-MM')") from exc
-
-
-def _shift(m: pd.Timestamp, k: int) -> pd.Timestamp:
-    return m + pd.DateOffset(months=int(k))
-
-
-def window_sum(panel: pd.DataFrame, start: pd.Timestamp, months: int) -> pd.Series:
-    """Sum of the panel's months in ``[start, start + months)`` per unit."""
-    cols = pd.DatetimeIndex(pd.to_datetime(panel.columns))
-    keep = (cols >= start) & (cols < _shift(start, months))
-    return panel.loc[:, keep].sum(axis=1).astype(float)
-
-
-def complete_windows(X: pd.DataFrame, data_months: Sequence[pd.Timestamp], cutoff) -> pd.DataFrame:
-    """Scale ``<w>m`` window features by ``w / (months with data in the window)``.
-
-    ``sv_rate_eb`` is treated as a 12-month window. Windows with no data at all
-    are left as they are (zero).
-    """
-    c = month(cutoff)
-    have = set(pd.DatetimeIndex(data_months))
-    out = X.copy()
-    for col in X.columns:
-        m = _WINDOW.match(str(col))
-        w = int(m.group(2)) if m else (12 if col in _RATE_12M else 0)
-        if not w:
-            continue
-        n = sum(_shift(c, -k) in have for k in range(1, w + 1))
-        if 0 < n < w:
-            out[col] = X[col] * (w / n)
-    return out
-
-
-def long_window_mean(panel: pd.DataFrame, cutoff, window: int = LONG_WINDOW) -> pd.Series:
-    """Mean monthly count per unit over the months with data in ``[cutoff - window, cutoff)``.
-
-    ``panel`` is units x months with data (``FeatureBuilder.panel``): a month
-    absent from it has no data and is left out of the mean rather than counted
-    as zero. Units get 0 when no month of the window has data.
-
-    Examples
-    --------
-    >>> months = pd.date_range("2016-01-01", periods=4, freq="MS")
-    >>> panel = pd.DataFrame([[1.0, 2.0, 3.0, 9.0]], index=["a"], columns=months)
-    >>> long_window_mean(panel, "2016-04", window=36).tolist()  # 2016-04 itself is not used
-    [2.0]
-    """
-    if int(window) != window or window < 1:
-        raise ValueError(f"window must be a whole number of months >= 1, got {window!r}")
-    c = month(cutoff)
-    cols = pd.DatetimeIndex(pd.to_datetime(panel.columns))
-    keep = (cols < c) & (cols >= _shift(c, -int(window)))
-    if not keep.any():
-        return pd.Series(0.0, index=panel.index, name=LONG_MEAN_COLUMN)
-    return panel.loc[:, keep].mean(axis=1).astype(float).rename(LONG_MEAN_COLUMN)
-
-
-def with_long_window(X: pd.DataFrame, panel: pd.DataFrame, cutoff) -> pd.DataFrame:
-    """``X`` with :data:`LONG_MEAN_COLUMN` (from the serious violence ``panel``) as its last column."""
-    mean = long_window_mean(panel, cutoff)
-    index = X.index.astype(str)
-    values = mean.set_axis(mean.index.astype(str)).reindex(index)
-    if values.isna().any():
-        raise ValueError(
-            f"panel has no row for unit_id {index[values.isna().to_numpy()][0]!r} of the feature matrix"
-        )
-    return X.assign(**{LONG_MEAN_COLUMN: values.to_numpy()})
+from models.glm import PoissonGLM
 
 
 class _Cache:
@@ -154,11 +73,11 @@ def training_origins(
     c = month(cutoff)
     months = sorted(month(m) for m in months)
     out = []
-    t = _shift(c, -horizon)
+    t = shift(c, -horizon)
     while len(out) < train_origins and months and t >= months[0]:
         if sum(m < t for m in months) >= min_train_history:
             out.append(t)
-        t = _shift(t, -1)
+        t = shift(t, -1)
     return out
 
 
@@ -209,9 +128,6 @@ def default_methods(seed: int = 0) -> dict:
     boosting blended with the long-window mean (the default model, see
     :data:`models.ranking.DEFAULT_METHOD`).
     """
-    from models.boosting import BlendedBoost, PoissonBoost
-    from models.glm import PoissonGLM
-
     methods = baseline_methods()
     methods["glm"] = PoissonGLM()
     methods["xgb"] = PoissonBoost(seed=seed)
@@ -281,13 +197,13 @@ def backtest(
     last = cache.months[-1]
     if origins is None:
         origins = [m for m in cache.months if cache.history(m) >= history_months
-                   and all(_shift(m, k) in set(cache.months) for k in range(horizon))]
+                   and all(shift(m, k) in set(cache.months) for k in range(horizon))]
     origins = [month(o) for o in origins]
     have = set(cache.months)
     for o in origins:
-        if _shift(o, horizon - 1) > last:
+        if shift(o, horizon - 1) > last:
             raise ValueError(f"origin {o:%Y-%m}: horizon {horizon} runs past the last month of data {last:%Y-%m}")
-        gaps = [_shift(o, k) for k in range(horizon) if _shift(o, k) not in have]
+        gaps = [shift(o, k) for k in range(horizon) if shift(o, k) not in have]
         if gaps:
             raise ValueError(
                 f"origin {o:%Y-%m}: no event data for {', '.join(f'{g:%Y-%m}' for g in gaps)} "
@@ -301,8 +217,8 @@ def backtest(
     for o in origins:
         actual = window_sum(cache.count, o, horizon)
         harm = window_sum(cache.harm, o, horizon)
-        previous = window_sum(cache.count, _shift(o, -horizon), horizon)
-        harm_previous = window_sum(cache.harm, _shift(o, -horizon), horizon)
+        previous = window_sum(cache.count, shift(o, -horizon), horizon)
+        harm_previous = window_sum(cache.harm, shift(o, -horizon), horizon)
         for name, method in methods.items():
             scores = _scores(method, cache, o, horizon, train_origins, min_train_history, groups)
             scores.index = scores.index.astype(str)

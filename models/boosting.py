@@ -8,7 +8,7 @@ sensible and guards against overfitting noise. SHAP values (``shap``'s
 TreeExplainer, on the log-rate margin) explain each place's forecast.
 
 :class:`BlendedBoost` is the default model: the boosting's forecast blended on the
-log scale with the long-window mean (:data:`models.backtest.LONG_MEAN_COLUMN`),
+log scale with the long-window mean (:data:`features.months.LONG_MEAN_COLUMN`),
 because on the backtests neither alone was reliably the better of the two and
 the blend was never worse than either by more than noise (see
 :data:`models.ranking.DEFAULT_METHOD`).
@@ -16,6 +16,7 @@ the blend was never worse than either by more than noise (see
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,7 +24,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from models.backtest import LONG_MEAN_COLUMN
+from features.months import LONG_MEAN_COLUMN
 from models.glm import _frame_input, moment_dispersion
 
 INCREASING_PREFIXES = ("cnt_sv_", "harm_sv_", "lag_cnt_sv_", "nr_sv", "kde_sv_", "sv_rate_eb", "mean_sv_")
@@ -172,7 +173,7 @@ class BlendedBoost(RegressorMixin, BaseEstimator):
     estimator : regressor, default None
         Fitted on the whole of ``X``; needs ``contributions`` for
         :meth:`contributions`. None means ``PoissonBoost()`` (deterministic).
-    anchor : str or int, default :data:`models.backtest.LONG_MEAN_COLUMN`
+    anchor : str or int, default :data:`features.months.LONG_MEAN_COLUMN`
         Column of ``X`` with the long-window mean (name, or position for arrays).
         A mean count cannot be negative: negative values are taken as 0. A
         missing value leaves that place to the boosting alone (anchor term 0,
@@ -306,3 +307,48 @@ class BlendedBoost(RegressorMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.regressor_tags.poor_score = True  # half the forecast is one given column, by design
         return tags
+
+
+class DaskPoissonBoost(PoissonBoost):
+    """:class:`~models.boosting.PoissonBoost` trained with ``xgboost.dask`` on the current Dask client.
+
+    Same parameters, constraints and objective; the training rows are split into
+    one chunk per worker and the histogram sums are all-reduced across workers.
+    The fitted booster is copied into a local ``xgboost.XGBRegressor``
+    (``booster_``), so ``predict``, ``contributions`` (SHAP) and saving work as
+    for :class:`PoissonBoost`. Quantile sketches merged across workers choose
+    slightly different split candidates, so forecasts agree with the local fit
+    to within a small tolerance, not exactly (see ``tests/service/test_engine.py``).
+
+    Parameters
+    ----------
+    (as :class:`~models.boosting.PoissonBoost`)
+    """
+
+    def __init__(self, features="all", n_estimators: int = 300, learning_rate: float = 0.05, max_depth: int = 3,
+                 min_child_weight: float = 5.0, subsample: float = 1.0, reg_lambda: float = 1.0,
+                 monotone: bool = True, seed: int = 0, allow_police_generated: bool = False):
+        super().__init__(features=features, n_estimators=n_estimators, learning_rate=learning_rate,
+                         max_depth=max_depth, min_child_weight=min_child_weight, subsample=subsample,
+                         reg_lambda=reg_lambda, monotone=monotone, seed=seed,
+                         allow_police_generated=allow_police_generated)
+
+    def fit(self, X, y):
+        import dask.array as da
+        from distributed import get_client
+        from xgboost import XGBRegressor
+        from xgboost.dask import DaskXGBRegressor
+
+        X, y, constraints = self._training_data(X, y)
+        client = get_client()
+        workers = max(len(client.scheduler_info().get("workers", {})), 1)
+        rows = max(math.ceil(len(X) / workers), 1)
+        kwargs = self._booster_kwargs(constraints)
+        dask_model = DaskXGBRegressor(**kwargs)
+        dask_model.client = client
+        dask_model.fit(da.from_array(X, chunks=(rows, X.shape[1])), da.from_array(y, chunks=rows))
+        local = XGBRegressor(**kwargs)
+        local.load_model(bytearray(dask_model.get_booster().save_raw(raw_format="ubj")))
+        self.booster_ = local
+        self.dispersion_ = moment_dispersion(y, np.asarray(self.booster_.predict(X), dtype=float))
+        return self

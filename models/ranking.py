@@ -22,7 +22,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from models.backtest import forecast_matrix
 from models.evaluation import rank_order, top_slice
+from models.hotspots.regions import SEPARATOR, operational_areas
 from models.reasons import describe, reasons
 
 DEFAULT_METHOD = "blend"
@@ -198,8 +200,6 @@ def rank_from_model(
     Returns the ranking and the feature matrix it used (windows completed, as
     in training; reasons quote the same values).
     """
-    from models.backtest import forecast_matrix
-
     X = forecast_matrix(fb, cutoff)
     expected = pd.Series(model.predict(X), index=X.index.astype(str))
     table = None
@@ -249,8 +249,6 @@ def clear_hold_build(
     ``kind`` and ``name``), both ``"; "``-joined, reasons (the most frequent
     first reasons of its units), geometry.
     """
-    from models.hotspots.regions import SEPARATOR, operational_areas
-
     r = ranking.assign(unit_id=ranking["unit_id"].astype(str)).set_index("unit_id")
     if harm is not None:
         harm = harm.set_axis(harm.index.astype(str))

@@ -44,14 +44,14 @@ import pandas as pd
 from rasterio.plot import show as show_raster
 
 from features.build import FeatureBuilder
-from features.demo import generate_demo
+from features.demo.borough import generate_demo
 from features.figures import needs_assessment_figures
-from features.ingest import ingest
-from features.store import Store
-from geo.layers import GI_BIN_COLOURS
-from geo.units import build_units
-from service.hotspots import analyse_hotspots
-from service.pipeline import latest_cutoff, target_events
+from features.sources.ingest import ingest
+from features.sources.store import Store
+from reports.layers import GI_BIN_COLOURS
+from features.units import build_units
+from models.hotspots.analysis import analyse_hotspots
+from service.pipeline import ingest_options, latest_cutoff, target_events
 from service.settings import get_settings
 
 pd.set_option("display.max_colwidth", 200)  # quality messages are sentences
@@ -64,11 +64,11 @@ print("target groups (serious violence):", settings.model.target_groups)
 # %% [markdown]
 # ## Ingest: what was read, accepted and rejected
 #
-# `features.ingest.ingest` validates every file into the store (EPSG:27700). Counts
+# `features.sources.ingest.ingest` validates every file into the store (EPSG:27700). Counts
 # reconcile: rows read = accepted + rejected, per input.
 
 # %% tags=["ingest"]
-report = ingest(data_dir, Path(WORK.name) / "store", settings=settings.ingest)
+report = ingest(data_dir, Path(WORK.name) / "store", options=ingest_options(settings))
 store = Store(Path(WORK.name) / "store")
 print("totals:", report["totals"], "| reconciled:", report["reconciled"])
 pd.DataFrame(report["inputs"])[["source", "kind", "table", "rows_read", "accepted", "rejected"]]
@@ -95,7 +95,7 @@ pd.DataFrame(report["quality_flags"], columns=["table", "check", "severity", "so
 # %% [markdown]
 # ## Monthly trends by offence group
 #
-# Groups come from the offence taxonomy (`features/data/offence_taxonomy.csv`).
+# Groups come from the offence taxonomy (`features/sources/data/offence_taxonomy.csv`).
 # Police-generated groups (drugs, weapons) are shown here but are never a modelling target.
 
 # %% tags=["trends"]
@@ -111,8 +111,8 @@ plt.tight_layout()
 # Serious violence (the target groups) a month, borough-wide:
 
 # %%
-lsoa = build_units(store, "lsoa2011", settings)
-fb_lsoa = FeatureBuilder(store, lsoa, settings)
+lsoa = build_units(store, "lsoa2011")
+fb_lsoa = FeatureBuilder(store, lsoa)
 fb_lsoa.panel().sum().plot(figsize=(10, 3), title=f"Serious violence ({' + '.join(fb_lsoa.target_groups)}) a month")
 
 # %% [markdown]
@@ -149,8 +149,8 @@ lsoa_rates.drop(columns="geometry").sort_values("sv_rate_eb", ascending=False).h
 
 # %% tags=["rates_ward"]
 ward_edition = max(e for e in store.editions() if e.startswith("ward"))
-wards = build_units(store, ward_edition, settings)
-X_ward = FeatureBuilder(store, wards, settings).matrix(cutoff)
+wards = build_units(store, ward_edition)
+X_ward = FeatureBuilder(store, wards).matrix(cutoff)
 ward_rates = wards.frame.join(X_ward[RATE_COLUMNS], on="unit_id")
 ward_rates.drop(columns="geometry").sort_values("sv_rate_eb", ascending=False).head(TOP_N)
 
@@ -170,12 +170,12 @@ for ax in axes:
 # of those counts (queen contiguity, conditional permutations, Benjamini-Hochberg false
 # discovery rate control; colours as in the GIS layers); emerging hot spot categories
 # (Gi\* on quarterly counts of the last years plus a Mann-Kendall trend); and the kernel
-# density of the same events. `service.hotspots.analyse_hotspots` is what `svrisk hotspots`
+# density of the same events. `models.hotspots.analysis.analyse_hotspots` is what `svrisk hotspots`
 # and the run pipeline call.
 
 # %% tags=["map"]
-grid = build_units(store, GRID, settings)
-fb_grid = FeatureBuilder(store, grid, settings)
+grid = build_units(store, GRID)
+fb_grid = FeatureBuilder(store, grid)
 hs = analyse_hotspots(fb_grid, cutoff, events=target_events(store, settings), permutations=PERMUTATIONS, seed=SEED, fdr_alpha=settings.model.fdr_alpha, areas=False)
 print(hs.meta)
 hot = hs.table

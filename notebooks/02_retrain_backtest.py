@@ -58,17 +58,19 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from features.build import FeatureBuilder
-from features.demo import generate_demo
-from features.ingest import data_hashes, ingest
-from features.store import Store
-from geo.units import build_units
+from features.demo.borough import generate_demo
+from features.sources.ingest import data_hashes, ingest
+from features.sources.store import Store
+from features.units import build_units
 from models.backtest import backtest, default_methods, fit_at
 from models.fairness import fairness_profile
 from models.glm import PoissonGLM
-from models.lifecycle import load_model, train
+from models.lifecycle import train
+from models.registry import load_model
 from models.ranking import clear_hold_build, expected_harm, rank_from_model, youth_list
-from service.hotspots import analyse_hotspots
-from service.pipeline import backtest_origins, latest_cutoff
+from models.hotspots.analysis import analyse_hotspots
+from reports.model_card import card_documents
+from service.pipeline import backtest_origins, ingest_options, latest_cutoff
 from service.run import hubs_layer
 from service.settings import get_settings
 
@@ -85,10 +87,10 @@ print("data folder:", data_dir)
 # work once and then builds the matrix for any cutoff from months strictly before it.
 
 # %%
-report = ingest(data_dir, Path(WORK.name) / "store", settings=settings.ingest)
+report = ingest(data_dir, Path(WORK.name) / "store", options=ingest_options(settings))
 store = Store(Path(WORK.name) / "store")
-units = build_units(store, UNITS, settings)
-fb = FeatureBuilder(store, units, settings)
+units = build_units(store, UNITS)
+fb = FeatureBuilder(store, units)
 print(units, "| months with data:", f"{fb.months[0]:%Y-%m}..{fb.months[-1]:%Y-%m}", "| target groups:", fb.target_groups)
 print("\n".join(fb.notes))
 fb.dictionary()
@@ -136,7 +138,7 @@ by_area.pivot(index="coverage", columns="method", values="pei").plot.bar(figsize
 cutoff = latest_cutoff(fb, settings.model.history_months)
 models_dir = Path(WORK.name) / "models"
 version = train(fb, cutoff, models_dir, horizon=HORIZON, seed=SEED, train_origins=TRAIN_ORIGINS, backtest_origins=list(origins), top_n=TOP_N,
-                data_hashes=data_hashes(store.report()))
+                data_hashes=data_hashes(store.report()), documents=card_documents)
 model, meta = load_model(models_dir, version)
 print("cutoff:", cutoff, "| version:", version, "| method:", meta["method"], "|", model)
 Markdown((models_dir / version / "card.md").read_text(encoding="utf-8"))
@@ -146,7 +148,7 @@ Markdown((models_dir / version / "card.md").read_text(encoding="utf-8"))
 #
 # Expected count with an 80% interval, the three strongest reasons (signed contributions
 # in words), the Gi\* class of the last 12 months' count and the emerging hot spot category
-# (`service.hotspots.analyse_hotspots`, as in `svrisk run`).
+# (`models.hotspots.analysis.analyse_hotspots`, as in `svrisk run`).
 
 # %% tags=["ranking"]
 hs = analyse_hotspots(fb, cutoff, permutations=PERMUTATIONS, seed=SEED, fdr_alpha=settings.model.fdr_alpha, areas=False)

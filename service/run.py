@@ -16,6 +16,15 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from features.figures import needs_assessment_figures
+from geo.crs import WORKING_CRS
+from models.fairness import fairness_profile
+from models.hotspots.analysis import analyse_hotspots
+from models.ranking import clear_hold_build, expected_harm, rank_from_model, youth_list
+from models.registry import load_model
+from reports.outputs import write_outputs
+from service.engine import Engine
+from service.pipeline import builder_on, latest_cutoff, target_events, train_on
 from service.settings import Settings
 
 Progress = Callable[[str], None]
@@ -52,10 +61,10 @@ def hubs_layer(store) -> gpd.GeoDataFrame:
         parts.append(gpd.GeoDataFrame({"kind": "school", "name": sc["name"], "footfall": pd.NA},
                                       geometry=sc.geometry, crs=sc.crs))
     if not parts:
-        return gpd.GeoDataFrame({"kind": [], "name": [], "footfall": []}, geometry=[], crs="EPSG:27700")
+        return gpd.GeoDataFrame({"kind": [], "name": [], "footfall": []}, geometry=[], crs=WORKING_CRS)
     out = pd.concat(parts, ignore_index=True)
     out["footfall"] = pd.to_numeric(out["footfall"], errors="coerce")
-    return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:27700")
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=WORKING_CRS)
 
 
 def area_name(store) -> str:
@@ -71,27 +80,16 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
              model_version: str | None = None, store_dir: Path | None = None,
              progress: Progress | None = None) -> Path:
     """Build one run folder under ``settings.runs_dir`` and write its outputs; return its path."""
-    from features.figures import needs_assessment_figures
-    from features.ingest import data_hashes
-    from models.fairness import fairness_profile
-    from models.lifecycle import load_model, train
-    from models.ranking import clear_hold_build, expected_harm, rank_from_model, youth_list
-    from service.hotspots import analyse_hotspots
-    from service.outputs import write_outputs
-    from service.pipeline import feature_builder, latest_cutoff, target_events
-
     say = progress or (lambda _m: None)
     units = units or settings.units.default
     say(f"units {units}: building geometry and features")
-    store, fb = feature_builder(settings, units, store_dir, say)
+    with Engine.from_settings(settings) as engine:
+        store, fb = builder_on(engine, settings, units, store_dir, say)
+        cutoff = cutoff or latest_cutoff(fb, settings.model.history_months)
+        if model_version is None:
+            model_version = train_on(engine, settings, store, fb, cutoff, progress=say)
     unit_set = fb.units
-    cutoff = cutoff or latest_cutoff(fb, settings.model.history_months)
     models_dir = settings.out_dir / "models"
-    if model_version is None:
-        say(f"training the default model on data before {cutoff}")
-        hashes = data_hashes(store.report())
-        model_version = train(fb, cutoff, models_dir, seed=settings.model.seed,
-                              horizon=settings.model.horizon_months, data_hashes=hashes)
     model, model_meta = load_model(models_dir, model_version)
     if model_meta.get("units") != units:
         raise ValueError(f"model {model_version} was trained on {model_meta.get('units')} units, not {units}")

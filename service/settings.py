@@ -19,7 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-DEFAULT_TARGET_GROUPS = ("violence", "robbery", "sexual")
+from features.build import TARGET_GROUPS
 
 
 class IngestSettings(BaseModel):
@@ -39,7 +39,7 @@ class UnitSettings(BaseModel):
 
 
 class ModelSettings(BaseModel):
-    target_groups: list[str] = Field(default_factory=lambda: list(DEFAULT_TARGET_GROUPS))
+    target_groups: list[str] = Field(default_factory=lambda: list(TARGET_GROUPS))
     allow_police_generated: bool = Field(
         False,
         description="Allow police-generated counts (stop and search, possession) as features "

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from run_folder import make_run_dir
 
 
 def real_data_dir() -> Path:
@@ -24,8 +25,29 @@ def real_data() -> Path:
 
 @pytest.fixture(scope="session")
 def real_store(real_data, tmp_path_factory) -> Path:
-    from features.ingest import ingest
+    from features.sources.ingest import ingest
 
     out = tmp_path_factory.mktemp("real") / "store"
     ingest(real_data, out)
     return out
+
+
+@pytest.fixture
+def runs_dir(tmp_path) -> Path:
+    """An ``out/runs`` folder with two runs; the later one (``run-2024-01``) is the latest."""
+    runs = tmp_path / "out" / "runs"
+    make_run_dir(runs, "run-2023-12", created="2023-12-05T09:00:00+00:00", previous=False)
+    make_run_dir(runs, "run-2024-01", created="2024-01-05T09:00:00+00:00")
+    return runs
+
+
+@pytest.fixture
+def run_dir(tmp_path) -> Path:
+    """One complete run folder (see the module docstring for its numbers)."""
+    return make_run_dir(tmp_path / "out" / "runs", "run-2024-01")
+
+
+@pytest.fixture(scope="session")
+def make_run():
+    """The run-folder factory itself: ``make_run(runs_dir, run_id, police_generated=..., ...)``."""
+    return make_run_dir

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
+from geo.crs import check_crs
+
 METHODS = ("skater", "maxp")
 SEPARATOR = "; "
 """Joins lists inside one cell (unit ids, ward and hub names): GIS formats hold no lists."""
@@ -64,8 +66,7 @@ def _layer(layer, name, columns, geom_types):
     missing = [c for c in columns if c not in layer.columns]
     if missing:
         raise ValueError(f"{name} needs column {missing[0]!r}, has {list(layer.columns)}")
-    if layer.crs is None or layer.crs.to_epsg() != 27700:
-        raise ValueError(f"{name} must be in EPSG:27700 (metres), got {layer.crs}")
+    check_crs(layer.crs, name)
     types = layer.geometry.geom_type
     bad = ~types.isin(geom_types) & layer.geometry.notna()
     if bad.any():
@@ -392,8 +393,7 @@ def operational_areas(
 
     if not isinstance(units_gdf, gpd.GeoDataFrame):
         raise TypeError(f"units_gdf must be a GeoDataFrame, got {type(units_gdf).__name__}")
-    if units_gdf.crs is None or units_gdf.crs.to_epsg() != 27700:
-        raise ValueError(f"units_gdf must be in EPSG:27700 (metres), got {units_gdf.crs}")
+    check_crs(units_gdf.crs, "units_gdf")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not 0.0 < float(top_share) <= 1.0:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from service.api import auth, health, layers, ogc, pages, rankings, runs
+from service.api import jobs as jobs_router
 from service.api.repository import NotFound, RunRepository
 from service.keys import KeyStore
+from service.settings import get_settings
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -29,14 +33,7 @@ def create_app(settings=None, *, jobs: Mapping[str, Callable[[dict], Any]] | Non
     -------
     fastapi.FastAPI
     """
-    from importlib.metadata import PackageNotFoundError, version
-
-    from service.api import auth, health, layers, ogc, pages, rankings, runs
-    from service.api import jobs as jobs_router
-
     if settings is None:
-        from service.settings import get_settings
-
         settings = get_settings()
     try:
         app_version = version("svrisk")

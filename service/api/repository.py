@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo import layers as gl
-from service.outputs import Run, load_run, read_meta, run_layers
+from reports import layers as gl
+from reports.run_folder import Run, load_run, read_meta, run_layers
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 

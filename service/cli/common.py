@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from features.readers import DataError
+from features.sources.readers import DataError
 from service.settings import Settings, get_settings
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from features.demo.borough import generate_demo
+from features.demo.scale import generate_scaled
 from service.cli.common import progress, settings_for, user_errors
 
 app = typer.Typer()
@@ -24,11 +26,7 @@ def demo_command(
     target = out or settings.demo_dir
     seed = settings.demo_seed if seed is None else seed
     if boroughs == 1:
-        from features.demo import generate_demo
-
         path = generate_demo(target, seed=seed, months=12 * years)
     else:
-        from features.demo_scale import generate_scaled
-
         path = generate_scaled(target, boroughs=boroughs, years=years, seed=seed, progress=progress)
     typer.echo(f"demo data written to {path}")

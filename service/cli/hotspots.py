@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
+from models.hotspots.analysis import summary_lines
 from service.cli.common import progress, settings_for, user_errors
-from service.hotspots import summary_lines
 from service.pipeline import hotspots_step
 
 app = typer.Typer()

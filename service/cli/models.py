@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from models.registry import list_versions
 from service.cli.common import progress, settings_for, user_errors
 from service.pipeline import backtest_step, train_step
 from service.run import make_run
@@ -41,8 +42,6 @@ def rank_command(
     store: Path = typer.Option(None, "--store", help="Store folder (default: <out_dir>/store)."),
 ) -> None:
     """Rank places with a saved model and write a run (ranking, hot spots, areas, map, briefing, layers)."""
-    from models.lifecycle import list_versions
-
     settings = settings_for(data)
     if model is None:
         versions = list_versions(settings.out_dir / "models")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from service.api.app import create_app
 from service.cli.common import settings_for, user_errors
+from service.jobs import job_runners
+from service.keys import KeyStore
 
 app = typer.Typer()
 keys_app = typer.Typer(help="Create, list and revoke API keys (stored hashed in settings.service.keys_file).")
@@ -19,9 +22,6 @@ def serve_command(
     """Serve rankings, layers (OGC API - Features), maps and briefings over HTTP."""
     import uvicorn
 
-    from service.api.app import create_app
-    from service.pipeline import job_runners
-
     settings = settings_for()
     uvicorn.run(create_app(settings, jobs=job_runners(settings)), host=host or settings.service.host,
                 port=port or settings.service.port)
@@ -32,8 +32,6 @@ def serve_command(
 def keys_create(name: str = typer.Argument(..., help="Who the key is for."),
                 role: str = typer.Option("viewer", "--role", help="viewer (read outputs) or analyst (also run jobs).")) -> None:
     """Create a key and print it once; only its salted hash is stored."""
-    from service.keys import KeyStore
-
     key = KeyStore(settings_for().service.keys_file).create(name, role)
     typer.echo(key)
 
@@ -42,8 +40,6 @@ def keys_create(name: str = typer.Argument(..., help="Who the key is for."),
 @user_errors
 def keys_list() -> None:
     """List keys (ids, names, roles; never the secrets)."""
-    from service.keys import KeyStore
-
     for record in KeyStore(settings_for().service.keys_file).list():
         typer.echo("  ".join(f"{k}={v}" for k, v in record.items()))
 
@@ -52,7 +48,5 @@ def keys_list() -> None:
 @user_errors
 def keys_revoke(key_id: str = typer.Argument(..., help="The key id shown by `svrisk keys list`.")) -> None:
     """Revoke a key."""
-    from service.keys import KeyStore
-
     KeyStore(settings_for().service.keys_file).revoke(key_id)
     typer.echo(f"revoked {key_id}")

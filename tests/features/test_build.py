@@ -1,4 +1,4 @@
-"""Feature values against hand counts on the tiny borough (features/testing.py draws it)."""
+"""Feature values against hand counts on the tiny borough (tests/_support/tiny_borough.py draws it)."""
 
 import math
 
@@ -6,26 +6,20 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_borough import tiny_store
 
 from features.build import FeatureBuilder, features_to_files
 from features.context import eb_rate, youth_share_counts
-from features.memstore import MemoryStore
-from features.testing import tiny_store
-from geo.units import build_units
-from service.settings import get_settings
+from features.sources.memstore import MemoryStore
+from features.units import build_units
 
 A, B, C, D = "E01000001", "E01000002", "E01000003", "E01000004"
 
 
 @pytest.fixture(scope="module")
-def settings():
-    return get_settings()
-
-
-@pytest.fixture(scope="module")
-def fb(settings):
+def fb():
     store = MemoryStore(tiny_store())
-    return FeatureBuilder(store, build_units(store, "lsoa2011", settings), settings)
+    return FeatureBuilder(store, build_units(store, "lsoa2011"))
 
 
 @pytest.fixture(scope="module")
@@ -126,24 +120,23 @@ def test_footfall_and_exclusions_years_move_with_the_cutoff(fb):
     assert X.loc[A, "excl_rate"] == pytest.approx(10.0)
 
 
-def test_stop_search_only_when_police_generated_allowed(settings):
-    s = settings.model_copy(update={"model": settings.model.model_copy(update={"allow_police_generated": True})})
+def test_stop_search_only_when_police_generated_allowed():
     store = MemoryStore(tiny_store())
-    X = FeatureBuilder(store, build_units(store, "lsoa2011", s), s).matrix("2018-01")
+    X = FeatureBuilder(store, build_units(store, "lsoa2011"), allow_police_generated=True).matrix("2018-01")
     # B: searches in 2017-12 and 2017-10 are within 12 months; 2016-01 is not
     assert X.loc[B, "sas_12m"] == 2 and X.loc[A, "sas_12m"] == 0
     assert X.loc[B, "cnt_drugs_1m"] == 1
 
 
-def test_exclusions_left_out_without_a_file(settings):
+def test_exclusions_left_out_without_a_file():
     store = MemoryStore(tiny_store(exclusions=False))
-    fb = FeatureBuilder(store, build_units(store, "lsoa2011", settings), settings)
+    fb = FeatureBuilder(store, build_units(store, "lsoa2011"))
     assert "excl_rate" not in fb.matrix("2018-01").columns
     assert "excl_rate" not in set(fb.dictionary()["name"])
     assert any("exclusions" in n for n in fb.notes)
 
 
-def test_deprivation_carried_to_other_units(settings):
+def test_deprivation_carried_to_other_units():
     store = MemoryStore(tiny_store())
     for edition, expect in {
         # split LSOA D -> D1, D2 take D's score through the lookup
@@ -153,7 +146,7 @@ def test_deprivation_carried_to_other_units(settings):
         # a grid cell inside A
         "grid250": {"g250_530000_180000": 10.0, "g250_530750_180750": 40.0},
     }.items():
-        fb = FeatureBuilder(store, build_units(store, edition, settings), settings)
+        fb = FeatureBuilder(store, build_units(store, edition))
         X = fb.matrix("2018-01")
         for unit, score in expect.items():
             assert X.loc[unit, "imd_score"] == pytest.approx(score), (edition, unit)

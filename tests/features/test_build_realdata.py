@@ -8,10 +8,9 @@ import pandas as pd
 import pytest
 
 from features.build import FeatureBuilder, features_to_files
-from features.memstore import MemoryStore
-from features.store import Store
-from geo.units import build_units
-from service.settings import get_settings
+from features.sources.memstore import MemoryStore
+from features.sources.store import Store
+from features.units import build_units
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -24,7 +23,7 @@ def store(tmp_path_factory):
     data = Path(os.environ.get("SVRISK_REAL_DATA", "../shared/data"))
     if not data.is_dir():
         pytest.skip(f"real data folder {data} not found (set SVRISK_REAL_DATA)")
-    from features.ingest import ingest
+    from features.sources.ingest import ingest
 
     out = tmp_path_factory.mktemp("realstore")
     ingest(data, out)
@@ -32,13 +31,8 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def settings():
-    return get_settings()
-
-
-@pytest.fixture(scope="module")
-def builders(store, settings):
-    return {e: FeatureBuilder(store, build_units(store, e, settings), settings) for e in EDITIONS}
+def builders(store):
+    return {e: FeatureBuilder(store, build_units(store, e)) for e in EDITIONS}
 
 
 def test_four_matrices_build_complete(builders):
@@ -69,13 +63,13 @@ def test_counts_match_a_direct_count_of_the_events(store, builders):
     assert 350_000 < totals["lsoa2011"] < 420_000
 
 
-def test_no_leakage_on_real_data(store, builders, settings):
+def test_no_leakage_on_real_data(store, builders):
     tables = {p.stem: store.table(p.stem) for p in store.root.glob("*.parquet") if p.stem != "rejects"}
     ev = tables["events"]
     tables["events"] = ev[ev["month"] < pd.Timestamp(f"{CUTOFF}-01")]
     cut = MemoryStore(tables)
     fb = builders["grid250"]
-    other = FeatureBuilder(cut, fb.units, settings)
+    other = FeatureBuilder(cut, fb.units)
     pd.testing.assert_frame_equal(fb.matrix(CUTOFF), other.matrix(CUTOFF))
     assert not np.array_equal(fb.target(CUTOFF).to_numpy(), np.zeros(len(fb.units)))
 

@@ -2,12 +2,11 @@
 
 import pandas as pd
 import pytest
+from tiny_borough import CENTRES, EVENTS, STOP_SEARCH, tiny_store
 
 from features.build import FeatureBuilder
-from features.memstore import MemoryStore
-from features.testing import CENTRES, EVENTS, STOP_SEARCH, tiny_store
-from geo.units import build_units
-from service.settings import get_settings
+from features.sources.memstore import MemoryStore
+from features.units import build_units
 
 A, B = "E01000001", "E01000002"
 EDITIONS = ["lsoa2011", "lsoa2021", "ward2022", "grid250"]
@@ -21,25 +20,19 @@ LATE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def settings():
-    return get_settings()
-
-
 LATE_SEARCHES = [(m, *CENTRES[k]) for m in ("2018-01", "2018-03") for k in "ABCD"]
 
 
-def builder(events, edition, settings, searches=STOP_SEARCH):
+def builder(events, edition, police=False, searches=STOP_SEARCH):
     store = MemoryStore(tiny_store(events, stop_search=searches))
-    return FeatureBuilder(store, build_units(store, edition, settings), settings)
+    return FeatureBuilder(store, build_units(store, edition), allow_police_generated=police)
 
 
 @pytest.mark.parametrize("edition", EDITIONS)
 @pytest.mark.parametrize("police", [False, True])
-def test_events_after_the_cutoff_change_no_feature(edition, police, settings):
-    s = settings.model_copy(update={"model": settings.model.model_copy(update={"allow_police_generated": police})})
-    before = builder(EVENTS, edition, s).matrix("2018-01")
-    after_fb = builder(EVENTS + LATE, edition, s, STOP_SEARCH + LATE_SEARCHES)
+def test_events_after_the_cutoff_change_no_feature(edition, police):
+    before = builder(EVENTS, edition, police).matrix("2018-01")
+    after_fb = builder(EVENTS + LATE, edition, police, STOP_SEARCH + LATE_SEARCHES)
     after = after_fb.matrix("2018-01")
     pd.testing.assert_frame_equal(before, after)
     assert ("sas_12m" in after.columns) == police
@@ -47,8 +40,8 @@ def test_events_after_the_cutoff_change_no_feature(edition, police, settings):
     assert after_fb.matrix("2018-02")["cnt_sv_1m"].sum() > before["cnt_sv_1m"].sum()
 
 
-def test_moving_the_cutoff_moves_the_windows(settings):
-    fb = builder(EVENTS, "lsoa2011", settings)
+def test_moving_the_cutoff_moves_the_windows():
+    fb = builder(EVENTS, "lsoa2011")
     # A's SV events: 2017-01, 2017-06, 2017-12 (x2: violence and robbery), 2018-01
     hand = {
         # cutoff: (1m, 3m, 6m, 12m)
@@ -65,8 +58,8 @@ def test_moving_the_cutoff_moves_the_windows(settings):
         assert tuple(fb.matrix(cutoff).loc[A, cols]) == counts, cutoff
 
 
-def test_target_starts_at_the_cutoff_and_features_end_before_it(settings):
-    fb = builder(EVENTS, "lsoa2011", settings)
+def test_target_starts_at_the_cutoff_and_features_end_before_it():
+    fb = builder(EVENTS, "lsoa2011")
     # the 2018-01 events are the target at cutoff 2018-01 and a feature from cutoff 2018-02 on
     assert fb.target("2018-01")[A] == 1
     assert fb.matrix("2018-01").loc[A, "cnt_violence_1m"] == 1  # the 2017-12 one

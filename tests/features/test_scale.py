@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 import shapely
 
-from features.demo import CrimeTypeRate, DemoProcess, generate_demo
-from features.demo_scale import MAX_BOROUGHS, generate_scaled
+from features.demo.borough import CrimeTypeRate, DemoProcess, generate_demo
+from features.demo.scale import MAX_BOROUGHS, generate_scaled
 from features.incidents import KDE_BANDWIDTH_M, cube_cells, kernel_cells, month_ordinal
-from features.memstore import MemoryStore
 from features.scale import counts_part, event_sums, iter_events, locate_events
+from features.sources.memstore import MemoryStore
 from geo.units import UnitSet
 
 GROUPS = ["violence", "robbery", "theft"]
@@ -107,7 +107,7 @@ def test_iter_events_streams_only_needed_columns(tmp_path):
     ev = events().assign(location="On or near X", outcome="none")
     ev.to_parquet(tmp_path / "events.parquet")
     (tmp_path / "ingest_report.json").write_text("{}")
-    from features.store import Store
+    from features.sources.store import Store
 
     chunks = list(iter_events(Store(tmp_path), chunk_rows=2))
     assert [len(c) for c in chunks] == [2, 2, 1]

@@ -4,11 +4,11 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from tiny_borough import X0, Y0, tiny_store
 
-from features.testing import X0, Y0, tiny_store
+from features.units import build_units
 from geo.grid import grid_cell_id, make_grid
-from geo.units import UnitSet, build_units
-from service.settings import get_settings
+from geo.units import UnitSet
 
 CRS = "EPSG:27700"
 
@@ -18,19 +18,14 @@ def store():
     return tiny_store()
 
 
-@pytest.fixture(scope="module")
-def settings():
-    return get_settings()
-
-
 def squares(boxes, ids):
     return gpd.GeoDataFrame(
         {"unit_id": ids, "name": ids, "area_m2": [b.area for b in boxes]}, geometry=boxes, crs=CRS
     )
 
 
-def test_lsoa_units_have_sorted_ids_areas_and_centroids(store, settings):
-    units = build_units(store, "lsoa2011", settings)
+def test_lsoa_units_have_sorted_ids_areas_and_centroids(store):
+    units = build_units(store, "lsoa2011")
     assert units.frame["unit_id"].tolist() == ["E01000001", "E01000002", "E01000003", "E01000004"]
     assert units.frame.index.tolist() == [0, 1, 2, 3]
     assert units.frame["area_m2"].tolist() == [250_000.0] * 4
@@ -39,8 +34,8 @@ def test_lsoa_units_have_sorted_ids_areas_and_centroids(store, settings):
     np.testing.assert_allclose(units.centroids[0], [X0 + 250, Y0 + 250])
 
 
-def test_queen_graph_of_two_by_two_links_every_pair(store, settings):
-    g = build_units(store, "lsoa2011", settings).graph("queen")
+def test_queen_graph_of_two_by_two_links_every_pair(store):
+    g = build_units(store, "lsoa2011").graph("queen")
     # queen: A touches B (edge), C (edge) and D (corner)
     assert g.cardinalities.tolist() == [3, 3, 3, 3]
     assert list(g.unique_ids) == ["E01000001", "E01000002", "E01000003", "E01000004"]
@@ -48,16 +43,16 @@ def test_queen_graph_of_two_by_two_links_every_pair(store, settings):
     assert r.tolist() == [0.0, 1.0, 1.0, 1.0]
 
 
-def test_graph_is_built_once_and_cached(store, settings):
-    units = build_units(store, "lsoa2011", settings)
+def test_graph_is_built_once_and_cached(store):
+    units = build_units(store, "lsoa2011")
     assert units.graph("knn") is units.graph("knn")
     with pytest.raises(ValueError, match="unknown graph kind 'rook'"):
         units.graph("rook")
 
 
-def test_knn_and_band_graphs_on_centroids(store, settings):
-    units = build_units(store, "lsoa2011", settings)
-    # settings.units.knn (8) is capped at n - 1 = 3
+def test_knn_and_band_graphs_on_centroids(store):
+    units = build_units(store, "lsoa2011")
+    # knn (8 by default) is capped at n - 1 = 3
     assert units.graph("knn").cardinalities.tolist() == [3, 3, 3, 3]
     # centres are 500 m apart along edges and 707 m across: a 500 m band keeps only the edges
     assert units.graph("band").cardinalities.tolist() == [2, 2, 2, 2]
@@ -72,8 +67,8 @@ def test_island_gets_its_nearest_unit_as_neighbour():
     assert len(g.isolates) == 0
 
 
-def test_grid_ids_are_lower_left_corners_in_metres(store, settings):
-    units = build_units(store, "grid250", settings)
+def test_grid_ids_are_lower_left_corners_in_metres(store):
+    units = build_units(store, "grid250")
     assert len(units) == 16
     assert units.frame["unit_id"].iloc[0] == "g250_530000_180000"
     assert "g250_530750_180750" in set(units.frame["unit_id"])
@@ -108,9 +103,9 @@ def test_point_on_shared_edge_goes_to_the_first_unit_id_and_outside_is_reported(
     assert report == {"read": 5, "no_location": 1, "assigned": 3, "outside": 1, "on_shared_boundary": 1}
 
 
-def test_unknown_edition_and_duplicate_ids_are_named(store, settings):
+def test_unknown_edition_and_duplicate_ids_are_named(store):
     with pytest.raises(ValueError, match="units_ward1999"):
-        build_units(store, "ward1999", settings)
+        build_units(store, "ward1999")
     boxes = [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]
     with pytest.raises(ValueError, match="duplicate unit_id 'x' at row 1"):
         UnitSet(squares(boxes, ["x", "x"]), "test")
@@ -121,8 +116,8 @@ def test_queen_graph_links_polygons_separated_by_a_sliver():
     import geopandas as gpd
     from shapely.geometry import box
 
-    from features.memstore import MemoryStore
-    from geo.units import build_units
+    from features.sources.memstore import MemoryStore
+    from features.units import build_units
 
     frame = gpd.GeoDataFrame({"code": ["E01900001", "E01900002", "E01900003"], "name": ["a", "b", "c"],
                               "edition": "lsoa2011"},

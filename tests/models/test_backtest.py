@@ -6,15 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.months import LONG_MEAN_COLUMN, complete_windows, long_window_mean
 from models.backtest import (
-    LONG_MEAN_COLUMN,
     backtest,
     backtest_records,
-    complete_windows,
     default_methods,
     fit_at,
     forecast_matrix,
-    long_window_mean,
     paired_comparison,
     summarise_origins,
     training_origins,

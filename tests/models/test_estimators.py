@@ -136,16 +136,15 @@ def test_blend_validates_its_anchor_and_weight_and_leaves_a_missing_anchor_to_th
 @pytest.fixture(scope="module")
 def demo_builder(tmp_path_factory):
     from features.build import FeatureBuilder
-    from features.demo import generate_demo
-    from features.ingest import ingest
-    from features.store import Store
-    from geo.units import build_units
-    from service.settings import get_settings
+    from features.demo.borough import generate_demo
+    from features.sources.ingest import ingest
+    from features.sources.store import Store
+    from features.units import build_units
 
     root = tmp_path_factory.mktemp("demo")
     ingest(generate_demo(root / "data"), root / "store")  # seed 7, 2016-01..2018-12
     store = Store(root / "store")
-    return FeatureBuilder(store, build_units(store, "lsoa2011"), get_settings())
+    return FeatureBuilder(store, build_units(store, "lsoa2011"))
 
 
 def test_glm_recovers_planted_demo_drivers(demo_builder):

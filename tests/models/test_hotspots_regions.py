@@ -281,12 +281,12 @@ def test_real_lsoas_are_linked_and_described(real_store):
     # generalised London boundaries (no shared vertices), made every unit its own area
     import pandas as pd
 
-    from features.store import Store
-    from geo.units import build_units
+    from features.sources.store import Store
+    from features.units import build_units
     from service.settings import get_settings
 
     store, settings = Store(real_store), get_settings()
-    units = build_units(store, "lsoa2011", settings)
+    units = build_units(store, "lsoa2011")
     events = store.table("events")
     keep = events["group"].isin(settings.model.target_groups) & events["month"].between(
         pd.Timestamp("2017-07-01"), pd.Timestamp("2018-06-01")

@@ -19,8 +19,8 @@ def server(api_settings):
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
     import uvicorn
 
+    from reports.outputs import write_outputs
     from service.api import create_app
-    from service.outputs import write_outputs
 
     write_outputs(api_settings.runs_dir / "run-2024-01")
     with socket.socket() as s:

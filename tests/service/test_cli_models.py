@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from features.demo import generate_demo
+from features.demo.borough import generate_demo
 from service.cli import app
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from features.demo import generate_demo
+from features.demo.borough import generate_demo
 from service.run import make_run
 from service.settings import get_settings
 
@@ -51,14 +51,14 @@ def test_planted_hot_spots_come_out_hot_on_the_grid(demo_runs):
     import numpy as np
 
     from features.build import FeatureBuilder
-    from features.store import Store
-    from geo.units import build_units
-    from service.hotspots import analyse_hotspots
+    from features.sources.store import Store
+    from features.units import build_units
+    from models.hotspots.analysis import analyse_hotspots
 
     first, _, truth = demo_runs
     settings = get_settings(out_dir=first.parents[1])
     store = Store(settings.store_dir)
-    fb = FeatureBuilder(store, build_units(store, "grid250", settings), settings)
+    fb = FeatureBuilder(store, build_units(store, "grid250"))
     result = analyse_hotspots(fb, json.loads((first / "run.json").read_text())["cutoff"], permutations=9999,
                               seed=1, areas=False)
     hot = result.table[result.table["gi_class"].str.startswith("Hot Spot")].geometry.centroid

@@ -1,0 +1,373 @@
+"""Loaders for boundaries, code lookups and counts by area.
+
+Boundaries come in any format OGR reads (GeoPackage, Shapefile, GeoJSON, ...).
+The code column is the one whose values are all ONS GSS codes; the edition
+(lsoa2011, lsoa2021, ward2018, ward2022, borough) comes from the catalogue, else
+from the year in the code column's name (``LSOA11CD``, ``WD22CD``), else from a
+year in the file name.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from features.sources.loaders.context import IngestContext
+from features.sources.readers import (
+    DataError,
+    LoadResult,
+    RowChecks,
+    concat_rejects,
+    parse_month,
+    read_csv_raw,
+    to_number,
+)
+from geo.crs import WORKING_CRS, is_working_crs
+
+GSS = re.compile(r"^[EWSN]\d{8}$")
+FAMILY = {"E01": "lsoa", "W01": "lsoa", "E05": "ward", "W05": "ward", "E02": "msoa", "W02": "msoa",
+          "E06": "borough", "E07": "borough", "E08": "borough", "E09": "borough", "W06": "borough"}
+
+
+def _year_hint(text: str) -> str | None:
+    m = re.search(r"(?<!\d)(?:20)?(1[1-9]|2[0-9])(?!\d)", text)
+    return f"20{m.group(1)}" if m else None
+
+
+def detect_code_column(frame: pd.DataFrame, source: str) -> str:
+    scores = {}
+    for col in frame.columns:
+        if col == "geometry" or frame[col].dtype.kind in "fiub":
+            continue
+        vals = frame[col].dropna().astype(str)
+        if len(vals) and vals.str.match(GSS).all():
+            scores[col] = (("cd" in col.lower()) or ("code" in col.lower()), -list(frame.columns).index(col))
+    if not scores:
+        raise DataError(source, f"no column of ONS GSS codes (like E01000001) among {list(frame.columns)}")
+    # Prefer the most specific geography (LSOA before MSOA before LAD) among code columns.
+    order = {"lsoa": 0, "ward": 1, "msoa": 2, "borough": 3}
+    def rank(col):
+        fam = FAMILY.get(str(frame[col].dropna().iloc[0])[:3], "zzz")
+        return (order.get(fam, 9), not scores[col][0], -scores[col][1])
+    return min(scores, key=rank)
+
+
+def load_boundary(path: Path, ctx: IngestContext, edition: str | None = None, layer: str | None = None) -> LoadResult:
+    """Read a boundary layer, check its CRS and geometries, and name its edition."""
+    if not path.exists():
+        raise DataError(path, "file not found")
+    try:
+        frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise DataError(path, f"cannot read as a vector layer ({exc})") from None
+    source = str(path)
+    if frame.empty:
+        raise DataError(path, "layer has no features")
+    frame = _check_crs(frame, source)
+    code_col = detect_code_column(frame, source)
+    codes = frame[code_col].astype("string")
+    family = FAMILY.get(str(codes.iloc[0])[:3])
+    if family is None or family == "msoa":
+        raise DataError(path, f"column {code_col!r} holds {str(codes.iloc[0])[:3]} codes; expected LSOA (E01), ward (E05) or borough (E06-E09)")
+    if edition is None:
+        if family == "borough":
+            edition = "borough"
+        else:
+            year = _year_hint(code_col) or _year_hint(path.stem)
+            if year is None:
+                raise DataError(path, f"cannot tell which {family} edition this is (no year in column {code_col!r} or "
+                                "the file name); name it in the catalogue, e.g. edition = \"lsoa2021\"")
+            edition = f"{family}{year}"
+    name_col = next((c for c in frame.columns if re.search(r"(nm|name)$", c, re.I) and c != code_col
+                     and not re.match(r"^(msoa|lad|ltla|borough|district)", c, re.I)), None)
+    frame = frame.reset_index(drop=True)
+    frame["_row"] = np.arange(1, len(frame) + 1)
+    checks = RowChecks(frame.drop(columns="geometry"), source)
+    checks.reject(frame.geometry.isna() | frame.geometry.is_empty, "missing geometry", "feature has no geometry")
+    checks.reject(~frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"]) & frame.geometry.notna(),
+                  "not a polygon", frame.geometry.geom_type.astype("string"))
+    dup = codes.duplicated()
+    checks.reject(dup, "duplicate code", "code " + codes + " appears earlier in the layer")
+    good, rejects = checks.split()
+    out = gpd.GeoDataFrame(
+        {"code": codes[good.index], "name": frame[name_col].astype("string")[good.index] if name_col else codes[good.index],
+         "edition": edition},
+        geometry=frame.geometry[good.index], crs=WORKING_CRS,
+    ).reset_index(drop=True)
+    result = LoadResult(f"units_{edition}", out, rejects, source, len(frame), files=[source])
+    invalid = ~out.geometry.is_valid
+    if invalid.any():
+        out.loc[invalid, "geometry"] = shapely.make_valid(out.geometry[invalid].to_numpy())
+        result.flag("invalid_geometry_repaired", f"{source}: {int(invalid.sum())} invalid polygons repaired with make_valid")
+    out["geometry"] = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon(
+        [p for p in getattr(g, "geoms", [g]) if p.geom_type == "Polygon"]) for g in out.geometry]
+    result.notes.append(f"code column {code_col!r}, edition {edition}")
+    return result
+
+
+def _check_crs(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
+    minx, miny, maxx, maxy = frame.total_bounds
+    looks_degrees = -180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90
+    if frame.crs is None:
+        if looks_degrees:
+            return frame.set_crs("EPSG:4326").to_crs(WORKING_CRS)
+        raise DataError(source, "layer has no CRS; expected EPSG:27700 (British National Grid)")
+    if frame.crs.is_geographic and not looks_degrees:
+        raise DataError(source, f"layer declares {frame.crs.to_string()} (degrees) but its coordinates "
+                        f"({minx:.0f}, {miny:.0f}) look like metres: the CRS is wrong")
+    if frame.crs.is_projected and looks_degrees:
+        raise DataError(source, f"layer declares {frame.crs.to_string()} (metres) but its coordinates look like "
+                        "degrees: the CRS is wrong")
+    if not is_working_crs(frame.crs):
+        frame = frame.to_crs(WORKING_CRS)
+    return frame
+
+
+def _find(columns, *patterns) -> str | None:
+    for pat in patterns:
+        for c in columns:
+            if re.fullmatch(pat, c, re.I):
+                return c
+    return None
+
+
+def load_lookup_lsoa11_lsoa21(path: Path, ctx: IngestContext) -> LoadResult:
+    raw = read_csv_raw(path, kind="LSOA 2011 to 2021 lookup")
+    f = raw.frame
+    c11 = _find(f.columns, r"lsoa11_?c(o)?d(e)?", r"lsoa11_code")
+    c21 = _find(f.columns, r"lsoa21_?c(o)?d(e)?", r"lsoa21_code")
+    chg = _find(f.columns, r"chgind", r"change_code", r"change")
+    if c11 is None or c21 is None:
+        raise DataError(raw.source, f"expected LSOA11CD and LSOA21CD columns; found {list(f.columns[:-1])}")
+    checks = RowChecks(f, raw.source)
+    checks.reject(f[c11].isna() | f[c21].isna(), "missing code", "blank LSOA code")
+    checks.reject(~f[c11].fillna("").str.match(GSS) | ~f[c21].fillna("").str.match(GSS), "not a GSS code",
+                  f[c11].astype("string") + " -> " + f[c21].astype("string"))
+    checks.reject(f.duplicated([c11, c21]), "duplicate pair", f[c11].astype("string") + " -> " + f[c21].astype("string"))
+    good, rejects = checks.split()
+    out = pd.DataFrame({"lsoa11": good[c11], "lsoa21": good[c21],
+                        "change": good[chg] if chg else pd.Series(pd.NA, index=good.index, dtype="string")})
+    return LoadResult("lookup_lsoa11_lsoa21", out.reset_index(drop=True), concat_rejects([raw.malformed, rejects]),
+                      raw.source, raw.rows_read, files=[raw.source])
+
+
+def load_lookup_lsoa21_ward22(path: Path, ctx: IngestContext) -> LoadResult:
+    raw = read_csv_raw(path, required=["LSOA21CD", "WD22CD"], kind="LSOA 2021 to ward 2022 lookup")
+    f = raw.frame
+    checks = RowChecks(f, raw.source)
+    checks.reject(f["LSOA21CD"].isna() | f["WD22CD"].isna(), "missing code", "blank code")
+    checks.reject(f["LSOA21CD"].duplicated(), "duplicate LSOA", "LSOA " + f["LSOA21CD"].astype("string") + " listed twice")
+    good, rejects = checks.split()
+    out = pd.DataFrame({"lsoa21": good["LSOA21CD"], "ward22": good["WD22CD"],
+                        "ward22_name": good.get("WD22NM", pd.Series(pd.NA, index=good.index, dtype="string"))})
+    return LoadResult("lookup_lsoa21_ward22", out.reset_index(drop=True), concat_rejects([raw.malformed, rejects]),
+                      raw.source, raw.rows_read, files=[raw.source])
+
+
+def _edition_or_reject(ctx: IngestContext, checks: RowChecks, codes: pd.Series, family: str) -> pd.Series:
+    checks.reject(codes.isna(), "missing area code", "blank code")
+    checks.reject(~codes.fillna("").str.match(GSS), "not a GSS code", codes.astype("string"))
+    if not any(e.startswith(family) for e in ctx.codes):
+        return pd.Series(pd.NA, index=codes.index, dtype="string")
+    ed = ctx.edition_of(codes, family)
+    checks.reject(ed.isna(), f"{family} code not in any loaded boundary", codes.astype("string"))
+    return ed.str.rstrip("+")
+
+
+def load_met_ward_monthly(path: Path, ctx: IngestContext) -> LoadResult:
+    """MPS ward-level monthly counts: long (``ward_code, major_category, minor_category, month, count``)
+    or the London Datastore wide layout (``WardCode, ..., MajorText, MinorText, 201801, 201802, ...``).
+
+    Overlapping releases are resolved to one release per month, the latest; the rows
+    of older releases for that month go to the rejects as superseded, and the
+    revisions between releases are reported.
+    """
+    raw = read_csv_raw(path, kind="MPS ward monthly crime")
+    f = raw.frame
+    cols = list(f.columns)
+    code_col = _find(cols, r"ward_?code", r"wardcode", r"ward code")
+    major = _find(cols, r"major_?category", r"majortext", r"major category")
+    minor = _find(cols, r"minor_?category", r"minortext", r"minor category")
+    if code_col is None or major is None:
+        raise DataError(raw.source, f"expected ward code and major category columns; found {cols[:-1]}")
+    month_cols = [c for c in cols if re.fullmatch(r"\d{6}", c)]
+    if month_cols:  # wide: one release, months as columns
+        first, last = min(month_cols), max(month_cols)
+        long = f.melt(id_vars=[c for c in cols if c not in month_cols], value_vars=month_cols,
+                      var_name="month", value_name="count")
+        long["release_first_month"] = f"{first[:4]}-{first[4:]}"
+        long["release_last_month"] = f"{last[:4]}-{last[4:]}"
+        long["_row"] = long["_row"].astype("int64")
+        f = long
+        note = "wide layout melted: source_row is the row of the ward/category line"
+    else:
+        note = None
+        for need in ("month", "count"):
+            if need not in cols:
+                raise DataError(raw.source, f"missing column {need!r} (long layout) and no YYYYMM columns (wide layout)")
+    checks = RowChecks(f, raw.source)
+    month = parse_month(f["month"])
+    checks.reject(month.isna(), "unparseable month", f["month"].astype("string"))
+    count = to_number(f["count"])
+    checks.reject(count.isna(), "count not numeric", f["count"].astype("string"))
+    checks.reject(count < 0, "negative count", f["count"].astype("string"))
+    edition = _edition_or_reject(ctx, checks, f[code_col], "ward")
+    cls = ctx.taxonomy.classify("met", f[major], f[minor] if minor else None)
+    checks.reject(cls["group"] == "unmapped", "category not in the taxonomy", f[major].astype("string"))
+    release = (f["release_first_month"].astype("string") + ".." + f["release_last_month"].astype("string")
+               if "release_last_month" in f else pd.Series("single", index=f.index, dtype="string"))
+    rel_last = f["release_last_month"] if "release_last_month" in f else pd.Series("9999", index=f.index)
+    flags: list[dict] = []
+    # One release per month: the latest release (by last month, then first month) that covers it.
+    ok = checks.ok
+    rel_key = rel_last.astype("string") + "|" + f.get("release_first_month", rel_last).astype("string")
+    best = rel_key[ok].groupby(month[ok]).transform("max")
+    superseded = ok & (rel_key != best.reindex(f.index))
+    revisions = _revisions(f, ok, month, count, rel_key, code_col, major, minor, superseded)
+    checks.reject(superseded, "superseded by a later release",
+                  "kept release ending " + best.reindex(f.index).astype("string").str.split("|").str[0])
+    good, rejects = checks.split()
+    out = pd.DataFrame({
+        "unit_code": good[code_col], "edition": edition[good.index], "period_start": month[good.index],
+        "period": "month", "category": good[major].str.title(),
+        "subcategory": good[minor].str.title() if minor else pd.Series(pd.NA, index=good.index, dtype="string"),
+        "group": cls["group"][good.index], "count": count[good.index].astype("float64"),
+        "release": release[good.index], "source_file": raw.source,
+    }).reset_index(drop=True)
+    result = LoadResult("area_counts", out, concat_rejects([raw.malformed, rejects]), raw.source,
+                        len(f) + len(raw.malformed), files=[raw.source], flags=flags)
+    if note:
+        result.notes.append(note)
+    n_rel = release.nunique()
+    if n_rel > 1:
+        naive = float(count[ok].sum())
+        kept = float(out["count"].sum())
+        result.flag("overlapping_releases",
+                    f"{raw.source}: {n_rel} releases overlap; kept the latest release for each month. A naive union "
+                    f"would count {naive:,.0f} offences instead of {kept:,.0f} (+{(naive / kept - 1) * 100:.0f}%)",
+                    releases=n_rel, naive_total=naive, kept_total=kept, superseded_rows=int(superseded.sum()))
+        result.flag("release_revisions", f"{raw.source}: counts for the same ward, category and month differ "
+                    f"between releases in {revisions['cells_revised']} cells (sum of absolute revisions "
+                    f"{revisions['abs_revision']:,.0f})", severity="info", **revisions)
+    cats = f[major][ok]
+    styles = {"upper": int(cats.str.isupper().sum()), "other": int((~cats.str.isupper()).sum())}
+    if styles["upper"] and styles["other"]:
+        result.flag("category_names_vary", f"{raw.source}: category names come in different styles between "
+                    "releases (upper case vs title case); matched case-insensitively", severity="info")
+    eds = edition[ok].dropna().unique().tolist()
+    if len(eds) > 1:
+        per = {e: sorted(month[ok & (edition == e)].dt.strftime("%Y-%m").unique().tolist()) for e in eds}
+        spans = {e: f"{v[0]}..{v[-1]}" for e, v in per.items()}
+        result.flag("ward_editions", f"{raw.source}: releases use different ward editions: {spans}", severity="info")
+    return result
+
+
+def _revisions(f, ok, month, count, rel_key, code_col, major, minor, superseded) -> dict:
+    keys = [f[code_col].str.upper(), f[major].str.upper(), month.dt.strftime("%Y-%m")]
+    if minor:
+        keys.append(f[minor].str.upper())
+    frame = pd.DataFrame({"k": pd.Series(list(zip(*[k.astype(str) for k in keys], strict=True)), index=f.index),
+                          "rel": rel_key, "count": count})[ok]
+    spread = frame.groupby("k")["count"].agg(["min", "max", "size"])
+    multi = spread[spread["size"] > 1]
+    diff = multi["max"] - multi["min"]
+    return {"cells_compared": int(len(multi)), "cells_revised": int((diff > 0).sum()),
+            "abs_revision": float(diff.sum()), "max_revision": float(diff.max()) if len(diff) else 0.0}
+
+
+def load_met_lsoa_annual(path: Path, ctx: IngestContext) -> LoadResult:
+    """Annual (or monthly) counts by LSOA and category: ``LSOA11CD, category, year|month, count``."""
+    raw = read_csv_raw(path, kind="LSOA crime counts")
+    f = raw.frame
+    code_col = _find(list(f.columns), r"lsoa\d\dcd", r"lsoa_?code", r"lsoa code")
+    if code_col is None or "category" not in f or "count" not in f or not ({"year", "month"} & set(f.columns)):
+        raise DataError(raw.source, f"expected LSOA code, category, year or month, count; found {list(f.columns[:-1])}")
+    checks = RowChecks(f, raw.source)
+    period = "year" if "year" in f else "month"
+    if period == "year":
+        yr = to_number(f["year"])
+        checks.reject(yr.isna() | (yr < 1990) | (yr > ctx.today.year), "bad year", f["year"].astype("string"))
+        start = pd.to_datetime(yr.astype("Int64").astype("string") + "-01-01", errors="coerce")
+    else:
+        start = parse_month(f["month"])
+        checks.reject(start.isna(), "unparseable month", f["month"].astype("string"))
+    count = to_number(f["count"])
+    checks.reject(count.isna() | (count < 0), "bad count", f["count"].astype("string"))
+    edition = _edition_or_reject(ctx, checks, f[code_col], "lsoa")
+    cls = ctx.taxonomy.classify("met_annual", f["category"])
+    checks.reject(cls["group"] == "unmapped", "category not in the taxonomy", f["category"].astype("string"))
+    good, rejects = checks.split()
+    out = pd.DataFrame({
+        "unit_code": good[code_col], "edition": edition[good.index].fillna("lsoa2011"),
+        "period_start": start[good.index], "period": period, "category": good["category"],
+        "subcategory": pd.Series(pd.NA, index=good.index, dtype="string"), "group": cls["group"][good.index],
+        "count": count[good.index].astype("float64"), "release": pd.NA, "source_file": raw.source,
+    }).reset_index(drop=True)
+    result = LoadResult("area_counts", out, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read,
+                        files=[raw.source])
+    flag_area_count_quality(result, out)
+    return result
+
+
+def flag_area_count_quality(result: LoadResult, out: pd.DataFrame) -> None:
+    """Flag what is valid row by row but wrong as a whole: all-zero categories, doubled periods."""
+    if out.empty:
+        return
+    by_cat = out.groupby("category")["count"].sum()
+    for cat, total in by_cat.items():
+        if total == 0:
+            result.flag("category_all_zero", f"{result.source}: category {cat!r} is zero for every area and period; "
+                        "do not use it", severity="error", category=str(cat))
+    # A period whose counts are all even was very likely added to itself (x + x): in real
+    # counts about half of the non-zero cells are odd.
+    nonzero = out[out["count"] > 0]
+    even = (nonzero["count"] % 2 == 0).groupby(nonzero["period_start"]).agg(["mean", "size"])
+    typical = float(even["mean"].median()) if len(even) else 0.0
+    for when, row in even.iterrows():
+        if row["size"] >= 50 and row["mean"] == 1.0 and typical < 0.8:
+            result.flag("period_doubled", f"{result.source}: every count in period {when:%Y-%m} is even "
+                        f"(typically {typical:.0%} are); the period looks added to itself (doubled)",
+                        severity="error", period=f"{when:%Y-%m}")
+    per = out[out["group"] != "theft_detail"].groupby("period_start")["count"].sum().sort_index()
+    if len(per) >= 4:
+        for when, total in per.items():
+            others = per.drop(when)
+            med = float(np.median(others.to_numpy()))
+            if med > 0 and total > 1.6 * med:
+                result.flag("period_inflated", f"{result.source}: period {when:%Y-%m} totals {total:,.0f}, "
+                            f"{total / med:.1f}x the median of the other periods ({med:,.0f}); likely double-counted",
+                            severity="error", period=f"{when:%Y-%m}", ratio=round(total / med, 2))
+
+
+def load_incident_records(path: Path, ctx: IngestContext) -> LoadResult:
+    """Crime records without coordinates (``Crime ID, Month, LSOA code, Crime type``): counts by LSOA, one per record."""
+    raw = read_csv_raw(path, required=["Crime ID", "Month", "LSOA code", "Crime type"], kind="crime records by LSOA")
+    f = raw.frame
+    checks = RowChecks(f, raw.source)
+    month = parse_month(f["Month"])
+    checks.reject(month.isna(), "unparseable month", f["Month"].astype("string"))
+    edition = _edition_or_reject(ctx, checks, f["LSOA code"], "lsoa")
+    cls = ctx.taxonomy.classify("policeuk", f["Crime type"])
+    checks.reject(cls["group"] == "unmapped", "crime type not in the taxonomy", f["Crime type"].astype("string"))
+    ids = f["Crime ID"]
+    first = ~ids.duplicated() | ids.isna()
+    checks.reject(~first, "duplicate crime id", "repeated Crime ID")
+    good, rejects = checks.split()
+    out = pd.DataFrame({
+        "unit_code": good["LSOA code"], "edition": edition[good.index], "period_start": month[good.index],
+        "period": "month", "category": good["Crime type"], "subcategory": pd.NA,
+        "group": cls["group"][good.index], "count": 1.0, "release": pd.NA, "source_file": raw.source,
+    }).reset_index(drop=True)
+    result = LoadResult("area_counts", out, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read,
+                        files=[raw.source])
+    eds = out["edition"].dropna()
+    plain = eds[~eds.isna()].value_counts().to_dict()
+    if len(plain) > 1:
+        result.flag("mixed_lsoa_editions", f"{raw.source}: LSOA codes from several editions {plain}", severity="info")
+    return result

@@ -1,0 +1,95 @@
+"""Map each source's offence categories to svrisk's groups and harm weights.
+
+The mapping is data (``features/sources/data/offence_taxonomy.csv``), not code: one row per
+(scheme, category, subcategory) with the group, the serious-violence and
+police-generated flags, a harm weight and where the weight comes from. Matching is
+case-insensitive and ignores runs of spaces; a subcategory ``*`` matches any
+subcategory of its category. An analyst can point :func:`load_taxonomy` at their
+own table with the same columns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = (
+    "scheme", "category", "subcategory", "group", "serious_violence",
+    "police_generated", "harm_weight", "harm_provenance",
+)
+UNMAPPED_GROUP = "unmapped"
+
+
+def normalise_category(text: pd.Series | str) -> pd.Series | str:
+    """Casefold and squeeze spaces so 'VIOLENCE AGAINST  THE PERSON' matches 'Violence against the person'."""
+    if isinstance(text, str):
+        return re.sub(r"\s+", " ", text.strip()).casefold()
+    return text.astype("string").str.strip().str.replace(r"\s+", " ", regex=True).str.casefold()
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    table: pd.DataFrame
+
+    def classify(
+        self, scheme: str, category: pd.Series, subcategory: pd.Series | None = None
+    ) -> pd.DataFrame:
+        """Return group, serious_violence, police_generated and harm for each row.
+
+        Unknown categories get group ``unmapped`` and harm 0; the caller reports them.
+        """
+        rules = self.table[self.table["scheme"] == scheme]
+        if rules.empty:
+            raise ValueError(f"taxonomy has no rows for scheme {scheme!r}")
+        cat = normalise_category(category.fillna(""))
+        sub = (
+            normalise_category(subcategory.fillna(""))
+            if subcategory is not None
+            else pd.Series("", index=category.index, dtype="string")
+        )
+        exact = rules[rules["subcategory"] != "*"].set_index(["category_key", "subcategory_key"])
+        wild = rules[rules["subcategory"] == "*"].set_index("category_key")
+        out = pd.DataFrame(index=category.index)
+        keys = pd.MultiIndex.from_arrays([cat.to_numpy(), sub.to_numpy()])
+        fields = ["group", "serious_violence", "police_generated", "harm_weight"]
+        hit = exact.reindex(keys)[fields].set_axis(category.index)
+        fallback = wild.reindex(cat.to_numpy())[fields].set_axis(category.index)
+        merged = hit.where(hit["group"].notna(), fallback)
+        out["group"] = merged["group"].fillna(UNMAPPED_GROUP).astype("string")
+        out["serious_violence"] = merged["serious_violence"].fillna(False).astype(bool)
+        out["police_generated"] = merged["police_generated"].fillna(False).astype(bool)
+        out["harm"] = merged["harm_weight"].fillna(0.0).astype("float64")
+        return out
+
+
+def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
+    """Read the taxonomy table (the packaged default when ``path`` is None)."""
+    if path is None:
+        with resources.files("features.sources.data").joinpath("offence_taxonomy.csv").open("rb") as fh:
+            table = pd.read_csv(fh, dtype=str)
+        where = "features/sources/data/offence_taxonomy.csv"
+    else:
+        table = pd.read_csv(path, dtype=str)
+        where = str(path)
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{where}: taxonomy is missing columns {missing}; expected {list(COLUMNS)}")
+    for flag in ("serious_violence", "police_generated"):
+        bad = ~table[flag].str.lower().isin(["true", "false"])
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+            raise ValueError(f"{where} row {row}: {flag} must be true/false, got {table[flag][bad].iloc[0]!r}")
+        table[flag] = table[flag].str.lower() == "true"
+    table["harm_weight"] = pd.to_numeric(table["harm_weight"], errors="raise")
+    table["category_key"] = normalise_category(table["category"])
+    table["subcategory_key"] = normalise_category(table["subcategory"])
+    dup = table.duplicated(["scheme", "category_key", "subcategory_key"])
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0]) + 2
+        raise ValueError(f"{where} row {row}: duplicate rule for {table.loc[dup].iloc[0][['scheme','category','subcategory']].tolist()}")
+    return Taxonomy(table)

@@ -1,0 +1,55 @@
+"""Units of a store: its boundary editions and grids over its study area.
+
+The geometry work (weights, assignment, grids) is :mod:`geo.units`; this module only
+reads the store's boundary tables and hands them over.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import shapely
+
+from features.sources.memstore import as_store
+from geo.crs import WORKING_CRS
+from geo.units import UnitSet, boundary_units, grid_size, grid_units
+
+DEFAULT_KNN = 8
+DEFAULT_BAND_M = 500.0
+
+
+def borough_area(store) -> gpd.GeoSeries:
+    """The study area: ``units_borough`` if the store has it, else the union of LSOA units."""
+    store = as_store(store)
+    for name in ("units_borough", "units_lsoa2011", "units_lsoa2021"):
+        if store.has(name):
+            geoms = store.table(name).geometry
+            return gpd.GeoSeries([shapely.union_all(shapely.make_valid(geoms.to_numpy()))], crs=WORKING_CRS)
+    raise FileNotFoundError("the store has neither units_borough nor LSOA units to clip a grid to")
+
+
+def build_units(store, edition: str, *, knn: int = DEFAULT_KNN, distance_band_m: float = DEFAULT_BAND_M) -> UnitSet:
+    """Build the units of one edition from a store.
+
+    Parameters
+    ----------
+    store : Store, path or mapping of table name -> DataFrame
+    edition : str
+        A boundary edition in the store (``lsoa2011``, ``lsoa2021``,
+        ``ward2018``, ``ward2022``) or ``grid<metres>`` such as ``grid250``.
+    knn, distance_band_m
+        Parameters of the ``"knn"`` and ``"band"`` graphs (see :class:`geo.units.UnitSet`).
+
+    Examples
+    --------
+    >>> units = build_units(store, "grid250")          # doctest: +SKIP
+    >>> units.graph("queen").transform("r").lag(y)     # doctest: +SKIP
+    """
+    store = as_store(store)
+    if grid_size(edition) is not None:
+        return grid_units(borough_area(store), edition, knn=knn, distance_band_m=distance_band_m)
+    if not store.has(f"units_{edition}"):
+        raise ValueError(
+            f"unknown unit edition {edition!r}: the store has no table units_{edition} "
+            f"(it has {getattr(store, 'editions', lambda: [])()}); grids are 'grid<metres>'"
+        )
+    return boundary_units(store.units(edition), edition, knn=knn, distance_band_m=distance_band_m)

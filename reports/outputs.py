@@ -1,0 +1,63 @@
+"""Everything people and GIS tools open after a run: map, briefing and layers in every format.
+
+A run folder (``<out>/runs/<run_id>/``, written by the pipeline) holds ``run.json`` and
+GeoParquet tables; :func:`load_run` reads it, :func:`run_layers` turns it into the export
+layers, and :func:`write_outputs` writes them next to the tables:
+
+==================  =====================================================================
+``map.html``        self-contained folium map (no network needed to read it)
+``briefing.html``   one printable A4 page for the tasking meeting
+``layers.gpkg``     GeoPackage, EPSG:27700, one layer per output, QGIS styles
+``layers_shp.zip``  Shapefiles (EPSG:27700) + ``field_names.csv`` (10-character names)
+``geojson/``        ``<layer>.geojson`` per layer, EPSG:4326
+``layers.kml``      all layers, one folder each, EPSG:4326
+``csv/``            ``<layer>.csv`` per layer, geometry as WKT in EPSG:27700
+==================  =====================================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reports import layers as gl
+from reports.briefing import write_briefing
+from reports.maps import risk_map, save_map
+from reports.run_folder import load_run, run_layers
+
+
+def write_outputs(run_dir, *, scheme: str = "quantile", value: str = "expected") -> dict[str, Path]:
+    """Write the map, the briefing and every GIS format for one run folder.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        ``<out>/runs/<run_id>``.
+    scheme : {"quantile", "rate_bands"}
+        Choropleth classes of the map (see :func:`reports.maps.risk_map`).
+    value : str
+        Ranking column the choropleth shows.
+
+    Returns
+    -------
+    dict of str to Path
+        Keys ``map``, ``briefing``, ``gpkg``, ``shp_zip``, ``shp_fields``, ``kml``, and
+        ``geojson:<layer>`` / ``csv:<layer>`` per layer.
+    """
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    layers = run_layers(run)
+    paths: dict[str, Path] = {}
+    fmap = risk_map(layers, run.meta, scheme=scheme, value=value)
+    paths["map"] = save_map(fmap, run_dir / "map.html")
+    paths["briefing"] = write_briefing(run, run_dir / "briefing.html", scheme=scheme, value=value)
+    paths["gpkg"] = gl.write_gpkg(layers, run_dir / "layers.gpkg")
+    fields = gl.write_shapefile_zip(layers, run_dir / "layers_shp.zip")
+    paths["shp_zip"] = run_dir / "layers_shp.zip"
+    paths["shp_fields"] = run_dir / "layers_shp_fields.csv"
+    fields.to_csv(paths["shp_fields"], index=False)
+    for name, p in gl.write_geojson(layers, run_dir / "geojson").items():
+        paths[f"geojson:{name}"] = p
+    paths["kml"] = gl.write_kml(layers, run_dir / "layers.kml")
+    for name, p in gl.write_csv_wkt(layers, run_dir / "csv").items():
+        paths[f"csv:{name}"] = p
+    return paths
