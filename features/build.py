@@ -23,6 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from features.areas import area_sums, choose_source
 from features.context import Context, Spec, eb_rate
 from features.incidents import (
     KDE_BANDWIDTH_M,
@@ -31,8 +32,9 @@ from features.incidents import (
     NEAR_REPEAT_WEEKS,
     MonthlyCube,
 )
-from features.months import month
+from features.months import month, ranges, shift, unusable_months, usable_cutoffs
 from features.scale import event_sums as local_event_sums
+from features.sources.loaders.crime import thin_counts
 from features.sources.memstore import as_store
 from features.sources.taxonomy import load_taxonomy
 
@@ -72,6 +74,10 @@ class FeatureBuilder:
     allow_police_generated : bool
         Add police-generated groups and stop and search as features (and allow
         them as targets). Off by default: outputs say so when on.
+    source : {"auto", "points", "areas"}
+        Where the events come from: the point events, or monthly counts by area
+        (``area_counts``, e.g. the Met's ward tables) for units of their edition;
+        ``"auto"`` takes whichever reaches the later month (:func:`features.areas.choose_source`).
     event_sums : features.scale.EventSums, optional
         The events already summed per unit and month (e.g. on a Dask cluster by
         :func:`features.scale.event_sums_dask`, for the same ``units``, groups
@@ -85,7 +91,7 @@ class FeatureBuilder:
     """
 
     def __init__(self, store, units, *, target_groups=TARGET_GROUPS, allow_police_generated: bool = False,
-                 event_sums=None):
+                 source: str = "auto", event_sums=None):
         self.store = as_store(store)
         self.units = units
         self.allow_police_generated = bool(allow_police_generated)
@@ -101,8 +107,14 @@ class FeatureBuilder:
                 "of the features (allow_police_generated is off)"
             )
 
-        if event_sums is None:  # the local engine: stream the events table in chunks
-            event_sums = local_event_sums(self.store, units, self.groups, self.target_groups)
+        if event_sums is None:
+            source = choose_source(self.store, units.edition, source, self.target_groups)
+            event_sums = (area_sums(self.store, units, self.groups) if source == "areas"  # the area tables
+                          else local_event_sums(self.store, units, self.groups, self.target_groups))
+        self.source = event_sums.source
+        if self.source == "areas":
+            self.notes.append(f"events are the store's monthly counts by {units.edition} area (area_counts), not "
+                              "points: near-repeat and kernel density are left out")
         self._assign: dict = dict(event_sums.assignment)
         self._assign["edition"] = units.edition
         self._cube = event_sums.cube
@@ -129,6 +141,71 @@ class FeatureBuilder:
         """Months (first day) with at least one event in the store, sorted."""
         return [m for m, p in zip(self._cube.months, self._cube.present, strict=True) if p]
 
+    def month_totals(self) -> pd.Series:
+        """Events per month (all groups, units of this set), for the months with data."""
+        return self.group_totals().sum(axis=1)
+
+    def group_totals(self) -> pd.DataFrame:
+        """Events per month (rows, months with data) and offence group (columns), over all units."""
+        totals = self._cube.counts.sum(axis=0)[self._cube.present]
+        return pd.DataFrame(totals, index=pd.DatetimeIndex(self.months, name="month"), columns=self.groups)
+
+    @property
+    def thin_months(self) -> dict[pd.Timestamp, float]:
+        """Months with data but far fewer events than usual (see ``features.sources.loaders.crime.thin_counts``)."""
+        return thin_counts(self.month_totals())
+
+    @property
+    def complete_months(self) -> list[pd.Timestamp]:
+        """Months with data that are not thin: the months forecasts and backtests may use."""
+        thin = self.thin_months
+        return [m for m in self.months if m not in thin]
+
+    def usable_cutoffs(self, history: int, horizon: int = 0) -> list[pd.Timestamp]:
+        """Cutoffs whose ``history`` months before (or all since the data begins) and ``horizon``
+        months from them are complete: the cutoffs :meth:`check_cutoff` accepts."""
+        return usable_cutoffs(self.complete_months, history, horizon, from_start=True)
+
+    def check_cutoff(self, cutoff, history: int, horizon: int = 0, what: str = "cutoff") -> pd.Timestamp:
+        """``cutoff`` as a month if the ``history`` months before it (and ``horizon`` from it) are complete.
+
+        A window reaching back before the first month of data is shortened to the months
+        since it (the windows of a short history are completed by scaling, see
+        ``features.months.complete_windows``); a month missing or thin *inside* the data's
+        span, or after its end, makes the cutoff unusable.
+
+        Raises
+        ------
+        ValueError
+            Naming the months that are missing or thin, and the latest usable cutoff.
+        """
+        c = month(cutoff)
+        bad = unusable_months(self.complete_months, c, history, horizon, from_start=True)
+        if not bad:
+            return c
+        usable = self.usable_cutoffs(history, horizon)
+        thin = self.thin_months
+        median = float(self.month_totals().median()) if self.months else 0.0
+        missing = [m for m in bad if m not in thin]
+        parts = []
+        if missing:
+            parts.append(f"no data for {ranges(missing)}")
+        if thin:
+            shown = [m for m in bad if m in thin]
+            if shown:
+                parts.append("too few events in " + ", ".join(
+                    f"{m:%Y-%m} ({thin[m]:,.0f} where about {median:,.0f} is usual)" for m in shown))
+        span = f"{history} months before it" + (f" and {horizon} from it" if horizon else "")
+        latest = (f"the latest usable {what} is {usable[-1]:%Y-%m}" if usable
+                  else f"no {what} has {span} complete")
+        raise ValueError(f"{what} {c:%Y-%m} needs complete data in the {span} "
+                         f"({ranges([shift(c, k) for k in range(-int(history), int(horizon))])}): "
+                         f"{'; '.join(parts)}; {latest} ({self.units.edition}, data {self.data_span()})")
+
+    def data_span(self) -> str:
+        """``"2016-01..2018-06, 2024-04"``: the months with data, as ranges."""
+        return ranges(self.months) if self.months else "no months"
+
     def matrix(self, cutoff) -> pd.DataFrame:
         """Features of every unit as of ``cutoff`` ("YYYY-MM"): one row per unit_id.
 
@@ -150,9 +227,10 @@ class FeatureBuilder:
         prev12 = self._cube.window(k - 24, k - 12)[:, sv].sum(axis=1)
         cols["harm_sv_12m"] = self._cube.window(k - 12, k, "harm")[:, sv].sum(axis=1)
         cols["trend_sv_12m"] = 100.0 * (last12 - prev12) / np.maximum(prev12, 1.0)
-        cols["nr_sv"] = self._kernel.near_repeat(k)
         cols["lag_cnt_sv_12m"] = self._lag @ last12
-        cols["kde_sv_12m"] = self._kernel.density(k, 12)
+        if self.source == "points":
+            cols["nr_sv"] = self._kernel.near_repeat(k)
+            cols["kde_sv_12m"] = self._kernel.density(k, 12)
         cols.update(self._context.static())
         pop = self._context.population(c)
         if pop is not None:
@@ -248,13 +326,14 @@ class FeatureBuilder:
                 specs.append(Spec(f"cnt_{g}_{w}m", f"{g} events in the unit", src, "count", f"{w} months before the cutoff"))
         for w in WINDOWS:
             specs.append(Spec(f"cnt_sv_{w}m", f"serious violence ({sv}) events in the unit", "events", "count", f"{w} months before the cutoff"))
-        specs += [
+        point_only = {"nr_sv", "kde_sv_12m"} if self.source == "areas" else set()
+        specs += [s for s in [
             Spec("harm_sv_12m", f"harm-weighted serious violence ({sv}): sum of each event's harm weight", "events + offence taxonomy", "harm units", "12 months before the cutoff"),
             Spec("trend_sv_12m", "% change of serious violence on the previous 12 months: 100 (last - previous) / max(previous, 1)", "events", "%", "24 months before the cutoff"),
             Spec("nr_sv", f"near-repeat intensity: sum over serious violence events of exp(-d / {NEAR_REPEAT_DISTANCE_M:g} m) * exp(-age / {NEAR_REPEAT_WEEKS:g} weeks), d from the unit point, age from mid-month", "events", "weighted events", f"{NEAR_REPEAT_MONTHS} months before the cutoff"),
             Spec("lag_cnt_sv_12m", "mean of cnt_sv_12m over queen-contiguous neighbours (row-standardised; islands use the nearest unit)", "events", "count", "12 months before the cutoff"),
             Spec("kde_sv_12m", f"retrospective kernel density of serious violence at the unit point (Gaussian, {KDE_BANDWIDTH_M:g} m bandwidth)", "events", "events per km²", "12 months before the cutoff"),
-        ]
+        ] if s.name not in point_only]
         specs += [s for s in self._context.specs if not s.name.startswith("foot_") and s.name != "excl_rate"]
         if any(s.name == "pop_total" for s in self._context.specs):
             specs.append(Spec("sv_rate_eb", "serious violence per 1,000 residents over 12 months, empirical-Bayes smoothed toward the borough rate", "events + population", "per 1,000 residents", "12 months before the cutoff"))

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
 _WINDOW = re.compile(r"^(cnt_.+|harm_.+|lag_cnt_.+|kde_.+|sas)_(\d+)m$")
 _RATE_12M = ("sv_rate_eb",)
 
@@ -43,7 +43,7 @@ def month(value) -> pd.Timestamp:
     ValueError: not a month: '2018/07' (expected 'YYYY-MM', e.g. '2018-07')
     """
     if isinstance(value, str):
-        m = _MONTH.match(value)
+        m = _MONTH.fullmatch(value)
         if not m or not 1 <= int(m.group(2)) <= 12:
             raise ValueError(f"not a month: {value!r} (expected 'YYYY-MM', e.g. '2018-07')")
         return pd.Timestamp(year=int(m.group(1)), month=int(m.group(2)), day=1)
@@ -71,6 +71,28 @@ def months_between(first, last) -> list[pd.Timestamp]:
     return list(pd.date_range(month(first), month(last), freq="MS"))
 
 
+def ranges(months: Iterable) -> str:
+    """Months as compact ranges: ``"2018-07..2024-03, 2024-05"``.
+
+    Examples
+    --------
+    >>> ranges(pd.to_datetime(["2018-07-01", "2018-08-01", "2018-09-01", "2019-01-01"]))
+    '2018-07..2018-09, 2019-01'
+    """
+    ms = sorted({month(m) for m in months})
+    out, start, prev = [], None, None
+    for m in ms:
+        if prev is not None and m == shift(prev, 1):
+            prev = m
+            continue
+        if start is not None:
+            out.append(f"{start:%Y-%m}" if start == prev else f"{start:%Y-%m}..{prev:%Y-%m}")
+        start = prev = m
+    if start is not None:
+        out.append(f"{start:%Y-%m}" if start == prev else f"{start:%Y-%m}..{prev:%Y-%m}")
+    return ", ".join(out)
+
+
 def window_months(cutoff, months: int) -> list[pd.Timestamp]:
     """The ``months`` months before ``cutoff``, oldest first (``cutoff`` itself excluded)."""
     c = month(cutoff)
@@ -85,12 +107,15 @@ def window_sum(panel: pd.DataFrame, start, months: int) -> pd.Series:
     return panel.loc[:, keep].sum(axis=1).astype(float)
 
 
-def usable_cutoffs(complete: Iterable, history: int, horizon: int = 0) -> list[pd.Timestamp]:
+def usable_cutoffs(complete: Iterable, history: int, horizon: int = 0, *,
+                   from_start: bool = False) -> list[pd.Timestamp]:
     """Cutoffs whose ``history`` months before and ``horizon`` months from them are all complete.
 
     ``complete`` are the months with complete data (no gap, not thin). A cutoff may lie
-    one month past the last complete month when ``horizon`` is 0 (a forecast of the
-    month after the data). Sorted, oldest first.
+    one month past a complete month when ``horizon`` is 0 (a forecast of the month after
+    the data). With ``from_start``, a history reaching back before the first complete
+    month is shortened to the months since it (see :func:`unusable_months`). Sorted,
+    oldest first.
 
     Examples
     --------
@@ -103,17 +128,24 @@ def usable_cutoffs(complete: Iterable, history: int, horizon: int = 0) -> list[p
     have = {month(m) for m in complete}
     if not have:
         return []
-    candidates = sorted(have | {shift(max(have), 1)})
-    return [c for c in candidates
-            if all(shift(c, -k) in have for k in range(1, int(history) + 1))
-            and all(shift(c, k) in have for k in range(int(horizon)))]
+    candidates = sorted(have | {shift(m, 1) for m in have})
+    return [c for c in candidates if not unusable_months(have, c, history, horizon, from_start=from_start)]
 
 
-def unusable_months(complete: Iterable, cutoff, history: int, horizon: int = 0) -> list[pd.Timestamp]:
-    """The months of ``[cutoff - history, cutoff + horizon)`` that are not complete."""
+def unusable_months(complete: Iterable, cutoff, history: int, horizon: int = 0, *,
+                    from_start: bool = False) -> list[pd.Timestamp]:
+    """The months of ``[cutoff - history, cutoff + horizon)`` that are not complete.
+
+    With ``from_start``, months before the first complete month do not count against a
+    cutoff after it (a short history is shortened, not refused); a cutoff at or before
+    the first complete month is still refused.
+    """
     have = {month(m) for m in complete}
     c = month(cutoff)
+    first = min(have) if have else None
     span = [shift(c, k) for k in range(-int(history), int(horizon))]
+    if from_start and first is not None and c > first:
+        span = [m for m in span if m >= first]
     return [m for m in span if m not in have]
 
 

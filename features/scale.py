@@ -83,6 +83,9 @@ class EventSums:
         ``"local"`` or ``"dask"``.
     partitions : int
         Chunks (local) or partitions (dask) the events were processed in.
+    source : str
+        ``"points"`` (the events table) or ``"areas"`` (monthly counts by area, see
+        :func:`features.areas.area_sums`: no points, so no kernel sums).
     """
 
     cube: MonthlyCube
@@ -90,6 +93,7 @@ class EventSums:
     assignment: dict = field(default_factory=dict)
     engine: str = "local"
     partitions: int = 1
+    source: str = "points"
 
 
 # ---------------------------------------------------------------------------- partition work

@@ -6,6 +6,8 @@ reads the store's boundary tables and hands them over.
 
 from __future__ import annotations
 
+import math
+
 import geopandas as gpd
 import shapely
 
@@ -27,7 +29,15 @@ def borough_area(store) -> gpd.GeoSeries:
     raise FileNotFoundError("the store has neither units_borough nor LSOA units to clip a grid to")
 
 
-def build_units(store, edition: str, *, knn: int = DEFAULT_KNN, distance_band_m: float = DEFAULT_BAND_M) -> UnitSet:
+def grid_cells_estimate(area: gpd.GeoSeries, size_m: float) -> int:
+    """About how many ``size_m`` cells cover ``area``: its area over a cell's, plus the edge cells."""
+    total = float(area.area.sum())
+    perimeter = float(area.length.sum())
+    return int(total / size_m ** 2 + perimeter / size_m)
+
+
+def build_units(store, edition: str, *, knn: int = DEFAULT_KNN, distance_band_m: float = DEFAULT_BAND_M,
+                max_units: int | None = None) -> UnitSet:
     """Build the units of one edition from a store.
 
     Parameters
@@ -38,6 +48,9 @@ def build_units(store, edition: str, *, knn: int = DEFAULT_KNN, distance_band_m:
         ``ward2018``, ``ward2022``) or ``grid<metres>`` such as ``grid250``.
     knn, distance_band_m
         Parameters of the ``"knn"`` and ``"band"`` graphs (see :class:`geo.units.UnitSet`).
+    max_units : int, optional
+        Refuse a grid whose estimated cell count is above this, before making it (the
+        cells x months x groups arrays of a too-fine grid exhaust memory).
 
     Examples
     --------
@@ -45,8 +58,16 @@ def build_units(store, edition: str, *, knn: int = DEFAULT_KNN, distance_band_m:
     >>> units.graph("queen").transform("r").lag(y)     # doctest: +SKIP
     """
     store = as_store(store)
-    if grid_size(edition) is not None:
-        return grid_units(borough_area(store), edition, knn=knn, distance_band_m=distance_band_m)
+    size = grid_size(edition)
+    if size is not None:
+        area = borough_area(store)
+        estimate = grid_cells_estimate(area, size)
+        if max_units is not None and estimate > max_units:
+            smallest = math.ceil(math.sqrt(float(area.area.sum()) / max_units))
+            raise ValueError(f"{edition} would make about {estimate:,} cells over {float(area.area.sum()) / 1e6:,.0f} km², "
+                             f"more than the limit of {max_units:,} (settings units.max_units); use cells of "
+                             f"{smallest} m or more, or raise the limit")
+        return grid_units(area, edition, knn=knn, distance_band_m=distance_band_m)
     if not store.has(f"units_{edition}"):
         raise ValueError(
             f"unknown unit edition {edition!r}: the store has no table units_{edition} "

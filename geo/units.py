@@ -227,4 +227,9 @@ def grid_units(area: gpd.GeoSeries, edition: str, knn: int = 8, distance_band_m:
 def grid_size(edition: str) -> float | None:
     """Cell size in metres of a ``grid<metres>`` edition, None for any other edition."""
     m = _GRID.match(edition)
-    return float(m.group(1)) if m else None
+    if not m:
+        return None
+    size = float(m.group(1))
+    if size <= 0:
+        raise ValueError(f"{edition!r}: a grid's cells must be more than 0 m wide, e.g. grid250")
+    return size

@@ -31,6 +31,7 @@ def train(
     train_origins: int = 12,
     backtest_origins: list[str] | None = None,
     data_hashes: dict | None = None,
+    data_dir: str | None = None,
     top_n: int = 20,
     estimator_for=None,
     documents=None,
@@ -68,7 +69,7 @@ def train(
         "target_groups": list(getattr(fb, "target_groups", []) or []),
         "data_period": {"start": f"{month(fb.months[0]):%Y-%m}",
                         "end": f"{max(m for m in map(month, fb.months) if m < c):%Y-%m}"},
-        "data_hashes": data_hashes or {},
+        "data_hashes": data_hashes or {}, "data_dir": data_dir, "source": getattr(fb, "source", "points"),
         "police_generated_used": police,
         "fairness": fairness_profile(ranking, X, top_n=top_n, police_generated_used=police),
     }

@@ -135,7 +135,7 @@ fb_lsoa.dictionary().set_index("name").loc[RATE_COLUMNS]
 # before the cutoff, per 1,000 residents, and the % change on the previous 12 months.
 
 # %% tags=["figures"]
-figures = needs_assessment_figures(events, store.table("population") if store.has("population") else None, cutoff)
+figures = needs_assessment_figures(fb_lsoa, store.table("population") if store.has("population") else None, cutoff)
 print({k: v for k, v in figures.items() if k != "rows"})
 pd.DataFrame(figures["rows"])
 

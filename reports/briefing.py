@@ -112,6 +112,33 @@ def _backtest_text(backtest, method) -> str:
     return "; ".join(parts)
 
 
+def age_text(period: dict) -> dict:
+    """How old an analysis' data is, as the briefing says it: ``{"text", "warning"}``."""
+    age = period.get("age_months")
+    if age is None:
+        return {"text": "", "warning": ""}
+    what = "area tables" if period.get("source") == "areas" else "point events"
+    return {"text": f"{what} {period.get('start')} to {period.get('end')}; the newest month was "
+                    f"{age} month{'s' if age != 1 else ''} old when this was made",
+            "warning": period.get("warning", "")}
+
+
+def current_context(run, top_n: int = TOP_N) -> dict | None:
+    """The forecast from the freshest area tables, when the run has one (it leads the briefing)."""
+    current = run.meta.get("current")
+    if not current or "current_ranking" not in run.tables:
+        return None
+    ranking = run.tables["current_ranking"].sort_values(["rank", "unit_id"], kind="stable")
+    rows = [{"rank": int(r["rank"]), "name": _fmt(r.get("name", r["unit_id"])), "unit_id": r["unit_id"],
+             "expected": _fmt(float(r["expected"])),
+             "interval": (f"{float(r['expected_lo']):.0f} - {float(r['expected_hi']):.0f}"
+                          if pd.notna(r.get("expected_lo")) and pd.notna(r.get("expected_hi")) else ""),
+             "reasons": [str(r[c]) for c in ("reason_1", "reason_2") if c in r and pd.notna(r[c]) and str(r[c])]}
+            for _, r in ranking.head(top_n).iterrows()]
+    return {"units": current["units"], "cutoff": current["cutoff"], "model_version": current.get("model_version"),
+            "age": age_text(current.get("data_period") or {}), "top": rows}
+
+
 def briefing_context(run, *, scheme: str = "quantile", value: str = "expected", top_n: int = TOP_N) -> dict:
     """Everything the template shows, as plain strings and lists (testable without HTML)."""
     meta = run.meta
@@ -173,6 +200,8 @@ def briefing_context(run, *, scheme: str = "quantile", value: str = "expected", 
     horizon = int(meta.get("horizon", 1) or 1)
     police = bool(meta.get("police_generated_used", False))
     return {
+        "age": age_text(meta.get("data_period") or {}),
+        "current": current_context(run, top_n),
         "meta": {"area_name": "", "method": "", "units": "", "model_version": "", **meta},
         "period": gl.data_period(meta).replace("/", " to "),
         "horizon_text": f"the next {horizon} month" + ("s" if horizon != 1 else ""),

@@ -34,10 +34,10 @@ import pandas as pd
 from geo.crs import WEB_CRS, WORKING_CRS
 
 #: Layers an output run exports, in the order GIS tools list them.
-LAYER_NAMES = ("ranked_units", "hotspots", "emerging", "areas", "hubs", "youth_places")
+LAYER_NAMES = ("current_ranked_units", "ranked_units", "hotspots", "emerging", "areas", "hubs", "youth_places")
 
 #: Attributes stamped on every exported feature so a layer can be traced to its run.
-RUN_FIELDS = ("run_id", "model_version", "data_period")
+RUN_FIELDS = ("run_id", "model_version", "data_period", "data_age_months")
 
 # Gi* bins as esda/ArcGIS code them: +/-3 = 99%, +/-2 = 95%, +/-1 = 90% confidence.
 GI_BIN_COLOURS = {
@@ -104,11 +104,15 @@ def data_period(meta: Mapping) -> str:
 
 
 def stamp(gdf: gpd.GeoDataFrame, meta: Mapping) -> gpd.GeoDataFrame:
-    """Return a copy of ``gdf`` with ``run_id``, ``model_version`` and ``data_period`` columns."""
+    """Return a copy of ``gdf`` with ``run_id``, ``model_version``, ``data_period`` and, when known,
+    ``data_age_months`` (how old the newest month of data was on the run date) columns."""
     out = gdf.copy()
     out["run_id"] = str(meta["run_id"])
     out["model_version"] = str(meta.get("model_version", ""))
     out["data_period"] = data_period(meta)
+    age = (meta.get("data_period") or {}).get("age_months")
+    if age is not None:
+        out["data_age_months"] = int(age)
     return out
 
 
@@ -201,7 +205,7 @@ def emerging_colour(category) -> str:
 
 def layer_style(name: str, gdf: gpd.GeoDataFrame) -> LayerStyle:
     """The style of one exported layer, with classes taken from its data."""
-    if name == "ranked_units" and "expected" in gdf:
+    if name in ("ranked_units", "current_ranked_units") and "expected" in gdf:
         breaks = quantile_breaks(gdf["expected"], k=5)
         lo = float(pd.to_numeric(gdf["expected"], errors="coerce").min()) if breaks else 0.0
         classes = []

@@ -263,9 +263,30 @@ def risk_map(
         sections.append(("Hubs", [(k.capitalize(), gl.HUB_COLOURS.get(k, "#525252"), "dot")
                                   for k in kinds]))
 
+    current = layers.get("current_ranked_units")
+    if current is not None and len(current) and meta.get("current"):
+        cur = meta["current"]
+        cidx, clabels, ccolours = classify(current["expected"], "quantile", k)
+        cw = current.copy()
+        cw["_colour"] = [ccolours[i] if i >= 0 else "#cccccc" for i in cidx]
+        cname = f"Latest data: {cur['units']} forecast for {cur['cutoff']}"
+        folium.GeoJson(
+            _to_web(cw, ["_colour", "rank", "name", "expected", "reason_1"]), name=cname, show=False,
+            style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#252525",
+                                      "weight": 1, "fillOpacity": 0.7},
+            popup=folium.GeoJsonPopup(fields=[c for c in ("rank", "name", "expected", "reason_1") if c in cw],
+                                      aliases=[a for c, a in (("rank", "Rank"), ("name", "Place"),
+                                                              ("expected", "Expected next month"),
+                                                              ("reason_1", "Why")) if c in cw]),
+        ).add_to(m)
+        sections.append((cname, [(lab, col, "box") for lab, col in zip(clabels, ccolours, strict=True)]))
+
     folium.LayerControl(collapsed=False).add_to(m)
 
     period = gl.data_period(meta).replace("/", " to ")
+    age = (meta.get("data_period") or {}).get("age_months")
+    if age is not None:
+        period += f", newest month {age} months old at the run"
     title = (
         f'<div class="svrisk-title" id="svrisk-title"><b>{html.escape(str(meta.get("area_name", "")))}'
         f" serious violence risk, from {html.escape(str(meta.get('cutoff', '')))}</b><br>"

@@ -35,6 +35,9 @@ def _sections(meta: dict) -> list[tuple[str, list]]:
     if meta.get("data_period"):
         p = meta["data_period"]
         data.append(("p", f"Data period: {p.get('start')} to {p.get('end')}."))
+    if meta.get("data_dir"):
+        source = "monthly counts by area" if meta.get("source") == "areas" else "point events"
+        data.append(("p", f"Data folder: {meta['data_dir']} (events: {source})."))
     if meta.get("data_hashes"):
         data.append(("table", ["file", "sha256"], [[k, v] for k, v in meta["data_hashes"].items()]))
     params = meta.get("params") or {}

@@ -18,7 +18,7 @@ from geo.crs import WORKING_CRS
 from reports import layers as gl
 
 REQUIRED_META = ("run_id", "created", "model_version", "cutoff", "data_period")
-TABLES = ("ranking", "hotspots", "areas", "youth_list", "hubs")
+TABLES = ("ranking", "hotspots", "areas", "youth_list", "hubs", "current_ranking")
 
 
 @dataclass
@@ -103,7 +103,9 @@ def run_layers(run: Run) -> dict[str, gpd.GeoDataFrame]:
     ``ranked_units`` is the ranking; ``hotspots`` the Gi*/LISA table; ``emerging`` the
     hotspot rows whose emerging category is a pattern (not "no pattern detected");
     ``areas`` the Clear Hold Build areas; ``hubs`` stations and schools; ``youth_places``
-    the youth-work list. Layers whose table is absent are left out.
+    the youth-work list; ``current_ranked_units`` the forecast from the freshest area
+    tables (stamped with its own model and data period). Layers whose table is absent
+    are left out.
     """
     t = run.tables
     out = {"ranked_units": t["ranking"]}
@@ -115,4 +117,8 @@ def run_layers(run: Run) -> dict[str, gpd.GeoDataFrame]:
     for name, table in (("areas", "areas"), ("hubs", "hubs"), ("youth_places", "youth_list")):
         if table in t:
             out[name] = t[table]
-    return {name: gl.stamp(gdf, run.meta) for name, gdf in out.items()}
+    stamped = {name: gl.stamp(gdf, run.meta) for name, gdf in out.items()}
+    if "current_ranking" in t and run.meta.get("current"):
+        current = dict(run.meta["current"], run_id=run.meta["run_id"])
+        stamped["current_ranked_units"] = gl.stamp(t["current_ranking"], current)
+    return stamped

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from sklearn.base import clone
 
+from features.areas import area_sums, choose_source
 from features.build import FeatureBuilder, event_groups
 from features.scale import DEFAULT_CHUNK_ROWS, event_sums, event_sums_dask
 from features.sources.memstore import as_store
@@ -109,8 +110,12 @@ class Engine:
         return self.client
 
     # ---- pipeline steps ----------------------------------------------------------------
-    def event_sums(self, store, units, target_groups):
-        """The events summed per unit and month on this engine (see :mod:`features.scale`)."""
+    def event_sums(self, store, units, target_groups, source: str = "auto"):
+        """The events summed per unit and month on this engine (see :mod:`features.scale`).
+
+        Monthly area counts (``source`` resolving to ``"areas"``, :mod:`features.areas`) are
+        small tables and are summed here on either engine.
+        """
         self._require_client()
         store = as_store(store)
         groups, _ = event_groups()
@@ -118,16 +123,19 @@ class Engine:
         unknown = [g for g in target if g not in groups]
         if unknown or not target:
             raise ValueError(f"target groups: unknown offence groups {unknown}; known groups are {groups}")
+        if choose_source(store, units.edition, source, target) == "areas":
+            return area_sums(store, units, groups)
         if self.kind == "local":
             return event_sums(store, units, groups, target, chunk_rows=self.chunk_rows)
         return event_sums_dask(store, units, groups, target, npartitions=self.npartitions)
 
-    def feature_builder(self, store, units, *, target_groups, allow_police_generated: bool = False):
+    def feature_builder(self, store, units, *, target_groups, allow_police_generated: bool = False,
+                        source: str = "auto"):
         """A :class:`features.build.FeatureBuilder` whose event sums were made on this engine."""
         store = as_store(store)
         return FeatureBuilder(store, units, target_groups=target_groups,
                               allow_police_generated=allow_police_generated,
-                              event_sums=self.event_sums(store, units, target_groups))
+                              event_sums=self.event_sums(store, units, target_groups, source))
 
     def map_files(self, func, items: list) -> list:
         """``[func(item) for item in items]``, on the cluster for the Dask engine (order kept)."""

@@ -9,16 +9,20 @@ where the work happens.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
+from features.areas import choose_source
 from features.build import FeatureBuilder, features_to_files
 from features.demo.borough import generate_demo
-from features.months import label, usable_cutoffs
+from features.months import label, month
+from features.sources.fingerprint import changes, data_files
 from features.sources.ingest import data_hashes, ingest
 from features.sources.loaders.context import IngestOptions
-from features.sources.store import REPORT_NAME, Store
+from features.sources.store import REPORT_NAME, STORE_VERSION, Store
 from features.units import build_units
 from geo.units import UnitSet
 from models.backtest import backtest_records, default_methods
@@ -31,16 +35,42 @@ from service.engine import Engine
 from service.settings import Settings
 
 Progress = Callable[[str], None]
+HOTSPOT_WINDOW = 12
+"""Months of events the hot-spot statistics count (see ``models.hotspots.analysis``)."""
 
 
 def data_dir_for(settings: Settings, progress: Progress | None = None) -> Path:
-    """The configured data folder, or the demo borough (generated on first use)."""
+    """The configured data folder (which must exist and hold files), or the demo borough.
+
+    The demo is generated on first use, and only when no data folder is configured:
+    a data folder that is named but missing or empty is an error, never the demo.
+    """
     if settings.data_dir is not None:
-        return Path(settings.data_dir)
+        return check_data_dir(settings.data_dir)
     target = settings.demo_dir
     if progress:
         progress(f"demo borough (seed {settings.demo_seed}) -> {target}")
     return Path(generate_demo(target, seed=settings.demo_seed))
+
+
+def check_data_dir(data) -> Path:
+    """``data`` if it is a folder that holds files; else one clear error."""
+    data = Path(data)
+    if not data.exists():
+        raise FileNotFoundError(f"data folder {data} not found")
+    if not data.is_dir():
+        raise ValueError(f"{data} is not a folder: --data takes the folder holding the input files")
+    if not data_files(data):
+        raise ValueError(f"data folder {data} is empty: it holds no input files")
+    return data
+
+
+def default_store_dir(settings: Settings, data: Path) -> Path:
+    """``<out>/stores/<folder name>-<hash of its absolute path>``: one store per data folder."""
+    resolved = Path(data).resolve()
+    digest = hashlib.sha256(str(resolved).encode("utf-8")).hexdigest()[:10]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", resolved.name)[:40] or "data"
+    return settings.stores_dir / f"{name}-{digest}"
 
 
 def ingest_options(settings: Settings) -> IngestOptions:
@@ -48,58 +78,112 @@ def ingest_options(settings: Settings) -> IngestOptions:
 
 
 def ingest_step(settings: Settings, store_dir: Path | None = None, progress: Progress | None = None) -> tuple[dict, Path]:
+    """Ingest the configured data folder into its store (``store_dir``, else its default store)."""
     data = data_dir_for(settings, progress)
-    store = Path(store_dir) if store_dir is not None else settings.store_dir
+    store = Path(store_dir) if store_dir is not None else default_store_dir(settings, data)
     with Engine.from_settings(settings) as engine:
         report = ingest(data, store, options=ingest_options(settings), progress=progress, map_files=engine.map_files)
     return report, store
 
 
 def store_for(settings: Settings, store_dir: Path | None = None, progress: Progress | None = None) -> Store:
-    """Open the store, ingesting the configured data first if there is none yet."""
-    store = Path(store_dir) if store_dir is not None else settings.store_dir
-    if not (store / REPORT_NAME).is_file():
-        ingest_step(settings, store_dir=store, progress=progress)
+    """The store of the configured data folder, ingested again whenever the folder changed.
+
+    Without ``store_dir`` every data folder has its own store (:func:`default_store_dir`).
+    With ``store_dir`` and no configured data folder, that store is used as it is
+    (re-ingested from the folder it records if that folder changed); with both, the
+    store must hold that folder's data, or be new.
+    """
+    if store_dir is not None and settings.data_dir is None and (Path(store_dir) / REPORT_NAME).is_file():
+        store = Store(store_dir)
+        bound = store.report().get("data_dir_resolved")
+        if bound and Path(bound).is_dir():
+            return _current(settings.model_copy(update={"data_dir": Path(bound)}), Path(store_dir), progress)
+        return store
+    data = data_dir_for(settings, progress)
+    store = Path(store_dir) if store_dir is not None else default_store_dir(settings, data)
+    if store_dir is not None and (store / REPORT_NAME).is_file():
+        bound = Store(store).report().get("data_dir_resolved")
+        if bound and Path(bound) != data.resolve():
+            raise ValueError(f"store {store} holds the data of {bound}, not of {data}; leave out --store "
+                             "(each data folder gets its own store) or name another store folder")
+    return _current(settings.model_copy(update={"data_dir": data}), store, progress)
+
+
+def _current(settings: Settings, store: Path, progress: Progress | None) -> Store:
+    """``store``, ingested first if it is missing, predates data binding, or its folder changed."""
+    data = Path(settings.data_dir)
+    why = ["no store yet"]
+    if (store / REPORT_NAME).is_file():
+        report = Store(store).report()
+        why = (["the store was made by an older svrisk"] if report.get("store_version") != STORE_VERSION
+               else changes(data, report["data_files"]))
+        if not why:
+            return Store(store)
+    if progress:
+        shown = "; ".join(why[:3]) + (f" and {len(why) - 3} more" if len(why) > 3 else "")
+        progress(f"ingesting {data} into {store} ({shown})")
+    ingest_step(settings, store_dir=store, progress=progress)
     return Store(store)
 
 
 def units_for(settings: Settings, store, units: str) -> UnitSet:
-    return build_units(store, units, knn=settings.units.knn, distance_band_m=settings.units.distance_band_m)
+    return build_units(store, units, knn=settings.units.knn, distance_band_m=settings.units.distance_band_m,
+                       max_units=settings.units.max_units)
 
 
 def builder_on(engine: Engine, settings: Settings, units: str, store_dir: Path | None = None,
-               progress: Progress | None = None) -> tuple[Store, FeatureBuilder]:
-    """(store, FeatureBuilder) for a unit set, its event sums made on ``engine``."""
+               progress: Progress | None = None, source: str = "auto", cutoff: str | None = None,
+               ) -> tuple[Store, FeatureBuilder]:
+    """(store, FeatureBuilder) for a unit set, its event sums made on ``engine``.
+
+    ``source`` (points, monthly area tables or auto, see :func:`features.areas.choose_source`)
+    is decided here, with the requested ``cutoff`` when there is one.
+    """
     store = store_for(settings, store_dir, progress)
     unit_set = units_for(settings, store, units)
+    source = choose_source(store, units, source, settings.model.target_groups, settings.model.history_months,
+                           month(cutoff) if cutoff else None)
     if progress:
         progress(f"summing events per unit and month on {engine!r}")
     return store, engine.feature_builder(store, unit_set, target_groups=settings.model.target_groups,
-                                         allow_police_generated=settings.model.allow_police_generated)
+                                         allow_police_generated=settings.model.allow_police_generated,
+                                         source=source)
 
 
-def feature_builder(settings: Settings, units: str, store_dir: Path | None = None, progress: Progress | None = None):
+def feature_builder(settings: Settings, units: str, store_dir: Path | None = None, progress: Progress | None = None,
+                    cutoff: str | None = None):
     """(store, FeatureBuilder) for a unit set, on the configured engine."""
     with Engine.from_settings(settings) as engine:
-        return builder_on(engine, settings, units, store_dir, progress)
+        return builder_on(engine, settings, units, store_dir, progress, cutoff=cutoff)
 
 
 def features_step(settings: Settings, units: str, cutoff: str, store_dir: Path | None = None,
                   out_dir: Path | None = None, progress: Progress | None = None) -> dict:
-    _, builder = feature_builder(settings, units, store_dir, progress)
+    _, builder = feature_builder(settings, units, store_dir, progress, cutoff=cutoff)
+    cutoff = checked_cutoff(builder, cutoff, settings.model.history_months)
     return features_to_files(builder, cutoff, Path(out_dir) if out_dir is not None else settings.out_dir / "features")
 
 
-def latest_cutoff(fb, window_months: int = 12) -> str:
-    """The latest cutoff whose previous ``window_months`` all have data.
+def latest_cutoff(fb, window_months: int = 12, horizon: int = 0) -> str:
+    """The latest cutoff whose previous ``window_months`` (and ``horizon`` after it) are complete.
 
-    A store can end with an isolated extract (one month years after the main series);
-    a cutoff just after it would see one month of history, so it is skipped.
+    A store can end with an isolated extract (one month years after the main series),
+    or with a thin month; a cutoff after either would see a broken history, so it is skipped.
     """
-    usable = usable_cutoffs(fb.months, window_months)
+    usable = fb.usable_cutoffs(window_months, horizon)
     if not usable:
-        raise ValueError(f"no run of {window_months} consecutive months with events in the store")
+        raise ValueError(f"no cutoff of {fb.units.edition} has {window_months} complete months before it "
+                         f"(data {fb.data_span()})")
     return label(usable[-1])
+
+
+def checked_cutoff(fb, cutoff: str | None, history: int, horizon: int = 0) -> str:
+    """``cutoff`` if its history (and horizon) are complete, else a ValueError naming the bad months;
+    the latest usable cutoff when ``cutoff`` is None."""
+    if cutoff is None:
+        return latest_cutoff(fb, history, horizon)
+    return label(fb.check_cutoff(month(cutoff), history, horizon))
 
 
 def target_events(store, settings: Settings):
@@ -110,11 +194,11 @@ def target_events(store, settings: Settings):
 def hotspots_step(settings: Settings, units: str, cutoff: str | None = None, store_dir: Path | None = None,
                   out_dir: Path | None = None, progress: Progress | None = None):
     """Run the hotspot analysis and write its layers (GeoParquet, GeoPackage, GeoTIFF, JSON)."""
-    store, fb = feature_builder(settings, units, store_dir, progress)
-    cutoff = cutoff or latest_cutoff(fb)
+    store, fb = feature_builder(settings, units, store_dir, progress, cutoff=cutoff)
+    cutoff = checked_cutoff(fb, cutoff, HOTSPOT_WINDOW)
     if progress:
         progress(f"hotspots on {units} as of {cutoff} ({settings.model.permutations} permutations)")
-    result = analyse_hotspots(fb, cutoff, events=target_events(store, settings),
+    result = analyse_hotspots(fb, cutoff, events=target_events(store, settings) if fb.source == "points" else None,
                               permutations=settings.model.permutations, seed=settings.model.seed,
                               fdr_alpha=settings.model.fdr_alpha)
     out = Path(out_dir) if out_dir is not None else settings.out_dir / "hotspots" / f"{units}_{cutoff}"
@@ -135,11 +219,24 @@ def hotspots_step(settings: Settings, units: str, cutoff: str | None = None, sto
 
 
 def backtest_origins(fb, horizon: int, history_months: int, count: int = 18) -> list[str]:
-    """The last ``count`` origins with a full history window before and the horizon after in the data."""
-    ok = [label(m) for m in usable_cutoffs(fb.months, history_months, horizon)]
+    """The last ``count`` origins with complete history before them and a complete horizon after."""
+    ok = [label(m) for m in fb.usable_cutoffs(history_months, horizon)]
     if not ok:
-        raise ValueError(f"no origin has {history_months} months of history and {horizon} month(s) after it")
+        raise ValueError(f"no origin of {fb.units.edition} has {history_months} complete months of history and "
+                         f"{horizon} complete month(s) after it (data {fb.data_span()})")
     return ok[-count:]
+
+
+def split_origins(fb, origins: list[str], horizon: int, history_months: int) -> tuple[list[str], dict[str, str]]:
+    """The usable ``origins`` and, for each skipped one, why (the months that are missing or thin)."""
+    usable, skipped = [], {}
+    for o in origins:
+        try:
+            fb.check_cutoff(month(o), history_months, horizon, what="origin")
+            usable.append(label(o))
+        except ValueError as exc:
+            skipped[label(o)] = str(exc).split(": ", 1)[1].split("; the latest", 1)[0].split("; no origin", 1)[0]
+    return usable, skipped
 
 
 def backtest_step(settings: Settings, units: str, horizon: int, origins: list[str] | None = None,
@@ -152,13 +249,19 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
     chosen = {k: v for k, v in every.items() if not methods or k in methods}
     with Engine.from_settings(settings) as engine:
         _, fb = builder_on(engine, settings, units, store_dir, progress)
-        origins = origins or backtest_origins(fb, horizon, settings.model.history_months)
+        skipped: dict[str, str] = {}
+        if origins:
+            origins, skipped = split_origins(fb, origins, horizon, settings.model.history_months)
+            if not origins:
+                raise ValueError(f"none of the origins can be scored: {skipped}")
+        else:
+            origins = backtest_origins(fb, horizon, settings.model.history_months)
         if progress:
             progress(f"backtest on {units}: {len(chosen)} methods x {len(origins)} origins ({origins[0]}..{origins[-1]})")
         table = engine.backtest(fb, chosen, origins=origins, horizon=horizon,
                                 history_months=settings.model.history_months)
     records = [dict(r, horizon=horizon) for r in backtest_records(table, units)]
-    return table, records, origins
+    return table, records, origins, skipped
 
 
 def train_step(settings: Settings, units: str, cutoff: str | None = None, method: str | None = None,
@@ -166,7 +269,7 @@ def train_step(settings: Settings, units: str, cutoff: str | None = None, method
     """Fit on data before the cutoff, backtest on the origins before it, save a versioned model + card."""
     models_dir = settings.out_dir / "models"
     with Engine.from_settings(settings) as engine:
-        store, fb = builder_on(engine, settings, units, store_dir, progress)
+        store, fb = builder_on(engine, settings, units, store_dir, progress, cutoff=cutoff)
         version = train_on(engine, settings, store, fb, cutoff, method, progress)
     return version, models_dir / version
 
@@ -174,14 +277,16 @@ def train_step(settings: Settings, units: str, cutoff: str | None = None, method
 def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None = None, method: str | None = None,
              progress: Progress | None = None) -> str:
     """Train and save one version on ``engine``; the card is written with it."""
-    cutoff = cutoff or latest_cutoff(fb, settings.model.history_months)
     horizon = settings.model.horizon_months
+    cutoff = checked_cutoff(fb, cutoff, settings.model.history_months)
     try:
         origins = [o for o in backtest_origins(fb, horizon, settings.model.history_months, count=24) if o < cutoff][-12:]
     except ValueError:
         origins = []
     if progress:
         progress(f"training {method or 'the default model'} on {fb.units.edition} before {cutoff}")
+    report = store.report()
     return train(fb, cutoff, settings.out_dir / "models", method=method, horizon=horizon, seed=settings.model.seed,
-                 backtest_origins=origins or None, data_hashes=data_hashes(store.report()),
+                 backtest_origins=origins or None, data_hashes=data_hashes(report),
+                 data_dir=report.get("data_dir_resolved"),
                  estimator_for=engine.estimator, documents=card_documents)

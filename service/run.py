@@ -1,43 +1,56 @@
 """The main job: one run folder with ranking, hot spots, areas, lists, profiles and outputs.
 
-``make_run`` reads (or builds) the store, builds units and features, trains or loads
-a model, ranks places with reasons, adds hotspot classes, Clear Hold Build areas, the
-youth-work list, the fairness profile and the needs-assessment figures, then writes
-the run folder (see the run-folder contract in README) and its map, briefing and layers.
+``make_run`` reads the data folder's store (ingesting it when the folder changed),
+builds units and features, checks the cutoff against the months with complete data
+(before anything is written), trains or loads a model, ranks places with reasons,
+adds hotspot classes, Clear Hold Build areas, the youth-work list, the fairness
+profile and the needs-assessment figures, then writes the run folder (see the
+run-folder contract in README) and its map, briefing and layers.
+
+The freshest data drives the run: when the store's monthly area tables (e.g. the
+Met's ward tables) reach a later month than the point events, the run also holds
+the *current* forecast on those areas for the month after their latest complete
+month (``current_ranking.parquet``, ``run.json["current"]``), and the briefing leads
+with it. Every analysis states its data period and how old its newest month is.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 
+from features.areas import choose_source
 from features.figures import needs_assessment_figures
+from features.months import month, shift
+from features.sources.ingest import data_hashes
 from geo.crs import WORKING_CRS
+from models.backtest import forecast_matrix
 from models.fairness import fairness_profile
 from models.hotspots.analysis import analyse_hotspots
 from models.ranking import clear_hold_build, expected_harm, rank_from_model, youth_list
-from models.registry import load_model
+from models.registry import list_versions, load_model
 from reports.outputs import write_outputs
 from service.engine import Engine
-from service.pipeline import builder_on, latest_cutoff, target_events, train_on
+from service.pipeline import builder_on, checked_cutoff, target_events, train_on
 from service.settings import Settings
 
 Progress = Callable[[str], None]
 
 
-def previous_ranking(runs_dir: Path, units: str) -> tuple[pd.DataFrame | None, str | None]:
-    """The latest earlier run's ranking on the same units (for rank_change)."""
+def previous_ranking(runs_dir: Path, units: str, table: str = "ranking") -> tuple[pd.DataFrame | None, str | None]:
+    """The latest earlier run's ``table`` on the same units (for rank_change)."""
     if not runs_dir.is_dir():
         return None, None
     for run in sorted((p for p in runs_dir.iterdir() if (p / "run.json").is_file()), reverse=True):
         meta = json.loads((run / "run.json").read_text())
-        if meta.get("units") == units and (run / "ranking.parquet").is_file():
-            return pd.read_parquet(run / "ranking.parquet", columns=["unit_id", "rank"]), meta["run_id"]
+        on = meta.get("units") if table == "ranking" else (meta.get("current") or {}).get("units")
+        if on == units and (run / f"{table}.parquet").is_file():
+            return pd.read_parquet(run / f"{table}.parquet", columns=["unit_id", "rank"]), meta["run_id"]
     return None, None
 
 
@@ -76,26 +89,122 @@ def area_name(store) -> str:
     return str(store.report().get("catalogue", {}).get("name") or "study area")
 
 
+STALE_MONTHS = 3
+"""A forecast whose newest month of data is more than this many months before the run is flagged."""
+
+
+def data_period(fb, cutoff, today: date) -> dict:
+    """The months an analysis at ``cutoff`` uses, and how old the newest one is on ``today``.
+
+    ``start`` is the first complete month, ``end`` the month before the cutoff;
+    ``age_months`` counts whole months from ``end`` to the month of ``today``
+    (0 = the current month); ``stale`` is true when that is more than
+    :data:`STALE_MONTHS`.
+    """
+    c = month(cutoff)
+    used = [m for m in fb.complete_months if m < c]
+    end = shift(c, -1)
+    age = (today.year - end.year) * 12 + (today.month - end.month)
+    out = {"start": f"{used[0]:%Y-%m}" if used else f"{end:%Y-%m}", "end": f"{end:%Y-%m}",
+           "age_months": int(age), "stale": bool(age > STALE_MONTHS), "source": fb.source,
+           "units": fb.units.edition}
+    if out["stale"]:
+        out["warning"] = (f"the newest month of data ({end:%Y-%m}) is {age} months old on {today:%Y-%m-%d}: "
+                          "this describes the past, not the present")
+    return out
+
+
+def data_binding(store) -> dict:
+    """Which data folder a store holds and the sha256 of every input file."""
+    report = store.report()
+    return {"data_dir": report.get("data_dir_resolved") or report.get("data_dir"), "store": str(store.root),
+            "ingested": report.get("created"), "inputs": data_hashes(report)}
+
+
+def checked_model(models_dir: Path, version: str, fb, cutoff, data_dir: str | None):
+    """Load a saved model and check it fits this run (units, data folder, features) before any work."""
+    model, meta = load_model(models_dir, version)
+    if meta.get("units") != fb.units.edition:
+        raise ValueError(f"model {version} was trained on {meta.get('units')} units, not {fb.units.edition}")
+    trained_on = meta.get("data_dir")
+    if trained_on and data_dir and trained_on != data_dir:
+        raise ValueError(f"model {version} was trained on the data of {trained_on}, not of {data_dir}; "
+                         "train one on this folder (`svrisk train`) or rank without --model")
+    expected = [str(c) for c in forecast_matrix(fb, cutoff).columns]
+    names = meta.get("features")
+    if names is not None and list(names) != expected:
+        missing, extra = sorted(set(names) - set(expected)), sorted(set(expected) - set(names))
+        raise ValueError(f"model {version} was trained on other features than this data gives: "
+                         f"{len(missing)} it needs are missing ({', '.join(missing[:5]) or 'none'}) and "
+                         f"{len(extra)} are new ({', '.join(extra[:5]) or 'none'}); retrain with `svrisk train`")
+    return model, meta
+
+
+def latest_model(models_dir: Path, units: str, data_dir: str | None) -> str:
+    """The newest saved version trained on ``units`` of this data folder."""
+    for version in reversed(list_versions(models_dir)):
+        meta = json.loads((models_dir / version / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("units") == units and (not data_dir or meta.get("data_dir") in (None, data_dir)):
+            return version
+    raise ValueError(f"{models_dir}: no saved model for {units} units of {data_dir}; run `svrisk train` first")
+
+
+def current_builder(engine: Engine, settings: Settings, store_dir, main_fb, main_cutoff, say):
+    """The builder of the freshest area tables, when they reach past the main analysis; else None.
+
+    Candidates are the boundary editions of the store whose monthly area counts cover the
+    target groups (:func:`features.areas.choose_source`); the one with the latest usable
+    cutoff wins, if that is later than ``main_cutoff``.
+    """
+    best = None
+    store = main_fb.store
+    for edition in store.editions():
+        if edition == "borough" or (edition == main_fb.units.edition and main_fb.source == "areas"):
+            continue
+        if choose_source(store, edition, "auto", settings.model.target_groups,
+                         settings.model.history_months) != "areas":
+            continue
+        _, fb = builder_on(engine, settings, edition, store_dir, say, source="areas")
+        usable = fb.usable_cutoffs(settings.model.history_months)
+        if usable and usable[-1] > month(main_cutoff) and (best is None or usable[-1] > best[1]):
+            best = (fb, usable[-1])
+    return best
+
+
 def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None = None,
              model_version: str | None = None, store_dir: Path | None = None,
              progress: Progress | None = None) -> Path:
-    """Build one run folder under ``settings.runs_dir`` and write its outputs; return its path."""
+    """Build one run folder under ``settings.runs_dir`` and write its outputs; return its path.
+
+    ``model_version``: None trains a new version; ``"latest"`` takes the newest version
+    trained on these units of this data folder; any other value names a version.
+    """
     say = progress or (lambda _m: None)
     units = units or settings.units.default
+    models_dir = settings.out_dir / "models"
+    created = datetime.now(UTC)
     say(f"units {units}: building geometry and features")
     with Engine.from_settings(settings) as engine:
-        store, fb = builder_on(engine, settings, units, store_dir, say)
-        cutoff = cutoff or latest_cutoff(fb, settings.model.history_months)
+        store, fb = builder_on(engine, settings, units, store_dir, say, cutoff=cutoff)
+        binding = data_binding(store)
+        cutoff = checked_cutoff(fb, cutoff, settings.model.history_months)
+        if model_version == "latest":
+            model_version = latest_model(models_dir, units, binding["data_dir"])
+        if model_version is not None:
+            model, model_meta = checked_model(models_dir, model_version, fb, cutoff, binding["data_dir"])
+        current = current_builder(engine, settings, store_dir, fb, cutoff, say)
         if model_version is None:
             model_version = train_on(engine, settings, store, fb, cutoff, progress=say)
+            model, model_meta = load_model(models_dir, model_version)
+        if current is not None:
+            cfb, ccut = current
+            say(f"current forecast: {cfb.units.edition} from the area tables, for {ccut:%Y-%m}")
+            current_version = train_on(engine, settings, store, cfb, f"{ccut:%Y-%m}", progress=say)
     unit_set = fb.units
-    models_dir = settings.out_dir / "models"
-    model, model_meta = load_model(models_dir, model_version)
-    if model_meta.get("units") != units:
-        raise ValueError(f"model {model_version} was trained on {model_meta.get('units')} units, not {units}")
     say(f"hot spots ({settings.model.permutations} permutations)")
-    hs = analyse_hotspots(fb, cutoff, events=target_events(store, settings), permutations=settings.model.permutations,
-                          seed=settings.model.seed, fdr_alpha=settings.model.fdr_alpha, areas=False)
+    hs = analyse_hotspots(fb, cutoff, events=target_events(store, settings) if fb.source == "points" else None,
+                          permutations=settings.model.permutations, seed=settings.model.seed,
+                          fdr_alpha=settings.model.fdr_alpha, areas=False)
     previous, previous_id = previous_ranking(settings.runs_dir, units)
     say("ranking places")
     ranking, X = rank_from_model(fb, model, cutoff, hotspots=hs.table, previous=previous)
@@ -110,26 +219,42 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     youth = youth_list(ranking, X)
     police = bool(settings.model.allow_police_generated)
     fairness = fairness_profile(ranking, X, police_generated_used=police)
-    events = store.table("events")
     population = store.table("population") if store.has("population") else None
-    figures = needs_assessment_figures(events, population, cutoff)
+    today = created.date()
+    current_meta, current_ranking = None, None
+    if current is not None:
+        cfb, ccut = current
+        cmodel, cmeta = load_model(models_dir, current_version)
+        chs = analyse_hotspots(cfb, ccut, permutations=settings.model.permutations, seed=settings.model.seed,
+                               fdr_alpha=settings.model.fdr_alpha, areas=False)
+        current_ranking, _ = rank_from_model(cfb, cmodel, ccut, hotspots=chs.table,
+                                             previous=previous_ranking(settings.runs_dir, cfb.units.edition,
+                                                                       "current_ranking")[0])
+        current_meta = {"units": cfb.units.edition, "cutoff": f"{ccut:%Y-%m}", "model_version": current_version,
+                        "method": cmeta.get("method"), "data_period": data_period(cfb, ccut, today),
+                        "hotspots": chs.meta, "feature_notes": list(cfb.notes)}
+    figures = needs_assessment_figures(current[0] if current is not None else fb, population,
+                                       current[1] if current is not None else cutoff)
 
-    created = datetime.now(UTC)
     run_id = f"{created:%Y%m%dT%H%M%S}-{units}-{cutoff}"
     run_dir = settings.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     meta = {
         "run_id": run_id, "created": created.isoformat(timespec="seconds"), "model_version": model_version,
         "method": model_meta.get("method"), "units": units, "cutoff": cutoff,
-        "horizon": settings.model.horizon_months, "data_period": model_meta.get("data_period"),
+        "horizon": settings.model.horizon_months, "data_period": data_period(fb, cutoff, today),
         "area_name": area_name(store), "seed": settings.model.seed,
         "permutations": settings.model.permutations, "target_groups": settings.model.target_groups,
         "police_generated_used": police, "previous_run": previous_id,
         "hotspots": hs.meta, "feature_notes": list(getattr(fb, "notes", [])),
-        "settings": json.loads(settings.model_dump_json()),
+        "current": current_meta, "data": binding,
+        "quality_flags": important_flags(store.report()),
+        "settings": public_settings(settings),
     }
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2, default=str))
     ranking.to_parquet(run_dir / "ranking.parquet")
+    if current_ranking is not None:
+        current_ranking.to_parquet(run_dir / "current_ranking.parquet")
     hot = hs.table.rename(columns={"lisa_class": "lisa_label"})
     hot[["unit_id", "Gs", "Zs", "p_sim", "q_value", "gi_class", "Gi_Bin", "lisa_label", "emerging", "geometry"]] \
         .to_parquet(run_dir / "hotspots.parquet")
@@ -141,3 +266,20 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     say("writing map, briefing and GIS layers")
     write_outputs(run_dir)
     return run_dir
+
+
+IMPORTANT_CHECKS = ("months_missing", "thin_months", "unit_month_missing", "period_doubled", "period_inflated",
+                    "category_all_zero", "overlapping_releases")
+"""Ingest quality flags a run repeats: gaps, thin months, doubled periods, overlapping releases."""
+
+
+def important_flags(report: dict) -> list[dict]:
+    """The ingest quality flags that change what a run's numbers mean (see :data:`IMPORTANT_CHECKS`)."""
+    return [{k: f[k] for k in ("table", "check", "severity", "message", "source") if k in f}
+            for f in report.get("quality_flags", []) if f.get("check") in IMPORTANT_CHECKS]
+
+
+def public_settings(settings: Settings) -> dict:
+    """The settings a run used that say how it was made (no service paths or keys)."""
+    keep = json.loads(settings.model_dump_json(include={"units", "model", "engine", "demo_seed"}))
+    return keep

@@ -36,6 +36,8 @@ class UnitSettings(BaseModel):
     grid_size_m: float = Field(250.0, gt=0)
     knn: int = Field(8, ge=1)
     distance_band_m: float = Field(500.0, gt=0)
+    max_units: int = Field(100_000, ge=2, description="Largest grid (cells) a run may build: finer grids "
+                           "exhaust memory (cells x months x offence groups).")
 
 
 class ModelSettings(BaseModel):
@@ -83,8 +85,9 @@ class Settings(BaseSettings):
         return self.out_dir / "demo-data"
 
     @property
-    def store_dir(self) -> Path:
-        return self.out_dir / "store"
+    def stores_dir(self) -> Path:
+        """One store per data folder below this (see ``service.pipeline.default_store_dir``)."""
+        return self.out_dir / "stores"
 
     @property
     def runs_dir(self) -> Path:

@@ -9,7 +9,6 @@ tables, ``rejects.parquet`` and ``ingest_report.json``. For every input,
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,11 +23,12 @@ import pandas as pd
 import shapely
 
 from features.sources.catalogue import Catalogue, Source, load_catalogue
+from features.sources.fingerprint import fingerprint, sha256
 from features.sources.loaders import areas, crime, places
 from features.sources.loaders.context import IngestContext, IngestOptions
 from features.sources.loaders.points import StudyArea
 from features.sources.readers import REJECT_COLUMNS, DataError, LoadResult, concat_rejects
-from features.sources.store import REPORT_NAME
+from features.sources.store import REPORT_NAME, STORE_VERSION
 from features.sources.taxonomy import load_taxonomy
 
 Loader = Callable[[Path, IngestContext], LoadResult]
@@ -60,14 +60,6 @@ LOADERS: dict[str, Loader] = {
 # Keys that identify one thing across sources: a later source's repeat is rejected.
 TABLE_KEYS = {"stations": "station_key", "schools": "urn", "bus_stops": "stop_code"}
 ORDER = list(LOADERS)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _load(source: Source, ctx: IngestContext) -> LoadResult | None:
@@ -248,12 +240,16 @@ def _unit_month_holes(ev: pd.DataFrame, ctx: IngestContext, min_mean: float = 4.
 
 
 def _report(catalogue: Catalogue, results, tables, quality, data_dir) -> dict:
+    root = Path(data_dir).resolve()
+    folder = fingerprint(root)
     inputs = []
     for source, res in results:
         files = []
         for f in res.files or [res.source]:
             path = Path(f.split("!", 1)[0])
-            files.append({"path": f, "sha256": _sha256(path) if path.is_file() else None})
+            rel = path.resolve().relative_to(root).as_posix() if path.resolve().is_relative_to(root) else None
+            known = folder.get(rel, {}).get("sha256") if rel else None
+            files.append({"path": f, "sha256": known or (sha256(path) if path.is_file() else None)})
         inputs.append({
             "source": source.name, "kind": source.kind, "table": res.table, "path": str(source.path),
             "files": files, "rows_read": res.rows_read, "accepted": res.accepted_rows, "rejected": len(res.rejects),
@@ -263,7 +259,10 @@ def _report(catalogue: Catalogue, results, tables, quality, data_dir) -> dict:
     totals = {k: int(sum(i[k] for i in inputs)) for k in ("rows_read", "accepted", "rejected")}
     return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "store_version": STORE_VERSION,
         "data_dir": str(Path(data_dir)),
+        "data_dir_resolved": str(root),
+        "data_files": folder,
         "catalogue": {"name": catalogue.name, "origin": catalogue.origin},
         "inputs": inputs,
         "unrecognised": catalogue.unrecognised,

@@ -71,6 +71,8 @@ TABLES: dict[str, TableSpec] = {
                 "subcategory": "string",  # source minor category, NA if none
                 "group": "string",
                 "count": "float64",
+                "harm": "float64",  # harm weight of one offence of this category (taxonomy)
+                "serious_violence": "bool",
                 "release": "string",  # which release the row came from (NA if single release)
                 "source_file": "string",
             },

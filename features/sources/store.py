@@ -22,6 +22,8 @@ import pandas as pd
 from geo.crs import check_crs
 
 REPORT_NAME = "ingest_report.json"
+STORE_VERSION = 2
+"""Bumped whenever ingest writes different tables from the same files; an older store is ingested again."""
 
 
 class Store:

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from features.sources.readers import DataError
+from service.pipeline import check_data_dir
 from service.settings import Settings, get_settings
 
 
@@ -28,7 +29,11 @@ def user_errors(func: Callable) -> Callable:
 
 
 def settings_for(data: Path | None = None, out: Path | None = None) -> Settings:
-    return get_settings(data_dir=data, out_dir=out)
+    """The settings with the command line's folders; a named data folder is checked first."""
+    settings = get_settings(data_dir=data, out_dir=out)
+    if settings.data_dir is not None:
+        check_data_dir(settings.data_dir)
+    return settings
 
 
 def progress(message: str) -> None:

@@ -17,11 +17,12 @@ app = typer.Typer()
 def features_command(
     units: str = typer.Option("lsoa2011", "--units", help="lsoa2011, lsoa2021, ward2018, ward2022 or grid<metres>."),
     cutoff: str = typer.Option(..., "--cutoff", help="YYYY-MM: features use only months before it."),
-    store: Path = typer.Option(None, "--store", help="Store folder (default: <out_dir>/store, ingested if missing)."),
+    data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
+    store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
     out: Path = typer.Option(None, "--out", help="Output folder (default: <out_dir>/features)."),
 ) -> None:
     """Build the feature matrix for UNITS as of CUTOFF and write it (GeoParquet) with its dictionary."""
-    settings = settings_for()
+    settings = settings_for(data)
     paths = features_step(settings, units, cutoff, store_dir=store, out_dir=out, progress=progress)
     for name, path in paths.items():
         typer.echo(f"{name}: {path}")

@@ -18,8 +18,8 @@ app = typer.Typer()
 def hotspots_command(
     units: str = typer.Option("lsoa2011", "--units", help="lsoa2011, lsoa2021, ward2018, ward2022 or grid<metres>."),
     cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM (default: the month after the last data)."),
-    data: Path = typer.Option(None, "--data", help="Data folder to ingest if the store does not exist yet."),
-    store: Path = typer.Option(None, "--store", help="Store folder (default: <out_dir>/store)."),
+    data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
+    store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
     out: Path = typer.Option(None, "--out", help="Output folder (default: <out_dir>/hotspots/<units>_<cutoff>)."),
 ) -> None:
     """Where serious violence concentrates beyond chance, and whether it is new, persistent or fading."""

@@ -16,7 +16,7 @@ app = typer.Typer()
 @user_errors
 def ingest_command(
     data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
-    out: Path = typer.Option(None, "--out", help="Store folder to write (default: <out_dir>/store)."),
+    out: Path = typer.Option(None, "--out", help="Store folder to write (default: one per data folder under <out_dir>/stores)."),
 ) -> None:
     """Load every source in DATA, validate it, and write the store with rejects and ingest_report.json."""
     settings = settings_for(data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -17,14 +18,31 @@ app = typer.Typer()
 def run_command(
     data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
     units: str = typer.Option(None, "--units", help="Unit set (default: settings units.default)."),
-    cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM (default: after the last full 12 months of data)."),
+    cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM (default: after the last 12 complete months of data)."),
     model: str = typer.Option(None, "--model", help="Saved model version to rank with (default: train one)."),
-    store: Path = typer.Option(None, "--store", help="Store folder (default: <out_dir>/store; ingested if missing)."),
+    store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
 ) -> None:
     """Ingest (if needed), build features, find hot spots, train and rank, and write every output."""
     settings = settings_for(data)
     run_dir = make_run(settings, units=units, cutoff=cutoff, model_version=model, store_dir=store, progress=progress)
+    print_summary(run_dir)
+
+
+def print_summary(run_dir: Path) -> None:
+    """What a run is about: each analysis with its data period and age, the flags that matter, the files."""
+    meta = json.loads((run_dir / "run.json").read_text())
     typer.echo(f"run written to {run_dir}")
-    for name in ("map.html", "briefing.html", "layers.gpkg"):
+    analyses = [("current", meta["current"])] if meta.get("current") else []
+    analyses.append(("forecast", meta))
+    for title, a in analyses:
+        p = a["data_period"]
+        what = "area tables" if p.get("source") == "areas" else "point events"
+        typer.echo(f"  {title}: {a['units']} for {a['cutoff']} from {what} {p['start']}..{p['end']} "
+                   f"(newest month {p['age_months']} months old), model {a['model_version']}")
+        if p.get("warning"):
+            typer.echo(f"  warning: {p['warning']}")
+    for flag in meta.get("quality_flags", []):
+        typer.echo(f"  data [{flag['severity']}] {flag['message']}")
+    for name in ("map.html", "briefing.html", "briefing.pdf", "layers.gpkg"):
         if (run_dir / name).is_file():
             typer.echo(f"  {name}: {run_dir / name}")

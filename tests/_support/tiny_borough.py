@@ -169,3 +169,19 @@ def tiny_store(events=EVENTS, exclusions: bool = True, stop_search=STOP_SEARCH) 
             "permanent_exclusions": [10.0, 0.0, 10.0],
         }).astype({"urn": "string", "year": "string"})
     return tables
+
+
+def ward_counts(rows) -> pd.DataFrame:
+    """An ``area_counts`` table of monthly counts by 2022 ward from ``(month, ward, group, count)`` rows.
+
+    Wards are ``"W"`` (west, E05000001) and ``"E"`` (east, E05000002); harm is 100 an offence.
+    """
+    code = {"W": "E05000001", "E": "E05000002"}
+    return pd.DataFrame({
+        "unit_code": [code[w] for _, w, _, _ in rows], "edition": "ward2022",
+        "period_start": pd.to_datetime([f"{m}-01" for m, _, _, _ in rows]), "period": "month",
+        "category": [g.title() for _, _, g, _ in rows], "subcategory": pd.NA,
+        "group": [g for _, _, g, _ in rows], "count": [float(n) for _, _, _, n in rows], "harm": 100.0,
+        "serious_violence": True, "release": pd.NA, "source_file": "wards.csv",
+    }).astype({"unit_code": "string", "edition": "string", "period": "string", "category": "string",
+               "subcategory": "string", "group": "string", "release": "string"})

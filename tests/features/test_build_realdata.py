@@ -32,7 +32,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def builders(store):
-    return {e: FeatureBuilder(store, build_units(store, e)) for e in EDITIONS}
+    return {e: FeatureBuilder(store, build_units(store, e), source="points") for e in EDITIONS}
 
 
 def test_four_matrices_build_complete(builders):

@@ -37,7 +37,8 @@ def test_ingest_prints_counts_and_writes_the_report(tmp_path):
 def test_ingest_of_a_missing_folder_is_one_line_and_exit_2(tmp_path):
     result = runner.invoke(app, ["ingest", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "s")])
     assert result.exit_code == 2
-    assert "data folder not found" in result.output and "Traceback" not in result.output
+    assert result.output.startswith("error: data folder ") and result.output.rstrip().endswith("nope not found")
+    assert "Traceback" not in result.output
 
 
 def test_features_writes_a_matrix_with_one_row_per_unit(tmp_path):

@@ -56,8 +56,7 @@ def test_planted_hot_spots_come_out_hot_on_the_grid(demo_runs):
     from models.hotspots.analysis import analyse_hotspots
 
     first, _, truth = demo_runs
-    settings = get_settings(out_dir=first.parents[1])
-    store = Store(settings.store_dir)
+    store = Store(json.loads((first / "run.json").read_text())["data"]["store"])
     fb = FeatureBuilder(store, build_units(store, "grid250"))
     result = analyse_hotspots(fb, json.loads((first / "run.json").read_text())["cutoff"], permutations=9999,
                               seed=1, areas=False)

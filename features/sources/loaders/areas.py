@@ -238,6 +238,7 @@ def load_met_ward_monthly(path: Path, ctx: IngestContext) -> LoadResult:
         "period": "month", "category": good[major].str.title(),
         "subcategory": good[minor].str.title() if minor else pd.Series(pd.NA, index=good.index, dtype="string"),
         "group": cls["group"][good.index], "count": count[good.index].astype("float64"),
+        "harm": cls["harm"][good.index], "serious_violence": cls["serious_violence"][good.index],
         "release": release[good.index], "source_file": raw.source,
     }).reset_index(drop=True)
     result = LoadResult("area_counts", out, concat_rejects([raw.malformed, rejects]), raw.source,
@@ -307,7 +308,8 @@ def load_met_lsoa_annual(path: Path, ctx: IngestContext) -> LoadResult:
         "unit_code": good[code_col], "edition": edition[good.index].fillna("lsoa2011"),
         "period_start": start[good.index], "period": period, "category": good["category"],
         "subcategory": pd.Series(pd.NA, index=good.index, dtype="string"), "group": cls["group"][good.index],
-        "count": count[good.index].astype("float64"), "release": pd.NA, "source_file": raw.source,
+        "count": count[good.index].astype("float64"), "harm": cls["harm"][good.index],
+        "serious_violence": cls["serious_violence"][good.index], "release": pd.NA, "source_file": raw.source,
     }).reset_index(drop=True)
     result = LoadResult("area_counts", out, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read,
                         files=[raw.source])
@@ -362,7 +364,8 @@ def load_incident_records(path: Path, ctx: IngestContext) -> LoadResult:
     out = pd.DataFrame({
         "unit_code": good["LSOA code"], "edition": edition[good.index], "period_start": month[good.index],
         "period": "month", "category": good["Crime type"], "subcategory": pd.NA,
-        "group": cls["group"][good.index], "count": 1.0, "release": pd.NA, "source_file": raw.source,
+        "group": cls["group"][good.index], "count": 1.0, "harm": cls["harm"][good.index],
+        "serious_violence": cls["serious_violence"][good.index], "release": pd.NA, "source_file": raw.source,
     }).reset_index(drop=True)
     result = LoadResult("area_counts", out, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read,
                         files=[raw.source])

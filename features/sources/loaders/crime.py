@@ -298,10 +298,22 @@ def month_gaps(months: pd.Series) -> list[str]:
     return [d.strftime("%Y-%m") for d in full.difference(m)]
 
 
-def thin_months(months: pd.Series, ratio: float = 0.2) -> dict[str, int]:
-    """Months whose row count is below ``ratio`` x the median month (partial or missing data)."""
-    counts = months.dropna().dt.strftime("%Y-%m").value_counts().sort_index()
+THIN_RATIO = 0.2
+"""A month with fewer rows than this share of the median month is thin: partial or missing data."""
+
+
+def thin_counts(counts: pd.Series, ratio: float = THIN_RATIO) -> dict:
+    """The entries of ``counts`` (rows per month, months with data only) below ``ratio`` x their median.
+
+    With fewer than 4 months there is no usual level to compare with, so nothing is thin.
+    """
     if len(counts) < 4:
         return {}
-    med = float(np.median(counts.to_numpy()))
-    return {k: int(v) for k, v in counts.items() if v < ratio * med}
+    med = float(np.median(counts.to_numpy(dtype=float)))
+    return {k: v for k, v in counts.items() if v < ratio * med}
+
+
+def thin_months(months: pd.Series, ratio: float = THIN_RATIO) -> dict[str, int]:
+    """Months whose row count is below ``ratio`` x the median month (partial or missing data)."""
+    counts = months.dropna().dt.strftime("%Y-%m").value_counts().sort_index()
+    return {k: int(v) for k, v in thin_counts(counts, ratio).items()}

@@ -1,0 +1,94 @@
+"""Monthly counts by area as an event source: the tiny borough's two wards, counted by hand."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from tiny_borough import tiny_store, ward_counts
+
+from features.areas import area_sums, choose_source
+from features.build import FeatureBuilder
+from features.sources.memstore import MemoryStore
+from features.units import build_units
+
+# every month 2020-01..2021-12: west 3 violence + 1 robbery, east 1 violence and 0 sexual
+# offences; in 2021-06 the west has 10 violence instead of 3; burglary in the east is not a
+# target group
+MONTHS = [f"{m:%Y-%m}" for m in pd.date_range("2020-01-01", "2021-12-01", freq="MS")]
+ROWS = ([(m, "W", "violence", 10 if m == "2021-06" else 3) for m in MONTHS]
+        + [(m, "W", "robbery", 1) for m in MONTHS] + [(m, "E", "violence", 1) for m in MONTHS]
+        + [(m, "E", "burglary", 2) for m in MONTHS] + [(m, "E", "sexual", 0) for m in MONTHS])
+
+
+def store(rows=ROWS, events=True):
+    tables = tiny_store()
+    tables["area_counts"] = ward_counts(rows)
+    if not events:
+        tables.pop("events")
+    return MemoryStore(tables)
+
+
+def test_ward_windows_and_targets_are_the_table_s_counts():
+    st = store()
+    fb = FeatureBuilder(st, build_units(st, "ward2022"))
+    assert fb.source == "areas"
+    X = fb.matrix("2022-01")
+    west, east = "E05000001", "E05000002"
+    assert X.loc[west, "cnt_sv_12m"] == 11 * 4 + 11  # 2021: 11 months of 3 + 1, June 10 + 1
+    assert X.loc[east, "cnt_sv_12m"] == 12 and X.loc[east, "cnt_burglary_12m"] == 24
+    assert X.loc[west, "harm_sv_12m"] == 100 * X.loc[west, "cnt_sv_12m"]
+    assert X.loc[west, "trend_sv_12m"] == pytest.approx(100 * (55 - 48) / 48)
+    assert "nr_sv" not in X.columns and "kde_sv_12m" not in X.columns  # no points, no kernels
+    assert fb.target("2021-06").loc[west] == 11
+    assert fb.data_span() == "2020-01..2021-12"
+
+
+def test_the_source_is_the_one_that_reaches_later():
+    st = store()  # point events stop in 2018: the ward table (2020-21) is newer
+    assert choose_source(st, "ward2022", target_groups=["violence", "robbery"]) == "areas"
+    assert choose_source(st, "lsoa2011", target_groups=["violence"]) == "points"  # no LSOA table
+    # a table that lacks a target group cannot stand in for the points
+    assert choose_source(st, "ward2022", target_groups=["violence", "theft"]) == "points"
+    # with a cutoff only the points cover, the points serve
+    assert choose_source(st, "ward2022", target_groups=["violence"], history=1, cutoff="2018-01") == "points"
+    with pytest.raises(ValueError, match="no monthly area counts for 'lsoa2011'"):
+        choose_source(st, "lsoa2011", "areas")
+
+
+def test_area_sums_count_unknown_areas_as_outside():
+    st = store(ROWS + [("2021-01", "W", "violence", 0)])
+    tables = {"units_ward2022": st.table("units_ward2022"), "area_counts": st.table("area_counts")}
+    extra = ward_counts([("2021-01", "W", "violence", 5)]).assign(unit_code="E05999999")
+    tables["area_counts"] = pd.concat([tables["area_counts"], extra], ignore_index=True)
+    ms = MemoryStore(tables)
+    from features.build import event_groups
+
+    sums = area_sums(ms, build_units(ms, "ward2022"), event_groups()[0])
+    assert sums.source == "areas" and sums.assignment["outside"] == 5
+    assert sums.assignment["read"] == sums.assignment["assigned"] + 5
+
+
+def test_a_thin_month_is_not_complete_and_stops_a_cutoff_after_it():
+    rows = [r for r in ROWS if r[0] != "2021-06"] + [("2021-06", "W", "violence", 0)]
+    st = store(rows)
+    fb = FeatureBuilder(st, build_units(st, "ward2022"))
+    assert list(fb.thin_months) == [pd.Timestamp("2021-06-01")]
+    assert pd.Timestamp("2021-06-01") not in fb.complete_months
+    with pytest.raises(ValueError, match=r"too few events in 2021-06 \(0 where about 7 is usual\); "
+                                         r"the latest usable cutoff is 2021-06"):
+        fb.check_cutoff("2022-01", 12)
+    assert fb.check_cutoff("2021-06", 12) == pd.Timestamp("2021-06-01")
+
+
+def test_a_gap_names_the_missing_months_and_the_latest_usable_cutoff():
+    rows = [r for r in ROWS if not ("2020-09" <= r[0] <= "2020-11")]
+    st = store(rows)
+    fb = FeatureBuilder(st, build_units(st, "ward2022"), source="areas")
+    with pytest.raises(ValueError) as err:
+        fb.check_cutoff("2021-06", 12)
+    msg = str(err.value)
+    assert "no data for 2020-09..2020-11" in msg and "latest usable cutoff is 2022-01" in msg
+    with pytest.raises(ValueError, match="no data for 2029-01..2029-12"):
+        fb.check_cutoff("2030-01", 12)
+    # a window reaching back before the data is shortened, not refused
+    assert fb.check_cutoff("2020-04", 12) == pd.Timestamp("2020-04-01")
