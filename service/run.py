@@ -248,7 +248,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         "police_generated_used": police, "previous_run": previous_id,
         "hotspots": hs.meta, "feature_notes": list(getattr(fb, "notes", [])),
         "current": current_meta, "data": binding,
-        "quality_flags": important_flags(store.report()),
+        "quality_flags": important_flags(store.report(), police),
         "settings": public_settings(settings),
     }
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -273,10 +273,14 @@ IMPORTANT_CHECKS = ("months_missing", "thin_months", "unit_month_missing", "peri
 """Ingest quality flags a run repeats: gaps, thin months, doubled periods, overlapping releases."""
 
 
-def important_flags(report: dict) -> list[dict]:
-    """The ingest quality flags that change what a run's numbers mean (see :data:`IMPORTANT_CHECKS`)."""
+def important_flags(report: dict, police_generated_used: bool = False) -> list[dict]:
+    """The ingest quality flags that change what a run's numbers mean (see :data:`IMPORTANT_CHECKS`).
+
+    Flags on stop and search are left out unless the run used police-generated data.
+    """
     return [{k: f[k] for k in ("table", "check", "severity", "message", "source") if k in f}
-            for f in report.get("quality_flags", []) if f.get("check") in IMPORTANT_CHECKS]
+            for f in report.get("quality_flags", []) if f.get("check") in IMPORTANT_CHECKS
+            and (police_generated_used or f.get("table") != "stop_search")]
 
 
 def public_settings(settings: Settings) -> dict:
