@@ -33,9 +33,9 @@ points:
    standard distance.
 6. **Minimum neighbours.** The Gi* weights then give every unit at least
    ``MIN_NEIGHBOURS`` (8) neighbours: a unit with fewer inside the band takes its 8
-   nearest ("z-scores are reliable ... as long as the distance band is large enough to
-   ensure several neighbors (approximately eight) for each feature", ArcGIS's best
-   practice). The incremental series itself uses the pure bands.
+   nearest (ArcGIS's best practice for a fixed distance band: Gi* z-scores stay reliable,
+   even on skewed counts, when every feature has several neighbours, about eight). The
+   incremental series itself uses the pure bands.
 
 Fixed distance band is the default conceptualisation for areas and grids; queen
 contiguity and k nearest neighbours remain options (:func:`select_neighbourhood`).
