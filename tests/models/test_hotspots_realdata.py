@@ -29,7 +29,7 @@ def builder(store):
     from features.build import FeatureBuilder
     from features.units import build_units
 
-    return FeatureBuilder(store, build_units(store, "lsoa2011"))
+    return FeatureBuilder(store, build_units(store, "lsoa2011"), source="points")
 
 
 @pytest.fixture(scope="module")
