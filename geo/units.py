@@ -219,8 +219,13 @@ def kth_neighbour_distance(coords: np.ndarray, k: int) -> np.ndarray:
     """Distance from each point to its ``k``-th nearest other point (k capped at n - 1)."""
     coords = np.asarray(coords, dtype=float)
     k = max(1, min(int(k), len(coords) - 1))
-    d, _ = cKDTree(coords).query(coords, k=k + 1)
-    return np.asarray(d).reshape(len(coords), k + 1)[:, k]
+    tree = cKDTree(coords)
+    out = np.empty(len(coords))
+    step = max(1, 2_000_000 // (k + 1))  # queries per chunk: at most ~16 MB of distances at once
+    for start in range(0, len(coords), step):
+        d, _ = tree.query(coords[start:start + step], k=k + 1)
+        out[start:start + step] = np.asarray(d).reshape(-1, k + 1)[:, k]
+    return out
 
 
 def graph_from_pairs(ids: pd.Index, i: np.ndarray, j: np.ndarray, weight: np.ndarray | None = None) -> Graph:
