@@ -6,7 +6,9 @@ graphs are built on first use, cached, and never changed in place.
 
 Editions come from the store's ``units_<edition>`` tables (``lsoa2011``,
 ``lsoa2021``, ``ward2018``, ``ward2022``); ``grid<metres>`` (e.g. ``grid250``)
-makes square cells clipped to the borough (see :mod:`geo.grid`).
+makes square cells and ``hex<metres>`` (e.g. ``hex300``) hexagons clipped to the
+borough (see :mod:`geo.grid`); ``grid`` and ``hex`` alone choose the size from the
+event locations (:func:`geo.grid.auto_cell_size`).
 """
 
 from __future__ import annotations
@@ -18,14 +20,18 @@ import numpy as np
 import pandas as pd
 import shapely
 from libpysal.graph import Graph
+from scipy.spatial import cKDTree
 
 from geo.crs import WORKING_CRS, check_crs
-from geo.grid import make_grid
+from geo.grid import make_grid, make_hex_grid
 
 GRAPH_KINDS = ("queen", "knn", "band")
 QUEEN_SNAP_M = 1.0
 """Polygons closer than this (metres) are queen neighbours: generalised boundaries leave slivers."""
-_GRID = re.compile(r"^grid(\d+(?:\.\d+)?)$")
+BAND_TOLERANCE_M = 1e-6
+"""A unit exactly at the band distance is inside it (float noise cannot drop it)."""
+_CELLS = re.compile(r"^(grid|hex)(\d+(?:\.\d+)?)?$")
+CELL_PREFIXES = {"grid": "square", "hex": "hexagon"}
 
 
 class UnitSet:
@@ -43,9 +49,13 @@ class UnitSet:
         Neighbours for the ``"knn"`` graph (capped at n - 1).
     distance_band_m : float
         Threshold in metres for the ``"band"`` graph, between centroids.
+    meta : dict, optional
+        How the units were made (for grids: cell shape, size and the rule that chose it);
+        written into the outputs' metadata.
     """
 
-    def __init__(self, frame: gpd.GeoDataFrame, edition: str, knn: int = 8, distance_band_m: float = 500.0):
+    def __init__(self, frame: gpd.GeoDataFrame, edition: str, knn: int = 8, distance_band_m: float = 500.0,
+                 meta: dict | None = None):
         _check_frame(frame, edition)
         frame = frame[["unit_id", "name", "area_m2", "geometry"]].copy()
         frame["unit_id"] = frame["unit_id"].astype("string")
@@ -58,7 +68,8 @@ class UnitSet:
         pts = self.frame.geometry.representative_point()
         self.centroids: np.ndarray = np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()])
         self.centroids.setflags(write=False)
-        self._graphs: dict[str, Graph] = {}
+        self.meta: dict = dict(meta or {})
+        self._graphs: dict = {}
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -101,6 +112,41 @@ class UnitSet:
         else:
             g = Graph.build_distance_band(points, threshold=self.distance_band_m, binary=True)
         return _fill_islands(g, ids, points)
+
+    def band_graph(self, distance_m: float, min_neighbours: int = 0) -> Graph:
+        """Binary fixed distance band between centroids, each unit given at least ``min_neighbours``.
+
+        Units ``j`` with centroid distance ``<= distance_m`` from unit ``i`` are its
+        neighbours. A unit with fewer than ``min_neighbours`` (capped at n - 1) inside
+        the band takes its ``min_neighbours`` nearest instead, as ArcGIS's spatial
+        weights do when a distance band is combined with a number of neighbours; the
+        link is added for that unit only, so the graph may be asymmetric. With
+        ``min_neighbours=0`` units without neighbours stay isolated. Built once per
+        (distance, minimum) and cached.
+        """
+        if not distance_m > 0:
+            raise ValueError(f"distance band must be > 0 metres, got {distance_m!r}")
+        n = len(self)
+        k = min(int(min_neighbours), n - 1)
+        key = ("band", float(distance_m), k)
+        if key not in self._graphs:
+            i, j, _ = neighbour_pairs(self.centroids, distance_m)
+            if k > 0:
+                card = np.bincount(i, minlength=n)
+                short = np.flatnonzero(card < k)
+                if short.size:
+                    _, nn = cKDTree(self.centroids).query(self.centroids[short], k=k + 1)
+                    nn = np.asarray(nn).reshape(short.size, k + 1)
+                    fi = np.repeat(short, k + 1).reshape(short.size, k + 1)
+                    other = nn != fi
+                    # drop the unit itself (or, with duplicate points, the (k+1)-th) to keep k
+                    first_k = np.cumsum(other, axis=1) <= k
+                    sel = other & first_k
+                    keep = ~np.isin(i, short)
+                    i = np.concatenate([i[keep], fi[sel]])
+                    j = np.concatenate([j[keep], nn[sel]])
+            self._graphs[key] = graph_from_pairs(self.ids, i, j)
+        return self._graphs[key]
 
     def assign(self, points: gpd.GeoSeries | gpd.GeoDataFrame, report: dict | None = None) -> np.ndarray:
         """Row position of the unit holding each point, or -1 when outside every unit.
@@ -150,6 +196,52 @@ def assignment_counts(unit: np.ndarray, located: np.ndarray, shared: np.ndarray)
         "read": int(len(unit)), "no_location": int((~located).sum()), "assigned": int((unit >= 0).sum()),
         "outside": int(((unit < 0) & located).sum()), "on_shared_boundary": int(shared.sum()),
     }
+
+
+def neighbour_pairs(coords: np.ndarray, distance_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ordered pairs ``(i, j, d)`` of distinct points at most ``distance_m`` apart (both directions).
+
+    Sorted by ``i`` then ``j``; the one distance-band rule that every band graph and the
+    incremental spatial autocorrelation series share.
+    """
+    coords = np.asarray(coords, dtype=float)
+    tree = cKDTree(coords)
+    pairs = tree.query_pairs(float(distance_m) + BAND_TOLERANCE_M, output_type="ndarray")
+    a, b = pairs[:, 0], pairs[:, 1]
+    i = np.concatenate([a, b]).astype(np.intp)
+    j = np.concatenate([b, a]).astype(np.intp)
+    d = np.hypot(*(coords[i] - coords[j]).T) if len(i) else np.zeros(0)
+    order = np.lexsort((j, i))
+    return i[order], j[order], d[order]
+
+
+def kth_neighbour_distance(coords: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each point to its ``k``-th nearest other point (k capped at n - 1)."""
+    coords = np.asarray(coords, dtype=float)
+    k = max(1, min(int(k), len(coords) - 1))
+    tree = cKDTree(coords)
+    out = np.empty(len(coords))
+    step = max(1, 2_000_000 // (k + 1))  # queries per chunk: at most ~16 MB of distances at once
+    for start in range(0, len(coords), step):
+        d, _ = tree.query(coords[start:start + step], k=k + 1)
+        out[start:start + step] = np.asarray(d).reshape(-1, k + 1)[:, k]
+    return out
+
+
+def graph_from_pairs(ids: pd.Index, i: np.ndarray, j: np.ndarray, weight: np.ndarray | None = None) -> Graph:
+    """A libpysal Graph keyed by ``ids`` from positional pairs; units without a pair stay as isolates."""
+    n = len(ids)
+    i, j = np.asarray(i, dtype=np.intp), np.asarray(j, dtype=np.intp)
+    w = np.ones(len(i)) if weight is None else np.asarray(weight, dtype=float)
+    lonely = np.setdiff1d(np.arange(n), i)
+    # libpysal keeps an isolate as a zero-weight self-link
+    i, j, w = np.concatenate([i, lonely]), np.concatenate([j, lonely]), np.concatenate([w, np.zeros(lonely.size)])
+    order = np.lexsort((j, i))
+    arr = np.asarray(ids, dtype=object)
+    out = Graph.from_arrays(arr[i[order]], arr[j[order]], w[order])
+    if list(out.unique_ids) != list(ids):  # pragma: no cover - guards the row-order contract
+        raise RuntimeError("graph ids are not in unit order")
+    return out
 
 
 def _fill_islands(g: Graph, ids: pd.Index, points: gpd.GeoSeries) -> Graph:
@@ -216,20 +308,43 @@ def boundary_units(raw: gpd.GeoDataFrame, edition: str, knn: int = 8, distance_b
     return UnitSet(frame, edition, knn=knn, distance_band_m=distance_band_m)
 
 
-def grid_units(area: gpd.GeoSeries, edition: str, knn: int = 8, distance_band_m: float = 500.0) -> UnitSet:
-    """Grid cells over ``area`` for an edition named ``grid<metres>`` (e.g. ``grid250``)."""
-    size = grid_size(edition)
+def grid_units(area: gpd.GeoSeries, edition: str, knn: int = 8, distance_band_m: float = 500.0,
+               size_m: float | None = None, meta: dict | None = None) -> UnitSet:
+    """Cells over ``area`` for a ``grid<metres>`` (squares) or ``hex<metres>`` (hexagons) edition.
+
+    ``grid`` and ``hex`` without a size need ``size_m`` (e.g. from
+    :func:`geo.grid.auto_cell_size`); ``meta`` says how it was chosen.
+    """
+    cell = cell_edition(edition)
+    if cell is None:
+        raise ValueError(f"{edition!r} is not a grid edition; grids are named 'grid<metres>' or 'hex<metres>', "
+                         "e.g. 'grid250', 'hex300' ('grid' or 'hex' alone: size chosen from the data)")
+    shape, size = cell
     if size is None:
-        raise ValueError(f"{edition!r} is not a grid edition; grids are named 'grid<metres>', e.g. 'grid250'")
-    return UnitSet(make_grid(area, size), edition, knn=knn, distance_band_m=distance_band_m)
+        if size_m is None:
+            raise ValueError(f"edition {edition!r} has no cell size: give one ('{edition}250') or choose it from the data")
+        size = float(size_m)
+    make = make_hex_grid if shape == "hexagon" else make_grid
+    info = {"cell_shape": shape, "cell_size_m": size, **(meta or {})}
+    return UnitSet(make(area, size), edition, knn=knn, distance_band_m=distance_band_m, meta=info)
+
+
+def cell_edition(edition: str) -> tuple[str, float | None] | None:
+    """``(shape, size_m)`` of a cell edition (size None when chosen from the data), None otherwise.
+
+    >>> cell_edition("grid250"), cell_edition("hex"), cell_edition("lsoa2011")
+    (('square', 250.0), ('hexagon', None), None)
+    """
+    m = _CELLS.match(edition)
+    if not m:
+        return None
+    size = float(m.group(2)) if m.group(2) else None
+    if size is not None and size <= 0:
+        raise ValueError(f"{edition!r}: a grid's cells must be more than 0 m wide, e.g. {m.group(1)}250")
+    return CELL_PREFIXES[m.group(1)], size
 
 
 def grid_size(edition: str) -> float | None:
-    """Cell size in metres of a ``grid<metres>`` edition, None for any other edition."""
-    m = _GRID.match(edition)
-    if not m:
-        return None
-    size = float(m.group(1))
-    if size <= 0:
-        raise ValueError(f"{edition!r}: a grid's cells must be more than 0 m wide, e.g. grid250")
-    return size
+    """Cell size in metres of a ``grid<metres>`` or ``hex<metres>`` edition, None otherwise."""
+    cell = cell_edition(edition)
+    return cell[1] if cell else None

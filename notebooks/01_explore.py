@@ -30,7 +30,7 @@
 # %% tags=["parameters"]
 DEMO_SEED = 7  # seed of the generated demo borough (ignored with SVRISK_NOTEBOOK_DATA)
 GRID = "grid250"  # unit set for the maps of the last 12 months
-PERMUTATIONS = 999  # Gi* permutations: with FDR over hundreds of cells, 99 (smallest p 0.01) finds little
+PERMUTATIONS = 999  # Gi* permutations, used only with inference="permutation" (the default is normal theory)
 SEED = 0  # seed of the permutations
 TOP_N = 10  # places listed in the tables
 
@@ -167,8 +167,9 @@ for ax in axes:
 # ## Map of the last 12 months on the grid, with hot spots
 #
 # Serious violence per grid cell over the 12 months before the cutoff; Getis-Ord Gi\* classes
-# of those counts (queen contiguity, conditional permutations, Benjamini-Hochberg false
-# discovery rate control; colours as in the GIS layers); emerging hot spot categories
+# of those counts (a fixed distance band chosen by incremental spatial autocorrelation,
+# normal-theory p-values, Benjamini-Hochberg false discovery rate control; colours as in the
+# GIS layers; `hs.meta["diagnostics"]` says which band and why); emerging hot spot categories
 # (Gi\* on quarterly counts of the last years plus a Mann-Kendall trend); and the kernel
 # density of the same events. `models.hotspots.analysis.analyse_hotspots` is what `svrisk hotspots`
 # and the run pipeline call.
@@ -186,7 +187,7 @@ hot.plot(column="emerging", categorical=True, cmap="tab20", legend=True, legend_
 show_raster(hs.kde[0], transform=hs.kde[1], cmap="magma_r", ax=axes[1, 1])
 lsoa.frame.boundary.plot(ax=axes[1, 1], color="grey", linewidth=0.2)
 axes[0, 0].set_title(f"{GRID}: serious violence, 12 months to {cutoff}")
-axes[0, 1].set_title(f"Gi* (red: hot, blue: cold), {PERMUTATIONS} permutations, FDR {settings.model.fdr_alpha}")
+axes[0, 1].set_title(f"Gi* (red: hot, blue: cold), {hs.meta['diagnostics']['neighbourhood']}, FDR {settings.model.fdr_alpha}")
 axes[1, 0].set_title("Emerging hot spot categories")
 axes[1, 1].set_title("Kernel density of the same events (events per km²)")
 for ax in axes.flat:

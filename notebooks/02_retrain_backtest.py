@@ -46,7 +46,7 @@ ORIGINS = None  # or explicit origins, e.g. ["2017-01", "2017-02", ...]; None us
 TRAIN_ORIGINS = 6  # earlier origins stacked to train each model (the CLI default is 12)
 SEED = 0  # model seed (written into the saved version)
 TOP_N = 10  # places listed, explained and profiled
-PERMUTATIONS = 999  # Gi* permutations for the hot spot class in the ranking
+PERMUTATIONS = 999  # Gi* permutations for the hot spot class, used only with inference="permutation"
 
 # %%
 import json

@@ -199,6 +199,9 @@ def briefing_context(run, *, scheme: str = "quantile", value: str = "expected", 
         }
     horizon = int(meta.get("horizon", 1) or 1)
     police = bool(meta.get("police_generated_used", False))
+    diagnostics = (meta.get("hotspots") or {}).get("diagnostics") or {}
+    hotspot_text = diagnostics.get("no_significance_reason") or (
+        f"{diagnostics['summary']}." if diagnostics.get("summary") else "")
     return {
         "age": age_text(meta.get("data_period") or {}),
         "current": current_context(run, top_n),
@@ -210,6 +213,7 @@ def briefing_context(run, *, scheme: str = "quantile", value: str = "expected", 
         "map_png": base64.b64encode(map_png(layers, meta, scheme=scheme, value=value)).decode("ascii"),
         "map_href": "map.html",
         "top": top, "areas": areas, "youth": youth, "changes": _changes(ranking, top_n),
+        "hotspot_text": hotspot_text,
         "figures": figures, "fairness": fairness,
         "target_groups": ", ".join(meta.get("target_groups") or []) or "–",
         "police_generated_text": (

@@ -209,8 +209,9 @@ def risk_map(
                 popup=folium.GeoJsonPopup(fields=[c for c in ("unit_id", "gi_class", "Zs", "q_value")
                                                   if c in sig.columns]),
             ).add_to(m)
-        sections.append(("Gi* hot and cold spots",
-                         [(c.label, c.colour, "box") for c in style.classes if c.value != 0]))
+        entries = [(c.label, c.colour, "box") for c in style.classes if c.value != 0]
+        if entries:  # nothing significant: no layer, so no legend either
+            sections.append(("Gi* hot and cold spots", entries))
 
     emerging = layers.get("emerging")
     if emerging is not None and len(emerging):

@@ -191,16 +191,35 @@ def target_events(store, settings: Settings):
     return events[events["group"].isin(settings.model.target_groups)]
 
 
+def hotspot_options(settings: Settings, **overrides) -> dict:
+    """Keyword arguments of :func:`models.hotspots.analysis.analyse_hotspots` from the settings.
+
+    ``overrides`` (e.g. CLI options) replace settings where they are not None.
+    """
+    hs = settings.hotspots
+    options = {"permutations": settings.model.permutations, "seed": settings.model.seed,
+               "fdr_alpha": settings.model.fdr_alpha, "neighbourhood": hs.neighbourhood, "band_m": hs.band_m,
+               "min_neighbours": hs.min_neighbours, "inference": hs.inference}
+    options.update({k: v for k, v in overrides.items() if v is not None})
+    return options
+
+
 def hotspots_step(settings: Settings, units: str, cutoff: str | None = None, store_dir: Path | None = None,
-                  out_dir: Path | None = None, progress: Progress | None = None):
-    """Run the hotspot analysis and write its layers (GeoParquet, GeoPackage, GeoTIFF, JSON)."""
+                  out_dir: Path | None = None, progress: Progress | None = None, **overrides):
+    """Run the hotspot analysis and write its layers (GeoParquet, GeoPackage, GeoTIFF, JSON).
+
+    ``overrides``: ``neighbourhood``, ``band_m``, ``min_neighbours``, ``inference`` in place of
+    the settings' (see :func:`hotspot_options`).
+    """
     store, fb = feature_builder(settings, units, store_dir, progress, cutoff=cutoff)
     cutoff = checked_cutoff(fb, cutoff, HOTSPOT_WINDOW)
+    options = hotspot_options(settings, **overrides)
     if progress:
-        progress(f"hotspots on {units} as of {cutoff} ({settings.model.permutations} permutations)")
+        how = (f"{options['permutations']} permutations" if options["inference"] == "permutation"
+               else "normal-theory p-values")
+        progress(f"hotspots on {units} as of {cutoff} ({options['neighbourhood']} neighbourhood, {how})")
     result = analyse_hotspots(fb, cutoff, events=target_events(store, settings) if fb.source == "points" else None,
-                              permutations=settings.model.permutations, seed=settings.model.seed,
-                              fdr_alpha=settings.model.fdr_alpha)
+                              **options)
     out = Path(out_dir) if out_dir is not None else settings.out_dir / "hotspots" / f"{units}_{cutoff}"
     out.mkdir(parents=True, exist_ok=True)
     result.table.to_parquet(out / "hotspots.parquet")
@@ -215,6 +234,7 @@ def hotspots_step(settings: Settings, units: str, cutoff: str | None = None, sto
         write_geotiff(result.kde[0], result.kde[1], out / "kde.tif")
         paths["kde"] = out / "kde.tif"
     (out / "hotspots.json").write_text(json.dumps(result.meta, indent=2))
+    paths["meta"] = out / "hotspots.json"
     return result, paths
 
 

@@ -36,7 +36,7 @@ from models.ranking import clear_hold_build, expected_harm, rank_from_model, you
 from models.registry import list_versions, load_model
 from reports.outputs import write_outputs
 from service.engine import Engine
-from service.pipeline import builder_on, checked_cutoff, target_events, train_on
+from service.pipeline import builder_on, checked_cutoff, hotspot_options, target_events, train_on
 from service.settings import Settings
 
 Progress = Callable[[str], None]
@@ -201,10 +201,9 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
             say(f"current forecast: {cfb.units.edition} from the area tables, for {ccut:%Y-%m}")
             current_version = train_on(engine, settings, store, cfb, f"{ccut:%Y-%m}", progress=say)
     unit_set = fb.units
-    say(f"hot spots ({settings.model.permutations} permutations)")
+    say(f"hot spots ({settings.hotspots.neighbourhood} neighbourhood, {settings.hotspots.inference} inference)")
     hs = analyse_hotspots(fb, cutoff, events=target_events(store, settings) if fb.source == "points" else None,
-                          permutations=settings.model.permutations, seed=settings.model.seed,
-                          fdr_alpha=settings.model.fdr_alpha, areas=False)
+                          areas=False, **hotspot_options(settings))
     previous, previous_id = previous_ranking(settings.runs_dir, units)
     say("ranking places")
     ranking, X = rank_from_model(fb, model, cutoff, hotspots=hs.table, previous=previous)
@@ -225,8 +224,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     if current is not None:
         cfb, ccut = current
         cmodel, cmeta = load_model(models_dir, current_version)
-        chs = analyse_hotspots(cfb, ccut, permutations=settings.model.permutations, seed=settings.model.seed,
-                               fdr_alpha=settings.model.fdr_alpha, areas=False)
+        chs = analyse_hotspots(cfb, ccut, areas=False, **hotspot_options(settings))
         current_ranking, _ = rank_from_model(cfb, cmodel, ccut, hotspots=chs.table,
                                              previous=previous_ranking(settings.runs_dir, cfb.units.edition,
                                                                        "current_ranking")[0])

@@ -54,6 +54,21 @@ class ModelSettings(BaseModel):
     horizon_months: int = Field(1, ge=1)
 
 
+class HotspotSettings(BaseModel):
+    neighbourhood: str = Field(
+        "auto", pattern="^(auto|band|knn|queen)$",
+        description="auto: fixed distance band chosen by incremental spatial autocorrelation (as ArcGIS's "
+        "Optimized Hot Spot Analysis); band: band_m; knn: units.knn nearest; queen: contiguity.",
+    )
+    band_m: float | None = Field(None, gt=0, description="A fixed distance band in metres (overrides the choice).")
+    min_neighbours: int = Field(8, ge=0, description="Every unit gets at least this many neighbours on a band.")
+    inference: str = Field(
+        "normal", pattern="^(normal|permutation)$",
+        description="normal: normal-theory p-values of the z-scores (ArcGIS's default); permutation: "
+        "conditional-permutation pseudo p-values (model.permutations of them).",
+    )
+
+
 class ServiceSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -78,6 +93,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     units: UnitSettings = UnitSettings()
     model: ModelSettings = ModelSettings()
+    hotspots: HotspotSettings = HotspotSettings()
     service: ServiceSettings = ServiceSettings()
 
     @property

@@ -226,14 +226,35 @@ def conditional_randomisation(values, offdiag, observed, mult, add, permutations
     return out
 
 
-def check_permutations(permutations):
+INFERENCE = ("normal", "permutation")
+"""How local statistics are tested: normal-theory p-values of the analytical z-scores
+(ArcGIS's Hot Spot Analysis default) or conditional-permutation pseudo p-values."""
+
+
+def check_permutations(permutations, inference="permutation"):
+    """``permutations`` as an int: 0 (none) or >= 99; permutation inference needs >= 99."""
     if isinstance(permutations, bool) or not isinstance(permutations, (int, np.integer)):
         raise TypeError(f"permutations must be an int, got {permutations!r}")
+    if permutations == 0 and inference != "permutation":
+        return 0
     if permutations < 99:
         raise ValueError(
             f"permutations must be >= 99 for a usable pseudo p-value, got {permutations}"
+            + ("" if inference == "permutation" else " (or 0 for none)")
         )
     return int(permutations)
+
+
+def check_inference(inference):
+    if inference not in INFERENCE:
+        raise ValueError(f"inference must be one of {INFERENCE}, got {inference!r}")
+    return inference
+
+
+def no_simulation(n):
+    """What :func:`conditional_randomisation` returns when no permutations are run: all NaN."""
+    nan = np.full(n, np.nan)
+    return {"p_sim": nan, "EG_sim": nan.copy(), "seG_sim": nan.copy()}
 
 
 def check_alpha(alpha):

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import sparse, stats
 from sklearn.base import BaseEstimator
 
-from ._crand import as_weights_matrix, check_alpha, check_permutations
+from ._crand import as_weights_matrix, check_alpha, check_inference, check_permutations
 from .getisord import GetisOrdGStar
 
 NO_PATTERN = "No Pattern Detected"
@@ -138,8 +138,11 @@ class EmergingHotSpots(BaseEstimator):
        all bins) with a space-time neighbourhood: the unit's spatial neighbours in the
        same period, and the unit and its spatial neighbours in each of the previous
        ``time_window`` periods (binary weights by default, as ArcGIS). Each bin gets a
-       conditional-permutation p-value and, with ``fdr``, a BH q-value over all bins;
-       a bin is hot (cold) if significant at ``alpha`` with ``Zs > 0`` (``< 0``).
+       p-value by the chosen ``inference`` (the normal-theory p of its z by default, as
+       ArcGIS; or a conditional-permutation pseudo p-value) and, with ``fdr``, a BH
+       q-value over all bins; a bin is hot (cold) if significant at ``alpha`` with
+       ``Zs > 0`` (``< 0``). Pass the spatial neighbourhood the Gi* of the same analysis
+       uses, so that both speak of the same scale.
     2. A Mann-Kendall test (ties-corrected, two-sided, level ``trend_alpha``) on each
        unit's series of Gi* z-scores gives its trend: rising, falling or none.
     3. Categories, with "mostly" meaning at least ``threshold`` (90%) of the periods,
@@ -167,6 +170,7 @@ class EmergingHotSpots(BaseEstimator):
     Parameters
     ----------
     permutations : int, default 999
+        0 runs none (permutation inference needs >= 99).
     seed : int or None, default 0
     alpha : float, default 0.05
         Significance level for a hot/cold bin (on q-values when ``fdr``).
@@ -179,6 +183,8 @@ class EmergingHotSpots(BaseEstimator):
         Share of periods for "mostly hot/cold".
     transform : {"B", "R"}, default "B"
         Binary weights as ArcGIS (z-scores then match ArcGIS's Gi*).
+    inference : {"normal", "permutation"}, default "normal"
+        How each bin is tested (see :class:`GetisOrdGStar`).
 
     Attributes
     ----------
@@ -202,6 +208,7 @@ class EmergingHotSpots(BaseEstimator):
         trend_alpha=0.05,
         threshold=0.9,
         transform="B",
+        inference="normal",
     ):
         self.permutations = permutations
         self.seed = seed
@@ -211,6 +218,7 @@ class EmergingHotSpots(BaseEstimator):
         self.trend_alpha = trend_alpha
         self.threshold = threshold
         self.transform = transform
+        self.inference = inference
 
     def fit(self, Y, graph):
         """Fit on a cube ``Y`` of shape (units, periods), periods oldest first.
@@ -226,7 +234,7 @@ class EmergingHotSpots(BaseEstimator):
         -------
         self
         """
-        check_permutations(self.permutations)
+        check_permutations(self.permutations, check_inference(self.inference))
         check_alpha(self.alpha)
         trend_alpha = check_alpha(self.trend_alpha)
         Y = np.asarray(Y, dtype=float)
@@ -253,6 +261,7 @@ class EmergingHotSpots(BaseEstimator):
             alpha=self.alpha,
             fdr=self.fdr,
             transform=self.transform,
+            inference=self.inference,
         )
         # bins in period-major order: position t * n + i
         gi.fit(Y.T.ravel(), st)

@@ -1,4 +1,4 @@
-"""Getis-Ord local Gi* hot spot statistic with permutation inference, FDR and ArcGIS-style classes."""
+"""Getis-Ord local Gi* hot spot statistic: normal-theory or permutation inference, FDR, ArcGIS-style classes."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from sklearn.utils.validation import check_is_fitted
 from ._crand import (
     as_weights_matrix,
     check_alpha,
+    check_inference,
     check_not_constant,
     check_permutations,
     check_values,
     conditional_randomisation,
+    no_simulation,
     transform_rows,
 )
 from .fdr import benjamini_hochberg
@@ -69,16 +71,21 @@ def gi_bins(z, p, alpha, levels=(0.01, 0.05, 0.10)):
 
 
 class GetisOrdGStar(BaseEstimator):
-    """Local Getis-Ord Gi* with conditional-permutation pseudo p-values and BH FDR.
+    """Local Getis-Ord Gi* with normal-theory or conditional-permutation p-values and BH FDR.
 
-    z-scores are identical to ``esda.G_Local(y, w, transform=transform, star=star)``;
-    the permutation test is our own vectorised numpy implementation (no numba
-    compilation), statistically equivalent to esda's.
+    z-scores are identical to ``esda.G_Local(y, w, transform=transform, star=star)``
+    (and, with binary weights, to ArcGIS's Hot Spot Analysis ``GiZScore``). By default
+    the significance of each unit is the two-sided normal-theory p-value of that z, as
+    ArcGIS reports it; ``inference="permutation"`` uses conditional-permutation pseudo
+    p-values instead (our own vectorised numpy implementation, no numba compilation,
+    statistically equivalent to esda's).
 
     Parameters
     ----------
     permutations : int, default 999
-        Conditional permutations per unit (>= 99).
+        Conditional permutations per unit (>= 99, or 0 to run none; permutation
+        inference needs them). They are run whenever > 0, so ``p_sim_`` is there to
+        compare with even under normal inference.
     seed : int or None, default 0
         Seed of the permutation draws; same seed, same p-values.
     star : bool, default True
@@ -88,11 +95,19 @@ class GetisOrdGStar(BaseEstimator):
     fdr : bool, default True
         Control the false discovery rate with Benjamini-Hochberg over all non-island
         units before assigning classes.
-    transform : {"R", "B"}, default "R"
-        esda's default: row-standardised weights (self-weight ``1/(k+1)`` with ``k``
-        binary neighbours). ``"B"`` (binary) gives the z-scores ArcGIS's Hot Spot
-        Analysis reports. The permutation p-values, and hence the classes, do not
-        depend on this choice when a unit's neighbour weights are all equal.
+    transform : {"B", "R"}, default "B"
+        ``"B"``: binary weights, self-weight 1 (ArcGIS's Hot Spot Analysis on a fixed
+        distance band: its ``GiZScore``). ``"R"``: esda's default, row-standardised
+        (self-weight ``1/(k+1)`` with ``k`` binary neighbours); esda's variance formula
+        assumes binary weights, so its row-standardised z is smaller (e.g. 2.83 instead
+        of 8.94 for a 3x3 block of tens among ones on a queen lattice) and normal-theory
+        p-values on it are not ArcGIS's. The permutation p-values, and hence the classes
+        under permutation inference, do not depend on this choice when a unit's
+        neighbour weights are all equal.
+    inference : {"normal", "permutation"}, default "normal"
+        Which p-value makes ``p_value_`` (and so ``q_value_`` and the classes):
+        ``"normal"``, ``2 * (1 - Phi(|Zs_|))`` (ArcGIS's default); ``"permutation"``,
+        ``min(1, 2 * p_sim_)``.
 
     Attributes
     ----------
@@ -104,16 +119,19 @@ class GetisOrdGStar(BaseEstimator):
         ``(Gs_ - EGs_) / sqrt(VGs_)``, equal to esda's ``Zs``.
     p_norm_ : ndarray (n,)
         One-sided normal p-value of ``|Zs_|`` (esda ``p_norm``).
+    n_neighbours_ : ndarray of int (n,)
+        Neighbours of each unit, itself not counted.
     p_sim_ : ndarray (n,)
         Directed (one-tailed towards the observed side) pseudo p-value, esda's rule
         ``(min(#sim >= G, #sim < G) + 1) / (permutations + 1)``; NaN for islands and
         for units whose simulations are all equal (e.g. a neighbourhood covering
-        every unit, where ``Zs_`` is NaN too, as in esda).
+        every unit, where ``Zs_`` is NaN too, as in esda). All NaN with ``permutations=0``.
     EG_sim_, seG_sim_, VG_sim_, z_sim_, p_z_sim_ : ndarray (n,)
         Moments of the simulated statistics and the normal approximation from them.
     p_value_ : ndarray (n,)
-        Two-sided pseudo p-value ``min(1, 2 p_sim_)``: a unit is tested for being hot
-        *or* cold, as ArcGIS's confidence levels are two-sided.
+        Two-sided p-value of the chosen ``inference``: a unit is tested for being hot
+        *or* cold, as ArcGIS's confidence levels are two-sided. NaN for islands and
+        where ``Zs_`` is NaN.
     q_value_ : ndarray (n,)
         Benjamini-Hochberg q-values of ``p_value_`` (NaN for islands).
     Gi_Bin_ : ndarray of int (n,)
@@ -122,9 +140,9 @@ class GetisOrdGStar(BaseEstimator):
         ``|Gi_Bin_| = 3`` if ``s <= 0.01``, 2 if ``s <= 0.05``, 1 if ``s <= 0.10``, with
         the sign of ``Zs_``; everything else is 0. So with ``fdr=True`` only
         FDR-surviving units are non-zero, and with ``alpha=0.05`` the 90% classes stay
-        empty (set ``alpha=0.10`` for ArcGIS's three levels). With 999 permutations the
-        smallest ``p_value_`` is 0.002, so reaching the 99% class after FDR over many
-        units may need more permutations.
+        empty (set ``alpha=0.10`` for ArcGIS's three levels). Under permutation
+        inference with 999 permutations the smallest ``p_value_`` is 0.002, so reaching
+        the 99% class after FDR over many units may need more permutations.
     gi_class_ : ndarray of str (n,)
         Label of ``Gi_Bin_`` (see ``GI_CLASSES``).
     islands_ : ndarray of int
@@ -139,18 +157,20 @@ class GetisOrdGStar(BaseEstimator):
     >>> from libpysal.graph import Graph
     >>> from libpysal.weights import lat2W
     >>> g = Graph.from_W(lat2W(3, 3, rook=False))
-    >>> est = GetisOrdGStar(transform="B", seed=1).fit([0, 0, 0, 0, 9, 0, 0, 0, 0], g)
+    >>> est = GetisOrdGStar(seed=1).fit([0, 0, 0, 0, 9, 0, 0, 0, 0], g)
     >>> round(float(est.Zs_[0]), 3)  # corner: (9 - 4) / sqrt(20), by hand
     1.118
     """
 
-    def __init__(self, permutations=999, seed=0, star=True, alpha=0.05, fdr=True, transform="R"):
+    def __init__(self, permutations=999, seed=0, star=True, alpha=0.05, fdr=True, transform="B",
+                 inference="normal"):
         self.permutations = permutations
         self.seed = seed
         self.star = star
         self.alpha = alpha
         self.fdr = fdr
         self.transform = transform
+        self.inference = inference
 
     def fit(self, y, graph):
         """Compute Gi*, its permutation p-values, q-values and classes.
@@ -166,7 +186,8 @@ class GetisOrdGStar(BaseEstimator):
         -------
         self
         """
-        permutations = check_permutations(self.permutations)
+        inference = check_inference(self.inference)
+        permutations = check_permutations(self.permutations, inference)
         alpha = check_alpha(self.alpha)
         y = check_values(y, nonnegative=True)
         check_not_constant(y)
@@ -178,12 +199,13 @@ class GetisOrdGStar(BaseEstimator):
         offdiag = sparse.csr_matrix(wmat - sparse.diags(self_w))
         offdiag.eliminate_zeros()
         card = np.diff(offdiag.indptr)
+        self.n_neighbours_ = card.astype(int)
         self.islands_ = np.flatnonzero(card == 0)
         if self.islands_.size:
             warnings.warn(
                 f"{self.islands_.size} unit(s) have no neighbours (positions "
                 f"{self.islands_[:10].tolist()}...); they are reported as 'Not Significant' "
-                "with p_sim = NaN",
+                "with p_value = NaN",
                 UserWarning,
                 stacklevel=2,
             )
@@ -204,15 +226,18 @@ class GetisOrdGStar(BaseEstimator):
             self.Zs_ = (self.Gs_ - self.EGs_) / np.sqrt(self.VGs_)
         self.p_norm_ = stats.norm.sf(np.abs(self.Zs_))
 
-        sims = conditional_randomisation(
-            y,
-            offdiag,
-            self.Gs_,
-            mult=1.0 / denom,
-            add=self_w * y / denom,
-            permutations=permutations,
-            seed=self.seed,
-        )
+        if permutations:
+            sims = conditional_randomisation(
+                y,
+                offdiag,
+                self.Gs_,
+                mult=1.0 / denom,
+                add=self_w * y / denom,
+                permutations=permutations,
+                seed=self.seed,
+            )
+        else:
+            sims = no_simulation(n)
         self.p_sim_ = sims["p_sim"]
         self.EG_sim_ = sims["EG_sim"]
         self.seG_sim_ = sims["seG_sim"]
@@ -221,7 +246,11 @@ class GetisOrdGStar(BaseEstimator):
             self.z_sim_ = (self.Gs_ - self.EG_sim_) / self.seG_sim_
         self.p_z_sim_ = stats.norm.sf(np.abs(self.z_sim_))
 
-        self.p_value_ = np.minimum(1.0, 2.0 * self.p_sim_)
+        if inference == "permutation":
+            self.p_value_ = np.minimum(1.0, 2.0 * self.p_sim_)
+        else:
+            self.p_value_ = np.minimum(1.0, 2.0 * self.p_norm_)
+            self.p_value_[card == 0] = np.nan  # islands are not tested
         _, self.q_value_ = benjamini_hochberg(self.p_value_, alpha)
         s = self.q_value_ if self.fdr else self.p_value_
         self.Gi_Bin_ = gi_bins(self.Zs_, s, alpha)

@@ -11,10 +11,12 @@ from sklearn.base import BaseEstimator
 from ._crand import (
     as_weights_matrix,
     check_alpha,
+    check_inference,
     check_not_constant,
     check_permutations,
     check_values,
     conditional_randomisation,
+    no_simulation,
     transform_rows,
 )
 from .fdr import benjamini_hochberg
@@ -52,20 +54,26 @@ def assuncao_reis_rates(events, population):
 
 
 class LocalMoran(BaseEstimator):
-    """Local Moran's I with conditional-permutation pseudo p-values and BH FDR.
+    """Local Moran's I with normal-theory or conditional-permutation p-values and BH FDR.
 
-    ``Is_`` and ``q_`` equal esda's ``Moran_Local(y, w, transformation="r")``; the
-    permutation test is our own numpy implementation, statistically equivalent to
-    esda's.
+    ``Is_``, ``q_`` and the analytical moments ``EI_``, ``VI_`` equal esda's
+    ``Moran_Local(y, w, transformation="r")`` (``EI``, ``VI``: total randomisation,
+    Anselin 1995 in Sokal et al.'s 1998 form). By default a unit's significance is the
+    two-sided normal-theory p-value of ``z_I_ = (Is_ - EI_) / sqrt(VI_)``, as ArcGIS's
+    Cluster and Outlier Analysis reports without permutations; ``inference=
+    "permutation"`` uses conditional-permutation pseudo p-values (our own numpy
+    implementation, statistically equivalent to esda's).
 
     Parameters
     ----------
     permutations : int, default 999
+        0 runs none (permutation inference needs >= 99).
     seed : int or None, default 0
     fdr : bool, default True
         Benjamini-Hochberg over all non-island units before labelling.
     alpha : float, default 0.05
     transform : {"R", "B"}, default "R"
+    inference : {"normal", "permutation"}, default "normal"
 
     Attributes
     ----------
@@ -76,11 +84,14 @@ class LocalMoran(BaseEstimator):
     q_ : ndarray of int (n,)
         Quadrant as esda: 1 High-High, 2 Low-High, 3 Low-Low, 4 High-Low
         (``z_i > 0`` is High, spatial lag ``> 0`` is a High neighbourhood).
+    EI_, VI_, z_I_ : ndarray (n,)
+        Analytical expectation, variance and z-score of ``Is_`` (NaN z for islands).
     p_sim_ : ndarray (n,)
-        esda's directed pseudo p-value; NaN for islands.
+        esda's directed pseudo p-value; NaN for islands (all NaN with no permutations).
     EI_sim_, seI_sim_, z_sim_, p_z_sim_ : ndarray (n,)
     p_value_ : ndarray (n,)
-        Two-sided ``min(1, 2 p_sim_)``.
+        Two-sided p-value of the chosen inference: ``2 (1 - Phi(|z_I_|))`` or
+        ``min(1, 2 p_sim_)``.
     q_value_ : ndarray (n,)
         BH q-values of ``p_value_``.
     significant_ : ndarray of bool (n,)
@@ -91,12 +102,13 @@ class LocalMoran(BaseEstimator):
     islands_ : ndarray of int
     """
 
-    def __init__(self, permutations=999, seed=0, fdr=True, alpha=0.05, transform="R"):
+    def __init__(self, permutations=999, seed=0, fdr=True, alpha=0.05, transform="R", inference="normal"):
         self.permutations = permutations
         self.seed = seed
         self.fdr = fdr
         self.alpha = alpha
         self.transform = transform
+        self.inference = inference
 
     def fit(self, y, graph, population=None):
         """Fit on values ``y`` (or on event counts ``y`` and ``population`` for rates).
@@ -114,7 +126,8 @@ class LocalMoran(BaseEstimator):
         -------
         self
         """
-        permutations = check_permutations(self.permutations)
+        inference = check_inference(self.inference)
+        permutations = check_permutations(self.permutations, inference)
         alpha = check_alpha(self.alpha)
         y = check_values(y)
         if population is not None:
@@ -140,27 +153,44 @@ class LocalMoran(BaseEstimator):
             warnings.warn(
                 f"{self.islands_.size} unit(s) have no neighbours (positions "
                 f"{self.islands_[:10].tolist()}...); they are labelled 'Not Significant' "
-                "with p_sim = NaN",
+                "with p_value = NaN",
                 UserWarning,
                 stacklevel=2,
             )
+        # analytical moments under total randomisation, as esda.Moran_Local
+        wi = np.asarray(wmat.sum(axis=1)).ravel()
+        wi2 = np.asarray(wmat.multiply(wmat).sum(axis=1)).ravel()
+        b2 = n * (z**4).sum() / den**2
+        self.EI_ = -wi / (n - 1)
+        self.VI_ = (wi2 * (n - b2) / (n - 1) + (wi**2 - wi2) * (2 * b2 - n) / ((n - 1) * (n - 2))
+                    - self.EI_**2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.z_I_ = (self.Is_ - self.EI_) / np.sqrt(self.VI_)
+        self.z_I_[self.islands_] = np.nan
+
         scale = (n - 1) / den
-        sims = conditional_randomisation(
-            z,
-            offdiag,
-            self.Is_,
-            mult=z * scale,
-            add=self_w * z * z * scale,
-            permutations=permutations,
-            seed=self.seed,
-        )
+        if permutations:
+            sims = conditional_randomisation(
+                z,
+                offdiag,
+                self.Is_,
+                mult=z * scale,
+                add=self_w * z * z * scale,
+                permutations=permutations,
+                seed=self.seed,
+            )
+        else:
+            sims = no_simulation(n)
         self.p_sim_ = sims["p_sim"]
         self.EI_sim_ = sims["EG_sim"]
         self.seI_sim_ = sims["seG_sim"]
         with np.errstate(divide="ignore", invalid="ignore"):
             self.z_sim_ = (self.Is_ - self.EI_sim_) / self.seI_sim_
         self.p_z_sim_ = stats.norm.sf(np.abs(self.z_sim_))
-        self.p_value_ = np.minimum(1.0, 2.0 * self.p_sim_)
+        if inference == "permutation":
+            self.p_value_ = np.minimum(1.0, 2.0 * self.p_sim_)
+        else:
+            self.p_value_ = 2.0 * stats.norm.sf(np.abs(self.z_I_))
         _, self.q_value_ = benjamini_hochberg(self.p_value_, alpha)
         s = self.q_value_ if self.fdr else self.p_value_
         with np.errstate(invalid="ignore"):

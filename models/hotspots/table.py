@@ -9,7 +9,8 @@ from .getisord import GetisOrdGStar
 from .moran import LocalMoran
 
 
-def hotspot_table(units_gdf, y, graph, permutations=999, seed=0, fdr_alpha=0.05, id_column=None):
+def hotspot_table(units_gdf, y, graph, permutations=999, seed=0, fdr_alpha=0.05, id_column=None,
+                  inference="normal"):
     """Gi* hot/cold spots and local Moran clusters for every unit.
 
     Parameters
@@ -21,18 +22,24 @@ def hotspot_table(units_gdf, y, graph, permutations=999, seed=0, fdr_alpha=0.05,
         Value per unit (counts, harm, rates); a Series is aligned on the ids.
     graph : libpysal.graph.Graph or libpysal.weights.W
     permutations : int, default 999
+        0 runs none (then ``p_sim`` columns are NaN); permutation inference needs >= 99.
     seed : int, default 0
     fdr_alpha : float, default 0.05
         FDR level (Benjamini-Hochberg) for both Gi* classes and LISA labels.
     id_column : str, optional
+    inference : {"normal", "permutation"}, default "normal"
+        Which p-values make ``p_value``/``q_value`` and the classes, for Gi* and LISA
+        alike (see :class:`GetisOrdGStar`, :class:`LocalMoran`).
 
     Returns
     -------
     geopandas.GeoDataFrame
-        ``unit_id``, ``y``, Gi* columns ``Gs``, ``Zs``, ``p_sim``, ``p_value``
+        ``unit_id``, ``y``, ``n_neighbours`` (itself not counted; ArcGIS's NNeighbors
+        counts the unit too), Gi* columns ``Gs``, ``Zs``, ``p_sim``, ``p_value``
         (two-sided), ``q_value`` (BH), ``Gi_Bin``, ``gi_class``, LISA columns ``Is``,
-        ``lisa_q``, ``lisa_p_sim``, ``lisa_q_value``, ``lisa_class``, and geometry.
-        ``attrs`` holds permutations, seed, fdr_alpha and the two estimators' settings.
+        ``lisa_z``, ``lisa_q``, ``lisa_p_sim``, ``lisa_p_value``, ``lisa_q_value``,
+        ``lisa_class``, and geometry. ``attrs`` holds permutations, seed, fdr_alpha,
+        inference and the two estimators' settings.
     """
     import geopandas as gpd
 
@@ -53,14 +60,15 @@ def hotspot_table(units_gdf, y, graph, permutations=999, seed=0, fdr_alpha=0.05,
         if len(missing):
             raise ValueError(f"y has no value for unit {missing[0]!r} ({len(missing)} missing)")
         y = y.reindex(ids).to_numpy()
-    gi = GetisOrdGStar(permutations=permutations, seed=seed, alpha=fdr_alpha, fdr=True).fit(
-        y, graph
-    )
-    lisa = LocalMoran(permutations=permutations, seed=seed, alpha=fdr_alpha, fdr=True).fit(y, graph)
+    gi = GetisOrdGStar(permutations=permutations, seed=seed, alpha=fdr_alpha, fdr=True,
+                       inference=inference).fit(y, graph)
+    lisa = LocalMoran(permutations=permutations, seed=seed, alpha=fdr_alpha, fdr=True,
+                      inference=inference).fit(y, graph)
     out = gpd.GeoDataFrame(
         {
             "unit_id": ids.to_numpy(),
             "y": np.asarray(y, dtype=float),
+            "n_neighbours": gi.n_neighbours_,
             "Gs": gi.Gs_,
             "Zs": gi.Zs_,
             "p_sim": gi.p_sim_,
@@ -69,8 +77,10 @@ def hotspot_table(units_gdf, y, graph, permutations=999, seed=0, fdr_alpha=0.05,
             "Gi_Bin": gi.Gi_Bin_,
             "gi_class": pd.array(gi.gi_class_, dtype="string"),
             "Is": lisa.Is_,
+            "lisa_z": lisa.z_I_,
             "lisa_q": lisa.q_,
             "lisa_p_sim": lisa.p_sim_,
+            "lisa_p_value": lisa.p_value_,
             "lisa_q_value": lisa.q_value_,
             "lisa_class": pd.array(lisa.labels_, dtype="string"),
         },
@@ -82,6 +92,7 @@ def hotspot_table(units_gdf, y, graph, permutations=999, seed=0, fdr_alpha=0.05,
             "permutations": int(permutations),
             "seed": seed,
             "fdr_alpha": float(fdr_alpha),
+            "inference": inference,
             "gi": gi.get_params(),
             "lisa": lisa.get_params(),
         }

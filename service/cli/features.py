@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from service.cli.common import progress, settings_for, user_errors
+from service.cli.common import UNITS_HELP, progress, settings_for, user_errors
 from service.pipeline import features_step
 
 app = typer.Typer()
@@ -15,7 +15,7 @@ app = typer.Typer()
 @app.command("features")
 @user_errors
 def features_command(
-    units: str = typer.Option("lsoa2011", "--units", help="lsoa2011, lsoa2021, ward2018, ward2022 or grid<metres>."),
+    units: str = typer.Option("lsoa2011", "--units", help=UNITS_HELP),
     cutoff: str = typer.Option(..., "--cutoff", help="YYYY-MM: features use only months before it."),
     data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
     store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from models.hotspots.analysis import summary_lines
-from service.cli.common import progress, settings_for, user_errors
+from service.cli.common import UNITS_HELP, progress, settings_for, user_errors
 from service.pipeline import hotspots_step
 
 app = typer.Typer()
@@ -16,15 +16,25 @@ app = typer.Typer()
 @app.command("hotspots")
 @user_errors
 def hotspots_command(
-    units: str = typer.Option("lsoa2011", "--units", help="lsoa2011, lsoa2021, ward2018, ward2022 or grid<metres>."),
+    units: str = typer.Option("lsoa2011", "--units", help=UNITS_HELP),
     cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM (default: the month after the last data)."),
     data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
     store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
     out: Path = typer.Option(None, "--out", help="Output folder (default: <out_dir>/hotspots/<units>_<cutoff>)."),
+    neighbourhood: str = typer.Option(
+        None, "--neighbourhood",
+        help="auto (fixed distance band chosen by incremental spatial autocorrelation), band, knn or queen "
+        "(default: settings hotspots.neighbourhood)."),
+    band: float = typer.Option(None, "--band", help="Fixed distance band in metres instead of the chosen one."),
+    min_neighbours: int = typer.Option(None, "--min-neighbours", help="Every unit gets at least this many neighbours."),
+    inference: str = typer.Option(
+        None, "--inference", help="normal (ArcGIS's default) or permutation (default: settings hotspots.inference)."),
 ) -> None:
     """Where serious violence concentrates beyond chance, and whether it is new, persistent or fading."""
     settings = settings_for(data)
-    result, paths = hotspots_step(settings, units, cutoff, store_dir=store, out_dir=out, progress=progress)
+    result, paths = hotspots_step(settings, units, cutoff, store_dir=store, out_dir=out, progress=progress,
+                                  neighbourhood=neighbourhood, band_m=band, min_neighbours=min_neighbours,
+                                  inference=inference)
     for line in summary_lines(result):
         typer.echo(line)
     for name, path in paths.items():

@@ -8,19 +8,18 @@ from pathlib import Path
 import typer
 
 from features.months import label, months_between
-from service.cli.common import progress, settings_for, user_errors
+from service.cli.common import UNITS_DEFAULT_HELP, progress, settings_for, user_errors
 from service.cli.run import print_summary
 from service.pipeline import backtest_step, train_step
 from service.run import make_run
 
 app = typer.Typer()
-UNITS_HELP = "lsoa2011, lsoa2021, ward2018, ward2022 or grid<metres> (default: settings units.default)."
 
 
 @app.command("train")
 @user_errors
 def train_command(
-    units: str = typer.Option(None, "--units", help=UNITS_HELP),
+    units: str = typer.Option(None, "--units", help=UNITS_DEFAULT_HELP),
     cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM: fit on data before it (default: all data)."),
     method: str = typer.Option(None, "--method", help="xgb (default) or glm."),
     data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
@@ -37,7 +36,7 @@ def train_command(
 @user_errors
 def rank_command(
     model: str = typer.Option(None, "--model", help="Saved version (default: the latest trained on these units of this data folder)."),
-    units: str = typer.Option(None, "--units", help=UNITS_HELP),
+    units: str = typer.Option(None, "--units", help=UNITS_DEFAULT_HELP),
     cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM (default: after the last full 12 months)."),
     data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
     store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
@@ -52,7 +51,7 @@ def rank_command(
 @app.command("backtest")
 @user_errors
 def backtest_command(
-    units: str = typer.Option(None, "--units", help=UNITS_HELP),
+    units: str = typer.Option(None, "--units", help=UNITS_DEFAULT_HELP),
     horizon: int = typer.Option(None, "--horizon", help="Months ahead (default: settings model.horizon_months)."),
     origins: str = typer.Option(None, "--origins", help="FIRST:LAST months, e.g. 2017-01:2018-06 (default: last 18)."),
     methods: list[str] = typer.Option(None, "--method", help="Repeat to choose methods (default: all)."),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from service.cli.common import progress, settings_for, user_errors
+from service.cli.common import UNITS_DEFAULT_HELP, progress, settings_for, user_errors
 from service.run import make_run
 
 app = typer.Typer()
@@ -17,7 +17,7 @@ app = typer.Typer()
 @user_errors
 def run_command(
     data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
-    units: str = typer.Option(None, "--units", help="Unit set (default: settings units.default)."),
+    units: str = typer.Option(None, "--units", help=UNITS_DEFAULT_HELP),
     cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM (default: after the last 12 complete months of data)."),
     model: str = typer.Option(None, "--model", help="Saved model version to rank with (default: train one)."),
     store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),

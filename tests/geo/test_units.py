@@ -7,8 +7,8 @@ import shapely
 from tiny_borough import X0, Y0, tiny_store
 
 from features.units import build_units
-from geo.grid import grid_cell_id, make_grid
-from geo.units import UnitSet
+from geo.grid import auto_cell_size, grid_cell_id, make_grid, make_hex_grid
+from geo.units import UnitSet, cell_edition
 
 CRS = "EPSG:27700"
 
@@ -128,3 +128,76 @@ def test_queen_graph_links_polygons_separated_by_a_sliver():
     assert set(g.neighbors["E01900001"]) == {"E01900002"}
     # the third square is 300 m away: an island, linked only to its nearest unit by the island rule
     assert set(g.neighbors["E01900002"]) == {"E01900001", "E01900003"}
+
+
+def test_hexagons_by_hand():
+    # 500 m hexagons (flat-to-flat): side 500 / sqrt(3) = 288.7 m, whole area sqrt(3) / 2 * 500**2
+    area = gpd.GeoSeries([shapely.box(0, 0, 3000, 3000)], crs=CRS)
+    hexes = make_hex_grid(area, 500, min_share=0.0)
+    whole = hexes[np.isclose(hexes["area_m2"], 3**0.5 / 2 * 500**2)]
+    assert len(whole) > 10
+    # the cells tile the area: no gaps, no overlaps
+    assert hexes["area_m2"].sum() == pytest.approx(9_000_000.0)
+    # column 2, row 3 is centred at (1.5 * 2 * 288.68, 3 * 500); its six neighbours are all 500 m away
+    cell = hexes.set_index("unit_id").loc["h500_2_3"]
+    c = cell.geometry.centroid
+    assert (c.x, c.y) == (pytest.approx(3 * 500 / 3**0.5), pytest.approx(1500.0))
+    units = UnitSet(hexes, "hex500")
+    queen = units.graph("queen")
+    assert sorted(queen.neighbors["h500_2_3"]) == ["h500_1_2", "h500_1_3", "h500_2_2", "h500_2_4",
+                                                   "h500_3_2", "h500_3_3"]
+    pos = units.ids.get_loc("h500_2_3")
+    d = np.hypot(*(units.centroids[[units.ids.get_loc(j) for j in queen.neighbors["h500_2_3"]]]
+                   - units.centroids[pos]).T)
+    np.testing.assert_allclose(d, 500.0)
+
+
+def test_hexagon_ids_do_not_depend_on_the_area():
+    small = make_hex_grid(gpd.GeoSeries([shapely.box(1000, 1000, 2000, 2000)], crs=CRS), 300)
+    large = make_hex_grid(gpd.GeoSeries([shapely.box(0, 0, 5000, 5000)], crs=CRS), 300)
+    inner = small[np.isclose(small["area_m2"], 3**0.5 / 2 * 300**2)]
+    same = large.set_index("unit_id").loc[inner["unit_id"]]
+    assert shapely.equals_exact(np.asarray(same.geometry.values), np.asarray(inner.geometry.values), 1e-6).all()
+
+
+def test_cell_editions_and_the_size_chosen_from_the_data(store):
+    assert cell_edition("hex300") == ("hexagon", 300.0) and cell_edition("grid") == ("square", None)
+    assert cell_edition("lsoa2011") is None and cell_edition("hexagon") is None
+    units = build_units(store, "hex250")
+    assert units.frame["unit_id"].str.startswith("h250_").all() and units.meta["cell_size_m"] == 250.0
+    # tiny borough: 5 distinct event locations (one outside the squares) over 1 km2 would give one
+    # cell of 1 km2; the 30-cell minimum wins: 1e6 / 30 m2 per hexagon, sqrt(33,333 / 0.866) = 196 m
+    # rounded up to 200 m
+    auto = build_units(store, "hex")
+    assert auto.edition == "hex" and auto.meta["cell_size_m"] == 200.0
+    assert "at least 30 cells" in auto.meta["cell_size_rule"]
+    assert auto.frame["unit_id"].str.startswith("h200_").all()
+    square = build_units(store, "grid")
+    assert square.meta["cell_size_m"] == 190.0  # sqrt(33,333) = 182.6 -> 190
+
+
+def test_auto_cell_size_rule_by_hand():
+    # 400 distinct points over 4 km2, 5 per cell: 80 cells of 50,000 m2 -> squares of 223.6 -> 230 m,
+    # hexagons of sqrt(50,000 / 0.866) = 240.3 -> 250 m; repeated points count once
+    xy = np.array([(x, y) for x in range(0, 2000, 100) for y in range(0, 2000, 100)], float)
+    xy = np.vstack([xy, xy[:50], [[np.nan, 5.0]]])
+    size, info = auto_cell_size(xy, 4e6, shape="square")
+    assert size == 230.0 and info["distinct_locations"] == 400
+    assert auto_cell_size(xy, 4e6, shape="hexagon")[0] == 250.0
+    with pytest.raises(ValueError, match="no event locations"):
+        auto_cell_size(np.empty((0, 2)), 4e6)
+
+
+def test_band_graph_with_a_minimum_of_neighbours():
+    # five squares in a row, 100 m apart, and one 1 km away
+    boxes = [shapely.box(x, 0, x + 100, 100) for x in (0, 100, 200, 300, 400, 1400)]
+    units = UnitSet(squares(boxes, list("abcdef")), "test")
+    plain = units.band_graph(100.0)
+    assert plain.cardinalities.to_dict() == {"a": 1, "b": 2, "c": 2, "d": 2, "e": 1, "f": 0}
+    two = units.band_graph(100.0, min_neighbours=2)
+    assert two.cardinalities.to_dict() == {"a": 2, "b": 2, "c": 2, "d": 2, "e": 2, "f": 2}
+    # the far square takes its two nearest, but they do not take it: the top-up is one-way
+    assert sorted(two.neighbors["f"]) == ["d", "e"] and "f" not in set(two.neighbors["e"])
+    assert units.band_graph(100.0, min_neighbours=2) is two
+    with pytest.raises(ValueError, match="distance band must be > 0"):
+        units.band_graph(0)

@@ -131,3 +131,16 @@ def test_input_checks():
         EmergingHotSpots().fit(np.ones(4), g)
     with pytest.raises(ValueError, match="time_window"):
         EmergingHotSpots(time_window=12).fit(np.arange(40.0).reshape(4, 10), g)
+
+
+def test_both_inferences_find_the_new_hot_spot():
+    def fill(Y, b):
+        Y[b, -1] = 15
+
+    Y, g = planted(10, fill)
+    normal = EmergingHotSpots(permutations=0).fit(Y, g)
+    perm = EmergingHotSpots(permutations=9999, seed=0, inference="permutation").fit(Y, g)
+    assert normal.pattern_[24] == perm.pattern_[24] == "New Hot Spot"
+    assert np.isnan(normal.p_sim_).all() and np.isfinite(perm.p_sim_).any()
+    with pytest.raises(ValueError, match="permutations must be >= 99"):
+        EmergingHotSpots(permutations=0, inference="permutation").fit(Y, g)

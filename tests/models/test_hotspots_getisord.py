@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from libpysal.graph import Graph
 from libpysal.weights import W, lat2W
+from scipy import stats
 
 from models.hotspots import GI_CLASSES, GetisOrdGStar
 
@@ -166,3 +167,35 @@ def test_p_values_consistent_with_esda():
     p = (ours.p_sim_ + ref.p_sim) / 2
     sd = np.sqrt(2 * p * (1 - p) / 999) + 1 / 1000
     assert np.mean(np.abs(ours.p_sim_ - ref.p_sim) <= 5 * sd) > 0.99
+
+
+def test_normal_inference_by_hand_without_permutations():
+    # 3x3 block of tens among 72 ones on a 9x9 queen lattice: mean 2, S = sqrt(12 - 4) = sqrt(8).
+    # The centre's neighbourhood (binary, itself included) is the block: sum 90 over 9 weights,
+    # z = (90 - 2 * 9) / (sqrt(8) * sqrt((81 * 9 - 81) / 80)) = 72 / sqrt(64.8) = 8.94.
+    y = planted_9x9()
+    est = GetisOrdGStar(permutations=0).fit(y, queen(9, 9))
+    assert est.Zs_[40] == pytest.approx(72 / math.sqrt(64.8), abs=1e-12)
+    np.testing.assert_allclose(est.p_value_, np.minimum(1, 2 * stats.norm.sf(np.abs(est.Zs_))), atol=1e-15)
+    assert np.isnan(est.p_sim_).all()  # no permutations were run
+    assert est.Gi_Bin_[40] == 3 and est.n_neighbours_[40] == 8 and est.n_neighbours_[0] == 3
+    # esda's row-standardised z divides by a binary-weights variance: 2.83 instead of 8.94
+    rs = GetisOrdGStar(permutations=0, transform="R").fit(y, queen(9, 9))
+    assert rs.Zs_[40] == pytest.approx(2 * math.sqrt(2), abs=1e-12)
+
+
+def test_inference_choice_is_checked():
+    y = planted_9x9()
+    with pytest.raises(ValueError, match="permutations must be >= 99"):
+        GetisOrdGStar(permutations=0, inference="permutation").fit(y, queen(9, 9))
+    with pytest.raises(ValueError, match="inference must be one of"):
+        GetisOrdGStar(inference="exact").fit(y, queen(9, 9))
+    perm = GetisOrdGStar(permutations=999, seed=2, inference="permutation").fit(y, queen(9, 9))
+    np.testing.assert_array_equal(perm.p_value_, np.minimum(1.0, 2 * perm.p_sim_))
+
+
+def test_island_has_no_normal_p_value():
+    w = W({0: [1], 1: [0, 2], 2: [1, 3], 3: [2], 4: []}, silence_warnings=True)
+    with pytest.warns(UserWarning, match="no neighbours"):
+        est = GetisOrdGStar(permutations=0).fit([1.0, 5.0, 6.0, 2.0, 9.0], w)
+    assert np.isnan(est.p_value_[4]) and np.isfinite(est.Zs_[4]) and np.isnan(est.q_value_[4])

@@ -99,3 +99,22 @@ def test_p_values_consistent_with_esda():
     p = (ours.p_sim_ + ref.p_sim) / 2
     sd = np.sqrt(2 * p * (1 - p) / 999) + 1 / 1000
     assert np.mean(np.abs(ours.p_sim_ - ref.p_sim) <= 5 * sd) > 0.99
+
+
+def test_analytical_moments_equal_esda_and_drive_normal_inference():
+    import esda
+    from scipy import stats
+
+    rng = np.random.default_rng(11)
+    g = queen(10, 12)
+    y = rng.poisson(3, 120).astype(float)
+    ours = LocalMoran(permutations=0).fit(y, g)
+    ref = esda_quiet(esda.Moran_Local, y, g, permutations=0)
+    np.testing.assert_allclose(ours.EI_, ref.EI, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours.VI_, ref.VI, rtol=0, atol=1e-12)
+    z = (ref.Is - ref.EI) / np.sqrt(ref.VI)
+    np.testing.assert_allclose(ours.z_I_, z, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ours.p_value_, 2 * stats.norm.sf(np.abs(z)), rtol=0, atol=1e-12)
+    assert np.isnan(ours.p_sim_).all()
+    perm = LocalMoran(permutations=999, seed=1, inference="permutation").fit(y, g)
+    np.testing.assert_array_equal(perm.p_value_, np.minimum(1.0, 2 * perm.p_sim_))

@@ -63,3 +63,14 @@ def test_save_map_writes_one_file(tmp_path):
     p = maps.save_map(maps.risk_map(layers(), META), tmp_path / "sub" / "m.html")
     assert p.read_text().startswith("<!DOCTYPE html>")
     assert list((tmp_path / "sub").iterdir()) == [p]
+
+
+def test_gi_legend_only_when_something_is_significant():
+    base = layers()
+    hot = base["ranked_units"][["unit_id", "geometry"]].copy()
+    hot["gi_class"], hot["Gi_Bin"] = "Not Significant", 0
+    html = maps.render_html(maps.risk_map({**base, "hotspots": hot}, META))
+    assert "Gi* hot and cold spots" not in html  # no layer, no empty legend section
+    hot.loc[0, ["gi_class", "Gi_Bin"]] = ["Hot Spot - 99% Confidence", 3]
+    html = maps.render_html(maps.risk_map({**base, "hotspots": hot}, META))
+    assert "Gi* hot and cold spots" in html and "Hot Spot - 99% Confidence" in html

@@ -194,3 +194,19 @@ def test_run_layers_stamps_and_load_run_checks(tmp_path, make_run):
         load_run(run)
     with pytest.raises(FileNotFoundError, match="run.json"):
         load_run(tmp_path / "nothing")
+
+
+def test_briefing_says_how_hot_spots_were_found_or_why_none(tmp_path, make_run):
+    from reports.briefing import render_briefing
+
+    run = make_run(tmp_path, "r", previous=False)
+    meta = json.loads((run / "run.json").read_text())
+    meta["hotspots"] = {"diagnostics": {"summary": "Gi* on fixed distance band 2,320 m (first peak): 30 hot",
+                                        "no_significance_reason": None}}
+    (run / "run.json").write_text(json.dumps(meta))
+    assert "Hot spots: Gi* on fixed distance band 2,320 m (first peak): 30 hot." in render_briefing(run)
+    reason = "No place is a significant Gi* hot or cold spot: the smallest q-value is 0.14."
+    meta["hotspots"]["diagnostics"]["no_significance_reason"] = reason
+    (run / "run.json").write_text(json.dumps(meta))
+    html = render_briefing(run)
+    assert f"Hot spots: {reason}" in html and "30 hot" not in html

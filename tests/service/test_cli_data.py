@@ -76,3 +76,36 @@ def test_demo_command_writes_several_boroughs_that_ingest(tmp_path):
     report = json.loads((tmp_path / "s" / "ingest_report.json").read_text())
     borough = pd.read_parquet(tmp_path / "s" / "units_borough.parquet")
     assert len(borough) == 2 and report["reconciled"]
+
+
+def test_hotspots_on_hexagons_prints_the_diagnostics(real_store, tmp_path):
+    out = tmp_path / "hs"
+    result = runner.invoke(app, ["hotspots", "--store", str(real_store), "--units", "hex", "--cutoff", "2018-07",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "neighbourhood: fixed distance band" in result.output
+    assert re.search(r"neighbours min \d+ / mean [\d.]+ / max \d+", result.output)
+    assert re.search(r"diagnostics: global Moran's I [\d.]+ \(z [\d.]+, p [<\d.]+\), \d+ units, smallest q", result.output)
+    meta = json.loads((out / "hotspots.json").read_text())
+    assert meta["unit_set"]["cell_shape"] == "hexagon" and "distinct event locations" in meta["unit_set"]["cell_size_rule"]
+    table = pd.read_parquet(out / "hotspots.parquet")
+    assert table["unit_id"].str.startswith(f"h{meta['unit_set']['cell_size_m']:.0f}_").all()
+    assert meta["diagnostics"]["n_units"] == len(table)
+
+
+def test_hotspots_options_and_their_errors(real_store, tmp_path):
+    result = runner.invoke(app, ["hotspots", "--store", str(real_store), "--cutoff", "2018-07", "--out",
+                                 str(tmp_path / "q"), "--neighbourhood", "band", "--band", "1500"])
+    assert result.exit_code == 0, result.output
+    assert "fixed distance band 1,500 m (a 1,500 m band was given" in result.output
+    bad = runner.invoke(app, ["hotspots", "--store", str(real_store), "--cutoff", "2018-07", "--out",
+                              str(tmp_path / "x"), "--neighbourhood", "band"])
+    assert bad.exit_code == 2 and "needs band_m" in bad.output and "Traceback" not in bad.output
+
+
+def test_features_accept_hexagons(real_store, tmp_path):
+    result = runner.invoke(app, ["features", "--store", str(real_store), "--units", "hex400", "--cutoff", "2018-01",
+                                 "--out", str(tmp_path / "f")])
+    assert result.exit_code == 0, result.output
+    frames = list((tmp_path / "f").glob("*.parquet"))
+    assert frames and pd.read_parquet(frames[0])["unit_id"].str.startswith("h400_").all()
