@@ -111,6 +111,31 @@ def load_boundary(path: Path, ctx: IngestContext, edition: str | None = None, la
     return result
 
 
+def read_polygon(path: Path, layer: str | None = None) -> shapely.Geometry:
+    """One area from a polygon file in any OGR format, in EPSG:27700 (all its polygons dissolved).
+
+    The CRS is checked as for boundaries (a missing CRS is accepted only for coordinates
+    that are plainly degrees); features that are not polygons are an error naming the row.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "file not found")
+    try:
+        frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise DataError(path, f"cannot read as a vector layer ({exc})") from None
+    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    if frame.empty:
+        raise DataError(path, "layer has no features with a geometry")
+    frame = _check_crs(frame, str(path))
+    kinds = frame.geometry.geom_type
+    bad = ~kinds.isin(["Polygon", "MultiPolygon"])
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(path, f"feature is a {kinds.iloc[row]}, not a polygon", row=row + 1)
+    return shapely.union_all(shapely.make_valid(frame.geometry.to_numpy()))
+
+
 def _check_crs(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
     minx, miny, maxx, maxy = frame.total_bounds
     looks_degrees = -180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90
