@@ -17,6 +17,8 @@ Buffer
     :func:`buffer_units`. The default :data:`DEFAULT_BUFFER_M` (400 m) is about two
     street segments, the distance over which near-repeat risk fades (Bowers, Johnson &
     Pease 2004); with units larger than that the buffer is the ring of adjacent units.
+    When more than :data:`MAX_RING_OUTSIDE` of the ring lies outside every unit (the area
+    is at the edge of the data), a warning says displacement across the edge is unseen.
 Comparison
     Eligible units are in neither the area nor the buffer and touch neither (queen
     contiguity), so displaced crime does not flatter the comparison. Of those, the
@@ -46,12 +48,14 @@ Pre-trend check
 Synthetic control
     Each donor's series and the area's are divided by their own pre-period mean; donor
     weights, non-negative and summing to 1, minimise the squared pre-period difference
-    (:class:`SyntheticControl`, Abadie, Diamond & Hainmueller 2010). Donors are the
-    :data:`DONOR_POOL` eligible units nearest the area (as for the comparison) that had at
-    least :data:`MIN_DONOR_MEAN` events a month before. The test is placebo-in-space: the
-    same fit for up to ``n_placebos`` placebo areas (a donor and its nearest donors, with
-    at least as many units and, where possible, as many events before the start as the
-    area); ``p_value`` is the share of the area and its placebos whose
+    (:class:`SyntheticControl`, Abadie, Diamond & Hainmueller 2010). Donors are up to
+    :data:`DONOR_POOL` disjoint donor areas (:func:`donor_areas`): eligible units in the
+    order of their similarity to the area, each grown with its nearest eligible units
+    until it had :data:`MIN_DONOR_MEAN` events a month before the start (a donor of a few
+    noisy events would be fitted to noise). The test is placebo-in-space: the same fit
+    for up to ``n_placebos`` placebo areas (a donor area and its nearest donor areas,
+    grown to as many events before the start as the area where the cap allows);
+    ``p_value`` is the share of the area and its placebos whose
     post-period change against their synthetic control is at least the area's in size.
     The change, not Abadie's post/pre RMSPE ratio, is the statistic: an area with many
     events is fitted far more closely before the start than placebos with few, which
@@ -103,6 +107,8 @@ LEVEL = 0.95
 POWER = 0.8
 WARN_MDE = 0.25
 REFUSE_MDE = 0.5
+MAX_RING_OUTSIDE = 0.1
+"""Warn when more than this share of the buffer ring lies outside the units (the data's edge)."""
 MIN_POLYGON_SHARE = 0.5
 """A unit belongs to a polygon's area when at least this share of it lies inside."""
 
@@ -146,6 +152,22 @@ def buffer_units(units: UnitSet, area_ids, buffer_m: float = DEFAULT_BUFFER_M) -
     area = shapely.union_all(frame.geometry[inside].to_numpy())
     near = shapely.dwithin(frame.geometry.to_numpy(), area, buffer_m) & ~inside
     return [str(u) for u in frame["unit_id"][near]]
+
+
+def ring_outside_share(units: UnitSet, area_ids, buffer_m: float) -> float:
+    """Share of the buffer ring (``buffer_m`` around the area) that lies outside every unit.
+
+    Crime displaced across the edge of the data (the borough boundary) cannot be seen.
+    """
+    if buffer_m <= 0:
+        return 0.0
+    frame = units.frame
+    area = shapely.union_all(frame.geometry[frame["unit_id"].isin(list(area_ids))].to_numpy())
+    ring = shapely.difference(shapely.buffer(area, buffer_m), area)
+    if ring.area <= 0:
+        return 0.0
+    covered = shapely.union_all(frame.geometry[shapely.intersects(frame.geometry.to_numpy(), ring)].to_numpy())
+    return float(shapely.difference(ring, covered).area / ring.area)
 
 
 def eligible_units(units: UnitSet, area_ids, buffer_ids) -> list[str]:
@@ -675,6 +697,10 @@ def evaluate_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, start, 
     post = ~pre
     buffer_ids = buffer_units(units, area_ids, buffer_m)
     eligible = eligible_units(units, area_ids, buffer_ids)
+    outside = ring_outside_share(units, area_ids, buffer_m)
+    if outside > MAX_RING_OUTSIDE:
+        warnings.append(f"{100 * outside:.0f}% of the {buffer_m:.0f} m ring around the area lies outside the data's "
+                        "area (the borough edge): violence displaced across it cannot be seen")
     sim = similarity(data.loc[:, pre], area_ids, eligible)
     n_c = n_comparison(len(area_ids), len(sim))
     comparison = sim["unit_id"].head(n_c).tolist()
@@ -744,7 +770,8 @@ def evaluate_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, start, 
         "start": f"{s:%Y-%m}", "end": f"{e:%Y-%m}",
         "months_before": [f"{m:%Y-%m}" for m in pre_used], "months_after": [f"{m:%Y-%m}" for m in post_used],
         "months_left_out": [f"{m:%Y-%m}" for m in gaps],
-        "buffer": {"unit_ids": buffer_ids, "n_units": len(buffer_ids), "buffer_m": float(buffer_m)},
+        "buffer": {"unit_ids": buffer_ids, "n_units": len(buffer_ids), "buffer_m": float(buffer_m),
+                   "ring_outside_share": outside},
         "comparison": {
             "unit_ids": comparison, "n_units": len(comparison), "n_eligible": len(sim),
             "area_level_per_unit": float(area[pre].mean() / len(area_ids)),
@@ -775,8 +802,9 @@ def rules() -> dict:
                 f"effects; Driscoll-Kraay standard errors ({HAC_LAGS} lags); t interval"),
         "pre_trend": "the same model on the pre-period with a linear trend for the area",
         "synthetic_control": (f"index series (divided by pre-period mean); weights >= 0 summing to 1 by least squares "
-                              f"on the pre-period; donors: the {DONOR_POOL} most similar eligible units with at least "
-                              f"{MIN_DONOR_MEAN} events a month; placebo areas grown from a donor to the area's pre-period events; "
+                              f"on the pre-period; donors: up to {DONOR_POOL} disjoint areas, each an eligible unit (most similar "
+                              f"first) with its nearest eligible units until it had {MIN_DONOR_MEAN:g} events a month; "
+                              "placebo areas grown from a donor to the area's pre-period events; "
                               "p = share of area and placebos with a post-period change at least the area's in size"),
         "wdq": "Bowers & Johnson (2003): (B_a/C_a - B_b/C_b) / (A_a/C_a - A_b/C_b)",
         "months": (f"refused with fewer than {MIN_PRE_MONTHS} complete months before or {MIN_POST_MONTHS} after; "

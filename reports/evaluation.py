@@ -89,9 +89,9 @@ class AreaSpec:
             cutoff = self.run.get("cutoff")
             if cutoff and month(cutoff) > month(start):
                 out.append(
-                    f"{self.label} was picked by run {self.run.get('run_id')} from data up to {cutoff}, after the "
-                    f"start {month(start):%Y-%m}: it was chosen partly for its counts in the months being "
-                    "evaluated, which biases the comparison (it was picked because violence there was high)")
+                    f"{self.label} was picked by run {self.run.get('run_id')} from data before {cutoff}, which "
+                    f"is after the start {month(start):%Y-%m}: it was chosen partly for high counts in the months "
+                    "being evaluated, so the comparison leans towards a rise")
         return out
 
 
@@ -151,42 +151,46 @@ def series_png(series: pd.DataFrame, start: str, buffer_m: float, *, width_in: f
                dpi: int = 130) -> bytes:
     """Monthly counts: the area against its expected and synthetic series, and the buffer (two panels)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import DateFormatter, MonthLocator
     from matplotlib.figure import Figure
 
     s = series.assign(when=pd.to_datetime(series["month"] + "-01"))
-    used = s["period"] != "left out"
+    used = (s["period"] != "left out").to_numpy()
     has_buffer = s["buffer"].notna().any()
-    fig = Figure(figsize=(width_in, 2.6), dpi=dpi)
+    fig = Figure(figsize=(width_in, 2.35), dpi=dpi)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2 if has_buffer else 1, squeeze=False)[0]
-    start_ts = pd.Timestamp(f"{start}-01")
+    edge = pd.Timestamp(f"{start}-01") - pd.Timedelta(days=15)
+    when = s["when"][used]
+    span = (s["when"].max() - s["when"].min()).days / 30.4
+    step = 6 if span > 30 else 3
 
     def panel(ax, title, actual, lines):
-        ax.axvspan(start_ts - pd.Timedelta(days=15), s["when"].max() + pd.Timedelta(days=15), color="#f0f0f0", zorder=0)
-        ax.axvline(start_ts - pd.Timedelta(days=15), color="#444444", linestyle="--", linewidth=1)
+        ax.axvspan(edge, s["when"].max() + pd.Timedelta(days=15), color="#eeeeee", zorder=0)
+        ax.axvline(edge, color="#444444", linestyle="--", linewidth=1)
         for values, label, colour, style in lines:
-            ax.plot(s["when"][used], values[used], color=colour, linestyle=style, linewidth=1.4, label=label)
-        ax.plot(s["when"][used], actual[used], color="#111111", marker="o", markersize=2.5, linewidth=1.4,
-                label="Recorded")
-        ax.set_title(title, fontsize=9, loc="left")
-        ax.set_ylim(bottom=0)
-        ax.tick_params(labelsize=7)
+            ax.plot(when, values[used], color=colour, linestyle=style, linewidth=1.3, label=label)
+        ax.plot(when, actual[used], color="#111111", marker="o", markersize=2.2, linewidth=1.3, label="Recorded")
+        ax.set_title(title, fontsize=8.5, loc="left")
+        ax.set_ylim(0, max(1.0, float(np.nanmax([actual[used].max()] + [v[used].max() for v, *_ in lines]))) * 1.12)
+        ax.text(edge, ax.get_ylim()[1], f" start {start}", fontsize=6.5, va="top", color="#444444")
+        ax.xaxis.set_major_locator(MonthLocator(bymonth=range(1, 13, step)))
+        ax.xaxis.set_major_formatter(DateFormatter("%b\n%Y"))
+        ax.tick_params(labelsize=6.5)
         ax.set_ylabel("events a month", fontsize=7)
-        ax.text(start_ts, ax.get_ylim()[1] * 0.97, " start", fontsize=7, va="top", color="#444444")
-        ax.legend(fontsize=6.5, loc="lower left", framealpha=0.9)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
 
-    panel(axes[0], "The area", s["area"].astype(float), [
-        (s["expected"].astype(float), "Expected from similar places", COMPARISON_COLOUR, "--"),
-        *([(s["synthetic"].astype(float), "Synthetic comparison", SYNTHETIC_COLOUR, "-")]
-          if s["synthetic"].notna().any() else []),
-    ])
+    lines = [(s["expected"].astype(float), "Expected from similar places", COMPARISON_COLOUR, "--")]
+    if s["synthetic"].notna().any():
+        lines.append((s["synthetic"].astype(float), "Synthetic comparison", SYNTHETIC_COLOUR, "-"))
+    panel(axes[0], "The area", s["area"].astype(float), lines)
     if has_buffer:
-        panel(axes[1], f"Around it (within {buffer_m:.0f} m)", s["buffer"].astype(float), [
-            (s["buffer_expected"].astype(float), "Expected from similar places", COMPARISON_COLOUR, "--")])
-    fig.autofmt_xdate(rotation=0, ha="center")
-    fig.tight_layout(pad=0.4)
+        panel(axes[1], f"Around it (within {buffer_m:.0f} m)", s["buffer"].astype(float),
+              [(s["buffer_expected"].astype(float), "Expected from similar places", COMPARISON_COLOUR, "--")])
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=7, frameon=False)
+    fig.tight_layout(pad=0.4, rect=(0, 0.08, 1, 1))
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
