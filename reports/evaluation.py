@@ -242,6 +242,8 @@ def _interval(d: dict) -> str:
 def summary_context(ev: InterventionEvaluation, spec: AreaSpec, meta: dict, units: UnitSet) -> dict:
     """Everything the summary page shows, as plain strings and lists (testable without HTML)."""
     est = ev.estimates
+    meta = {"evaluation_id": "", "created": "", "area_name": "", "offences": "serious violence",
+            "data_period": "–", "seed": "–", **meta}
     d, trend, scm = est["did"], est["pre_trend"], est["synthetic_control"]
     disp = est["displacement"]
     level = f"{100 * d['level']:.0f}%"

@@ -332,6 +332,7 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
     """
     from service.run import area_name  # import here: service.run imports this module
 
+    start, end = label(start), label(end) if end is not None else None  # a bad month fails before any work
     spec = parse_area(area, settings.runs_dir, run)
     store, fb = feature_builder(settings, spec.units_edition(units, settings.units.default), store_dir, progress)
     if progress:
