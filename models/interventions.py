@@ -851,9 +851,13 @@ def verdict(est: dict) -> str:
                          f"({b['change_pct']:+.0f}%, interval {100 * (b['lo'] - 1):+.0f}% to {100 * (b['hi'] - 1):+.0f}%).")
     scm = est.get("synthetic_control")
     if scm is not None and np.isfinite(scm["p_value"]):
-        agree = (np.sign(scm["effect_pct"]) == np.sign(c))
-        parts.append(f"A synthetic comparison built from {scm['n_donors']} similar places gives {scm['effect_pct']:+.0f}% "
-                     f"(placebo test p = {scm['p_value']:.2f}{'' if agree else ', a different direction'}).")
+        lead = (f"A second method, a synthetic comparison built from {scm['n_donors']} similar places, gives "
+                f"{scm['effect_pct']:+.0f}%")
+        if scm["p_value"] <= 0.1:
+            parts.append(f"{lead}, a bigger change than almost all of {scm['n_placebos']} places where nothing "
+                         f"was done (p = {scm['p_value']:.2f}).")
+        else:
+            parts.append(f"{lead}, within what places where nothing was done showed (p = {scm['p_value']:.2f}).")
     if not est["pre_trend"]["parallel"]:
         parts.append("Before the start the area was already drifting from its comparison, so treat this with care.")
     return " ".join(parts)

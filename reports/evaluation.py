@@ -205,7 +205,7 @@ def places_png(units: UnitSet, est: dict, *, width_in: float = 2.6, dpi: int = 1
     frame = units.frame.assign(unit_id=units.frame["unit_id"].astype(str))
     xmin, ymin, xmax, ymax = frame.total_bounds
     aspect = (ymax - ymin) / max(xmax - xmin, 1.0)
-    fig = Figure(figsize=(width_in, max(1.8, min(width_in * aspect, 3.2))), dpi=dpi)
+    fig = Figure(figsize=(width_in, max(1.6, min(width_in * aspect, 2.5))), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, 1, 1))
     frame.plot(ax=ax, color="#f7f7f7", edgecolor="#d9d9d9", linewidth=0.2)
@@ -305,13 +305,23 @@ def summary_context(ev: InterventionEvaluation, spec: AreaSpec, meta: dict, unit
                    f"({len(est['months_before'])} months) against {est['months_after'][0]} to "
                    f"{est['months_after'][-1]} ({len(est['months_after'])} months)")
     title = spec.label + (f" ({spec.wards.replace(SEPARATOR, ', ')})" if spec.wards else "")
+    n_placebos = scm["n_placebos"] if scm is not None else 0
+    method = (
+        f"Similar places are the {comp['n_units']} places, neither in nor next to the area or its buffer, whose level "
+        "and trend of serious violence before the start were closest to the area's. The estimate is a Poisson model "
+        "of the monthly counts of the area and of those places with an effect for every month, so what changed for "
+        "both (season, recording, borough trends) cancels out; its interval allows for overdispersed counts and for "
+        "months that run together. The synthetic comparison is a weighted mix of similar places that tracked the "
+        f"area before the start, tested by doing the same for {n_placebos} places where nothing was done. "
+        f"Displacement is judged on the units within {est['buffer']['buffer_m']:.0f} m with the Weighted "
+        "Displacement Quotient (Bowers & Johnson 2003).")
     return {
         "title": title, "area_name": meta.get("area_name", ""), "start": est["start"],
         "offences": meta.get("offences", ""), "months_text": months_text, "verdict": est["verdict"],
         "figures": figures, "rows": rows, "wdq": wdq, "checks": checks, "warnings": list(ev.warnings),
         "chart_png": base64.b64encode(series_png(s, est["start"], est["buffer"]["buffer_m"])).decode("ascii"),
         "map_png": base64.b64encode(places_png(units, est)).decode("ascii"),
-        "rules": est["rules"], "meta": meta, "area_source": spec.source,
+        "method": method, "meta": meta, "area_source": spec.source,
         "n_units": est["area"]["n_units"], "edition": est["area"]["edition"],
         "area_km2": f"{est['area']['area_km2']:.2f}",
     }
