@@ -58,14 +58,18 @@ def detect_code_column(frame: pd.DataFrame, source: str) -> str:
     return min(scores, key=rank)
 
 
-def load_boundary(path: Path, ctx: IngestContext, edition: str | None = None, layer: str | None = None) -> LoadResult:
-    """Read a boundary layer, check its CRS and geometries, and name its edition."""
+def _read_layer(path: Path, layer: str | None) -> gpd.GeoDataFrame:
     if not path.exists():
         raise DataError(path, "file not found")
     try:
-        frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+        return gpd.read_file(path, layer=layer, engine="pyogrio")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise DataError(path, f"cannot read as a vector layer ({exc})") from None
+
+
+def load_boundary(path: Path, ctx: IngestContext, edition: str | None = None, layer: str | None = None) -> LoadResult:
+    """Read a boundary layer, check its CRS and geometries, and name its edition."""
+    frame = _read_layer(path, layer)
     source = str(path)
     if frame.empty:
         raise DataError(path, "layer has no features")
@@ -118,12 +122,7 @@ def read_polygon(path: Path, layer: str | None = None) -> shapely.Geometry:
     that are plainly degrees); features that are not polygons are an error naming the row.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, "file not found")
-    try:
-        frame = gpd.read_file(path, layer=layer, engine="pyogrio")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise DataError(path, f"cannot read as a vector layer ({exc})") from None
+    frame = _read_layer(path, layer)
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     if frame.empty:
         raise DataError(path, "layer has no features with a geometry")
