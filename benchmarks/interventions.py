@@ -45,16 +45,16 @@ def one_seed(seed: int, root: Path) -> dict:
     lsoa = build_units(store, "lsoa2011")
     fb = FeatureBuilder(store, lsoa)
     t0 = time.perf_counter()
-    planted = evaluate_intervention(fb.panel(), lsoa, iv["area_lsoa11"], iv["start_month"], complete_months=fb.months,
+    planted = evaluate_intervention(fb.panel(), lsoa, iv["area_lsoa11"], iv["start_month"], complete_months=fb.complete_months,
                                     pre_months=20, buffer_m=300.0, n_placebos=39).estimates
     null = evaluate_intervention(fb.panel(), lsoa, iv["area_lsoa11"], labels[12], end=labels[19],
-                                 complete_months=fb.months, pre_months=12, buffer_m=300.0, n_placebos=39).estimates
+                                 complete_months=fb.complete_months, pre_months=12, buffer_m=300.0, n_placebos=39).estimates
     seconds = time.perf_counter() - t0
     grid = build_units(store, "grid200")
     fbg = FeatureBuilder(store, grid)
     geoms = lsoa.frame[lsoa.frame["unit_id"].isin(iv["area_lsoa11"])].geometry.to_numpy()
     cells = units_in_polygon(grid, shapely.union_all(geoms))
-    disp = evaluate_intervention(fbg.panel(), grid, cells, iv["start_month"], complete_months=fbg.months,
+    disp = evaluate_intervention(fbg.panel(), grid, cells, iv["start_month"], complete_months=fbg.complete_months,
                                  pre_months=20, buffer_m=300.0, n_placebos=0).estimates
     d, n, b = planted["did"], null["did"], disp["displacement"]["buffer_did"]
     return {

@@ -8,8 +8,9 @@ is a module constant or an argument, and is written into the output (``rules``).
 Months
     The pre-period is the ``pre_months`` months before ``start``; the post-period runs from
     ``start`` to ``end`` (default: the last month of the unbroken run of complete months
-    from ``start``). Months that are not complete (``complete_months``: no data, or thin)
-    are left out of every series and named in a warning. Fewer than :data:`MIN_PRE_MONTHS`
+    from ``start``). Months that are not complete (``complete_months``, the forecasts' rule
+    ``FeatureBuilder.complete_months``: no data, or thin) are left out of every series and
+    named in a warning. Fewer than :data:`MIN_PRE_MONTHS`
     complete months before the start, or fewer than :data:`MIN_POST_MONTHS` from it, and
     the evaluation is refused; fewer than :data:`WARN_PRE_MONTHS` before it is a warning.
 Buffer

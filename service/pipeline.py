@@ -334,11 +334,12 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
 
     start, end = label(start), label(end) if end is not None else None  # a bad month fails before any work
     spec = parse_area(area, settings.runs_dir, run)
-    store, fb = feature_builder(settings, spec.units_edition(units, settings.units.default), store_dir, progress)
+    store, fb = feature_builder(settings, spec.units_edition(units, settings.units.default), store_dir, progress,
+                                cutoff=start)
     if progress:
         progress(f"evaluating {spec.label} from {start} on {fb.units.edition} ({placebos} placebos)")
     ev = evaluate_intervention(fb.panel(), fb.units, spec.unit_ids_in(fb.units), start, end=end,
-                               complete_months=fb.months, pre_months=pre_months, buffer_m=buffer_m,
+                               complete_months=fb.complete_months, pre_months=pre_months, buffer_m=buffer_m,
                                n_placebos=placebos, seed=settings.model.seed)
     ev.warnings += spec.warnings(start)
     created = datetime.now(UTC)

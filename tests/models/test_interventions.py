@@ -136,7 +136,7 @@ def lsoa(planted_demo):
     store = Store(planted_demo["store"])
     units = build_units(store, "lsoa2011")
     fb = FeatureBuilder(store, units)
-    return units, fb.panel(), fb.months
+    return units, fb.panel(), fb.complete_months
 
 
 def test_planted_reduction_is_recovered_within_its_interval(planted_demo, lsoa):
@@ -178,7 +178,7 @@ def test_displacement_to_the_buffer_is_detected_on_fine_cells(planted_demo):
     lsoa = store.units("lsoa2011")
     polygon = shapely.union_all(lsoa[lsoa["code"].isin(truth["area_lsoa11"])].geometry.to_numpy())
     cells = mi.units_in_polygon(grid, polygon)
-    ev = mi.evaluate_intervention(fb.panel(), grid, cells, truth["start_month"], complete_months=fb.months,
+    ev = mi.evaluate_intervention(fb.panel(), grid, cells, truth["start_month"], complete_months=fb.complete_months,
                                   pre_months=20, buffer_m=300.0, n_placebos=0)
     b = ev.estimates["displacement"]["buffer_did"]
     assert b["lo"] > 1  # the buffer rose more than similar places did

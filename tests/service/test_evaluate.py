@@ -82,12 +82,14 @@ def api(planted_demo, tmp_path_factory):
     from service.api import create_app
     from service.jobs import job_runners
     from service.keys import KeyStore
+    from service.pipeline import default_store_dir
     from service.settings import get_settings
 
     out = tmp_path_factory.mktemp("eval-api") / "out"
-    out.mkdir()
-    (out / "store").symlink_to(planted_demo["store"], target_is_directory=True)
-    settings = get_settings(out_dir=out, service={"keys_file": out / "keys.json"})
+    settings = get_settings(out_dir=out, data_dir=planted_demo["data"], service={"keys_file": out / "keys.json"})
+    store = default_store_dir(settings, planted_demo["data"])  # the data folder's store: already ingested
+    store.parent.mkdir(parents=True)
+    store.symlink_to(planted_demo["store"], target_is_directory=True)
     keys = KeyStore(settings.service.keys_file)
     headers = {role: {"X-API-Key": keys.create(f"test {role}", role)} for role in ("viewer", "analyst")}
     runners = job_runners(settings)
