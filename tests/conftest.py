@@ -58,3 +58,9 @@ def make_run():
 def planted_demo(tmp_path_factory) -> dict:
     """A small demo borough with a planted intervention, ingested (see ``intervention_demo``)."""
     return _planted_demo(tmp_path_factory.mktemp("planted"))
+
+
+@pytest.fixture(scope="session")
+def plain_demo(tmp_path_factory) -> dict:
+    """The planted demo's borough without the intervention (its counterfactual)."""
+    return _planted_demo(tmp_path_factory.mktemp("plain"), planted=False)

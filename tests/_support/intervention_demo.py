@@ -10,6 +10,7 @@ the 36 monthly files ingest in seconds.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from features.demo.borough import CrimeTypeRate, DemoIntervention, DemoProcess, generate_demo
@@ -23,10 +24,15 @@ PROCESS = DemoProcess(other_types=(CrimeTypeRate("Burglary", 40, {"resid": 0.4})
                       intervention=INTERVENTION)
 
 
-def planted_demo(root: Path) -> dict:
-    """Write and ingest the planted borough under ``root``; return its folders and truth."""
-    data = generate_demo(Path(root) / "data", seed=SEED, months=MONTHS, n_lsoa=60, process=PROCESS)
+def planted_demo(root: Path, planted: bool = True) -> dict:
+    """Write and ingest the planted borough under ``root``; return its folders and truth.
+
+    ``planted=False`` writes the same borough without the intervention: the same events
+    everywhere, the area's and the ring's included (the intervention's counterfactual).
+    """
+    process = PROCESS if planted else replace(PROCESS, intervention=None)
+    data = generate_demo(Path(root) / "data", seed=SEED, months=MONTHS, n_lsoa=60, process=process)
     store = Path(root) / "store"
     ingest(data, store)
     truth = json.loads((data / "truth.json").read_text())
-    return {"data": data, "store": store, "truth": truth["intervention"], "months": truth["month_labels"]}
+    return {"data": data, "store": store, "truth": truth.get("intervention"), "months": truth["month_labels"]}

@@ -185,3 +185,17 @@ def test_displacement_to_the_buffer_is_detected_on_fine_cells(planted_demo):
     w = ev.estimates["displacement"]["wdq"]
     assert w["wdq"] < 0 and "displacement" in w["reading"]
     assert w["displaced_to_buffer"] > 0
+
+
+def test_the_same_borough_without_the_intervention_shows_no_effect(planted_demo, plain_demo):
+    truth = planted_demo["truth"]
+    assert plain_demo["truth"] is None  # nothing planted
+    store = Store(plain_demo["store"])
+    units = build_units(store, "lsoa2011")
+    fb = FeatureBuilder(store, units)
+    ev = mi.evaluate_intervention(fb.panel(), units, truth["area_lsoa11"], truth["start_month"],
+                                  complete_months=fb.complete_months, pre_months=20, buffer_m=300.0, n_placebos=19)
+    d = ev.estimates["did"]
+    assert d["lo"] <= 1.0 <= d["hi"]
+    # the counterfactual's area counts are the truth's counts without the intervention
+    assert d["treated_after"] == sum(truth["area_counts_without"][20:])
