@@ -288,7 +288,7 @@ def summary_context(ev: InterventionEvaluation, spec: AreaSpec, meta: dict, unit
                "success": f"{w['success_measure']:+.3f}", "buffer": f"{w['buffer_measure']:+.3f}",
                "prevented": f"{w['prevented_in_area']:+,.0f}", "displaced": f"{w['displaced_to_buffer']:+,.0f}",
                "net": f"{w['net_effect']:+,.0f}",
-               "informative": d["hi"] < 1}
+               "informative": disp["wdq_informative"]}
     comp = est["comparison"]
     checks = [
         (f"Before the start the area and its comparison moved in parallel (difference "

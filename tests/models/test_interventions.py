@@ -185,6 +185,7 @@ def test_displacement_to_the_buffer_is_detected_on_fine_cells(planted_demo):
     w = ev.estimates["displacement"]["wdq"]
     assert w["wdq"] < 0 and "displacement" in w["reading"]
     assert w["displaced_to_buffer"] > 0
+    assert ev.estimates["displacement"]["wdq_informative"]  # the area itself clearly improved
 
 
 def test_the_same_borough_without_the_intervention_shows_no_effect(planted_demo, plain_demo):
