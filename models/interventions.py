@@ -90,7 +90,7 @@ from scipy.optimize import nnls
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from features.months import month, shift
+from features.months import month, ranges, shift
 from geo.units import UnitSet
 
 DEFAULT_BUFFER_M = 400.0
@@ -677,8 +677,8 @@ def evaluate_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, start, 
     pre_used = [m for m in before if m in have]
     post_used = [m for m in after if m in have]
     if gaps:
-        warnings.append(f"{len(gaps)} month(s) of the window have no or incomplete data and are left out: "
-                        f"{', '.join(f'{m:%Y-%m}' for m in gaps)}")
+        warnings.append(f"{len(gaps)} month(s) of the window have no or too little data and are left out: "
+                        f"{ranges(gaps)}")
     if len(pre_used) < MIN_PRE_MONTHS:
         raise EvaluationRefused(
             f"only {len(pre_used)} complete month(s) before the start {s:%Y-%m} "
