@@ -33,7 +33,7 @@ from features.demo.borough import CrimeTypeRate, DemoIntervention, DemoProcess, 
 from features.sources.ingest import ingest
 from features.sources.store import Store
 from features.units import build_units
-from models.interventions import evaluate_intervention, units_in_polygon
+from models.interventions import EvaluationRefused, evaluate_intervention, units_in_polygon
 
 RATE_RATIO = 0.6
 PROCESS = DemoProcess(other_types=(CrimeTypeRate("Burglary", 40, {"resid": 0.4}),),
@@ -82,17 +82,21 @@ def placebo_coverage(seed: int, root: Path) -> dict:
     fb = FeatureBuilder(store, units)
     panel = fb.panel()
     busiest = panel.sum(axis=1).sort_values(ascending=False).index[:30]
-    dk, textbook = [], []
+    dk, textbook, refused = [], [], 0
     for unit in busiest:
         for start in ("2017-01", "2017-07", "2018-01"):
-            d = evaluate_intervention(panel, units, [str(unit)], start, complete_months=fb.complete_months,
-                                      pre_months=12, buffer_m=300.0, n_placebos=0).estimates["did"]
+            try:
+                d = evaluate_intervention(panel, units, [str(unit)], start, complete_months=fb.complete_months,
+                                          pre_months=12, buffer_m=300.0, n_placebos=0).estimates["did"]
+            except EvaluationRefused:  # too few events to say anything: refused, not counted
+                refused += 1
+                continue
             se = math.sqrt(sum(1 / d[k] for k in ("treated_before", "treated_after", "control_before",
                                                    "control_after")))
             dk.append(d["lo"] <= 1 <= d["hi"])
             textbook.append(abs(d["log_rate_ratio"]) <= 1.959964 * se)
     cover, base = sum(dk) / len(dk), sum(textbook) / len(textbook)
-    return {"placebo_cases": len(dk), "placebo_coverage": round(cover, 3),
+    return {"placebo_cases": len(dk), "placebo_refused": refused, "placebo_coverage": round(cover, 3),
             "placebo_coverage_textbook_poisson": round(base, 3), "coverage_ratio_vs_textbook": round(cover / base, 3)}
 
 

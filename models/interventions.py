@@ -75,6 +75,18 @@ Minimum detectable effect
     projected from the pre-period rates and ``phi >= 1`` the pre-period overdispersion.
     Above :data:`REFUSE_MDE` the evaluation is refused (the counts cannot say anything);
     above :data:`WARN_MDE` it warns.
+
+Evidence (``benchmarks/interventions.py``: demo boroughs of 60 LSOAs, 36 months, a planted
+rate ratio of 0.6 from month 20 with three quarters of the removed events moved within
+300 m). Over seeds 1-8 the 95% interval held the planted 0.6 in 7 of 8 and excluded 1 in
+8 of 8; over the months before the start (nothing planted) it held 1 in 8 of 8; the
+buffer's interval was above 1 on 200 m cells in 5 of 8 (the displaced events are a small
+share of the buffer's); the synthetic control's placebo p was at most 0.1 in 7 of 8
+planted and 2 of 8 unplanted windows. On seed 1's borough without the intervention, the
+30 busiest LSOAs treated as if from 2017-01, 2017-07 or 2018-01 (79 cases, 11 refused as
+too small): the Driscoll-Kraay interval held 1 in 94.9% of cases, the textbook Poisson
+interval ``sqrt(1/A_b + 1/A_a + 1/C_b + 1/C_a)`` on the same cases in 86.1% (too narrow:
+counts are overdispersed and nearby months correlated).
 """
 
 from __future__ import annotations
