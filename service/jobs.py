@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.pipeline import ingest_step, train_step
+from service.pipeline import evaluate_step, ingest_step, train_step
 from service.run import make_run
 from service.settings import Settings
 
@@ -23,4 +23,8 @@ def job_runners(settings: Settings) -> dict:
                            model_version=params.get("model"))
         return {"run_id": run_dir.name}
 
-    return {"ingest": ingest_job, "train": train_job, "rank": rank_job}
+    def evaluate_job(params: dict) -> dict:
+        ev, written = evaluate_step(settings, **params)
+        return {"evaluation_id": written.folder.name, "verdict": ev.estimates["verdict"]}
+
+    return {"ingest": ingest_job, "train": train_job, "rank": rank_job, "evaluate": evaluate_job}

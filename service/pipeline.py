@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from features.areas import choose_source
@@ -28,7 +29,14 @@ from geo.units import UnitSet
 from models.backtest import backtest_records, default_methods
 from models.hotspots import write_geotiff
 from models.hotspots.analysis import analyse_hotspots
+from models.interventions import (
+    DEFAULT_BUFFER_M,
+    DEFAULT_PLACEBOS,
+    DEFAULT_PRE_MONTHS,
+    evaluate_intervention,
+)
 from models.lifecycle import train
+from reports.evaluation import evaluation_id, parse_area, write_evaluation
 from reports.layers import write_gpkg
 from reports.model_card import card_documents
 from service.engine import Engine
@@ -310,3 +318,34 @@ def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None =
                  backtest_origins=origins or None, data_hashes=data_hashes(report),
                  data_dir=report.get("data_dir_resolved"),
                  estimator_for=engine.estimator, documents=card_documents)
+
+
+def evaluate_step(settings: Settings, area: str, start: str, end: str | None = None, *, run: str | None = None,
+                  units: str | None = None, buffer_m: float = DEFAULT_BUFFER_M, pre_months: int = DEFAULT_PRE_MONTHS,
+                  placebos: int = DEFAULT_PLACEBOS, evaluation: str | None = None, store_dir: Path | None = None,
+                  out_dir: Path | None = None, progress: Progress | None = None):
+    """Evaluate an intervention area from ``start``; write summary (HTML, PDF), series and estimates.
+
+    ``area`` is a polygon file, a run's area (``A1`` in the latest run or ``run``, or
+    ``<run_id>/A1``) or unit ids (see :func:`reports.evaluation.parse_area`). Returns the
+    evaluation and the written files (:class:`reports.evaluation.Written`).
+    """
+    from service.run import area_name  # import here: service.run imports this module
+
+    start, end = label(start), label(end) if end is not None else None  # a bad month fails before any work
+    spec = parse_area(area, settings.runs_dir, run)
+    store, fb = feature_builder(settings, spec.units_edition(units, settings.units.default), store_dir, progress,
+                                cutoff=start)
+    if progress:
+        progress(f"evaluating {spec.label} from {start} on {fb.units.edition} ({placebos} placebos)")
+    ev = evaluate_intervention(fb.panel(), fb.units, spec.unit_ids_in(fb.units), start, end=end,
+                               complete_months=fb.complete_months, pre_months=pre_months, buffer_m=buffer_m,
+                               n_placebos=placebos, seed=settings.model.seed)
+    ev.warnings += spec.warnings(start)
+    created = datetime.now(UTC)
+    meta = {"evaluation_id": evaluation or evaluation_id(spec, start, created),
+            "created": created.isoformat(timespec="seconds"), "area_name": area_name(store),
+            "offences": "serious violence (" + ", ".join(fb.target_groups) + ")", "seed": settings.model.seed,
+            "data_period": f"{fb.months[0]:%Y-%m}/{fb.months[-1]:%Y-%m}", "store": str(store.root)}
+    folder = Path(out_dir) if out_dir is not None else settings.out_dir / "evaluations" / meta["evaluation_id"]
+    return ev, write_evaluation(ev, folder, spec, fb.units, meta=meta)

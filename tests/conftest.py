@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from intervention_demo import planted_demo as _planted_demo
 from run_folder import make_run_dir
 
 
@@ -51,3 +52,15 @@ def run_dir(tmp_path) -> Path:
 def make_run():
     """The run-folder factory itself: ``make_run(runs_dir, run_id, police_generated=..., ...)``."""
     return make_run_dir
+
+
+@pytest.fixture(scope="session")
+def planted_demo(tmp_path_factory) -> dict:
+    """A small demo borough with a planted intervention, ingested (see ``intervention_demo``)."""
+    return _planted_demo(tmp_path_factory.mktemp("planted"))
+
+
+@pytest.fixture(scope="session")
+def plain_demo(tmp_path_factory) -> dict:
+    """The planted demo's borough without the intervention (its counterfactual)."""
+    return _planted_demo(tmp_path_factory.mktemp("plain"), planted=False)

@@ -58,6 +58,17 @@ their amplitude), each calibrated to its ``per_month`` total (see
 follows ``stop_search`` the same way; a share of records has blank coordinates, and
 in one month (``truth.json``: ``stop_search_sparse_month``) nearly all do.
 
+Planted intervention (off unless ``DemoProcess.intervention`` is given; the default
+borough is unchanged). From its start month, each serious-violence event whose street
+point lies in one of the intervention's LSOAs (2011) is removed with probability
+``reduction``; each removed event is, with probability ``displaced_share``, moved to a
+street point outside the area but within ``buffer_m`` of it (displacement to the buffer
+ring). This is applied to the realised events after contagion, with its own generator
+(seeded from ``seed``), so the borough with the intervention has exactly the events of
+the one without it except those removed or moved: the planted effect is a rate ratio of
+``1 - reduction`` in the area, and ``truth.json`` (``intervention``) holds the monthly
+counts in the area and the buffer with and without it.
+
 ``truth.json`` records every parameter, the intercept, the hot-spot centres, radii,
 amplitudes and the LSOAs they touch, the expected background serious violence per
 LSOA (2011) per month, and the realised monthly counts.
@@ -83,6 +94,9 @@ from pyproj import Transformer
 from scipy.spatial import cKDTree
 
 from features.demo import places as dp
+
+SV_TYPES = ("Violence and sexual offences", "Robbery")
+"""The police.uk crime types the demo draws as serious violence."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,36 @@ def default_other_types() -> tuple[CrimeTypeRate, ...]:
         CrimeTypeRate("Possession of weapons", 14, {"dep": 0.4, "hot": 0.9}),
         CrimeTypeRate("Other crime", 25, {}),
     )
+
+
+@dataclass(frozen=True)
+class DemoIntervention:
+    """A place-based intervention planted in the demo's serious violence (see the module docstring).
+
+    Parameters
+    ----------
+    area_lsoa11 : tuple of str
+        LSOA (2011) codes of the intervention area. Empty: the LSOAs within the radius of
+        the first persistent hot spot (a Clear Hold Build footprint).
+    start_index : int, optional
+        Month index (0 = the first month) from which it acts; None: half way through.
+    reduction : float
+        Share of the area's serious-violence events removed from the start month (0..1).
+    displaced_share : float
+        Share of the removed events moved to the buffer ring instead of vanishing (0..1).
+    buffer_m : float
+        Width of the buffer ring around the area that displaced events move to (metres).
+    """
+
+    area_lsoa11: tuple[str, ...] = ()
+    start_index: int | None = None
+    reduction: float = 0.3
+    displaced_share: float = 0.5
+    buffer_m: float = 400.0
+
+
+INTERVENTION_SALT = 18
+"""Second seed word of the intervention's own generator: ``default_rng([seed, INTERVENTION_SALT])``."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +217,7 @@ class DemoProcess:
     )
     stop_search_blank_share: float = 0.08
     stop_search_sparse_share: float = 0.9
+    intervention: DemoIntervention | None = None
 
 
 @dataclass
@@ -258,6 +303,16 @@ def generate_demo(
     hotspots, emerging = _plant_hotspots(rng, places, months, month_labels, proc)
     crimes, sv_truth = _simulate_crime(rng, places, lattice, hotspots, emerging, month_labels, proc)
     stops, sparse_month = _simulate_stop_search(rng, places, lattice, hotspots, month_labels, proc)
+    planted = None
+    if proc.intervention is not None:
+        crimes, planted = _plant_intervention(
+            np.random.default_rng([seed, INTERVENTION_SALT]), places, crimes, hotspots, month_labels,
+            proc.intervention,
+        )
+        sv_truth["monthly_counts"] = [
+            int(((crimes["month"] == m) & crimes["crime_type"].isin(sv_truth["types"])).sum())
+            for m in month_labels
+        ]
 
     catalogue = _write_sources(out, places, month_labels, start)
     _write_crime(rng, out, seed, places, crimes, stops, month_labels)
@@ -274,7 +329,7 @@ def generate_demo(
             "GSS_CODE": "E09900001",
             "area_m2": round(places.borough.area, 1),
         },
-        "process": asdict(proc),
+        "process": _process_truth(proc),
         "serious_violence": sv_truth,
         "hotspots": hotspots + [emerging],
         "hot_lsoa11": sorted({h["lsoa11cd"] for h in hotspots}),
@@ -308,6 +363,8 @@ def generate_demo(
             "stop_and_search": [int((stops["month"] == m).sum()) for m in month_labels],
         },
     }
+    if planted is not None:
+        truth["intervention"] = planted
     (out / "truth.json").write_text(
         json.dumps(truth, indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )
@@ -338,6 +395,30 @@ def _check_arguments(seed, months, start, n_lsoa, proc: DemoProcess) -> None:
         raise ValueError(f"branching_ratio must be in [0, 1), got {proc.branching_ratio!r}")
     if abs(sum(proc.contagion_lag_weights) - 1) > 1e-9:
         raise ValueError(f"contagion_lag_weights must sum to 1, got {proc.contagion_lag_weights!r}")
+    iv = proc.intervention
+    if iv is not None:
+        for name in ("reduction", "displaced_share"):
+            value = getattr(iv, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"intervention.{name} must be in [0, 1], got {value!r}")
+        if not iv.buffer_m > 0:
+            raise ValueError(f"intervention.buffer_m must be > 0 metres, got {iv.buffer_m!r}")
+        if iv.start_index is not None and not 1 <= iv.start_index < months:
+            raise ValueError(
+                f"intervention.start_index must be a month index from 1 to {months - 1}, got {iv.start_index!r}"
+            )
+
+
+def _process_truth(proc: DemoProcess) -> dict:
+    """The process parameters for ``truth.json``.
+
+    Without an intervention the key is left out, so the default borough's ``truth.json`` is
+    byte-for-byte what it was before interventions could be planted.
+    """
+    out = asdict(proc)
+    if proc.intervention is None:
+        out.pop("intervention")
+    return out
 
 
 def _month_label(start: str, i: int) -> str:
@@ -902,7 +983,7 @@ def _simulate_crime(
         z = (foot - lattice.foot_mean) / lattice.foot_sd
         logit = math.log(proc.robbery_share / (1 - proc.robbery_share)) + proc.robbery_foot_coef * z
         robbery = rng.random(len(xy)) < 1 / (1 + np.exp(-logit))
-        types = np.where(robbery, "Robbery", "Violence and sexual offences")
+        types = np.where(robbery, SV_TYPES[1], SV_TYPES[0])
         frames.append((label, types, xy))
         sv_counts.append(len(xy))
         sv_offspring.append(n_kids)
@@ -915,7 +996,7 @@ def _simulate_crime(
         lattice.lsoa, weights=np.exp(intercept + linear), minlength=len(places.lsoa11)
     )
     truth = {
-        "types": ["Violence and sexual offences", "Robbery"],
+        "types": list(SV_TYPES),
         "intercept": intercept,
         "intercept_unit": f"log expected events per {proc.lattice_m:g} m cell per month",
         "coefficients": {"b_dep": proc.b_dep, "b_foot": proc.b_foot, "b_school": proc.b_school},
@@ -981,6 +1062,65 @@ def _simulate_stop_search(
     stops = _events_frame(chunks)
     stops["blank"] = np.concatenate(blank)
     return stops, month_labels[sparse_idx]
+
+
+# --------------------------------------------------------------------------- intervention
+
+
+def _plant_intervention(rng, places: _Places, crimes: pd.DataFrame, hotspots, month_labels,
+                        iv: DemoIntervention) -> tuple[pd.DataFrame, dict]:
+    """Thin the area's serious violence from the start month and move a share to the buffer ring.
+
+    Membership is decided on the street point an event snaps to (as police.uk places it), so
+    the written files carry exactly the planted change. Returns the new crimes and the truth.
+    """
+    codes = places.lsoa11["LSOA11CD"].to_numpy(dtype=object)
+    area = tuple(iv.area_lsoa11) or tuple(sorted(hotspots[0]["lsoa11_within_radius"]))
+    unknown = sorted(set(area) - set(codes))
+    if unknown:
+        raise ValueError(f"intervention.area_lsoa11: {unknown} are not LSOAs of the demo borough")
+    months = len(month_labels)
+    start = iv.start_index if iv.start_index is not None else months // 2
+    in_area_lsoa = np.isin(codes, list(area))
+    area_geom = shapely.union_all(places.lsoa11.geometry[in_area_lsoa].to_numpy())
+    street_in_area = in_area_lsoa[places.street_lsoa]
+    near = shapely.dwithin(area_geom, shapely.points(places.street_xy), iv.buffer_m)
+    ring = np.flatnonzero(near & ~street_in_area)
+    if len(ring) == 0:
+        raise ValueError(f"intervention: no street point within {iv.buffer_m:g} m of the area {list(area)}")
+
+    sv = crimes["crime_type"].isin(SV_TYPES).to_numpy()
+    snap = cKDTree(places.street_xy).query(crimes[["x", "y"]].to_numpy())[1]
+    t = crimes["month"].map({m: i for i, m in enumerate(month_labels)}).to_numpy(dtype=int)
+    in_area = sv & street_in_area[snap]
+    in_ring = sv & np.isin(snap, ring)
+    after = in_area & (t >= start)
+    removed = after & (rng.random(len(crimes)) < iv.reduction)
+    moved = removed & (rng.random(len(crimes)) < iv.displaced_share)
+    out = crimes.copy()
+    target = places.street_xy[ring[rng.integers(len(ring), size=int(moved.sum()))]]
+    out.loc[moved, ["x", "y"]] = target
+    out = out[~(removed & ~moved)].reset_index(drop=True)
+
+    def per_month(mask) -> list[int]:
+        return np.bincount(t[mask], minlength=months).astype(int).tolist()
+
+    truth = {
+        **asdict(iv),
+        "area_lsoa11": list(area),
+        "start_index": start,
+        "start_month": month_labels[start],
+        "rate_ratio": 1.0 - iv.reduction,
+        "ring_street_points": int(len(ring)),
+        "ring_lsoa11": sorted({str(codes[places.street_lsoa[i]]) for i in ring}),
+        "area_counts_without": per_month(in_area),
+        "area_counts": per_month(in_area & ~removed),
+        "removed": per_month(removed),
+        "displaced": per_month(moved),
+        "ring_counts_without": per_month(in_ring),
+        "ring_counts": [a + b for a, b in zip(per_month(in_ring), per_month(moved), strict=True)],
+    }
+    return out, truth
 
 
 # --------------------------------------------------------------------------- writing

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from service.api import auth, health, layers, ogc, pages, rankings, runs
+from service.api import auth, evaluations, health, layers, ogc, pages, rankings, runs
 from service.api import jobs as jobs_router
 from service.api.repository import NotFound, RunRepository
 from service.keys import KeyStore
@@ -68,6 +68,6 @@ def create_app(settings=None, *, jobs: Mapping[str, Callable[[dict], Any]] | Non
                                 status_code=413)
         return await call_next(request)
 
-    for module in (health, auth, runs, rankings, layers, ogc, pages, jobs_router):
+    for module in (health, auth, runs, rankings, layers, ogc, pages, jobs_router, evaluations):
         app.include_router(module.router)
     return app

@@ -8,6 +8,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from models.baselines import ColumnRanker
 from models.boosting import BlendedBoost, PoissonBoost
 from models.glm import PoissonGLM
+from models.interventions import SyntheticControl
 
 ESTIMATORS = [
     ColumnRanker(column=0),
@@ -15,6 +16,7 @@ ESTIMATORS = [
     PoissonGLM(features="all", spatial_lag=False, family="negbin"),
     PoissonBoost(n_estimators=20, seed=0),
     BlendedBoost(PoissonBoost(n_estimators=20, seed=0), anchor=0),
+    SyntheticControl(),
 ]
 
 

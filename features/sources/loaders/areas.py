@@ -58,14 +58,18 @@ def detect_code_column(frame: pd.DataFrame, source: str) -> str:
     return min(scores, key=rank)
 
 
-def load_boundary(path: Path, ctx: IngestContext, edition: str | None = None, layer: str | None = None) -> LoadResult:
-    """Read a boundary layer, check its CRS and geometries, and name its edition."""
+def _read_layer(path: Path, layer: str | None) -> gpd.GeoDataFrame:
     if not path.exists():
         raise DataError(path, "file not found")
     try:
-        frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+        return gpd.read_file(path, layer=layer, engine="pyogrio")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise DataError(path, f"cannot read as a vector layer ({exc})") from None
+
+
+def load_boundary(path: Path, ctx: IngestContext, edition: str | None = None, layer: str | None = None) -> LoadResult:
+    """Read a boundary layer, check its CRS and geometries, and name its edition."""
+    frame = _read_layer(path, layer)
     source = str(path)
     if frame.empty:
         raise DataError(path, "layer has no features")
@@ -109,6 +113,26 @@ def load_boundary(path: Path, ctx: IngestContext, edition: str | None = None, la
         [p for p in getattr(g, "geoms", [g]) if p.geom_type == "Polygon"]) for g in out.geometry]
     result.notes.append(f"code column {code_col!r}, edition {edition}")
     return result
+
+
+def read_polygon(path: Path, layer: str | None = None) -> shapely.Geometry:
+    """One area from a polygon file in any OGR format, in EPSG:27700 (all its polygons dissolved).
+
+    The CRS is checked as for boundaries (a missing CRS is accepted only for coordinates
+    that are plainly degrees); features that are not polygons are an error naming the row.
+    """
+    path = Path(path)
+    frame = _read_layer(path, layer)
+    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    if frame.empty:
+        raise DataError(path, "layer has no features with a geometry")
+    frame = _check_crs(frame, str(path))
+    kinds = frame.geometry.geom_type
+    bad = ~kinds.isin(["Polygon", "MultiPolygon"])
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(path, f"feature is a {kinds.iloc[row]}, not a polygon", row=row + 1)
+    return shapely.union_all(shapely.make_valid(frame.geometry.to_numpy()))
 
 
 def _check_crs(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:

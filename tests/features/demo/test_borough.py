@@ -562,3 +562,33 @@ def test_stop_search_columns_are_the_real_files_columns(demo, real_data):
         ).columns
     )
     assert set(STOP_SEARCH) <= real
+
+
+def test_a_planted_intervention_changes_only_the_area_and_its_ring(tmp_path):
+    from features.demo.borough import DemoIntervention
+
+    small = {"seed": 5, "months": 6, "n_lsoa": 30}
+    plain = generate_demo(tmp_path / "plain", **small)
+    iv = DemoIntervention(start_index=3, reduction=0.5, displaced_share=0.5, buffer_m=300.0)
+    planted = generate_demo(tmp_path / "planted", **small, process=DemoProcess(intervention=iv))
+    assert "intervention" not in json.loads((plain / "truth.json").read_text())  # default truth unchanged
+    truth = json.loads((planted / "truth.json").read_text())["intervention"]
+    assert truth["start_month"] == "2016-04" and truth["rate_ratio"] == 0.5
+    # before the start the police.uk files are the same bytes
+    for m in ("2016-01", "2016-02", "2016-03"):
+        rel = f"crime/{m}/{m}-demo-constabulary-street.csv"
+        assert (plain / rel).read_bytes() == (planted / rel).read_bytes()
+    a = pd.concat(pd.read_csv(p) for p in sorted(plain.glob("crime/*/*-street.csv")))
+    b = pd.concat(pd.read_csv(p) for p in sorted(planted.glob("crime/*/*-street.csv")))
+    other = ~a["Crime type"].isin(SV_TYPES)
+    assert a[other].groupby("Crime type").size().equals(b[~b["Crime type"].isin(SV_TYPES)].groupby("Crime type").size())
+    # in the area, the written files hold exactly the truth's counts, and they fell by what was removed
+    sv = b[b["Crime type"].isin(SV_TYPES)]
+    months = ["2016-01", "2016-02", "2016-03", "2016-04", "2016-05", "2016-06"]
+    in_area = sv[sv["LSOA code"].isin(truth["area_lsoa11"])].groupby("Month").size()
+    assert in_area.reindex(months, fill_value=0).tolist() == truth["area_counts"]
+    assert [w - r for w, r in zip(truth["area_counts_without"], truth["removed"], strict=True)] == truth["area_counts"]
+    assert sum(truth["removed"][:3]) == 0 and sum(truth["removed"][3:]) > 0
+    # removed events vanish unless displaced; displaced ones land outside the area, in the ring
+    assert len(sv) == len(a[~other]) - sum(truth["removed"]) + sum(truth["displaced"])
+    assert not set(truth["ring_lsoa11"]) <= set(truth["area_lsoa11"])

@@ -1,0 +1,129 @@
+"""Evaluations of place-based interventions: analysts start one, anyone with a key reads them.
+
+``POST /evaluations`` (analyst) runs ``svrisk evaluate`` with the request's options after
+the response, one at a time, through the ``"evaluate"`` job callable ``create_app`` was
+given; its state is kept in memory until the folder ``<out_dir>/evaluations/<id>/`` holds
+``evaluation.json``. ``GET /evaluations/{id}`` is that JSON (or the state while it runs);
+``/summary`` the one-page HTML, ``/summary.pdf`` and ``/series.csv`` the files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import threading
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from models.interventions import DEFAULT_BUFFER_M, DEFAULT_PLACEBOS, DEFAULT_PRE_MONTHS
+from reports.evaluation import RUN_AREA, read_evaluation
+from service.api.auth import analyst, viewer
+from service.keys import KeyRecord
+
+router = APIRouter(tags=["evaluations"])
+EVALUATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+UNIT_IDS = re.compile(r"^[A-Za-z0-9_]+( *, *[A-Za-z0-9_]+)*$")
+FILES = {"summary": ("summary.html", "text/html; charset=utf-8"), "summary.pdf": ("summary.pdf", "application/pdf"),
+         "series.csv": ("series.csv", "text/csv; charset=utf-8")}
+_lock = threading.Lock()
+
+
+class EvaluationRequest(BaseModel):
+    """What to evaluate: the options of ``svrisk evaluate``."""
+
+    area: str = Field(..., description="A run's area (A1, or <run_id>/A1) or comma-separated unit ids.",
+                      max_length=4000)
+    start: str = Field(..., description="YYYY-MM: first month of the intervention.", pattern=r"^\d{4}-\d{2}$")
+    end: str | None = Field(None, description="YYYY-MM: last month evaluated.", pattern=r"^\d{4}-\d{2}$")
+    run: str | None = Field(None, description="Run whose area `area` names (default: the latest).",
+                            pattern=EVALUATION_ID.pattern)
+    units: str | None = Field(None, description="Unit set for unit ids (default: the settings').")
+    buffer_m: float = Field(DEFAULT_BUFFER_M, ge=0, le=5000)
+    pre_months: int = Field(DEFAULT_PRE_MONTHS, ge=1, le=120)
+    placebos: int = Field(DEFAULT_PLACEBOS, ge=0, le=999)
+
+
+def _folder(request: Request, evaluation_id: str) -> Path:
+    if not EVALUATION_ID.match(evaluation_id or ""):
+        raise HTTPException(404, f"{evaluation_id!r} is not a valid evaluation id")
+    return Path(request.app.state.settings.out_dir) / "evaluations" / evaluation_id
+
+
+def _state(request: Request) -> dict:
+    if not hasattr(request.app.state, "evaluations"):
+        request.app.state.evaluations = {}
+    return request.app.state.evaluations
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _execute(job: dict, func, params: dict) -> None:
+    with _lock:
+        job.update(status="running", started=_now())
+        try:
+            func(params)
+        except Exception as err:  # reported in the evaluation's state, not swallowed
+            job.update(status="failed", finished=_now(), error=f"{type(err).__name__}: {err}")
+            return
+        job.update(status="done", finished=_now())
+
+
+@router.post("/evaluations", status_code=202, summary="Evaluate an intervention area (analysts)")
+def start_evaluation(body: EvaluationRequest, request: Request, background: BackgroundTasks,
+                     record: Annotated[KeyRecord, Depends(analyst)]) -> dict:
+    func = request.app.state.jobs.get("evaluate")
+    if func is None:
+        raise HTTPException(501, "evaluations are not wired in this service")
+    if not (RUN_AREA.match(body.area) or UNIT_IDS.match(body.area)):
+        # a file path would let a caller read files on the server: polygons are for the command line
+        raise HTTPException(400, "area must be a run's area (A1 or <run_id>/A1) or comma-separated unit ids")
+    evaluation_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-api-{secrets.token_hex(3)}-{body.start}"
+    job = {"evaluation_id": evaluation_id, "status": "queued", "requested_by": record.key_id,
+           "created": _now(), "params": body.model_dump()}
+    _state(request)[evaluation_id] = job
+    background.add_task(_execute, job, func, {**body.model_dump(), "evaluation": evaluation_id})
+    base = str(request.base_url).rstrip("/") + f"/evaluations/{evaluation_id}"
+    return {**job, "links": [{"rel": "self", "href": base}, {"rel": "summary", "href": f"{base}/summary"}]}
+
+
+@router.get("/evaluations", summary="Evaluations written so far, newest first", dependencies=[Depends(viewer)])
+def list_evaluations(request: Request) -> dict:
+    root = Path(request.app.state.settings.out_dir) / "evaluations"
+    items = []
+    for folder in sorted(root.iterdir(), reverse=True) if root.is_dir() else []:
+        if (folder / "evaluation.json").is_file() and EVALUATION_ID.match(folder.name):
+            doc = read_evaluation(folder)
+            items.append({"evaluation_id": folder.name, "area": doc.get("area_source"), "start": doc.get("start"),
+                          "end": doc.get("end"), "verdict": doc.get("verdict")})
+    return {"evaluations": items, "count": len(items)}
+
+
+@router.get("/evaluations/{evaluation_id}", summary="Every estimate of one evaluation (or its state)",
+            dependencies=[Depends(viewer)])
+def get_evaluation(evaluation_id: str, request: Request) -> dict:
+    folder = _folder(request, evaluation_id)
+    if (folder / "evaluation.json").is_file():
+        return {"evaluation_id": evaluation_id, "status": "done", **read_evaluation(folder)}
+    job = _state(request).get(evaluation_id)
+    if job is None:
+        raise HTTPException(404, f"no evaluation {evaluation_id!r}")
+    return job
+
+
+@router.get("/evaluations/{evaluation_id}/{name}", summary="The summary page, its PDF or the monthly series",
+            dependencies=[Depends(viewer)])
+def evaluation_file(evaluation_id: str, name: str, request: Request):
+    if name not in FILES:
+        raise HTTPException(404, f"no file {name!r}; choose from {sorted(FILES)}")
+    filename, media = FILES[name]
+    path = _folder(request, evaluation_id) / filename
+    if not path.is_file():
+        raise HTTPException(404, f"evaluation {evaluation_id!r} has no {filename}")
+    return FileResponse(path, media_type=media, filename=filename if name != "summary" else None)

@@ -1,0 +1,202 @@
+"""Evaluating an intervention: hand-checkable pieces, then the planted demo intervention recovered.
+
+The planted demo (``tests/_support/intervention_demo.py``): rate ratio 0.6 in the area from
+2017-09, three quarters of the removed events moved within 300 m.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from features.build import FeatureBuilder
+from features.sources.store import Store
+from features.units import build_units
+from geo.units import UnitSet
+from models import interventions as mi
+
+# ---------------------------------------------------------------------------- a 5 x 5 grid by hand
+
+
+def grid_units(n: int = 5, size: float = 100.0) -> UnitSet:
+    """Cells ``c<row><col>`` of ``size`` metres, row 0 at the south."""
+    rows = [{"unit_id": f"c{r}{c}", "name": f"cell {r}-{c}", "area_m2": size * size,
+             "geometry": shapely.box(c * size, r * size, (c + 1) * size, (r + 1) * size)}
+            for r in range(n) for c in range(n)]
+    return UnitSet(gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:27700"), "grid100")
+
+
+def test_buffer_is_the_ring_within_the_width_and_comparison_touches_neither():
+    units = grid_units()
+    assert mi.buffer_units(units, ["c22"], 50.0) == ["c11", "c12", "c13", "c21", "c23", "c31", "c32", "c33"]
+    ring2 = mi.buffer_units(units, ["c22"], 120.0)
+    assert len(ring2) == 24 - 4  # everything but the four corners (their nearest point is 141 m away)
+    assert mi.buffer_units(units, ["c22"], 0.0) == []
+    eligible = mi.eligible_units(units, ["c22"], mi.buffer_units(units, ["c22"], 50.0))
+    # the outer ring touches the buffer, so nothing is left on a 5 x 5 grid
+    assert eligible == []
+    eligible = mi.eligible_units(units, ["c00"], mi.buffer_units(units, ["c00"], 50.0))
+    assert "c11" not in eligible and "c22" not in eligible and "c33" in eligible and "c03" in eligible
+
+
+def test_units_in_polygon_need_half_their_area_inside():
+    units = grid_units()
+    poly = shapely.box(0, 0, 160, 100)  # all of c00, 60% of c01
+    assert mi.units_in_polygon(units, poly) == ["c00", "c01"]
+    assert mi.units_in_polygon(units, shapely.box(0, 0, 140, 100)) == ["c00"]
+    with pytest.raises(ValueError, match="holds no grid100 unit"):
+        mi.units_in_polygon(units, shapely.box(10, 10, 30, 30))
+
+
+def test_did_rate_ratio_is_the_ratio_of_ratios_of_totals():
+    rng = np.random.default_rng(0)
+    control = rng.poisson(50, 24).astype(float)
+    treated = rng.poisson(20, 24).astype(float)
+    post = np.arange(24) >= 12
+    d = mi.count_did(treated, control, post)
+    by_hand = (treated[post].sum() / control[post].sum()) / (treated[~post].sum() / control[~post].sum())
+    assert d["rate_ratio"] == pytest.approx(by_hand, rel=1e-6)
+    assert d["lo"] < d["rate_ratio"] < d["hi"]
+    # no worse than the textbook Poisson standard error sqrt(1/A_b + 1/A_a + 1/C_b + 1/C_a) by much
+    textbook = np.sqrt(sum(1 / v for v in (treated[post].sum(), treated[~post].sum(),
+                                           control[post].sum(), control[~post].sum())))
+    assert 0.5 * textbook < d["se"] < 3 * textbook
+
+
+def test_wdq_components_by_hand():
+    r = mi.wdq(A_b=100, A_a=70, B_b=200, B_a=215, C_b=1000, C_a=1100)
+    assert r["success_measure"] == pytest.approx(70 / 1100 - 100 / 1000)
+    assert r["buffer_measure"] == pytest.approx(215 / 1100 - 200 / 1000)
+    assert r["wdq"] == pytest.approx(r["buffer_measure"] / r["success_measure"])
+    assert r["prevented_in_area"] == pytest.approx(100 * 1.1 - 70)
+    assert r["displaced_to_buffer"] == pytest.approx(215 - 200 * 1.1)
+    assert "diffusion" in r["reading"]  # the buffer fell relative to C: benefits spread
+    worse = mi.wdq(A_b=100, A_a=110, B_b=200, B_a=200, C_b=1000, C_a=1000)
+    assert worse["wdq"] is None and "not defined" in worse["reading"]
+
+
+def test_synthetic_control_recovers_known_weights():
+    rng = np.random.default_rng(1)
+    X = rng.gamma(5.0, 1.0, (30, 4))
+    y = X @ np.array([0.2, 0.0, 0.8, 0.0])
+    sc = mi.SyntheticControl().fit(X, y)
+    np.testing.assert_allclose(sc.coef_, [0.2, 0.0, 0.8, 0.0], atol=1e-6)
+    assert sc.coef_.sum() == pytest.approx(1.0) and (sc.coef_ >= 0).all()
+    np.testing.assert_allclose(sc.predict(X), y, atol=1e-6)
+
+
+def test_minimum_detectable_effect_shrinks_with_more_events():
+    small = mi.minimum_detectable_effect(np.full(24, 2.0), np.full(24, 20.0), 12)
+    large = mi.minimum_detectable_effect(np.full(24, 50.0), np.full(24, 500.0), 12)
+    assert large["mde"] < small["mde"] < 1
+    # by hand: SE0 = sqrt(1/48 + 1/480 + 1/24 + 1/240), z = 1.96 + 0.84
+    se0 = np.sqrt(1 / 48 + 1 / 480 + 1 / 24 + 1 / 240)
+    assert small["mde"] == pytest.approx(1 - np.exp(-(1.959964 + 0.841621) * se0), rel=1e-4)
+
+
+def _toy_panel(units: UnitSet, months: int = 30, level: float = 8.0, seed: int = 2) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    cols = pd.date_range("2016-01-01", periods=months, freq="MS")
+    return pd.DataFrame(rng.poisson(level, (len(units), months)).astype(float), index=units.ids.astype(str),
+                        columns=cols)
+
+
+def test_refuses_a_short_pre_period_and_warns_about_gaps():
+    units = grid_units(7)
+    panel = _toy_panel(units)
+    months = list(panel.columns)
+    with pytest.raises(mi.EvaluationRefused, match="only 9 complete month"):
+        mi.evaluate_intervention(panel, units, ["c00"], "2016-10", complete_months=months, buffer_m=50.0,
+                                 n_placebos=0)
+    holes = [m for m in months if m != pd.Timestamp("2017-03-01")]
+    ev = mi.evaluate_intervention(panel, units, ["c00", "c01"], "2017-07", complete_months=holes,
+                                  pre_months=18, buffer_m=50.0, n_placebos=0)
+    assert any("2017-03" in w and "left out" in w for w in ev.warnings)
+    assert "2017-03" not in ev.estimates["months_before"]
+    assert ev.series.set_index("month").loc["2017-03", "period"] == "left out"
+    assert ev.estimates["end"] == "2018-06"  # the last month of data
+
+
+def test_refuses_an_area_too_small_to_say_anything():
+    units = grid_units(7)
+    panel = _toy_panel(units, level=0.3)
+    with pytest.raises(mi.EvaluationRefused, match=r"too small.*only a change of about \d+%"):
+        mi.evaluate_intervention(panel, units, ["c00"], "2017-07", complete_months=list(panel.columns),
+                                 pre_months=18, buffer_m=50.0, n_placebos=0)
+
+
+# ---------------------------------------------------------------------------- the planted demo
+
+
+@pytest.fixture(scope="module")
+def lsoa(planted_demo):
+    store = Store(planted_demo["store"])
+    units = build_units(store, "lsoa2011")
+    fb = FeatureBuilder(store, units)
+    return units, fb.panel(), fb.complete_months
+
+
+def test_planted_reduction_is_recovered_within_its_interval(planted_demo, lsoa):
+    units, panel, months = lsoa
+    truth = planted_demo["truth"]
+    ev = mi.evaluate_intervention(panel, units, truth["area_lsoa11"], truth["start_month"],
+                                  complete_months=months, pre_months=20, buffer_m=300.0, n_placebos=19)
+    d = ev.estimates["did"]
+    assert d["lo"] < truth["rate_ratio"] < d["hi"]
+    assert d["hi"] < 1  # and it is told apart from no effect
+    assert ev.estimates["verdict"].startswith("Serious violence in the area fell by about")
+    scm = ev.estimates["synthetic_control"]
+    assert -60 < scm["effect_pct"] < -20
+    assert ev.estimates["pre_trend"]["parallel"]
+    # the series are the panel's sums over the chosen units
+    s = ev.series.set_index("month")
+    area_total = panel.loc[truth["area_lsoa11"]].sum(axis=0)
+    assert s.loc[truth["start_month"], "area"] == area_total[pd.Timestamp(truth["start_month"] + "-01")]
+    assert (s["period"] == "after").sum() == 36 - 20
+
+
+def test_without_a_planted_effect_the_interval_covers_no_change(planted_demo, lsoa):
+    units, panel, months = lsoa
+    truth = planted_demo["truth"]
+    labels = planted_demo["months"]
+    ev = mi.evaluate_intervention(panel, units, truth["area_lsoa11"], labels[12], end=labels[19],
+                                  complete_months=months, pre_months=12, buffer_m=300.0, n_placebos=19)
+    d = ev.estimates["did"]
+    assert d["lo"] <= 1.0 <= d["hi"]
+    assert ev.estimates["verdict"].startswith("We cannot tell")
+    assert any("only 12 months before the start" in w for w in ev.warnings)
+
+
+def test_displacement_to_the_buffer_is_detected_on_fine_cells(planted_demo):
+    store = Store(planted_demo["store"])
+    truth = planted_demo["truth"]
+    grid = build_units(store, "grid200")
+    fb = FeatureBuilder(store, grid)
+    lsoa = store.units("lsoa2011")
+    polygon = shapely.union_all(lsoa[lsoa["code"].isin(truth["area_lsoa11"])].geometry.to_numpy())
+    cells = mi.units_in_polygon(grid, polygon)
+    ev = mi.evaluate_intervention(fb.panel(), grid, cells, truth["start_month"], complete_months=fb.complete_months,
+                                  pre_months=20, buffer_m=300.0, n_placebos=0)
+    b = ev.estimates["displacement"]["buffer_did"]
+    assert b["lo"] > 1  # the buffer rose more than similar places did
+    w = ev.estimates["displacement"]["wdq"]
+    assert w["wdq"] < 0 and "displacement" in w["reading"]
+    assert w["displaced_to_buffer"] > 0
+    assert ev.estimates["displacement"]["wdq_informative"]  # the area itself clearly improved
+
+
+def test_the_same_borough_without_the_intervention_shows_no_effect(planted_demo, plain_demo):
+    truth = planted_demo["truth"]
+    assert plain_demo["truth"] is None  # nothing planted
+    store = Store(plain_demo["store"])
+    units = build_units(store, "lsoa2011")
+    fb = FeatureBuilder(store, units)
+    ev = mi.evaluate_intervention(fb.panel(), units, truth["area_lsoa11"], truth["start_month"],
+                                  complete_months=fb.complete_months, pre_months=20, buffer_m=300.0, n_placebos=19)
+    d = ev.estimates["did"]
+    assert d["lo"] <= 1.0 <= d["hi"]
+    # the counterfactual's area counts are the truth's counts without the intervention
+    assert d["treated_after"] == sum(truth["area_counts_without"][20:])
