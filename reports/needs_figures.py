@@ -55,7 +55,10 @@ def save(fig, spec: FigureFile, folder: Path) -> FigureFile:
     """Stamp the footer on ``fig`` and write ``<stem>.png`` and ``<stem>.svg`` into ``folder``."""
     import matplotlib as mpl
 
-    fig.supxlabel(spec.footer, x=0.005, ha="left", fontsize=6.5, color="#555555")
+    import textwrap
+
+    width = int(fig.get_figwidth() * 24)  # characters of 6 pt text across the figure
+    fig.supxlabel("\n".join(textwrap.wrap(spec.footer, width)), x=0.005, ha="left", fontsize=6, color="#555555")
     folder.mkdir(parents=True, exist_ok=True)
     with mpl.rc_context({"svg.fonttype": "path", "svg.hashsalt": "svrisk"}):
         for fmt in ("png", "svg"):
@@ -83,6 +86,13 @@ def _map_axes(ax, gdf) -> None:
     ax.set_axis_off()
 
 
+def _simple(gdf, tolerance_m: float = 8.0):
+    """Geometries simplified for drawing (a few metres: invisible at page scale, much smaller SVGs)."""
+    out = gdf.copy()
+    out["geometry"] = gdf.geometry.simplify(tolerance_m, preserve_topology=True)
+    return out
+
+
 def _colours(n: int) -> list[str]:
     return list(gl.RISK_COLOURS[len(gl.RISK_COLOURS) - n:]) if n <= len(gl.RISK_COLOURS) else \
         [gl.RISK_COLOURS[min(i, len(gl.RISK_COLOURS) - 1)] for i in range(n)]
@@ -95,28 +105,30 @@ def _banded_map(ax, gdf, values, bounds, title: str, legend_title: str) -> None:
     labels = spatial.band_labels(bounds)
     colours = _colours(len(labels))
     face = [colours[i] if i >= 0 else "#d9d9d9" for i in idx]
-    gdf.plot(ax=ax, color=face, edgecolor="white", linewidth=0.5)
+    _simple(gdf).plot(ax=ax, color=face, edgecolor="white", linewidth=0.5)
     _map_axes(ax, gdf)
     ax.set_title(title, fontsize=8.5, loc="left", color=INK)
     present = set(int(i) for i in idx if i >= 0)
     handles = [Patch(facecolor=c, edgecolor="#999999", linewidth=0.3, label=lab + ("" if i in present else " (none)"))
                for i, (lab, c) in enumerate(zip(labels, colours, strict=True))]
-    ax.legend(handles=handles, title=legend_title, fontsize=5.5, title_fontsize=6, loc="lower left",
-              frameon=False, handlelength=1.0, borderaxespad=0.0)
+    ax.legend(handles=handles, title=legend_title, fontsize=5.5, title_fontsize=6, loc="upper center",
+              bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False, handlelength=1.0, borderaxespad=0.2,
+              columnspacing=0.8)
 
 
 # --------------------------------------------------------------------------- profile
 
 
 def age_structure(age: pd.DataFrame, spec: FigureFile, folder: Path) -> FigureFile:
-    fig = _figure(6.3, 2.9)
+    fig = _figure(3.4, 3.3)
     ax = fig.add_subplot()
     youth = (age["age_to"] >= 10) & (age["age_from"] <= 24)
     colours = [ACCENT if y else "#9ecae1" for y in youth]
     ax.barh(age["band"], 100 * age["share"], color=colours, height=0.75)
     ax.invert_yaxis()
     ax.set_xlabel("% of residents", fontsize=7)
-    ax.set_title("Residents by age band (bands overlapping ages 10-24 in red)", fontsize=8.5, loc="left")
+    ax.set_title("Residents by age (red: ages 10-24)", fontsize=8, loc="left")
+    ax.tick_params(axis="y", labelsize=6)
     _style(ax, "x")
     return save(fig, spec, folder)
 
@@ -128,15 +140,15 @@ def profile_maps(lsoas, wards, spec: FigureFile, folder: Path) -> FigureFile:
     ax1, ax2 = fig.subplots(1, 2)
     dec = pd.to_numeric(lsoas["imd_decile"], errors="coerce").to_numpy()
     face = [DECILE_COLOURS[int(d) - 1] if np.isfinite(d) else "#d9d9d9" for d in dec]
-    lsoas.plot(ax=ax1, color=face, edgecolor="white", linewidth=0.15)
-    wards.boundary.plot(ax=ax1, color="#333333", linewidth=0.4)
+    _simple(lsoas).plot(ax=ax1, color=face, edgecolor="white", linewidth=0.15)
+    _simple(wards).boundary.plot(ax=ax1, color="#333333", linewidth=0.4)
     _map_axes(ax1, lsoas)
     ax1.set_title("Deprivation: national IMD decile of each LSOA", fontsize=8, loc="left")
     present = sorted({int(d) for d in dec if np.isfinite(d)})
     ax1.legend(handles=[Patch(color=DECILE_COLOURS[d - 1], label=f"{d}" + (" most deprived" if d == 1 else
                                                                            " least deprived" if d == 10 else ""))
-                        for d in present], fontsize=5.5, loc="lower left", frameon=False, ncol=2,
-               title="decile", title_fontsize=6)
+                        for d in present], fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               frameon=False, ncol=3, title="national decile", title_fontsize=6)
     share = 100 * wards["aged_10_24"] / wards["population"]
     bounds = tuple(np.round(np.quantile(share.dropna(), [0.2, 0.4, 0.6, 0.8]), 1))
     _banded_map(ax2, wards, share.to_numpy(), tuple(dict.fromkeys(bounds)), "Share of residents aged 10-24, by ward",
@@ -145,14 +157,15 @@ def profile_maps(lsoas, wards, spec: FigureFile, folder: Path) -> FigureFile:
 
 
 def deprivation_deciles(deciles: pd.DataFrame, spec: FigureFile, folder: Path) -> FigureFile:
-    fig = _figure(6.3, 2.3)
+    fig = _figure(3.4, 3.3)
     ax = fig.add_subplot()
+    ax.set_title("LSOAs by national IMD decile", fontsize=8, loc="left")
     ax.bar(deciles["national_imd_decile"].astype(str), deciles["lsoas"],
            color=[DECILE_COLOURS[int(d) - 1] for d in deciles["national_imd_decile"]])
-    ax.set_xlabel("national IMD 2019 decile (1 = most deprived 10% of England)", fontsize=7)
+    ax.set_xlabel("national decile (1 = most deprived 10% of England)", fontsize=6.5)
     ax.set_ylabel("LSOAs", fontsize=7)
     ax.axhline(deciles["lsoas"].sum() / 10, color=GREY, linestyle="--", linewidth=0.8)
-    ax.text(9.6, deciles["lsoas"].sum() / 10, " England: 10% each", fontsize=6, color=GREY, va="bottom", ha="right")
+    ax.text(9.4, deciles["lsoas"].sum() / 10, "England: 10% each", fontsize=5.5, color=GREY, va="bottom", ha="right")
     _style(ax)
     return save(fig, spec, folder)
 
@@ -237,6 +250,7 @@ def hotspot_maps(table, areas, spec: FigureFile, folder: Path) -> FigureFile:
     fig = _figure(6.3, 3.4)
     ax1, ax2 = fig.subplots(1, 2)
     bins = table["Gi_Bin"].fillna(0).astype(int)
+    table = _simple(table)
     table.plot(ax=ax1, color=[gl.GI_BIN_COLOURS.get(b, "#f0f0f0") for b in bins], edgecolor="white", linewidth=0.3)
     _map_axes(ax1, table)
     ax1.set_title("Gi* hot and cold spots (FDR-controlled)", fontsize=8, loc="left")
@@ -254,8 +268,8 @@ def hotspot_maps(table, areas, spec: FigureFile, folder: Path) -> FigureFile:
         for ax in (ax1, ax2):
             areas.boundary.plot(ax=ax, color=gl.AREA_COLOUR, linewidth=1.4)
         handles.append(Line2D([], [], color=gl.AREA_COLOUR, linewidth=1.4, label="operational area"))
-    ax1.legend(handles=handles, fontsize=5.5, loc="lower left", frameon=False)
-    ax2.legend(handles=h2, fontsize=5.5, loc="lower left", frameon=False)
+    for ax, h in ((ax1, handles), (ax2, h2)):
+        ax.legend(handles=h, fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
     return save(fig, spec, folder)
 
 
@@ -328,23 +342,37 @@ def region_trends(roll: pd.DataFrame, name: str, spec: FigureFile, folder: Path,
 
 
 def forest(table: pd.DataFrame, spec: FigureFile, folder: Path) -> FigureFile:
-    levels = list(dict.fromkeys(table["level"]))
-    fig = _figure(6.3, 0.32 * len(table) + 1.0)
-    axes = np.atleast_1d(fig.subplots(1, len(levels), sharex=True,
-                                      gridspec_kw={"width_ratios": [max(1, (table["level"] == lv).sum()) for lv in levels]}))
-    for ax, lv in zip(axes, levels, strict=True):
-        t = table[table["level"] == lv].iloc[::-1]
-        y = np.arange(len(t))
-        colour = [ACCENT if d == "higher" else SIMILAR_COLOUR if d == "lower" else GREY for d in t["direction"]]
-        ax.hlines(y, t["lo"], t["hi"], color=colour, linewidth=1.6)
-        ax.scatter(t["rate_ratio"], y, color=colour, s=14, zorder=3)
-        ax.axvline(1.0, color=INK, linewidth=0.7)
-        ax.set_yticks(y, [f"{lab}\n({per})" for lab, per in zip(t["label"], t["per"], strict=True)], fontsize=5.5)
-        ax.set_xscale("log")
-        units = t["units"].iloc[0]
-        ax.set_title(f"{units}: {int(t['n'].iloc[0])} areas, {t['period'].iloc[0]}", fontsize=7.5, loc="left")
-        ax.set_xlabel("rate ratio (95% interval, log scale)", fontsize=6.5)
-        _style(ax, "x")
+    """Rate ratios with intervals, one block of rows per model (finest areas first), log scale."""
+    rows, labels, colours, groups = [], [], [], []
+    y = 0.0
+    for level in dict.fromkeys(table["level"]):
+        t = table[table["level"] == level]
+        groups.append((y, f"{t['units'].iloc[0]}: {int(t['n'].iloc[0])} areas, {t['period'].iloc[0]}"))
+        for r in t.itertuples():
+            rows.append((y + 1, r.rate_ratio, r.lo, r.hi))
+            labels.append(f"{r.label} ({r.per})")
+            colours.append(ACCENT if r.direction == "higher" else SIMILAR_COLOUR if r.direction == "lower" else GREY)
+            y += 1
+        y += 1.4
+    fig = _figure(6.3, 0.22 * y + 0.9)
+    ax = fig.add_subplot()
+    ys = np.array([r[0] for r in rows])
+    ax.hlines(ys, [r[2] for r in rows], [r[3] for r in rows], color=colours, linewidth=1.8)
+    ax.scatter([r[1] for r in rows], ys, color=colours, s=16, zorder=3)
+    ax.axvline(1.0, color=INK, linewidth=0.7)
+    ax.set_yticks(ys, labels, fontsize=6)
+    for gy, text in groups:
+        ax.text(0.0, gy + 0.1, text, transform=ax.get_yaxis_transform(), fontsize=7, fontweight="bold",
+                ha="right", va="center", color=INK)
+    ax.set_ylim(y - 0.6, -0.6)
+    ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(0.25, 0.5, 0.75, 1.0)))
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=()))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+    ax.set_xlabel("rate ratio (95% interval, log scale): < 1 lower rates, > 1 higher", fontsize=6.5)
+    _style(ax, "x")
     return save(fig, spec, folder)
 
 
@@ -360,12 +388,12 @@ def assets_map(wards, layers: dict, spec: FigureFile, folder: Path) -> FigureFil
         bounds = tuple(dict.fromkeys(np.round(np.quantile(v[np.isfinite(v)], [0.2, 0.4, 0.6, 0.8]), 0)))
         idx = spatial.band_of(v, bounds)
         greys = ("#f7f7f7", "#d9d9d9", "#bdbdbd", "#969696", "#737373", "#525252")[: len(bounds) + 1]
-        wards.plot(ax=ax, color=[greys[i] if i >= 0 else "white" for i in idx], edgecolor="white", linewidth=0.6)
+        _simple(wards).plot(ax=ax, color=[greys[i] if i >= 0 else "white" for i in idx], edgecolor="white", linewidth=0.6)
         handles += [Patch(color=c, label=f"lights/km² {lab}") for c, lab in zip(greys, spatial.band_labels(bounds), strict=True)]
     else:
         wards.plot(ax=ax, color="#f0f0f0", edgecolor="white", linewidth=0.6)
     if "parks" in layers:
-        layers["parks"].plot(ax=ax, color="#a1d99b", edgecolor="#41ab5d", linewidth=0.3)
+        _simple(layers["parks"]).plot(ax=ax, color="#a1d99b", edgecolor="#41ab5d", linewidth=0.3)
         handles.append(Patch(color="#a1d99b", label="parks and open spaces"))
     for key, colour, marker, lab in (("schools", gl.HUB_COLOURS["school"], "o", "schools"),
                                      ("stations", gl.HUB_COLOURS["station"], "s", "stations")):
@@ -375,5 +403,5 @@ def assets_map(wards, layers: dict, spec: FigureFile, folder: Path) -> FigureFil
                        edgecolor="white", linewidth=0.3, zorder=3)
             handles.append(Line2D([], [], marker=marker, linestyle="", color=colour, label=lab, markersize=4))
     _map_axes(ax, wards)
-    ax.legend(handles=handles, fontsize=5.5, loc="lower left", frameon=False)
+    ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return save(fig, spec, folder)

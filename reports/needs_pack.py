@@ -108,11 +108,15 @@ def findings(a: Assessment) -> list[str]:
             parts.append(f"{measure_label(m).lower()} {h.loc[m, 'count']:,.0f} ({h.loc[m, 'change_pct']:+.1f}%)")
     if parts:
         out.append("Of these offence groups: " + "; ".join(parts) + ".")
-    pg = [m for m in ("weapons", "drugs") if m in h.index and pd.notna(h.loc[m, "change_pct"])]
+    pg = []
+    for m in ("weapons", "drugs"):
+        if m in h.index and pd.notna(h.loc[m, "change_pct"]):
+            share = h.loc[m, "police_generated_share"]
+            how = "mostly found by police activity" if share >= 0.5 else \
+                f"{100 * share:.0f}% of them possession, found by police activity"
+            pg.append(f"{measure_label(m).lower()} {h.loc[m, 'count']:,.0f} ({h.loc[m, 'change_pct']:+.1f}%; {how})")
     if pg:
-        out.append("Possession of weapons and drug offences are mostly found by police activity (stop and search): "
-                   + "; ".join(f"{measure_label(m).lower()} {h.loc[m, 'count']:,.0f} ({h.loc[m, 'change_pct']:+.1f}%)"
-                               for m in pg) + ". Their change says as much about policing as about harm.")
+        out.append("Weapon and drug offences, which depend on police activity as much as on harm: " + "; ".join(pg) + ".")
     w = a.tables.get("ward_rolling_12m")
     if w is not None:
         sv = w[w["measure"] == SV_MEASURE].sort_values("rate_eb_per_1000", ascending=False).head(3)
@@ -320,8 +324,9 @@ def context(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str) -> d
                 "outcome": s.outcome, "family": s.family, "pseudo_r2": _num(s.pseudo_r2, 2),
                 "moran": _num(s.residual_morans_i, 2), "moran_p": _num(s.residual_morans_p, 3),
                 "population_year": s.population_year,
-                "rows": _rows(t, {"label": ("label",), "per": ("per",), "rr": ("rate_ratio", 2), "lo": ("lo", 2),
-                                  "hi": ("hi", 2), "p": ("p_value", 3), "direction": ("direction",)}),
+                "rows": _rows(t.assign(p=t["p_value"].map(lambda v: "<0.001" if v < 0.001 else f"{v:.3f}")),
+                              {"label": ("label",), "per": ("per",), "rr": ("rate_ratio", 2), "lo": ("lo", 2),
+                               "hi": ("hi", 2), "p": ("p",), "direction": ("direction",)}),
             })
         risk_ctx = {"models": models,
                     "domains": _rows(a.tables.get("risk_domains"), {"label": ("label",), "rr": ("rate_ratio", 2),

@@ -169,7 +169,9 @@ def _residents_text(pop: pd.DataFrame) -> str:
     a = pop.attrs
     if a.get("year") is None:
         return "no residents table"
-    return f"residents {a['year']} ({a['edition']}; {a['method']})"
+    how = a["method"]
+    short = ("" if how == "direct" else ", best-fit lookup" if "lookup" in how else ", interpolated")
+    return f"residents {a['year']} ({a['edition']}{short})"
 
 
 def _context_frame(ctx: Context, units: UnitSet, pop: pd.DataFrame, cutoff) -> pd.DataFrame:
@@ -431,7 +433,7 @@ def _profile(a: Assessment, store, wards: UnitSet, ctx: Context, pop: pd.DataFra
         wp["imd_score"] = static["imd_score"]
     wp["population_year"] = year
     a.tables["profile_wards"] = wp
-    res = f"residents {year} ({edition}); wards: {pop.attrs['method']}"
+    res = _residents_text(pop)
     a.part("1. Borough profile", "residents, ages 10-24, density, deprivation by ward", "population; IoD 2019",
            f"residents {year}; IMD 2019", f"{wards.edition} ({len(wards)})", res)
     if store.has("imd"):
@@ -491,7 +493,7 @@ def _compare(a: Assessment, data: CompareData, end, measures, headline: pd.DataF
                      ignore_index=True)
     a.tables["region_rolling_rates"] = roll
     year = cmp.population_year(data, cend)
-    files = ", ".join(sorted({p.rsplit('/', 1)[-1] for p in data.files.values()}))
+    files = ", ".join(data.files[k].rsplit("/", 1)[-1] for k in ("monthly counts", "population") if k in data.files)
     cperiod = f"{shift(cend, -(WINDOW - 1)):%Y-%m}..{cend:%Y-%m}"
     a.meta["comparison"] = {"period_end": label(cend), "period": cperiod, "population_year": year,
                             "similar": [str(data.names.get(c, c)) for c in sim_codes], "similar_codes": sim_codes,

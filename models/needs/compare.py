@@ -205,7 +205,7 @@ def rolling_rates(data: CompareData, measure: str, code: str, similar_codes: Seq
     sims = [c for c in similar_codes if c in wide.columns]
 
     def rate(cs):
-        return 1000 * roll[cs].sum(axis=1) / float(pop.reindex(cs).sum())
+        return 1000 * roll[cs].sum(axis=1, min_count=len(cs)) / float(pop.reindex(cs).sum())
 
     out = pd.DataFrame({"month": roll.index, "borough": rate([code]).to_numpy() if code in wide else np.nan,
                         "similar": rate(sims).to_numpy() if sims else np.nan, "region": rate(codes).to_numpy()})

@@ -82,7 +82,7 @@ def monthly_series(monthly: pd.DataFrame, months: Sequence[pd.Timestamp], measur
     return pd.concat(parts, ignore_index=True)
 
 
-def decompose(series: pd.Series, period: int = 12, robust: bool = True) -> pd.DataFrame:
+def decompose(series: pd.Series, period: int = 12, robust: bool = True, seasonal: int = 13) -> pd.DataFrame:
     """STL decomposition (statsmodels) of a monthly series into trend, seasonal and remainder.
 
     ``series`` is indexed by consecutive months; it needs at least two full periods. Returns
@@ -105,7 +105,7 @@ def decompose(series: pd.Series, period: int = 12, robust: bool = True) -> pd.Da
     expected = pd.date_range(idx[0], periods=len(idx), freq="MS")
     if not idx.equals(expected):
         raise ValueError("the months of the series are not consecutive; decompose a run of consecutive months")
-    res = STL(s.to_numpy(), period=period, robust=robust).fit()
+    res = STL(s.to_numpy(), period=period, seasonal=seasonal, robust=robust).fit()
     out = pd.DataFrame({"month": idx, "observed": s.to_numpy(), "trend": res.trend, "seasonal": res.seasonal,
                         "resid": res.resid})
     by_month = out.groupby(out["month"].dt.month)["seasonal"].mean()
@@ -116,7 +116,7 @@ def decompose(series: pd.Series, period: int = 12, robust: bool = True) -> pd.Da
         "trend_strength": max(0.0, 1 - var(res.resid) / max(var(res.trend + res.resid), 1e-12)),
         "seasonal_strength": max(0.0, 1 - var(res.resid) / max(var(res.seasonal + res.resid), 1e-12)),
         "trend_change": float(res.trend[-1] - res.trend[max(0, len(s) - 13)]),
-        "period": period, "robust": robust, "first": f"{idx[0]:%Y-%m}", "last": f"{idx[-1]:%Y-%m}",
+        "period": period, "robust": robust, "seasonal_smoother": seasonal, "first": f"{idx[0]:%Y-%m}", "last": f"{idx[-1]:%Y-%m}",
     }
     return out
 
