@@ -6,6 +6,7 @@ so a figure copied out of the pack into a slide still says what it shows.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,8 +55,6 @@ def _figure(width_in: float, height_in: float):
 def save(fig, spec: FigureFile, folder: Path) -> FigureFile:
     """Stamp the footer on ``fig`` and write ``<stem>.png`` and ``<stem>.svg`` into ``folder``."""
     import matplotlib as mpl
-
-    import textwrap
 
     width = int(fig.get_figwidth() * 24)  # characters of 6 pt text across the figure
     fig.supxlabel("\n".join(textwrap.wrap(spec.footer, width)), x=0.005, ha="left", fontsize=6, color="#555555")

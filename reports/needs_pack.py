@@ -23,7 +23,7 @@ import pandas as pd
 from features.figures import ALL_MEASURE, SV_MEASURE
 from models.needs import risk
 from models.needs.assessment import Assessment
-from models.needs.monitoring import BASELINE_FILE
+from models.needs.monitoring import BASELINE_FILE, unit_list
 from models.needs.trends import label as measure_label
 from reports import needs_figures as nf
 from reports.pdf import PdfError, html_to_pdf
@@ -280,7 +280,7 @@ def context(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str) -> d
     if "operational_areas" in a.tables:
         names = a.tables["hotspots"].set_index("unit_id")["name"]
         for r in a.tables["operational_areas"].itertuples():
-            ids = [u.strip() for u in str(r.unit_ids).split(";") if u.strip()]
+            ids = unit_list(r.unit_ids)
             areas.append({"id": r.area_id, "n": r.n_units, "share": _num(100 * r.risk_share, 0, True),
                           "km2": _num(r.area_km2, 1), "places": ", ".join(str(names.get(u, u)) for u in ids)})
     conc = _rows(a.tables["concentration"][a.tables["concentration"]["value"] == "count"],

@@ -9,6 +9,12 @@ import pytest
 from run_folder import make_run_dir
 
 
+def london_data_dir() -> Path:
+    """SVRISK_LONDON_DATA, else ../shared/london beside the repository (the comparison folder)."""
+    configured = os.environ.get("SVRISK_LONDON_DATA")
+    return Path(configured) if configured else Path(__file__).resolve().parents[1].parent / "shared" / "london"
+
+
 def real_data_dir() -> Path:
     """SVRISK_REAL_DATA, else ../shared/data beside the repository."""
     configured = os.environ.get("SVRISK_REAL_DATA")
@@ -30,6 +36,25 @@ def real_store(real_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("real") / "store"
     ingest(real_data, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def london_data() -> Path:
+    path = london_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"comparison folder not found at {path}; set SVRISK_LONDON_DATA to run this test")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory) -> Path:
+    """The demo borough (seed 7, 2016-01..2018-12) ingested once per session; its folder holds truth.json."""
+    from features.demo.borough import generate_demo
+    from features.sources.ingest import ingest
+
+    root = tmp_path_factory.mktemp("demo-borough")
+    ingest(generate_demo(root / "data"), root / "store")
+    return root / "store"
 
 
 @pytest.fixture

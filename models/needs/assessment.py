@@ -340,7 +340,7 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
            f"{hs_ed} ({len(hs_units)})", "counts (no rate)")
     if len(hs.areas):
         areas = pd.DataFrame(hs.areas.drop(columns="geometry"))
-        areas["unit_ids"] = areas["unit_ids"].map(lambda v: ";".join(map(str, v)) if not isinstance(v, str) else v)
+        areas["unit_ids"] = areas["unit_ids"].map(lambda v: ";".join(monitoring.unit_list(v)))
         a.tables["operational_areas"] = areas
 
     conc_rows, curves = [], {}
@@ -390,7 +390,7 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     parts.append(monitoring.kpi_table(wc, ward_pop["population"], ward_areas, end, complete=ward_complete,
                                       measures=kpi_measures, population_year=pop_year, source=src.name))
     op_areas = [monitoring.KpiArea("operational area", str(r.area_id), f"Operational area {r.area_id}", hs_ed,
-                                   tuple(map(str, r.unit_ids))) for r in hs.areas.itertuples()] if len(hs.areas) else []
+                                   monitoring.unit_list(r.unit_ids)) for r in hs.areas.itertuples()] if len(hs.areas) else []
     if baseline is not None:
         kept = [f for f in monitoring.footprint_areas(baseline) if f.edition == hs_ed]
         op_areas += [f for f in kept if f.key not in {o.key for o in op_areas}]

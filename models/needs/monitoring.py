@@ -43,14 +43,19 @@ class KpiArea:
         return f"{self.area_type}:{self.edition}:{self.area_code}"
 
 
+def unit_list(value) -> tuple[str, ...]:
+    """Unit ids from a list or from text joined with ";" (as GIS layers and CSVs keep them)."""
+    if isinstance(value, str):
+        return tuple(u.strip() for u in value.split(";") if u.strip())
+    return tuple(str(u) for u in value)
+
+
 def footprint_areas(rows: pd.DataFrame) -> list[KpiArea]:
     """Operational areas of a baseline table (one per footprint), to recount on new data."""
     out = {}
     ops = rows[rows["area_type"] == "operational area"]
     for r in ops.drop_duplicates("kpi_id").itertuples(index=False):
-        ids = tuple(str(u) for u in str(r.unit_ids).split(";") if u.strip())
-        area = KpiArea("operational area", str(r.area_code), str(r.area_name), str(r.edition),
-                       tuple(u.strip() for u in ids))
+        area = KpiArea("operational area", str(r.area_code), str(r.area_name), str(r.edition), unit_list(r.unit_ids))
         out[area.key] = area
     return list(out.values())
 
