@@ -15,8 +15,9 @@ Rules
 * Categories and periods the ingest flagged as unusable (``category_all_zero``,
   ``period_doubled``, ``period_inflated``) are left out, with a note.
 * A month is *complete* when the source has rows for it and its total is at least
-  :data:`THIN_RATIO` of the source's median month (the ingest's thin-month rule); an annual
-  source covers the 12 months of each year it has.
+  ``THIN_RATIO`` of the source's median month (the ingest's thin-month rule,
+  ``features.sources.loaders.crime.thin_counts``, as ``FeatureBuilder.complete_months``);
+  an annual source covers the 12 months of each year it has.
 """
 
 from __future__ import annotations
@@ -30,12 +31,11 @@ import pandas as pd
 
 from features.context import youth_share_counts
 from features.months import month, months_between, shift
+from features.sources.loaders.crime import THIN_RATIO, thin_counts
 from features.sources.memstore import as_store
 from features.sources.taxonomy import UNMAPPED_GROUP, load_taxonomy
 from geo.units import UnitSet
 
-THIN_RATIO = 0.2
-"""A month whose total is under this share of the source's median month is not complete."""
 UNUSABLE_CHECKS = ("category_all_zero", "period_doubled", "period_inflated")
 """Ingest quality checks whose categories or periods are left out of the counts."""
 COUNT_COLUMNS = ("unit_code", "edition", "month", "group", "serious_violence", "police_generated", "count", "harm")
@@ -136,11 +136,9 @@ def _flags_for(path: str, flags: dict[str, list[dict]]) -> list[dict]:
 
 
 def _complete(totals: pd.Series) -> list[pd.Timestamp]:
-    """Months present with a total of at least THIN_RATIO x the median month."""
-    if totals.empty:
-        return []
-    med = float(np.median(totals.to_numpy()))
-    return sorted(m for m, v in totals.items() if v >= THIN_RATIO * med)
+    """Months present that are not thin (the ingest's rule, :func:`thin_counts`)."""
+    thin = thin_counts(totals)
+    return sorted(m for m in totals.index if m not in thin)
 
 
 def _area_source(rows: pd.DataFrame, path: str, period: str, taxonomy, flags) -> CountSource | None:

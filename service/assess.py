@@ -11,11 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from features.sources.compare import read_compare_folder
-from features.sources.store import REPORT_NAME, Store
 from models.needs.assessment import Assessment, assess
 from models.needs.monitoring import read_baseline
 from reports.needs_pack import write_pack
-from service.pipeline import data_dir_for, ingest_step
+from service.pipeline import store_for
 from service.settings import Settings
 
 Progress = Callable[[str], None]
@@ -25,28 +24,11 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "area"
 
 
-def store_for_data(settings: Settings, data: Path, store_dir: Path | None = None,
-                   progress: Progress | None = None) -> Store:
-    """The store of ``data``: ``store_dir`` if given, else one store per data folder under
-    ``<out_dir>/stores/``; (re)ingested when it is missing or was built from another folder."""
-    store = Path(store_dir) if store_dir is not None else settings.out_dir / "stores" / _slug(Path(data).resolve())
-    report = store / REPORT_NAME
-    if report.is_file():
-        built_from = Store(store).report().get("data_dir")
-        if store_dir is not None or (built_from and Path(built_from).resolve() == Path(data).resolve()):
-            return Store(store)
-    if not Path(data).is_dir():
-        raise FileNotFoundError(f"{data}: data folder not found")
-    ingest_step(settings.model_copy(update={"data_dir": Path(data)}), store_dir=store, progress=progress)
-    return Store(store)
-
-
 def assess_step(settings: Settings, *, compare_dir: Path | None = None, period_end: str | None = None,
                 baseline: Path | None = None, out_dir: Path | None = None, store_dir: Path | None = None,
                 pdf: bool = True, progress: Progress | None = None) -> tuple[Assessment, dict[str, Path]]:
     """Build the evidence pack of the configured data folder; return the assessment and the pack's files."""
-    data = data_dir_for(settings, progress)
-    store = store_for_data(settings, data, store_dir, progress)
+    store = store_for(settings, store_dir, progress)
     compare_dir = compare_dir if compare_dir is not None else settings.compare_dir
     compare = read_compare_folder(compare_dir) if compare_dir is not None else None
     previous = read_baseline(baseline) if baseline is not None else None
