@@ -172,10 +172,25 @@ def deprivation_deciles(deciles: pd.DataFrame, spec: FigureFile, folder: Path) -
 # --------------------------------------------------------------------------- trends
 
 
-def monthly_trends(series: pd.DataFrame, window: tuple[str, str], changes: Sequence[str], spec: FigureFile,
-                   folder: Path, measures: Sequence[str] = MAP_MEASURES) -> FigureFile:
+def _time_axis(ax, title: str) -> None:
     import matplotlib.dates as mdates
 
+    ax.set_title(title, fontsize=8, loc="left")
+    ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(mdates.YearLocator())
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    _style(ax)
+
+
+def _finish_grid(axes, used: int) -> None:
+    """Hide the panels of a small-multiples grid left empty; the legend goes in the first."""
+    for ax in axes[used:]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=6, frameon=False, loc="lower left")
+
+
+def monthly_trends(series: pd.DataFrame, window: tuple[str, str], changes: Sequence[str], spec: FigureFile,
+                   folder: Path, measures: Sequence[str] = MAP_MEASURES) -> FigureFile:
     present = [m for m in measures if m in set(series["measure"])]
     rows = int(np.ceil(len(present) / 2))
     fig = _figure(6.3, 1.75 * rows + 0.4)
@@ -188,14 +203,8 @@ def monthly_trends(series: pd.DataFrame, window: tuple[str, str], changes: Seque
         ax.plot(s["month"], s["rolling_12m"] / 12, color=ACCENT, linewidth=1.4, label="12-month average")
         for c in changes:
             ax.axvline(pd.Timestamp(c + "-01"), color="#6a51a3", linestyle=":", linewidth=0.8)
-        ax.set_title(measure_label(m), fontsize=8, loc="left")
-        ax.set_ylim(bottom=0)
-        ax.xaxis.set_major_locator(mdates.YearLocator())
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
-        _style(ax)
-    for ax in axes[len(present):]:
-        ax.set_visible(False)
-    axes[0].legend(fontsize=6, frameon=False, loc="lower left")
+        _time_axis(ax, measure_label(m))
+    _finish_grid(axes, len(present))
     fig.suptitle("Offences per month; shaded: the latest 12 months; dotted: changes in the Met's category "
                  "scheme" if changes else "Offences per month; shaded: the latest 12 months", fontsize=7.5,
                  x=0.005, ha="left")
@@ -314,8 +323,6 @@ def region_ranks(rates: pd.DataFrame, code: str, similar: Sequence[str], measure
 
 def region_trends(roll: pd.DataFrame, name: str, spec: FigureFile, folder: Path,
                   measures: Sequence[str] = MAP_MEASURES) -> FigureFile:
-    import matplotlib.dates as mdates
-
     present = [m for m in measures if m in set(roll["measure"])]
     rows = int(np.ceil(len(present) / 2))
     fig = _figure(6.3, 1.7 * rows + 0.3)
@@ -325,14 +332,8 @@ def region_trends(roll: pd.DataFrame, name: str, spec: FigureFile, folder: Path,
         ax.plot(s["month"], s["borough"], color=ACCENT, linewidth=1.5, label=name)
         ax.plot(s["month"], s["similar"], color=SIMILAR_COLOUR, linewidth=1.1, label="similar boroughs")
         ax.plot(s["month"], s["region"], color=REGION_COLOUR, linewidth=1.0, linestyle="--", label="region")
-        ax.set_title(f"{measure_label(m)}", fontsize=8, loc="left")
-        ax.set_ylim(bottom=0)
-        ax.xaxis.set_major_locator(mdates.YearLocator())
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
-        _style(ax)
-    for ax in axes[len(present):]:
-        ax.set_visible(False)
-    axes[0].legend(fontsize=6, frameon=False, loc="lower left")
+        _time_axis(ax, measure_label(m))
+    _finish_grid(axes, len(present))
     fig.suptitle("Rolling 12-month rate per 1,000 residents", fontsize=7.5, x=0.005, ha="left")
     return save(fig, spec, folder)
 
