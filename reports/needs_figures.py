@@ -315,7 +315,8 @@ def region_ranks(rates: pd.DataFrame, code: str, similar: Sequence[str], measure
         pooled = 1000 * part["count"].sum() / part["population"].sum()
         ax.axvline(pooled, color=REGION_COLOUR, linestyle="--", linewidth=0.9)
         ax.text(pooled, -1.2, " region", fontsize=6, color=REGION_COLOUR, va="top")
-        ax.set_title(f"{measure_label(m)} per 1,000", fontsize=8, loc="left")
+        ax.set_title(measure_label(m), fontsize=8, loc="left")
+        ax.set_xlabel("per 1,000 residents", fontsize=6.5)
         ax.tick_params(axis="y", labelsize=5.5)
         _style(ax, "x")
     return save(fig, spec, folder)
@@ -343,35 +344,45 @@ def region_trends(roll: pd.DataFrame, name: str, spec: FigureFile, folder: Path,
 
 def forest(table: pd.DataFrame, spec: FigureFile, folder: Path) -> FigureFile:
     """Rate ratios with intervals, one block of rows per model (finest areas first), log scale."""
-    rows, labels, colours, groups = [], [], [], []
-    y = 0.0
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    ticks, labels, bold, points = [], [], [], []
+    y = 0
     for level in dict.fromkeys(table["level"]):
         t = table[table["level"] == level]
-        groups.append((y, f"{t['units'].iloc[0]}: {int(t['n'].iloc[0])} areas, {t['period'].iloc[0]}"))
+        ticks.append(y)
+        labels.append(f"{t['units'].iloc[0]}: {int(t['n'].iloc[0])} areas, {t['period'].iloc[0]}")
+        bold.append(True)
+        y += 1
         for r in t.itertuples():
-            rows.append((y + 1, r.rate_ratio, r.lo, r.hi))
+            colour = ACCENT if r.direction == "higher" else SIMILAR_COLOUR if r.direction == "lower" else GREY
+            points.append((y, r.rate_ratio, r.lo, r.hi, colour))
+            ticks.append(y)
             labels.append(f"{r.label} ({r.per})")
-            colours.append(ACCENT if r.direction == "higher" else SIMILAR_COLOUR if r.direction == "lower" else GREY)
+            bold.append(False)
             y += 1
-        y += 1.4
-    fig = _figure(6.3, 0.22 * y + 0.9)
+        y += 0.5
+    fig = _figure(6.3, 0.2 * y + 0.8)
     ax = fig.add_subplot()
-    ys = np.array([r[0] for r in rows])
-    ax.hlines(ys, [r[2] for r in rows], [r[3] for r in rows], color=colours, linewidth=1.8)
-    ax.scatter([r[1] for r in rows], ys, color=colours, s=16, zorder=3)
+    ys, rr, lo, hi, colours = (list(v) for v in zip(*points, strict=True))
+    ax.hlines(ys, lo, hi, color=colours, linewidth=1.8)
+    ax.scatter(rr, ys, color=colours, s=16, zorder=3)
     ax.axvline(1.0, color=INK, linewidth=0.7)
-    ax.set_yticks(ys, labels, fontsize=6)
-    for gy, text in groups:
-        ax.text(0.0, gy + 0.1, text, transform=ax.get_yaxis_transform(), fontsize=7, fontweight="bold",
-                ha="right", va="center", color=INK)
-    ax.set_ylim(y - 0.6, -0.6)
+    ax.set_yticks(ticks, labels, fontsize=6)
+    for tick, b in zip(ax.get_yticklabels(), bold, strict=True):
+        if b:
+            tick.set_fontweight("bold")
+            tick.set_fontsize(7)
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylim(y - 0.5, -0.6)
     ax.set_xscale("log")
-    from matplotlib.ticker import FuncFormatter, LogLocator
-
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(0.25, 0.5, 0.75, 1.0)))
-    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=()))
+    span = (min(lo), max(hi))
+    steps = [t for t in (0.25, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0)
+             if span[0] / 1.05 <= t <= span[1] * 1.05] or [1.0]
+    ax.xaxis.set_major_locator(FixedLocator(steps))
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
-    ax.set_xlabel("rate ratio (95% interval, log scale): < 1 lower rates, > 1 higher", fontsize=6.5)
+    ax.set_xlabel("rate ratio, 95% interval (log scale)", fontsize=6.5)
     _style(ax, "x")
     return save(fig, spec, folder)
 

@@ -358,8 +358,11 @@ def context(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str) -> d
     stl = a.meta.get("stl")
     month_name = lambda m: pd.Timestamp(2000, int(m), 1).strftime("%B")  # noqa: E731
     notes = a.meta.get("notes", {})
+    made = pd.Timestamp(created[:10])
+    end = pd.Timestamp(a.period_end + "-01")
+    age = (made.year - end.year) * 12 + made.month - end.month
     return {
-        "a": a, "created": created, "end_text": _month_text(a.period_end), "period": a.meta["period"],
+        "a": a, "created": created[:10], "end_text": _month_text(a.period_end), "age_months": age, "period": a.meta["period"],
         "previous_period": a.meta["previous_period"], "parts": a.parts, "findings": findings(a),
         "figs": {k: {"src": v.files.get("svg"), "png": v.files.get("png"), "title": v.title, "caption": v.caption,
                      "footer": v.footer} for k, v in figs.items()},

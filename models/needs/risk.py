@@ -28,7 +28,7 @@ RISK_FACTORS = {
     "imd_score": "Deprivation (IMD 2019 score)",
     "share_10_24": "Share of residents aged 10-24",
     "pop_density": "Residents per km²",
-    "foot_decay": "Station footfall nearby (entries + exits, distance-weighted)",
+    "foot_decay": "Station footfall nearby (distance-weighted)",
     "sec_school_prox": "Proximity to a secondary school",
     "excl_rate": "School suspensions and exclusions nearby (per 100 pupils)",
     "light_density": "Street lights per km²",
