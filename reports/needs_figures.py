@@ -377,7 +377,7 @@ def forest(table: pd.DataFrame, spec: FigureFile, folder: Path) -> FigureFile:
     ax.set_ylim(y - 0.5, -0.6)
     ax.set_xscale("log")
     span = (min(lo), max(hi))
-    steps = [t for t in (0.25, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0)
+    steps = [t for t in (0.25, 0.5, 0.8, 1.0, 1.25, 2.0, 4.0)
              if span[0] / 1.05 <= t <= span[1] * 1.05] or [1.0]
     ax.xaxis.set_major_locator(FixedLocator(steps))
     ax.xaxis.set_minor_locator(NullLocator())

@@ -288,7 +288,8 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     # ---- 3. spatial ---------------------------------------------------------------------------
     say(f"spatial distribution on {ward_ed}")
     ward_complete = _complete_for(src, ward_ed)
-    wc = unit_counts(src, wards, first=prev_start, last=end)
+    # every month up to the end: the emerging hot spots look back 12 quarters, further than the windows
+    wc = unit_counts(src, wards, last=end)
     per_ward = window_figures(wc, end, by="unit_id", index=wards.ids, population=ward_pop["population"],
                               complete=ward_complete, groups=measures)
     rates_b = headline.set_index("measure")["rate_per_1000"]

@@ -28,7 +28,7 @@ OPEN_DATA_GAPS = (
     ("Domestic abuse-related offences", "open data has no domestic abuse flag", "MPS domestic abuse dashboard; "
      "MARAC and IDVA service data"),
     ("Victims and suspects under 25", "open data has no victim or suspect age", "MPS CRIS extract; Youth Justice "
-     "Service; London Ambulance Service and hospital A&E (ISTV) data"),
+     "Service; ambulance service and hospital A&E (ISTV) data"),
     ("Offence sub-types in police.uk points", "police.uk combines violence with sexual offences and has no "
      "offence sub-type, day or hour", "Met ward/LSOA tables (categories by month) or CRIS extracts"),
     ("Unreported violence", "recorded crime counts what is reported and recorded", "victim surveys (CSEW), "
