@@ -386,7 +386,7 @@ def context(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str) -> d
         "tables": [{"file": f"tables/{k}.csv", "title": TABLES.get(k, ("", k))[1], "section": TABLES.get(k, ("", ""))[0],
                     "rows": len(v)} for k, v in a.tables.items()],
         "sv_label": measure_label(SV_MEASURE), "all_label": measure_label(ALL_MEASURE),
-        "permutations": a.meta["permutations"], "fdr_alpha": a.meta["fdr_alpha"], "seed": a.meta["seed"],
+        "hs_options": a.meta["hotspot_options"], "seed": a.meta["seed"],
     }
 
 
@@ -414,7 +414,7 @@ def write_pack(a: Assessment, out_dir, *, pdf: bool = True, browser=None, templa
     html.write_text(render_pack(a, figs, created=created, template_dir=template_dir), encoding="utf-8")
     paths: dict[str, Path] = {"html": html, "baseline": out / BASELINE_FILE}
     meta = {"created": created, "area_code": a.area_code, "area_name": a.area_name, "period_end": a.period_end,
-            "parts": a.parts, "settings": {k: a.meta[k] for k in ("permutations", "seed", "fdr_alpha", "window_months")},
+            "parts": a.parts, "settings": {k: a.meta[k] for k in ("hotspot_options", "seed", "window_months")},
             "population_year": a.meta.get("population_year"), "sources": a.meta["sources"],
             "notes": a.meta.get("notes", {}),
             "figures": {k: {"title": v.title, "footer": v.footer, "files": v.files} for k, v in figs.items()},

@@ -14,7 +14,7 @@ from features.sources.compare import read_compare_folder
 from models.needs.assessment import Assessment, assess
 from models.needs.monitoring import read_baseline
 from reports.needs_pack import write_pack
-from service.pipeline import store_for
+from service.pipeline import hotspot_options, store_for
 from service.settings import Settings
 
 Progress = Callable[[str], None]
@@ -33,8 +33,7 @@ def assess_step(settings: Settings, *, compare_dir: Path | None = None, period_e
     compare = read_compare_folder(compare_dir) if compare_dir is not None else None
     previous = read_baseline(baseline) if baseline is not None else None
     a = assess(store, compare=compare, period_end=period_end, baseline=previous,
-               permutations=settings.model.permutations, seed=settings.model.seed,
-               fdr_alpha=settings.model.fdr_alpha, knn=settings.units.knn,
+               hotspot_options=hotspot_options(settings), seed=settings.model.seed, knn=settings.units.knn,
                distance_band_m=settings.units.distance_band_m, progress=progress)
     out = Path(out_dir) if out_dir is not None else settings.out_dir / "assess" / f"{_slug(a.area_name)}-{a.period_end}"
     return a, write_pack(a, out, pdf=pdf, progress=progress)

@@ -196,8 +196,8 @@ def _window_counts(counts: pd.DataFrame, ids, end, measure: str = SV_MEASURE, va
 
 
 def assess(store, *, compare: CompareData | None = None, period_end=None, baseline: pd.DataFrame | None = None,
-           permutations: int = 999, seed: int = 0, fdr_alpha: float = 0.05, knn: int = 8,
-           distance_band_m: float = 500.0, progress: Callable[[str], None] | None = None) -> Assessment:
+           hotspot_options: dict | None = None, seed: int = 0, knn: int = 8, distance_band_m: float = 500.0,
+           progress: Callable[[str], None] | None = None) -> Assessment:
     """Compute every part of the needs assessment from ``store`` (see the module notes).
 
     Parameters
@@ -209,8 +209,11 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
         Last month of the 12-month window; default the latest with 12 complete months.
     baseline : DataFrame, optional
         A previous pack's KPI baseline (:func:`models.needs.monitoring.read_baseline`).
-    permutations, seed, fdr_alpha
-        Hot spot inference (Gi*, LISA, emerging hot spots).
+    hotspot_options : dict, optional
+        Keyword arguments of :func:`models.hotspots.analysis.analyse_hotspots` (neighbourhood,
+        inference, permutations, FDR level, ...); its defaults where absent.
+    seed : int
+        Seed of every random draw (hot spot permutations, residual Moran's I).
 
     Raises
     ------
@@ -225,7 +228,8 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     end = resolve_period_end(src, period_end)
     cutoff, start, prev_start = shift(end, 1), shift(end, -(WINDOW - 1)), shift(end, -(2 * WINDOW - 1))
     a = Assessment(code, name, label(end))
-    a.meta.update({"permutations": permutations, "seed": seed, "fdr_alpha": fdr_alpha, "window_months": WINDOW,
+    hs_options = {"seed": seed, **(hotspot_options or {})}
+    a.meta.update({"hotspot_options": hs_options, "seed": seed, "window_months": WINDOW,
                    "sources": [s.describe() for s in sources], "trend_source": src.name,
                    "source_notes": {s.name: s.notes for s in sources if s.notes}})
     period = f"{start:%Y-%m}..{end:%Y-%m}"
@@ -326,10 +330,10 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     hs_units = wards if hs_ed == ward_ed else build_units(store, hs_ed, knn=knn, distance_band_m=distance_band_m)
     hs_counts = wc if hs_ed == ward_ed else unit_counts(src, hs_units, last=end)
     hs_months = [m for m in _complete_for(src, hs_ed) if m <= end]
-    say(f"hot spots on {hs_ed} ({permutations} permutations)")
+    say(f"hot spots on {hs_ed}")
     panel = spatial.count_panel(hs_units, hs_counts[hs_counts["serious_violence"]] if len(hs_counts) else hs_counts,
                                 hs_months)
-    hs = spatial.hotspots(panel, cutoff, permutations=permutations, seed=seed, fdr_alpha=fdr_alpha)
+    hs = spatial.hotspots(panel, cutoff, hs_options)
     table = hs.table.copy()
     table.insert(1, "name", hs_units.frame.set_index("unit_id")["name"].reindex(table["unit_id"]).to_numpy())
     a.layers["hotspots"] = table

@@ -151,8 +151,10 @@ def count_panel(units: UnitSet, counts: pd.DataFrame, months: Sequence[pd.Timest
     return CountPanel(units, wide)
 
 
-def hotspots(panel: CountPanel, cutoff, *, permutations: int, seed: int, fdr_alpha: float,
-             window_months: int = 12) -> HotspotResult:
-    """The hotspot analysis (Gi*, LISA, emerging hot spots, operational areas) on a count panel."""
-    return analyse_hotspots(panel, cutoff, window_months=window_months, permutations=permutations, seed=seed,
-                            fdr_alpha=fdr_alpha, areas=True)
+def hotspots(panel: CountPanel, cutoff, options: dict | None = None, window_months: int = 12) -> HotspotResult:
+    """The hotspot analysis (Gi*, LISA, emerging hot spots, operational areas) on a count panel.
+
+    ``options`` are :func:`models.hotspots.analysis.analyse_hotspots`'s keyword arguments
+    (neighbourhood, inference, permutations, seed, FDR level, ...).
+    """
+    return analyse_hotspots(panel, cutoff, window_months=window_months, areas=True, **(options or {}))

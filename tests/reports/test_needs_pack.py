@@ -22,7 +22,7 @@ PLANTED = {"b_dep": "imd_score", "b_foot": "foot_decay", "b_school": "sec_school
 
 @pytest.fixture(scope="module")
 def demo_assessment(demo_store):
-    return assess(Store(demo_store), permutations=99, seed=1)
+    return assess(Store(demo_store), seed=1)
 
 
 @pytest.fixture(scope="module")
