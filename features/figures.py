@@ -1,10 +1,24 @@
-"""The needs assessment's headline figures: rolling 12-month counts, rates per 1,000 and change."""
+"""The needs assessment's headline figures: rolling 12-month counts, rates per 1,000 and change.
+
+:func:`window_figures` is the one computation: counts in a window ending at a month, the
+window before it, the % change and the rate per 1,000 residents, per offence group, for the
+borough or per unit. The briefing's :func:`needs_assessment_figures` and the evidence pack
+(``svrisk assess``) both use it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 import pandas as pd
 
-from features.months import month, ranges, shift, window_months
+from features.months import month, months_between, ranges, shift, window_months
+
+SV_MEASURE = "serious violence"
+ALL_MEASURE = "all offences"
+NOT_AN_OFFENCE = ("asb",)
+"""Groups that are not notifiable offences: left out of "all offences"."""
 
 
 def population_total(population: pd.DataFrame | None, cutoff: pd.Timestamp) -> tuple[float | None, str]:
@@ -20,6 +34,105 @@ def population_total(population: pd.DataFrame | None, cutoff: pd.Timestamp) -> t
     return total, f"{edition} {year}"
 
 
+def window_figures(
+    counts: pd.DataFrame,
+    period_end,
+    *,
+    by: str | None = None,
+    index: Iterable | None = None,
+    population: float | pd.Series | None = None,
+    complete: Iterable | None = None,
+    months: int = 12,
+    groups: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Counts in the ``months`` ending at ``period_end`` (inclusive), the ``months`` before, change and rate.
+
+    Parameters
+    ----------
+    counts : DataFrame
+        Columns ``month``, ``group``, ``serious_violence``, ``police_generated`` and, optionally,
+        ``count`` (else each row counts 1) and the ``by`` column.
+    period_end : month
+        Last month of the window ("YYYY-MM").
+    by : str, optional
+        Column to report per value of (e.g. ``"unit_id"``); None for one total.
+    index : iterable, optional
+        Every value of ``by`` to report (those without counts get 0).
+    population : float or Series, optional
+        Residents (one number, or a Series indexed like ``by``); rates are NA without it.
+    complete : iterable of months, optional
+        Months with complete data; default the months present in ``counts``. The change is NA
+        when the previous window is not all complete.
+    months : int
+        Window length.
+    groups : sequence of str, optional
+        Offence groups to report, in order; default every group in ``counts`` (sorted). Two
+        measures follow them: :data:`SV_MEASURE` (rows flagged serious violence) and
+        :data:`ALL_MEASURE` (every group but :data:`NOT_AN_OFFENCE`).
+
+    Returns
+    -------
+    DataFrame
+        One row per (``by`` value, measure): ``measure``, ``count``, ``previous``, ``change_pct``,
+        ``rate_per_1000``, ``previous_rate_per_1000``, ``police_generated_share``,
+        ``police_generated`` (share >= 0.5), ``period_start``, ``period_end``,
+        ``previous_start``, ``previous_end`` ("YYYY-MM").
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"month": pd.to_datetime(["2020-01-01", "2021-01-01"]), "group": "robbery",
+    ...                   "serious_violence": True, "police_generated": False, "count": [4.0, 6.0]})
+    >>> f = window_figures(c, "2021-01", population=2000.0, complete=months_between("2019-02", "2021-01"))
+    >>> f.loc[f["measure"] == "robbery", ["count", "previous", "change_pct", "rate_per_1000"]].to_numpy().tolist()
+    [[6.0, 4.0, 50.0, 3.0]]
+    """
+    end = month(period_end)
+    start = shift(end, -(months - 1))
+    prev_end, prev_start = shift(start, -1), shift(start, -months)
+    have = {month(m) for m in (complete if complete is not None else counts["month"].unique())}
+    prev_covered = all(m in have for m in months_between(prev_start, prev_end))
+    weight = counts["count"].astype(float) if "count" in counts else pd.Series(1.0, index=counts.index)
+    m = pd.to_datetime(counts["month"])
+    now, before = (m >= start) & (m <= end), (m >= prev_start) & (m <= prev_end)
+    group = counts["group"].astype("string")
+    names = list(groups) if groups is not None else sorted(group.dropna().unique())
+    masks = {g: (group == g).to_numpy() for g in names}
+    masks[SV_MEASURE] = counts["serious_violence"].to_numpy(dtype=bool)
+    masks[ALL_MEASURE] = (~group.isin(NOT_AN_OFFENCE)).to_numpy(dtype=bool)
+    key = counts[by] if by is not None else pd.Series("all", index=counts.index)
+    keys = pd.Index(list(index) if index is not None else sorted(key.dropna().unique()) if by else ["all"])
+    police = counts["police_generated"].to_numpy(dtype=bool)
+    rows = []
+    for name, mask in masks.items():
+        def total(window, extra=None, mask=mask):
+            sel = mask & window.to_numpy() & (True if extra is None else extra)
+            return weight[sel].groupby(key[sel]).sum().reindex(keys, fill_value=0.0)
+        n, b, pg = total(now), total(before), total(now, police)
+        part = pd.DataFrame({"key": keys, "measure": name, "count": n.to_numpy(),
+                             "previous": b.to_numpy() if prev_covered else np.nan})
+        with np.errstate(divide="ignore", invalid="ignore"):
+            part["change_pct"] = np.where(prev_covered & (b.to_numpy() > 0),
+                                          100.0 * (n.to_numpy() - b.to_numpy()) / np.where(b > 0, b, 1), np.nan)
+            part["police_generated_share"] = np.where(n.to_numpy() > 0, pg.to_numpy() / np.where(n > 0, n, 1), np.nan)
+        rows.append(part)
+    out = pd.concat(rows, ignore_index=True)
+    if population is None:
+        pop = np.full(len(out), np.nan)
+    elif isinstance(population, pd.Series):
+        pop = population.reindex(out["key"]).to_numpy(dtype=float)
+    else:
+        pop = np.full(len(out), float(population))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["rate_per_1000"] = np.where(pop > 0, 1000.0 * out["count"] / pop, np.nan)
+        out["previous_rate_per_1000"] = np.where(pop > 0, 1000.0 * out["previous"] / pop, np.nan)
+    out["police_generated"] = out["police_generated_share"].fillna(0.0) >= 0.5
+    out["period_start"], out["period_end"] = f"{start:%Y-%m}", f"{end:%Y-%m}"
+    out["previous_start"], out["previous_end"] = f"{prev_start:%Y-%m}", f"{prev_end:%Y-%m}"
+    if by is None:
+        return out.drop(columns="key")
+    return out.rename(columns={"key": by})
+
+
 def needs_assessment_figures(fb, population: pd.DataFrame | None, cutoff) -> dict:
     """Counts in the 12 months before ``cutoff``, per 1,000 residents, and % change on the 12 before.
 
@@ -33,24 +146,25 @@ def needs_assessment_figures(fb, population: pd.DataFrame | None, cutoff) -> dic
     cutoff = month(cutoff)
     now_months, before_months = window_months(cutoff, 12), window_months(shift(cutoff, -12), 12)
     complete = set(fb.complete_months)
-    totals = fb.group_totals()
     now_ok = all(m in complete for m in now_months)
     before_ok = all(m in complete for m in before_months)
-    now = totals.reindex(now_months).fillna(0.0).sum()
-    before = totals.reindex(before_months).fillna(0.0).sum()
+    totals = fb.group_totals()
+    long = totals.rename_axis(columns="group").stack().rename("count").reset_index()
+    long["serious_violence"] = long["group"].isin(list(fb.target_groups))
+    long["police_generated"] = long["group"].isin(list(fb.police_groups))
     pop, pop_source = population_total(population, cutoff)
-    names = {g: [g] for g in totals.columns if totals[g].sum() > 0}
-    names["serious violence"] = list(fb.target_groups)
-    names["all offences"] = [g for g in totals.columns if g != "asb"]
+    groups = [g for g in totals.columns if totals[g].sum() > 0]
+    fig = window_figures(long, shift(cutoff, -1), population=pop, complete=complete, groups=groups)
     rows = []
-    for name, groups in names.items():
-        n, b = float(now[groups].sum()), float(before[groups].sum())
+    for r in fig.itertuples(index=False):
+        members = [r.measure] if r.measure in groups else list(fb.target_groups) if r.measure == SV_MEASURE \
+            else [g for g in totals.columns if g not in NOT_AN_OFFENCE]
         rows.append({
-            "group": name, "count_12m": int(round(n)) if now_ok else None,
-            "rate_per_1000": round(1000 * n / pop, 2) if pop and now_ok else None,
-            "previous_12m": int(round(b)) if before_ok else None,
-            "change_pct": round(100 * (n - b) / b, 1) if now_ok and before_ok and b > 0 else None,
-            "police_generated": bool(set(groups) <= set(fb.police_groups)),
+            "group": r.measure, "count_12m": int(round(r.count)) if now_ok else None,
+            "rate_per_1000": round(float(r.rate_per_1000), 2) if pop and now_ok else None,
+            "previous_12m": int(round(r.previous)) if before_ok else None,
+            "change_pct": round(float(r.change_pct), 1) if now_ok and before_ok and pd.notna(r.change_pct) else None,
+            "police_generated": bool(set(members) <= set(fb.police_groups)),
         })
     notes = ["police.uk combines sexual offences with violence; domestic abuse is not flagged in open data"]
     if not now_ok:

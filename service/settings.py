@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(
         None, description="Folder of input data. None means the generated demo borough."
     )
+    compare_dir: Path | None = Field(
+        None, description="Comparison folder for `svrisk assess` (authorities' monthly offence counts, residents, "
+        "deprivation, boundaries), e.g. the region's boroughs. None: no comparison section."
+    )
     out_dir: Path = Path("out")
     demo_seed: int = 7
     engine: str = Field("local", pattern="^(local|dask)$")

@@ -10,18 +10,31 @@ from intervention_demo import planted_demo as _planted_demo
 from run_folder import make_run_dir
 
 
+def shared_dir(variable: str, name: str) -> Path:
+    """The folder named by the environment ``variable``, else ``../shared/<name>`` beside the repository."""
+    configured = os.environ.get(variable)
+    return Path(configured) if configured else Path(__file__).resolve().parents[1].parent / "shared" / name
+
+
 def real_data_dir() -> Path:
     """SVRISK_REAL_DATA, else ../shared/data beside the repository."""
-    configured = os.environ.get("SVRISK_REAL_DATA")
-    return Path(configured) if configured else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return shared_dir("SVRISK_REAL_DATA", "data")
+
+
+def london_data_dir() -> Path:
+    """SVRISK_LONDON_DATA, else ../shared/london beside the repository (the comparison folder)."""
+    return shared_dir("SVRISK_LONDON_DATA", "london")
+
+
+def _folder_or_skip(path: Path, what: str, variable: str) -> Path:
+    if not path.is_dir():
+        pytest.skip(f"{what} not found at {path}; set {variable} to run this test")
+    return path
 
 
 @pytest.fixture(scope="session")
 def real_data() -> Path:
-    path = real_data_dir()
-    if not path.is_dir():
-        pytest.skip(f"real data folder not found at {path}; set SVRISK_REAL_DATA to run this test")
-    return path
+    return _folder_or_skip(real_data_dir(), "real data folder", "SVRISK_REAL_DATA")
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +44,22 @@ def real_store(real_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("real") / "store"
     ingest(real_data, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def london_data() -> Path:
+    return _folder_or_skip(london_data_dir(), "comparison folder", "SVRISK_LONDON_DATA")
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory) -> Path:
+    """The demo borough (seed 7, 2016-01..2018-12) ingested once per session; its folder holds truth.json."""
+    from features.demo.borough import generate_demo
+    from features.sources.ingest import ingest
+
+    root = tmp_path_factory.mktemp("demo-borough")
+    ingest(generate_demo(root / "data"), root / "store")
+    return root / "store"
 
 
 @pytest.fixture

@@ -66,6 +66,19 @@ class Taxonomy:
         out["harm"] = merged["harm_weight"].fillna(0.0).astype("float64")
         return out
 
+    def best_scheme(self, category: pd.Series, subcategory: pd.Series | None = None) -> tuple[str, pd.DataFrame]:
+        """The scheme that maps most rows of a table whose source is not known, and its classification.
+
+        Ties go to the scheme listed first in the table.
+        """
+        best = None
+        for scheme in dict.fromkeys(self.table["scheme"].astype(str)):
+            cls = self.classify(scheme, category, subcategory)
+            mapped = int((cls["group"] != UNMAPPED_GROUP).sum())
+            if best is None or mapped > best[0]:
+                best = (mapped, scheme, cls)
+        return best[1], best[2]
+
 
 def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     """Read the taxonomy table (the packaged default when ``path`` is None)."""

@@ -1,0 +1,616 @@
+"""The Strategic Needs Assessment evidence: every table and layer of the pack, from one store.
+
+:func:`assess` picks, for each part of the needs assessment, the freshest complete data the
+store has, computes the part, and records where each figure comes from (source, period,
+units, residents year) so that no figure mixes periods silently:
+
+1. **Borough profile**: residents and ages (10-24 share) by ward and LSOA; deprivation.
+2. **Serious violence data and trends**: rolling 12-month counts, rates per 1,000 and change
+   per offence group from the freshest monthly source; the monthly series with an STL trend
+   and seasonality decomposition; what open data cannot show.
+3. **Spatial distribution**: ward rates in bands, empirical-Bayes smoothed rates, hot spots and
+   emerging hot spots, operational areas, concentration (top 5% share, Gini, Lorenz).
+4. **Comparison** with the region and the most similar authorities (a comparison folder).
+5. **Risk and protective factors**: an area-level negative binomial model of serious-violence
+   rates, reported as rate ratios with intervals (associations, not causes); assets by ward.
+6. **Monitoring framework**: KPIs per borough, ward and operational area, compared with a
+   previous pack's baseline when given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from features.context import Context
+from features.figures import ALL_MEASURE, SV_MEASURE, window_figures
+from features.months import label, month, shift
+from features.needs import (
+    AREA,
+    POINTS,
+    CountSource,
+    borough_monthly,
+    count_sources,
+    population_bands,
+    scheme_changes,
+    unit_counts,
+    unit_population,
+)
+from features.sources.compare import CompareData
+from features.sources.memstore import as_store
+from features.units import build_units
+from geo.units import UnitSet
+from models.needs import compare as cmp
+from models.needs import monitoring, risk, spatial, trends
+
+SV_GROUPS = ("violence", "robbery", "sexual")
+"""Offence groups that make up serious violence (a source covering more of them describes it better)."""
+WINDOW = 12
+
+
+@dataclass
+class Assessment:
+    """What the evidence pack shows: tables (each written as CSV), map layers and provenance.
+
+    Attributes
+    ----------
+    area_code, area_name : str
+        The borough, from the store's own boundary.
+    period_end : str
+        Last month ("YYYY-MM") of the rolling 12-month window of the trends and spatial parts.
+    tables : dict of str -> DataFrame
+        Every table of the pack, by file stem.
+    layers : dict of str -> GeoDataFrame
+        Polygons and points the maps draw (EPSG:27700).
+    parts : list of dict
+        One row per part: section, what, source, period, units, residents.
+    meta : dict
+        Settings, notes per section, decomposition and model statistics.
+    """
+
+    area_code: str | None
+    area_name: str
+    period_end: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    parts: list[dict] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    def note(self, section: str, text: str) -> None:
+        self.meta.setdefault("notes", {}).setdefault(section, []).append(text)
+
+    def part(self, section: str, what: str, source: str, period: str, units: str, residents: str) -> None:
+        self.parts.append({"section": section, "what": what, "source": source, "period": period,
+                           "units": units, "residents": residents})
+
+
+def borough_identity(store) -> tuple[str | None, str]:
+    """(GSS code, name) of the study area from the store's borough boundary, else the catalogue's name."""
+    store = as_store(store)
+    if store.has("units_borough"):
+        b = store.units("borough")
+        if len(b) == 1:
+            return str(b["code"].iloc[0]), str(b["name"].iloc[0])
+    name = store.report().get("catalogue", {}).get("name") if hasattr(store, "report") else None
+    return None, str(name or "study area")
+
+
+def _sv_groups(source: CountSource) -> int:
+    return len(set(source.groups) & set(SV_GROUPS))
+
+
+def trend_source(sources: list[CountSource]) -> CountSource:
+    """The monthly source that describes serious violence best: most serious-violence groups, then
+    the latest complete 12-month window, then the longest."""
+    monthly = [s for s in sources if s.period == "month" and _sv_groups(s) and s.latest_window_end(WINDOW)]
+    if not monthly:
+        raise ValueError("the store has no monthly offence counts with 12 complete months of violence, robbery "
+                         "or sexual offences (police.uk points or Met ward tables); nothing to assess")
+    return max(monthly, key=lambda s: (_sv_groups(s), s.latest_window_end(WINDOW), len(s.complete)))
+
+
+def resolve_period_end(source: CountSource, period_end=None) -> pd.Timestamp:
+    """``period_end`` if the source has its 12 months complete, else an error naming the latest usable."""
+    latest = source.latest_window_end(WINDOW)
+    if period_end is None:
+        return latest
+    end = month(period_end)
+    if not source.window_ok(end, WINDOW):
+        bad = [f"{m:%Y-%m}" for m in pd.date_range(shift(end, -(WINDOW - 1)), end, freq="MS") if m not in set(source.complete)]
+        raise ValueError(f"--period-end {end:%Y-%m}: {source.name} lacks complete data for {', '.join(bad[:6])}"
+                         f"{'...' if len(bad) > 6 else ''}; the latest usable period end is {latest:%Y-%m}")
+    return end
+
+
+def _edition_for(store, source: CountSource, first, last, prefer: tuple[str, ...]) -> str | None:
+    """The first edition of ``prefer`` the source can count over ``[first, last]``."""
+    if source.kind == AREA:
+        have = source.editions_for(first, last)
+        return next((e for e in prefer if e in have), None)
+    return next((e for e in prefer if store.has(f"units_{e}")), None)
+
+
+def _lsoa_source(sources: list[CountSource], end: pd.Timestamp) -> tuple[CountSource, pd.Timestamp, str] | None:
+    """The source with the latest complete 12-month window (up to ``end``) at LSOA level, its end and edition."""
+    best = None
+    for s in sources:
+        if not _sv_groups(s):
+            continue
+        eds = ["lsoa2011", "lsoa2021"] if s.kind == POINTS else [e for e in s.editions if e.startswith("lsoa")]
+        if not eds:
+            continue
+        ends = [m for m in s.complete if m <= end and s.window_ok(m, WINDOW)]
+        if not ends:
+            continue
+        e = max(ends)
+        if s.kind == AREA:
+            eds = [x for x in eds if x in s.editions_for(shift(e, -(WINDOW - 1)), e)]
+            if not eds:
+                continue
+        key = (e, _sv_groups(s))
+        if best is None or key > best[0]:
+            best = (key, s, e, eds[0])
+    return None if best is None else best[1:]
+
+
+def _complete_for(source: CountSource, edition: str) -> list[pd.Timestamp]:
+    """Complete months of a source on one edition (an area table changes editions between releases)."""
+    if source.kind == AREA and edition in source.edition_months:
+        have = set(source.edition_months[edition])
+        return [m for m in source.complete if m in have]
+    return list(source.complete)
+
+
+def _residents_text(pop: pd.DataFrame) -> str:
+    a = pop.attrs
+    if a.get("year") is None:
+        return "no residents table"
+    how = a["method"]
+    short = ("" if how == "direct" else ", best-fit lookup" if "lookup" in how else ", interpolated")
+    return f"residents {a['year']} ({a['edition']}{short})"
+
+
+def _context_frame(ctx: Context, units: UnitSet, pop: pd.DataFrame, cutoff) -> pd.DataFrame:
+    """Context factors per unit as the feature builder defines them, with this pack's residents."""
+    c = month(cutoff)
+    cols = dict(ctx.static())
+    cols.update(ctx.footfall(c))
+    cols.update(ctx.exclusions(c))
+    X = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in cols.items()}, index=units.ids)
+    total = pop["population"].reindex(units.ids).to_numpy(dtype=float)
+    X["population"] = total
+    X["pop_density"] = total / (units.frame["area_m2"].to_numpy() / 1e6)
+    X["share_10_24"] = np.where(total > 0, pop["aged_10_24"].reindex(units.ids).to_numpy() / np.where(total > 0, total, 1), np.nan)
+    return X
+
+
+def _window_counts(counts: pd.DataFrame, ids, end, measure: str = SV_MEASURE, value: str = "count") -> pd.Series:
+    end = month(end)
+    sel = (counts["month"] >= shift(end, -(WINDOW - 1))) & (counts["month"] <= end)
+    sel &= counts["serious_violence"] if measure == SV_MEASURE else counts["group"] == measure
+    return counts[sel].groupby("unit_id")[value].sum().reindex(ids, fill_value=0.0)
+
+
+def assess(store, *, compare: CompareData | None = None, period_end=None, baseline: pd.DataFrame | None = None,
+           hotspot_options: dict | None = None, seed: int = 0, knn: int = 8, distance_band_m: float = 500.0,
+           progress: Callable[[str], None] | None = None) -> Assessment:
+    """Compute every part of the needs assessment from ``store`` (see the module notes).
+
+    Parameters
+    ----------
+    store : Store, path or mapping of table name -> DataFrame
+    compare : CompareData, optional
+        A comparison folder (:func:`features.sources.compare.read_compare_folder`).
+    period_end : month, optional
+        Last month of the 12-month window; default the latest with 12 complete months.
+    baseline : DataFrame, optional
+        A previous pack's KPI baseline (:func:`models.needs.monitoring.read_baseline`).
+    hotspot_options : dict, optional
+        Keyword arguments of :func:`models.hotspots.analysis.analyse_hotspots` (neighbourhood,
+        inference, permutations, FDR level, ...); its defaults where absent.
+    seed : int
+        Seed of every random draw (hot spot permutations, residual Moran's I).
+
+    Raises
+    ------
+    ValueError
+        No monthly offence counts, or ``period_end`` without 12 complete months.
+    """
+    say = progress or (lambda _m: None)
+    store = as_store(store)
+    code, name = borough_identity(store)
+    sources = count_sources(store)
+    src = trend_source(sources)
+    end = resolve_period_end(src, period_end)
+    cutoff, start, prev_start = shift(end, 1), shift(end, -(WINDOW - 1)), shift(end, -(2 * WINDOW - 1))
+    a = Assessment(code, name, label(end))
+    hs_options = {"seed": seed, **(hotspot_options or {})}
+    a.meta.update({"hotspot_options": hs_options, "seed": seed, "window_months": WINDOW,
+                   "sources": [s.describe() for s in sources], "trend_source": src.name,
+                   "source_notes": {s.name: s.notes for s in sources if s.notes}})
+    period = f"{start:%Y-%m}..{end:%Y-%m}"
+    prev_period = f"{prev_start:%Y-%m}..{shift(start, -1):%Y-%m}"
+    a.meta.update({"period": period, "previous_period": prev_period})
+
+    # ---- units: wards for maps and KPIs ------------------------------------------------------
+    ward_ed = _edition_for(store, src, prev_start, end, ("ward2022", "ward2018", "lsoa2021", "lsoa2011")) \
+        or _edition_for(store, src, start, end, ("ward2022", "ward2018", "lsoa2021", "lsoa2011"))
+    if ward_ed is None:
+        raise ValueError(f"{src.name}: no unit edition covers {period}; the counts change units inside the window")
+    say(f"units {ward_ed}: residents, deprivation and context")
+    wards = build_units(store, ward_ed, knn=knn, distance_band_m=distance_band_m)
+    ward_ctx = Context(store, wards)
+    ward_pop = unit_population(store, wards, ward_ctx, cutoff)
+    residents = _residents_text(ward_pop)
+    pop_year = ward_pop.attrs.get("year")
+    borough_pop = float(population_bands(store, ward_pop.attrs["edition"], pop_year)["count"].sum()) \
+        if pop_year is not None else None
+    a.meta.update({"population_year": pop_year, "population_edition": ward_pop.attrs.get("edition"),
+                   "borough_population": borough_pop, "ward_edition": ward_ed,
+                   "ward_population_method": ward_pop.attrs.get("method")})
+
+    # ---- 1. profile ---------------------------------------------------------------------------
+    say("borough profile")
+    _profile(a, store, wards, ward_ctx, ward_pop, cutoff)
+
+    # ---- 2. trends ----------------------------------------------------------------------------
+    say("serious violence data and trends")
+    measures = trends.ordered_measures(src.groups)
+    bm = borough_monthly(src)
+    headline = window_figures(bm, end, population=borough_pop, complete=src.complete, groups=measures)
+    headline = trends.sort_measures(headline)
+    headline.insert(1, "label", headline["measure"].map(trends.label))
+    headline["population"], headline["population_year"], headline["source"] = borough_pop, pop_year, src.name
+    a.tables["headline_rolling_12m"] = headline.reset_index(drop=True)
+    gaps = pd.DataFrame(trends.OPEN_DATA_GAPS, columns=["measure", "why open data cannot show it", "where it lives"])
+    a.tables["open_data_gaps"] = gaps
+    a.part("2. Serious violence data and trends", "rolling 12-month counts, rates and change", src.name,
+           f"{period} vs {prev_period}", "borough", f"residents {pop_year} ({borough_pop:,.0f})"
+           if borough_pop else "no residents table")
+    run = trends.consecutive_run(src.complete, end)
+    all_measures = [SV_MEASURE, *measures, ALL_MEASURE]
+    series = trends.monthly_series(bm, run, all_measures)
+    a.tables["monthly_series"] = series
+    changes = [m for m in scheme_changes(src) if run[0] <= m <= end]
+    a.meta["scheme_changes"] = [label(m) for m in changes]
+    sv = series[series["measure"] == SV_MEASURE].set_index("month")["count"]
+    a.part("2. Serious violence data and trends", "monthly series and rolling 12-month totals", src.name,
+           f"{run[0]:%Y-%m}..{end:%Y-%m}", "borough", "counts (no rate)")
+    try:
+        stl = trends.decompose(sv)
+        a.tables["stl_serious_violence"] = stl
+        a.meta["stl"] = stl.attrs
+        a.part("2. Serious violence data and trends", "trend and seasonality (STL)", src.name,
+               f"{run[0]:%Y-%m}..{end:%Y-%m}", "borough", "counts (no rate)")
+    except ValueError as exc:
+        a.note("trends", f"no trend/seasonality decomposition: {exc}")
+
+    # ---- 3. spatial ---------------------------------------------------------------------------
+    say(f"spatial distribution on {ward_ed}")
+    ward_complete = _complete_for(src, ward_ed)
+    # every month up to the end: the emerging hot spots look back 12 quarters, further than the windows
+    wc = unit_counts(src, wards, last=end)
+    per_ward = window_figures(wc, end, by="unit_id", index=wards.ids, population=ward_pop["population"],
+                              complete=ward_complete, groups=measures)
+    rates_b = headline.set_index("measure")["rate_per_1000"]
+    bands_rows, wide = [], wards.frame[["unit_id", "name", "area_m2", "geometry"]].copy()
+    wide["population"] = ward_pop["population"].reindex(wide["unit_id"]).to_numpy()
+    for m, part in per_ward.groupby("measure", sort=False):
+        part = part.set_index("unit_id").reindex(wide["unit_id"])
+        bounds = spatial.rate_bands(m, float(rates_b.get(m, np.nan)))
+        eb = spatial.smoothed_rates(part["count"].to_numpy(), wide["population"].to_numpy())
+        per_ward.loc[per_ward["measure"] == m, "rate_eb_per_1000"] = pd.Series(eb, index=part.index) \
+            .reindex(per_ward.loc[per_ward["measure"] == m, "unit_id"]).to_numpy()
+        band = spatial.band_of(part["rate_per_1000"].to_numpy(), bounds)
+        labels = spatial.band_labels(bounds)
+        per_ward.loc[per_ward["measure"] == m, "band"] = pd.Series(
+            [labels[i] if i >= 0 else "" for i in band], index=part.index) \
+            .reindex(per_ward.loc[per_ward["measure"] == m, "unit_id"]).to_numpy()
+        wide[f"{m}__count"], wide[f"{m}__rate"] = part["count"].to_numpy(), part["rate_per_1000"].to_numpy()
+        wide[f"{m}__eb"], wide[f"{m}__band"] = eb, band
+        wide[f"{m}__change"] = part["change_pct"].to_numpy()
+        bands_rows.append({"measure": m, "bounds": ";".join(f"{b:g}" for b in bounds), "labels": "|".join(labels),
+                           "rule": "published by the needs assessment" if m in spatial.PUBLISHED_BANDS
+                           else f"{'/'.join(f'{r:g}' for r in spatial.RELATIVE_BANDS)} x the borough rate"})
+    per_ward.insert(1, "name", wards.frame.set_index("unit_id")["name"].reindex(per_ward["unit_id"]).to_numpy())
+    per_ward["population"] = ward_pop["population"].reindex(per_ward["unit_id"]).to_numpy()
+    per_ward["population_year"] = pop_year
+    a.tables["ward_rolling_12m"] = trends.sort_measures(per_ward).reset_index(drop=True)
+    a.tables["rate_bands"] = pd.DataFrame(bands_rows)
+    a.layers["wards"] = gpd.GeoDataFrame(wide, geometry="geometry", crs=wards.frame.crs)
+    a.part("3. Spatial distribution", "ward rates, bands and smoothed rates", src.name, period,
+           f"{ward_ed} ({len(wards)})", residents)
+
+    hs_ed = ward_ed if src.kind == AREA else (_edition_for(store, src, start, end, ("lsoa2021", "lsoa2011"))
+                                              or ward_ed)
+    hs_units = wards if hs_ed == ward_ed else build_units(store, hs_ed, knn=knn, distance_band_m=distance_band_m)
+    hs_counts = wc if hs_ed == ward_ed else unit_counts(src, hs_units, last=end)
+    hs_months = [m for m in _complete_for(src, hs_ed) if m <= end]
+    say(f"hot spots on {hs_ed}")
+    panel = spatial.count_panel(hs_units, hs_counts[hs_counts["serious_violence"]] if len(hs_counts) else hs_counts,
+                                hs_months)
+    hs = spatial.hotspots(panel, cutoff, hs_options)
+    table = hs.table.copy()
+    table.insert(1, "name", hs_units.frame.set_index("unit_id")["name"].reindex(table["unit_id"]).to_numpy())
+    a.layers["hotspots"] = table
+    a.layers["operational_areas"] = hs.areas
+    a.tables["hotspots"] = pd.DataFrame(table.drop(columns="geometry"))
+    a.meta["hotspots"] = hs.meta
+    a.part("3. Spatial distribution", "hot spots (Gi*, FDR), LISA, emerging hot spots", src.name,
+           f"{period}; emerging: quarters {hs.meta['quarters'][0] if hs.meta['quarters'] else '-'}..{end:%Y-%m}",
+           f"{hs_ed} ({len(hs_units)})", "counts (no rate)")
+    if len(hs.areas):
+        areas = pd.DataFrame(hs.areas.drop(columns="geometry"))
+        areas["unit_ids"] = areas["unit_ids"].map(lambda v: ";".join(monitoring.unit_list(v)))
+        a.tables["operational_areas"] = areas
+
+    conc_rows, curves = [], {}
+    levels = [(hs_ed, hs_units, hs_counts, end, src.name)]
+    if ward_ed != hs_ed:
+        levels.append((ward_ed, wards, wc, end, src.name))
+    lsoa = _lsoa_source(sources, end)
+    if lsoa is not None and lsoa[2] not in {lv[0] for lv in levels}:
+        s2, e2, ed2 = lsoa
+        u2 = build_units(store, ed2, knn=knn, distance_band_m=distance_band_m)
+        levels.append((ed2, u2, unit_counts(s2, u2, first=shift(e2, -(WINDOW - 1)), last=e2), e2, s2.name))
+    for ed, units, counts, e, sname in levels:
+        vals = {v: _window_counts(counts, units.ids, e, value=v).to_numpy() for v in ("count", "harm")}
+        c = spatial.concentration(vals)
+        c.insert(0, "units", ed)
+        c["period"], c["source"] = f"{shift(e, -(WINDOW - 1)):%Y-%m}..{e:%Y-%m}", sname
+        conc_rows.append(c)
+        curves[f"{ed} {shift(e, -(WINDOW - 1)):%Y-%m}..{e:%Y-%m}"] = vals["count"]
+        a.part("3. Spatial distribution", "concentration (top 5%, Gini)", sname,
+               f"{shift(e, -(WINDOW - 1)):%Y-%m}..{e:%Y-%m}", f"{ed} ({len(units)})", "counts (no rate)")
+    a.tables["concentration"] = pd.concat(conc_rows, ignore_index=True)
+    a.meta["lorenz"] = {k: v.tolist() for k, v in curves.items()}
+
+    # ---- 4. comparison ------------------------------------------------------------------------
+    if compare is not None:
+        say("comparison with the region and similar boroughs")
+        _compare(a, compare, end, [SV_MEASURE, *measures, ALL_MEASURE], headline)
+    else:
+        a.note("comparison", "no comparison folder given (--compare or the compare_dir setting)")
+
+    # ---- 5. risk and protective factors -------------------------------------------------------
+    say("risk and protective factors")
+    _risk(a, store, sources, src, end, wards, ward_ctx, wc, ward_pop, knn, distance_band_m, seed)
+    _assets(a, store, wards, ward_ctx, ward_pop)
+
+    # ---- 6. monitoring ------------------------------------------------------------------------
+    say("monitoring framework")
+    kpi_measures = [m for m in all_measures if m in set(headline["measure"])]
+    borough_area = monitoring.KpiArea("borough", code or name, name, ward_ed, tuple(wards.ids))
+    parts = []
+    brow = headline[headline["measure"].isin(kpi_measures)].copy()
+    brow = brow.assign(kpi_id=f"{borough_area.key}:" + brow["measure"], area_type="borough",
+                       area_code=borough_area.area_code, area_name=name, edition=ward_ed, unit_ids="")
+    parts.append(brow[list(monitoring.KPI_COLUMNS)])
+    ward_areas = [monitoring.KpiArea("ward", u, n, ward_ed, (u,))
+                  for u, n in zip(wards.ids, wards.frame["name"], strict=True)]
+    parts.append(monitoring.kpi_table(wc, ward_pop["population"], ward_areas, end, complete=ward_complete,
+                                      measures=kpi_measures, population_year=pop_year, source=src.name))
+    op_areas = [monitoring.KpiArea("operational area", str(r.area_id), f"Operational area {r.area_id}", hs_ed,
+                                   monitoring.unit_list(r.unit_ids)) for r in hs.areas.itertuples()] if len(hs.areas) else []
+    if baseline is not None:
+        kept = [f for f in monitoring.footprint_areas(baseline) if f.edition == hs_ed]
+        op_areas += [f for f in kept if f.key not in {o.key for o in op_areas}]
+    if op_areas:
+        hs_pop = ward_pop if hs_ed == ward_ed else unit_population(store, hs_units, Context(store, hs_units), cutoff)
+        parts.append(monitoring.kpi_table(hs_counts, hs_pop["population"], op_areas, end,
+                                          complete=_complete_for(src, hs_ed), measures=kpi_measures,
+                                          population_year=pop_year, source=src.name))
+    kpis = pd.concat(parts, ignore_index=True)
+    a.tables["kpi_baseline"] = kpis
+    a.part("6. Monitoring framework", "KPI baseline (borough, wards, operational areas)", src.name,
+           f"{period} vs {prev_period}", f"{ward_ed}; operational areas on {hs_ed}", residents)
+    if baseline is not None:
+        comp, notes = monitoring.compare_with_baseline(kpis, baseline)
+        a.tables["kpi_vs_baseline"] = comp
+        for n in notes:
+            a.note("monitoring", n)
+    return a
+
+
+def _profile(a: Assessment, store, wards: UnitSet, ctx: Context, pop: pd.DataFrame, cutoff) -> None:
+    year, edition = pop.attrs.get("year"), pop.attrs.get("edition")
+    if year is None:
+        a.note("profile", "no residents table: the profile has no population figures")
+        return
+    bands = population_bands(store, edition, year)
+    age = bands.groupby(["age_from", "age_to"], as_index=False)["count"].sum().sort_values("age_from")
+    age["band"] = [f"{lo}-{hi}" if hi < 120 else f"{lo}+" for lo, hi in zip(age["age_from"], age["age_to"], strict=True)]
+    age["share"] = age["count"] / age["count"].sum()
+    age["year"], age["edition"] = year, edition
+    a.tables["age_structure"] = age[["band", "age_from", "age_to", "count", "share", "year", "edition"]]
+    static = ctx.static()
+    wp = pd.DataFrame({"unit_id": wards.ids, "name": wards.frame["name"].to_numpy(),
+                       "population": pop["population"].reindex(wards.ids).to_numpy(),
+                       "aged_10_24": pop["aged_10_24"].reindex(wards.ids).to_numpy()})
+    wp["share_10_24"] = wp["aged_10_24"] / wp["population"]
+    wp["area_km2"] = wards.frame["area_m2"].to_numpy() / 1e6
+    wp["residents_per_km2"] = wp["population"] / wp["area_km2"]
+    if "imd_score" in static:
+        wp["imd_score"] = static["imd_score"]
+    wp["population_year"] = year
+    a.tables["profile_wards"] = wp
+    res = _residents_text(pop)
+    a.part("1. Borough profile", "residents, ages 10-24, density, deprivation by ward", "population; IoD 2019",
+           f"residents {year}; IMD 2019", f"{wards.edition} ({len(wards)})", res)
+    if store.has("imd"):
+        imd = store.table("imd")
+        dec = pd.to_numeric(imd["imd_decile"], errors="coerce").value_counts().reindex(range(1, 11), fill_value=0)
+        a.tables["deprivation_deciles"] = pd.DataFrame({"national_imd_decile": dec.index, "lsoas": dec.to_numpy(),
+                                                        "share": dec.to_numpy() / max(dec.sum(), 1)})
+        a.part("1. Borough profile", "deprivation: LSOAs by national IMD decile", "IoD 2019", "IMD 2019",
+               f"lsoa2011 ({int(dec.sum())})", "n/a")
+    lsoa_ed = "lsoa2011" if store.has("units_lsoa2011") else ("lsoa2021" if store.has("units_lsoa2021") else None)
+    if lsoa_ed is not None:
+        lu = build_units(store, lsoa_ed)
+        lctx = Context(store, lu)
+        lpop = unit_population(store, lu, lctx, cutoff)
+        lst = lctx.static()
+        lp = gpd.GeoDataFrame({"unit_id": lu.ids, "name": lu.frame["name"].to_numpy(),
+                               "population": lpop["population"].to_numpy(),
+                               "share_10_24": (lpop["aged_10_24"] / lpop["population"]).to_numpy(),
+                               "imd_score": lst.get("imd_score", np.full(len(lu), np.nan)),
+                               "imd_decile": lst.get("imd_decile", np.full(len(lu), np.nan))},
+                              geometry=lu.frame.geometry.to_numpy(), crs=lu.frame.crs)
+        a.layers["lsoas"] = lp
+        a.tables["profile_lsoas"] = pd.DataFrame(lp.drop(columns="geometry")).assign(population_year=lpop.attrs["year"])
+        a.part("1. Borough profile", "residents, ages 10-24 and deprivation by LSOA", "population; IoD 2019",
+               f"residents {lpop.attrs['year']}; IMD 2019", f"{lsoa_ed} ({len(lu)})", _residents_text(lpop))
+
+
+def _compare(a: Assessment, data: CompareData, end, measures, headline: pd.DataFrame) -> None:
+    code = a.area_code
+    for n in data.notes:
+        a.note("comparison", n)
+    if code is None or code not in set(data.monthly["area_code"]):
+        a.note("comparison", f"the borough ({code or 'no GSS code'}) has no rows in the comparison folder "
+               f"{data.root}: no comparison")
+        return
+    cend, why = cmp.compare_window(data, end)
+    if cend is None:
+        a.note("comparison", why)
+        return
+    if why:
+        a.note("comparison", why)
+    have = set(data.monthly["group"])
+    measures = [m for m in measures if m in have or m in (SV_MEASURE, ALL_MEASURE)]
+    rates = cmp.borough_rates(data, cend, measures)
+    prof, notes = cmp.profile(data, cend)
+    sim, notes2 = cmp.similar(prof, code)
+    for n in notes + notes2:
+        a.note("comparison", n)
+    sim_codes = list(sim.index[sim["similar"]])
+    a.tables["similarity"] = sim.reset_index()
+    a.tables["region_rates"] = trends.sort_measures(rates).reset_index(drop=True)
+    reg = trends.sort_measures(cmp.regional_table(rates, code, sim_codes))
+    reg.insert(1, "label", reg["measure"].map(trends.label))
+    a.tables["region_comparison"] = reg.reset_index(drop=True)
+    roll = pd.concat([cmp.rolling_rates(data, m, code, sim_codes, last=cend)
+                      for m in (SV_MEASURE, "violence", "robbery", "sexual", "weapons", "drugs") if m in measures],
+                     ignore_index=True)
+    a.tables["region_rolling_rates"] = roll
+    year = cmp.population_year(data, cend)
+    files = ", ".join(data.files[k].rsplit("/", 1)[-1] for k in ("monthly counts", "population") if k in data.files)
+    cperiod = f"{shift(cend, -(WINDOW - 1)):%Y-%m}..{cend:%Y-%m}"
+    a.meta["comparison"] = {"period_end": label(cend), "period": cperiod, "population_year": year,
+                            "similar": [str(data.names.get(c, c)) for c in sim_codes], "similar_codes": sim_codes,
+                            "authorities": int(rates["area_code"].nunique()), "files": files,
+                            "similarity_features": {k: v for k, v in cmp.SIMILARITY_FEATURES.items() if k in prof},
+                            "k": cmp.SIMILAR_K}
+    a.part("4. Comparison with the region and similar boroughs", "rates, ranks, similar boroughs, change",
+           files, cperiod, f"authorities ({int(rates['area_code'].nunique())})", f"residents {year}")
+    a.part("4. Comparison with the region and similar boroughs", "rolling 12-month rates over time", files,
+           f"{roll['month'].min():%Y-%m}..{roll['month'].max():%Y-%m}" if len(roll) else "-",
+           "borough, similar group, region", f"residents {year} for every month")
+    if label(cend) == a.period_end:
+        own = headline.set_index("measure")["count"]
+        theirs = rates[rates["area_code"] == code].set_index("measure")["count"]
+        rec = pd.DataFrame({"measure": own.index, "own_data": own.to_numpy(),
+                            "comparison_folder": theirs.reindex(own.index).to_numpy()})
+        rec["difference"] = rec["comparison_folder"] - rec["own_data"]
+        a.tables["comparison_reconciliation"] = rec
+
+
+def _risk(a: Assessment, store, sources, src, end, wards, ward_ctx, wc, ward_pop, knn, band_m, seed) -> None:
+    fits = []
+    lsoa = _lsoa_source(sources, end)
+    if lsoa is not None:
+        s2, e2, ed2 = lsoa
+        # the risk model wants the LSOA edition deprivation is published on, when the source allows it
+        if s2.kind == POINTS and store.has("units_lsoa2011"):
+            ed2 = "lsoa2011"
+        units = build_units(store, ed2, knn=knn, distance_band_m=band_m)
+        ctx = Context(store, units)
+        counts = unit_counts(s2, units, first=shift(e2, -(WINDOW - 1)), last=e2)
+        pop = unit_population(store, units, ctx, shift(e2, 1))
+        fits.append(("lsoa", units, ctx, counts, pop, e2, s2))
+    fits.append(("ward", wards, ward_ctx, wc, ward_pop, end, src))
+    rows, summary = [], []
+    for level, units, ctx, counts, pop, e, s in fits:
+        X = _context_frame(ctx, units, pop, shift(e, 1))
+        y = _window_counts(counts, units.ids, e).to_numpy()
+        groups = sorted(set(counts.loc[counts["serious_violence"], "group"])) if len(counts) else []
+        factors = risk.choose_factors(X, len(units))
+        if not factors:
+            a.note("risk", f"{level}: no risk factor in the store; no model")
+            continue
+        fit = risk.fit_rate_model(y, X["population"].to_numpy(), X, factors)
+        t = fit["table"].assign(level=level, units=units.edition, n=fit["n"], family=fit["family"],
+                                period=f"{shift(e, -(WINDOW - 1)):%Y-%m}..{e:%Y-%m}", source=s.name,
+                                outcome=f"serious violence ({', '.join(groups)})",
+                                population_year=pop.attrs.get("year"))
+        rows.append(t)
+        resid = np.full(len(units), np.nan)
+        resid[fit["kept"]] = fit["residuals"]
+        mi, mp = risk.morans_i(np.nan_to_num(resid), units.graph("queen"), seed=seed)
+        summary.append({"level": level, "units": units.edition, "n": fit["n"], "family": fit["family"],
+                        "dispersion": fit["dispersion"], "pseudo_r2": fit["pseudo_r2"], "residual_morans_i": mi,
+                        "residual_morans_p": mp, "period": t["period"].iloc[0], "source": s.name,
+                        "outcome": t["outcome"].iloc[0], "population_year": pop.attrs.get("year"),
+                        "factors": ", ".join(factors)})
+        a.part("5. Risk and protective factors", f"area model of serious-violence rates ({level})", s.name,
+               t["period"].iloc[0], f"{units.edition} ({fit['n']})", _residents_text(pop))
+        if level == "lsoa" or len(fits) == 1:
+            dom = risk.domain_table(y, X["population"].to_numpy(), X, factors)
+            if len(dom):
+                a.tables["risk_domains"] = dom.assign(level=level, units=units.edition, period=t["period"].iloc[0])
+            gdf = units.frame[["unit_id", "name", "geometry"]].copy()
+            gdf["sv_count"], gdf["population"] = y, X["population"].to_numpy()
+            gdf["sv_rate_eb"] = spatial.smoothed_rates(y, X["population"].to_numpy())
+            a.layers["risk_units"] = gdf
+        for note in ctx.notes:
+            if "left out" in note:
+                a.note("risk", f"{units.edition}: {note}")
+    if rows:
+        a.tables["risk_factors"] = pd.concat(rows, ignore_index=True)
+        a.tables["risk_model_summary"] = pd.DataFrame(summary)
+
+
+def _assets(a: Assessment, store, wards: UnitSet, ctx: Context, pop: pd.DataFrame) -> None:
+    """Protective assets per ward: schools, stations, street lights, parks."""
+    out = pd.DataFrame({"unit_id": wards.ids, "name": wards.frame["name"].to_numpy()})
+    km2 = wards.frame["area_m2"].to_numpy() / 1e6
+    points = {}
+    for table, col in (("schools", "schools"), ("stations", "stations"), ("street_lights", "street_lights"),
+                       ("bus_stops", "bus_stops")):
+        if not store.has(table):
+            continue
+        pts = store.table(table)
+        if not isinstance(pts, gpd.GeoDataFrame):
+            continue
+        pts = pts[~(pts.geometry.isna() | pts.geometry.is_empty)]
+        if table == "schools" and "status" in pts:
+            pts = pts[~pts["status"].astype("string").str.contains("closed", case=False, na=False)]
+        pos = wards.assign(pts)
+        out[col] = np.bincount(pos[pos >= 0], minlength=len(wards))
+        if table == "schools" and "phase" in pts:
+            sec = pts["phase"].astype("string").str.contains("secondary|all.through", case=False, regex=True, na=False)
+            out["secondary_schools"] = np.bincount(pos[(pos >= 0) & sec.to_numpy()], minlength=len(wards))
+        if table in ("schools", "stations"):
+            points[table] = pts
+    if "street_lights" in out:
+        out["street_lights_per_km2"] = out["street_lights"] / km2
+    static = ctx.static()
+    if "park_share" in static:
+        out["park_share"] = static["park_share"]
+    out["population"] = pop["population"].reindex(wards.ids).to_numpy()
+    a.tables["assets_wards"] = out
+    if store.has("parks"):
+        parks = store.table("parks")
+        if isinstance(parks, gpd.GeoDataFrame) and parks.geometry.notna().any() and \
+                parks.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).any():
+            a.layers["parks"] = parks[parks.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+        cols = [c for c in ("name", "town", "postcode_district", "facilities") if c in parks]
+        a.tables["parks"] = pd.DataFrame(parks[cols]).sort_values(cols[:1])
+    for k, v in points.items():
+        a.layers[k] = v
+    a.part("5. Risk and protective factors", "protective assets by ward", "schools, stations, street lights, parks",
+           "as published (undated or the file's year)", f"{wards.edition} ({len(wards)})", "n/a")

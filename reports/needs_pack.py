@@ -1,0 +1,432 @@
+"""The Strategic Needs Assessment evidence pack: HTML and PDF, figures (PNG + SVG), every table as CSV.
+
+:func:`write_pack` lays out one folder::
+
+    <pack>/
+      evidence_pack.html      the document (open in a browser; prints to A4)
+      evidence_pack.pdf       the same, printed by headless Chromium
+      kpi_baseline.csv        the monitoring baseline the next pack compares against (--baseline)
+      pack.json               provenance: each part's source, period, units and residents; files
+      figures/<stem>.png|svg  every figure, footer naming source, period and population base
+      tables/<stem>.csv       every table of the pack
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.figures import ALL_MEASURE, SV_MEASURE
+from models.needs import risk
+from models.needs.assessment import Assessment
+from models.needs.monitoring import BASELINE_FILE, unit_list
+from models.needs.trends import label as measure_label
+from reports import needs_figures as nf
+from reports.pdf import PdfError, html_to_pdf
+from reports.templating import environment
+
+TEMPLATE = "needs_pack.html.j2"
+HTML_NAME, PDF_NAME, META_NAME = "evidence_pack.html", "evidence_pack.pdf", "pack.json"
+TABLES = {
+    "headline_rolling_12m": ("2", "Rolling 12-month counts, rates per 1,000 and change, borough"),
+    "open_data_gaps": ("2", "What open data cannot show"),
+    "monthly_series": ("2", "Monthly counts and rolling 12-month totals, borough"),
+    "stl_serious_violence": ("2", "Trend and seasonality decomposition (STL) of serious violence"),
+    "age_structure": ("1", "Residents by age band"),
+    "profile_wards": ("1", "Ward profile: residents, ages 10-24, density, deprivation"),
+    "profile_lsoas": ("1", "LSOA profile: residents, ages 10-24, deprivation"),
+    "deprivation_deciles": ("1", "LSOAs by national IMD decile"),
+    "ward_rolling_12m": ("3", "Ward rolling 12-month counts, rates, smoothed rates and bands"),
+    "rate_bands": ("3", "Map bands per measure"),
+    "hotspots": ("3", "Hot spots (Gi*), LISA and emerging hot spots per unit"),
+    "operational_areas": ("3", "Operational areas (contiguous highest-harm units)"),
+    "concentration": ("3", "Concentration of serious violence (top 5% share, Gini)"),
+    "region_comparison": ("4", "Comparison with the region and similar boroughs"),
+    "region_rates": ("4", "Every authority's counts, rates and ranks"),
+    "similarity": ("4", "Similarity of authorities (the similarity rule's figures and distances)"),
+    "region_rolling_rates": ("4", "Rolling 12-month rates: borough, similar boroughs, region"),
+    "comparison_reconciliation": ("4", "The borough's own counts against the comparison folder's"),
+    "risk_factors": ("5", "Area model of serious-violence rates: rate ratios"),
+    "risk_model_summary": ("5", "Area model fit"),
+    "risk_domains": ("5", "Deprivation domains one at a time"),
+    "assets_wards": ("5", "Protective assets by ward"),
+    "parks": ("5", "Parks and open spaces"),
+    "kpi_baseline": ("6", "KPI baseline"),
+    "kpi_vs_baseline": ("6", "KPIs against the previous pack's baseline"),
+}
+
+
+def _num(v, digits: int = 0, pct: bool = False, sign: bool = False) -> str:
+    if v is None or (isinstance(v, float | np.floating) and not np.isfinite(v)) or v is pd.NA:
+        return "–"
+    try:
+        if pd.isna(v):
+            return "–"
+    except (TypeError, ValueError):
+        pass
+    if isinstance(v, str):
+        return v
+    f = f"{{:{'+' if sign else ''},.{digits}f}}".format(float(v))
+    return f + ("%" if pct else "")
+
+
+def _rows(frame: pd.DataFrame | None, columns: dict[str, tuple]) -> list[dict]:
+    """Formatted rows for the template: ``columns`` maps output key -> (column, digits, pct, sign)."""
+    if frame is None:
+        return []
+    out = []
+    for _, r in frame.iterrows():
+        row = {}
+        for key, (col, *fmt) in columns.items():
+            v = r.get(col)
+            row[key] = _num(v, *fmt) if fmt else ("–" if v is None or (not isinstance(v, str) and pd.isna(v)) else v)
+        out.append(row)
+    return out
+
+
+def _month_text(ym: str) -> str:
+    return pd.Timestamp(ym + "-01").strftime("%B %Y")
+
+
+def findings(a: Assessment) -> list[str]:
+    """The summary's sentences, each from one table of the pack."""
+    out = []
+    h = a.tables["headline_rolling_12m"].set_index("measure")
+    end = _month_text(a.period_end)
+    if SV_MEASURE in h.index:
+        r = h.loc[SV_MEASURE]
+        ch = "" if pd.isna(r["change_pct"]) else f", {abs(r['change_pct']):.1f}% {'more' if r['change_pct'] > 0 else 'fewer'} than in the previous 12 months"
+        rate = "" if pd.isna(r["rate_per_1000"]) else f" ({r['rate_per_1000']:.1f} per 1,000 residents)"
+        out.append(f"In the 12 months to {end}, {r['count']:,.0f} serious violence offences were recorded{rate}{ch}.")
+    parts = []
+    for m in ("violence", "robbery", "sexual"):
+        if m in h.index and pd.notna(h.loc[m, "change_pct"]):
+            parts.append(f"{measure_label(m).lower()} {h.loc[m, 'count']:,.0f} ({h.loc[m, 'change_pct']:+.1f}%)")
+    if parts:
+        out.append("Of these offence groups: " + "; ".join(parts) + ".")
+    pg = []
+    for m in ("weapons", "drugs"):
+        if m in h.index and pd.notna(h.loc[m, "change_pct"]):
+            share = h.loc[m, "police_generated_share"]
+            how = "mostly found by police activity" if share >= 0.5 else \
+                f"{100 * share:.0f}% of them possession, found by police activity"
+            pg.append(f"{measure_label(m).lower()} {h.loc[m, 'count']:,.0f} ({h.loc[m, 'change_pct']:+.1f}%; {how})")
+    if pg:
+        out.append("Weapon and drug offences, which depend on police activity as much as on harm: " + "; ".join(pg) + ".")
+    w = a.tables.get("ward_rolling_12m")
+    if w is not None:
+        sv = w[w["measure"] == SV_MEASURE].sort_values("rate_eb_per_1000", ascending=False).head(3)
+        if len(sv):
+            out.append("Highest smoothed ward rates of serious violence: " + ", ".join(
+                f"{r.name} ({r.rate_eb_per_1000:.1f} per 1,000)" for r in sv.itertuples()) + ".")
+    c = a.tables.get("concentration")
+    if c is not None and len(c):
+        finest = c[c["value"] == "count"].sort_values("places", ascending=False).iloc[0]
+        out.append(f"Concentration: the top {finest['top_places']:.0f} of {finest['places']:.0f} {finest['units']} areas "
+                   f"(5%) hold {100 * finest['top_share']:.0f}% of serious violence (Gini {finest['gini']:.2f}; "
+                   f"{finest['period']}).")
+    reg = a.tables.get("region_comparison")
+    if reg is not None:
+        r = reg.set_index("measure")
+        if SV_MEASURE in r.index:
+            x = r.loc[SV_MEASURE]
+            sims = ", ".join(a.meta["comparison"]["similar"])
+            out.append(f"Among {x['of']} authorities the borough ranks {x['rank']} for serious violence (1 = highest "
+                       f"rate): {x['rate_per_1000']:.1f} per 1,000 against {x['region_rate_per_1000']:.1f} for the region "
+                       f"and {x['similar_rate_per_1000']:.1f} for its most similar boroughs ({sims}).")
+        if "violence" in r.index:
+            x = r.loc["violence"]
+            out.append(f"Violence against the person: rank {x['rank']} of {x['of']} "
+                       f"({x['rate_per_1000']:.1f} per 1,000; region {x['region_rate_per_1000']:.1f}).")
+    rf = a.tables.get("risk_factors")
+    if rf is not None and len(rf):
+        lv = rf["level"].iloc[0]
+        t = rf[rf["level"] == lv]
+        hi = [f"{r.label.lower()} (×{r.rate_ratio:.2f} {r.per.split(' (')[0]})" for r in t.itertuples() if r.direction == "higher"]
+        lo = [f"{r.label.lower()} (×{r.rate_ratio:.2f})" for r in t.itertuples() if r.direction == "lower"]
+        if hi or lo:
+            out.append(f"Area associations ({t['units'].iloc[0]}, {t['period'].iloc[0]}): higher rates where "
+                       + (", ".join(hi) or "no factor clearly") + (f"; lower where {', '.join(lo)}" if lo else "")
+                       + ". These are associations between places, not causes.")
+    k = a.tables.get("kpi_vs_baseline")
+    if k is not None and len(k):
+        b = k[(k["area_type"] == "borough") & (k["measure"] == SV_MEASURE) & (k["status"] == "compared")]
+        if len(b):
+            r = b.iloc[0]
+            out.append(f"Against the previous pack's baseline ({r['baseline_period']}): serious violence "
+                       f"{r['baseline_count']:,.0f} then, {r['count']:,.0f} now ({r['change_pct']:+.1f}%).")
+    return out
+
+
+def _figures(a: Assessment, folder: Path) -> dict[str, nf.FigureFile]:
+    figs: dict[str, nf.FigureFile] = {}
+    period = a.meta["period"]
+    src = a.meta["trend_source"]
+    pop_year = a.meta.get("population_year")
+    residents = f"residents {pop_year} (per 1,000)" if pop_year else "no residents table"
+    parts = {(p["section"][0], p["what"]): p for p in a.parts}
+
+    def part(sec, what):
+        return parts.get((sec, what), {})
+
+    if "age_structure" in a.tables:
+        yr = a.tables["age_structure"]["year"].iloc[0]
+        figs["age"] = nf.age_structure(a.tables["age_structure"], nf.FigureFile(
+            "profile_age", "Age structure", "Residents by age band.", "population table (store)", f"{yr}",
+            f"residents {yr}"), folder)
+    if "lsoas" in a.layers and "profile_wards" in a.tables:
+        w = a.layers["wards"].merge(a.tables["profile_wards"][["unit_id", "aged_10_24"]], on="unit_id")
+        p = part("1", "residents, ages 10-24 and deprivation by LSOA")
+        figs["profile_maps"] = nf.profile_maps(a.layers["lsoas"], w, nf.FigureFile(
+            "profile_maps", "Deprivation and young residents",
+            "Left: national IMD 2019 decile of each LSOA (ward outlines). Right: share of residents aged 10-24 by ward.",
+            "IoD 2019; population table", "IMD 2019; " + p.get("period", ""), p.get("residents", "")), folder)
+    if "deprivation_deciles" in a.tables:
+        figs["deciles"] = nf.deprivation_deciles(a.tables["deprivation_deciles"], nf.FigureFile(
+            "profile_deprivation_deciles", "Deprivation distribution",
+            "LSOAs by national IMD 2019 decile.", "IoD 2019 (LSOA 2011)", "IMD 2019 (indicators mostly 2015/16)",
+            "LSOAs (count)"), folder)
+    run = part("2", "monthly series and rolling 12-month totals")
+    figs["monthly"] = nf.monthly_trends(a.tables["monthly_series"], tuple(period.split("..")), a.meta["scheme_changes"],
+                                        nf.FigureFile("trends_monthly", "Monthly offences",
+                                                      "Offences per month and the 12-month average, by group.",
+                                                      src, run.get("period", ""), "counts (no rate)"), folder)
+    if "stl_serious_violence" in a.tables:
+        figs["stl"] = nf.stl_panels(a.tables["stl_serious_violence"], nf.FigureFile(
+            "trends_stl", "Trend and seasonality", "STL decomposition of serious violence per month.", src,
+            part("2", "trend and seasonality (STL)").get("period", ""), "counts (no rate)"), folder)
+    wards = a.layers["wards"]
+    figs["ward_rates"] = nf.ward_rate_maps(wards, a.tables["rate_bands"], nf.FigureFile(
+        "spatial_ward_rates", "Ward rates", "Rate per 1,000 residents by ward, in bands.", src, period,
+        part("3", "ward rates, bands and smoothed rates").get("residents", residents)), folder)
+    bands = a.tables["rate_bands"].set_index("measure")
+    if SV_MEASURE in bands.index:
+        bounds = tuple(float(x) for x in str(bands.loc[SV_MEASURE, "bounds"]).split(";") if x)
+        figs["eb"] = nf.raw_vs_smoothed(wards, bounds, SV_MEASURE, nf.FigureFile(
+            "spatial_sv_raw_vs_smoothed", "Serious violence: recorded and smoothed",
+            "Serious violence per 1,000 residents by ward: recorded (left) and empirical-Bayes smoothed (right).",
+            src, period, part("3", "ward rates, bands and smoothed rates").get("residents", residents)), folder)
+    hp = part("3", "hot spots (Gi*, FDR), LISA, emerging hot spots")
+    figs["hotspots"] = nf.hotspot_maps(a.layers["hotspots"], a.layers.get("operational_areas"), nf.FigureFile(
+        "spatial_hotspots", "Hot spots", "Gi* hot and cold spots of serious violence (left) and emerging hot spot "
+        "categories (right); purple: operational areas.", src, hp.get("period", period),
+        f"counts; {hp.get('units', '')}"), folder)
+    curves = {k: np.asarray(v) for k, v in a.meta["lorenz"].items()}
+    figs["lorenz"] = nf.lorenz_curves(curves, nf.FigureFile(
+        "spatial_concentration", "Concentration", "Cumulative share of serious violence against cumulative share "
+        "of places, most harmed first.", "; ".join(sorted(set(a.tables["concentration"]["source"]))),
+        "; ".join(sorted(set(a.tables["concentration"]["period"]))), "counts (no rate)"), folder)
+    if "region_rates" in a.tables:
+        c = a.meta["comparison"]
+        figs["ranks"] = nf.region_ranks(a.tables["region_rates"], a.area_code, c["similar_codes"],
+                                        [SV_MEASURE, "violence"], nf.FigureFile(
+            "compare_ranks", "Rates across the region", f"Rate per 1,000 residents, every authority; red: {a.area_name}, "
+            "blue: most similar boroughs; dashed: the region.", c["files"], c["period"],
+            f"residents {c['population_year']}"), folder)
+        figs["region_trends"] = nf.region_trends(a.tables["region_rolling_rates"], a.area_name, nf.FigureFile(
+            "compare_trends", "Change over time against the region",
+            "Rolling 12-month rate per 1,000: the borough, its most similar boroughs (pooled) and the region.",
+            c["files"], part("4", "rolling 12-month rates over time").get("period", ""),
+            f"residents {c['population_year']} for every month"), folder)
+    if "risk_factors" in a.tables:
+        rf = a.tables["risk_factors"]
+        figs["forest"] = nf.forest(rf, nf.FigureFile(
+            "risk_forest", "Risk and protective factors", "Rate ratios of serious violence with 95% intervals; "
+            "red: higher rates, blue: lower, grey: unclear.", "; ".join(sorted(set(rf["source"]))),
+            "; ".join(sorted(set(rf["period"]))), "residents " + ", ".join(sorted({str(y) for y in rf["population_year"]}))
+            + " (exposure)"), folder)
+    aw = a.tables.get("assets_wards")
+    if aw is not None:
+        w = wards.merge(aw.drop(columns=["name", "population"]), on="unit_id")
+        figs["assets"] = nf.assets_map(w, a.layers, nf.FigureFile(
+            "risk_assets", "Protective assets", "Street light density by ward, parks, schools and stations.",
+            "street lighting assets, schools, stations, parks (store)", "as published", "areas (per km²)"), folder)
+    return figs
+
+
+def context(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str) -> dict:
+    """Everything the template shows, as strings and lists."""
+    h = a.tables["headline_rolling_12m"]
+    headline = _rows(h, {"label": ("label",), "count": ("count", 0), "previous": ("previous", 0),
+                         "change": ("change_pct", 1, True, True), "rate": ("rate_per_1000", 2),
+                         "pg": ("police_generated",)})
+    for row, m in zip(headline, h["measure"], strict=True):
+        row["key"] = m in (SV_MEASURE, "violence", "robbery", "sexual", "weapons", "drugs")
+    w = a.tables["ward_rolling_12m"]
+    sv_w = w[w["measure"] == SV_MEASURE].sort_values("rate_eb_per_1000", ascending=False)
+    ward_rows = _rows(sv_w, {"name": ("name",), "count": ("count", 0), "rate": ("rate_per_1000", 1),
+                             "eb": ("rate_eb_per_1000", 1), "band": ("band",), "change": ("change_pct", 0, True, True),
+                             "population": ("population", 0)})
+    ward_measure = {}
+    for m in ("violence", "robbery", "sexual", "weapons", "drugs"):
+        part = w[w["measure"] == m].set_index("unit_id")
+        if len(part):
+            ward_measure[m] = part
+    wide_rows = []
+    for r in sv_w.itertuples():
+        row = {"name": r.name, "sv": _num(r.rate_per_1000, 1)}
+        for m, part in ward_measure.items():
+            row[m] = _num(part.loc[r.unit_id, "rate_per_1000"], 1) if r.unit_id in part.index else "–"
+        wide_rows.append(row)
+    hs = a.tables["hotspots"]
+    hot = hs[hs["Gi_Bin"] > 0].sort_values("Zs", ascending=False)
+    emerging = hs[~hs["emerging"].astype(str).str.lower().isin(
+        {"no pattern detected", "not enough periods", "none", ""})]["emerging"].value_counts()
+    areas = []
+    if "operational_areas" in a.tables:
+        names = a.tables["hotspots"].set_index("unit_id")["name"]
+        for r in a.tables["operational_areas"].itertuples():
+            ids = unit_list(r.unit_ids)
+            areas.append({"id": r.area_id, "n": r.n_units, "share": _num(100 * r.risk_share, 0, True),
+                          "km2": _num(r.area_km2, 1), "places": ", ".join(str(names.get(u, u)) for u in ids)})
+    conc = _rows(a.tables["concentration"][a.tables["concentration"]["value"] == "count"],
+                 {"units": ("units",), "places": ("places", 0), "top": ("top_places", 0),
+                  "share": ("top_share", 2), "gini": ("gini", 2), "period": ("period",), "source": ("source",)})
+    for row, r in zip(conc, a.tables["concentration"][a.tables["concentration"]["value"] == "count"].itertuples(), strict=True):
+        row["share"] = _num(100 * r.top_share, 0, True)
+    comp = None
+    if "region_comparison" in a.tables:
+        c = a.meta["comparison"]
+        rc = a.tables["region_comparison"]
+        sim = a.tables["similarity"]
+        comp = {
+            "meta": c,
+            "rows": _rows(rc, {"label": ("label",), "rate": ("rate_per_1000", 2), "rank": ("rank",), "of": ("of",),
+                               "region": ("region_rate_per_1000", 2), "similar": ("similar_rate_per_1000", 2),
+                               "ratio": ("ratio_to_region", 2), "change": ("change_pct", 1, True, True),
+                               "region_change": ("region_change_pct", 1, True, True),
+                               "similar_change": ("similar_change_pct", 1, True, True)}),
+            "similar": _rows(sim.head(c["k"] + 1), {"name": ("name",), "population": ("population", 0),
+                                                    "density": ("log_density",), "imd": ("imd_score", 1),
+                                                    "youth": ("share_10_24",), "distance": ("distance", 2)}),
+            "features": list(c["similarity_features"].values()),
+        }
+        for row, r in zip(comp["similar"], sim.head(c["k"] + 1).itertuples(), strict=True):
+            row["density"] = _num(np.exp(r.log_density), 0) if pd.notna(getattr(r, "log_density", np.nan)) else "–"
+            row["youth"] = _num(100 * r.share_10_24, 1, True) if pd.notna(getattr(r, "share_10_24", np.nan)) else "–"
+            row["self"] = r.area_code == a.area_code
+        rec = a.tables.get("comparison_reconciliation")
+        comp["reconciled"] = None if rec is None else bool((rec["difference"].abs() < 0.5).all())
+        comp["max_difference"] = None if rec is None else float(rec["difference"].abs().max())
+    rf = a.tables.get("risk_factors")
+    risk_ctx = None
+    if rf is not None:
+        summ = a.tables["risk_model_summary"]
+        models = []
+        for s in summ.itertuples():
+            t = rf[rf["level"] == s.level]
+            models.append({
+                "level": s.level, "units": s.units, "n": s.n, "period": s.period, "source": s.source,
+                "outcome": s.outcome, "family": s.family, "pseudo_r2": _num(s.pseudo_r2, 2),
+                "moran": _num(s.residual_morans_i, 2), "moran_p": _num(s.residual_morans_p, 3),
+                "population_year": s.population_year,
+                "rows": _rows(t.assign(p=t["p_value"].map(lambda v: "<0.001" if v < 0.001 else f"{v:.3f}")),
+                              {"label": ("label",), "per": ("per",), "rr": ("rate_ratio", 2), "lo": ("lo", 2),
+                               "hi": ("hi", 2), "p": ("p",), "direction": ("direction",)}),
+            })
+        risk_ctx = {"models": models,
+                    "domains": _rows(a.tables.get("risk_domains"), {"label": ("label",), "rr": ("rate_ratio", 2),
+                                                                    "lo": ("lo", 2), "hi": ("hi", 2)}),
+                    "protective": [r for r in risk.PROTECTIVE]}
+    assets = a.tables.get("assets_wards")
+    asset_cols = [c for c in ("schools", "secondary_schools", "stations", "bus_stops", "street_lights_per_km2", "park_share")
+                  if assets is not None and c in assets]
+    asset_rows = []
+    if assets is not None:
+        for r in assets.sort_values("name").itertuples():
+            asset_rows.append({"name": r.name, **{c: _num(getattr(r, c), 0 if c != "park_share" else 2) for c in asset_cols}})
+    kpi = a.tables["kpi_baseline"]
+    kb = kpi[kpi["area_type"] == "borough"]
+    kpi_rows = _rows(kb, {"measure": ("measure",), "count": ("count", 0), "rate": ("rate_per_1000", 2),
+                          "change": ("change_pct", 1, True, True)})
+    for row in kpi_rows:
+        row["measure"] = measure_label(row["measure"])
+    vs = a.tables.get("kpi_vs_baseline")
+    vs_rows = None
+    if vs is not None:
+        sel = vs[vs["area_type"].isin(["borough", "operational area"])]
+        vs_rows = _rows(sel, {"area": ("area_name",), "measure": ("measure",), "bperiod": ("baseline_period",),
+                              "bcount": ("baseline_count", 0), "period": ("period",), "count": ("count", 0),
+                              "change": ("change_pct", 1, True, True), "status": ("status",)})
+        for row in vs_rows:
+            row["measure"] = measure_label(row["measure"])
+        a.meta["kpi_vs_baseline_counts"] = vs["status"].value_counts().to_dict()
+    stl = a.meta.get("stl")
+    month_name = lambda m: pd.Timestamp(2000, int(m), 1).strftime("%B")  # noqa: E731
+    notes = a.meta.get("notes", {})
+    made = pd.Timestamp(created[:10])
+    end = pd.Timestamp(a.period_end + "-01")
+    age = (made.year - end.year) * 12 + made.month - end.month
+    return {
+        "a": a, "created": created[:10], "end_text": _month_text(a.period_end), "age_months": age, "period": a.meta["period"],
+        "previous_period": a.meta["previous_period"], "parts": a.parts, "findings": findings(a),
+        "figs": {k: {"src": v.files.get("svg"), "png": v.files.get("png"), "title": v.title, "caption": v.caption,
+                     "footer": v.footer} for k, v in figs.items()},
+        "headline": headline, "gaps": a.tables["open_data_gaps"].to_dict("records"),
+        "population": _num(a.meta.get("borough_population"), 0), "population_year": a.meta.get("population_year"),
+        "ward_population_method": a.meta.get("ward_population_method"), "ward_edition": a.meta.get("ward_edition"),
+        "trend_source": a.meta["trend_source"], "scheme_changes": a.meta["scheme_changes"],
+        "stl": None if stl is None else {**stl, "peak": month_name(stl["peak_month"]), "trough": month_name(stl["trough_month"]),
+                                         "range": _num(stl["seasonal_range"], 0),
+                                         "trend_change": _num(stl["trend_change"], 0, False, True),
+                                         "trend_strength": _num(stl["trend_strength"], 2),
+                                         "seasonal_strength": _num(stl["seasonal_strength"], 2)},
+        "ward_rows": ward_rows, "wide_rows": wide_rows, "wide_measures": [(m, measure_label(m)) for m in ward_measure],
+        "bands": a.tables["rate_bands"].to_dict("records"),
+        "hot": _rows(hot, {"name": ("name",), "y": ("y", 0), "z": ("Zs", 2), "cls": ("gi_class",)}),
+        "emerging": emerging.to_dict(), "hs_meta": a.meta["hotspots"], "areas": areas, "conc": conc,
+        "comparison": comp, "risk": risk_ctx, "asset_cols": asset_cols, "asset_rows": asset_rows,
+        "parks": None if "parks" not in a.tables else len(a.tables["parks"]),
+        "kpi_rows": kpi_rows, "kpi_count": len(kpi), "kpi_areas": kpi["area_type"].value_counts().to_dict(),
+        "vs_rows": vs_rows, "notes": notes, "sources": a.meta["sources"], "source_notes": a.meta["source_notes"],
+        "tables": [{"file": f"tables/{k}.csv", "title": TABLES.get(k, ("", k))[1], "section": TABLES.get(k, ("", ""))[0],
+                    "rows": len(v)} for k, v in a.tables.items()],
+        "sv_label": measure_label(SV_MEASURE), "all_label": measure_label(ALL_MEASURE),
+        "hs_options": a.meta["hotspot_options"], "seed": a.meta["seed"],
+    }
+
+
+def render_pack(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str, template_dir=None) -> str:
+    return environment(template_dir).get_template(TEMPLATE).render(**context(a, figs, created=created))
+
+
+def write_pack(a: Assessment, out_dir, *, pdf: bool = True, browser=None, template_dir=None,
+               progress=None) -> dict[str, Path]:
+    """Write the evidence pack of ``a`` into ``out_dir`` (see the module notes); return its files.
+
+    A PDF that cannot be printed (no Chromium) is reported in ``pack.json`` and by the
+    returned ``pdf_error``; the HTML and everything else are still written.
+    """
+    say = progress or (lambda _m: None)
+    out = Path(out_dir)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    for name, table in a.tables.items():
+        table.to_csv(out / "tables" / f"{name}.csv", index=False)
+    a.tables["kpi_baseline"].to_csv(out / BASELINE_FILE, index=False)
+    say("figures")
+    figs = _figures(a, out / "figures")
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    html = out / HTML_NAME
+    html.write_text(render_pack(a, figs, created=created, template_dir=template_dir), encoding="utf-8")
+    paths: dict[str, Path] = {"html": html, "baseline": out / BASELINE_FILE}
+    meta = {"created": created, "area_code": a.area_code, "area_name": a.area_name, "period_end": a.period_end,
+            "parts": a.parts, "settings": {k: a.meta[k] for k in ("hotspot_options", "seed", "window_months")},
+            "population_year": a.meta.get("population_year"), "sources": a.meta["sources"],
+            "notes": a.meta.get("notes", {}),
+            "figures": {k: {"title": v.title, "footer": v.footer, "files": v.files} for k, v in figs.items()},
+            "tables": {k: {"file": f"tables/{k}.csv", "rows": len(v), "title": TABLES.get(k, ("", k))[1]}
+                       for k, v in a.tables.items()}}
+    if pdf:
+        say("PDF (headless Chromium)")
+        try:
+            paths["pdf"] = html_to_pdf(html, out / PDF_NAME, browser=browser)
+        except PdfError as exc:
+            meta["pdf_error"] = str(exc)
+            paths["pdf_error"] = exc  # type: ignore[assignment]
+    (out / META_NAME).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    paths["meta"] = out / META_NAME
+    return paths

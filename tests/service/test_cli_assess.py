@@ -1,0 +1,103 @@
+"""`svrisk assess` on the real borough folder and the London comparison folder.
+
+The pack is built once for the module. Its figures are checked against sums made here
+directly from the raw files: the Met ward table (latest release for each month, as the
+manifest says) and the London borough totals.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from service.cli import app
+
+runner = CliRunner()
+END = "2026-03"
+WINDOW = pd.period_range("2025-04", END, freq="M").astype(str)
+SECTIONS = ("profile", "trends", "open-data-gaps", "spatial", "comparison", "risk", "monitoring")
+
+
+@pytest.fixture(scope="module")
+def real_pack(real_data, real_store, london_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("assess") / "pack"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SVRISK_MODEL__PERMUTATIONS", "99")
+    mp.setenv("SVRISK_OUT_DIR", str(out.parent / "out"))
+    try:
+        result = runner.invoke(app, ["assess", "--data", str(real_data), "--store", str(real_store),
+                                     "--compare", str(london_data), "--period-end", END, "--out", str(out)])
+    finally:
+        mp.undo()
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def _latest_release(frame: pd.DataFrame) -> pd.DataFrame:
+    key = frame["release_last_month"] + "|" + frame["release_first_month"]
+    best = key.groupby(frame["month"]).transform("max")
+    return frame[key == best]
+
+
+def test_the_pack_has_every_section_a_pdf_and_its_files(real_pack):
+    out, output = real_pack
+    html = (out / "evidence_pack.html").read_text()
+    for section in SECTIONS:
+        assert f'id="{section}"' in html, section
+    assert (out / "evidence_pack.pdf").read_bytes()[:5] == b"%PDF-"
+    meta = json.loads((out / "pack.json").read_text())
+    assert meta["area_code"] == "E09000003" and meta["period_end"] == END  # from the data's own boundary
+    for fig in meta["figures"].values():
+        assert all((out / f).is_file() for f in fig["files"].values())
+        assert "Period:" in fig["footer"] and "Population base:" in fig["footer"]
+    assert "12 months to 2026-03" in output
+
+
+def test_rolling_12_months_equal_hand_sums_of_the_ward_table(real_pack, real_data):
+    out, _ = real_pack
+    raw = pd.read_csv(real_data / "crime" / "barnet_ward_crime_monthly_mps_releases.csv.gz", dtype=str)
+    raw["count"] = raw["count"].astype(float)
+    raw = _latest_release(raw[raw["month"].isin(WINDOW)])
+    raw["major"] = raw["major_category"].str.upper()
+    majors = {"violence": "VIOLENCE AGAINST THE PERSON", "robbery": "ROBBERY", "sexual": "SEXUAL OFFENCES",
+              "weapons": "POSSESSION OF WEAPONS", "drugs": "DRUG OFFENCES"}
+    wards = pd.read_csv(out / "tables" / "ward_rolling_12m.csv")
+    head = pd.read_csv(out / "tables" / "headline_rolling_12m.csv").set_index("measure")
+    for measure, major in majors.items():
+        hand = raw[raw["major"] == major].groupby("ward_code")["count"].sum()
+        pack = wards[wards["measure"] == measure].set_index("unit_id")["count"]
+        assert len(pack) == 24 and pack.reindex(hand.index).tolist() == hand.tolist(), measure
+        assert head.loc[measure, "count"] == hand.sum()
+        assert (head.loc[measure, "period_start"], head.loc[measure, "period_end"]) == ("2025-04", END)
+    # the rate uses Census 2021 residents, and the table says so
+    assert head.loc["violence", "population_year"] == 2021
+    assert head.loc["violence", "rate_per_1000"] == pytest.approx(
+        1000 * head.loc["violence", "count"] / head.loc["violence", "population"])
+
+
+def test_london_rank_for_violence_against_the_person_matches_the_london_file(real_pack, london_data):
+    out, _ = real_pack
+    t = pd.read_csv(london_data / "london_borough_crime_monthly_totals.csv.gz")
+    t = t[(t["is_borough"]) & t["month"].isin(WINDOW) & (t["major_category_harmonised"] == "VIOLENCE AGAINST THE PERSON")]
+    counts = t.groupby("borough_code")["count"].sum()
+    pop = pd.read_csv(london_data / "london_borough_population.csv").query("year == 2021") \
+        .set_index("borough_code")["population"]
+    rate = 1000 * counts / pop.reindex(counts.index)
+    rank = int(rate.rank(ascending=False, method="min")["E09000003"])
+    row = pd.read_csv(out / "tables" / "region_comparison.csv").set_index("measure").loc["violence"]
+    assert (row["rank"], row["of"]) == (rank, len(counts))
+    assert row["rate_per_1000"] == pytest.approx(rate["E09000003"])
+    assert row["region_rate_per_1000"] == pytest.approx(1000 * counts.sum() / pop.reindex(counts.index).sum())
+    rec = pd.read_csv(out / "tables" / "comparison_reconciliation.csv")
+    assert (rec["difference"] == 0).all()  # the borough's own data and the London file agree
+
+
+def test_a_period_end_without_12_complete_months_is_one_line_and_exit_2(real_data, real_store, tmp_path):
+    result = runner.invoke(app, ["assess", "--data", str(real_data), "--store", str(real_store),
+                                 "--period-end", "2019-06", "--out", str(tmp_path / "p"), "--no-pdf"])
+    assert result.exit_code == 2
+    assert "latest usable period end is 2026-03" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "p").exists()
