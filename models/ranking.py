@@ -25,7 +25,7 @@ import pandas as pd
 from models.backtest import forecast_matrix
 from models.evaluation import rank_order, top_slice
 from models.hotspots.regions import SEPARATOR, operational_areas
-from models.reasons import describe, reasons
+from models.reasons import coherent, describe, reasons, sentence
 
 DEFAULT_METHOD = "blend"
 """The model `svrisk train` fits unless told otherwise: :class:`models.boosting.BlendedBoost`.
@@ -208,7 +208,9 @@ def rank_from_model(
     elif hasattr(model, "column_index_"):
         name = str(model.feature_names_in_[model.column_index_])
         med = float(X[name].median())
-        table = pd.DataFrame({"reason_1": [f"raises risk: {describe(name, v, med)}" for v in X[name]]},
+        # a one-column baseline ranks by the column: a value above the median raises the forecast
+        table = pd.DataFrame({"reason_1": [sentence(describe(name, v, med), 1.0)
+                                           if coherent(name, v, med, 1.0) else pd.NA for v in X[name]]},
                              index=X.index.astype(str))
     recent = fb.matrix(cutoff)["cnt_sv_12m"] if "cnt_sv_12m" in X.columns else None
     ranking = rank_places(
