@@ -18,7 +18,9 @@ from geo.crs import WORKING_CRS
 from reports import layers as gl
 
 REQUIRED_META = ("run_id", "created", "model_version", "cutoff", "data_period")
-TABLES = ("ranking", "hotspots", "areas", "youth_list", "hubs", "current_ranking")
+TABLES = ("ranking", "hotspots", "areas", "youth_list", "hubs", "wards", "borough", "current_ranking")
+CONTEXT = ("borough", "wards")
+"""Orientation tables (boundaries with names) the map and briefing draw under the places."""
 
 
 @dataclass
@@ -95,6 +97,11 @@ def load_run(run_dir) -> Run:
 
 def _is_pattern(value) -> bool:
     return pd.notna(value) and str(value).strip().lower() not in gl.NO_PATTERN
+
+
+def context_layers(run: Run) -> dict[str, gpd.GeoDataFrame]:
+    """The run's orientation layers: ``borough`` outline and ``wards`` (``code``, ``name``), when saved."""
+    return {name: run.tables[name] for name in CONTEXT if name in run.tables and len(run.tables[name])}
 
 
 def run_layers(run: Run) -> dict[str, gpd.GeoDataFrame]:

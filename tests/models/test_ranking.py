@@ -53,6 +53,12 @@ def test_rank_places_contract_ties_and_intervals():
     assert lo[0] <= 3.0 and hi[0] > 9.0  # overdispersed: wider
 
 
+def test_place_names_ride_along_and_fall_back_to_the_unit_name():
+    r = rank_places(UNITS, EXPECTED, places=pd.Series({"c0": "Hale, by Edgware station"}))
+    place = r.set_index("unit_id")["place"]
+    assert place["c0"] == "Hale, by Edgware station" and place["c8"] == "cell 8"
+
+
 def test_rank_change_is_na_without_previous_run():
     r = rank_places(UNITS, EXPECTED)
     assert r["rank_change"].isna().all() and r["gi_class"].isna().all()
