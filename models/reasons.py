@@ -104,7 +104,7 @@ def describe(name: str, value: float, median: float) -> str:
     """One feature's value in words, against the borough median."""
     if m := _COUNT.match(name):
         what = GROUP_LABELS.get(m.group(1), m.group(1).replace("_", " "))
-        return f"{m.group(2)}-month {what} {value:.0f} events, {_times(value, median)}"
+        return f"{m.group(2)}-month {what} {value:.0f} event{'' if round(value) == 1 else 's'}, {_times(value, median)}"
     if m := _MEAN.match(name):
         return (f"long-run serious violence {value:.1f} events a month (up to {m.group(1)} months), "
                 f"{_times(value, median)}")

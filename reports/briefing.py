@@ -36,8 +36,8 @@ from reports.templating import environment
 
 TEMPLATE = "briefing.html.j2"
 MAP_WIDTH_MM = 190.0
-MAP_HEIGHT_MM = 115.0
-"""Size of page 1's map: the A4 text width (210 mm less 10 mm margins), leaving room for the top 10."""
+MAP_HEIGHT_MM = 132.0
+"""Tallest map on page 1 (A4 text width 190 mm): the header, legend and top 10 fit below it."""
 
 
 def map_png(layers, meta, **kwargs) -> bytes:
@@ -46,7 +46,7 @@ def map_png(layers, meta, **kwargs) -> bytes:
 
 
 def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: str = "expected",
-               width_mm: float = MAP_WIDTH_MM, height_mm: float = MAP_HEIGHT_MM, dpi: int = 170,
+               width_mm: float = MAP_WIDTH_MM, height_mm: float | None = None, dpi: int = 170,
                top_n: int = TOP_N, legend_inside: bool = False) -> tuple[bytes, list[tuple[str, str, str]]]:
     """A static PNG of the risk map for print (matplotlib, no pyplot state), and its legend.
 
@@ -66,6 +66,9 @@ def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: s
     ranked = layers["ranked_units"]
     ranked = ranked.sort_values("rank", kind="stable") if "rank" in ranked else ranked
     horizon = int(meta.get("horizon", 1) or 1)
+    if height_mm is None:  # a tall borough gets a taller map; the top 10 still fits below it
+        b = (context.get("borough") if context.get("borough") is not None else ranked).total_bounds
+        height_mm = float(np.clip(width_mm * (b[3] - b[1]) / max(b[2] - b[0], 1.0), 95.0, MAP_HEIGHT_MM))
     idx, labels, colours = risk_classes(ranked, scheme, value, unit="expected" if value == "expected" else "")
     frame = context.get("borough")
     frame = frame.to_crs(ranked.crs) if frame is not None and len(frame) else ranked
@@ -113,14 +116,13 @@ def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: s
                         ha="left", va="bottom", path_effects=halo, zorder=7)
     hubs = layers.get("hubs")
     if hubs is not None and len(hubs) and "kind" in hubs:
-        h = hubs.to_crs(ranked.crs)
-        h = h[h.geometry.representative_point().x.between(xmin, xmax)
-              & h.geometry.representative_point().y.between(ymin, ymax)]
+        h = gl.hubs_near(hubs.to_crs(ranked.crs), context.get("borough"))
         for kind, part in h.groupby(h["kind"].astype(str)):
             colour = gl.HUB_COLOURS.get(str(kind), "#525252")
             pts = part.geometry.representative_point()
-            ax.scatter(pts.x, pts.y, s=14 if kind == "station" else 6, color=colour, edgecolor="white",
-                       linewidth=0.5, zorder=8)
+            station = kind == "station"
+            ax.scatter(pts.x, pts.y, s=14 if station else 4, color=colour, edgecolor="white",
+                       linewidth=0.5 if station else 0.2, alpha=1.0 if station else 0.7, zorder=8 if station else 2)
             label = "Station (name in bold)" if kind == "station" else str(kind).capitalize()
             handles.append(Line2D([], [], marker="o", linestyle="", color=colour, markeredgecolor="white",
                                   label=label))
@@ -147,11 +149,11 @@ def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: s
         ax.legend(handles=handles, loc="lower left", fontsize=5.8, framealpha=0.92, title=title,
                   title_fontsize=6.2, alignment="left", borderpad=0.5)
     # the scale, so distances on paper mean something
-    km = 1000.0 * max(1, round((xmax - xmin) / 8000.0))
-    x0, y0 = xmax - pad - km, ymin + pad
-    ax.plot([x0, x0 + km], [y0, y0], color="#111111", linewidth=2, zorder=11)
-    ax.annotate(f"{km / 1000:g} km", (x0 + km / 2, y0), xytext=(0, 3), textcoords="offset points",
-                fontsize=6, ha="center", path_effects=halo, zorder=11)
+    bar = max((m_ for m_ in (100, 200, 250, 500, 1000, 2000, 5000, 10000) if m_ <= (xmax - xmin) / 5), default=100)
+    x0, y0 = xmax - 0.03 * (xmax - xmin) - bar, ymin + 0.03 * (ymax - ymin)
+    ax.plot([x0, x0 + bar], [y0, y0], color="#111111", linewidth=2, solid_capstyle="butt", zorder=11)
+    ax.annotate(f"{bar / 1000:g} km" if bar >= 1000 else f"{bar} m", (x0 + bar / 2, y0), xytext=(0, 3),
+                textcoords="offset points", fontsize=6, ha="center", path_effects=halo, zorder=11)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue(), items
@@ -186,10 +188,23 @@ def group_name(group) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _join(v) -> str:
+def _join(v, limit: int | None = None) -> str:
+    """A list (or a "; "-joined text) as "a, b, c and 4 more" (at most ``limit`` names)."""
+    if isinstance(v, str) and "; " in v:
+        v = v.split("; ")
     if isinstance(v, list | tuple | np.ndarray):
-        return ", ".join(str(x) for x in v) or "–"
+        items = [str(x) for x in v]
+        if limit is not None and len(items) > limit:
+            return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
+        return ", ".join(items) or "–"
     return _fmt(v)
+
+
+def _first(v) -> str:
+    """The first of a list or a "; "-joined text."""
+    if isinstance(v, list | tuple | np.ndarray):
+        return str(v[0]) if len(v) else "–"
+    return "–" if v is None or pd.isna(v) or not str(v) else str(v).split("; ")[0]
 
 
 def _changes(ranking: pd.DataFrame, top_n: int) -> dict:
@@ -198,7 +213,9 @@ def _changes(ranking: pd.DataFrame, top_n: int) -> dict:
     r = ranking.assign(change=pd.to_numeric(ranking["rank_change"], errors="coerce"))
     r = r[r["change"].notna()]
     prev = r["rank"] + r["change"]
-    label = (r["place"] if "place" in r else r["name"] if "name" in r else r["unit_id"]).astype(str)
+    name = (r["name"] if "name" in r else r["unit_id"]).astype(str)
+    place = r["place"].astype(str) if "place" in r else name
+    label = pd.Series([p if p == n else f"{p} ({n})" for p, n in zip(place, name, strict=True)], index=r.index)
     entered = label[(r["rank"] <= top_n) & (prev > top_n)].tolist()
     left = int(((r["rank"] > top_n) & (prev <= top_n)).sum())
     order = r.assign(label=label).sort_values(["change", "rank"], ascending=[False, True])
@@ -294,8 +311,9 @@ def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", 
                 "area_id": _fmt(a.get("area_id")), "n_units": _fmt(a.get("n_units")),
                 "expected": _fmt(a.get("expected")),
                 "harm_share": f"{float(a['harm_share']):.0%}" if pd.notna(a.get("harm_share")) else "–",
-                "wards": _join(a.get("wards")), "hubs": _join(a.get("hubs")),
-                "reasons": _join(a.get("reasons")),
+                "wards": _join(a.get("wards")), "hubs": _join(a.get("hubs"), limit=3),
+                # the commonest first reason of its places (all of them are in the GIS layers)
+                "reasons": _first(a.get("reasons")),
             })
     youth = []
     if "youth_list" in run.tables:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from geo.crs import WEB_CRS, WORKING_CRS
+from models.evaluation import top_slice
 
 #: Layers an output run exports, in the order GIS tools list them.
 LAYER_NAMES = ("current_ranked_units", "ranked_units", "hotspots", "emerging", "areas", "hubs", "youth_places")
@@ -90,6 +91,13 @@ AREA_COLOUR = "#6a3d9a"
 YOUTH_COLOUR = "#c51b7d"
 WARD_COLOUR = "#525252"
 BOROUGH_COLOUR = "#000000"
+#: Shares of the area the risk classes stop at (the backtest's 1%, 5%, 10%, and 25%).
+TOP_SHARES = (0.01, 0.05, 0.10, 0.25)
+TOP_AREA_COLOURS = ("#800026", "#e31a1c", "#fd8d3c", "#fed976", "#fff7ec")
+#: Hub kinds drawn on the maps; kinds after the first start hidden on the web map (schools are many).
+HUB_KINDS = ("station", "school")
+#: Hubs this far (metres) outside the borough are still drawn (a station just over the border).
+HUB_MARGIN_M = 300.0
 GPKG_VERSION = "1.2"
 """GeoPackage version written: 1.2 opens without warnings in GDAL 3.6 / QGIS 3.22, still common in forces."""
 SHAPEFILE_TEXT_BYTES = 254
@@ -104,6 +112,49 @@ def attribution_text(meta: Mapping) -> str:
     return ("Crime data: police.uk. Boundaries: Office for National Statistics, contains OS data "
             f"\N{COPYRIGHT SIGN} Crown copyright and database right {year}. "
             "Contains public sector information licensed under the Open Government Licence v3.0.")
+
+
+def area_class_names(shares=TOP_SHARES) -> list[str]:
+    """``["Top 1% of area", "1-5% of area", ..., "Rest"]`` for the risk classes."""
+    names, prev = [], 0.0
+    for share in shares:
+        names.append(f"Top {share:.0%} of area" if prev == 0 else f"{prev * 100:g}-{share:.0%} of area")
+        prev = share
+    return [*names, "Rest"]
+
+
+def area_class_index(ranked: gpd.GeoDataFrame, value: str = "expected", shares=TOP_SHARES) -> np.ndarray:
+    """Risk class of each place: 0 for the top ``shares[0]`` of the area, ... , ``len(shares)`` for the rest.
+
+    The slices are :func:`models.evaluation.top_slice` of ``value`` (the backtest's rule: places by
+    ``value`` per m², ties by ``recent_count`` then ``unit_id``), so class 0 is exactly the top 1%
+    the backtest scores.
+    """
+    ids = ranked["unit_id"].astype(str).to_numpy()
+    scores = pd.Series(pd.to_numeric(ranked[value], errors="coerce").fillna(0.0).to_numpy(float), index=ids)
+    areas = pd.Series(ranked.geometry.area.to_numpy(float), index=ids).clip(lower=1e-6)
+    recent = (pd.Series(pd.to_numeric(ranked["recent_count"], errors="coerce").fillna(0).to_numpy(float), index=ids)
+              if "recent_count" in ranked.columns else None)
+    idx = np.full(len(ids), len(shares), dtype=int)
+    for i in range(len(shares) - 1, -1, -1):
+        idx[np.isin(ids, top_slice(scores, areas, coverage=shares[i], previous=recent))] = i
+    return idx
+
+
+def with_risk_class(ranked: gpd.GeoDataFrame, value: str = "expected") -> gpd.GeoDataFrame:
+    """``ranked`` with ``risk_class`` (e.g. "Top 1% of area"), the classes the maps colour by."""
+    out = ranked.copy()
+    names = area_class_names()
+    out["risk_class"] = pd.array([names[i] for i in area_class_index(ranked, value)], dtype="string")
+    return out
+
+
+def hubs_near(hubs: gpd.GeoDataFrame, borough: gpd.GeoDataFrame | None, margin_m: float = HUB_MARGIN_M):
+    """The hubs within ``margin_m`` of the borough (all of them without a borough outline)."""
+    if borough is None or not len(borough) or not len(hubs):
+        return hubs
+    area = borough.to_crs(hubs.crs).geometry.union_all().buffer(margin_m)
+    return hubs[hubs.geometry.intersects(area)]
 
 
 def _lab(hex_colour: str) -> np.ndarray:
@@ -255,6 +306,12 @@ def emerging_colour(category) -> str:
 
 def layer_style(name: str, gdf: gpd.GeoDataFrame) -> LayerStyle:
     """The style of one exported layer, with classes taken from its data."""
+    if name in ("ranked_units", "current_ranked_units") and "risk_class" in gdf:
+        order = area_class_names()
+        colours = dict(zip(order, TOP_AREA_COLOURS, strict=True))
+        present = [c for c in order if c in set(gdf["risk_class"].dropna().astype(str))]
+        return LayerStyle(name, "categorized", "fill", "risk_class",
+                          tuple(StyleClass(c, colours[c], c) for c in present), outline="#9a9a9a")
     if name in ("ranked_units", "current_ranked_units") and "expected" in gdf:
         breaks = quantile_breaks(gdf["expected"], k=5)
         lo = float(pd.to_numeric(gdf["expected"], errors="coerce").min()) if breaks else 0.0
@@ -674,7 +731,8 @@ def read_gpkg_styles(path) -> pd.DataFrame:
 
 
 __all__ = [
-    "GPKG_VERSION", "LAYER_NAMES", "RUN_FIELDS", "LayerStyle", "StyleClass", "attribution_text",
+    "GPKG_VERSION", "LAYER_NAMES", "RUN_FIELDS", "TOP_SHARES", "LayerStyle", "StyleClass", "area_class_index",
+    "area_class_names", "attribution_text", "hubs_near", "with_risk_class",
     "close_colours", "colour_distance", "data_period", "emerging_colour", "flatten", "gpkg_timestamp",
     "layer_style", "shorten", "qml", "quantile_breaks", "read_gpkg_styles", "shapefile_field_names",
     "sld", "stamp", "write_csv_wkt", "write_geojson", "write_gpkg", "write_kml",

@@ -38,15 +38,13 @@ import numpy as np
 import pandas as pd
 
 from geo.places import station_label
-from models.evaluation import top_slice
 from reports import layers as gl
 
 #: The needs assessment's fixed bands of rate per 1,000 residents.
 RATE_BANDS = (1.0, 1.5, 2.0, 3.0, 5.0)
 RATE_BAND_LABELS = ("< 1", "1 - 1.5", "1.5 - 2", "2 - 3", "3 - 5", "> 5")
-#: Shares of the area the ``top_area`` classes stop at (the backtest's 1%, 5%, 10%, and 25%).
-TOP_SHARES = (0.01, 0.05, 0.10, 0.25)
-TOP_AREA_COLOURS = ("#800026", "#e31a1c", "#fd8d3c", "#fed976", "#fff7ec")
+TOP_SHARES = gl.TOP_SHARES
+TOP_AREA_COLOURS = gl.TOP_AREA_COLOURS
 SCHEMES = ("top_area", "quantile", "rate_bands")
 TOP_N = 10
 """Places numbered on the map and listed in the briefing."""
@@ -112,24 +110,13 @@ def top_area_classes(ranked: gpd.GeoDataFrame, value: str = "expected", shares=T
     >>> idx.tolist(), labels
     ([0, 2, 1, 2], ['Top 25% of area: 1 place, 9.0', '25-50% of area: 1 place, 3.0', 'Rest: 2 places, 1.0 - 2.0'])
     """
-    ids = ranked["unit_id"].astype(str).to_numpy()
-    scores = pd.Series(pd.to_numeric(ranked[value], errors="coerce").fillna(0.0).to_numpy(float), index=ids)
-    areas = pd.Series(ranked.geometry.area.to_numpy(float), index=ids).clip(lower=1e-6)
-    recent = (pd.Series(pd.to_numeric(ranked["recent_count"], errors="coerce").fillna(0).to_numpy(float), index=ids)
-              if "recent_count" in ranked.columns else None)
-    idx = np.full(len(ids), len(shares), dtype=int)
-    for i in range(len(shares) - 1, -1, -1):
-        top = top_slice(scores, areas, coverage=shares[i], previous=recent)
-        idx[np.isin(ids, top)] = i
-    names, prev = [], 0.0
-    for share in shares:
-        names.append(f"Top {share:.0%} of area" if prev == 0 else f"{prev * 100:g}-{share:.0%} of area")
-        prev = share
-    names.append("Rest")
+    scores = pd.to_numeric(ranked[value], errors="coerce").fillna(0.0).to_numpy(float)
+    idx = gl.area_class_index(ranked, value, shares)
+    names = gl.area_class_names(shares)
     colours = list(TOP_AREA_COLOURS[: len(shares)]) + [TOP_AREA_COLOURS[-1]]
     labels, keep_colours, remap = [], [], np.full(len(names), -1)
     for c, name in enumerate(names):
-        members = scores.to_numpy()[idx == c]
+        members = scores[idx == c]
         if not len(members):
             continue
         lo, hi = float(members.min()), float(members.max())
@@ -247,7 +234,7 @@ html, body {height: 100%; margin: 0;}
   background: rgba(255,255,255,0.92); padding: 6px 12px; border: 1px solid #999; border-radius: 4px;
   font: 14px/1.3 Arial, sans-serif; text-align: center; max-width: 55%;}
 .svrisk-title small {color: #444;}
-.svrisk-legend {position: absolute; bottom: 26px; left: 10px; z-index: 1000; max-height: 62%;
+.svrisk-legend {position: absolute; bottom: 64px; left: 10px; z-index: 1000; max-height: 62%;
   overflow-y: auto; background: rgba(255,255,255,0.94); padding: 6px 10px; border: 1px solid #999;
   border-radius: 4px; font: 12px/1.4 Arial, sans-serif; max-width: 330px;}
 .svrisk-legend-section {margin-bottom: 4px;}
@@ -518,31 +505,35 @@ def risk_map(
 
     hubs = layers.get("hubs")
     if hubs is not None and len(hubs) and "kind" in hubs.columns:
-        group = folium.FeatureGroup(name="Stations and schools")
-        hb = hubs.copy()
-        hb["_colour"] = [gl.HUB_COLOURS.get(str(kd), "#525252") for kd in hb["kind"]]
-        hb["_radius"] = [5 if str(kd) == "station" else 3.5 for kd in hb["kind"]]
-        hb["geometry"] = hb.geometry.representative_point()
-        # drawn above the places for visibility, but in a pane that takes no clicks
-        folium.GeoJson(
-            _to_web(hb, ["_colour", "_radius"]), pane="svrisk-hubs", interactive=False,
-            marker=folium.CircleMarker(radius=5, color="#ffffff", weight=1.2, fill=True, fill_opacity=0.95,
-                                       pane="svrisk-hubs", interactive=False),
-            style_function=lambda f: {"fillColor": f["properties"]["_colour"], "radius": f["properties"]["_radius"]},
-        ).add_to(group)
-        stations = hb[hb["kind"].astype(str) == "station"]
-        if "name" in stations.columns:
-            web_st = stations.to_crs(gl.WEB_CRS)
-            for name, pt in zip(web_st["name"], web_st.geometry, strict=True):
-                if pd.notna(name):
-                    _label([pt.y, pt.x], station_label(str(name)).removesuffix(" station"),
-                           "svrisk-station-label").add_to(group)
-        group.add_to(m)
-        toggles["hubs"] = group
-        kinds = sorted({str(kd) for kd in hubs["kind"].dropna()})
-        sections.append(("hubs", "Stations and schools", [
-            ("Station (name in bold)" if kd == "station" else f"{kd.capitalize()}",
-             gl.HUB_COLOURS.get(kd, "#525252"), "dot") for kd in kinds]))
+        hubs = gl.hubs_near(hubs, borough)
+        kinds = [kd for kd in gl.HUB_KINDS if (hubs["kind"].astype(str) == kd).any()]
+        kinds += sorted({str(kd) for kd in hubs["kind"].dropna()} - set(kinds))
+        for n, kd in enumerate(kinds):
+            part = hubs[hubs["kind"].astype(str) == kd].copy()
+            label = "Stations" if kd == "station" else f"{kd.capitalize()}s"
+            # the first kind (stations) shows; schools are many and start hidden
+            group = folium.FeatureGroup(name=label, show=n == 0)
+            colour = gl.HUB_COLOURS.get(kd, "#525252")
+            part["geometry"] = part.geometry.representative_point()
+            # drawn above the places for visibility, in a pane that takes no clicks; the marker's own
+            # options drop pane and interactive, so they ride in the style, which is merged into them
+            folium.GeoJson(
+                _to_web(part, []), pane="svrisk-hubs", interactive=False,
+                marker=folium.CircleMarker(radius=5, color="#ffffff", weight=1.2, fill=True, fill_opacity=0.95),
+                style_function=lambda f, c=colour, r=5 if kd == "station" else 3.5: {
+                    "fillColor": c, "radius": r, "pane": "svrisk-hubs", "interactive": False},
+            ).add_to(group)
+            if kd == "station" and "name" in part.columns:
+                web_st = part.to_crs(gl.WEB_CRS)
+                for name, pt in zip(web_st["name"], web_st.geometry, strict=True):
+                    if pd.notna(name):
+                        _label([pt.y, pt.x], station_label(str(name)).removesuffix(" station"),
+                               "svrisk-station-label").add_to(group)
+            group.add_to(m)
+            key = f"hubs_{kd}"
+            toggles[key] = group
+            sections.append((key, label, [("Station (name in bold)" if kd == "station" else kd.capitalize(),
+                                           colour, "dot")]))
 
     current = layers.get("current_ranked_units")
     if current is not None and len(current) and meta.get("current"):

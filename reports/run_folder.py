@@ -107,7 +107,8 @@ def context_layers(run: Run) -> dict[str, gpd.GeoDataFrame]:
 def run_layers(run: Run) -> dict[str, gpd.GeoDataFrame]:
     """The export layers of a run, each stamped with run id, model version and data period.
 
-    ``ranked_units`` is the ranking; ``hotspots`` the Gi*/LISA table; ``emerging`` the
+    ``ranked_units`` is the ranking with its ``risk_class`` (top 1/5/10/25% of the area, the
+    classes the maps and the GIS style colour by); ``hotspots`` the Gi*/LISA table; ``emerging`` the
     hotspot rows whose emerging category is a pattern (not "no pattern detected");
     ``areas`` the Clear Hold Build areas; ``hubs`` stations and schools; ``youth_places``
     the youth-work list; ``current_ranked_units`` the forecast from the freshest area
@@ -115,7 +116,7 @@ def run_layers(run: Run) -> dict[str, gpd.GeoDataFrame]:
     are left out.
     """
     t = run.tables
-    out = {"ranked_units": t["ranking"]}
+    out = {"ranked_units": gl.with_risk_class(t["ranking"])}
     if "hotspots" in t:
         out["hotspots"] = t["hotspots"]
     emerging_src = t.get("hotspots", t["ranking"])
