@@ -211,7 +211,7 @@ def test_map_is_self_contained_with_title_and_legend(written):
     assert "tile.openstreetmap" not in html and "L.tileLayer" not in html
     assert "Data 2021-01 to 2023-12" in html and "svrisk-0.1.0+test" in html
     assert "svrisk-legend" in html and "Clear Hold Build areas" in html
-    assert "Stations and schools" in html and "Emerging hot spots" in html
+    assert "Stations" in html and "Schools" in html and "Emerging hot spots" in html
 
 
 def test_briefing_content(written):
@@ -234,7 +234,7 @@ def test_briefing_warns_when_police_generated_data_was_used(tmp_path, make_run):
     html = render_briefing(run)
     assert "WAS used in this run" in html
     assert "No earlier run on these units to compare with" in html
-    assert "no earlier run to compare" in html  # the top 10's change column is filled, not blank
+    assert "rank changes start with the next run" in html  # said once, not a blank column
 
 
 def test_run_layers_stamps_and_load_run_checks(tmp_path, make_run):
