@@ -91,6 +91,13 @@ def test_gpkg_has_qgis_styles(written):
     assert [c.get("value") for c in cats.iter("category")] == ["3", "2", "0", "-1"]
     assert [c.get("label") for c in cats.iter("category")][0] == "Hot spot (99%)"
     ET.fromstring(hot["styleSLD"])  # well-formed
+    # places in QGIS take the web map's classes: the top 1/5/10/25% of the area, by risk_class
+    ranked = ET.fromstring(styles.set_index("f_table_name").loc["ranked_units", "styleQML"].split(">", 1)[1])
+    r = ranked.find("renderer-v2")
+    assert r.get("type") == "categorizedSymbol" and r.get("attr") == "risk_class"
+    # 36 equal cells: the top cell is 2.8% of the area (1-5% is then empty), 2 more reach 8.3%
+    assert [c.get("value") for c in r.iter("category")] == ["Top 1% of area", "5-10% of area",
+                                                            "10-25% of area", "Rest"]
 
 
 def test_gpkg_is_version_1_2_with_conformant_styles_and_opens_without_warnings(written):
