@@ -38,6 +38,8 @@ TEMPLATE = "briefing.html.j2"
 MAP_WIDTH_MM = 190.0
 MAP_HEIGHT_MM = 132.0
 """Tallest map on page 1 (A4 text width 190 mm): the header, legend and top 10 fit below it."""
+CURRENT_MAP_HEIGHT_MM = 85.0
+"""Tallest map of the lead page (the forecast from the freshest area tables), above its top 10 and reasons."""
 
 
 def map_png(layers, meta, **kwargs) -> bytes:
@@ -47,14 +49,18 @@ def map_png(layers, meta, **kwargs) -> bytes:
 
 def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: str = "expected",
                width_mm: float = MAP_WIDTH_MM, height_mm: float | None = None, dpi: int = 170,
-               top_n: int = TOP_N, legend_inside: bool = False) -> tuple[bytes, list[tuple[str, str, str]]]:
+               top_n: int = TOP_N, legend_inside: bool = False,
+               max_height_mm: float = MAP_HEIGHT_MM,
+               ward_labels_below: bool = False) -> tuple[bytes, list[tuple[str, str, str]]]:
     """A static PNG of the risk map for print (matplotlib, no pyplot state), and its legend.
 
     Draws the classes of :func:`reports.maps.risk_classes`, the borough outline and ward
     boundaries with their names (``context``), stations with names and schools, Clear Hold
     Build areas, and the top ``top_n`` places numbered as in the list. The legend lists only
     what was drawn, as ``(label, colour, shape)`` with shape ``box``, ``line``, ``thin``,
-    ``dot`` or ``num``; ``legend_inside`` also draws it on the image.
+    ``dot`` or ``num``; ``legend_inside`` also draws it on the image. ``ward_labels_below``
+    sets ward names under the ward's centre point (when the places are the wards, their numbers
+    sit on it).
     """
     from matplotlib import patheffects
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -68,7 +74,8 @@ def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: s
     horizon = int(meta.get("horizon", 1) or 1)
     if height_mm is None:  # a tall borough gets a taller map; the top 10 still fits below it
         b = (context.get("borough") if context.get("borough") is not None else ranked).total_bounds
-        height_mm = float(np.clip(width_mm * (b[3] - b[1]) / max(b[2] - b[0], 1.0), 95.0, MAP_HEIGHT_MM))
+        height_mm = float(np.clip(width_mm * (b[3] - b[1]) / max(b[2] - b[0], 1.0), min(95.0, max_height_mm),
+                                  max_height_mm))
     idx, labels, colours = risk_classes(ranked, scheme, value, unit="expected" if value == "expected" else "")
     frame = context.get("borough")
     frame = frame.to_crs(ranked.crs) if frame is not None and len(frame) else ranked
@@ -95,8 +102,10 @@ def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: s
         if "name" in w:
             for name, pt in zip(w["name"], w.geometry.representative_point(), strict=True):
                 if pd.notna(name):
-                    ax.annotate(str(name), (pt.x, pt.y), fontsize=5.6, style="italic", color="#3a3a3a",
-                                ha="center", va="center", path_effects=halo, zorder=6)
+                    ax.annotate(str(name), (pt.x, pt.y), xytext=(0, -8 if ward_labels_below else 0),
+                                textcoords="offset points", fontsize=5.6, style="italic", color="#3a3a3a",
+                                ha="center", va="top" if ward_labels_below else "center", path_effects=halo,
+                                zorder=6)
         handles.append(Line2D([], [], color=gl.WARD_COLOUR, linewidth=0.8, linestyle=(0, (4, 2)),
                               label="Ward boundary (name in italics)"))
         items.append(("Ward boundary (name in italics)", gl.WARD_COLOUR, "thin"))
@@ -254,20 +263,34 @@ def age_text(period: dict) -> dict:
             "warning": period.get("warning", "")}
 
 
-def current_context(run, top_n: int = TOP_N) -> dict | None:
-    """The forecast from the freshest area tables, when the run has one (it leads the briefing)."""
+def current_context(run, top_n: int = TOP_N, *, layers=None, context=None) -> dict | None:
+    """The forecast from the freshest area tables, when the run has one (it leads the briefing):
+    its rows, its data age, and a static map of it (``map_png``, ``legend``) like page 1's."""
     current = run.meta.get("current")
     if not current or "current_ranking" not in run.tables:
         return None
     ranking = run.tables["current_ranking"].sort_values(["rank", "unit_id"], kind="stable")
-    rows = [{"rank": int(r["rank"]), "name": _fmt(r.get("name", r["unit_id"])), "unit_id": r["unit_id"],
-             "expected": _fmt(float(r["expected"])),
-             "interval": (f"{float(r['expected_lo']):.0f} - {float(r['expected_hi']):.0f}"
-                          if pd.notna(r.get("expected_lo")) and pd.notna(r.get("expected_hi")) else ""),
-             "reasons": [str(r[c]) for c in ("reason_1", "reason_2") if c in r and pd.notna(r[c]) and str(r[c])]}
-            for _, r in ranking.head(top_n).iterrows()]
-    return {"units": current["units"], "cutoff": current["cutoff"], "model_version": current.get("model_version"),
-            "age": age_text(current.get("data_period") or {}), "top": rows}
+    rows = []
+    for _, r in ranking.head(top_n).iterrows():
+        name = _fmt(r.get("name", r["unit_id"]))
+        rows.append({"rank": int(r["rank"]), "name": name, "unit_id": r["unit_id"],
+                     "place": _fmt(r.get("place")) if pd.notna(r.get("place")) else name,
+                     "expected": _fmt(float(r["expected"])),
+                     "interval": (f"{float(r['expected_lo']):.0f} - {float(r['expected_hi']):.0f}"
+                                  if pd.notna(r.get("expected_lo")) and pd.notna(r.get("expected_hi")) else ""),
+                     "reasons": [str(r[c]) for c in ("reason_1", "reason_2")
+                                 if c in r and pd.notna(r[c]) and str(r[c])]})
+    out = {"units": current["units"], "cutoff": current["cutoff"], "model_version": current.get("model_version"),
+           "age": age_text(current.get("data_period") or {}), "top": rows, "map_png": "", "legend": []}
+    layers = run_layers(run) if layers is None else layers
+    if "current_ranked_units" in layers:
+        own = {"ranked_units": layers["current_ranked_units"], **({"hubs": layers["hubs"]} if "hubs" in layers else {})}
+        png, legend = static_map(own, dict(run.meta, **current), context=context or context_layers(run),
+                                 top_n=top_n, max_height_mm=CURRENT_MAP_HEIGHT_MM,
+                                 ward_labels_below=current.get("units", "").startswith("ward"))
+        out["map_png"] = base64.b64encode(png).decode("ascii")
+        out["legend"] = [{"label": lab, "colour": col, "shape": shape} for lab, col, shape in legend]
+    return out
 
 
 def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", top_n: int = TOP_N) -> dict:
@@ -348,7 +371,7 @@ def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", 
     png, legend = static_map(layers, meta, context=context, scheme=scheme, value=value, top_n=top_n)
     return {
         "age": age_text(meta.get("data_period") or {}),
-        "current": current_context(run, top_n),
+        "current": current_context(run, top_n, layers=layers, context=context),
         "meta": {"area_name": "", "method": "", "units": "", "model_version": "", **meta},
         "period": gl.data_period(meta).replace("/", " to "),
         "horizon_text": f"the next {horizon} month" + ("s" if horizon != 1 else ""),

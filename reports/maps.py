@@ -538,20 +538,30 @@ def risk_map(
     current = layers.get("current_ranked_units")
     if current is not None and len(current) and meta.get("current"):
         cur = meta["current"]
-        cidx, clabels, ccolours = classify(current["expected"], "quantile", k)
+        cidx, clabels, ccolours = risk_classes(current, scheme if scheme != "rate_bands" else "top_area", "expected",
+                                               k, unit="expected")
         cw = current.copy()
         cw["_colour"] = [ccolours[i] if i >= 0 else "#cccccc" for i in cidx]
+        if "place" not in cw.columns:
+            cw["place"] = cw["name"] if "name" in cw.columns else cw["unit_id"]
+        cw["rank_txt"] = [f"{int(r)} of {len(cw)}" for r in cw["rank"]]
+        cw["expected_txt"] = [forecast_text(e, lo, hi, horizon) for e, lo, hi in zip(
+            cw["expected"], cw.get("expected_lo", [None] * len(cw)), cw.get("expected_hi", [None] * len(cw)),
+            strict=True)]
+        cfields = [(c, a) for c, a in (("rank_txt", "Rank"), ("place", "Place"), ("expected_txt", "Forecast"),
+                                       ("reason_1", "Why"), ("reason_2", "Why")) if c in cw.columns]
         cname = f"Latest data: {cur['units']} forecast for {cur['cutoff']}"
-        folium.GeoJson(
-            _to_web(cw, ["_colour", "rank", "name", "expected", "reason_1"]), name=cname, show=False,
+        layer = folium.GeoJson(
+            _to_web(cw, ["_colour", *(c for c, _ in cfields)]), name=cname, show=False,
             style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#252525",
                                       "weight": 1, "fillOpacity": 0.7},
-            popup=folium.GeoJsonPopup(fields=[c for c in ("rank", "name", "expected", "reason_1") if c in cw],
-                                      aliases=[a for c, a in (("rank", "Rank"), ("name", "Place"),
-                                                              ("expected", "Expected next month"),
-                                                              ("reason_1", "Why")) if c in cw]),
-        ).add_to(m)
-        sections.append((cname, [(lab, col, "box") for lab, col in zip(clabels, ccolours, strict=True)]))
+            popup=folium.GeoJsonPopup(fields=[c for c, _ in cfields], aliases=[a for _, a in cfields],
+                                      localize=False, labels=True, max_width=440),
+        )
+        layer.add_to(m)
+        toggles["current"] = layer
+        sections.append(("current", f"{cname}: {what}",
+                         [(lab, col, "box") for lab, col in zip(clabels, ccolours, strict=True)]))
 
     folium.LayerControl(collapsed=False).add_to(m)
     _legend_sync(m, toggles, attribution(meta, source[1] if source else None))

@@ -128,5 +128,5 @@ def run_layers(run: Run) -> dict[str, gpd.GeoDataFrame]:
     stamped = {name: gl.stamp(gdf, run.meta) for name, gdf in out.items()}
     if "current_ranking" in t and run.meta.get("current"):
         current = dict(run.meta["current"], run_id=run.meta["run_id"])
-        stamped["current_ranked_units"] = gl.stamp(t["current_ranking"], current)
+        stamped["current_ranked_units"] = gl.stamp(gl.with_risk_class(t["current_ranking"]), current)
     return stamped

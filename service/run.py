@@ -29,8 +29,8 @@ from features.figures import needs_assessment_figures
 from features.months import month, shift
 from features.sources.ingest import data_hashes
 from geo.crs import WORKING_CRS
-from models.backtest import forecast_matrix
 from geo.places import place_names
+from models.backtest import forecast_matrix
 from models.fairness import fairness_profile
 from models.hotspots.analysis import analyse_hotspots
 from models.ranking import clear_hold_build, expected_harm, rank_from_model, youth_list
