@@ -599,12 +599,14 @@ def _long_text(name: str, out: gpd.GeoDataFrame, limit: int) -> tuple[gpd.GeoDat
     for col in out.columns:
         if col == geom or not (pd.api.types.is_string_dtype(out[col]) or out[col].dtype == object):
             continue
-        long_ = out[col].map(lambda v: isinstance(v, str) and len(v.encode("utf-8")) > limit)
-        for i in np.flatnonzero(long_.to_numpy()):
+        # a plain bool array: Series.map on a string column can hand back a string column
+        long_ = np.array([isinstance(v, str) and len(v.encode("utf-8")) > limit for v in out[col]], dtype=bool)
+        for i in np.flatnonzero(long_):
             rows.append({"layer": name, "row": int(i), "key": None if key is None else out[key].iloc[i],
                          "field": col, "text": out[col].iloc[i]})
         if long_.any():
-            out[col] = out[col].map(lambda v: shorten(v, limit) if isinstance(v, str) else v).astype(out[col].dtype)
+            short = [shorten(v, limit) if isinstance(v, str) else v for v in out[col]]
+            out[col] = pd.array(short, dtype=out[col].dtype)
     return out, rows
 
 

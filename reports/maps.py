@@ -230,9 +230,9 @@ _CSS = """
 <style>
 html, body {height: 100%; margin: 0;}
 .leaflet-container {background: #f4f4f1;}
-.svrisk-title {position: absolute; top: 8px; left: 50%; transform: translateX(-50%); z-index: 1000;
+.svrisk-title {position: absolute; top: 8px; left: 60px; z-index: 1000; max-width: calc(100% - 460px);
   background: rgba(255,255,255,0.92); padding: 6px 12px; border: 1px solid #999; border-radius: 4px;
-  font: 14px/1.3 Arial, sans-serif; text-align: center; max-width: 55%;}
+  font: 14px/1.3 Arial, sans-serif;}
 .svrisk-title small {color: #444;}
 .svrisk-legend {position: absolute; bottom: 64px; left: 10px; z-index: 1000; max-height: 62%;
   overflow-y: auto; background: rgba(255,255,255,0.94); padding: 6px 10px; border: 1px solid #999;

@@ -26,9 +26,10 @@ def run_command(
                               "template https://.../{z}/{x}/{y}.png (default: settings map.tiles)."),
 ) -> None:
     """Ingest (if needed), build features, find hot spots, train and rank, and write every output."""
-    settings = settings_for(data)
     if tiles is not None:
         tile_source(tiles)  # a bad value stops here, before any work
+    settings = settings_for(data)
+    if tiles is not None:
         settings.map.tiles = tiles
     run_dir = make_run(settings, units=units, cutoff=cutoff, model_version=model, store_dir=store, progress=progress)
     print_summary(run_dir)

@@ -137,7 +137,9 @@ def test_shapefile_keeps_long_text_whole_beside_it_and_warns_nothing(tmp_path):
                              geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)], crs=27700)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        gl.write_shapefile_zip({"areas": frame}, tmp_path / "s.zip")
+        # an empty layer with a text column (no emerging pattern found) is written too
+        empty = frame.iloc[:0].astype({"reasons": "string"})
+        gl.write_shapefile_zip({"areas": frame, "emerging": empty}, tmp_path / "s.zip")
     assert [str(w.message) for w in caught] == []
     back = pyogrio.read_dataframe(f"/vsizip/{tmp_path / 's.zip'}/areas.shp")
     assert len(back["reasons"][0].encode()) <= 254 and back["reasons"][0].endswith(" [...]")
