@@ -25,7 +25,7 @@ import pandas as pd
 from models.backtest import forecast_matrix
 from models.evaluation import rank_order, top_slice
 from models.hotspots.regions import SEPARATOR, operational_areas
-from models.reasons import describe, reasons
+from models.reasons import coherent, describe, reasons, sentence
 
 DEFAULT_METHOD = "blend"
 """The model `svrisk train` fits unless told otherwise: :class:`models.boosting.BlendedBoost`.
@@ -61,13 +61,13 @@ better. The 2018 differences are small against the origin-to-origin spread (sd o
 paired difference ~0.03 on LSOAs), so recheck with ``svrisk backtest`` on a new borough."""
 
 RANKING_COLUMNS = [
-    "unit_id", "name", "rank", "expected", "expected_lo", "expected_hi", "risk_share",
+    "unit_id", "name", "place", "rank", "expected", "expected_lo", "expected_hi", "risk_share",
     "reason_1", "reason_2", "reason_3", "gi_class", "Gi_Bin", "emerging", "rank_change",
     "recent_count", "geometry",
 ]
 AREA_COLUMNS = ["area_id", "n_units", "unit_ids", "expected", "harm_share", "wards", "hubs",
                 "reasons", "geometry"]
-YOUTH_COLUMNS = ["unit_id", "name", "youth_rank", "youth_score", "reasons", "geometry"]
+YOUTH_COLUMNS = ["unit_id", "name", "place", "youth_rank", "youth_score", "reasons", "geometry"]
 
 
 def predictive_interval(expected, dispersion: float = 0.0, level: float = 0.8):
@@ -114,6 +114,7 @@ def rank_places(
     recent_count: pd.Series | None = None,
     hotspots: pd.DataFrame | None = None,
     previous: pd.DataFrame | None = None,
+    places: pd.Series | None = None,
     level: float = 0.8,
 ) -> gpd.GeoDataFrame:
     """One row per unit, sorted by rank, in the run folder's ranking contract.
@@ -136,6 +137,9 @@ def rank_places(
         The previous run's ranking (``unit_id``, ``rank``): ``rank_change`` is
         previous rank minus this rank (positive = moved up); NA for new units
         or without a previous run.
+    places : Series indexed by unit_id, optional
+        The name people use for each unit (:func:`geo.places.place_names`: ward and
+        nearest station); ``place`` falls back to ``name`` where it is missing.
     level : float
         Interval coverage (0.8 = 80%).
     """
@@ -147,6 +151,9 @@ def rank_places(
     if len(missing):
         raise ValueError(f"expected: no forecast for unit_id {missing[0]!r} ({len(missing)} units)")
     exp = exp.reindex(ids).astype(float)
+    place = (places.set_axis(places.index.astype(str)).reindex(ids) if places is not None
+             else pd.Series(pd.NA, index=ids, dtype="string"))
+    frame["place"] = pd.array(place.fillna(frame.set_index("unit_id")["name"]).to_numpy(), dtype="string")
     recent = (pd.Series(0.0, index=ids) if recent_count is None
               else recent_count.set_axis(recent_count.index.astype(str)).reindex(ids).fillna(0.0))
     order = rank_order(exp, recent)
@@ -193,7 +200,7 @@ def expected_harm(ranking: pd.DataFrame, X: pd.DataFrame) -> pd.Series:
 
 
 def rank_from_model(
-    fb, model, cutoff, *, hotspots=None, previous=None, level: float = 0.8
+    fb, model, cutoff, *, hotspots=None, previous=None, places=None, level: float = 0.8
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Rank the builder's units at ``cutoff`` with a fitted model.
 
@@ -208,12 +215,15 @@ def rank_from_model(
     elif hasattr(model, "column_index_"):
         name = str(model.feature_names_in_[model.column_index_])
         med = float(X[name].median())
-        table = pd.DataFrame({"reason_1": [f"raises risk: {describe(name, v, med)}" for v in X[name]]},
+        # a one-column baseline ranks by the column: a value above the median raises the forecast
+        table = pd.DataFrame({"reason_1": [sentence(describe(name, v, med), 1.0)
+                                           if coherent(name, v, med, 1.0) else pd.NA for v in X[name]]},
                              index=X.index.astype(str))
     recent = fb.matrix(cutoff)["cnt_sv_12m"] if "cnt_sv_12m" in X.columns else None
     ranking = rank_places(
         fb.units.frame, expected, dispersion=float(getattr(model, "dispersion_", 0.0)),
-        reason_table=table, recent_count=recent, hotspots=hotspots, previous=previous, level=level,
+        reason_table=table, recent_count=recent, hotspots=hotspots, previous=previous, places=places,
+        level=level,
     )
     return ranking, X
 
@@ -320,6 +330,7 @@ def youth_list(
                 text.append(f"forecast {r.loc[u, 'expected']:.1f} serious violence events (rank {r.loc[u, 'rank']})")
             else:
                 text.append(describe(name, float(X.loc[u, name]), float(X[name].median())))
-        rows.append({"unit_id": u, "name": r.loc[u, "name"], "youth_rank": i,
+        rows.append({"unit_id": u, "name": r.loc[u, "name"],
+                     "place": r.loc[u, "place"] if "place" in r.columns else r.loc[u, "name"], "youth_rank": i,
                      "youth_score": float(score[u]), "reasons": "; ".join(text), "geometry": r.loc[u, "geometry"]})
     return gpd.GeoDataFrame(pd.DataFrame(rows, columns=YOUTH_COLUMNS), geometry="geometry", crs=ranking.crs)

@@ -5,10 +5,17 @@ rate (GLM terms, SHAP values). Features describing one thing are pooled into a
 *family* (the 1-, 3-, 6- and 12-month violence counts are one reason, not three);
 a family's contribution is the sum of its members', and it is described by the
 member that contributes most. The ``k`` families with the largest absolute
-contribution become the place's reasons, largest first, each saying whether it
-raises or lowers the risk, what the value is, and how it compares with the
-borough median ("raises risk: 12-month serious violence 14 events, 3.5x the
-borough median").
+contribution become the place's reasons, largest first, in plain words: what the
+value is and how it compares with the borough median ("12-month serious violence
+14 events, 3.5x the borough median"); a family that lowers the risk says so
+("Lowers risk: deprivation score 8 (borough median 22)").
+
+A reason never contradicts its own numbers: a family whose lead value sits on the
+wrong side of the borough median for the direction it pushes (a population
+density below the median "raising" risk, which a tree model's interactions or
+SHAP's baseline can produce) is not given as a reason; the next family is. For
+most features more means more risk; for :data:`LESS_IS_RISKIER` (distances,
+deprivation rank and decile, where 1 is most deprived) less does.
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ GROUP_LABELS = {
 }
 SV_GROUPS = ("sv", "violence", "robbery", "sexual")
 """Count groups pooled into the one "recent serious violence" reason (the default target)."""
+LESS_IS_RISKIER = frozenset({"dist_station_m", "dist_school_m", "imd_rank", "imd_decile"})
+"""Features whose low values are the risky end (a value below the median may raise risk)."""
+LOWERS = "Lowers risk: "
+"""Prefix of a reason that lowers the risk; a reason that raises it has none."""
 _COUNT = re.compile(r"^cnt_(.+)_(\d+)m$")
 _FOOT = re.compile(r"^foot_(\d+)$")
 _SCHOOLS = re.compile(r"^schools_(\d+)$")
@@ -59,15 +70,41 @@ def family(name: str) -> str:
 
 def _times(value: float, median: float) -> str:
     if median > 0:
-        return f"{value / median:.1f}x the borough median"
+        ratio = value / median
+        if round(ratio, 1) == 1.0 and ratio != 1.0:
+            return f"just {'above' if ratio > 1 else 'below'} the borough median"
+        return f"{ratio:.1f}x the borough median"
     return f"borough median {median:g}"
+
+
+def coherent(name: str, value: float, median: float, contribution: float) -> bool:
+    """Whether "``name`` = ``value`` raises (contribution > 0) or lowers the risk" agrees with the
+    value's side of the borough median.
+
+    >>> coherent("pop_density", 4263.0, 5300.0, 0.2)   # below the median cannot raise risk
+    False
+    >>> coherent("dist_station_m", 150.0, 800.0, 0.2)  # close to a station can
+    True
+    """
+    if not (np.isfinite(value) and np.isfinite(median)) or value == median or contribution == 0:
+        return False
+    above = value > median
+    riskier = (not above) if name in LESS_IS_RISKIER else above
+    return riskier == (contribution > 0)
+
+
+def sentence(text: str, contribution: float) -> str:
+    """A reason as it is shown: capitalised; prefixed with :data:`LOWERS` when it lowers the risk."""
+    if contribution < 0:
+        return LOWERS + text
+    return text[:1].upper() + text[1:]
 
 
 def describe(name: str, value: float, median: float) -> str:
     """One feature's value in words, against the borough median."""
     if m := _COUNT.match(name):
         what = GROUP_LABELS.get(m.group(1), m.group(1).replace("_", " "))
-        return f"{m.group(2)}-month {what} {value:.0f} events, {_times(value, median)}"
+        return f"{m.group(2)}-month {what} {value:.0f} event{'' if round(value) == 1 else 's'}, {_times(value, median)}"
     if m := _MEAN.match(name):
         return (f"long-run serious violence {value:.1f} events a month (up to {m.group(1)} months), "
                 f"{_times(value, median)}")
@@ -121,7 +158,7 @@ def reasons(contributions: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> pd.Data
     Returns
     -------
     DataFrame indexed like ``contributions`` with columns ``reason_1`` ..
-    ``reason_k`` (NA where a place has fewer non-zero reasons).
+    ``reason_k`` (NA where a place has fewer non-zero, coherent reasons).
     """
     missing = [c for c in contributions.columns if c not in X.columns]
     if missing:
@@ -137,14 +174,17 @@ def reasons(contributions: pd.DataFrame, X: pd.DataFrame, k: int = 3) -> pd.Data
     fam_names = list(by_family.columns)
     col_of = {f: np.flatnonzero(fams == f) for f in fam_names}
     for row in range(len(contributions)):
-        order = np.argsort(-np.abs(fam_values[row]), kind="stable")[:k]
-        for slot, j in enumerate(order):
+        slot = 0
+        for j in np.argsort(-np.abs(fam_values[row]), kind="stable"):
             total = fam_values[row, j]
-            if total == 0 or not np.isfinite(total):
+            if slot == k or total == 0 or not np.isfinite(total):
                 break
             cols = col_of[fam_names[j]]
             lead = cols[np.argmax(np.abs(values[row, cols]))]
             name = str(contributions.columns[lead])
-            text = describe(name, float(raw[row, lead]), float(medians[name]))
-            out.iat[row, slot] = f"{'raises' if total > 0 else 'lowers'} risk: {text}"
+            value, median = float(raw[row, lead]), float(medians[name])
+            if not coherent(name, value, median, total):
+                continue  # its own numbers would contradict the direction: say the next one
+            out.iat[row, slot] = sentence(describe(name, value, median), total)
+            slot += 1
     return out

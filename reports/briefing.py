@@ -1,72 +1,171 @@
-"""The tasking briefing: one printable (A4) HTML page per run, from ``reports/templates/briefing.html.j2``.
+"""The tasking briefing: a printable A4 HTML page set per run, from ``reports/templates/briefing.html.j2``.
 
-It shows a static map (PNG drawn with matplotlib, embedded so the page stands alone and
-prints), the top 10 places and the Clear Hold Build areas with their reasons, what changed
-since the last run (``rank_change`` = previous rank - current rank), the needs-assessment
-figures (``figures.json``), the fairness profile (``fairness.json``) and the caveats.
+Page 1 is the map (a static PNG drawn with matplotlib and embedded, so the page stands
+alone and prints: borough outline, wards with names, stations, the top 10 numbered, the
+Clear Hold Build areas) with the top 10 listed below it. Then why those places (reasons in
+plain words), the Clear Hold Build areas, what changed since the last run
+(``rank_change`` = previous rank - current rank), the needs-assessment figures
+(``figures.json``), who lives in the top places (``fairness.json``), the youth-work list,
+the caveats and the data credits. Every section is its own ``<section>`` with an id, so
+further sections (a ward-level forecast, forecast skill, hot-spot diagnostics) slot in
+between without touching the others; tables never split across a page.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from models.reasons import GROUP_LABELS
 from reports import layers as gl
-from reports.maps import classify
-from reports.run_folder import Run, load_run, run_layers
+from reports.maps import (
+    TOP_N,
+    forecast_text,
+    has_previous,
+    rank_change_text,
+    risk_classes,
+    value_label,
+)
+from reports.run_folder import Run, context_layers, load_run, run_layers
 from reports.templating import environment
 
 TEMPLATE = "briefing.html.j2"
-TOP_N = 10
+MAP_WIDTH_MM = 190.0
+MAP_HEIGHT_MM = 132.0
+"""Tallest map on page 1 (A4 text width 190 mm): the header, legend and top 10 fit below it."""
+CURRENT_MAP_HEIGHT_MM = 85.0
+"""Tallest map of the lead page (the forecast from the freshest area tables), above its top 10 and reasons."""
 
 
-def map_png(layers, meta, *, scheme: str = "quantile", value: str = "expected",
-            width_in: float = 7.0, dpi: int = 130) -> bytes:
-    """A static PNG of the risk choropleth with areas and hubs (matplotlib, no pyplot state)."""
+def map_png(layers, meta, **kwargs) -> bytes:
+    """A static PNG of the risk map with its legend drawn inside (see :func:`static_map`)."""
+    return static_map(layers, meta, legend_inside=True, **kwargs)[0]
+
+
+def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: str = "expected",
+               width_mm: float = MAP_WIDTH_MM, height_mm: float | None = None, dpi: int = 170,
+               top_n: int = TOP_N, legend_inside: bool = False,
+               max_height_mm: float = MAP_HEIGHT_MM,
+               ward_labels_below: bool = False) -> tuple[bytes, list[tuple[str, str, str]]]:
+    """A static PNG of the risk map for print (matplotlib, no pyplot state), and its legend.
+
+    Draws the classes of :func:`reports.maps.risk_classes`, the borough outline and ward
+    boundaries with their names (``context``), stations with names and schools, Clear Hold
+    Build areas, and the top ``top_n`` places numbered as in the list. The legend lists only
+    what was drawn, as ``(label, colour, shape)`` with shape ``box``, ``line``, ``thin``,
+    ``dot`` or ``num``; ``legend_inside`` also draws it on the image. ``ward_labels_below``
+    sets ward names under the ward's centre point (when the places are the wards, their numbers
+    sit on it).
+    """
+    from matplotlib import patheffects
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    context = dict(context or {})
     ranked = layers["ranked_units"]
-    idx, labels, colours = classify(ranked[value], scheme)
-    xmin, ymin, xmax, ymax = ranked.total_bounds
-    aspect = (ymax - ymin) / max(xmax - xmin, 1.0)
-    fig = Figure(figsize=(width_in, max(2.5, min(width_in * aspect, 9.0))), dpi=dpi)
+    ranked = ranked.sort_values("rank", kind="stable") if "rank" in ranked else ranked
+    horizon = int(meta.get("horizon", 1) or 1)
+    if height_mm is None:  # a tall borough gets a taller map; the top 10 still fits below it
+        b = (context.get("borough") if context.get("borough") is not None else ranked).total_bounds
+        height_mm = float(np.clip(width_mm * (b[3] - b[1]) / max(b[2] - b[0], 1.0), min(95.0, max_height_mm),
+                                  max_height_mm))
+    idx, labels, colours = risk_classes(ranked, scheme, value, unit="expected" if value == "expected" else "")
+    frame = context.get("borough")
+    frame = frame.to_crs(ranked.crs) if frame is not None and len(frame) else ranked
+    xmin, ymin, xmax, ymax = frame.total_bounds
+    pad = 0.02 * max(xmax - xmin, ymax - ymin)
+    xmin, ymin, xmax, ymax = xmin - pad, ymin - pad, xmax + pad, ymax + pad
+    # widen the shorter side so the borough fills the frame at equal scale (no distortion)
+    want = height_mm / width_mm
+    cx, cy, w, h = (xmin + xmax) / 2, (ymin + ymax) / 2, xmax - xmin, ymax - ymin
+    w, h = (h / want, h) if h / w > want else (w, w * want)
+    xmin, xmax, ymin, ymax = cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2
+    fig = Figure(figsize=(width_mm / 25.4, height_mm / 25.4), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, 1, 1))
+    halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
     face = [colours[i] if i >= 0 else "#cccccc" for i in idx]
-    ranked.plot(ax=ax, color=face, edgecolor="#636363", linewidth=0.3)
-    handles = [Patch(facecolor=c, edgecolor="#636363", label=lab)
-               for lab, c in zip(labels, colours, strict=True)]
+    ranked.plot(ax=ax, color=face, edgecolor="#9a9a9a", linewidth=0.25, zorder=1)
+    handles = [Patch(facecolor=c, edgecolor="#7a7a7a", label=lab) for lab, c in zip(labels, colours, strict=True)]
+    items = [(lab, c, "box") for lab, c in zip(labels, colours, strict=True)]
+    wards = context.get("wards")
+    if wards is not None and len(wards):
+        w = wards.to_crs(ranked.crs)
+        w.boundary.plot(ax=ax, color=gl.WARD_COLOUR, linewidth=0.6, linestyle=(0, (4, 2)), zorder=3)
+        if "name" in w:
+            for name, pt in zip(w["name"], w.geometry.representative_point(), strict=True):
+                if pd.notna(name):
+                    ax.annotate(str(name), (pt.x, pt.y), xytext=(0, -8 if ward_labels_below else 0),
+                                textcoords="offset points", fontsize=5.6, style="italic", color="#3a3a3a",
+                                ha="center", va="top" if ward_labels_below else "center", path_effects=halo,
+                                zorder=6)
+        handles.append(Line2D([], [], color=gl.WARD_COLOUR, linewidth=0.8, linestyle=(0, (4, 2)),
+                              label="Ward boundary (name in italics)"))
+        items.append(("Ward boundary (name in italics)", gl.WARD_COLOUR, "thin"))
+    borough = context.get("borough")
+    if borough is not None and len(borough):
+        borough.to_crs(ranked.crs).boundary.plot(ax=ax, color=gl.BOROUGH_COLOUR, linewidth=1.4, zorder=4)
+        items.append(("Borough boundary", gl.BOROUGH_COLOUR, "line"))
     areas = layers.get("areas")
     if areas is not None and len(areas):
-        areas.to_crs(ranked.crs).boundary.plot(ax=ax, color=gl.AREA_COLOUR, linewidth=2.0)
-        for _, a in areas.to_crs(ranked.crs).iterrows():
-            p = a.geometry.representative_point()
-            ax.annotate(str(a.get("area_id", "")), (p.x, p.y), color=gl.AREA_COLOUR,
-                        fontsize=9, fontweight="bold", ha="center")
-        handles.append(Line2D([], [], color=gl.AREA_COLOUR, linewidth=2, label="Clear Hold Build area"))
+        a = areas.to_crs(ranked.crs)
+        a.boundary.plot(ax=ax, color=gl.AREA_COLOUR, linewidth=1.8, zorder=5)
+        handles.append(Line2D([], [], color=gl.AREA_COLOUR, linewidth=2, label="Clear Hold Build area (A1 ...)"))
+        items.append(("Clear Hold Build area (A1 ...)", gl.AREA_COLOUR, "line"))
+        for aid, geom in zip(a.get("area_id", [""] * len(a)), a.geometry, strict=True):
+            b = geom.bounds
+            ax.annotate(str(aid), (b[2], b[3]), color=gl.AREA_COLOUR, fontsize=7, fontweight="bold",
+                        ha="left", va="bottom", path_effects=halo, zorder=7)
     hubs = layers.get("hubs")
-    if hubs is not None and len(hubs):
-        h = hubs.to_crs(ranked.crs)
-        for kind, part in h.groupby(h["kind"].astype(str) if "kind" in h else np.zeros(len(h))):
+    if hubs is not None and len(hubs) and "kind" in hubs:
+        h = gl.hubs_near(hubs.to_crs(ranked.crs), context.get("borough"))
+        for kind, part in h.groupby(h["kind"].astype(str)):
             colour = gl.HUB_COLOURS.get(str(kind), "#525252")
-            part.plot(ax=ax, color=colour, markersize=22, edgecolor="white", linewidth=0.6)
-            handles.append(Line2D([], [], marker="o", linestyle="", color=colour, label=str(kind).capitalize()))
+            pts = part.geometry.representative_point()
+            station = kind == "station"
+            ax.scatter(pts.x, pts.y, s=14 if station else 4, color=colour, edgecolor="white",
+                       linewidth=0.5 if station else 0.2, alpha=1.0 if station else 0.7, zorder=8 if station else 2)
+            label = "Station (name in bold)" if kind == "station" else str(kind).capitalize()
+            handles.append(Line2D([], [], marker="o", linestyle="", color=colour, markeredgecolor="white",
+                                  label=label))
+            items.append((label, colour, "dot"))
+            if kind == "station" and "name" in part:
+                for name, pt in zip(part["name"], pts, strict=True):
+                    if pd.notna(name):
+                        ax.annotate(str(name), (pt.x, pt.y), xytext=(3, 2), textcoords="offset points",
+                                    fontsize=5.4, fontweight="bold", color="#08306b", path_effects=halo, zorder=9)
+    top = ranked.head(top_n)
+    for r, pt in zip(top["rank"] if "rank" in top else range(1, len(top) + 1),
+                     top.geometry.representative_point(), strict=True):
+        ax.annotate(str(int(r)), (pt.x, pt.y), fontsize=6.5, fontweight="bold", ha="center", va="center",
+                    zorder=10, bbox={"boxstyle": "circle,pad=0.25", "fc": "white", "ec": "#111111", "lw": 0.9})
+    handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="#111111",
+                          markersize=7, label=f"Top {len(top)} places, numbered as in the list"))
+    items.append((f"Top {len(top)} places, numbered as in the list", "#111111", "num"))
     ax.set_axis_off()
     ax.set_xlim(xmin, xmax)
     ax.set_ylim(ymin, ymax)
-    ax.set_aspect("equal")
-    ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.9,
-              title="Expected count" if value == "expected" else value, title_fontsize=7)
+    ax.set_aspect("equal", adjustable="box")
+    title = f"Risk: {value_label(value, horizon)}" if value == "expected" else value.replace("_", " ")
+    if legend_inside:
+        ax.legend(handles=handles, loc="lower left", fontsize=5.8, framealpha=0.92, title=title,
+                  title_fontsize=6.2, alignment="left", borderpad=0.5)
+    # the scale, so distances on paper mean something
+    bar = max((m_ for m_ in (100, 200, 250, 500, 1000, 2000, 5000, 10000) if m_ <= (xmax - xmin) / 5), default=100)
+    x0, y0 = xmax - 0.03 * (xmax - xmin) - bar, ymin + 0.03 * (ymax - ymin)
+    ax.plot([x0, x0 + bar], [y0, y0], color="#111111", linewidth=2, solid_capstyle="butt", zorder=11)
+    ax.annotate(f"{bar / 1000:g} km" if bar >= 1000 else f"{bar} m", (x0 + bar / 2, y0), xytext=(0, 3),
+                textcoords="offset points", fontsize=6, ha="center", path_effects=halo, zorder=11)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return buf.getvalue(), items
 
 
 def _fmt(v, digits: int = 1) -> str:
@@ -79,10 +178,42 @@ def _fmt(v, digits: int = 1) -> str:
     return str(v)
 
 
-def _join(v) -> str:
+def _whole(v) -> str:
+    """A count or a population: thousands separated, no decimals (198,339 not 198,339.0)."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return "–"
+    return f"{round(float(v)):,}"
+
+
+def short_gi(label: str) -> str:
+    """``"Hot Spot - 99% Confidence"`` -> ``"hot spot (99%)"``; other labels lower-cased."""
+    m = re.match(r"^\s*(hot|cold) spot\W+(\d+)%", str(label), flags=re.IGNORECASE)
+    return f"{m.group(1).lower()} spot ({m.group(2)}%)" if m else str(label).lower()
+
+
+def group_name(group) -> str:
+    """``public_order`` -> "Public order offences"; ``asb`` -> "Anti-social behaviour"."""
+    text = GROUP_LABELS.get(str(group), str(group).replace("_", " "))
+    return text[:1].upper() + text[1:]
+
+
+def _join(v, limit: int | None = None) -> str:
+    """A list (or a "; "-joined text) as "a, b, c and 4 more" (at most ``limit`` names)."""
+    if isinstance(v, str) and "; " in v:
+        v = v.split("; ")
     if isinstance(v, list | tuple | np.ndarray):
-        return ", ".join(str(x) for x in v) or "–"
+        items = [str(x) for x in v]
+        if limit is not None and len(items) > limit:
+            return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
+        return ", ".join(items) or "–"
     return _fmt(v)
+
+
+def _first(v) -> str:
+    """The first of a list or a "; "-joined text."""
+    if isinstance(v, list | tuple | np.ndarray):
+        return str(v[0]) if len(v) else "–"
+    return "–" if v is None or pd.isna(v) or not str(v) else str(v).split("; ")[0]
 
 
 def _changes(ranking: pd.DataFrame, top_n: int) -> dict:
@@ -91,7 +222,9 @@ def _changes(ranking: pd.DataFrame, top_n: int) -> dict:
     r = ranking.assign(change=pd.to_numeric(ranking["rank_change"], errors="coerce"))
     r = r[r["change"].notna()]
     prev = r["rank"] + r["change"]
-    label = r["name"].astype(str) if "name" in r else r["unit_id"].astype(str)
+    name = (r["name"] if "name" in r else r["unit_id"]).astype(str)
+    place = r["place"].astype(str) if "place" in r else name
+    label = pd.Series([p if p == n else f"{p} ({n})" for p, n in zip(place, name, strict=True)], index=r.index)
     entered = label[(r["rank"] <= top_n) & (prev > top_n)].tolist()
     left = int(((r["rank"] > top_n) & (prev <= top_n)).sum())
     order = r.assign(label=label).sort_values(["change", "rank"], ascending=[False, True])
@@ -107,8 +240,15 @@ def _backtest_text(backtest, method) -> str:
     parts = []
     for r in rows[:3]:
         cov = r.get("coverage", "")
-        bits = [f"{k.replace('_', ' ')} {_fmt(r[k], 2)}" for k in ("hit_rate", "pai", "pei") if k in r]
-        parts.append(f"at coverage {cov}: " + ", ".join(bits))
+        cov = f"{float(cov):.0%} of the area" if isinstance(cov, int | float) else str(cov)
+        bits = []
+        if "hit_rate" in r:
+            bits.append(f"caught {float(r['hit_rate']):.0%} of the next period's events")
+        if "pai" in r:
+            bits.append(f"PAI {_fmt(r['pai'], 1)}")
+        if "pei" in r:
+            bits.append(f"PEI* {_fmt(r['pei'], 2)}")
+        parts.append(f"the top {cov} " + ", ".join(bits))
     return "; ".join(parts)
 
 
@@ -123,44 +263,68 @@ def age_text(period: dict) -> dict:
             "warning": period.get("warning", "")}
 
 
-def current_context(run, top_n: int = TOP_N) -> dict | None:
-    """The forecast from the freshest area tables, when the run has one (it leads the briefing)."""
+def current_context(run, top_n: int = TOP_N, *, layers=None, context=None) -> dict | None:
+    """The forecast from the freshest area tables, when the run has one (it leads the briefing):
+    its rows, its data age, and a static map of it (``map_png``, ``legend``) like page 1's."""
     current = run.meta.get("current")
     if not current or "current_ranking" not in run.tables:
         return None
     ranking = run.tables["current_ranking"].sort_values(["rank", "unit_id"], kind="stable")
-    rows = [{"rank": int(r["rank"]), "name": _fmt(r.get("name", r["unit_id"])), "unit_id": r["unit_id"],
-             "expected": _fmt(float(r["expected"])),
-             "interval": (f"{float(r['expected_lo']):.0f} - {float(r['expected_hi']):.0f}"
-                          if pd.notna(r.get("expected_lo")) and pd.notna(r.get("expected_hi")) else ""),
-             "reasons": [str(r[c]) for c in ("reason_1", "reason_2") if c in r and pd.notna(r[c]) and str(r[c])]}
-            for _, r in ranking.head(top_n).iterrows()]
-    return {"units": current["units"], "cutoff": current["cutoff"], "model_version": current.get("model_version"),
-            "age": age_text(current.get("data_period") or {}), "top": rows}
+    rows = []
+    for _, r in ranking.head(top_n).iterrows():
+        name = _fmt(r.get("name", r["unit_id"]))
+        rows.append({"rank": int(r["rank"]), "name": name, "unit_id": r["unit_id"],
+                     "place": _fmt(r.get("place")) if pd.notna(r.get("place")) else name,
+                     "expected": _fmt(float(r["expected"])),
+                     "interval": (f"{float(r['expected_lo']):.0f} - {float(r['expected_hi']):.0f}"
+                                  if pd.notna(r.get("expected_lo")) and pd.notna(r.get("expected_hi")) else ""),
+                     "reasons": [str(r[c]) for c in ("reason_1", "reason_2")
+                                 if c in r and pd.notna(r[c]) and str(r[c])]})
+    out = {"units": current["units"], "cutoff": current["cutoff"], "model_version": current.get("model_version"),
+           "age": age_text(current.get("data_period") or {}), "top": rows, "map_png": "", "legend": []}
+    layers = run_layers(run) if layers is None else layers
+    if "current_ranked_units" in layers:
+        own = {"ranked_units": layers["current_ranked_units"], **({"hubs": layers["hubs"]} if "hubs" in layers else {})}
+        png, legend = static_map(own, dict(run.meta, **current), context=context or context_layers(run),
+                                 top_n=top_n, max_height_mm=CURRENT_MAP_HEIGHT_MM,
+                                 ward_labels_below=current.get("units", "").startswith("ward"))
+        out["map_png"] = base64.b64encode(png).decode("ascii")
+        out["legend"] = [{"label": lab, "colour": col, "shape": shape} for lab, col, shape in legend]
+    return out
 
 
-def briefing_context(run, *, scheme: str = "quantile", value: str = "expected", top_n: int = TOP_N) -> dict:
+def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", top_n: int = TOP_N) -> dict:
     """Everything the template shows, as plain strings and lists (testable without HTML)."""
     meta = run.meta
     layers = run_layers(run)
+    context = context_layers(run)
     ranking = run.ranking
+    horizon = int(meta.get("horizon", 1) or 1)
+    previous = has_previous(ranking, meta)
     top = []
     for _, r in ranking.head(top_n).iterrows():
         ch = r.get("rank_change")
         ch = None if ch is None or pd.isna(ch) else int(ch)
+        name = _fmt(r.get("name", r["unit_id"]))
+        place = _fmt(r.get("place")) if pd.notna(r.get("place")) else name
         top.append({
-            "rank": int(r["rank"]), "name": _fmt(r.get("name", r["unit_id"])), "unit_id": r["unit_id"],
+            "rank": int(r["rank"]), "place": place, "name": name, "unit_id": r["unit_id"],
+            "unit": name if name == str(r["unit_id"]) else f"{name} · {r['unit_id']}",
             "expected": _fmt(float(r["expected"])),
-            "interval": (f"{float(r['expected_lo']):.1f} - {float(r['expected_hi']):.1f}"
+            "interval": (f"{float(r['expected_lo']):,.0f} - {float(r['expected_hi']):,.0f}"
                          if pd.notna(r.get("expected_lo")) and pd.notna(r.get("expected_hi")) else ""),
             "change": "–" if ch is None else (f"+{ch}" if ch > 0 else str(ch)),
+            "change_text": rank_change_text(ch, previous),
             "change_class": "" if not ch else ("up" if ch > 0 else "down"),
             "reasons": [str(r[c]) for c in ("reason_1", "reason_2", "reason_3")
                         if c in r and pd.notna(r[c]) and str(r[c])],
-            "gi_class": _fmt(r.get("gi_class")),
+            "gi_class": "" if pd.isna(r.get("gi_class")) or str(r.get("gi_class")).lower() == "not significant"
+            else str(r.get("gi_class")),
             "emerging": str(r["emerging"]) if "emerging" in r and pd.notna(r["emerging"])
             and str(r["emerging"]).lower() not in gl.NO_PATTERN else "",
         })
+        top[-1]["hotspot"] = "; ".join(x for x in (short_gi(top[-1]["gi_class"]), top[-1]["emerging"].lower())
+                                       if x) or "–"
     areas = []
     if "areas" in run.tables:
         a_sorted = run.tables["areas"].sort_values("expected", ascending=False) \
@@ -170,20 +334,23 @@ def briefing_context(run, *, scheme: str = "quantile", value: str = "expected", 
                 "area_id": _fmt(a.get("area_id")), "n_units": _fmt(a.get("n_units")),
                 "expected": _fmt(a.get("expected")),
                 "harm_share": f"{float(a['harm_share']):.0%}" if pd.notna(a.get("harm_share")) else "–",
-                "wards": _join(a.get("wards")), "hubs": _join(a.get("hubs")),
-                "reasons": _join(a.get("reasons")),
+                "wards": _join(a.get("wards")), "hubs": _join(a.get("hubs"), limit=3),
+                # the commonest first reason of its places (all of them are in the GIS layers)
+                "reasons": _first(a.get("reasons")),
             })
     youth = []
     if "youth_list" in run.tables:
         for _, y in run.tables["youth_list"].sort_values("youth_rank").head(5).iterrows():
-            youth.append({"youth_rank": int(y["youth_rank"]), "name": _fmt(y.get("name", y["unit_id"])),
+            name = _fmt(y.get("name", y["unit_id"]))
+            youth.append({"youth_rank": int(y["youth_rank"]),
+                          "place": _fmt(y.get("place")) if pd.notna(y.get("place")) else name, "name": name,
                           "reasons": _join(y.get("reasons"))})
     figures = None
     if run.figures:
         figures = {
             "period_end": run.figures.get("period_end", ""),
-            "population": _fmt(run.figures.get("population")),
-            "rows": [{"group": f.get("group"), "count_12m": _fmt(f.get("count_12m")),
+            "population": _whole(run.figures.get("population")) if run.figures.get("population") else "",
+            "rows": [{"group": group_name(f.get("group")), "count_12m": _whole(f.get("count_12m")),
                       "rate_per_1000": _fmt(f.get("rate_per_1000"), 2),
                       "change_pct": "–" if f.get("change_pct") is None
                       else f"{float(f['change_pct']):+.1f}%"}
@@ -197,25 +364,29 @@ def briefing_context(run, *, scheme: str = "quantile", value: str = "expected", 
                       "borough": _fmt(f.get("borough"), 2), "ratio": _fmt(f.get("ratio"), 2)}
                      for f in run.fairness.get("rows", [])],
         }
-    horizon = int(meta.get("horizon", 1) or 1)
     police = bool(meta.get("police_generated_used", False))
     diagnostics = (meta.get("hotspots") or {}).get("diagnostics") or {}
     hotspot_text = diagnostics.get("no_significance_reason") or (
         f"{diagnostics['summary']}." if diagnostics.get("summary") else "")
+    png, legend = static_map(layers, meta, context=context, scheme=scheme, value=value, top_n=top_n)
     return {
         "age": age_text(meta.get("data_period") or {}),
-        "current": current_context(run, top_n),
+        "current": current_context(run, top_n, layers=layers, context=context),
         "meta": {"area_name": "", "method": "", "units": "", "model_version": "", **meta},
         "period": gl.data_period(meta).replace("/", " to "),
         "horizon_text": f"the next {horizon} month" + ("s" if horizon != 1 else ""),
-        "value_label": "expected count" if value == "expected" else value.replace("_", " "),
-        "legend_title": "fixed bands of rate per 1,000" if scheme == "rate_bands" else "quantile classes",
-        "map_png": base64.b64encode(map_png(layers, meta, scheme=scheme, value=value)).decode("ascii"),
+        "value_label": value_label(value, horizon),
+        "legend_title": {"top_area": "classes by share of the borough's area, as the backtest scores them",
+                         "rate_bands": "fixed bands of rate per 1,000",
+                         "quantile": "quantile classes"}.get(scheme, scheme),
+        "map_png": base64.b64encode(png).decode("ascii"),
+        "legend": [{"label": lab, "colour": col, "shape": shape} for lab, col, shape in legend],
         "map_href": "map.html",
         "top": top, "areas": areas, "youth": youth, "changes": _changes(ranking, top_n),
         "hotspot_text": hotspot_text,
+        "has_previous": previous,
         "figures": figures, "fairness": fairness,
-        "target_groups": ", ".join(meta.get("target_groups") or []) or "–",
+        "target_groups": ", ".join(group_name(g).lower() for g in meta.get("target_groups") or []) or "–",
         "police_generated_text": (
             "Police-generated data (stop and search, possession offences) WAS used in this run at "
             "an analyst's request: it reflects where police already look, so the ranking may "
@@ -225,10 +396,12 @@ def briefing_context(run, *, scheme: str = "quantile", value: str = "expected", 
             "model learns from victim-reported harm only."
         ),
         "backtest": _backtest_text(run.backtest, meta.get("method")) if run.backtest else "",
+        "attribution": gl.attribution_text(meta),
+        "forecast_example": forecast_text(ranking["expected"].iloc[0], horizon=horizon) if len(ranking) else "",
     }
 
 
-def render_briefing(run, *, template_dir=None, scheme: str = "quantile", value: str = "expected") -> str:
+def render_briefing(run, *, template_dir=None, scheme: str = "top_area", value: str = "expected") -> str:
     """The briefing of a run (a :class:`reports.run_folder.Run` or a run folder) as HTML."""
     if not isinstance(run, Run):
         run = load_run(run)

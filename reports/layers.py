@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from geo.crs import WEB_CRS, WORKING_CRS
+from models.evaluation import top_slice
 
 #: Layers an output run exports, in the order GIS tools list them.
 LAYER_NAMES = ("current_ranked_units", "ranked_units", "hotspots", "emerging", "areas", "hubs", "youth_places")
@@ -86,6 +87,106 @@ NO_PATTERN = frozenset({"", "none", "no pattern", "no pattern detected", "not si
 RISK_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026", "#800026")
 HUB_COLOURS = {"station": "#08519c", "school": "#006d2c"}
 AREA_COLOUR = "#6a3d9a"
+#: Youth-work places: a magenta no hot-spot, emerging or risk class uses (it was orange, as "sporadic").
+YOUTH_COLOUR = "#c51b7d"
+WARD_COLOUR = "#525252"
+BOROUGH_COLOUR = "#000000"
+#: Shares of the area the risk classes stop at (the backtest's 1%, 5%, 10%, and 25%).
+TOP_SHARES = (0.01, 0.05, 0.10, 0.25)
+TOP_AREA_COLOURS = ("#800026", "#e31a1c", "#fd8d3c", "#fed976", "#fff7ec")
+#: Hub kinds drawn on the maps; kinds after the first start hidden on the web map (schools are many).
+HUB_KINDS = ("station", "school")
+#: Hubs this far (metres) outside the borough are still drawn (a station just over the border).
+HUB_MARGIN_M = 300.0
+GPKG_VERSION = "1.2"
+"""GeoPackage version written: 1.2 opens without warnings in GDAL 3.6 / QGIS 3.22, still common in forces."""
+SHAPEFILE_TEXT_BYTES = 254
+"""Longest text a dBASE field holds; longer text is shortened deliberately, in full in ``long_text.csv``."""
+
+
+def attribution_text(meta: Mapping) -> str:
+    """The credits every output carries: crime data, boundaries and the licence they come under."""
+    created = str(meta.get("created") or "")
+    end = str((meta.get("data_period") or {}).get("end") or "")
+    year = created[:4] if created[:4].isdigit() else end[:4]
+    return ("Crime data: police.uk. Boundaries: Office for National Statistics, contains OS data "
+            f"\N{COPYRIGHT SIGN} Crown copyright and database right {year}. "
+            "Contains public sector information licensed under the Open Government Licence v3.0.")
+
+
+def area_class_names(shares=TOP_SHARES) -> list[str]:
+    """``["Top 1% of area", "1-5% of area", ..., "Rest"]`` for the risk classes."""
+    names, prev = [], 0.0
+    for share in shares:
+        names.append(f"Top {share:.0%} of area" if prev == 0 else f"{prev * 100:g}-{share:.0%} of area")
+        prev = share
+    return [*names, "Rest"]
+
+
+def area_class_index(ranked: gpd.GeoDataFrame, value: str = "expected", shares=TOP_SHARES) -> np.ndarray:
+    """Risk class of each place: 0 for the top ``shares[0]`` of the area, ... , ``len(shares)`` for the rest.
+
+    The slices are :func:`models.evaluation.top_slice` of ``value`` (the backtest's rule: places by
+    ``value`` per m², ties by ``recent_count`` then ``unit_id``), so class 0 is exactly the top 1%
+    the backtest scores.
+    """
+    ids = ranked["unit_id"].astype(str).to_numpy()
+    scores = pd.Series(pd.to_numeric(ranked[value], errors="coerce").fillna(0.0).to_numpy(float), index=ids)
+    areas = pd.Series(ranked.geometry.area.to_numpy(float), index=ids).clip(lower=1e-6)
+    recent = (pd.Series(pd.to_numeric(ranked["recent_count"], errors="coerce").fillna(0).to_numpy(float), index=ids)
+              if "recent_count" in ranked.columns else None)
+    idx = np.full(len(ids), len(shares), dtype=int)
+    for i in range(len(shares) - 1, -1, -1):
+        idx[np.isin(ids, top_slice(scores, areas, coverage=shares[i], previous=recent))] = i
+    return idx
+
+
+def with_risk_class(ranked: gpd.GeoDataFrame, value: str = "expected") -> gpd.GeoDataFrame:
+    """``ranked`` with ``risk_class`` (e.g. "Top 1% of area"), the classes the maps colour by."""
+    out = ranked.copy()
+    names = area_class_names()
+    out["risk_class"] = pd.array([names[i] for i in area_class_index(ranked, value)], dtype="string")
+    return out
+
+
+def hubs_near(hubs: gpd.GeoDataFrame, borough: gpd.GeoDataFrame | None, margin_m: float = HUB_MARGIN_M):
+    """The hubs within ``margin_m`` of the borough (all of them without a borough outline)."""
+    if borough is None or not len(borough) or not len(hubs):
+        return hubs
+    area = borough.to_crs(hubs.crs).geometry.union_all().buffer(margin_m)
+    return hubs[hubs.geometry.intersects(area)]
+
+
+def _lab(hex_colour: str) -> np.ndarray:
+    h = hex_colour.lstrip("#")
+    rgb = np.array([int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)])
+    lin = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ lin
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def colour_distance(a: str, b: str) -> float:
+    """CIE76 colour difference (Delta E in CIELAB) of two ``#rrggbb`` colours; about 2.3 is just noticeable.
+
+    >>> round(colour_distance("#000000", "#ffffff"))
+    100
+    """
+    return float(np.linalg.norm(_lab(a) - _lab(b)))
+
+
+def close_colours(named: Mapping[str, str], min_delta: float = 12.0) -> list[tuple[str, str, float]]:
+    """Pairs of legend entries whose colours are closer than ``min_delta`` (Delta E): ones a reader
+    could confuse. Entries sharing one colour on purpose should be given once."""
+    items = list(named.items())
+    out = []
+    for i, (na, ca) in enumerate(items):
+        for nb, cb in items[i + 1:]:
+            d = colour_distance(ca, cb)
+            if d < min_delta:
+                out.append((na, nb, round(d, 1)))
+    return out
 
 
 # --------------------------------------------------------------------------- preparing
@@ -205,6 +306,12 @@ def emerging_colour(category) -> str:
 
 def layer_style(name: str, gdf: gpd.GeoDataFrame) -> LayerStyle:
     """The style of one exported layer, with classes taken from its data."""
+    if name in ("ranked_units", "current_ranked_units") and "risk_class" in gdf:
+        order = area_class_names()
+        colours = dict(zip(order, TOP_AREA_COLOURS, strict=True))
+        present = [c for c in order if c in set(gdf["risk_class"].dropna().astype(str))]
+        return LayerStyle(name, "categorized", "fill", "risk_class",
+                          tuple(StyleClass(c, colours[c], c) for c in present), outline="#9a9a9a")
     if name in ("ranked_units", "current_ranked_units") and "expected" in gdf:
         breaks = quantile_breaks(gdf["expected"], k=5)
         lo = float(pd.to_numeric(gdf["expected"], errors="coerce").min()) if breaks else 0.0
@@ -237,8 +344,13 @@ def layer_style(name: str, gdf: gpd.GeoDataFrame) -> LayerStyle:
     if name == "areas":
         return LayerStyle(name, "single", "fill", colour=AREA_COLOUR, outline=AREA_COLOUR,
                           outline_width_mm=0.8, fill=False)
+    if name in ("wards", "borough"):
+        colour = WARD_COLOUR if name == "wards" else BOROUGH_COLOUR
+        return LayerStyle(name, "single", "fill", colour=colour, outline=colour,
+                          outline_width_mm=0.3 if name == "wards" else 0.8, fill=False)
     geom = "marker" if gdf.geom_type.isin(["Point", "MultiPoint"]).all() and len(gdf) else "fill"
-    return LayerStyle(name, "single", geom, colour="#fd8d3c")
+    return LayerStyle(name, "single", geom, colour=YOUTH_COLOUR if name == "youth_places" else "#999999",
+                      outline=YOUTH_COLOUR if name == "youth_places" else "#4d4d4d")
 
 
 def _rgba(hex_colour: str, alpha: int = 255) -> str:
@@ -377,8 +489,20 @@ CREATE TABLE IF NOT EXISTS layer_styles (
 """
 
 
+def gpkg_timestamp(when: dt.datetime | None = None) -> str:
+    """A GeoPackage DATETIME: ``YYYY-MM-DDTHH:MM:SS.SSSZ`` in UTC (the standard's form, milliseconds).
+
+    >>> gpkg_timestamp(dt.datetime(2024, 1, 5, 9, 0, 0, 123456, tzinfo=dt.UTC))
+    '2024-01-05T09:00:00.123Z'
+    """
+    when = (when or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+
 def write_gpkg(layers: Mapping[str, gpd.GeoDataFrame], path, *, styles: bool = True) -> Path:
-    """Write every layer to one GeoPackage in EPSG:27700, with QGIS default styles.
+    """Write every layer to one GeoPackage (version :data:`GPKG_VERSION`) in EPSG:27700, with QGIS
+    default styles.
 
     Parameters
     ----------
@@ -401,10 +525,12 @@ def write_gpkg(layers: Mapping[str, gpd.GeoDataFrame], path, *, styles: bool = T
     path.unlink(missing_ok=True)
     for name, gdf in layers.items():
         out = flatten(gdf).to_crs(WORKING_CRS)
-        pyogrio.write_dataframe(out, path, layer=name, driver="GPKG", append=path.exists(),
-                                promote_to_multi=bool(out.geom_type.str.contains("Polygon").any()))
+        first = not path.exists()
+        pyogrio.write_dataframe(out, path, layer=name, driver="GPKG", append=not first,
+                                promote_to_multi=bool(out.geom_type.str.contains("Polygon").any()),
+                                dataset_options={"VERSION": GPKG_VERSION} if first else None)
     if styles:
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = gpkg_timestamp()
         with sqlite3.connect(path) as con:
             geom_cols = dict(con.execute(
                 "SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall())
@@ -448,22 +574,63 @@ def shapefile_field_names(columns) -> dict[str, str]:
     return out
 
 
+def shorten(text, limit: int = SHAPEFILE_TEXT_BYTES, mark: str = " [...]") -> str:
+    """``text`` cut at a word boundary to at most ``limit`` UTF-8 bytes, ending in ``mark`` when cut.
+
+    >>> shorten("alpha beta gamma", 14)
+    'alpha [...]'
+    """
+    text = str(text)
+    if len(text.encode("utf-8")) <= limit:
+        return text
+    room = limit - len(mark.encode("utf-8"))
+    cut = text.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    if " " in cut:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ;,") + mark
+
+
+def _long_text(name: str, out: gpd.GeoDataFrame, limit: int) -> tuple[gpd.GeoDataFrame, list[dict]]:
+    """Shorten text cells longer than ``limit`` bytes; the full texts as rows for ``long_text.csv``."""
+    rows = []
+    geom = out.geometry.name
+    key = next((k for k in ("unit_id", "area_id", "name") if k in out.columns), None)
+    out = out.copy()
+    for col in out.columns:
+        if col == geom or not (pd.api.types.is_string_dtype(out[col]) or out[col].dtype == object):
+            continue
+        # a plain bool array: Series.map on a string column can hand back a string column
+        long_ = np.array([isinstance(v, str) and len(v.encode("utf-8")) > limit for v in out[col]], dtype=bool)
+        for i in np.flatnonzero(long_):
+            rows.append({"layer": name, "row": int(i), "key": None if key is None else out[key].iloc[i],
+                         "field": col, "text": out[col].iloc[i]})
+        if long_.any():
+            short = [shorten(v, limit) if isinstance(v, str) else v for v in out[col]]
+            out[col] = pd.array(short, dtype=out[col].dtype)
+    return out, rows
+
+
 def write_shapefile_zip(layers: Mapping[str, gpd.GeoDataFrame], path) -> pd.DataFrame:
     """Write each layer as an EPSG:27700 Shapefile into one zip, with ``field_names.csv``.
 
     The CSV (also returned) has columns ``layer``, ``field`` (full name) and
-    ``shapefile_field`` (the 10-character name in the ``.dbf``).
+    ``shapefile_field`` (the 10-character name in the ``.dbf``). dBASE holds at most 254
+    bytes of text: longer cells (reasons, hubs, wards of a big area) are shortened at a
+    word and end in ``[...]``, and ``long_text.csv`` in the zip has them in full
+    (``layer``, ``row``, ``key`` = unit_id/area_id, ``field``, ``text``), so nothing is cut
+    silently and GDAL has nothing to warn about.
     """
     import pyogrio
 
     _check_layers(layers)
     path = Path(path)
-    rows = []
+    rows, long_rows = [], []
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(
         path, "w", compression=zipfile.ZIP_DEFLATED
     ) as zf:
         for name, gdf in layers.items():
-            out = flatten(gdf).to_crs(WORKING_CRS)
+            out, cut = _long_text(name, flatten(gdf).to_crs(WORKING_CRS), SHAPEFILE_TEXT_BYTES)
+            long_rows += cut
             geom = out.geometry.name
             names = shapefile_field_names([c for c in out.columns if c != geom])
             rows += [{"layer": name, "field": k, "shapefile_field": v} for k, v in names.items()]
@@ -477,6 +644,8 @@ def write_shapefile_zip(layers: Mapping[str, gpd.GeoDataFrame], path) -> pd.Data
                 zf.write(part, arcname=part.name)
         fmap = pd.DataFrame(rows, columns=["layer", "field", "shapefile_field"])
         zf.writestr("field_names.csv", fmap.to_csv(index=False))
+        if long_rows:
+            zf.writestr("long_text.csv", pd.DataFrame(long_rows).to_csv(index=False))
     return fmap
 
 
@@ -497,15 +666,35 @@ def write_geojson(layers: Mapping[str, gpd.GeoDataFrame], folder) -> dict[str, P
     return paths
 
 
+def _kml_numbers(out: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """64-bit integers as 32-bit (GDAL's KML schema types Integer64 as string, so 10 sorts before 2)."""
+    for col in out.columns:
+        s = out[col]
+        if col == out.geometry.name or not pd.api.types.is_integer_dtype(s):
+            continue
+        v = pd.to_numeric(s, errors="coerce")
+        if v.notna().any() and (v.abs().max() >= 2**31):
+            out[col] = v.astype("float64")  # too big for int: a real, still numeric
+        elif s.isna().any():
+            out[col] = s.astype("Int32")
+        else:
+            out[col] = s.astype("int32")
+    return out
+
+
 def write_kml(layers: Mapping[str, gpd.GeoDataFrame], path) -> Path:
-    """Write all layers into one KML file (one folder per layer) in EPSG:4326, via GDAL's driver."""
+    """Write all layers into one KML file (one folder per layer) in EPSG:4326, via GDAL's driver.
+
+    Integer fields are typed ``int`` and reals ``float`` in the KML schema (not strings), so
+    Google Earth and GIS tools sort ``rank`` and ``Gi_Bin`` as numbers.
+    """
     import pyogrio
 
     _check_layers(layers)
     path = Path(path)
     path.unlink(missing_ok=True)
     for name, gdf in layers.items():
-        out = flatten(gdf).to_crs(WEB_CRS)
+        out = _kml_numbers(flatten(gdf).to_crs(WEB_CRS))
         if "name" not in out.columns and "unit_id" in out.columns:
             out = out.assign(name=out["unit_id"])  # KML shows <name> as the placemark label
         pyogrio.write_dataframe(out, path, layer=name, driver="KML", append=path.exists())
@@ -544,8 +733,10 @@ def read_gpkg_styles(path) -> pd.DataFrame:
 
 
 __all__ = [
-    "LAYER_NAMES", "RUN_FIELDS", "LayerStyle", "StyleClass", "data_period", "emerging_colour",
-    "flatten", "layer_style", "qml", "quantile_breaks", "read_gpkg_styles", "shapefile_field_names",
+    "GPKG_VERSION", "LAYER_NAMES", "RUN_FIELDS", "TOP_SHARES", "LayerStyle", "StyleClass", "area_class_index",
+    "area_class_names", "attribution_text", "hubs_near", "with_risk_class",
+    "close_colours", "colour_distance", "data_period", "emerging_colour", "flatten", "gpkg_timestamp",
+    "layer_style", "shorten", "qml", "quantile_breaks", "read_gpkg_styles", "shapefile_field_names",
     "sld", "stamp", "write_csv_wkt", "write_geojson", "write_gpkg", "write_kml",
     "write_shapefile_zip",
 ]

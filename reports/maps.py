@@ -1,17 +1,26 @@
 """The hotspot map: one self-contained folium HTML file that reads offline.
 
-Vector layers only over a plain background (no base tiles by default), Leaflet's JS and
+Vector layers over a plain background (no base tiles unless asked for), Leaflet's JS and
 CSS inlined from the ``django-js-lib-leaflet`` package instead of a CDN, so the map opens
-from a USB stick in a meeting room with no network. Layers: risk choropleth (quantile
-classes, or the strategy's fixed bands of rate per 1,000), Gi* hot and cold spots,
-emerging hot spot categories, Clear Hold Build areas, stations and schools; popups carry
-rank, expected count and the reasons; a legend and a layer control; a title with the
-data period and model version.
+from a USB stick in a meeting room with no network. What a tasking meeting needs to find
+its way and read it at a glance:
+
+* **orientation offline**: the borough outline, ward boundaries with their names and
+  station names, drawn from the run's ``borough``/``wards``/``hubs`` tables; optional base
+  tiles (:func:`tile_source`: OpenStreetMap or a force's own tile server) with their
+  attribution; the data attribution (OGL, OS boundaries, police.uk) always shown;
+* **classes that separate the top places**: by default the top 1%, 5%, 10% and 25% of the
+  area (the backtest's slices, :func:`models.evaluation.top_slice`), not quantiles of all
+  places; the top 10 numbered on the map as in the list;
+* **legends only for what is shown**: each layer's legend section is visible while its
+  layer is on (a layer with nothing to draw has neither); units on every number;
+* **context never in the way**: wards, outline, stations and schools and their labels sit
+  in panes that take no clicks, so a click always reaches the place under it.
 
 Examples
 --------
->>> m = risk_map(layers, meta)          # doctest: +SKIP
->>> save_map(m, "out/runs/r1/map.html")  # doctest: +SKIP
+>>> m = risk_map(layers, meta, context=context_layers(run))   # doctest: +SKIP
+>>> save_map(m, "out/runs/r1/map.html")                       # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,31 +31,43 @@ import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlparse
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geo.places import station_label
 from reports import layers as gl
 
 #: The needs assessment's fixed bands of rate per 1,000 residents.
 RATE_BANDS = (1.0, 1.5, 2.0, 3.0, 5.0)
 RATE_BAND_LABELS = ("< 1", "1 - 1.5", "1.5 - 2", "2 - 3", "3 - 5", "> 5")
-SCHEMES = ("quantile", "rate_bands")
+TOP_SHARES = gl.TOP_SHARES
+TOP_AREA_COLOURS = gl.TOP_AREA_COLOURS
+SCHEMES = ("top_area", "quantile", "rate_bands")
+TOP_N = 10
+"""Places numbered on the map and listed in the briefing."""
+
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
 
 POPUP_FIELDS = (
-    ("rank", "Rank"), ("name", "Place"), ("unit_id", "Unit"), ("expected_txt", "Expected"),
-    ("reason_1", "Why (1)"), ("reason_2", "Why (2)"), ("reason_3", "Why (3)"),
-    ("gi_class", "Gi*"), ("emerging", "Trend"), ("rank_change", "Rank change"),
+    ("rank_txt", "Rank"), ("place", "Place"), ("unit_txt", "Unit"), ("expected_txt", "Forecast"),
+    ("reason_1", "Why"), ("reason_2", "Why"), ("reason_3", "Why"),
+    ("gi_class", "Hot spot (Gi*)"), ("emerging", "Trend"), ("rank_change_txt", "Rank change"),
 )
+_PANES = (("svrisk-context", 420), ("svrisk-hubs", 430), ("svrisk-labels", 640))
+"""Panes above the places that take no pointer events (z-index: overlays 400, markers 600)."""
 
 
 def classify(values, scheme: str = "quantile", k: int = 5) -> tuple[np.ndarray, list[str], list[str]]:
-    """Class index, class labels and colours of ``values`` under a legend scheme.
+    """Class index, class labels and colours of ``values`` under a value-only legend scheme.
 
     ``quantile``: ``k`` quantile classes (fewer if values tie); class i holds values up to
     its upper bound, inclusive. ``rate_bands``: the fixed bands <1, 1-1.5, 1.5-2, 2-3, 3-5,
-    >5 (a value on a bound goes to the lower band). NaN gets class -1.
+    >5 (a value on a bound goes to the lower band). NaN gets class -1. (``top_area``
+    needs the places' areas: see :func:`risk_classes`.)
 
     >>> classify([0.5, 1.0, 2.5, 7.0], "rate_bands")[0].tolist()
     [0, 0, 3, 5]
@@ -67,10 +88,83 @@ def classify(values, scheme: str = "quantile", k: int = 5) -> tuple[np.ndarray, 
             lo = hi
         colours = list(gl.RISK_COLOURS[len(gl.RISK_COLOURS) - len(labels):])
     else:
-        raise ValueError(f"scheme={scheme!r} is not one of {SCHEMES}")
+        raise ValueError(f"scheme={scheme!r} is not one of {SCHEMES[1:]} (top_area: use risk_classes)")
     idx = np.searchsorted(np.asarray(bounds, dtype=float), v, side="left")
     idx = np.where(np.isfinite(v), idx, -1)
     return idx, labels, colours
+
+
+def top_area_classes(ranked: gpd.GeoDataFrame, value: str = "expected", shares=TOP_SHARES,
+                     unit: str = "") -> tuple[np.ndarray, list[str], list[str]]:
+    """Classes by share of the area: the top 1%, 1-5%, 5-10%, 10-25% of the area, and the rest.
+
+    The slices are :func:`models.evaluation.top_slice` of ``value`` (the backtest's rule:
+    places by ``value`` per m², ties by ``recent_count`` then ``unit_id``), so the darkest
+    class is exactly the top 1% the backtest scores. Labels give the places in the class
+    and their range of ``value`` followed by ``unit``. Classes that hold no place are left out.
+
+    >>> from shapely.geometry import box
+    >>> g = gpd.GeoDataFrame({"unit_id": list("abcd"), "expected": [9.0, 1.0, 3.0, 2.0]},
+    ...                      geometry=[box(0, 0, 1, 1)] * 4, crs=27700)
+    >>> idx, labels, _ = top_area_classes(g, shares=(0.25, 0.5))
+    >>> idx.tolist(), labels
+    ([0, 2, 1, 2], ['Top 25% of area: 1 place, 9.0', '25-50% of area: 1 place, 3.0', 'Rest: 2 places, 1.0 - 2.0'])
+    """
+    scores = pd.to_numeric(ranked[value], errors="coerce").fillna(0.0).to_numpy(float)
+    idx = gl.area_class_index(ranked, value, shares)
+    names = gl.area_class_names(shares)
+    colours = list(TOP_AREA_COLOURS[: len(shares)]) + [TOP_AREA_COLOURS[-1]]
+    labels, keep_colours, remap = [], [], np.full(len(names), -1)
+    for c, name in enumerate(names):
+        members = scores[idx == c]
+        if not len(members):
+            continue
+        lo, hi = float(members.min()), float(members.max())
+        rng = f"{lo:,.1f}" if f"{lo:,.1f}" == f"{hi:,.1f}" else f"{lo:,.1f} - {hi:,.1f}"
+        n = len(members)
+        labels.append(f"{name}: {n} place{'s' if n != 1 else ''}, {rng}{(' ' + unit) if unit else ''}")
+        keep_colours.append(colours[c])
+        remap[c] = len(labels) - 1
+    return remap[idx], labels, keep_colours
+
+
+def risk_classes(ranked: gpd.GeoDataFrame, scheme: str = "top_area", value: str = "expected", k: int = 5,
+                 unit: str = "") -> tuple[np.ndarray, list[str], list[str]]:
+    """Class index, labels and colours of the ranked places under any of :data:`SCHEMES`."""
+    if scheme == "top_area":
+        return top_area_classes(ranked, value, unit=unit)
+    return classify(ranked[value], scheme, k)
+
+
+def value_label(value: str, horizon: int = 1) -> str:
+    """What the choropleth's number is, with its unit: "expected events next month"."""
+    if value == "expected":
+        return "expected events " + ("next month" if horizon == 1 else f"in the next {horizon} months")
+    return value.replace("_", " ")
+
+
+def tile_source(tiles: str | None, attribution: str | None = None) -> tuple[str, str] | None:
+    """(URL template, attribution) of the base tiles to draw, or None for none (offline).
+
+    ``tiles`` is ``None``/``"none"`` (no tiles: the map needs no network), ``"osm"``
+    (OpenStreetMap's standard tiles), or a force's own XYZ URL template with ``{z}``,
+    ``{x}`` and ``{y}``. A custom server without an ``attribution`` is credited by its
+    host name, so the map always says whose tiles it shows.
+
+    >>> tile_source("none") is None
+    True
+    >>> tile_source("https://maps.example.police.uk/{z}/{x}/{y}.png")[1]
+    'Base map: maps.example.police.uk'
+    """
+    if tiles is None or str(tiles).strip().lower() in ("", "none", "off"):
+        return None
+    text = str(tiles).strip()
+    if text.lower() in ("osm", "openstreetmap"):
+        return OSM_TILES, attribution or OSM_ATTRIBUTION
+    if not all(part in text for part in ("{z}", "{x}", "{y}")) or not text.startswith(("http://", "https://")):
+        raise ValueError(f"tiles={tiles!r}: expected 'none', 'osm' or a tile URL template "
+                         "'https://.../{z}/{x}/{y}.png'")
+    return text, attribution or f"Base map: {urlparse(text).hostname}"
 
 
 def _to_web(gdf: gpd.GeoDataFrame, columns) -> gpd.GeoDataFrame:
@@ -85,47 +179,145 @@ def _to_web(gdf: gpd.GeoDataFrame, columns) -> gpd.GeoDataFrame:
     return out
 
 
-def _legend_html(sections: list[tuple[str, list[tuple[str, str, str]]]]) -> str:
+def rank_change_text(change, has_previous: bool) -> str:
+    """``+3`` -> "up 3 places"; NA -> "new to the ranking", or "no earlier run" without one."""
+    if change is None or pd.isna(change):
+        return "new to the ranking" if has_previous else "no earlier run to compare"
+    change = int(change)
+    if change == 0:
+        return "no change"
+    return f"{'up' if change > 0 else 'down'} {abs(change)} place{'s' if abs(change) != 1 else ''}"
+
+
+def has_previous(ranked: pd.DataFrame, meta: Mapping) -> bool:
+    """Whether the run was compared with an earlier one (its rank changes mean something)."""
+    return bool(meta.get("previous_run")) or (
+        "rank_change" in ranked.columns and bool(pd.to_numeric(ranked["rank_change"], errors="coerce").notna().any()))
+
+
+def forecast_text(expected, lo=None, hi=None, horizon: int = 1) -> str:
+    """"12.0 expected events next month (80% range 6 - 18)"."""
+    if expected is None or pd.isna(expected):
+        return "–"
+    text = f"{float(expected):,.1f} {value_label('expected', horizon)}"
+    if lo is not None and hi is not None and pd.notna(lo) and pd.notna(hi):
+        text += f" (80% range {float(lo):,.0f} - {float(hi):,.0f})"
+    return text
+
+
+def attribution(meta: Mapping, tiles_attribution: str | None = None) -> str:
+    """The data credits every map and briefing shows (HTML)."""
+    text = gl.attribution_text(meta)
+    return f"{tiles_attribution} | {html.escape(text)}" if tiles_attribution else html.escape(text)
+
+
+def _legend_html(sections: list[tuple[str, str, list[tuple[str, str, str]]]]) -> str:
     parts = []
-    for title, items in sections:
+    for key, title, items in sections:
+        if not items:
+            continue  # a layer with nothing to show has no legend
         rows = "".join(
             f'<div class="svrisk-legend-row"><span class="svrisk-swatch svrisk-{shape}" '
             f'style="background:{colour}; border-color:{colour}"></span>{html.escape(label)}</div>'
             for label, colour, shape in items
         )
-        parts.append(f'<div class="svrisk-legend-section"><b>{html.escape(title)}</b>{rows}</div>')
+        parts.append(f'<div class="svrisk-legend-section" data-layer="{key}"><b>{html.escape(title)}</b>'
+                     f"{rows}</div>")
     return f'<div class="svrisk-legend" id="svrisk-legend">{"".join(parts)}</div>'
 
 
 _CSS = """
 <style>
 html, body {height: 100%; margin: 0;}
-.leaflet-container {background: #ffffff;}
-.svrisk-title {position: absolute; top: 8px; left: 50%; transform: translateX(-50%); z-index: 1000;
+.leaflet-container {background: #f4f4f1;}
+.svrisk-title {position: absolute; top: 8px; left: 60px; z-index: 1000; max-width: calc(100% - 460px);
   background: rgba(255,255,255,0.92); padding: 6px 12px; border: 1px solid #999; border-radius: 4px;
-  font: 14px/1.3 Arial, sans-serif; text-align: center;}
+  font: 14px/1.3 Arial, sans-serif;}
 .svrisk-title small {color: #444;}
-.svrisk-legend {position: absolute; bottom: 18px; right: 10px; z-index: 1000; max-height: 70%;
-  overflow-y: auto; background: rgba(255,255,255,0.92); padding: 6px 10px; border: 1px solid #999;
-  border-radius: 4px; font: 12px/1.4 Arial, sans-serif;}
+.svrisk-legend {position: absolute; bottom: 64px; left: 10px; z-index: 1000; max-height: 62%;
+  overflow-y: auto; background: rgba(255,255,255,0.94); padding: 6px 10px; border: 1px solid #999;
+  border-radius: 4px; font: 12px/1.4 Arial, sans-serif; max-width: 330px;}
 .svrisk-legend-section {margin-bottom: 4px;}
 .svrisk-legend-section b {display: block;}
 .svrisk-swatch {display: inline-block; width: 14px; height: 10px; margin-right: 6px;
-  border: 1px solid; vertical-align: middle; opacity: 0.85;}
-.svrisk-swatch.svrisk-line {background: transparent !important; border-width: 3px; height: 6px;}
+  border: 1px solid; vertical-align: middle; opacity: 0.9;}
+.svrisk-swatch.svrisk-line {background: transparent !important; border-width: 0 0 3px 0; height: 4px;}
+.svrisk-swatch.svrisk-thin {background: transparent !important; border-width: 0 0 1px 0; border-style: dashed; height: 6px;}
 .svrisk-swatch.svrisk-dot {width: 10px; border-radius: 50%;}
+.svrisk-swatch.svrisk-num {width: 14px; height: 14px; border-radius: 50%; background: #fff !important;
+  border: 2px solid #111 !important; box-sizing: border-box;}
+.svrisk-label {white-space: nowrap; font: 11px/1.1 Arial, sans-serif; color: #333; pointer-events: none;
+  text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff;}
+.svrisk-label span {position: absolute; transform: translate(-50%, -50%);}
+.svrisk-ward-label {font-size: 11px; font-style: italic; color: #4d4d4d; letter-spacing: 0.02em;}
+.svrisk-station-label span {transform: translate(7px, -50%); font-weight: bold; color: #08306b;}
+.svrisk-num {pointer-events: none;}
+.svrisk-num span {position: absolute; transform: translate(-50%, -50%); display: block; width: 20px; height: 20px;
+  border-radius: 50%; background: #fff; border: 2px solid #111; font: bold 11px/20px Arial, sans-serif;
+  text-align: center; box-shadow: 0 0 2px #fff;}
+.leaflet-control-attribution {font-size: 10px; max-width: 70%;}
 </style>
 """
+
+
+def _label(location, text: str, cls: str):
+    import folium
+
+    return folium.Marker(
+        location, interactive=False, keyboard=False, pane="svrisk-labels",
+        icon=folium.DivIcon(html=f"<span>{html.escape(text)}</span>", class_name=f"svrisk-label {cls}",
+                            icon_size=(0, 0), icon_anchor=(0, 0)),
+    )
+
+
+def _legend_sync(m, layers: dict, credits: str):
+    """A script run after every layer: each legend section shows while its layer is on; credits."""
+    from branca.element import MacroElement
+    from jinja2 import Template
+
+    class LegendSync(MacroElement):
+        _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function (map) {
+          var layers = { {%- for key, layer in this.layers.items() %}
+            {{ key|tojson }}: {{ layer.get_name() }}{{ "," if not loop.last }}{% endfor %} };
+          function sync() {
+            var any = false;
+            document.querySelectorAll("#svrisk-legend [data-layer]").forEach(function (el) {
+              var on = layers[el.dataset.layer] !== undefined && map.hasLayer(layers[el.dataset.layer]);
+              el.style.display = on ? "" : "none";
+              any = any || on;
+            });
+            document.getElementById("svrisk-legend").style.display = any ? "" : "none";
+          }
+          map.on("overlayadd overlayremove", sync);
+          sync();
+          map.attributionControl.setPrefix(false);
+          map.attributionControl.addAttribution({{ this.credits|tojson }});
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+        """)
+
+        def __init__(self):
+            super().__init__()
+            self._name = "LegendSync"
+            self.layers = layers
+            self.credits = credits
+
+    LegendSync().add_to(m)
 
 
 def risk_map(
     layers: Mapping[str, gpd.GeoDataFrame],
     meta: Mapping,
     *,
-    scheme: str = "quantile",
+    context: Mapping[str, gpd.GeoDataFrame] | None = None,
+    scheme: str = "top_area",
     value: str = "expected",
     k: int = 5,
     tiles: str | None = None,
+    tiles_attribution: str | None = None,
+    top_n: int = TOP_N,
 ):
     """Build the hotspot map of a run.
 
@@ -135,14 +327,20 @@ def risk_map(
         Export layers by name (see :func:`reports.run_folder.run_layers`); ``ranked_units`` is
         required, ``hotspots``, ``emerging``, ``areas`` and ``hubs`` are drawn when present.
     meta : mapping
-        The run's ``run.json`` (title: area name, data period, cutoff, model version).
-    scheme : {"quantile", "rate_bands"}
-        Choropleth classes: ``k`` quantiles of ``value``, or the fixed rate-per-1,000 bands
-        (then ``value`` must be a rate per 1,000 column, e.g. ``"rate_per_1000"``).
+        The run's ``run.json`` (title: area name, data period, cutoff, horizon, model version).
+    context : mapping of str to GeoDataFrame, optional
+        Orientation layers (:func:`reports.run_folder.context_layers`): ``borough`` (outline)
+        and ``wards`` (boundaries with ``name``, labelled).
+    scheme : {"top_area", "quantile", "rate_bands"}
+        Choropleth classes: the top 1/5/10/25% of the area (default), ``k`` quantiles of
+        ``value``, or the fixed rate-per-1,000 bands (then ``value`` must be a rate per
+        1,000 column, e.g. ``"rate_per_1000"``).
     value : str
         Column of ``ranked_units`` the choropleth shows.
-    tiles : str or None
-        A folium tile name for an optional base map; None (default) keeps the map offline.
+    tiles, tiles_attribution : str, optional
+        Base tiles (:func:`tile_source`): None/"none" (default) keeps the map offline.
+    top_n : int
+        Places numbered on the map.
 
     Returns
     -------
@@ -152,7 +350,8 @@ def risk_map(
 
     if "ranked_units" not in layers:
         raise ValueError(f"risk_map needs a 'ranked_units' layer; got {sorted(layers)}")
-    ranked = layers["ranked_units"]
+    ranked = layers["ranked_units"].sort_values("rank", kind="stable") if "rank" in layers["ranked_units"] \
+        else layers["ranked_units"]
     if value not in ranked.columns:
         raise ValueError(
             f"column {value!r} not in ranked_units (run {meta.get('run_id')!r}); "
@@ -160,129 +359,212 @@ def risk_map(
         )
     if scheme == "rate_bands" and value == "expected":
         raise ValueError("scheme='rate_bands' bands a rate per 1,000: pass value='<rate column>'")
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme={scheme!r} is not one of {SCHEMES}")
+    source = tile_source(tiles, tiles_attribution)
+    context = dict(context or {})
+    horizon = int(meta.get("horizon", 1) or 1)
+    what = value_label(value, horizon)
+    unit = "" if scheme != "top_area" else ("expected" if value == "expected" else "")
 
-    idx, labels, colours = classify(ranked[value], scheme, k)
+    idx, labels, colours = risk_classes(ranked, scheme, value, k, unit=unit)
     web = ranked.copy()
     web["_colour"] = [colours[i] if i >= 0 else "#cccccc" for i in idx]
+    web["_opacity"] = [0.35 if (scheme == "top_area" and i == len(colours) - 1 and labels[i].startswith("Rest"))
+                       else 0.8 for i in idx]
+    previous = has_previous(ranked, meta)
+    if "place" not in web.columns:
+        web["place"] = web["name"] if "name" in web.columns else web["unit_id"]
+    web["unit_txt"] = [f"{n} ({u})" if n is not None and pd.notna(n) and str(n) != str(u) else str(u)
+                       for n, u in zip(web["name"] if "name" in web else web["unit_id"], web["unit_id"], strict=True)]
+    if "rank" in web:
+        web["rank_txt"] = [f"{int(r)} of {len(web)}" for r in web["rank"]]
     if "expected" in web:
-        lo = web.get("expected_lo")
-        hi = web.get("expected_hi")
-        web["expected_txt"] = [
-            f"{e:.1f}" + (f" (80%: {a:.1f} - {b:.1f})" if lo is not None and pd.notna(a) else "")
-            for e, a, b in zip(web["expected"], lo if lo is not None else [None] * len(web),
-                               hi if hi is not None else [None] * len(web), strict=True)
-        ]
-    web = _to_web(web, ["_colour", *(f for f, _ in POPUP_FIELDS)])
+        web["expected_txt"] = [forecast_text(e, lo, hi, horizon) for e, lo, hi in zip(
+            web["expected"], web.get("expected_lo", [None] * len(web)), web.get("expected_hi", [None] * len(web)),
+            strict=True)]
+    web["rank_change_txt"] = [rank_change_text(c, previous) for c in web.get("rank_change", [None] * len(web))]
+    web = _to_web(web, ["_colour", "_opacity", *(f for f, _ in POPUP_FIELDS)])
 
-    xmin, ymin, xmax, ymax = web.total_bounds
-    m = folium.Map(location=[(ymin + ymax) / 2, (xmin + xmax) / 2], tiles=tiles,
+    bounds_src = context.get("borough") if context.get("borough") is not None and len(context["borough"]) else None
+    xmin, ymin, xmax, ymax = (bounds_src.to_crs(gl.WEB_CRS) if bounds_src is not None else web).total_bounds
+    m = folium.Map(location=[(ymin + ymax) / 2, (xmin + xmax) / 2], tiles=None,
                    control_scale=True, prefer_canvas=False, zoom_start=13)
     m.fit_bounds([[ymin, xmin], [ymax, xmax]])
+    if source is not None:
+        folium.TileLayer(source[0], attr=source[1], name="Base map", control=False, max_zoom=19).add_to(m)
+    for pane, z in _PANES:
+        folium.map.CustomPane(pane, z_index=z, pointer_events=False).add_to(m)
 
     fields = [(f, a) for f, a in POPUP_FIELDS if f in web.columns]
-    value_label = "Expected count" if value == "expected" else value.replace("_", " ")
-    folium.GeoJson(
-        web, name=f"Risk: {value_label}",
-        style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#636363",
-                                  "weight": 0.5, "fillOpacity": 0.75},
+    risk_name = f"Risk: {what}"
+    risk = folium.GeoJson(
+        web, name=risk_name,
+        style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#7a7a7a",
+                                  "weight": 0.4, "fillOpacity": f["properties"]["_opacity"]},
         highlight_function=lambda f: {"weight": 2.5, "color": "#000000"},
         popup=folium.GeoJsonPopup(fields=[f for f, _ in fields], aliases=[a for _, a in fields],
-                                  localize=False, labels=True, max_width=420),
-        tooltip=folium.GeoJsonTooltip(fields=[f for f in ("rank", "name") if f in web.columns],
-                                      aliases=["Rank", "Place"][: 2]),
-    ).add_to(m)
-    sections = [(f"Risk: {value_label}" + (" (rate per 1,000)" if scheme == "rate_bands" else ""),
-                 [(lab, col, "box") for lab, col in zip(labels, colours, strict=True)])]
+                                  localize=False, labels=True, max_width=440),
+        tooltip=folium.GeoJsonTooltip(fields=[f for f in ("rank_txt", "place") if f in web.columns],
+                                      aliases=["Rank", "Place"][: 2], sticky=True),
+    )
+    risk.add_to(m)
+    legend_title = risk_name + (" (rate per 1,000)" if scheme == "rate_bands" else "")
+    sections = [("risk", legend_title, [(lab, col, "box") for lab, col in zip(labels, colours, strict=True)])]
+    toggles = {"risk": risk}
 
     hot = layers.get("hotspots")
     if hot is not None and "Gi_Bin" in hot.columns and len(hot):
         sig = hot[pd.to_numeric(hot["Gi_Bin"], errors="coerce").fillna(0) != 0].copy()
-        style = gl.layer_style("hotspots", hot)
-        colour_of = {c.value: c.colour for c in style.classes}
-        sig["_colour"] = [colour_of.get(int(b), "#999999") for b in sig["Gi_Bin"]]
-        if len(sig):
-            folium.GeoJson(
+        if len(sig):  # nothing significant: no layer and no legend to show
+            style = gl.layer_style("hotspots", sig)
+            colour_of = {c.value: c.colour for c in style.classes}
+            sig["_colour"] = [colour_of.get(int(b), "#999999") for b in sig["Gi_Bin"]]
+            layer = folium.GeoJson(
                 _to_web(sig, ["_colour", "unit_id", "gi_class", "Gi_Bin", "Zs", "p_sim", "q_value"]),
                 name="Gi* hot and cold spots", show=False,
                 style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#444444",
                                           "weight": 0.5, "fillOpacity": 0.7},
                 popup=folium.GeoJsonPopup(fields=[c for c in ("unit_id", "gi_class", "Zs", "q_value")
                                                   if c in sig.columns]),
-            ).add_to(m)
-        entries = [(c.label, c.colour, "box") for c in style.classes if c.value != 0]
-        if entries:  # nothing significant: no layer, so no legend either
-            sections.append(("Gi* hot and cold spots", entries))
+            )
+            layer.add_to(m)
+            toggles["gi"] = layer
+            sections.append(("gi", "Gi* hot and cold spots (FDR-corrected)",
+                             [(c.label, c.colour, "box") for c in style.classes if c.value != 0]))
 
     emerging = layers.get("emerging")
     if emerging is not None and len(emerging):
         em = emerging.copy()
         em["_colour"] = [gl.emerging_colour(c) for c in em["emerging"]]
-        folium.GeoJson(
+        layer = folium.GeoJson(
             _to_web(em, ["_colour", "unit_id", "emerging"]), name="Emerging hot spots", show=False,
             style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#252525",
                                       "weight": 1, "fillOpacity": 0.6, "dashArray": "4"},
             popup=folium.GeoJsonPopup(fields=["unit_id", "emerging"], aliases=["Unit", "Trend"]),
-        ).add_to(m)
+        )
+        layer.add_to(m)
+        toggles["emerging"] = layer
         cats = sorted({str(c) for c in em["emerging"]})
-        sections.append(("Emerging hot spots", [(c, gl.emerging_colour(c), "box") for c in cats]))
+        sections.append(("emerging", "Emerging hot spots", [(c, gl.emerging_colour(c), "box") for c in cats]))
 
     areas = layers.get("areas")
     if areas is not None and len(areas):
-        folium.GeoJson(
-            _to_web(gl.flatten(areas), ["area_id", "n_units", "expected", "wards", "hubs", "reasons"]),
-            name="Clear Hold Build areas",
+        flat = gl.flatten(areas)
+        flat["expected_txt"] = [forecast_text(e, horizon=horizon) for e in flat.get("expected", [None] * len(flat))]
+        cols = [(c, a) for c, a in (("area_id", "Area"), ("n_units", "Places"), ("expected_txt", "Forecast"),
+                                    ("wards", "Wards"), ("hubs", "Hubs"), ("reasons", "Why")) if c in flat]
+        layer = folium.GeoJson(
+            _to_web(flat, [c for c, _ in cols]), name="Clear Hold Build areas",
             style_function=lambda f: {"fill": False, "color": gl.AREA_COLOUR, "weight": 3},
-            popup=folium.GeoJsonPopup(
-                fields=[c for c in ("area_id", "n_units", "expected", "wards", "reasons") if c in areas],
-                aliases=[a for c, a in (("area_id", "Area"), ("n_units", "Places"),
-                                        ("expected", "Expected"), ("wards", "Wards"),
-                                        ("reasons", "Why")) if c in areas]),
-        ).add_to(m)
-        sections.append(("Clear Hold Build areas", [("Area outline", gl.AREA_COLOUR, "line")]))
+            popup=folium.GeoJsonPopup(fields=[c for c, _ in cols], aliases=[a for _, a in cols]),
+        )
+        layer.add_to(m)
+        toggles["areas"] = layer
+        sections.append(("areas", "Clear Hold Build areas", [("Area outline (click for details)",
+                                                             gl.AREA_COLOUR, "line")]))
+
+    # numbered top places: labels only (no clicks), so the click reaches the place under them
+    top = ranked.head(top_n)
+    if len(top):
+        group = folium.FeatureGroup(name=f"Top {len(top)} numbered")
+        pts = top.geometry.representative_point().to_crs(gl.WEB_CRS)
+        for r, pt in zip(top["rank"] if "rank" in top else range(1, len(top) + 1), pts, strict=True):
+            folium.Marker([pt.y, pt.x], interactive=False, keyboard=False, pane="svrisk-labels",
+                          icon=folium.DivIcon(html=f"<span>{int(r)}</span>", class_name="svrisk-num",
+                                              icon_size=(0, 0), icon_anchor=(0, 0))).add_to(group)
+        group.add_to(m)
+        toggles["top"] = group
+        sections.append(("top", f"Top {len(top)} places", [("Rank in the list (1 = highest forecast)",
+                                                            "#111111", "num")]))
+
+    wards = context.get("wards")
+    if wards is not None and len(wards):
+        group = folium.FeatureGroup(name="Wards")
+        folium.GeoJson(_to_web(wards, ["name"]), pane="svrisk-context", interactive=False,
+                       style_function=lambda f: {"fill": False, "color": gl.WARD_COLOUR, "weight": 1.2,
+                                                 "dashArray": "5 3"}).add_to(group)
+        if "name" in wards.columns:
+            pts = wards.geometry.representative_point().to_crs(gl.WEB_CRS)
+            for name, pt in zip(wards["name"], pts, strict=True):
+                if pd.notna(name):
+                    _label([pt.y, pt.x], str(name), "svrisk-ward-label").add_to(group)
+        group.add_to(m)
+        toggles["wards"] = group
+        sections.append(("wards", "Wards", [("Ward boundary (name in italics)", gl.WARD_COLOUR, "thin")]))
+
+    borough = context.get("borough")
+    if borough is not None and len(borough):
+        group = folium.FeatureGroup(name="Borough boundary")
+        folium.GeoJson(_to_web(borough, ["name"]), pane="svrisk-context", interactive=False,
+                       style_function=lambda f: {"fill": False, "color": gl.BOROUGH_COLOUR,
+                                                 "weight": 2.5}).add_to(group)
+        group.add_to(m)
+        toggles["borough"] = group
+        sections.append(("borough", "Borough", [("Borough boundary", gl.BOROUGH_COLOUR, "line")]))
 
     hubs = layers.get("hubs")
-    if hubs is not None and len(hubs):
-        hb = hubs.copy()
-        hb["_colour"] = [gl.HUB_COLOURS.get(str(k), "#525252") for k in hb.get("kind", [""] * len(hb))]
-        hb["_radius"] = [6 if str(k) == "station" else 5 for k in hb.get("kind", [""] * len(hb))]
-        if "footfall" in hb:
-            hb["footfall_txt"] = [f"{float(v):,.0f} a year" if pd.notna(v) else "" for v in hb["footfall"]]
-        hb["geometry"] = hb.geometry.representative_point()
-        fields = [(c, a) for c, a in (("name", "Name"), ("kind", "Kind"), ("footfall_txt", "Footfall"))
-                  if c in hb.columns]
-        # GeoJson + CircleMarker keeps popups in plain Leaflet (folium.Popup needs jQuery).
-        folium.GeoJson(
-            _to_web(hb, ["_colour", "_radius", *(c for c, _ in fields)]), name="Stations and schools",
-            marker=folium.CircleMarker(radius=6, color="#ffffff", weight=1.5, fill=True,
-                                       fill_opacity=0.95),
-            style_function=lambda f: {"fillColor": f["properties"]["_colour"],
-                                      "radius": f["properties"]["_radius"]},
-            popup=folium.GeoJsonPopup(fields=[c for c, _ in fields], aliases=[a for _, a in fields]),
-            tooltip=folium.GeoJsonTooltip(fields=["name"], aliases=["Hub"]) if "name" in hb else None,
-        ).add_to(m)
-        kinds = sorted({str(k) for k in hubs["kind"].dropna()}) if "kind" in hubs else []
-        sections.append(("Hubs", [(k.capitalize(), gl.HUB_COLOURS.get(k, "#525252"), "dot")
-                                  for k in kinds]))
+    if hubs is not None and len(hubs) and "kind" in hubs.columns:
+        hubs = gl.hubs_near(hubs, borough)
+        kinds = [kd for kd in gl.HUB_KINDS if (hubs["kind"].astype(str) == kd).any()]
+        kinds += sorted({str(kd) for kd in hubs["kind"].dropna()} - set(kinds))
+        for n, kd in enumerate(kinds):
+            part = hubs[hubs["kind"].astype(str) == kd].copy()
+            label = "Stations" if kd == "station" else f"{kd.capitalize()}s"
+            # the first kind (stations) shows; schools are many and start hidden
+            group = folium.FeatureGroup(name=label, show=n == 0)
+            colour = gl.HUB_COLOURS.get(kd, "#525252")
+            part["geometry"] = part.geometry.representative_point()
+            # drawn above the places for visibility, in a pane that takes no clicks; the marker's own
+            # options drop pane and interactive, so they ride in the style, which is merged into them
+            folium.GeoJson(
+                _to_web(part, []), pane="svrisk-hubs", interactive=False,
+                marker=folium.CircleMarker(radius=5, color="#ffffff", weight=1.2, fill=True, fill_opacity=0.95),
+                style_function=lambda f, c=colour, r=5 if kd == "station" else 3.5: {
+                    "fillColor": c, "radius": r, "pane": "svrisk-hubs", "interactive": False},
+            ).add_to(group)
+            if kd == "station" and "name" in part.columns:
+                web_st = part.to_crs(gl.WEB_CRS)
+                for name, pt in zip(web_st["name"], web_st.geometry, strict=True):
+                    if pd.notna(name):
+                        _label([pt.y, pt.x], station_label(str(name)).removesuffix(" station"),
+                               "svrisk-station-label").add_to(group)
+            group.add_to(m)
+            key = f"hubs_{kd}"
+            toggles[key] = group
+            sections.append((key, label, [("Station (name in bold)" if kd == "station" else kd.capitalize(),
+                                           colour, "dot")]))
 
     current = layers.get("current_ranked_units")
     if current is not None and len(current) and meta.get("current"):
         cur = meta["current"]
-        cidx, clabels, ccolours = classify(current["expected"], "quantile", k)
+        cidx, clabels, ccolours = risk_classes(current, scheme if scheme != "rate_bands" else "top_area", "expected",
+                                               k, unit="expected")
         cw = current.copy()
         cw["_colour"] = [ccolours[i] if i >= 0 else "#cccccc" for i in cidx]
+        if "place" not in cw.columns:
+            cw["place"] = cw["name"] if "name" in cw.columns else cw["unit_id"]
+        cw["rank_txt"] = [f"{int(r)} of {len(cw)}" for r in cw["rank"]]
+        cw["expected_txt"] = [forecast_text(e, lo, hi, horizon) for e, lo, hi in zip(
+            cw["expected"], cw.get("expected_lo", [None] * len(cw)), cw.get("expected_hi", [None] * len(cw)),
+            strict=True)]
+        cfields = [(c, a) for c, a in (("rank_txt", "Rank"), ("place", "Place"), ("expected_txt", "Forecast"),
+                                       ("reason_1", "Why"), ("reason_2", "Why")) if c in cw.columns]
         cname = f"Latest data: {cur['units']} forecast for {cur['cutoff']}"
-        folium.GeoJson(
-            _to_web(cw, ["_colour", "rank", "name", "expected", "reason_1"]), name=cname, show=False,
+        layer = folium.GeoJson(
+            _to_web(cw, ["_colour", *(c for c, _ in cfields)]), name=cname, show=False,
             style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#252525",
                                       "weight": 1, "fillOpacity": 0.7},
-            popup=folium.GeoJsonPopup(fields=[c for c in ("rank", "name", "expected", "reason_1") if c in cw],
-                                      aliases=[a for c, a in (("rank", "Rank"), ("name", "Place"),
-                                                              ("expected", "Expected next month"),
-                                                              ("reason_1", "Why")) if c in cw]),
-        ).add_to(m)
-        sections.append((cname, [(lab, col, "box") for lab, col in zip(clabels, ccolours, strict=True)]))
+            popup=folium.GeoJsonPopup(fields=[c for c, _ in cfields], aliases=[a for _, a in cfields],
+                                      localize=False, labels=True, max_width=440),
+        )
+        layer.add_to(m)
+        toggles["current"] = layer
+        sections.append(("current", f"{cname}: {what}",
+                         [(lab, col, "box") for lab, col in zip(clabels, ccolours, strict=True)]))
 
     folium.LayerControl(collapsed=False).add_to(m)
+    _legend_sync(m, toggles, attribution(meta, source[1] if source else None))
 
     period = gl.data_period(meta).replace("/", " to ")
     age = (meta.get("data_period") or {}).get("age_months")
@@ -290,9 +572,10 @@ def risk_map(
         period += f", newest month {age} months old at the run"
     title = (
         f'<div class="svrisk-title" id="svrisk-title"><b>{html.escape(str(meta.get("area_name", "")))}'
-        f" serious violence risk, from {html.escape(str(meta.get('cutoff', '')))}</b><br>"
+        f": serious violence forecast for {html.escape(value_label('expected', horizon).removeprefix('expected events '))}"
+        f" from {html.escape(str(meta.get('cutoff', '')))}</b><br>"
         f"<small>Data {html.escape(period)} &middot; model {html.escape(str(meta.get('model_version', '')))}"
-        f" &middot; run {html.escape(str(meta.get('run_id', '')))}</small></div>"
+        f" &middot; run {html.escape(str(meta.get('run_id', '')))} &middot; click a place for why</small></div>"
     )
     root = m.get_root()
     root.header.add_child(folium.Element(_CSS), name="svrisk_css")
@@ -353,4 +636,6 @@ def save_map(m, path) -> Path:
     return path
 
 
-__all__ = ["RATE_BANDS", "RATE_BAND_LABELS", "classify", "render_html", "risk_map", "save_map"]
+__all__ = ["RATE_BANDS", "RATE_BAND_LABELS", "SCHEMES", "TOP_SHARES", "attribution", "classify", "forecast_text",
+           "rank_change_text", "render_html", "risk_classes", "risk_map", "save_map", "tile_source",
+           "top_area_classes", "value_label"]

@@ -6,7 +6,8 @@ layers, and :func:`write_outputs` writes them next to the tables:
 
 ==================  =====================================================================
 ``map.html``        self-contained folium map (no network needed to read it)
-``briefing.html``   one printable A4 page for the tasking meeting
+``briefing.html``   the printable (A4) briefing for the tasking meeting
+``briefing.pdf``    the same, printed to A4 by headless Chromium (when it is installed)
 ``layers.gpkg``     GeoPackage, EPSG:27700, one layer per output, QGIS styles
 ``layers_shp.zip``  Shapefiles (EPSG:27700) + ``field_names.csv`` (10-character names)
 ``geojson/``        ``<layer>.geojson`` per layer, EPSG:4326
@@ -17,39 +18,54 @@ layers, and :func:`write_outputs` writes them next to the tables:
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from reports import layers as gl
 from reports.briefing import write_briefing
 from reports.maps import risk_map, save_map
-from reports.run_folder import load_run, run_layers
+from reports.pdf import PdfError, html_to_pdf
+from reports.run_folder import context_layers, load_run, run_layers
 
 
-def write_outputs(run_dir, *, scheme: str = "quantile", value: str = "expected") -> dict[str, Path]:
-    """Write the map, the briefing and every GIS format for one run folder.
+def write_outputs(run_dir, *, scheme: str = "top_area", value: str = "expected", tiles: str | None = None,
+                  tiles_attribution: str | None = None, pdf: bool = True,
+                  browser: str | None = None) -> dict[str, Path]:
+    """Write the map, the briefing (HTML and PDF) and every GIS format for one run folder.
 
     Parameters
     ----------
     run_dir : path-like
         ``<out>/runs/<run_id>``.
-    scheme : {"quantile", "rate_bands"}
+    scheme : {"top_area", "quantile", "rate_bands"}
         Choropleth classes of the map (see :func:`reports.maps.risk_map`).
     value : str
         Ranking column the choropleth shows.
+    tiles, tiles_attribution : str, optional
+        Base tiles of the interactive map (:func:`reports.maps.tile_source`); none by default.
+    pdf : bool
+        Print the briefing to ``briefing.pdf`` with headless Chromium (``browser``, else the
+        first found). Without a browser the HTML is still written and a warning says why.
 
     Returns
     -------
     dict of str to Path
-        Keys ``map``, ``briefing``, ``gpkg``, ``shp_zip``, ``shp_fields``, ``kml``, and
-        ``geojson:<layer>`` / ``csv:<layer>`` per layer.
+        Keys ``map``, ``briefing``, ``briefing_pdf`` (when printed), ``gpkg``, ``shp_zip``,
+        ``shp_fields``, ``kml``, and ``geojson:<layer>`` / ``csv:<layer>`` per layer.
     """
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     layers = run_layers(run)
     paths: dict[str, Path] = {}
-    fmap = risk_map(layers, run.meta, scheme=scheme, value=value)
+    fmap = risk_map(layers, run.meta, context=context_layers(run), scheme=scheme, value=value, tiles=tiles,
+                    tiles_attribution=tiles_attribution)
     paths["map"] = save_map(fmap, run_dir / "map.html")
     paths["briefing"] = write_briefing(run, run_dir / "briefing.html", scheme=scheme, value=value)
+    if pdf:
+        try:
+            paths["briefing_pdf"] = html_to_pdf(paths["briefing"], run_dir / "briefing.pdf", browser=browser)
+        except PdfError as err:
+            warnings.warn(str(err), RuntimeWarning, stacklevel=2)
     paths["gpkg"] = gl.write_gpkg(layers, run_dir / "layers.gpkg")
     fields = gl.write_shapefile_zip(layers, run_dir / "layers_shp.zip")
     paths["shp_zip"] = run_dir / "layers_shp.zip"

@@ -18,7 +18,9 @@ from geo.crs import WORKING_CRS
 from reports import layers as gl
 
 REQUIRED_META = ("run_id", "created", "model_version", "cutoff", "data_period")
-TABLES = ("ranking", "hotspots", "areas", "youth_list", "hubs", "current_ranking")
+TABLES = ("ranking", "hotspots", "areas", "youth_list", "hubs", "wards", "borough", "current_ranking")
+CONTEXT = ("borough", "wards")
+"""Orientation tables (boundaries with names) the map and briefing draw under the places."""
 
 
 @dataclass
@@ -97,10 +99,16 @@ def _is_pattern(value) -> bool:
     return pd.notna(value) and str(value).strip().lower() not in gl.NO_PATTERN
 
 
+def context_layers(run: Run) -> dict[str, gpd.GeoDataFrame]:
+    """The run's orientation layers: ``borough`` outline and ``wards`` (``code``, ``name``), when saved."""
+    return {name: run.tables[name] for name in CONTEXT if name in run.tables and len(run.tables[name])}
+
+
 def run_layers(run: Run) -> dict[str, gpd.GeoDataFrame]:
     """The export layers of a run, each stamped with run id, model version and data period.
 
-    ``ranked_units`` is the ranking; ``hotspots`` the Gi*/LISA table; ``emerging`` the
+    ``ranked_units`` is the ranking with its ``risk_class`` (top 1/5/10/25% of the area, the
+    classes the maps and the GIS style colour by); ``hotspots`` the Gi*/LISA table; ``emerging`` the
     hotspot rows whose emerging category is a pattern (not "no pattern detected");
     ``areas`` the Clear Hold Build areas; ``hubs`` stations and schools; ``youth_places``
     the youth-work list; ``current_ranked_units`` the forecast from the freshest area
@@ -108,7 +116,7 @@ def run_layers(run: Run) -> dict[str, gpd.GeoDataFrame]:
     are left out.
     """
     t = run.tables
-    out = {"ranked_units": t["ranking"]}
+    out = {"ranked_units": gl.with_risk_class(t["ranking"])}
     if "hotspots" in t:
         out["hotspots"] = t["hotspots"]
     emerging_src = t.get("hotspots", t["ranking"])
@@ -120,5 +128,5 @@ def run_layers(run: Run) -> dict[str, gpd.GeoDataFrame]:
     stamped = {name: gl.stamp(gdf, run.meta) for name, gdf in out.items()}
     if "current_ranking" in t and run.meta.get("current"):
         current = dict(run.meta["current"], run_id=run.meta["run_id"])
-        stamped["current_ranked_units"] = gl.stamp(t["current_ranking"], current)
+        stamped["current_ranked_units"] = gl.stamp(gl.with_risk_class(t["current_ranking"]), current)
     return stamped

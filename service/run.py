@@ -29,6 +29,7 @@ from features.figures import needs_assessment_figures
 from features.months import month, shift
 from features.sources.ingest import data_hashes
 from geo.crs import WORKING_CRS
+from geo.places import place_names
 from models.backtest import forecast_matrix
 from models.fairness import fairness_profile
 from models.hotspots.analysis import analyse_hotspots
@@ -78,6 +79,14 @@ def hubs_layer(store) -> gpd.GeoDataFrame:
     out = pd.concat(parts, ignore_index=True)
     out["footfall"] = pd.to_numeric(out["footfall"], errors="coerce")
     return gpd.GeoDataFrame(out, geometry="geometry", crs=WORKING_CRS)
+
+
+def latest_wards(store) -> gpd.GeoDataFrame | None:
+    """The newest ward boundaries in the store (``code``, ``name``, geometry), or None."""
+    for edition in ("ward2022", "ward2018"):
+        if store.has(f"units_{edition}"):
+            return store.units(edition)
+    return None
 
 
 def area_name(store) -> str:
@@ -205,14 +214,12 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     hs = analyse_hotspots(fb, cutoff, events=target_events(store, settings) if fb.source == "points" else None,
                           areas=False, **hotspot_options(settings))
     previous, previous_id = previous_ranking(settings.runs_dir, units)
-    say("ranking places")
-    ranking, X = rank_from_model(fb, model, cutoff, hotspots=hs.table, previous=previous)
     hubs = hubs_layer(store)
-    wards = None
-    for edition in ("ward2022", "ward2018"):
-        if store.has(f"units_{edition}"):
-            wards = store.units(edition)
-            break
+    wards = latest_wards(store)
+    stations = hubs[hubs["kind"] == "station"]
+    places = place_names(unit_set.frame, wards, stations)
+    say("ranking places")
+    ranking, X = rank_from_model(fb, model, cutoff, hotspots=hs.table, previous=previous, places=places)
     areas = clear_hold_build(ranking, unit_set.graph("queen"), harm=expected_harm(ranking, X), wards=wards,
                              hubs=hubs)
     youth = youth_list(ranking, X)
@@ -227,7 +234,8 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         chs = analyse_hotspots(cfb, ccut, areas=False, **hotspot_options(settings))
         current_ranking, _ = rank_from_model(cfb, cmodel, ccut, hotspots=chs.table,
                                              previous=previous_ranking(settings.runs_dir, cfb.units.edition,
-                                                                       "current_ranking")[0])
+                                                                       "current_ranking")[0],
+                                             places=place_names(cfb.units.frame, wards, stations))
         current_meta = {"units": cfb.units.edition, "cutoff": f"{ccut:%Y-%m}", "model_version": current_version,
                         "method": cmeta.get("method"), "data_period": data_period(cfb, ccut, today),
                         "hotspots": chs.meta, "feature_notes": list(cfb.notes)}
@@ -259,10 +267,15 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     areas.to_parquet(run_dir / "areas.parquet")
     youth.to_parquet(run_dir / "youth_list.parquet")
     hubs.to_parquet(run_dir / "hubs.parquet")
+    if wards is not None:
+        wards[["code", "name", "geometry"]].to_parquet(run_dir / "wards.parquet")
+    if store.has("units_borough"):
+        store.units("borough")[["code", "name", "geometry"]].to_parquet(run_dir / "borough.parquet")
     (run_dir / "fairness.json").write_text(json.dumps(fairness, indent=2, default=str))
     (run_dir / "figures.json").write_text(json.dumps(figures, indent=2, default=str))
-    say("writing map, briefing and GIS layers")
-    write_outputs(run_dir)
+    say("writing map, briefing (HTML and PDF) and GIS layers")
+    write_outputs(run_dir, tiles=settings.map.tiles, tiles_attribution=settings.map.tiles_attribution,
+                  pdf=settings.map.pdf, browser=settings.map.browser)
     return run_dir
 
 

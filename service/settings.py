@@ -69,6 +69,19 @@ class HotspotSettings(BaseModel):
     )
 
 
+class MapSettings(BaseModel):
+    tiles: str = Field(
+        "none",
+        description='Base map under the interactive map: "none" (offline, the default), "osm" '
+        "(OpenStreetMap) or a force's own XYZ tile URL template https://.../{z}/{x}/{y}.png.",
+    )
+    tiles_attribution: str | None = Field(
+        None, description="Credit line of a custom tile server (shown on the map; default its host name)."
+    )
+    pdf: bool = Field(True, description="Print the briefing to briefing.pdf with headless Chromium.")
+    browser: str | None = Field(None, description="Chromium executable for the PDF (default: found on PATH).")
+
+
 class ServiceSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -98,6 +111,7 @@ class Settings(BaseSettings):
     units: UnitSettings = UnitSettings()
     model: ModelSettings = ModelSettings()
     hotspots: HotspotSettings = HotspotSettings()
+    map: MapSettings = MapSettings()
     service: ServiceSettings = ServiceSettings()
 
     @property

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from reports.maps import tile_source
 from service.cli.common import UNITS_DEFAULT_HELP, progress, settings_for, user_errors
 from service.run import make_run
 
@@ -21,9 +22,15 @@ def run_command(
     cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM (default: after the last 12 complete months of data)."),
     model: str = typer.Option(None, "--model", help="Saved model version to rank with (default: train one)."),
     store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
+    tiles: str = typer.Option(None, "--tiles", help="Base map: none (offline, default), osm, or a tile URL "
+                              "template https://.../{z}/{x}/{y}.png (default: settings map.tiles)."),
 ) -> None:
     """Ingest (if needed), build features, find hot spots, train and rank, and write every output."""
+    if tiles is not None:
+        tile_source(tiles)  # a bad value stops here, before any work
     settings = settings_for(data)
+    if tiles is not None:
+        settings.map.tiles = tiles
     run_dir = make_run(settings, units=units, cutoff=cutoff, model_version=model, store_dir=store, progress=progress)
     print_summary(run_dir)
 

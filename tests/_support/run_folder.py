@@ -9,6 +9,9 @@ peaks at cell G11 and falls with distance, so the numbers below can be checked b
 - ranks are by ``expected`` descending, ties broken by ``unit_id`` ascending (so G00 is 2nd).
 - Gi_Bin is 3 at d = 0, 2 at d = 1, 0 in between and -1 at the far corner G55.
 - Two Clear Hold Build areas: "A1" = G00, G01, G10, G11; "A2" = G44, G45, G54, G55.
+- Two wards split the grid at column 3: "Colindale North" (west) and "Burnt Oak" (east);
+  the borough outline is the grid's square. ``place`` names each cell by its ward and the
+  nearest of the two stations (:func:`geo.places.place_names`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import Point, box
 from shapely.ops import unary_union
+
+from geo.places import place_names
 
 X0, Y0, CELL = 522_000.0, 190_000.0, 250.0
 N = 6
@@ -69,7 +74,18 @@ def make_run_dir(runs_dir, run_id: str = "run-2024-01", *, created: str = "2024-
                       dtype="Int64") if previous else pd.array([pd.NA] * len(cells), dtype="Int64")
     cells["rank_change"] = change
     cells["recent_count"] = (cells["expected"] * 10).round().astype("int64")
-    ranking = cells[["unit_id", "name", "rank", "expected", "expected_lo", "expected_hi",
+    wards = gpd.GeoDataFrame(
+        {"code": ["E05000001", "E05000002"], "name": ["Colindale North", "Burnt Oak"]},
+        geometry=[box(X0, Y0, X0 + 3 * CELL, Y0 + N * CELL), box(X0 + 3 * CELL, Y0, X0 + N * CELL, Y0 + N * CELL)],
+        crs="EPSG:27700")
+    wards.to_parquet(run / "wards.parquet")
+    gpd.GeoDataFrame({"code": ["E09000003"], "name": ["Barnet (test)"]},
+                     geometry=[box(X0, Y0, X0 + N * CELL, Y0 + N * CELL)], crs="EPSG:27700").to_parquet(
+        run / "borough.parquet")
+    stations = gpd.GeoDataFrame({"name": ["Colindale", "Burnt Oak"]},
+                                geometry=[Point(X0 + 300, Y0 + 310), Point(X0 + 1200, Y0 + 1150)], crs="EPSG:27700")
+    cells["place"] = place_names(cells, wards, stations).reindex(cells["unit_id"]).to_numpy()
+    ranking = cells[["unit_id", "name", "place", "rank", "expected", "expected_lo", "expected_hi",
                      "risk_share", "reason_1", "reason_2", "reason_3", "gi_class", "Gi_Bin",
                      "emerging", "rank_change", "recent_count", "geometry"]]
     ranking = gpd.GeoDataFrame(ranking, geometry="geometry", crs="EPSG:27700")

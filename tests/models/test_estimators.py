@@ -115,7 +115,7 @@ def test_blend_sits_between_its_two_parts_and_contributions_add_up():
     from models.reasons import reasons
 
     text = reasons(contrib, X).loc["u3", "reason_1"]
-    assert text.startswith("raises risk: long-run serious violence 3.0 events a month"), text
+    assert text.startswith("Long-run serious violence 3.0 events a month"), text
 
 
 def test_blend_validates_its_anchor_and_weight_and_leaves_a_missing_anchor_to_the_boosting():

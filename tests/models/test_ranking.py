@@ -53,6 +53,12 @@ def test_rank_places_contract_ties_and_intervals():
     assert lo[0] <= 3.0 and hi[0] > 9.0  # overdispersed: wider
 
 
+def test_place_names_ride_along_and_fall_back_to_the_unit_name():
+    r = rank_places(UNITS, EXPECTED, places=pd.Series({"c0": "Hale, by Edgware station"}))
+    place = r.set_index("unit_id")["place"]
+    assert place["c0"] == "Hale, by Edgware station" and place["c8"] == "cell 8"
+
+
 def test_rank_change_is_na_without_previous_run():
     r = rank_places(UNITS, EXPECTED)
     assert r["rank_change"].isna().all() and r["gi_class"].isna().all()
@@ -67,11 +73,32 @@ def test_reasons_pool_families_and_say_the_sign():
     out = reasons(contrib, X)
     assert out.loc["p"].tolist() == [
         # 12-month and 3-month counts pool to +1.2; the 12-month one leads; median 4 -> 3.5x
-        "raises risk: 12-month serious violence 14 events, 3.5x the borough median",
-        "lowers risk: deprivation score 8 (borough median 22)",
-        "raises risk: within 250 m of stations with 9.1M entries/exits a year",
+        "12-month serious violence 14 events, 3.5x the borough median",
+        "Lowers risk: deprivation score 8 (borough median 22)",
+        "Within 250 m of stations with 9.1M entries/exits a year",
     ]
     assert out.loc["q"].isna().all()  # nothing to say about an average place
+
+
+def test_no_reason_raises_risk_with_a_value_below_the_borough_median():
+    # p's density (4,263) is below the borough median (5,300) yet the model pushes it up (+0.5,
+    # the strongest family): that would read "raises risk: 4,263 residents per km2 (0.8x the
+    # median)". It is skipped; the coherent families follow in order of strength.
+    X = pd.DataFrame({"pop_density": [4263.0, 5300, 5300, 9000], "cnt_sv_12m": [14.0, 4, 4, 2],
+                      "dist_station_m": [150.0, 800, 900, 400], "imd_score": [30.0, 20, 22, 25]},
+                     index=["p", "q", "r", "s"])
+    contrib = pd.DataFrame({"pop_density": [0.5, 0, 0, 0], "cnt_sv_12m": [0.4, 0, 0, 0],
+                            "dist_station_m": [0.3, 0, 0, 0], "imd_score": [-0.2, 0, 0, 0]},
+                           index=X.index)
+    out = reasons(contrib, X)
+    assert out.loc["p"].tolist() == [
+        "12-month serious violence 14 events, 3.5x the borough median",
+        "150 m from the nearest station (borough median 600 m)",  # close is the risky end
+        pd.NA,  # imd 30 > median 23.5 cannot "lower" risk either
+    ]
+    assert not any("residents per km" in t for t in out.loc["p"].dropna())
+    s_out = reasons(contrib.set_axis(["s", "q", "r", "p"]), X)  # the same push on s (9,000): a reason
+    assert s_out.loc["s", "reason_1"] == "9,000 residents per km² (1.7x the borough median)"
 
 
 def test_clear_hold_build_groups_contiguous_top_units_by_harm():
@@ -142,6 +169,6 @@ def test_serious_violence_history_is_one_reason():
                             "cnt_asb_12m": [0.1, 0]}, index=X.index)
     out = reasons(contrib, X)
     # violence counts and harm pool to +0.9, described by the larger part (harm)
-    assert out.loc["p", "reason_1"].startswith("raises risk: 12-month harm-weighted serious violence")
-    assert out.loc["p", "reason_2"].startswith("raises risk: 12-month anti-social behaviour 50 events")
+    assert out.loc["p", "reason_1"].startswith("12-month harm-weighted serious violence")
+    assert out.loc["p", "reason_2"].startswith("12-month anti-social behaviour 50 events")
     assert out.loc["p"].isna().sum() == 1

@@ -1,4 +1,4 @@
-"""reports.maps: legend classes by hand, and what the rendered HTML holds."""
+"""reports.maps: legend classes by hand, tiles, and what the rendered HTML holds."""
 
 import re
 
@@ -7,21 +7,33 @@ import numpy as np
 import pytest
 from shapely.geometry import Point, box
 
+from reports import layers as gl
 from reports import maps
 
-META = {"run_id": "r1", "model_version": "m-7", "cutoff": "2020-02", "area_name": "Testham",
-        "data_period": {"start": "2019-01", "end": "2020-01"}}
+META = {"run_id": "r1", "model_version": "m-7", "cutoff": "2020-02", "area_name": "Testham", "horizon": 1,
+        "created": "2020-03-01T09:00:00+00:00", "data_period": {"start": "2019-01", "end": "2020-01"}}
 
 
 def layers():
     cells = [box(500_000 + 100 * c, 180_000, 500_100 + 100 * c, 180_100) for c in range(4)]
     ranked = gpd.GeoDataFrame(
-        {"unit_id": list("abcd"), "name": ["A St", "B St", "C St", "D St"], "rank": [1, 2, 3, 4],
-         "expected": [4.0, 3.0, 2.0, 1.0], "rate_per_1000": [6.0, 2.5, 1.0, 0.2],
-         "reason_1": ["+ many knife crimes", "x", "y", "z"]}, geometry=cells, crs=27700)
+        {"unit_id": list("abcd"), "name": ["A St", "B St", "C St", "D St"],
+         "place": ["North Ward, by Testham Central station", "North Ward, 150 m from Testham Central station",
+                   "South Ward, 250 m from Testham Central station", "South Ward"],
+         "rank": [1, 2, 3, 4], "expected": [4.0, 3.0, 2.0, 1.0], "rate_per_1000": [6.0, 2.5, 1.0, 0.2],
+         "reason_1": ["Many knife crimes", "x", "y", "z"]}, geometry=cells, crs=27700)
     hubs = gpd.GeoDataFrame({"kind": ["station"], "name": ["Testham Central"], "footfall": [1e6]},
                             geometry=[Point(500_050, 180_050)], crs=27700)
     return {"ranked_units": ranked, "hubs": hubs}
+
+
+def context():
+    wards = gpd.GeoDataFrame({"code": ["W1", "W2"], "name": ["North Ward", "South Ward"]},
+                             geometry=[box(500_000, 180_000, 500_200, 180_100),
+                                       box(500_200, 180_000, 500_400, 180_100)], crs=27700)
+    borough = gpd.GeoDataFrame({"code": ["B"], "name": ["Testham"]},
+                               geometry=[box(500_000, 180_000, 500_400, 180_100)], crs=27700)
+    return {"wards": wards, "borough": borough}
 
 
 def test_rate_bands_by_hand():
@@ -39,15 +51,60 @@ def test_quantile_classes_by_hand():
         maps.classify([1, 2], "jenks")
 
 
-def test_map_html_holds_layers_legend_title_and_popups():
-    html = maps.render_html(maps.risk_map(layers(), META))
-    assert "Testham serious violence risk, from 2020-02" in html
+def test_top_area_classes_are_the_backtest_slices():
+    # 200 equal cells, expected = 200, 199, ..., 1: the top 1% of the area is 2 cells, 1-5% the
+    # next 8, 5-10% the next 10, 10-25% the next 30, and the rest 150: the top places stand out
+    n = 200
+    g = gpd.GeoDataFrame({"unit_id": [f"u{i:03d}" for i in range(n)], "expected": np.arange(n, 0, -1.0)},
+                         geometry=[box(i, 0, i + 1, 1) for i in range(n)], crs=27700)
+    idx, labels, colours = maps.top_area_classes(g, unit="expected")
+    assert np.bincount(idx).tolist() == [2, 8, 10, 30, 150]
+    assert labels[0] == "Top 1% of area: 2 places, 199.0 - 200.0 expected"
+    assert labels[-1] == "Rest: 150 places, 1.0 - 150.0 expected"
+    assert colours[0] == "#800026" and len(set(colours)) == 5
+
+
+def test_tile_source_none_osm_or_a_forces_own_server():
+    assert maps.tile_source(None) is None and maps.tile_source("none") is None
+    url, credit = maps.tile_source("osm")
+    assert "openstreetmap.org" in url and "OpenStreetMap" in credit
+    assert maps.tile_source("https://tiles.force.example/{z}/{x}/{y}.png", "Force GIS") == (
+        "https://tiles.force.example/{z}/{x}/{y}.png", "Force GIS")
+    with pytest.raises(ValueError, match="tile URL template"):
+        maps.tile_source("https://tiles.force.example/map.png")
+
+
+def test_map_html_holds_orientation_numbers_legend_and_credits():
+    html = maps.render_html(maps.risk_map(layers(), META, context=context()))
+    assert "Testham: serious violence forecast for next month from 2020-02" in html
     assert "Data 2019-01 to 2020-01" in html and "model m-7" in html
-    assert "Risk: Expected count" in html and "Stations and schools" in html
-    assert "+ many knife crimes" in html  # popup data
-    assert "1.00 - 1.60" in html  # first quantile class of 1, 2, 3, 4 (k = 5)
+    assert "Risk: expected events next month" in html and "Stations" in html
+    assert "North Ward" in html and "South Ward" in html  # ward labels
+    assert "Testham Central" in html  # station label
+    assert "Many knife crimes" in html  # popup data
+    assert "4.0 expected events next month" in html  # units on the number
+    assert "no earlier run to compare" in html  # rank change filled, not blank
+    assert len(re.findall(r'class_name": "svrisk-num"|svrisk-num', html)) >= 4
+    assert "Open Government Licence v3.0" in html and "police.uk" in html
+    sections = re.findall(r'data-layer="(\w+)"', html)
+    assert sections == ["risk", "top", "wards", "borough", "hubs_station"]  # no Gi*, emerging: nothing to draw
     assert re.findall(r"<script[^>]*\bsrc=", html) == []
     assert "L.tileLayer" not in html
+
+
+def test_context_layers_take_no_clicks():
+    html = maps.render_html(maps.risk_map(layers(), META, context=context()))
+    panes = re.findall(r'createPane\(\s*"(svrisk-[a-z]+)"\);\s*\S+\.style\.zIndex = (\d+);\s*'
+                       r"\S+\.style\.pointerEvents = 'none'", html)
+    assert panes == [("svrisk-context", "420"), ("svrisk-hubs", "430"), ("svrisk-labels", "640")]
+    # wards, borough, hubs (layer and each marker's style), 4 numbers, 2 ward and 1 station label
+    assert html.count('"interactive": false') == 3 + 1 + 4 + 2 + 1
+    assert re.search(r'"interactive": false, "pane": "svrisk-hubs", "radius"', html)  # the hub markers themselves
+
+
+def test_tiles_when_asked_with_their_credit():
+    html = maps.render_html(maps.risk_map(layers(), META, tiles="osm"))
+    assert "L.tileLayer" in html and "tile.openstreetmap.org" in html and "OpenStreetMap" in html
 
 
 def test_rate_bands_option_needs_a_rate_column():
@@ -57,6 +114,19 @@ def test_rate_bands_option_needs_a_rate_column():
         maps.risk_map(layers(), META, scheme="rate_bands")
     with pytest.raises(ValueError, match="'rate_2021'"):
         maps.risk_map(layers(), META, scheme="rate_bands", value="rate_2021")
+
+
+def test_colours_a_reader_could_confuse_are_not_used_together():
+    hub = {f"hub {k}": c for k, c in gl.HUB_COLOURS.items()}
+    risk = {f"risk {i}": c for i, c in enumerate(maps.TOP_AREA_COLOURS)}
+    emerging = {f"emerging {k}": c for k, c in gl.EMERGING_COLOURS.items()}
+    lines = {"area": gl.AREA_COLOUR, "ward": gl.WARD_COLOUR, "borough": gl.BOROUGH_COLOUR}
+    # what the map shows at once: risk classes with the context; youth places beside the emerging
+    # categories (it was orange, as "sporadic"); Gi* classes among themselves
+    assert gl.close_colours({**risk, **hub, **lines, "youth": gl.YOUTH_COLOUR}) == []
+    assert gl.close_colours({**emerging, "youth": gl.YOUTH_COLOUR, **hub}) == []
+    assert gl.close_colours({str(k): c for k, c in gl.GI_BIN_COLOURS.items()}) == []
+    assert gl.close_colours({"a": "#fd8d3c", "b": "#fd8d3d"}) == [("a", "b", pytest.approx(0.3, abs=0.3))]
 
 
 def test_save_map_writes_one_file(tmp_path):

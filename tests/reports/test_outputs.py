@@ -91,6 +91,62 @@ def test_gpkg_has_qgis_styles(written):
     assert [c.get("value") for c in cats.iter("category")] == ["3", "2", "0", "-1"]
     assert [c.get("label") for c in cats.iter("category")][0] == "Hot spot (99%)"
     ET.fromstring(hot["styleSLD"])  # well-formed
+    # places in QGIS take the web map's classes: the top 1/5/10/25% of the area, by risk_class
+    ranked = ET.fromstring(styles.set_index("f_table_name").loc["ranked_units", "styleQML"].split(">", 1)[1])
+    r = ranked.find("renderer-v2")
+    assert r.get("type") == "categorizedSymbol" and r.get("attr") == "risk_class"
+    # 36 equal cells: the top cell is 2.8% of the area (1-5% is then empty), 2 more reach 8.3%
+    assert [c.get("value") for c in r.iter("category")] == ["Top 1% of area", "5-10% of area",
+                                                            "10-25% of area", "Rest"]
+
+
+def test_gpkg_is_version_1_2_with_conformant_styles_and_opens_without_warnings(written):
+    _, paths, _ = written
+    with sqlite3.connect(paths["gpkg"]) as con:
+        app_id, version = (con.execute("PRAGMA application_id").fetchone()[0],
+                           con.execute("PRAGMA user_version").fetchone()[0])
+        times = [t for (t,) in con.execute("SELECT update_time FROM layer_styles")]
+        changed = con.execute("SELECT last_change FROM gpkg_contents").fetchall()
+    con.close()
+    assert app_id.to_bytes(4, "big") == b"GPKG" and version == 10200  # GDAL 3.6 / QGIS 3.22 read 1.2 quietly
+    iso_ms = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")  # the standard's DATETIME form
+    assert times and all(iso_ms.match(t) for t in times), times
+    assert all(iso_ms.match(t) for (t,) in changed), changed
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for layer, _ in pyogrio.list_layers(paths["gpkg"]):
+            info = pyogrio.read_info(paths["gpkg"], layer=layer)
+            pyogrio.read_dataframe(paths["gpkg"], layer=layer)
+            if layer != "layer_styles":
+                assert info["crs"] == "EPSG:27700", layer
+    assert [str(w.message) for w in caught] == []
+    info = pyogrio.read_info(paths["gpkg"], layer="ranked_units")
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert types["rank"] == "int64" and types["expected"] == "float64" and types["place"] == "object"
+
+
+def test_shapefile_keeps_long_text_whole_beside_it_and_warns_nothing(tmp_path):
+    import warnings
+
+    from reports import layers as gl
+
+    long_ = "; ".join(f"12-month serious violence {i} events, 3.5x the borough median" for i in range(6))
+    frame = gpd.GeoDataFrame({"unit_id": ["a", "b"], "reasons": [long_, "short"]},
+                             geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)], crs=27700)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # an empty layer with a text column (no emerging pattern found) is written too
+        empty = frame.iloc[:0].astype({"reasons": "string"})
+        gl.write_shapefile_zip({"areas": frame, "emerging": empty}, tmp_path / "s.zip")
+    assert [str(w.message) for w in caught] == []
+    back = pyogrio.read_dataframe(f"/vsizip/{tmp_path / 's.zip'}/areas.shp")
+    assert len(back["reasons"][0].encode()) <= 254 and back["reasons"][0].endswith(" [...]")
+    assert long_.startswith(back["reasons"][0].removesuffix(" [...]")) and back["reasons"][1] == "short"
+    with zipfile.ZipFile(tmp_path / "s.zip") as zf:
+        full = pd.read_csv(zf.open("long_text.csv"))
+    assert full.to_dict("records") == [{"layer": "areas", "row": 0, "key": "a", "field": "reasons", "text": long_}]
 
 
 def test_shapefile_zip_with_field_map(written):
@@ -135,6 +191,12 @@ def test_kml_has_every_layer_in_wgs84(written):
     _same_geoms(back.to_crs(27700).geometry, ranking.geometry, 0.05)
     assert list(back["Name"]) == list(ranking["name"])
     assert [int(r) for r in back["rank"]] == list(ranking["rank"])
+    # numbers are typed as numbers in the KML schema, so 10 sorts after 2
+    info = pyogrio.read_info(paths["kml"], layer="ranked_units")
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert {types[c] for c in ("rank", "Gi_Bin", "rank_change", "recent_count")} == {"int32"}
+    assert types["expected"] == "float64"
+    assert back["rank"].sort_values().tolist()[:11] == list(range(1, 12))
     hubs = pyogrio.read_dataframe(paths["kml"], layer="hubs")
     assert list(hubs["Name"]) == ["Colindale", "Burnt Oak", "Orion Primary", "Colindale High"]
 
@@ -158,7 +220,7 @@ def test_map_is_self_contained_with_title_and_legend(written):
     assert "tile.openstreetmap" not in html and "L.tileLayer" not in html
     assert "Data 2021-01 to 2023-12" in html and "svrisk-0.1.0+test" in html
     assert "svrisk-legend" in html and "Clear Hold Build areas" in html
-    assert "Stations and schools" in html and "Emerging hot spots" in html
+    assert "Stations" in html and "Schools" in html and "Emerging hot spots" in html
 
 
 def test_briefing_content(written):
@@ -166,7 +228,8 @@ def test_briefing_content(written):
     html = paths["briefing"].read_text()
     assert "data:image/png;base64," in html
     for text in ("Top 10 places", "Cell 1-1", "Clear Hold Build areas", "Colindale North",
-                 "What changed since the last run", "New to the top 10: Cell 2-2",
+                 "What changed since the last run",
+                 "New to the top 10: Colindale North, 300 m from Colindale station (Cell 2-2)",
                  "Needs assessment", "+5.0%", "Who lives in the top 10 places", "1.74",
                  "places, never people", "No police-generated data", "2021-01 to 2023-12"):
         assert text in html, text
@@ -179,7 +242,8 @@ def test_briefing_warns_when_police_generated_data_was_used(tmp_path, make_run):
     run = make_run(tmp_path, "r", police_generated=True, previous=False)
     html = render_briefing(run)
     assert "WAS used in this run" in html
-    assert "No previous run to compare with." in html
+    assert "No earlier run on these units to compare with" in html
+    assert "rank changes start with the next run" in html  # said once, not a blank column
 
 
 def test_run_layers_stamps_and_load_run_checks(tmp_path, make_run):

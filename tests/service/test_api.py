@@ -62,6 +62,8 @@ def test_ranking_json_pages_in_rank_order(client, api_keys):
     assert [i["unit_id"] for i in body["items"]] == ["G00", "G01", "G02"]
     assert [i["rank"] for i in body["items"]] == [2, 3, 4]
     assert body["items"][0]["expected"] == 6.0
+    # the name people use: ward and nearest station (G02 is 200 m from Colindale station)
+    assert body["items"][2]["place"] == "Colindale North, 200 m from Colindale station"
     assert "geometry" not in body["items"][0]
     assert {ln["rel"] for ln in body["links"]} == {"self", "next", "prev"}
 

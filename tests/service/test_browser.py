@@ -1,5 +1,6 @@
 """A real browser (Debian's headless Chromium via Playwright) opens the served map and briefing."""
 
+import re
 import socket
 import threading
 import time
@@ -58,43 +59,89 @@ def page(server, api_keys):
         browser.close()
 
 
-def test_map_renders_layers_legend_and_a_popup(server, page, tmp_path):
+def _shots(api_settings) -> Path:
+    """Screenshots are CI artifacts kept in the test's run folder (a tmp folder), never in the repo."""
+    folder = api_settings.runs_dir / "run-2024-01" / "screenshots"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _legend_sections(page) -> dict[str, bool]:
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#svrisk-legend [data-layer]')]
+        .map(el => [el.dataset.layer, el.offsetParent !== null]))""")
+
+
+def test_map_orients_numbers_the_top_10_and_shows_legends_only_for_visible_layers(server, page, api_settings):
     page.goto(f"{server}/runs/latest/map")
     page.wait_for_selector("path.leaflet-interactive")
     overlays = [t.strip() for t in page.locator(".leaflet-control-layers-overlays label").all_inner_texts()]
-    assert overlays == ["Risk: Expected count", "Gi* hot and cold spots", "Emerging hot spots",
-                        "Clear Hold Build areas", "Stations and schools"]
-    # 36 cells + 2 area outlines + 4 hubs drawn (Gi* and emerging start hidden)
-    assert page.locator("path.leaflet-interactive").count() == 42
-    legend = page.locator("#svrisk-legend")
-    assert legend.is_visible()
-    assert "Clear Hold Build areas" in legend.inner_text()
+    assert overlays == ["Risk: expected events next month", "Gi* hot and cold spots", "Emerging hot spots",
+                        "Clear Hold Build areas", "Top 10 numbered", "Wards", "Borough boundary",
+                        "Stations", "Schools"]
+    # 36 cells + 2 area outlines take clicks; wards, outline, stations and labels do not
+    assert page.locator("path.leaflet-interactive").count() == 38
+    assert page.locator(".svrisk-ward-label span", has_text="Colindale North").first.is_visible()
+    assert page.locator(".svrisk-ward-label span", has_text="Burnt Oak").first.is_visible()
+    assert page.locator(".svrisk-station-label span", has_text="Colindale").first.is_visible()
+    numbers = page.locator(".svrisk-num span").all_inner_texts()
+    assert sorted(int(n) for n in numbers) == list(range(1, 11))
+    credits = page.locator(".leaflet-control-attribution").inner_text()
+    assert "Open Government Licence" in credits and "police.uk" in credits and "Crown copyright" in credits
     assert "Data 2021-01 to 2023-12" in page.locator("#svrisk-title").inner_text()
-    # click the centre of the map's highest-risk cell (G11): its popup names it
+    # legends: one per layer shown, none for hidden ones, none empty
+    assert _legend_sections(page) == {"risk": True, "gi": False, "emerging": False, "areas": True, "top": True,
+                                      "wards": True, "borough": True, "hubs_station": True, "hubs_school": False}
+    for section in page.locator("#svrisk-legend [data-layer]").all():
+        if section.is_visible():
+            assert section.locator(".svrisk-legend-row").count() >= 1
+    page.screenshot(path=str(_shots(api_settings) / "map.png"))
+    # the top cell's number sits on it, and a click there still opens the place's popup
     page.locator('path.leaflet-interactive[fill="#800026"]').first.click(force=True)
-    popup = page.wait_for_selector(".leaflet-popup-content", timeout=5000)
-    text = popup.inner_text()
-    assert "Cell 1-1" in text and "12.0" in text
-    # turning a hidden overlay on draws its polygons
+    text = page.wait_for_selector(".leaflet-popup-content", timeout=5000).inner_text()
+    assert "Colindale North, by Colindale station" in text and "Cell 1-1" in text
+    assert "12.0 expected events next month" in text and "Rank change" in text
+    page.locator(".leaflet-popup-close-button").click()
+    # turning layers on and off shows and hides their legends
     page.locator(".leaflet-control-layers-overlays label", has_text="Emerging hot spots").click()
-    assert page.locator("path.leaflet-interactive").count() == 45
-    shot = tmp_path / "map.png"
-    page.screenshot(path=str(shot))
-    assert shot.stat().st_size > 10_000
+    page.locator(".leaflet-control-layers-overlays label", has_text="Wards").click()
+    assert page.locator("path.leaflet-interactive").count() == 41
+    shown = _legend_sections(page)
+    assert shown["emerging"] and not shown["wards"] and not shown["gi"]
+    assert page.locator(".svrisk-ward-label").count() == 0  # the labels went with their layer
+    page.screenshot(path=str(_shots(api_settings) / "map-emerging-no-wards.png"))
+    assert (_shots(api_settings) / "map.png").stat().st_size > 10_000
     assert page.problems == []
 
 
-def test_briefing_renders_map_image_and_tables(server, page, tmp_path):
+def test_briefing_prints_map_and_top_10_on_page_one(server, page, api_settings):
     page.goto(f"{server}/runs/run-2024-01/briefing")
     img = page.locator("#map img")
-    assert page.evaluate("(el) => el.complete && el.naturalWidth > 400", img.element_handle())
+    assert page.evaluate("(el) => el.complete && el.naturalWidth > 1000", img.element_handle())
     rows = page.locator("#top-places tbody tr")
     assert rows.count() == 10
-    assert rows.first.locator("td").nth(1).inner_text().startswith("Cell 1-1")
+    assert rows.first.locator("td").nth(1).inner_text().startswith("Colindale North, by Colindale station")
+    legend = page.locator("#legend .legend-row").all_inner_texts()
+    assert legend[0].startswith("Top 1% of area") and any("Ward boundary" in t for t in legend)
     assert "places, never people" in page.locator("#caveats").inner_text()
-    shot = tmp_path / "briefing.png"
+    assert "Open Government Licence" in page.locator("#credits").inner_text()
+    assert "raises risk" not in page.locator("#why").inner_text().lower()
+    shot = _shots(api_settings) / "briefing.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
+    # printed at A4 (190 mm of text width), the map and the whole top 10 fit on page 1 (277 mm)
+    page.emulate_media(media="print")
+    page.set_viewport_size({"width": 718, "height": 1047})
+    bottom_mm = page.evaluate("document.querySelector('#top-places').getBoundingClientRect().bottom") * 25.4 / 96
+    assert bottom_mm < 277, f"the top 10 ends {bottom_mm:.0f} mm down page 1"
+    page.emulate_media(media="screen")
+    page.set_viewport_size({"width": 1200, "height": 850})
+    # the PDF written beside the HTML is A4, and a copy is kept with the screenshots
+    pdf = api_settings.runs_dir / "run-2024-01" / "briefing.pdf"
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and int(re.findall(rb"/Count\s+(\d+)", data)[0]) >= 2
+    for width, height in re.findall(rb"/MediaBox\s*\[0 0 ([\d.]+) ([\d.]+)\]", data):
+        assert (round(float(width) / 72 * 25.4), round(float(height) / 72 * 25.4)) == (210, 297)  # A4
+    (_shots(api_settings) / "briefing.pdf").write_bytes(data)
     # the briefing's link to the interactive map works when served
     page.locator("#map a").click()
     page.wait_for_selector("path.leaflet-interactive")

@@ -109,3 +109,10 @@ def test_features_accept_hexagons(real_store, tmp_path):
     assert result.exit_code == 0, result.output
     frames = list((tmp_path / "f").glob("*.parquet"))
     assert frames and pd.read_parquet(frames[0])["unit_id"].str.startswith("h400_").all()
+
+
+def test_run_refuses_a_tile_option_that_is_not_a_url_template_before_any_work(tmp_path):
+    result = runner.invoke(app, ["run", "--data", str(tmp_path / "nothing"), "--tiles", "https://maps.example/x.png"])
+    assert result.exit_code == 2
+    assert "tile URL template" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "nothing").exists()

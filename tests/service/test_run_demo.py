@@ -14,7 +14,8 @@ from service.settings import get_settings
 
 pytestmark = pytest.mark.slow
 CONTRACT = ["run.json", "ranking.parquet", "hotspots.parquet", "areas.parquet", "youth_list.parquet",
-            "hubs.parquet", "fairness.json", "figures.json", "map.html", "briefing.html", "layers.gpkg"]
+            "hubs.parquet", "wards.parquet", "borough.parquet", "fairness.json", "figures.json", "map.html",
+            "briefing.html", "layers.gpkg"]
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,19 @@ def test_the_run_folder_holds_every_output(demo_runs):
     assert missing == []
     layers = {name for name, _ in pyogrio.list_layers(first / "layers.gpkg")}
     assert {"ranked_units", "hotspots", "areas", "hubs"} <= layers
+    from reports.pdf import find_browser
+
+    if find_browser() is not None:  # the PDF is printed wherever Chromium is installed
+        assert (first / "briefing.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_every_place_carries_its_ward_and_nearest_station(demo_runs):
+    first, _, _ = demo_runs
+    ranking = pd.read_parquet(first / "ranking.parquet")
+    wards = set(pd.read_parquet(first / "wards.parquet")["name"])
+    ward_of = ranking["place"].str.split(", ").str[0]
+    assert ward_of.isin(wards).all(), ranking.loc[~ward_of.isin(wards), "place"].head().tolist()
+    assert ranking["place"].str.contains(r"station$").mean() > 0.9  # stations within 2 km of most places
 
 
 def test_planted_hot_spots_are_top_ranked_and_never_cold(demo_runs):
