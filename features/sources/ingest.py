@@ -280,13 +280,16 @@ def _damaged(catalogue: Catalogue, results: list[tuple[Source, LoadResult]], fai
             why = "; ".join(f"{n:,} {r}" if r != TRUNCATED else rows.loc[rows["reason"] == TRUNCATED, "detail"].iloc[0]
                             for r, n in counts.items())
             if "source_file" in res.frame:
-                recovered = int((res.frame["source_file"] == file).sum())
+                accepted = int((res.frame["source_file"] == file).sum())
             else:
-                recovered = int(res.accepted_rows)
+                accepted = int(res.accepted_rows)
+            rejected = int(((rej["source_file"] == file) & ~rej["reason"].isin(DAMAGE_REASONS)).sum())
             lost = int((rows["reason"] != TRUNCATED).sum())
+            if TRUNCATED in counts:
+                lost = "every row after the break" if not lost else f"{lost:,} rows and every row after the break"
             out.append({"path": _rel(file, root), "member": file.partition("!")[2] or None, "source": source.name,
-                        "why": why, "rows_recovered": recovered,
-                        "rows_lost": lost if TRUNCATED not in counts else f"{lost} and every row after the break"})
+                        "why": why, "rows_recovered": accepted + rejected, "rows_accepted": accepted,
+                        "rows_lost": lost})
     return out
 
 

@@ -170,7 +170,7 @@ def os_error(source: str | Path, exc: OSError) -> DataError:
 def _refuse_size(source: str, size: float, limit: int, what: str, setting: str, exact: bool = True) -> DataError:
     amount = _mb(size) if exact else f"more than {_mb(limit)}"
     return DataError(source, f"{what} {amount}, over the ingest limit {setting} = {limit / MB:,.6g}; refused "
-                     f"before reading it (raise [ingest] {setting} in svrisk.toml if the file is genuine)")
+                     f"without loading it (raise [ingest] {setting} in svrisk.toml if the file is genuine)")
 
 
 @dataclass
@@ -643,6 +643,22 @@ def _bad_row(source: str, number: int, text: str, detail: str) -> dict:
             "raw": json.dumps(text.replace(BAD_CHAR, "\ufffd"))}
 
 
+def _longest_line(text: str, piece: int = 1 << 26) -> int:
+    """Characters in the longest line (CR or LF ends a line); no field is longer, save quoted multi-line ones."""
+    longest, carry = 0, 0
+    for start in range(0, len(text), piece):
+        codes = np.frombuffer(text[start:start + piece].encode("utf-32-le"), dtype=np.uint32)
+        ends = np.flatnonzero((codes == 10) | (codes == 13))
+        if len(ends) == 0:
+            carry += len(codes)
+            longest = max(longest, carry)
+            continue
+        longest = max(longest, carry + int(ends[0]), int(np.diff(ends).max(initial=1)) - 1)
+        carry = len(codes) - int(ends[-1]) - 1
+        longest = max(longest, carry)
+    return longest
+
+
 def _reject_damaged_rows(frame, header, text, decoded: Decoded, limits: Limits, source: str):
     """Rows with NUL bytes, undecodable bytes or a field over the limit: (kept frame, reject dicts)."""
     tests = []
@@ -652,7 +668,7 @@ def _reject_damaged_rows(frame, header, text, decoded: Decoded, limits: Limits, 
     if decoded.bad_bytes:
         tests.append((BAD_BYTES, lambda s: s.str.contains(BAD_CHAR, regex=False),
                       f"the row holds bytes that are not valid {decoded.encoding} (the file is damaged here)"))
-    if len(text) > limits.max_field_chars:
+    if len(text) > limits.max_field_chars and _longest_line(text) > limits.max_field_chars:
         tests.append(("field too long", lambda s: s.str.len() > limits.max_field_chars,
                       f"a field is longer than {limits.max_field_chars:,} characters (setting "
                       f"{limits.setting_names[2]})"))

@@ -49,7 +49,9 @@ def print_report(report: dict) -> None:
         typer.echo(f"\nfiles: {accounted['found']} found, {accounted['ingested']} ingested, "
                    f"{accounted['unrecognised']} unrecognised, {accounted['damaged']} damaged")
     for d in report.get("damaged", []):
-        typer.echo(f"  DAMAGED (kept going): {d['path']}: {d['why']}; {d['rows_recovered']:,} rows recovered, "
-                   f"lost: {d['rows_lost']}")
+        where = d["path"] + (f"!{d['member']}" if d.get("member") else "")
+        accepted = f" ({d['rows_accepted']:,} accepted)" if "rows_accepted" in d else ""
+        typer.echo(f"  DAMAGED (kept going): {where}: {d['why']}; {d['rows_recovered']:,} rows recovered"
+                   f"{accepted}, lost: {d['rows_lost']}")
     for u in report.get("unrecognised", []):
         typer.echo(f"  not used: {u['path']} ({u['why']})")

@@ -17,6 +17,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 
 from features.sources.loaders.context import IngestContext
@@ -74,7 +75,15 @@ def read_layer(path: Path, ctx: IngestContext | None = None, layer: str | None =
     target = f"/vsizip/{path}/{member}" if member else path
     source = f"{path}!{member}" if member else str(path)
     try:
+        if layer is None:
+            layers = pyogrio.list_layers(target)
+            if len(layers) > 1:
+                names = ", ".join(str(n) for n, _ in layers)
+                raise DataError(source, f"holds {len(layers)} layers ({names}); name the one to read in "
+                                "catalogue.toml (layer = \"...\"), one [[source]] per layer")
         return gpd.read_file(target, layer=layer, engine="pyogrio")
+    except DataError:
+        raise
     except OSError as exc:
         raise os_error(source, exc) from None
     except Exception as exc:  # noqa: BLE001 - pyogrio/GDAL errors of every kind mean "cannot read this layer"

@@ -92,7 +92,9 @@ def test_truncated_gzip_stops_naming_the_file_and_keep_going_loads_the_rows_befo
     (damaged,) = report["damaged"]
     assert damaged["path"] == "crime/api.csv.gz" and "every row after the break" in damaged["rows_lost"]
     got = accepted(report, "policeuk_api")
-    assert 1000 < got < 3000 and damaged["rows_recovered"] == got
+    (item,) = [i for i in report["inputs"] if i["kind"] == "policeuk_api"]
+    assert 1000 < got < 3000 and damaged["rows_accepted"] == got
+    assert damaged["rows_recovered"] == item["rows_read"] - 1  # all but the row cut in two
     assert reasons(tmp_path / "store").count("file truncated") == 1
     assert "DAMAGED (kept going): crime/api.csv.gz" in out
     assert_accounted(report, data, tmp_path / "store")
@@ -189,7 +191,7 @@ def test_a_truncated_archive_yields_its_whole_members_and_the_start_of_the_broke
     assert 800 < got < 1200
     (damaged,) = report["damaged"]
     assert damaged["path"] == "police.zip" and damaged["member"].endswith("2017-03-fixture-street.csv")
-    assert damaged["rows_recovered"] == got - 800
+    assert damaged["rows_accepted"] == damaged["rows_recovered"] == got - 800
     assert_accounted(report, data, tmp_path / "store")
 
 
@@ -347,6 +349,11 @@ def test_a_two_layer_geopackage_is_read_layer_by_layer_with_editions_from_layer_
                       "boundaries/boundaries_2021.gpkg!wards_2022": "units_ward2022"}
     assert report["tables"]["units_lsoa2011"] == 2 and report["tables"]["units_ward2022"] == 1
     assert_accounted(report, data, tmp_path / "store")
+    # Listed in a catalogue without naming a layer: refused, never "the first layer, silently".
+    (data / "catalogue.toml").write_text('[[source]]\nkind = "boundary_lsoa2011"\npath = '
+                                         '"boundaries/boundaries_2021.gpkg"\n')
+    code, error, _, _ = ingest_cli(data, tmp_path / "store2")
+    assert code == 2 and "holds 2 layers (lsoa_2011, wards_2022); name the one to read" in error
 
 
 def test_a_point_layer_is_unrecognised_with_its_geometry(tmp_path):
