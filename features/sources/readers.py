@@ -228,6 +228,15 @@ def read_bytes(path: Path, member: str | None = None, limits: Limits = DEFAULT_L
     return read_blob(path, member, limits).data
 
 
+def _counted(total: int, piece: bytes, limits: Limits, source: str) -> int:
+    """Bytes of text so far; refuse the table once they pass the limit (nothing more is decompressed)."""
+    total += len(piece)
+    if total > limits.max_table_bytes:
+        raise _refuse_size(source, total, limits.max_table_bytes, "it decompresses to", limits.setting_names[1],
+                           exact=False)
+    return total
+
+
 def _inflate(path: Path, limits: Limits, source: str, keep: bool) -> tuple[bytes, str | None]:
     """Decompress a gzip file in bounded pieces; (data or b"", why it broke off or None)."""
     out: list[bytes] = []
@@ -236,10 +245,7 @@ def _inflate(path: Path, limits: Limits, source: str, keep: bool) -> tuple[bytes
     with path.open("rb") as raw, gzip.GzipFile(fileobj=raw) as gz:
         try:
             while piece := gz.read1(CHUNK):  # read1: a later break cannot discard this piece
-                total += len(piece)
-                if total > limits.max_table_bytes:
-                    raise _refuse_size(source, total, limits.max_table_bytes, "it decompresses to",
-                                       limits.setting_names[1], exact=False)
+                total = _counted(total, piece, limits, source)
                 if keep:
                     out.append(piece)
         except EOFError:
@@ -346,10 +352,7 @@ def _inflate_raw(fh, limits: Limits, source: str, keep: bool) -> tuple[bytes, st
             except zlib.error as exc:
                 return b"".join(out), f"the zip member is corrupt after {total:,} bytes of text ({exc})"
             buf = d.unconsumed_tail
-            total += len(piece)
-            if total > limits.max_table_bytes:
-                raise _refuse_size(source, total, limits.max_table_bytes, "it decompresses to",
-                                   limits.setting_names[1], exact=False)
+            total = _counted(total, piece, limits, source)
             if keep:
                 out.append(piece)
         if d.eof:

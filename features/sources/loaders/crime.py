@@ -104,6 +104,23 @@ def _row_hash(frame: pd.DataFrame) -> pd.Series:
 # ---------------------------------------------------------------------------- linked records
 
 
+def _repeats(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For integer codes in order (-1 = none): (True where a code appeared earlier, position of each code's first)."""
+    valid = codes >= 0
+    pos = np.flatnonzero(valid)
+    first_of = np.full(int(codes.max(initial=-1)) + 1, -1, dtype=np.int64)
+    repeat = valid.copy()
+    if len(pos):
+        uniq, first = np.unique(codes[pos], return_index=True)
+        first_of[uniq] = pos[first]
+        repeat[pos[first]] = False
+    return repeat, first_of
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    return pd.factorize(values, use_na_sentinel=True)[0]
+
+
 def rank_records(table: pd.DataFrame) -> pd.DataFrame:
     """Which police.uk records are counted: one per record, and one per crime reference.
 
@@ -119,56 +136,59 @@ def rank_records(table: pd.DataFrame) -> pd.DataFrame:
 
     Returns a frame indexed like ``table`` with ``reason`` (NA where counted) and ``detail``.
     """
-    reason = pd.Series(pd.NA, index=table.index, dtype="string")
-    detail = pd.Series(pd.NA, index=table.index, dtype="string")
-    if table.empty:
-        return pd.DataFrame({"reason": reason, "detail": detail})
-    ranked = table.assign(_order=np.arange(len(table))).sort_values(
-        ["serious_violence", "harm", "_order"], ascending=[False, False, True], kind="stable")
-    where = ranked["source_file"].astype("string") + " row " + ranked["source_row"].astype("string")
-    rec = ranked["record"]
-    dup = (rec.notna() & rec.duplicated(keep="first")).to_numpy()
-    if dup.any():
-        first = where[rec.notna().to_numpy() & ~dup].set_axis(rec[rec.notna().to_numpy() & ~dup].to_numpy())
-        reason[ranked.index[dup]] = DUPLICATE
-        detail[ranked.index[dup]] = ("same record as " + rec[dup].map(first)).to_numpy()
-    cid = ranked["crime_id"]
-    live = ~dup & cid.notna().to_numpy()
-    linked = live & cid.where(live).duplicated(keep="first").to_numpy()
-    if linked.any():
-        kept = live & ~linked
-        desc = (ranked["category"].astype("string") + " from " + where)[kept].set_axis(cid[kept].to_numpy())
-        reason[ranked.index[linked]] = LINKED
-        detail[ranked.index[linked]] = ("crime reference " + cid[linked].str[:12] + "… is counted once, as "
-                                        + cid[linked].map(desc)).to_numpy()
-    return pd.DataFrame({"reason": reason, "detail": detail})
+    n = len(table)
+    reason = np.full(n, None, dtype=object)
+    detail = np.full(n, None, dtype=object)
+    if n:
+        sv = table["serious_violence"].to_numpy(dtype=bool)
+        harm = table["harm"].to_numpy(dtype="float64")
+        order = np.lexsort((np.arange(n), -harm, -sv.astype(np.int8)))  # ranked: most serious first
+        files = table["source_file"].astype(str).to_numpy()
+        rows = table["source_row"].to_numpy()
+        categories = table["category"].astype(str).to_numpy()
+        record = _codes(table["record"])[order]
+        dup, first_of = _repeats(record)
+        for p in np.flatnonzero(dup):
+            i, k = order[p], order[first_of[record[p]]]
+            reason[i], detail[i] = DUPLICATE, f"same record as {files[k]} row {rows[k]}"
+        crime = np.where(dup, -1, _codes(table["crime_id"])[order])
+        linked, first_of = _repeats(crime)
+        refs = table["crime_id"].astype(str).to_numpy()
+        for p in np.flatnonzero(linked):
+            i, k = order[p], order[first_of[crime[p]]]
+            reason[i] = LINKED
+            detail[i] = f"crime reference {refs[i][:12]}… is counted once, as {categories[k]} from {files[k]} row {rows[k]}"
+    return pd.DataFrame({"reason": pd.array(reason, dtype="string"), "detail": pd.array(detail, dtype="string")},
+                        index=table.index)
 
 
 def linked_summary(table: pd.DataFrame, decision: pd.DataFrame) -> dict:
     """What the rule did: references with several records, and events by group under this rule
     and under "keep the first record of a reference" (the rule before it), for comparison."""
-    not_dup = (decision["reason"] != DUPLICATE).fillna(True).to_numpy()
-    live = table[not_dup]
-    counted = table[decision["reason"].isna().to_numpy()]
-    with_ref = live[live["crime_id"].notna()]
-    sizes = with_ref.groupby("crime_id").size()
-    first = pd.concat([live[live["crime_id"].isna()], with_ref.drop_duplicates("crime_id", keep="first")])
-    kept = counted[counted["crime_id"].notna()].set_index("crime_id")
-    firsts = with_ref.drop_duplicates("crime_id", keep="first").set_index("crime_id")
-    upgraded = int((kept["group"] != firsts["group"].reindex(kept.index)).sum()) if len(kept) else 0
-    sv_lost = int((kept["serious_violence"] & ~firsts["serious_violence"].reindex(kept.index).astype(bool)).sum()) \
-        if len(kept) else 0
+    why = decision["reason"].to_numpy(dtype=object, na_value=None)
+    live = why != DUPLICATE
+    counted = pd.isna(decision["reason"]).to_numpy()
+    crime = np.where(live, _codes(table["crime_id"]), -1)
+    later, first_of = _repeats(crime)  # in load order: the first record of each reference, and the rest
+    first_rule = live & ~later
+    group = table["group"].astype(str).to_numpy()
+    sv = table["serious_violence"].to_numpy(dtype=bool)
+    kept_refs = counted & (crime >= 0)
+    first_row = first_of[crime[kept_refs]]
+    sizes = np.bincount(crime[crime >= 0]) if (crime >= 0).any() else np.zeros(0, dtype=int)
+
+    def by_group(mask: np.ndarray) -> dict[str, int]:
+        names, counts = np.unique(group[mask], return_counts=True)
+        return {str(k): int(v) for k, v in zip(names, counts, strict=True)}
+
     return {
         "rule": "one event per crime reference (persistent_id / Crime ID), counted as its most serious record",
         "references_with_several_records": int((sizes > 1).sum()),
-        "linked_rows": int((decision["reason"] == LINKED).sum()),
-        "duplicate_rows": int((decision["reason"] == DUPLICATE).sum()),
-        "references_counted_as_a_record_other_than_their_first": upgraded,
-        "serious_violence_references_whose_first_record_is_not": sv_lost,
-        "events_by_group": {
-            "most_serious_record": {k: int(v) for k, v in counted["group"].value_counts().sort_index().items()},
-            "first_record": {k: int(v) for k, v in first["group"].value_counts().sort_index().items()},
-        },
+        "linked_rows": int((why == LINKED).sum()),
+        "duplicate_rows": int((why == DUPLICATE).sum()),
+        "references_counted_as_a_record_other_than_their_first": int((group[kept_refs] != group[first_row]).sum()),
+        "serious_violence_references_whose_first_record_is_not": int((sv[kept_refs] & ~sv[first_row]).sum()),
+        "events_by_group": {"most_serious_record": by_group(counted), "first_record": by_group(first_rule)},
     }
 
 
