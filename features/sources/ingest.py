@@ -277,8 +277,8 @@ def _damaged(catalogue: Catalogue, results: list[tuple[Source, LoadResult]], fai
         bad = rej[rej["reason"].isin(DAMAGE_REASONS)]
         for file, rows in bad.groupby("source_file", sort=True):
             counts = rows["reason"].value_counts()
-            why = "; ".join(f"{n:,} {r}" if r != TRUNCATED else rows.loc[rows["reason"] == TRUNCATED, "detail"].iloc[0]
-                            for r, n in counts.items())
+            why = "; ".join(f"{n:,} row{'s' if n > 1 else ''} rejected for {r}" if r != TRUNCATED
+                            else rows.loc[rows["reason"] == TRUNCATED, "detail"].iloc[0] for r, n in counts.items())
             if "source_file" in res.frame:
                 accepted = int((res.frame["source_file"] == file).sum())
             else:

@@ -110,7 +110,7 @@ def test_a_nul_byte_rejects_its_row_wherever_it_is(tmp_path, row):
     (data / MONTHLY).write_text("\n".join(lines))
     assert len("\n".join(lines[:row])) > 65536 or row < 100
     code, error, _, _ = ingest_cli(data, tmp_path / "store")
-    assert code == 2 and "1 NUL bytes in row" in error and "1,999 rows readable" in error
+    assert code == 2 and "1 row rejected for NUL bytes in row" in error and "1,999 rows readable" in error
     code, _, report, _ = ingest_cli(data, tmp_path / "store", "--keep-going")
     assert code == 0 and accepted(report, "policeuk_street") == 1999
     rejects = pd.read_parquet(tmp_path / "store" / "rejects.parquet")
