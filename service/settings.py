@@ -35,7 +35,7 @@ class IngestSettings(BaseModel):
     )
     max_table_mb: float = Field(
         512.0, gt=0, description="Most text one table may hold once decompressed (plain CSV, gzip, zip member); "
-        "a decompression bomb is refused at this size having used about 1 MB of memory.",
+        "a decompression bomb is counted in 1 MB pieces and refused at this size without being held.",
     )
     max_field_chars: int = Field(
         1_000_000, gt=0, description="Longest CSV field kept; a row with a longer field is rejected."

@@ -223,11 +223,6 @@ def read_blob(path: Path, member: str | None = None, limits: Limits = DEFAULT_LI
         raise os_error(source, exc) from None
 
 
-def read_bytes(path: Path, member: str | None = None, limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """Raw bytes of a file, a gzip file or a zip member (the readable part, if the stream broke off)."""
-    return read_blob(path, member, limits).data
-
-
 def _counted(total: int, piece: bytes, limits: Limits, source: str) -> int:
     """Bytes of text so far; refuse the table once they pass the limit (nothing more is decompressed)."""
     total += len(piece)
