@@ -52,6 +52,13 @@ class KeyRecord:
                 "created": self.created, "revoked": self.revoked}
 
 
+class UnknownKeyError(KeyError, ValueError):
+    """No key with that id: a user error (the CLI prints one line), and a ``KeyError`` for callers."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown API key"
+
+
 def _digest(salt: str, secret: str) -> str:
     return hashlib.sha256(bytes.fromhex(salt) + secret.encode("utf-8")).hexdigest()
 
@@ -128,7 +135,9 @@ class KeyStore:
         with self._lock:
             records = dict(self._load())
             if key_id not in records:
-                raise KeyError(f"no API key with key_id={key_id!r} in {self.path}")
+                known = ", ".join(sorted(records)) or "none yet"
+                raise UnknownKeyError(f"no API key with key_id={key_id!r} in {self.path} (known ids: {known}; "
+                                      "`svrisk keys list` shows them)")
             rec = records[key_id]
             if rec.revoked is None:
                 records[key_id] = KeyRecord(**{**asdict(rec), "revoked": dt.datetime.now(
@@ -151,4 +160,4 @@ class KeyStore:
         return rec if hmac.compare_digest(rec.hash, _digest(rec.salt, secret)) else None
 
 
-__all__ = ["ROLES", "KeyRecord", "KeyStore", "role_allows"]
+__all__ = ["ROLES", "KeyRecord", "KeyStore", "UnknownKeyError", "role_allows"]

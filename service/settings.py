@@ -29,6 +29,21 @@ class IngestSettings(BaseModel):
     hub_tolerance_m: float = Field(
         2000.0, description="Hubs (stations, schools) may lie this far outside the area."
     )
+    max_file_mb: float = Field(
+        4096.0, gt=0, description="Largest input file on disk (archives and vector files too); larger ones are "
+        "refused from their size, unread.",
+    )
+    max_table_mb: float = Field(
+        512.0, gt=0, description="Most text one table may hold once decompressed (plain CSV, gzip, zip member); "
+        "a decompression bomb is counted in 1 MB pieces and refused at this size without being held.",
+    )
+    max_field_chars: int = Field(
+        1_000_000, gt=0, description="Longest CSV field kept; a row with a longer field is rejected."
+    )
+    keep_going: bool = Field(
+        False, description="Load the readable rows of damaged files and report what was lost, instead of "
+        "stopping (the CLI's --keep-going).",
+    )
 
 
 class UnitSettings(BaseModel):

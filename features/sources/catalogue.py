@@ -9,9 +9,17 @@ Catalogue format (paths relative to the catalogue's folder)::
     name = "street crime"
     kind = "policeuk_street"        # one of KINDS
     path = "crime"                  # a file, a folder of monthly files, or a zip archive
-    # edition = "lsoa2021"          # boundaries: which edition (else read from column/file names)
+    # edition = "lsoa2021"          # boundaries: which edition (else read from column/layer/file names)
     # year = 2019                   # population estimates: which year (else from a date column/file name)
     # layer = "name"                # multi-layer vector files
+    # member = "x/lsoa.shp"         # a vector layer inside a zip archive
+    # crs = "EPSG:27700"            # boundaries whose CRS label is wrong
+
+Every file found under the folder is accounted for in :attr:`Catalogue.files`: it is
+read by a source (or is part of one, like a shapefile's ``.dbf``), or it is listed as
+unrecognised with the reason, or as damaged (found but unreadable) with the reason.
+Recognising a file reads only its first 64 KB (vector files: their layer list and a
+few features), so a huge or hostile file costs nothing until it is loaded.
 
 Nothing here knows about any one borough: recognition uses the public formats'
 column names (police.uk, ONS, MHCLG, TfL, DfE) and file-name patterns of police.uk
@@ -20,19 +28,36 @@ downloads (``YYYY-MM-<force>-street.csv``).
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import pyogrio
 
+from features.sources.loaders.areas import FAMILY, GSS, boundary_edition
 from features.sources.loaders.crime import MONTHLY_STOP, MONTHLY_STREET
-from features.sources.readers import DataError, decode_text, read_bytes
+from features.sources.readers import (
+    DEFAULT_LIMITS,
+    DataError,
+    Limits,
+    check_file_size,
+    read_head,
+    sniff_header,
+    zip_names,
+)
 
 CATALOGUE_NAME = "catalogue.toml"
-VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".kml")
-TABLE_SUFFIXES = (".csv", ".csv.gz", ".txt")
+VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".fgb", ".json", ".gml", ".kml")
+STRONG_VECTOR = (".gpkg", ".shp", ".geojson", ".fgb")  # a file with this suffix that cannot be opened is damaged
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
+STRONG_TABLE = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
+PART_SUFFIXES = (".dbf", ".shx", ".prj", ".cpg", ".sbn", ".sbx", ".qix", ".fix", ".qpj", ".qmd", ".xml",
+                 ".gpkg-wal", ".gpkg-shm")
+DOC_SUFFIXES = (".md", ".pdf", ".html", ".htm", ".doc", ".docx", ".odt", ".rtf", ".png", ".jpg", ".jpeg")
+SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods")
 
 KINDS = (
     "boundary", "boundary_lsoa2011", "boundary_lsoa2021", "boundary_ward2018", "boundary_ward2022",
@@ -59,10 +84,24 @@ class Catalogue:
     name: str
     sources: list[Source]
     origin: str  # "catalogue.toml" or "recognised by columns"
-    unrecognised: list[dict] = field(default_factory=list)
+    unrecognised: list[dict] = field(default_factory=list)  # {"path", "why"}
+    damaged: list[dict] = field(default_factory=list)  # found but unreadable: {"path", "why"}
+    # every file found, by path relative to root: {"status": source|part|catalogue|unrecognised|damaged, ...}
+    files: dict[str, dict] = field(default_factory=dict)
+
+    def unrecognise(self, path: str, why: str) -> None:
+        self.unrecognised.append({"path": path, "why": why})
+        self.files.setdefault(path.split("!", 1)[0], {"status": "unrecognised", "why": why})
+
+    def damage(self, path: str, why: str) -> None:
+        self.damaged.append({"path": path, "why": why})
+        self.files[path.split("!", 1)[0]] = {"status": "damaged", "why": why}
+
+    def claim(self, path: str, source: str) -> None:
+        self.files[path] = {"status": "source", "source": source}
 
 
-def load_catalogue(root: Path) -> Catalogue:
+def load_catalogue(root: Path, limits: Limits = DEFAULT_LIMITS) -> Catalogue:
     """Read ``root/catalogue.toml``, or recognise the files under ``root``."""
     root = Path(root)
     if not root.exists():
@@ -71,15 +110,17 @@ def load_catalogue(root: Path) -> Catalogue:
         raise DataError(root, "expected a data folder")
     path = root / CATALOGUE_NAME
     if path.is_file():
-        return _read_toml(path)
-    return discover(root)
+        return _read_toml(path, limits)
+    return discover(root, limits)
 
 
-def _read_toml(path: Path) -> Catalogue:
+def _read_toml(path: Path, limits: Limits) -> Catalogue:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DataError(path, f"not a valid TOML catalogue ({exc})") from None
+    except OSError as exc:
+        raise DataError(path, f"cannot be read ({exc.strerror})") from None
     sources = []
     for i, entry in enumerate(doc.get("source", []), start=1):
         for need in ("kind", "path"):
@@ -92,16 +133,91 @@ def _read_toml(path: Path) -> Catalogue:
     if not sources:
         raise DataError(path, "catalogue lists no [[source]] entries")
     name = doc.get("catalogue", {}).get("name", path.parent.name)
-    return Catalogue(path.parent, name, sources, CATALOGUE_NAME)
+    root = path.parent
+    cat = Catalogue(root, name, sources, CATALOGUE_NAME)
+    files = _walk(root, cat)
+    claimed: dict[Path, str] = {}
+    for s in sources:
+        target = s.path.resolve()
+        if s.path.is_dir():
+            pattern = MONTHLY_STOP if s.kind == "policeuk_stop_search" else MONTHLY_STREET
+            for p in files:
+                if p.resolve().is_relative_to(target) and (pattern.search(p.name) or p.suffix.lower() == ".zip"):
+                    claimed.setdefault(p.resolve(), s.name)
+        else:
+            claimed.setdefault(target, s.name)
+    for p in files:
+        rel = _rel(p, root)
+        if p.resolve() == path.resolve():
+            cat.files[rel] = {"status": "catalogue"}
+        elif p.resolve() in claimed:
+            cat.claim(rel, claimed[p.resolve()])
+    _claim_parts(files, root, cat)
+    for p in files:
+        rel = _rel(p, root)
+        if rel not in cat.files:
+            cat.unrecognise(rel, f"not listed in {CATALOGUE_NAME}")
+    return cat
 
 
-def _header(path: Path) -> list[str]:
-    data = read_bytes(path)[:65536]
-    text, _ = decode_text(data, str(path))
-    first = text.splitlines()[0] if text.splitlines() else ""
-    import csv
+def _rel(p: Path, root: Path) -> str:
+    return str(p.relative_to(root))
 
-    return [h.strip() for h in next(csv.reader([first]))]
+
+def _walk(root: Path, cat: Catalogue) -> list[Path]:
+    """Every file under ``root`` (symbolic links followed once, loops cut); hidden entries and
+    unreadable folders are accounted for in ``cat`` rather than read."""
+    files: list[Path] = []
+    seen_dirs = {os.path.realpath(root)}
+
+    def unreadable(exc: OSError) -> None:
+        cat.damage(_rel(Path(exc.filename), root) + "/", f"folder cannot be read ({exc.strerror})")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
+        here = Path(dirpath)
+        keep = []
+        for d in sorted(dirnames):
+            rel = _rel(here / d, root) + "/"
+            real = os.path.realpath(here / d)
+            if d.startswith("."):
+                cat.unrecognise(rel, "hidden folder, not read")
+            elif real in seen_dirs:
+                cat.unrecognise(rel, "link to a folder already read (a loop or a second path to it); not read twice")
+            else:
+                seen_dirs.add(real)
+                keep.append(d)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            p = here / name
+            if name.startswith("."):
+                cat.unrecognise(_rel(p, root), "hidden file, not read")
+            elif not p.exists():
+                cat.unrecognise(_rel(p, root), "broken symbolic link")
+            else:
+                files.append(p)
+    return files
+
+
+def _claim_parts(files: list[Path], root: Path, cat: Catalogue) -> None:
+    """Sidecar files (a shapefile's .dbf/.shx/.prj, a GeoPackage's -wal) belong to their main file."""
+    by_path = {str(p): p for p in files}
+    for p in files:
+        low = p.name.lower()
+        suffix = next((s for s in PART_SUFFIXES if low.endswith(s)), None)
+        if suffix is None or _rel(p, root) in cat.files:
+            continue
+        base = str(p)[: -len(suffix)]
+        owner = next((by_path[c] for c in (base, base + ".shp", base + ".SHP", base + ".gpkg") if c in by_path
+                      and c != str(p)), None)
+        if owner is not None:
+            owner_entry = cat.files.get(_rel(owner, root), {})
+            if owner_entry.get("status") in ("source", "part", "catalogue"):
+                cat.files[_rel(p, root)] = {"status": "part", "part_of": _rel(owner, root)}
+            else:
+                cat.files[_rel(p, root)] = {"status": owner_entry.get("status", "unrecognised"),
+                                            "why": f"part of {_rel(owner, root)} ({owner_entry.get('why', '')})"}
+        elif suffix in (".dbf", ".shx", ".prj", ".cpg", ".sbn", ".sbx", ".qix"):
+            cat.unrecognise(_rel(p, root), "shapefile part without its .shp")
 
 
 def recognise_columns(cols: list[str]) -> str | None:
@@ -153,52 +269,134 @@ def recognise_columns(cols: list[str]) -> str | None:
     return None
 
 
-def discover(root: Path) -> Catalogue:
-    """Recognise every file under ``root`` by its columns (CSV) or its code column (vector layers)."""
-    sources: list[Source] = []
-    unrecognised: list[dict] = []
-    monthly_roots: dict[Path, set[str]] = {}
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+def discover(root: Path, limits: Limits = DEFAULT_LIMITS) -> Catalogue:
+    """Recognise every file under ``root`` by its columns (CSV), its layers (vector files) or its
+    members (zip archives); account for the rest as unrecognised or damaged."""
+    cat = Catalogue(root, root.resolve().name, [], "recognised by columns")
+    files = _walk(root, cat)
+    monthly: dict[Path, dict[str, list[str]]] = {}
     for p in files:
         name = p.name.lower()
-        rel = p.relative_to(root)
+        rel = _rel(p, root)
         if MONTHLY_STREET.search(p.name) or MONTHLY_STOP.search(p.name):
             base = p.parent.parent if re.fullmatch(r"\d{4}-\d{2}", p.parent.name) else p.parent
-            monthly_roots.setdefault(base, set()).add("street" if MONTHLY_STREET.search(p.name) else "stop")
-            continue
-        if name.endswith(".zip"):
-            sources.append(Source(str(rel), "policeuk_street", p))
-            sources.append(Source(str(rel) + " (stop and search)", "policeuk_stop_search", p, {"optional": True}))
-            continue
-        if name.endswith(TABLE_SUFFIXES):
-            try:
-                kind = recognise_columns(_header(p))
-            except DataError as exc:
-                unrecognised.append({"path": str(rel), "why": str(exc)})
-                continue
-            if kind is None:
-                unrecognised.append({"path": str(rel), "why": "columns match no known public format"})
-            else:
-                sources.append(Source(str(rel), kind, p))
-        elif name.endswith(VECTOR_SUFFIXES) or name.endswith(".shp"):
-            try:
-                info = pyogrio.read_info(p)
-            except Exception as exc:  # noqa: BLE001 - any OGR failure means "not a layer we can read"
-                unrecognised.append({"path": str(rel), "why": f"not readable as a vector layer ({exc})"})
-                continue
-            geom = str(info.get("geometry_type") or "")
-            if "Polygon" in geom:
-                sources.append(Source(str(rel), "boundary", p))
-            else:
-                unrecognised.append({"path": str(rel), "why": f"vector layer of {geom or 'no'} geometry"})
-        elif name.endswith((".dbf", ".shx", ".prj", ".cpg", ".qmd", ".md", ".txt", ".toml", ".json")):
-            continue
+            kind = "street" if MONTHLY_STREET.search(p.name) else "stop"
+            monthly.setdefault(base, {}).setdefault(kind, []).append(rel)
+        elif name.endswith(".zip"):
+            _zip_sources(p, rel, cat, limits)
+        elif name.endswith(TABLE_SUFFIXES):
+            _table_source(p, rel, name.endswith(STRONG_TABLE), cat, limits)
+        elif name.endswith(VECTOR_SUFFIXES):
+            _vector_sources(p, rel, name.endswith(STRONG_VECTOR), cat, limits)
+        elif name.endswith(PART_SUFFIXES):
+            continue  # claimed by their main file below
+        elif name.endswith(SPREADSHEET_SUFFIXES):
+            cat.unrecognise(rel, "a spreadsheet: save the sheet as CSV to ingest it")
+        elif name.endswith(DOC_SUFFIXES) or name.endswith(".toml"):
+            cat.unrecognise(rel, f"documentation or settings ({p.suffix}), not a data file")
         else:
-            unrecognised.append({"path": str(rel), "why": "not a CSV, vector layer or zip archive"})
-    for base, kinds in sorted(monthly_roots.items()):
-        rel = base.relative_to(root) if base != root else Path(".")
-        if "street" in kinds:
-            sources.append(Source(f"{rel} (police.uk street)", "policeuk_street", base))
-        if "stop" in kinds:
-            sources.append(Source(f"{rel} (police.uk stop and search)", "policeuk_stop_search", base))
-    return Catalogue(root, root.resolve().name, sources, "recognised by columns", unrecognised)
+            cat.unrecognise(rel, "not a CSV, vector layer or zip archive")
+    for base, kinds in sorted(monthly.items()):
+        where = base.relative_to(root) if base != root else Path(".")
+        for kind, label, source_kind in (("street", "police.uk street", "policeuk_street"),
+                                         ("stop", "police.uk stop and search", "policeuk_stop_search")):
+            if kind in kinds:
+                name = f"{where} ({label})"
+                cat.sources.append(Source(name, source_kind, base))
+                for rel in kinds[kind]:
+                    cat.claim(rel, name)
+    _claim_parts(files, root, cat)
+    return cat
+
+
+def _table_source(p: Path, rel: str, strong: bool, cat: Catalogue, limits: Limits) -> None:
+    try:
+        header = sniff_header(read_head(p, limits=limits), str(p))
+    except DataError as exc:
+        if "empty" in exc.reason or not strong:
+            cat.unrecognise(rel, exc.reason)
+        else:
+            cat.damage(rel, exc.reason)
+        return
+    kind = recognise_columns(header)
+    if kind is None:
+        shown = ", ".join(header[:6]) + (", ..." if len(header) > 6 else "")
+        cat.unrecognise(rel, f"columns match no known public format (columns: {shown})")
+        return
+    cat.sources.append(Source(rel, kind, p))
+    cat.claim(rel, rel)
+
+
+def _zip_sources(p: Path, rel: str, cat: Catalogue, limits: Limits) -> None:
+    try:
+        names, whole = zip_names(p, limits)
+    except DataError as exc:
+        cat.damage(rel, exc.reason)
+        return
+    base = [n.rsplit("/", 1)[-1] for n in names]
+    found = False
+    if any(MONTHLY_STREET.search(n) for n in base):
+        cat.sources.append(Source(rel, "policeuk_street", p))
+        found = True
+    if any(MONTHLY_STOP.search(n) for n in base):
+        cat.sources.append(Source(f"{rel} (stop and search)", "policeuk_stop_search", p))
+        found = True
+    if not found:
+        vectors = [n for n in names if n.lower().endswith(STRONG_VECTOR)]
+        for member in vectors:
+            if not whole:
+                cat.damage(rel, "zip archive is truncated or corrupt; its vector layers cannot be read")
+                return
+            _vector_sources(p, f"{rel}!{member}", True, cat, limits, member=member)
+        found = any(s.path == p for s in cat.sources)
+        if not found and not vectors:
+            cat.unrecognise(rel, f"zip archive of {len(names)} files, none a police.uk monthly file or a vector layer")
+            return
+    if found:
+        cat.claim(rel, rel)
+
+
+def _vector_sources(p: Path, rel: str, strong: bool, cat: Catalogue, limits: Limits, member: str | None = None) -> None:
+    """One boundary source per polygon layer with ONS codes; every other layer accounted for."""
+    target = f"/vsizip/{p}/{member}" if member else str(p)
+    try:
+        check_file_size(p, limits)
+        layers = pyogrio.list_layers(target)
+    except Exception as exc:  # noqa: BLE001 - any OGR failure means "cannot open this as a vector file"
+        why = getattr(exc, "reason", None) or f"cannot be opened as a vector file ({exc})"
+        (cat.damage if strong else cat.unrecognise)(rel, why)
+        return
+    several = len(layers) > 1
+    for layer_name, geom in layers:
+        where = f"{rel}!{layer_name}" if several else rel
+        if "Polygon" not in str(geom or ""):
+            cat.unrecognise(where, f"vector layer of {geom or 'no'} geometry (boundaries are polygons)")
+            continue
+        try:
+            sample = pyogrio.read_dataframe(target, layer=layer_name, read_geometry=False, max_features=50)
+        except Exception as exc:  # noqa: BLE001
+            (cat.damage if strong else cat.unrecognise)(where, f"cannot read the layer ({exc})")
+            continue
+        codes = [c for c in sample.columns if pd.api.types.is_string_dtype(sample[c]) and len(sample[c].dropna())
+                 and sample[c].dropna().astype(str).str.match(GSS).all()]
+        families = {c: FAMILY.get(str(sample[c].dropna().iloc[0])[:3]) for c in codes}
+        usable = [c for c in codes if families[c] in ("lsoa", "ward", "borough")]
+        if not usable:
+            cat.unrecognise(where, "polygon layer with no column of LSOA, ward or borough codes (ONS GSS codes like "
+                            'E01000001); to load it as parks, list it in catalogue.toml with kind = "parks"')
+            continue
+        code = min(usable, key=lambda c: ("lsoa", "ward", "borough").index(families[c]))
+        name_hint = layer_name if several else Path(member or p.name).stem
+        try:
+            edition = boundary_edition(families[code], code, name_hint, where)
+        except DataError as exc:
+            cat.unrecognise(where, exc.reason)
+            continue
+        options = {"edition": edition}
+        if several:
+            options["layer"] = layer_name
+        if member:
+            options["member"] = member
+        cat.sources.append(Source(where, "boundary", p, options))
+    if any(s.path == p for s in cat.sources) and not member:
+        cat.claim(rel, rel)

@@ -20,11 +20,15 @@ def data_files(root: str | Path) -> list[Path]:
                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
-def sha256(path: str | Path) -> str:
+def sha256(path: str | Path) -> str | None:
+    """The file's sha256, or None when it cannot be read (ingest reports such a file as damaged)."""
     h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+    try:
+        with Path(path).open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
     return h.hexdigest()
 
 

@@ -1,19 +1,39 @@
-"""Reading raw files safely: encodings, malformed rows, and the reject ledger.
+"""Reading raw files safely: sizes, compression, encodings, delimiters, damaged bytes, and the reject ledger.
 
-A user error in the input (missing file, empty file, undecodable text, a missing
-column) raises :class:`DataError` with the file and what was expected; the CLI
-prints it as one line. A row-level problem never raises: the row goes to the
+A user error in the input (missing or unreadable file, empty file, a file over a size
+limit, a missing column) raises :class:`DataError` with the file and what was expected;
+the CLI prints it as one line. A row-level problem never raises: the row goes to the
 rejects table with its file, 1-based data-row number and a reason, so that
 ``rows_read == accepted + rejected`` always holds.
+
+Damage is recovered where it can be, the same way wherever it sits in a file:
+
+* a gzip stream or zip member that breaks off yields the rows before the break; the cut
+  row (possibly empty) is a reject ``file truncated`` whose detail says where it broke;
+* rows holding NUL bytes or bytes no encoding explains are rejects (``NUL bytes in row``,
+  ``undecodable bytes in row``); the rest of the file loads;
+* UTF-16/32 (BOM or NUL pattern), UTF-8 with or without BOM and Windows-1252 are decoded;
+* ``;``, tab and ``|`` delimiters are recognised from the first lines; CR, LF and CRLF line
+  endings all work; a trailing separator on some or all rows is ignored;
+* a field longer than ``Limits.max_field_chars`` rejects its row, not the file.
+
+Sizes are bounded before anything is held in memory (:class:`Limits`): a file over
+``max_file_bytes`` is refused from its size on disk, and a compressed table is first
+decompressed without keeping the output, so a decompression bomb is refused at
+``max_table_bytes`` having used about one chunk of memory.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
 import json
+import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +44,20 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 REJECT_COLUMNS = ["source_file", "source_row", "reason", "detail", "raw"]
+TRUNCATED = "file truncated"
+NUL_ROW = "NUL bytes in row"
+BAD_BYTES = "undecodable bytes in row"
+#: Reject reasons that mean the file's bytes are damaged (not that a value failed a rule).
+DAMAGE_REASONS = (TRUNCATED, NUL_ROW, BAD_BYTES)
+#: What bytes no encoding explains are decoded to: a Unicode noncharacter, which text never holds.
+BAD_CHAR = "\ufdd0"
+#: Identifier values that mean "no identifier" (police.uk exports write None/null for ASB rows).
+MISSING_IDS = frozenset({"", "none", "null", "nan", "na", "n/a", "-"})
+CHUNK = 1 << 20
+HEAD_BYTES = 1 << 16
+MB = 1024 * 1024
+
+codecs.register_error("svrisk_mark", lambda exc: (BAD_CHAR, exc.start + 1))
 
 
 class DataError(ValueError):
@@ -32,8 +66,31 @@ class DataError(ValueError):
     def __init__(self, source: str | Path, message: str, row: int | None = None):
         self.source = str(source)
         self.row = row
+        self.reason = message
         where = f"{source}" + (f", row {row}" if row is not None else "")
         super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one input may cost (``service.settings.IngestSettings`` carries the configured values)."""
+
+    max_file_bytes: int = 4096 * MB
+    """Largest file on disk (archives and vector files included); refused from its size alone."""
+    max_table_bytes: int = 512 * MB
+    """Most text one table may hold once decompressed (plain CSV, gzip, a zip member)."""
+    max_field_chars: int = 1_000_000
+    """Longest field kept; a longer one rejects its row."""
+    setting_names: tuple[str, str, str] = ("max_file_mb", "max_table_mb", "max_field_chars")
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _mb(n: float) -> str:
+    if n < MB:
+        return f"{n / 1024:,.1f} KB"
+    return f"{n / MB:,.1f} MB" if n < 10 * MB else f"{n / MB:,.0f} MB"
 
 
 @dataclass
@@ -49,10 +106,14 @@ class LoadResult:
     flags: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     accepted_rows: int | None = None  # source rows accepted, when the table is reshaped (e.g. wide -> long)
+    failed: list[dict] = field(default_factory=list)  # files of this input that could not be read at all
 
     def __post_init__(self) -> None:
         if self.accepted_rows is None:
             self.accepted_rows = len(self.frame)
+        self.check()
+
+    def check(self) -> None:
         accepted, rejected = self.accepted_rows, len(self.rejects)
         if accepted + rejected != self.rows_read:
             raise RuntimeError(
@@ -63,49 +124,371 @@ class LoadResult:
     def flag(self, check: str, message: str, severity: str = "warning", **details) -> None:
         self.flags.append({"check": check, "severity": severity, "message": message, **details})
 
+    def move_to_rejects(self, mask: np.ndarray, reason: str, detail: Iterable[str]) -> None:
+        """Move accepted rows (``mask`` over ``frame``) to the rejects, keeping the counts reconciled."""
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        moved = self.frame[mask]
+        rows = moved["source_row"] if "source_row" in moved else pd.Series(-1, index=moved.index)
+        files = moved["source_file"] if "source_file" in moved else pd.Series(self.source, index=moved.index)
+        extra = pd.DataFrame({
+            "source_file": files.astype("string").to_numpy(), "source_row": rows.astype("int64").to_numpy(),
+            "reason": reason, "detail": list(detail), "raw": raw_json(moved),
+        })
+        self.frame = self.frame[~mask].reset_index(drop=True)
+        self.rejects = concat_rejects([self.rejects, extra])
+        self.accepted_rows -= int(mask.sum())
+        self.check()
+
+
+def raw_json(frame: pd.DataFrame) -> list[str]:
+    """Each row of ``frame`` (geometry and ``_``-columns left out) as a JSON object of strings."""
+    cols = [c for c in frame.columns if c != "geometry" and not str(c).startswith("_")]
+    return [json.dumps({k: (None if pd.isna(v) else str(v)) for k, v in r.items()})
+            for r in frame[cols].to_dict("records")]
+
 
 def empty_rejects() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="int64" if c == "source_row" else "string") for c in REJECT_COLUMNS})
 
 
-def read_bytes(path: Path, member: str | None = None) -> bytes:
-    """Raw bytes of a file, a gzip file, or a member of a zip archive."""
+# ---------------------------------------------------------------------------- bytes
+
+
+def os_error(source: str | Path, exc: OSError) -> DataError:
+    """An operating-system failure on an input, as a one-line user error."""
+    if isinstance(exc, PermissionError):
+        return DataError(source, "cannot be read: permission denied (give your user read access, e.g. chmod a+r)")
+    if isinstance(exc, IsADirectoryError):
+        return DataError(source, "is a folder where a file was expected")
+    if isinstance(exc, FileNotFoundError):
+        return DataError(source, "file not found")
+    return DataError(source, f"cannot be read ({exc.strerror or exc})")
+
+
+def _refuse_size(source: str, size: float, limit: int, what: str, setting: str, exact: bool = True) -> DataError:
+    amount = _mb(size) if exact else f"more than {_mb(limit)}"
+    return DataError(source, f"{what} {amount}, over the ingest limit {setting} = {limit / MB:,.6g}; refused "
+                     f"without loading it (raise [ingest] {setting} in svrisk.toml if the file is genuine)")
+
+
+@dataclass
+class Blob:
+    """The bytes of one table and, when its stream broke off, why."""
+
+    data: bytes
+    source: str
+    broken: str | None = None
+
+
+def check_file_size(path: Path, limits: Limits = DEFAULT_LIMITS) -> int:
+    """Size on disk; :class:`DataError` if it cannot be read or is over ``limits.max_file_bytes``."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise os_error(path, exc) from None
+    if size > limits.max_file_bytes:
+        raise _refuse_size(str(path), size, limits.max_file_bytes, "the file is", limits.setting_names[0])
+    return size
+
+
+def is_gzip(path: Path) -> bool:
+    if path.name.lower().endswith(".gz"):
+        return True
+    try:
+        with path.open("rb") as fh:
+            return fh.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
+def read_blob(path: Path, member: str | None = None, limits: Limits = DEFAULT_LIMITS) -> Blob:
+    """The bytes of a file, a gzip file or a zip member, within ``limits``; a broken stream gives its readable start."""
     source = f"{path}!{member}" if member else str(path)
     if not path.exists():
         raise DataError(path, "file not found")
+    size = check_file_size(path, limits)
     try:
         if member is not None:
-            with zipfile.ZipFile(path) as zf:
-                return zf.read(member)
-        data = path.read_bytes()
-        if path.suffix == ".gz" or data[:2] == b"\x1f\x8b":
+            return _zip_member(path, member, limits, source)
+        if is_gzip(path):
+            _inflate(path, limits, source, keep=False)  # count only: a bomb is refused without holding it
+            data, broken = _inflate(path, limits, source, keep=True)
+            return Blob(data, source, broken)
+        if size > limits.max_table_bytes:
+            raise _refuse_size(source, size, limits.max_table_bytes, "the table is", limits.setting_names[1])
+        return Blob(path.read_bytes(), source)
+    except OSError as exc:
+        raise os_error(source, exc) from None
+
+
+def _counted(total: int, piece: bytes, limits: Limits, source: str) -> int:
+    """Bytes of text so far; refuse the table once they pass the limit (nothing more is decompressed)."""
+    total += len(piece)
+    if total > limits.max_table_bytes:
+        raise _refuse_size(source, total, limits.max_table_bytes, "it decompresses to", limits.setting_names[1],
+                           exact=False)
+    return total
+
+
+def _inflate(path: Path, limits: Limits, source: str, keep: bool) -> tuple[bytes, str | None]:
+    """Decompress a gzip file in bounded pieces; (data or b"", why it broke off or None)."""
+    out: list[bytes] = []
+    total = 0
+    broken = None
+    with path.open("rb") as raw, gzip.GzipFile(fileobj=raw) as gz:
+        try:
+            while piece := gz.read1(CHUNK):  # read1: a later break cannot discard this piece
+                total = _counted(total, piece, limits, source)
+                if keep:
+                    out.append(piece)
+        except EOFError:
+            broken = (f"the gzip stream breaks off after {raw.tell():,} compressed bytes "
+                      f"({total:,} bytes of text); the rest of the file is missing")
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            broken = f"the gzip data is corrupt after {total:,} bytes of text ({exc})"
+    return b"".join(out), broken
+
+
+def _zip_member(path: Path, member: str, limits: Limits, source: str) -> Blob:
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        _, data, broken = scan_zip(path, want=member, limits=limits)
+        if data is None:
+            raise DataError(source, "member not found in the damaged archive") from None
+        return Blob(data, source, broken)
+    with zf:
+        try:
+            info = zf.getinfo(member)
+        except KeyError:
+            raise DataError(source, "member not found in the archive") from None
+        if info.file_size > limits.max_table_bytes:
+            raise _refuse_size(source, info.file_size, limits.max_table_bytes, "the archive says it expands to",
+                               limits.setting_names[1])
+        out, broken = [], None
+        try:
+            with zf.open(info) as fh:  # reads at most info.file_size bytes
+                while piece := fh.read(CHUNK):
+                    out.append(piece)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            broken = f"the zip member is corrupt after {sum(map(len, out)):,} bytes ({exc})"
+    return Blob(b"".join(out), source, broken)
+
+
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")
+
+
+def scan_zip(path: Path, want: str | None = None, limits: Limits = DEFAULT_LIMITS) -> tuple[list[str], bytes | None, str | None]:
+    """Walk a zip archive by its local headers, for archives whose central directory is lost (truncated).
+
+    Returns (member names found, the bytes of ``want`` or None, why ``want`` broke off or None).
+    Members before the break are whole; the member the archive breaks in yields its start.
+    """
+    names: list[str] = []
+    data, broken = None, None
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        while True:
+            head = fh.read(_LOCAL.size)
+            if len(head) < _LOCAL.size or head[:4] != b"PK\x03\x04":
+                break
+            _, _, flags, method, _, _, _, csize, usize, nlen, xlen = _LOCAL.unpack(head)
+            name = fh.read(nlen).decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
+            fh.seek(xlen, 1)
+            names.append(name)
+            keep = name == want
+            if keep and usize > limits.max_table_bytes and not flags & 8:
+                raise _refuse_size(f"{path}!{name}", usize, limits.max_table_bytes,
+                                   "the archive says it expands to", limits.setting_names[1])
+            if method == 0 and not flags & 8:  # stored, size known
+                if keep:
+                    data = fh.read(csize)
+                    if len(data) < csize:
+                        broken = f"the archive breaks off inside this member ({len(data):,} of {csize:,} bytes)"
+                    break
+                fh.seek(csize, 1)
+                if fh.tell() > size:
+                    break
+                continue
+            if method != 8:
+                break  # stored with no size, or a method we cannot read: the end of this member is unknown
+            if not keep and not flags & 8:
+                fh.seek(csize, 1)
+                if fh.tell() > size:
+                    break
+                continue
+            out, why = _inflate_raw(fh, limits, f"{path}!{name}", keep)
+            if keep:
+                data, broken = out, why
+                break
+            if why is not None:
+                break
+            if flags & 8:  # data descriptor: optional signature, crc, sizes
+                sig = fh.read(4)
+                fh.seek(12 if sig == b"PK\x07\x08" else 8, 1)
+    if want is not None and data is None and want in names:
+        data, broken = b"", "the archive breaks off before this member's data"
+    return names, data, broken
+
+
+def _inflate_raw(fh, limits: Limits, source: str, keep: bool) -> tuple[bytes, str | None]:
+    d = zlib.decompressobj(-15)
+    out: list[bytes] = []
+    total = 0
+    while not d.eof:
+        buf = fh.read(CHUNK)
+        if not buf:
+            return b"".join(out), f"the archive breaks off inside this member after {total:,} bytes of text"
+        while buf and not d.eof:
             try:
-                return gzip.decompress(data)
-            except (OSError, EOFError) as exc:
-                raise DataError(path, f"gzip data is truncated or corrupt ({exc})") from None
-        return data
-    except zipfile.BadZipFile as exc:
-        raise DataError(source, f"zip archive is truncated or corrupt ({exc})") from None
+                piece = d.decompress(buf, CHUNK)
+            except zlib.error as exc:
+                return b"".join(out), f"the zip member is corrupt after {total:,} bytes of text ({exc})"
+            buf = d.unconsumed_tail
+            total = _counted(total, piece, limits, source)
+            if keep:
+                out.append(piece)
+        if d.eof:
+            fh.seek(-(len(d.unused_data) + len(buf)), 1)
+    return b"".join(out), None
 
 
-def decode_text(data: bytes, source: str) -> tuple[str, str]:
-    """Decode as UTF-8 (with or without BOM), falling back to Windows-1252; return (text, encoding)."""
-    if not data.strip():
+def zip_names(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[list[str], bool]:
+    """(member names, whether the archive is whole); a truncated archive is walked by its local headers."""
+    check_file_size(path, limits)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.namelist(), True
+    except zipfile.BadZipFile:
+        names, _, _ = scan_zip(path, limits=limits)
+        if not names:
+            raise DataError(path, "zip archive is truncated or corrupt (no readable member)") from None
+        return names, False
+    except OSError as exc:
+        raise os_error(path, exc) from None
+
+
+def read_head(path: Path, n: int = HEAD_BYTES, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The first ``n`` bytes of a file's text (decompressed if gzip), reading no more than needed."""
+    check_file_size(path, limits)
+    try:
+        if is_gzip(path):
+            out = b""
+            with gzip.open(path, "rb") as gz:
+                try:
+                    while len(out) < n and (piece := gz.read1(n - len(out))):
+                        out += piece
+                except (EOFError, gzip.BadGzipFile, zlib.error):
+                    pass  # a damaged stream: sniff what there is; the full read reports the damage
+            return out
+        with path.open("rb") as fh:
+            return fh.read(n)
+    except OSError as exc:
+        raise os_error(path, exc) from None
+
+
+# ---------------------------------------------------------------------------- text
+
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+@dataclass
+class Decoded:
+    text: str
+    encoding: str
+    bad_bytes: bool = False  # some bytes fit no encoding and were marked with BAD_CHAR
+
+
+def _utf16_by_pattern(sample: bytes) -> str | None:
+    """UTF-16 without a BOM: every other byte of ASCII text is NUL."""
+    half = len(sample) // 2
+    if half < 8:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if odd > 0.4 * half and even < 0.05 * half:
+        return "utf-16-le"
+    if even > 0.4 * half and odd < 0.05 * half:
+        return "utf-16-be"
+    return None
+
+
+def decode_text(data: bytes, source: str) -> Decoded:
+    """Decode UTF-8 (with or without BOM), UTF-16/32 (BOM or NUL pattern) or Windows-1252.
+
+    A UTF-8 file with a few invalid bytes stays UTF-8: those bytes become ``BAD_CHAR`` and
+    their rows are rejected by :func:`read_csv_raw`, instead of the whole file being garbled.
+    """
+    if not data.strip(b" \t\r\n"):
         raise DataError(source, "file is empty; expected a CSV with a header row")
-    if b"\x00" in data[:65536]:
-        raise DataError(source, "file holds NUL bytes: it is binary, not a CSV text file")
+    for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            text = data.decode(enc, errors="svrisk_mark")
+            return Decoded(text, enc, BAD_CHAR in text)
+    wide = _utf16_by_pattern(data[:4096])
+    if wide:
+        text = data.decode(wide, errors="svrisk_mark")
+        return Decoded(text, wide, BAD_CHAR in text)
     try:
-        return data.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError as exc:
-        first_bad = exc.start
+        return Decoded(data.decode("utf-8-sig"), "utf-8")
+    except UnicodeDecodeError:
+        pass
+    if _UTF8_MULTIBYTE.search(data):
+        return Decoded(data.decode("utf-8-sig", errors="svrisk_mark"), "utf-8", True)
     try:
-        return data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            source,
-            f"text is neither UTF-8 (first bad byte at offset {first_bad}) nor Windows-1252 "
-            f"(bad byte at offset {exc.start}); re-save the file as UTF-8",
-        ) from None
+        return Decoded(data.decode("cp1252"), "cp1252")
+    except UnicodeDecodeError:
+        return Decoded(data.decode("cp1252", errors="svrisk_mark"), "cp1252", True)
+
+
+def decode_head(data: bytes, source: str) -> str:
+    """Decode the first bytes of a file for sniffing (a character cut at the end is ignored)."""
+    return decode_text(data, source).text.rstrip(BAD_CHAR)
+
+
+_LINE = re.compile(r"\r\n|\r|\n")
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def sniff_delimiter(head: str) -> str:
+    """The delimiter that splits the header into the most fields, consistently over the first lines."""
+    lines = [ln for ln in _LINE.split(head)[:21] if ln.strip()]
+    if len(lines) > 1 and len(head) >= HEAD_BYTES - 4:
+        lines = lines[:-1]  # the last line of a head may be cut
+    best, best_score = ",", (0, 0)
+    for delim in DELIMITERS:
+        counts = [len(next(csv.reader([ln], delimiter=delim))) for ln in lines] or [0]
+        if counts[0] < 2:
+            continue
+        score = (sum(c == counts[0] for c in counts), counts[0])
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def header_of(head: str, delimiter: str, source: str) -> list[str]:
+    """The first row of ``head`` split on ``delimiter``, names stripped."""
+    try:
+        row = next(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter))
+    except StopIteration:
+        raise DataError(source, "no header row") from None
+    except csv.Error as exc:
+        raise DataError(source, f"cannot parse the header row as CSV ({exc})") from None
+    header = [h.strip() for h in row]
+    if any("\x00" in h or BAD_CHAR in h for h in header):
+        raise DataError(source, "the header row holds NUL or undecodable bytes: the file is corrupt at its start")
+    return header
+
+
+def sniff_header(data: bytes, source: str) -> list[str]:
+    """Column names of a CSV from its first bytes (used to recognise files)."""
+    head = decode_head(data, source)
+    header = header_of(head, sniff_delimiter(head), source)
+    while len(header) > 1 and header[-1] == "":
+        header.pop()
+    return header
 
 
 @dataclass
@@ -113,32 +496,72 @@ class RawTable:
     """A CSV read as strings, with rows that could not even be split kept aside."""
 
     frame: pd.DataFrame  # all well-formed rows, strings, with column `_row` (1-based data row)
-    malformed: pd.DataFrame  # rejects for rows with the wrong number of fields
+    malformed: pd.DataFrame  # rejects for rows that could not be read (wrong field count, damaged bytes)
     encoding: str
     source: str
+    flags: list[dict] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
         return len(self.frame) + len(self.malformed)
 
+    def result(self, table: str, frame: pd.DataFrame, rejects: pd.DataFrame | None = None, **kwargs) -> LoadResult:
+        """The :class:`LoadResult` of a loader that read this one file (its read-time rejects and flags included)."""
+        flags = [*self.flags, *kwargs.pop("flags", [])]
+        return LoadResult(table, frame, concat_rejects([self.malformed, rejects]), self.source, self.rows_read,
+                          files=[self.source], flags=flags, **kwargs)
+
+
+def _parse(data8: bytes, names: list[str], delimiter: str, invalid, source: str) -> pa.Table:
+    block = 1 << 20
+    while True:
+        try:
+            return pa_csv.read_csv(
+                io.BytesIO(data8),
+                read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, use_threads=False, block_size=block),
+                parse_options=pa_csv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid,
+                                                  newlines_in_values=True),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types={n: pa.string() for n in names}, strings_can_be_null=True,
+                    null_values=[""], quoted_strings_can_be_null=True,
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            if "straddl" in str(exc) and block < len(data8) + 1:
+                block = min(len(data8) + 1, 2**31 - 1)  # a row longer than a block: read in one block
+                continue
+            raise DataError(source, f"cannot parse as CSV ({exc})") from None
+
 
 def read_csv_raw(
-    path: Path, member: str | None = None, required: Iterable[str] = (), kind: str = "CSV"
+    path: Path, member: str | None = None, required: Iterable[str] = (), kind: str = "CSV",
+    limits: Limits = DEFAULT_LIMITS,
 ) -> RawTable:
-    """Read a CSV into strings, keeping malformed rows as rejects.
+    """Read a CSV into strings, keeping unreadable rows as rejects.
 
     Raises
     ------
     DataError
-        Missing/empty/undecodable file, or a required column missing from the header.
+        Missing/unreadable/empty file, a file over ``limits``, a header that cannot be read,
+        or a required column missing from the header.
     """
     source = f"{path}!{member}" if member else str(path)
-    text, encoding = decode_text(read_bytes(path, member), source)
-    first_line = text.split("\n", 1)[0]
-    try:
-        header = [h.strip() for h in next(csv.reader([first_line]))]
-    except (StopIteration, csv.Error) as exc:
-        raise DataError(source, f"cannot parse the header row as CSV ({exc})") from None
+    blob = read_blob(path, member, limits)
+    decoded = decode_text(blob.data, source)
+    del blob.data
+    text = decoded.text
+    flags: list[dict] = []
+    partial = None
+    if blob.broken:
+        cut = max(text.rfind("\n"), text.rfind("\r"))
+        partial, text = text[cut + 1:], text[:cut + 1]
+    head = text[:HEAD_BYTES]
+    delimiter = sniff_delimiter(head)
+    header = header_of(head, delimiter, source)
+    trailing = 0
+    while len(header) > 1 and header[-1] == "":
+        header.pop()
+        trailing += 1
     if not any(header):
         raise DataError(source, "the first line is blank; expected a CSV header row")
     missing = [c for c in required if c not in header]
@@ -149,36 +572,126 @@ def read_csv_raw(
         raise DataError(source, f"duplicate column names {dupes}")
     width = len(header)
     bad: list[dict] = []
+    refit: list[tuple[int, str]] = []
 
     def invalid(row) -> str:
         # pyarrow numbers rows from the header (= 1), skipping blank lines.
-        bad.append({"source_file": source, "source_row": int(row.number) - 1, "reason": "malformed row",
-                    "detail": f"{row.actual_columns} fields where the header has {row.expected_columns}",
-                    "raw": json.dumps(row.text)})
+        number = int(row.number) - 1
+        if row.actual_columns >= width:
+            refit.append((number, row.text))  # maybe only trailing separators: checked below
+            return "skip"
+        bad.append(_bad_row(source, number, row.text, f"{row.actual_columns} fields where the header has {width}"))
         return "skip"
 
-    names = [f"c{i}" for i in range(width)]
-    try:
-        table = pa_csv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
-            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
-            parse_options=pa_csv.ParseOptions(invalid_row_handler=invalid, newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={n: pa.string() for n in names}, strings_can_be_null=True,
-                null_values=[""], quoted_strings_can_be_null=True,
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        raise DataError(source, f"cannot parse as CSV ({exc})") from None
+    names = [f"c{i}" for i in range(width + trailing)]
+    table = _parse(text.encode("utf-8"), names, delimiter, invalid, source)
     frame = table.to_pandas(types_mapper=lambda _t: pd.StringDtype())
+    del table
+    unnamed = frame.iloc[:, width:].notna().any(axis=1).to_numpy() if trailing else None
+    unnamed_raw = ([json.dumps([None if pd.isna(v) else str(v) for v in r])
+                    for r in frame[unnamed].itertuples(index=False)] if unnamed is not None else [])
+    frame = frame.iloc[:, :width]
     frame.columns = header
+    refitted = []
+    for number, row_text in refit:
+        fields = next(csv.reader([row_text], delimiter=delimiter), [])
+        if all(not f.strip() for f in fields[width:]):
+            refitted.append((number, fields[:width]))
+        else:
+            bad.append(_bad_row(source, number, row_text, f"{len(fields)} fields where the header has {width}"))
+    total = len(frame) + len(bad) + len(refitted)
+    taken = [b["source_row"] for b in bad] + [n for n, _ in refitted]
+    frame["_row"] = np.setdiff1d(np.arange(1, total + 1), taken).astype("int64")
+    if unnamed is not None and unnamed.any():  # values under the header's empty trailing names
+        for number, raw in zip(frame.loc[unnamed, "_row"], unnamed_raw, strict=True):
+            bad.append({"source_file": source, "source_row": int(number), "reason": "malformed row",
+                        "detail": "values in columns that have no name in the header", "raw": raw})
+        frame = frame[~unnamed].reset_index(drop=True)
+    if refitted:
+        extra = pd.DataFrame([f for _, f in refitted], columns=header, dtype="string")
+        extra["_row"] = np.array([n for n, _ in refitted], dtype="int64")
+        frame = pd.concat([frame, extra], ignore_index=True).sort_values("_row", kind="stable").reset_index(drop=True)
+        flags.append({"check": "trailing_separators", "severity": "info",
+                      "message": f"{source}: {len(refitted)} rows end with extra empty fields (trailing "
+                      f"separators); ignored"})
     for col in header:
         frame[col] = frame[col].str.strip().replace("", pd.NA)
-    total = len(frame) + len(bad)
-    numbers = np.setdiff1d(np.arange(1, total + 1), [b["source_row"] for b in bad])
-    frame["_row"] = numbers.astype("int64")
-    malformed = pd.DataFrame(bad, columns=REJECT_COLUMNS) if bad else empty_rejects()
-    return RawTable(frame, malformed, encoding, source)
+    frame, damaged = _reject_damaged_rows(frame, header, text, decoded, limits, source)
+    bad.extend(damaged)
+    if partial is not None:
+        bad.append({"source_file": source, "source_row": total + 1, "reason": TRUNCATED,
+                    "detail": f"{blob.broken}; rows after data row {total} are lost",
+                    "raw": json.dumps(partial[:2000])})
+    if delimiter != ",":
+        flags.append({"check": "delimiter", "severity": "info",
+                      "message": f"{source}: fields separated by {delimiter!r}"})
+    if decoded.encoding != "utf-8":
+        flags.append({"check": "encoding", "severity": "info", "message": f"{source}: decoded as {decoded.encoding}"})
+    malformed = pd.DataFrame(bad, columns=REJECT_COLUMNS).astype({"source_row": "int64"}) if bad else empty_rejects()
+    return RawTable(frame, malformed, decoded.encoding, source, flags)
+
+
+def _bad_row(source: str, number: int, text: str, detail: str) -> dict:
+    reason = "malformed row"
+    if "\x00" in text:
+        reason, detail = NUL_ROW, "the row holds NUL bytes (the file is damaged here)"
+    elif BAD_CHAR in text:
+        reason, detail = BAD_BYTES, "the row holds bytes that are not valid text (the file is damaged here)"
+    return {"source_file": source, "source_row": number, "reason": reason, "detail": detail,
+            "raw": json.dumps(text.replace(BAD_CHAR, "\ufffd"))}
+
+
+def _longest_line(text: str, piece: int = 1 << 26) -> int:
+    """Characters in the longest line (CR or LF ends a line); no field is longer, save quoted multi-line ones."""
+    longest, carry = 0, 0
+    for start in range(0, len(text), piece):
+        codes = np.frombuffer(text[start:start + piece].encode("utf-32-le"), dtype=np.uint32)
+        ends = np.flatnonzero((codes == 10) | (codes == 13))
+        if len(ends) == 0:
+            carry += len(codes)
+            longest = max(longest, carry)
+            continue
+        longest = max(longest, carry + int(ends[0]), int(np.diff(ends).max(initial=1)) - 1)
+        carry = len(codes) - int(ends[-1]) - 1
+        longest = max(longest, carry)
+    return longest
+
+
+def _reject_damaged_rows(frame, header, text, decoded: Decoded, limits: Limits, source: str):
+    """Rows with NUL bytes, undecodable bytes or a field over the limit: (kept frame, reject dicts)."""
+    tests = []
+    if "\x00" in text:
+        tests.append((NUL_ROW, lambda s: s.str.contains("\x00", regex=False),
+                      "the row holds NUL bytes (the file is damaged here)"))
+    if decoded.bad_bytes:
+        tests.append((BAD_BYTES, lambda s: s.str.contains(BAD_CHAR, regex=False),
+                      f"the row holds bytes that are not valid {decoded.encoding} (the file is damaged here)"))
+    if len(text) > limits.max_field_chars and _longest_line(text) > limits.max_field_chars:
+        tests.append(("field too long", lambda s: s.str.len() > limits.max_field_chars,
+                      f"a field is longer than {limits.max_field_chars:,} characters (setting "
+                      f"{limits.setting_names[2]})"))
+    if not tests:
+        return frame, []
+    reason = pd.Series(pd.NA, index=frame.index, dtype="string")
+    detail = pd.Series(pd.NA, index=frame.index, dtype="string")
+    for name, test, why in tests:
+        hit = pd.Series(False, index=frame.index)
+        for col in header:
+            hit |= test(frame[col]).fillna(False).astype(bool)
+        hit &= reason.isna()
+        reason[hit], detail[hit] = name, why
+    out = reason.notna()
+    if not out.any():
+        return frame, []
+    bad = frame[out]
+    raw = [json.dumps({k: (None if pd.isna(v) else str(v)[:2000].replace(BAD_CHAR, "\ufffd")) for k, v in r.items()})
+           for r in bad[header].to_dict("records")]
+    rows = [{"source_file": source, "source_row": int(n), "reason": r, "detail": d, "raw": j}
+            for n, r, d, j in zip(bad["_row"], reason[out], detail[out], raw, strict=True)]
+    return frame[~out].reset_index(drop=True), rows
+
+
+# ---------------------------------------------------------------------------- rows
 
 
 class RowChecks:
@@ -230,20 +743,43 @@ class RowChecks:
         return good, rejects.astype({"source_file": "string", "raw": "string"})
 
 
-def concat_rejects(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    parts = [p for p in parts if len(p)]
+def concat_rejects(parts: list[pd.DataFrame | None]) -> pd.DataFrame:
+    parts = [p for p in parts if p is not None and len(p)]
     if not parts:
         return empty_rejects()
     return pd.concat(parts, ignore_index=True)[REJECT_COLUMNS]
 
 
 def parse_month(values: pd.Series) -> pd.Series:
-    """'2017-03', '2017-03-01', '201703' or 'Mar-17'-free strict parsing; NaT where not a month."""
+    """'2017-03', '2017-03-01', '201703' or '2017-03-01T..' -> first of the month; NaT where not a month."""
     s = values.astype("string").str.strip()
     s = s.str.replace(r"^(\d{4})(\d{2})$", r"\1-\2", regex=True)
     s = s.str.extract(r"^(\d{4}-\d{2})(?:-01)?(?:[T ].*)?$", expand=False)
     return pd.to_datetime(s, format="%Y-%m", errors="coerce")
 
 
+def check_month(checks: RowChecks, month_raw: pd.Series, *, today: pd.Timestamp, first: str, source_name: str,
+                month: pd.Series | None = None) -> pd.Series:
+    """Parse and check a month column: missing, unparseable, before the source began, or in the future.
+
+    ``first`` is the first month the source was ever published ("YYYY-MM"): an earlier
+    month is a typo or a placeholder (``1900-01``), not data.
+    """
+    month = parse_month(month_raw) if month is None else month
+    text = month_raw.astype("string")
+    checks.reject(month_raw.isna(), "missing month", "Month blank")
+    checks.reject(month.isna(), "unparseable month", "expected YYYY-MM, got " + text)
+    checks.reject(month < pd.Timestamp(first), "month before the source began",
+                  f"{source_name} begins in {first}; got " + text)
+    checks.reject(month > today, "month in the future", text + f" is after {today:%Y-%m}")
+    return month
+
+
 def to_number(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values.astype("string").str.replace(",", "", regex=False), errors="coerce")
+
+
+def missing_ids(values: pd.Series) -> pd.Series:
+    """Identifiers with "None", "null", "" and the like turned into NA: a missing id, not a repeated one."""
+    s = values.astype("string").str.strip()
+    return s.mask(s.str.lower().isin(MISSING_IDS))

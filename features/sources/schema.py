@@ -121,8 +121,9 @@ TABLES: dict[str, TableSpec] = {
         ),
         TableSpec(
             "stations",
-            {"station_key": "string", "name": "string", "network": "string"},
+            {"station_key": "string", "name": "string", "network": "string", "lines": "string"},
             geometry="Point",
+            doc="One row per station: station lists are merged by key, a later list filling in network/lines.",
             key=("station_key",),
         ),
         TableSpec(

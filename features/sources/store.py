@@ -22,7 +22,7 @@ import pandas as pd
 from geo.crs import check_crs
 
 REPORT_NAME = "ingest_report.json"
-STORE_VERSION = 2
+STORE_VERSION = 3
 """Bumped whenever ingest writes different tables from the same files; an older store is ingested again."""
 
 

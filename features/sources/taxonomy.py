@@ -6,6 +6,33 @@ police-generated flags, a harm weight and where the weight comes from. Matching 
 case-insensitive and ignores runs of spaces; a subcategory ``*`` matches any
 subcategory of its category. An analyst can point :func:`load_taxonomy` at their
 own table with the same columns.
+
+Linked police.uk records: one event per crime
+---------------------------------------------
+police.uk documents ``persistent_id`` as the "64-character unique identifier for that
+crime" and ``id`` as an identifier that "only relates to the API" and "is not
+guaranteed to always stay the same for each crime" (data.police.uk/docs, methods
+crime-street and crimes-no-location); the bulk CSVs' ``Crime ID`` is the same
+64-character identifier. Yet one crime reference is often published as several
+records with different ``id`` values, in the same month and place, frequently in different
+categories (on one borough's 30-month API extract, 2,202 references hold 5,014 records).
+So the unit svrisk counts is the crime, and every police.uk loader applies one rule
+(``features.sources.loaders.crime.rank_records``):
+
+* a repeated ``id`` (API) or an identical row (bulk CSV) is the same record twice:
+  rejected as ``duplicate record``;
+* records sharing a crime reference are one crime, counted once as its most serious
+  record: serious violence first, then the higher ``harm_weight`` of this table, then
+  the record loaded first. The others are rejected as ``linked record of one crime``
+  naming the record counted, so they still reconcile. A lower-harm record therefore
+  never displaces a serious-violence record of the same reference, whatever order the
+  file lists them in (police.uk sorts by category, so "keep the first" used to count
+  ``public-order`` over ``violent-crime``);
+* ``None``/``null``/empty references (anti-social behaviour has none) are missing, not
+  shared: such records are never linked to each other.
+
+The ingest report's ``linked_records`` gives the counts by group under this rule and
+under "first record wins", for comparison.
 """
 
 from __future__ import annotations

@@ -19,14 +19,22 @@ UNITS_DEFAULT_HELP = UNITS_HELP.removesuffix(".") + " (default: settings units.d
 
 
 def user_errors(func: Callable) -> Callable:
-    """Turn input errors into ``error: <file>: <what>`` on stderr and exit code 2, no traceback."""
+    """Turn user-side failures into ``error: <file>: <what>`` on stderr and exit code 2, no traceback.
+
+    User-side: bad input (:class:`DataError`, ``ValueError``, an unknown key), and what the
+    operating system refuses (missing files, permissions, a full disk, a read-only folder).
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (DataError, FileNotFoundError, ValueError) as exc:
+        except (DataError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper

@@ -1,4 +1,4 @@
-"""`svrisk ingest`: validate a data folder into a store and print what was accepted and rejected."""
+"""`svrisk ingest`: validate a data folder into a store and print what was accepted, rejected and lost."""
 
 from __future__ import annotations
 
@@ -17,9 +17,13 @@ app = typer.Typer()
 def ingest_command(
     data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
     out: Path = typer.Option(None, "--out", help="Store folder to write (default: one per data folder under <out_dir>/stores)."),
+    keep_going: bool = typer.Option(False, "--keep-going", help="Load the readable rows of damaged files and "
+                                    "report what was lost, instead of stopping with exit code 2."),
 ) -> None:
     """Load every source in DATA, validate it, and write the store with rejects and ingest_report.json."""
     settings = settings_for(data)
+    if keep_going:
+        settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"keep_going": True})})
     report, store_dir = ingest_step(settings, store_dir=out, progress=progress)
     print_report(report)
     typer.echo(f"store written to {store_dir}")
@@ -40,5 +44,14 @@ def print_report(report: dict) -> None:
         typer.echo("\ndata-quality flags:")
         for f in flags:
             typer.echo(f"  [{f['severity']}] {f['message']}")
+    accounted = report.get("accounted")
+    if accounted:
+        typer.echo(f"\nfiles: {accounted['found']} found, {accounted['ingested']} ingested, "
+                   f"{accounted['unrecognised']} unrecognised, {accounted['damaged']} damaged")
+    for d in report.get("damaged", []):
+        where = d["path"] + (f"!{d['member']}" if d.get("member") else "")
+        accepted = f" ({d['rows_accepted']:,} accepted)" if "rows_accepted" in d else ""
+        typer.echo(f"  DAMAGED (kept going): {where}: {d['why']}; {d['rows_recovered']:,} rows recovered"
+                   f"{accepted}, lost: {d['rows_lost']}")
     for u in report.get("unrecognised", []):
         typer.echo(f"  not used: {u['path']} ({u['why']})")

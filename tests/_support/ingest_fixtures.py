@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -46,3 +51,66 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: st
         w.writerow(header)
         w.writerows(rows)
     return path
+
+
+API_HEADER = ["id", "persistent_id", "month", "category", "latitude", "longitude", "street_name", "outcome_category"]
+
+
+def api_row(rid: str, pid: str, month: str, category: str, x: float, y: float) -> list[str]:
+    lon, lat = lonlat(x, y)
+    return [rid, pid, month, category, lat, lon, "On or near Fixture Street", ""]
+
+
+def csv_text(header: list[str], rows: list[list[str]], delimiter: str = ",", newline: str = "\n") -> str:
+    """A CSV document as text (csv module quoting), with the given delimiter and line ending."""
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=delimiter, lineterminator=newline)
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def fixture_folder(root: Path) -> Path:
+    """A data folder with the two-LSOA boundary and nothing else yet."""
+    data = root / "data"
+    write_boundaries(data / "boundaries")
+    return data
+
+
+def read_report(store: Path) -> dict | None:
+    path = store / "ingest_report.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def assert_accounted(report: dict, data: Path, store: Path) -> None:
+    """Every file under ``data`` is in the report once, counts reconcile per input and with rejects.parquet."""
+    import pandas as pd
+
+    found = {str(p.relative_to(data)) for p in data.rglob("*") if p.is_file() and not p.name.startswith(".")
+             and not any(part.startswith(".") for part in p.relative_to(data).parts)}
+    listed = [f["path"] for f in report["files"]]
+    assert len(listed) == len(set(listed)), listed
+    assert found <= set(listed), sorted(found - set(listed))
+    for f in report["files"]:
+        assert f["status"] in ("ingested", "unrecognised", "damaged"), f
+        if f["status"] != "ingested":
+            assert f["why"], f
+    for item in report["inputs"]:
+        assert item["rows_read"] == item["accepted"] + item["rejected"], item["source"]
+        assert sum(item["rejected_by_reason"].values()) == item["rejected"], item["source"]
+    assert report["reconciled"] is True
+    rejects = pd.read_parquet(store / "rejects.parquet")
+    assert len(rejects) == report["totals"]["rejected"]
+
+
+def run_cli_without_root_override(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``svrisk ARGS`` in a new process that file permissions apply to.
+
+    Root ignores permission bits (capabilities DAC_OVERRIDE and DAC_READ_SEARCH), so a
+    test running as root drops those two from the child's bounding set with ``setpriv``;
+    anyone else just runs the command.
+    """
+    cmd = [sys.executable, "-c", "from service.cli import main; main()", *args]
+    if os.geteuid() == 0:
+        cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)

@@ -4,7 +4,9 @@ Boundaries come in any format OGR reads (GeoPackage, Shapefile, GeoJSON, ...).
 The code column is the one whose values are all ONS GSS codes; the edition
 (lsoa2011, lsoa2021, ward2018, ward2022, borough) comes from the catalogue, else
 from the year in the code column's name (``LSOA11CD``, ``WD22CD``), else from a
-year in the file name.
+year in the layer's name (files with several layers) or the file name. A CRS label
+the coordinates contradict (EPSG:3857 on British National Grid numbers) is refused
+with what the coordinates fit, never silently projected into the sea.
 """
 
 from __future__ import annotations
@@ -19,18 +21,24 @@ import pyogrio
 import shapely
 
 from features.sources.loaders.context import IngestContext
+from features.sources.loaders.points import E_RANGE, N_RANGE
 from features.sources.readers import (
+    DEFAULT_LIMITS,
     DataError,
     LoadResult,
     RowChecks,
+    check_file_size,
+    check_month,
     concat_rejects,
-    parse_month,
+    os_error,
     read_csv_raw,
     to_number,
 )
 from geo.crs import WORKING_CRS, is_working_crs
 
 GSS = re.compile(r"^[EWSN]\d{8}$")
+#: No area-level crime table predates national recording standards (2002): an earlier month is not data.
+AREA_COUNTS_FIRST_MONTH = "2000-01"
 FAMILY = {"E01": "lsoa", "W01": "lsoa", "E05": "ward", "W05": "ward", "E02": "msoa", "W02": "msoa",
           "E06": "borough", "E07": "borough", "E08": "borough", "E09": "borough", "W06": "borough"}
 
@@ -58,36 +66,51 @@ def detect_code_column(frame: pd.DataFrame, source: str) -> str:
     return min(scores, key=rank)
 
 
-def _read_layer(path: Path, layer: str | None) -> gpd.GeoDataFrame:
+def read_layer(path: Path, ctx: IngestContext | None = None, layer: str | None = None,
+               member: str | None = None) -> gpd.GeoDataFrame:
+    """One vector layer (a file OGR reads, or a member of a zip archive such as a zipped shapefile)."""
     if not path.exists():
         raise DataError(path, "file not found")
+    check_file_size(path, ctx.limits if ctx is not None else DEFAULT_LIMITS)
+    target = f"/vsizip/{path}/{member}" if member else path
+    source = f"{path}!{member}" if member else str(path)
     try:
-        return gpd.read_file(path, layer=layer, engine="pyogrio")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise DataError(path, f"cannot read as a vector layer ({exc})") from None
+        if layer is None:
+            layers = pyogrio.list_layers(target)
+            if len(layers) > 1:
+                names = ", ".join(str(n) for n, _ in layers)
+                raise DataError(source, f"holds {len(layers)} layers ({names}); name the one to read in "
+                                "catalogue.toml (layer = \"...\"), one [[source]] per layer")
+        return gpd.read_file(target, layer=layer, engine="pyogrio")
+    except DataError:
+        raise
+    except OSError as exc:
+        raise os_error(source, exc) from None
+    except Exception as exc:  # noqa: BLE001 - pyogrio/GDAL errors of every kind mean "cannot read this layer"
+        raise DataError(source, f"cannot read as a vector layer ({type(exc).__name__}: {exc})") from None
 
 
-def load_boundary(path: Path, ctx: IngestContext, edition: str | None = None, layer: str | None = None) -> LoadResult:
-    """Read a boundary layer, check its CRS and geometries, and name its edition."""
-    frame = _read_layer(path, layer)
-    source = str(path)
+def load_boundary(path: Path, ctx: IngestContext, edition: str | None = None, layer: str | None = None,
+                  member: str | None = None, crs: str | None = None) -> LoadResult:
+    """Read a boundary layer, check its CRS and geometries, and name its edition.
+
+    Without ``edition`` it comes from the year in the code column's name, else from the
+    layer's name when the file holds several layers (a file name says nothing about which
+    of its layers is which), else from the file name. ``crs`` overrides a wrong label.
+    """
+    frame = read_layer(path, ctx, layer, member)
+    source = str(path) + (f"!{member}" if member else "") + (f" (layer {layer})" if layer else "")
     if frame.empty:
-        raise DataError(path, "layer has no features")
-    frame = _check_crs(frame, source)
+        raise DataError(source, "layer has no features")
+    flags: list[dict] = []
+    frame = _check_crs(frame, source, crs, flags)
     code_col = detect_code_column(frame, source)
     codes = frame[code_col].astype("string")
     family = FAMILY.get(str(codes.iloc[0])[:3])
     if family is None or family == "msoa":
-        raise DataError(path, f"column {code_col!r} holds {str(codes.iloc[0])[:3]} codes; expected LSOA (E01), ward (E05) or borough (E06-E09)")
+        raise DataError(source, f"column {code_col!r} holds {str(codes.iloc[0])[:3]} codes; expected LSOA (E01), ward (E05) or borough (E06-E09)")
     if edition is None:
-        if family == "borough":
-            edition = "borough"
-        else:
-            year = _year_hint(code_col) or _year_hint(path.stem)
-            if year is None:
-                raise DataError(path, f"cannot tell which {family} edition this is (no year in column {code_col!r} or "
-                                "the file name); name it in the catalogue, e.g. edition = \"lsoa2021\"")
-            edition = f"{family}{year}"
+        edition = boundary_edition(family, code_col, layer or Path(member or path.name).stem, source)
     name_col = next((c for c in frame.columns if re.search(r"(nm|name)$", c, re.I) and c != code_col
                      and not re.match(r"^(msoa|lad|ltla|borough|district)", c, re.I)), None)
     frame = frame.reset_index(drop=True)
@@ -104,7 +127,7 @@ def load_boundary(path: Path, ctx: IngestContext, edition: str | None = None, la
          "edition": edition},
         geometry=frame.geometry[good.index], crs=WORKING_CRS,
     ).reset_index(drop=True)
-    result = LoadResult(f"units_{edition}", out, rejects, source, len(frame), files=[source])
+    result = LoadResult(f"units_{edition}", out, rejects, source, len(frame), files=[source], flags=flags)
     invalid = ~out.geometry.is_valid
     if invalid.any():
         out.loc[invalid, "geometry"] = shapely.make_valid(out.geometry[invalid].to_numpy())
@@ -122,7 +145,7 @@ def read_polygon(path: Path, layer: str | None = None) -> shapely.Geometry:
     that are plainly degrees); features that are not polygons are an error naming the row.
     """
     path = Path(path)
-    frame = _read_layer(path, layer)
+    frame = read_layer(path, None, layer)
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     if frame.empty:
         raise DataError(path, "layer has no features with a geometry")
@@ -135,21 +158,58 @@ def read_polygon(path: Path, layer: str | None = None) -> shapely.Geometry:
     return shapely.union_all(shapely.make_valid(frame.geometry.to_numpy()))
 
 
-def _check_crs(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
+def boundary_edition(family: str, code_col: str, name: str, source: str) -> str:
+    """``lsoa2011``, ``ward2022``, ``borough``...: from the code column's year, else from ``name``."""
+    if family == "borough":
+        return "borough"
+    year = _year_hint(code_col) or _year_hint(name)
+    if year is None:
+        raise DataError(source, f"cannot tell which {family} edition this is (no year in column {code_col!r} or "
+                        f"in {name!r}); name it in catalogue.toml, e.g. edition = \"{family}2021\"")
+    return f"{family}{year}"
+
+
+def _check_crs(frame: gpd.GeoDataFrame, source: str, declared: str | None = None,
+               flags: list[dict] | None = None) -> gpd.GeoDataFrame:
+    """Project a layer to EPSG:27700, refusing a CRS label its coordinates contradict."""
+    if declared:
+        if flags is not None:
+            flags.append({"check": "crs_overridden", "severity": "info",
+                          "message": f"{source}: CRS {declared} from catalogue.toml used instead of "
+                          f"{frame.crs.to_string() if frame.crs else 'none'} declared by the file"})
+        frame = frame.set_crs(declared, allow_override=True)
     minx, miny, maxx, maxy = frame.total_bounds
     looks_degrees = -180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90
+    fits_bng = bool(E_RANGE[0] <= minx and maxx <= E_RANGE[1] and N_RANGE[0] <= miny and maxy <= N_RANGE[1]
+                    and max(abs(maxx), abs(maxy)) > 1000)
+    fix = (' Fix the label (e.g. ogr2ogr -a_srs EPSG:27700) or set crs = "EPSG:27700" for this source '
+           "in catalogue.toml.")
+    box = f"({minx:,.0f}..{maxx:,.0f}, {miny:,.0f}..{maxy:,.0f})"
     if frame.crs is None:
         if looks_degrees:
-            return frame.set_crs("EPSG:4326").to_crs(WORKING_CRS)
-        raise DataError(source, "layer has no CRS; expected EPSG:27700 (British National Grid)")
+            frame = frame.set_crs("EPSG:4326")
+        elif fits_bng:
+            raise DataError(source, "layer has no CRS; its coordinates fit British National Grid (EPSG:27700)." + fix)
+        else:
+            raise DataError(source, "layer has no CRS; expected EPSG:27700 (British National Grid)")
+    declared = frame.crs
+    declared_crs = declared.to_string()
     if frame.crs.is_geographic and not looks_degrees:
-        raise DataError(source, f"layer declares {frame.crs.to_string()} (degrees) but its coordinates "
-                        f"({minx:.0f}, {miny:.0f}) look like metres: the CRS is wrong")
+        raise DataError(source, f"layer declares {declared_crs} (degrees) but its coordinates "
+                        f"({minx:.0f}, {miny:.0f}) look like metres: the CRS is wrong." + (fix if fits_bng else ""))
     if frame.crs.is_projected and looks_degrees:
-        raise DataError(source, f"layer declares {frame.crs.to_string()} (metres) but its coordinates look like "
+        raise DataError(source, f"layer declares {declared_crs} (metres) but its coordinates look like "
                         "degrees: the CRS is wrong")
     if not is_working_crs(frame.crs):
         frame = frame.to_crs(WORKING_CRS)
+    bx0, by0, bx1, by1 = frame.total_bounds
+    inside = (np.isfinite([bx0, by0, bx1, by1]).all() and E_RANGE[0] <= bx0 and bx1 <= E_RANGE[1]
+              and N_RANGE[0] <= by0 and by1 <= N_RANGE[1])
+    if not inside:
+        hint = (" They fit British National Grid (EPSG:27700): the CRS label is wrong." + fix) if fits_bng and \
+            not is_working_crs(declared) else ""
+        raise DataError(source, f"layer declares {declared_crs} but its coordinates {box} lie outside Great "
+                        "Britain in that CRS." + hint)
     return frame
 
 
@@ -162,7 +222,7 @@ def _find(columns, *patterns) -> str | None:
 
 
 def load_lookup_lsoa11_lsoa21(path: Path, ctx: IngestContext) -> LoadResult:
-    raw = read_csv_raw(path, kind="LSOA 2011 to 2021 lookup")
+    raw = read_csv_raw(path, kind="LSOA 2011 to 2021 lookup", limits=ctx.limits)
     f = raw.frame
     c11 = _find(f.columns, r"lsoa11_?c(o)?d(e)?", r"lsoa11_code")
     c21 = _find(f.columns, r"lsoa21_?c(o)?d(e)?", r"lsoa21_code")
@@ -177,12 +237,11 @@ def load_lookup_lsoa11_lsoa21(path: Path, ctx: IngestContext) -> LoadResult:
     good, rejects = checks.split()
     out = pd.DataFrame({"lsoa11": good[c11], "lsoa21": good[c21],
                         "change": good[chg] if chg else pd.Series(pd.NA, index=good.index, dtype="string")})
-    return LoadResult("lookup_lsoa11_lsoa21", out.reset_index(drop=True), concat_rejects([raw.malformed, rejects]),
-                      raw.source, raw.rows_read, files=[raw.source])
+    return raw.result("lookup_lsoa11_lsoa21", out.reset_index(drop=True), rejects)
 
 
 def load_lookup_lsoa21_ward22(path: Path, ctx: IngestContext) -> LoadResult:
-    raw = read_csv_raw(path, required=["LSOA21CD", "WD22CD"], kind="LSOA 2021 to ward 2022 lookup")
+    raw = read_csv_raw(path, required=["LSOA21CD", "WD22CD"], kind="LSOA 2021 to ward 2022 lookup", limits=ctx.limits)
     f = raw.frame
     checks = RowChecks(f, raw.source)
     checks.reject(f["LSOA21CD"].isna() | f["WD22CD"].isna(), "missing code", "blank code")
@@ -190,8 +249,7 @@ def load_lookup_lsoa21_ward22(path: Path, ctx: IngestContext) -> LoadResult:
     good, rejects = checks.split()
     out = pd.DataFrame({"lsoa21": good["LSOA21CD"], "ward22": good["WD22CD"],
                         "ward22_name": good.get("WD22NM", pd.Series(pd.NA, index=good.index, dtype="string"))})
-    return LoadResult("lookup_lsoa21_ward22", out.reset_index(drop=True), concat_rejects([raw.malformed, rejects]),
-                      raw.source, raw.rows_read, files=[raw.source])
+    return raw.result("lookup_lsoa21_ward22", out.reset_index(drop=True), rejects)
 
 
 def _edition_or_reject(ctx: IngestContext, checks: RowChecks, codes: pd.Series, family: str) -> pd.Series:
@@ -212,7 +270,7 @@ def load_met_ward_monthly(path: Path, ctx: IngestContext) -> LoadResult:
     of older releases for that month go to the rejects as superseded, and the
     revisions between releases are reported.
     """
-    raw = read_csv_raw(path, kind="MPS ward monthly crime")
+    raw = read_csv_raw(path, kind="MPS ward monthly crime", limits=ctx.limits)
     f = raw.frame
     cols = list(f.columns)
     code_col = _find(cols, r"ward_?code", r"wardcode", r"ward code")
@@ -236,8 +294,8 @@ def load_met_ward_monthly(path: Path, ctx: IngestContext) -> LoadResult:
             if need not in cols:
                 raise DataError(raw.source, f"missing column {need!r} (long layout) and no YYYYMM columns (wide layout)")
     checks = RowChecks(f, raw.source)
-    month = parse_month(f["month"])
-    checks.reject(month.isna(), "unparseable month", f["month"].astype("string"))
+    month = check_month(checks, f["month"], today=ctx.today, first=AREA_COUNTS_FIRST_MONTH,
+                        source_name="area-level crime counts")
     count = to_number(f["count"])
     checks.reject(count.isna(), "count not numeric", f["count"].astype("string"))
     checks.reject(count < 0, "negative count", f["count"].astype("string"))
@@ -266,7 +324,7 @@ def load_met_ward_monthly(path: Path, ctx: IngestContext) -> LoadResult:
         "release": release[good.index], "source_file": raw.source,
     }).reset_index(drop=True)
     result = LoadResult("area_counts", out, concat_rejects([raw.malformed, rejects]), raw.source,
-                        len(f) + len(raw.malformed), files=[raw.source], flags=flags)
+                        len(f) + len(raw.malformed), files=[raw.source], flags=[*raw.flags, *flags])
     if note:
         result.notes.append(note)
     n_rel = release.nunique()
@@ -308,7 +366,7 @@ def _revisions(f, ok, month, count, rel_key, code_col, major, minor, superseded)
 
 def load_met_lsoa_annual(path: Path, ctx: IngestContext) -> LoadResult:
     """Annual (or monthly) counts by LSOA and category: ``LSOA11CD, category, year|month, count``."""
-    raw = read_csv_raw(path, kind="LSOA crime counts")
+    raw = read_csv_raw(path, kind="LSOA crime counts", limits=ctx.limits)
     f = raw.frame
     code_col = _find(list(f.columns), r"lsoa\d\dcd", r"lsoa_?code", r"lsoa code")
     if code_col is None or "category" not in f or "count" not in f or not ({"year", "month"} & set(f.columns)):
@@ -317,11 +375,12 @@ def load_met_lsoa_annual(path: Path, ctx: IngestContext) -> LoadResult:
     period = "year" if "year" in f else "month"
     if period == "year":
         yr = to_number(f["year"])
-        checks.reject(yr.isna() | (yr < 1990) | (yr > ctx.today.year), "bad year", f["year"].astype("string"))
+        checks.reject(yr.isna() | (yr < int(AREA_COUNTS_FIRST_MONTH[:4])) | (yr > ctx.today.year), "bad year",
+                      f["year"].astype("string") + f" (expected {AREA_COUNTS_FIRST_MONTH[:4]}..{ctx.today.year})")
         start = pd.to_datetime(yr.astype("Int64").astype("string") + "-01-01", errors="coerce")
     else:
-        start = parse_month(f["month"])
-        checks.reject(start.isna(), "unparseable month", f["month"].astype("string"))
+        start = check_month(checks, f["month"], today=ctx.today, first=AREA_COUNTS_FIRST_MONTH,
+                            source_name="area-level crime counts")
     count = to_number(f["count"])
     checks.reject(count.isna() | (count < 0), "bad count", f["count"].astype("string"))
     edition = _edition_or_reject(ctx, checks, f[code_col], "lsoa")
@@ -335,8 +394,7 @@ def load_met_lsoa_annual(path: Path, ctx: IngestContext) -> LoadResult:
         "count": count[good.index].astype("float64"), "harm": cls["harm"][good.index],
         "serious_violence": cls["serious_violence"][good.index], "release": pd.NA, "source_file": raw.source,
     }).reset_index(drop=True)
-    result = LoadResult("area_counts", out, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read,
-                        files=[raw.source])
+    result = raw.result("area_counts", out, rejects)
     flag_area_count_quality(result, out)
     return result
 
@@ -369,32 +427,3 @@ def flag_area_count_quality(result: LoadResult, out: pd.DataFrame) -> None:
                 result.flag("period_inflated", f"{result.source}: period {when:%Y-%m} totals {total:,.0f}, "
                             f"{total / med:.1f}x the median of the other periods ({med:,.0f}); likely double-counted",
                             severity="error", period=f"{when:%Y-%m}", ratio=round(total / med, 2))
-
-
-def load_incident_records(path: Path, ctx: IngestContext) -> LoadResult:
-    """Crime records without coordinates (``Crime ID, Month, LSOA code, Crime type``): counts by LSOA, one per record."""
-    raw = read_csv_raw(path, required=["Crime ID", "Month", "LSOA code", "Crime type"], kind="crime records by LSOA")
-    f = raw.frame
-    checks = RowChecks(f, raw.source)
-    month = parse_month(f["Month"])
-    checks.reject(month.isna(), "unparseable month", f["Month"].astype("string"))
-    edition = _edition_or_reject(ctx, checks, f["LSOA code"], "lsoa")
-    cls = ctx.taxonomy.classify("policeuk", f["Crime type"])
-    checks.reject(cls["group"] == "unmapped", "crime type not in the taxonomy", f["Crime type"].astype("string"))
-    ids = f["Crime ID"]
-    first = ~ids.duplicated() | ids.isna()
-    checks.reject(~first, "duplicate crime id", "repeated Crime ID")
-    good, rejects = checks.split()
-    out = pd.DataFrame({
-        "unit_code": good["LSOA code"], "edition": edition[good.index], "period_start": month[good.index],
-        "period": "month", "category": good["Crime type"], "subcategory": pd.NA,
-        "group": cls["group"][good.index], "count": 1.0, "harm": cls["harm"][good.index],
-        "serious_violence": cls["serious_violence"][good.index], "release": pd.NA, "source_file": raw.source,
-    }).reset_index(drop=True)
-    result = LoadResult("area_counts", out, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read,
-                        files=[raw.source])
-    eds = out["edition"].dropna()
-    plain = eds[~eds.isna()].value_counts().to_dict()
-    if len(plain) > 1:
-        result.flag("mixed_lsoa_editions", f"{raw.source}: LSOA codes from several editions {plain}", severity="info")
-    return result

@@ -1,4 +1,4 @@
-"""Loaders for police.uk crime and stop-and-search records.
+"""Loaders for police.uk crime and stop-and-search records, and the rule for linked records.
 
 Formats read:
 
@@ -9,56 +9,71 @@ Formats read:
 * police.uk API ``crimes-street`` output flattened to CSV (``id, persistent_id,
   month, category, latitude, longitude, street_name, outcome_category, ...``;
   categories are slugs such as ``violent-crime``);
+* police.uk crime records without coordinates (``Crime ID, Month, LSOA code, Crime type``),
+  counted by LSOA;
 * police.uk stop-and-search CSV (bulk layout, with or without extra columns).
+
+Each file is loaded by a pure function of (file, context); which records are counted
+across files is decided afterwards by :func:`resolve_police_records` (see the
+taxonomy module for the rule and why).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
 import re
-import zipfile
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from features.sources.loaders.areas import _edition_or_reject
 from features.sources.loaders.context import IngestContext
 from features.sources.loaders.points import point_table
 from features.sources.readers import (
     DataError,
+    Limits,
     LoadResult,
     RawTable,
     RowChecks,
+    check_month,
     concat_rejects,
+    empty_rejects,
+    missing_ids,
     parse_month,
     read_csv_raw,
+    zip_names,
 )
+from geo.crs import WORKING_CRS
 
 STREET_COLUMNS = ["Crime ID", "Month", "Longitude", "Latitude", "Crime type"]
 API_COLUMNS = ["id", "month", "category", "latitude", "longitude"]
+RECORD_COLUMNS = ["Crime ID", "Month", "LSOA code", "Crime type"]
 STOP_SEARCH_COLUMNS = ["Type", "Date", "Latitude", "Longitude", "Object of search"]
 MONTHLY_STREET = re.compile(r"(\d{4}-\d{2})-[\w.-]+-street\.csv$")
 MONTHLY_STOP = re.compile(r"(\d{4}-\d{2})-[\w.-]+-stop-and-search\.csv$")
+#: police.uk publishes street-level crime and stop and search from December 2010: an earlier month is not data.
+POLICEUK_FIRST_MONTH = "2010-12"
+DUPLICATE = "duplicate record"
+LINKED = "linked record of one crime"
+EVENT_COLUMNS = ["event_id", "crime_id", "month", "category", "group", "serious_violence", "police_generated",
+                 "harm", "lsoa_code", "location", "outcome", "source_file", "source_row"]
 
 
-def list_members(path: Path, pattern: re.Pattern) -> list[tuple[Path, str | None]]:
+def list_members(path: Path, pattern: re.Pattern, limits: Limits | None = None) -> list[tuple[Path, str | None]]:
     """The monthly CSVs behind ``path``: itself, the matching files in a folder tree, or zip members."""
+    limits = limits or Limits()
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and pattern.search(p.name))
         zips = sorted(p for p in path.rglob("*.zip") if p.is_file())
         out: list[tuple[Path, str | None]] = [(p, None) for p in files]
         for z in zips:
-            out.extend(list_members(z, pattern))
+            out.extend(list_members(z, pattern, limits))
         return out
     if path.suffix.lower() == ".zip":
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = sorted(n for n in zf.namelist() if pattern.search(n.rsplit("/", 1)[-1]))
-        except zipfile.BadZipFile as exc:
-            raise DataError(path, f"zip archive is truncated or corrupt ({exc})") from None
-        return [(path, n) for n in names]
+        names, _ = zip_names(path, limits)
+        return [(path, n) for n in sorted(n for n in names if pattern.search(n.rsplit("/", 1)[-1]))]
     if not path.exists():
         raise DataError(path, "file not found")
     return [(path, None)]
@@ -76,116 +91,197 @@ def _classify(ctx: IngestContext, checks: RowChecks, scheme: str, category: pd.S
     return cls
 
 
-def _dedupe_ids(ctx: IngestContext, checks: RowChecks, ids: pd.Series, source: str, rows: pd.Series) -> None:
-    """Reject repeated crime ids (within the input and against inputs loaded before).
-
-    ``ctx.seen_ids`` maps id -> (source, row) of its first appearance; membership is tested
-    row by row against the dict (O(rows) per file), never by turning the whole dict into a
-    Series, which made a many-file ingest quadratic.
-    """
-    present = (ids.notna() & checks.ok).to_numpy()
-    values = ids.to_numpy()
-    seen = ctx.seen_ids
-    before = np.zeros(len(ids), dtype=bool)
-    before[present] = [v in seen for v in values[present]]
-    if before.any():
-        where = pd.Series(pd.NA, index=ids.index, dtype="string")
-        where[before] = [f"{seen[v][0]} row {seen[v][1]}" for v in values[before]]
-        checks.reject(before, "duplicate crime id", "first seen in " + where)
-    present = present & checks.ok.to_numpy()
-    dup_within = present & ids.duplicated(keep="first").to_numpy()
-    if dup_within.any():
-        first_rows = rows[present & ~dup_within].set_axis(ids[present & ~dup_within].to_numpy())
-        detail = f"first seen in {source} row " + ids[dup_within].map(first_rows).astype("string")
-        checks.reject(dup_within, "duplicate crime id", detail.reindex(ids.index))
-    keep = present & checks.ok.to_numpy()
-    seen.update(zip(values[keep], ((source, int(r)) for r in rows.to_numpy()[keep]), strict=True))
-
-
 def _check_month(ctx: IngestContext, checks: RowChecks, month_raw: pd.Series) -> pd.Series:
-    month = parse_month(month_raw)
-    checks.reject(month_raw.isna(), "missing month", "Month blank")
-    checks.reject(month.isna(), "unparseable month", "expected YYYY-MM, got " + month_raw.astype("string"))
-    checks.reject(month > ctx.today, "month in the future", month_raw.astype("string"))
-    return month
+    return check_month(checks, month_raw, today=ctx.today, first=POLICEUK_FIRST_MONTH, source_name="police.uk")
 
 
-def _load_one(member, required, kind, ctx: IngestContext, columns_for, own_ids: bool = False) -> tuple:
-    """Read and validate one monthly file: (frame, rejects, rows_read, source, flags).
+def _row_hash(frame: pd.DataFrame) -> pd.Series:
+    """A fingerprint of each row's values: two identical rows are the same record written twice."""
+    cols = [c for c in frame.columns if not c.startswith("_")]
+    return "csv:" + pd.util.hash_pandas_object(frame[cols], index=False).astype("string")
 
-    ``own_ids`` gives the file a duplicate memory of its own, for parallel loads: tasks on
-    thread workers share objects, so one shared dict would let files race each other.
+
+# ---------------------------------------------------------------------------- linked records
+
+
+def _repeats(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For integer codes in order (-1 = none): (True where a code appeared earlier, position of each code's first)."""
+    valid = codes >= 0
+    pos = np.flatnonzero(valid)
+    first_of = np.full(int(codes.max(initial=-1)) + 1, -1, dtype=np.int64)
+    repeat = valid.copy()
+    if len(pos):
+        uniq, first = np.unique(codes[pos], return_index=True)
+        first_of[uniq] = pos[first]
+        repeat[pos[first]] = False
+    return repeat, first_of
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    return pd.factorize(values, use_na_sentinel=True)[0]
+
+
+def rank_records(table: pd.DataFrame) -> pd.DataFrame:
+    """Which police.uk records are counted: one per record, and one per crime reference.
+
+    ``table`` lists records in load order with ``record`` (an identity of the record: the
+    API ``id``, or the row's fingerprint in bulk CSVs; NA when unknown), ``crime_id`` (the
+    crime reference: API ``persistent_id`` / bulk ``Crime ID``; NA for ASB),
+    ``serious_violence``, ``harm``, ``category``, ``source_file`` and ``source_row``.
+
+    A repeated ``record`` is a duplicate. Records sharing a ``crime_id`` are linked records
+    of one crime, counted once, as the most serious of them: serious violence first, then
+    the higher harm weight, then the one loaded first. So a lower-harm record never
+    displaces a serious-violence record of the same reference, whatever the file order.
+
+    Returns a frame indexed like ``table`` with ``reason`` (NA where counted) and ``detail``.
     """
-    if own_ids:
-        ctx = dataclasses.replace(ctx, seen_ids={}, map_files=None)
+    n = len(table)
+    reason = np.full(n, None, dtype=object)
+    detail = np.full(n, None, dtype=object)
+    if n:
+        sv = table["serious_violence"].to_numpy(dtype=bool)
+        harm = table["harm"].to_numpy(dtype="float64")
+        order = np.lexsort((np.arange(n), -harm, -sv.astype(np.int8)))  # ranked: most serious first
+        files = table["source_file"].astype(str).to_numpy()
+        rows = table["source_row"].to_numpy()
+        categories = table["category"].astype(str).to_numpy()
+        record = _codes(table["record"])[order]
+        dup, first_of = _repeats(record)
+        for p in np.flatnonzero(dup):
+            i, k = order[p], order[first_of[record[p]]]
+            reason[i], detail[i] = DUPLICATE, f"same record as {files[k]} row {rows[k]}"
+        crime = np.where(dup, -1, _codes(table["crime_id"])[order])
+        linked, first_of = _repeats(crime)
+        refs = table["crime_id"].astype(str).to_numpy()
+        for p in np.flatnonzero(linked):
+            i, k = order[p], order[first_of[crime[p]]]
+            reason[i] = LINKED
+            detail[i] = f"crime reference {refs[i][:12]}… is counted once, as {categories[k]} from {files[k]} row {rows[k]}"
+    return pd.DataFrame({"reason": pd.array(reason, dtype="string"), "detail": pd.array(detail, dtype="string")},
+                        index=table.index)
+
+
+def linked_summary(table: pd.DataFrame, decision: pd.DataFrame) -> dict:
+    """What the rule did: references with several records, and events by group under this rule
+    and under "keep the first record of a reference" (the rule before it), for comparison."""
+    why = decision["reason"].to_numpy(dtype=object, na_value=None)
+    live = why != DUPLICATE
+    counted = pd.isna(decision["reason"]).to_numpy()
+    crime = np.where(live, _codes(table["crime_id"]), -1)
+    later, first_of = _repeats(crime)  # in load order: the first record of each reference, and the rest
+    first_rule = live & ~later
+    group = table["group"].astype(str).to_numpy()
+    sv = table["serious_violence"].to_numpy(dtype=bool)
+    kept_refs = counted & (crime >= 0)
+    first_row = first_of[crime[kept_refs]]
+    sizes = np.bincount(crime[crime >= 0]) if (crime >= 0).any() else np.zeros(0, dtype=int)
+
+    def by_group(mask: np.ndarray) -> dict[str, int]:
+        names, counts = np.unique(group[mask], return_counts=True)
+        return {str(k): int(v) for k, v in zip(names, counts, strict=True)}
+
+    return {
+        "rule": "one event per crime reference (persistent_id / Crime ID), counted as its most serious record",
+        "references_with_several_records": int((sizes > 1).sum()),
+        "linked_rows": int((why == LINKED).sum()),
+        "duplicate_rows": int((why == DUPLICATE).sum()),
+        "references_counted_as_a_record_other_than_their_first": int((group[kept_refs] != group[first_row]).sum()),
+        "serious_violence_references_whose_first_record_is_not": int((sv[kept_refs] & ~sv[first_row]).sum()),
+        "events_by_group": {"most_serious_record": by_group(counted), "first_record": by_group(first_rule)},
+    }
+
+
+def resolve_police_records(results: list[LoadResult]) -> dict:
+    """Apply :func:`rank_records` across every events input (in load order); move the records
+    not counted to each input's rejects, with their reason, and return :func:`linked_summary`."""
+    if not results:
+        return {}
+    cols = ["_record", "crime_id", "serious_violence", "harm", "category", "group", "source_file", "source_row"]
+    parts = [r.frame[cols].assign(_input=i).rename(columns={"_record": "record"}) for i, r in enumerate(results)]
+    table = pd.concat(parts, ignore_index=True)
+    decision = rank_records(table)
+    summary = linked_summary(table, decision)
+    start = 0
+    for i, res in enumerate(results):
+        n = len(res.frame)
+        dec = decision.iloc[start:start + n].reset_index(drop=True)
+        start += n
+        for reason in (DUPLICATE, LINKED):
+            hit = (dec["reason"] == reason).fillna(False).to_numpy(dtype=bool)
+            res.move_to_rejects(hit, reason, dec["detail"].to_numpy()[hit])
+            dec = dec[~hit].reset_index(drop=True)
+        res.frame = res.frame.drop(columns="_record")
+        moved = len(res.rejects[res.rejects["reason"] == LINKED])
+        if moved:
+            res.flag("linked_records", f"{res.source}: {moved} records share a crime reference with a record "
+                     "counted instead (one event per crime, counted as its most serious record)",
+                     severity="info", rows=moved)
+        if i == 0:
+            res.notes.append("police.uk records: " + summary["rule"])
+    return summary
+
+
+# ---------------------------------------------------------------------------- monthly files
+
+
+def _failed_file(source: str, exc: DataError) -> tuple:
+    empty = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=WORKING_CRS), crs=WORKING_CRS)
+    return empty, [empty_rejects()], 0, source, [], [{"path": source, "why": exc.reason}]
+
+
+def _load_one(member, required, kind, ctx: IngestContext, columns_for) -> tuple:
+    """Read and validate one monthly file: (frame, rejects, rows_read, source, flags, failed).
+
+    Pure: the result depends on the file and ``ctx`` only, so files can be mapped in any
+    order or in parallel. A file that cannot be read at all comes back empty, in ``failed``.
+    """
     path, name = member
-    raw = read_csv_raw(path, name, required=required, kind=kind)
-    flags: list[dict] = []
+    source = f"{path}!{name}" if name else str(path)
+    try:
+        raw = read_csv_raw(path, name, required=required, kind=kind, limits=ctx.limits)
+    except DataError as exc:
+        return _failed_file(source, exc)
+    flags: list[dict] = list(raw.flags)
     checks = RowChecks(raw.frame, raw.source)
     columns = columns_for(raw, checks, flags, ctx)
     gdf, rej = point_table(raw, checks, columns, ctx.area, ctx.options.point_tolerance_m,
                            coords=("Longitude", "Latitude", "EPSG:4326"), flags=flags)
-    return gdf, [raw.malformed, rej], raw.rows_read, raw.source, flags
+    return gdf, [raw.malformed, rej], raw.rows_read, raw.source, flags, []
 
 
-def _drop_seen(frame, key: str, ctx: IngestContext) -> tuple:
-    """Move rows whose ``key`` an earlier file already gave to rejects; remember the rest (file order)."""
-    values = frame[key].to_numpy()
-    seen = ctx.seen_ids
-    present = frame[key].notna().to_numpy()
-    hit = np.zeros(len(frame), dtype=bool)
-    hit[present] = [v in seen for v in values[present]]
-    moved = frame[hit]
-    rejects = pd.DataFrame({
-        "source_file": moved["source_file"].astype("string"), "source_row": moved["source_row"].astype("int64"),
-        "reason": "duplicate crime id",
-        "detail": [f"first seen in {seen[v][0]} row {seen[v][1]}" for v in values[hit]],
-        "raw": [json.dumps({k: (None if pd.isna(v) else str(v)) for k, v in r.items()})
-                for r in moved.drop(columns="geometry").to_dict("records")],
-    })
-    kept = frame[~hit]
-    keep_ids = kept[key].notna().to_numpy()
-    for v, f, r in zip(kept[key].to_numpy()[keep_ids], kept["source_file"].to_numpy()[keep_ids],
-                       kept["source_row"].to_numpy()[keep_ids], strict=True):
-        seen.setdefault(v, (f, int(r)))
-    return kept, rejects
-
-
-def _load_members(members, required, kind, ctx: IngestContext, columns_for,
-                  dedupe_key: str | None = None) -> tuple[list, list, int, list, list]:
+def _load_members(members, required, kind, ctx: IngestContext, columns_for) -> tuple[list, list, int, list, list, list]:
     """Read each monthly file, build its columns with ``columns_for(raw, checks, flags, ctx)`` and
-    validate its coordinates; return (frames, rejects, rows_read, files, flags).
+    validate its coordinates; return (frames, rejects, rows_read, files, flags, failed).
 
-    With ``ctx.map_files`` (the Dask engine's map) the files are loaded in parallel, each
-    with its own duplicate memory; repeats across files are then removed in file order
-    (``dedupe_key``), so the accepted rows are the same as loading one file after another.
-    A row that repeats an earlier file's id and also fails another check is rejected for
-    the other reason in parallel, for the repeat when sequential: counts reconcile either way.
+    With ``ctx.map_files`` (the Dask engine's map) the files are loaded in parallel; the
+    results are the same as loading them one after another, because each load is pure.
     """
-    if ctx.map_files is None:
-        results = [_load_one(m, required, kind, ctx, columns_for) for m in members]
-    else:
-        # What is sent to workers: no mapper (it holds the cluster client), no ids seen so far.
-        task_ctx = dataclasses.replace(ctx, seen_ids={}, map_files=None)
-        results = ctx.map_files(functools.partial(_load_one, required=required, kind=kind, ctx=task_ctx,
-                                                  columns_for=columns_for, own_ids=True), members)
-    frames, rejects, flags, files = [], [], [], []
+    task = functools.partial(_load_one, required=required, kind=kind, columns_for=columns_for,
+                             ctx=ctx if ctx.map_files is None else _without_mapper(ctx))
+    results = [task(m) for m in members] if ctx.map_files is None else ctx.map_files(task, members)
+    frames, rejects, flags, files, failed = [], [], [], [], []
     rows_read = 0
-    for frame, rej, n, source, file_flags in results:
-        if ctx.map_files is not None and dedupe_key is not None:
-            frame, moved = _drop_seen(frame, dedupe_key, ctx)
-            rej = [*rej, moved]
+    for frame, rej, n, source, file_flags, file_failed in results:
         frames.append(frame)
         rejects.extend(rej)
         rows_read += n
         files.append(source)
         flags.extend(file_flags)
-    return frames, rejects, rows_read, files, flags
+        failed.extend(file_failed)
+    return frames, rejects, rows_read, files, flags, failed
+
+
+def _without_mapper(ctx: IngestContext) -> IngestContext:
+    """What is sent to workers: the context without the mapper (it holds the cluster client)."""
+    import dataclasses
+
+    return dataclasses.replace(ctx, map_files=None)
 
 
 def load_policeuk_street(path: Path, ctx: IngestContext) -> LoadResult:
     """police.uk bulk street-level crime: a CSV, a folder of monthly CSVs or an archive zip."""
-    members = list_members(path, MONTHLY_STREET)
+    members = list_members(path, MONTHLY_STREET, ctx.limits)
     if not members:
         raise DataError(path, "no police.uk street-level files (YYYY-MM-<force>-street.csv) found")
 
@@ -199,56 +295,58 @@ def load_policeuk_street(path: Path, ctx: IngestContext) -> LoadResult:
                 flags.append({"check": "month_not_file_month", "severity": "warning",
                               "message": f"{raw.source}: {int(off.sum())} rows have a Month other than the file's {expected.group(1)}"})
         cls = _classify(ctx, checks, "policeuk", f["Crime type"])
-        _dedupe_ids(ctx, checks, f["Crime ID"], raw.source, f["_row"])
-        ids = f["Crime ID"].fillna(pd.Series(raw.source.rsplit("/", 1)[-1] + "#", index=f.index) + f["_row"].astype("string"))
+        crime_id = missing_ids(f["Crime ID"])
+        ids = crime_id.fillna(pd.Series(raw.source.rsplit("/", 1)[-1] + "#", index=f.index) + f["_row"].astype("string"))
         blank = pd.Series(pd.NA, index=f.index, dtype="string")
         return {
-            "event_id": ids, "crime_id": f["Crime ID"], "month": month, "category": f["Crime type"],
+            "event_id": ids, "crime_id": crime_id, "month": month, "category": f["Crime type"],
             **{k: cls[k] for k in ("group", "serious_violence", "police_generated", "harm")},
             "lsoa_code": f.get("LSOA code", blank), "location": f.get("Location", blank),
             "outcome": f.get("Last outcome category", blank),
             "source_file": pd.Series(raw.source, index=f.index, dtype="string"), "source_row": f["_row"],
+            "_record": _row_hash(f).where(crime_id.notna()),
         }
 
-    frames, rejects, rows_read, files, flags = _load_members(
-        members, STREET_COLUMNS, "police.uk street-level crime", ctx, columns_for, dedupe_key="crime_id")
-    return _events_result(path, frames, rejects, rows_read, files, flags, ctx)
+    frames, rejects, rows_read, files, flags, failed = _load_members(
+        members, STREET_COLUMNS, "police.uk street-level crime", ctx, columns_for)
+    return _events_result(path, frames, rejects, rows_read, files, flags, ctx, failed)
 
 
 def load_policeuk_api(path: Path, ctx: IngestContext) -> LoadResult:
     """police.uk API crimes-street output flattened to CSV (category slugs)."""
-    raw = read_csv_raw(path, required=API_COLUMNS, kind="police.uk API street crime")
+    raw = read_csv_raw(path, required=API_COLUMNS, kind="police.uk API street crime", limits=ctx.limits)
     f = raw.frame
-    flags: list[dict] = []
+    flags: list[dict] = list(raw.flags)
     checks = RowChecks(f, raw.source)
     month = _check_month(ctx, checks, f["month"])
     cls = _classify(ctx, checks, "policeuk", f["category"])
-    checks.reject(f["id"].isna(), "missing id", "API rows always carry an id")
-    api_ids = "api:" + f["id"].astype("string")
-    _dedupe_ids(ctx, checks, api_ids.where(f["id"].notna()), raw.source, f["_row"])
-    pid = f["persistent_id"] if "persistent_id" in f else pd.Series(pd.NA, index=f.index, dtype="string")
-    _dedupe_ids(ctx, checks, pid, raw.source, f["_row"])
+    record = "api:" + missing_ids(f["id"])
+    event_id = record.fillna(raw.source.rsplit("/", 1)[-1] + "#" + f["_row"].astype("string"))
+    pid = missing_ids(f["persistent_id"]) if "persistent_id" in f else pd.Series(pd.NA, index=f.index, dtype="string")
     lsoa = next((f[c] for c in ("lsoa_code", "lsoa11cd_by_point", "lsoa21cd_by_point") if c in f), None)
     columns = {
-        "event_id": api_ids, "crime_id": pid, "month": month, "category": f["category"],
+        "event_id": event_id, "crime_id": pid, "month": month, "category": f["category"],
         **{k: cls[k] for k in ("group", "serious_violence", "police_generated", "harm")},
         "lsoa_code": lsoa if lsoa is not None else pd.Series(pd.NA, index=f.index, dtype="string"),
         "location": f.get("street_name", pd.Series(pd.NA, index=f.index, dtype="string")),
         "outcome": f.get("outcome_category", pd.Series(pd.NA, index=f.index, dtype="string")),
         "source_file": pd.Series(raw.source, index=f.index, dtype="string"),
-        "source_row": f["_row"],
+        "source_row": f["_row"], "_record": record,
     }
     gdf, rej = point_table(raw, checks, columns, ctx.area, ctx.options.point_tolerance_m,
                            coords=("longitude", "latitude", "EPSG:4326"), flags=flags)
     return _events_result(path, [gdf], [raw.malformed, rej], raw.rows_read, [raw.source], flags, ctx)
 
 
-def _events_result(path, frames, rejects, rows_read, files, flags, ctx) -> LoadResult:
-    import geopandas as gpd
-
-    frame = pd.concat(frames, ignore_index=True) if frames else gpd.GeoDataFrame()
-    frame = gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:27700")
-    result = LoadResult("events", frame, concat_rejects(rejects), str(path), rows_read, files=files, flags=flags)
+def _events_result(path, frames, rejects, rows_read, files, flags, ctx, failed=()) -> LoadResult:
+    frames = [f for f in frames if len(f.columns) > 1]
+    if frames:
+        frame = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=WORKING_CRS)
+    else:
+        frame = gpd.GeoDataFrame({c: pd.Series(dtype="object") for c in [*EVENT_COLUMNS, "_record"]},
+                                 geometry=gpd.GeoSeries([], crs=WORKING_CRS), crs=WORKING_CRS)
+    result = LoadResult("events", frame, concat_rejects(rejects), str(path), rows_read, files=files, flags=flags,
+                        failed=list(failed))
     if len(frame) and frame["lsoa_code"].notna().any():
         ed = ctx.edition_of(frame["lsoa_code"], "lsoa")
         known = ed.dropna()
@@ -264,27 +362,65 @@ def _events_result(path, frames, rejects, rows_read, files, flags, ctx) -> LoadR
     return result
 
 
+def load_incident_records(path: Path, ctx: IngestContext) -> LoadResult:
+    """police.uk crime records without coordinates (``Crime ID, Month, LSOA code, Crime type``): counts by LSOA.
+
+    Linked records of one crime reference are counted once, by the same rule as the point
+    records (:func:`rank_records`).
+    """
+    raw = read_csv_raw(path, required=RECORD_COLUMNS, kind="crime records by LSOA", limits=ctx.limits)
+    f = raw.frame
+    checks = RowChecks(f, raw.source)
+    month = _check_month(ctx, checks, f["Month"])
+    edition = _edition_or_reject(ctx, checks, f["LSOA code"], "lsoa")
+    cls = _classify(ctx, checks, "policeuk", f["Crime type"])
+    crime_id = missing_ids(f["Crime ID"])
+    ok = checks.ok.to_numpy()
+    table = pd.DataFrame({"record": _row_hash(f).where(crime_id.notna()), "crime_id": crime_id,
+                          "serious_violence": cls["serious_violence"], "harm": cls["harm"],
+                          "category": f["Crime type"], "group": cls["group"],
+                          "source_file": raw.source, "source_row": f["_row"]})[ok]
+    decision = rank_records(table).reindex(f.index)
+    for reason in (DUPLICATE, LINKED):
+        checks.reject((decision["reason"] == reason).fillna(False), reason, decision["detail"])
+    good, rejects = checks.split()
+    out = pd.DataFrame({
+        "unit_code": good["LSOA code"], "edition": edition[good.index], "period_start": month[good.index],
+        "period": "month", "category": good["Crime type"], "subcategory": pd.NA,
+        "group": cls["group"][good.index], "count": 1.0, "harm": cls["harm"][good.index],
+        "serious_violence": cls["serious_violence"][good.index], "release": pd.NA, "source_file": raw.source,
+    }).reset_index(drop=True)
+    result = raw.result("area_counts", out, rejects)
+    eds = out["edition"].dropna()
+    plain = eds[~eds.isna()].value_counts().to_dict()
+    if len(plain) > 1:
+        result.flag("mixed_lsoa_editions", f"{raw.source}: LSOA codes from several editions {plain}", severity="info")
+    return result
+
+
 def load_stop_search(path: Path, ctx: IngestContext) -> LoadResult:
     """police.uk stop and search: a CSV, or monthly files in a folder/zip. Police-generated."""
-    import geopandas as gpd
-
-    members = list_members(path, MONTHLY_STOP) if (path.is_dir() or path.suffix == ".zip") else [(path, None)]
+    members = list_members(path, MONTHLY_STOP, ctx.limits) if (path.is_dir() or path.suffix == ".zip") else [(path, None)]
 
     def columns_for(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: IngestContext) -> dict:
         f = raw.frame
         date = pd.to_datetime(f["Date"], errors="coerce", utc=True, format="ISO8601")
         checks.reject(date.isna(), "unparseable date", "expected an ISO date-time, got " + f["Date"].astype("string"))
         month = parse_month(f["month"]) if "month" in f else date.dt.tz_localize(None).dt.to_period("M").dt.to_timestamp()
+        month = check_month(checks, f["month"] if "month" in f else f["Date"], today=ctx.today,
+                            first=POLICEUK_FIRST_MONTH, source_name="police.uk", month=month)
         return {
             "month": month, "date": date, "type": f["Type"], "object_of_search": f["Object of search"],
             "outcome": f.get("Outcome", pd.Series(pd.NA, index=f.index, dtype="string")),
             "source_file": pd.Series(raw.source, index=f.index, dtype="string"), "source_row": f["_row"],
         }
 
-    frames, rejects, rows_read, files, flags = _load_members(
+    frames, rejects, rows_read, files, flags, failed = _load_members(
         members, STOP_SEARCH_COLUMNS, "police.uk stop and search", ctx, columns_for)
-    frame = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs="EPSG:27700")
-    result = LoadResult("stop_search", frame, concat_rejects(rejects), str(path), rows_read, files=files, flags=flags)
+    frames = [f for f in frames if len(f.columns) > 1] or frames[:1]
+    frame = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=WORKING_CRS)
+    result = LoadResult("stop_search", frame, concat_rejects(rejects), str(path), rows_read, files=files, flags=flags,
+                        failed=failed)
     result.notes.append("police-generated: never a modelling target; off by default as a feature")
     return result
 

@@ -9,14 +9,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from features.sources.loaders.areas import GSS, _check_crs, _find
+from features.sources.loaders.areas import GSS, _check_crs, _find, read_layer
 from features.sources.loaders.context import IngestContext
 from features.sources.loaders.points import pick_coordinates, point_table
 from features.sources.readers import (
     DataError,
     LoadResult,
     RowChecks,
-    concat_rejects,
     read_csv_raw,
     to_number,
 )
@@ -44,7 +43,7 @@ def _lsoa11_column(cols) -> str | None:
 
 def load_imd(path: Path, ctx: IngestContext) -> LoadResult:
     """IoD2019 scores/ranks/deciles by LSOA 2011 (MHCLG/GLA column names)."""
-    raw = read_csv_raw(path, kind="Indices of Deprivation")
+    raw = read_csv_raw(path, kind="Indices of Deprivation", limits=ctx.limits)
     f = raw.frame
     code = _lsoa11_column(list(f.columns))
     if code is None or not any(c.startswith("Index of Multiple Deprivation") for c in f.columns):
@@ -68,15 +67,14 @@ def load_imd(path: Path, ctx: IngestContext) -> LoadResult:
         checks.reject(score.isna(), "IMD score not numeric", f[[k for k, v in renames.items() if v == "imd_score"][0]].astype("string"))
     good, rejects = checks.split()
     out = pd.DataFrame({"lsoa11": good[code], **{k: v[good.index].astype("float64") for k, v in values.items()}})
-    result = LoadResult("imd", out.reset_index(drop=True), concat_rejects([raw.malformed, rejects]), raw.source,
-                        raw.rows_read, files=[raw.source])
+    result = raw.result("imd", out.reset_index(drop=True), rejects)
     result.notes.append(f"{len(values)} measures kept; ranks and deciles are national (1 = most deprived)")
     return result
 
 
 def load_generic_lsoa_table(path: Path, ctx: IngestContext, table: str, code_patterns: tuple[str, ...]) -> LoadResult:
     """A table keyed by an area code with numeric columns (IoD underlying indicators, ward summaries)."""
-    raw = read_csv_raw(path, kind=table)
+    raw = read_csv_raw(path, kind=table, limits=ctx.limits)
     f = raw.frame
     code = _find(list(f.columns), *code_patterns)
     if code is None:
@@ -91,8 +89,7 @@ def load_generic_lsoa_table(path: Path, ctx: IngestContext, table: str, code_pat
             continue
         num = to_number(good[c])
         cols[snake(c)] = num.astype("float64") if num.notna().sum() >= 0.9 * good[c].notna().sum() and good[c].notna().any() else good[c]
-    return LoadResult(table, pd.DataFrame(cols).reset_index(drop=True), concat_rejects([raw.malformed, rejects]),
-                      raw.source, raw.rows_read, files=[raw.source])
+    return raw.result(table, pd.DataFrame(cols).reset_index(drop=True), rejects)
 
 
 def _band(label: str) -> tuple[int, int] | None:
@@ -137,8 +134,7 @@ def _population(raw, f, code, edition, year, band_cols: dict[str, str], total_co
     parts = [pd.DataFrame({"code": good[code], "edition": edition, "year": year, "age_from": lo, "age_to": hi,
                            "count": nums[c][good.index].astype("float64")}) for c, (lo, hi) in kept.items()]
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    result = LoadResult("population", out, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read,
-                        files=[raw.source], accepted_rows=len(good))
+    result = raw.result("population", out, rejects, accepted_rows=len(good))
     result.notes.append(f"{edition} {year}: {len(kept)} age bands; tidy rows = areas x bands")
     if dropped:
         result.notes.append(f"derived bands not used (they overlap others): {[band_cols[c] for c in dropped]}")
@@ -147,7 +143,7 @@ def _population(raw, f, code, edition, year, band_cols: dict[str, str], total_co
 
 def load_population_mye(path: Path, ctx: IngestContext, year: int | None = None) -> LoadResult:
     """ONS mid-year estimates, broad age bands (``LSOA11CD, Persons_All-Ages, Persons_0-15, ...``)."""
-    raw = read_csv_raw(path, kind="mid-year population estimates")
+    raw = read_csv_raw(path, kind="mid-year population estimates", limits=ctx.limits)
     f = raw.frame
     code = _find(list(f.columns), r"lsoa11cd", r"lsoa21cd", r"lsoa_?code")
     band_cols = {c: c.split("_", 1)[1] for c in f.columns if c.startswith("Persons_") and c != "Persons_All-Ages"}
@@ -160,7 +156,7 @@ def load_population_mye(path: Path, ctx: IngestContext, year: int | None = None)
 
 def load_population_census(path: Path, ctx: IngestContext, year: int | None = None) -> LoadResult:
     """Census 2021 TS007A five-year age bands by LSOA 2021 (``LSOA21CD, Total, Aged ... years``)."""
-    raw = read_csv_raw(path, kind="Census age bands")
+    raw = read_csv_raw(path, kind="Census age bands", limits=ctx.limits)
     f = raw.frame
     code = _find(list(f.columns), r"lsoa21cd", r"geography code", r"lsoa_?code")
     band_cols = {c: c for c in f.columns if c.lower().startswith("aged ")}
@@ -191,7 +187,7 @@ def station_key(name: pd.Series) -> pd.Series:
 
 
 def load_stations(path: Path, ctx: IngestContext) -> LoadResult:
-    raw = read_csv_raw(path, kind="station list")
+    raw = read_csv_raw(path, kind="station list", limits=ctx.limits)
     f = raw.frame
     name = _find(list(f.columns), r"station", r"station_?name", r"name")
     if name is None:
@@ -202,16 +198,55 @@ def load_stations(path: Path, ctx: IngestContext) -> LoadResult:
     key = station_key(f[name])
     flags: list[dict] = []
     network = _find(list(f.columns), r"network", r"mode")
-    cols = {"station_key": key, "name": f[name],
-            "network": f[network] if network else pd.Series(pd.NA, index=f.index, dtype="string")}
+    lines = _find(list(f.columns), r"lines?")
+    blank = pd.Series(pd.NA, index=f.index, dtype="string")
+    cols = {"station_key": key, "name": f[name], "network": f[network] if network else blank,
+            "lines": f[lines] if lines else blank}
     ll = ("Longitude", "Latitude", "EPSG:4326") if {"Longitude", "Latitude"} <= set(f.columns) else None
     gdf, rejects = point_table(raw, checks, cols, ctx.area, ctx.options.hub_tolerance_m, coords=ll or coords, flags=flags)
-    return LoadResult("stations", gdf, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read,
-                      files=[raw.source], flags=flags)
+    return raw.result("stations", gdf, rejects, flags=flags)
+
+
+def merge_stations(results: list[LoadResult], far_m: float = 250.0) -> None:
+    """One station per ``station_key`` across station lists, in load order.
+
+    A station a later list repeats is merged into the first list's row: its attributes
+    (network, lines) fill what that row lacks, and the row counts as accepted, not as a
+    duplicate. Stations only the later list has are added. Locations more than ``far_m``
+    apart are flagged (the first list's location is kept).
+    """
+    seen: dict[str, tuple[int, int]] = {}
+    for i, res in enumerate(results):
+        frame = res.frame
+        keys = frame["station_key"].to_numpy()
+        known = np.array([k in seen for k in keys], dtype=bool) & frame["station_key"].notna().to_numpy()
+        filled, far, merged_from = 0, [], set()
+        for pos in np.flatnonzero(known):
+            j, row = seen[keys[pos]]
+            base = results[j].frame
+            merged_from.add(results[j].source)
+            for col in ("network", "lines"):
+                if col in frame and pd.isna(base.at[row, col]) and pd.notna(frame.at[pos, col]):
+                    base.at[row, col] = frame.at[pos, col]
+                    filled += 1
+            gap = base.geometry.iloc[row].distance(frame.geometry.iloc[pos])
+            if gap > far_m:
+                far.append(f"{keys[pos]} ({gap:,.0f} m)")
+        if known.any():
+            res.frame = frame[~known].reset_index(drop=True)
+            res.flag("stations_merged", f"{res.source}: {int(known.sum())} stations already listed in "
+                     f"{sorted(merged_from)} merged into them ({filled} network/lines values added); "
+                     f"{int((~known).sum())} new stations", severity="info", merged=int(known.sum()), filled=filled)
+        if far:
+            res.flag("station_locations_disagree", f"{res.source}: {len(far)} merged stations lie more than "
+                     f"{far_m:g} m from the first list's location (kept): {far[:10]}")
+        for pos, key in enumerate(res.frame["station_key"].to_numpy()):
+            if pd.notna(key):
+                seen.setdefault(key, (i, pos))
 
 
 def load_station_footfall(path: Path, ctx: IngestContext) -> LoadResult:
-    raw = read_csv_raw(path, required=["year", "station"], kind="station entries/exits")
+    raw = read_csv_raw(path, required=["year", "station"], kind="station entries/exits", limits=ctx.limits)
     f = raw.frame
     value = _find(list(f.columns), r"annualised_entries_exits", r"entries_exits", r"annual_?entries_?exits")
     if value is None:
@@ -226,24 +261,23 @@ def load_station_footfall(path: Path, ctx: IngestContext) -> LoadResult:
                         "entries_exits": val[good.index].astype("float64")}).reset_index(drop=True)
     if "mode" in good:
         out["mode"] = good["mode"].to_numpy()
-    return LoadResult("station_footfall", out, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read,
-                      files=[raw.source])
+    return raw.result("station_footfall", out, rejects)
 
 
 def load_bus_stops(path: Path, ctx: IngestContext) -> LoadResult:
-    raw = read_csv_raw(path, kind="bus stops")
+    raw = read_csv_raw(path, kind="bus stops", limits=ctx.limits)
     f = raw.frame
     code = _find(list(f.columns), r"stop_code_lbsl", r"naptan_atco", r"atcocode", r"stop_?code")
     name = _find(list(f.columns), r"stop_name", r"commonname", r"name")
     checks = RowChecks(f, raw.source)
     cols = {"stop_code": f[code] if code else f["_row"].astype("string"), "name": f[name] if name else pd.NA}
     gdf, rejects = point_table(raw, checks, cols, ctx.area, ctx.options.point_tolerance_m)
-    return LoadResult("bus_stops", gdf, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read, files=[raw.source])
+    return raw.result("bus_stops", gdf, rejects)
 
 
 def load_schools(path: Path, ctx: IngestContext) -> LoadResult:
     """Schools from DfE GIAS (``URN, EstablishmentName, ...``) or the London Schools Atlas (``URN, SCHOOL_NAM``)."""
-    raw = read_csv_raw(path, required=["URN"], kind="schools")
+    raw = read_csv_raw(path, required=["URN"], kind="schools", limits=ctx.limits)
     f = raw.frame
     cols = list(f.columns)
     name = _find(cols, r"EstablishmentName", r"SCHOOL_NAM", r"school_?name", r"name")
@@ -258,12 +292,12 @@ def load_schools(path: Path, ctx: IngestContext) -> LoadResult:
               "type": f[typ] if typ else na, "status": f[status] if status else na}
     coords = pick_coordinates([c for c in cols if c != "_row"])
     gdf, rejects = point_table(raw, checks, fields, ctx.area, ctx.options.hub_tolerance_m, coords=coords)
-    return LoadResult("schools", gdf, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read, files=[raw.source])
+    return raw.result("schools", gdf, rejects)
 
 
 def load_school_exclusions(path: Path, ctx: IngestContext) -> LoadResult:
     """DfE Explore Education Statistics suspensions and permanent exclusions by school."""
-    raw = read_csv_raw(path, required=["time_period", "school_urn"], kind="school exclusions")
+    raw = read_csv_raw(path, required=["time_period", "school_urn"], kind="school exclusions", limits=ctx.limits)
     f = raw.frame
     if "geographic_level" in f:
         level = f["geographic_level"].str.lower()
@@ -279,13 +313,13 @@ def load_school_exclusions(path: Path, ctx: IngestContext) -> LoadResult:
     good, rejects = checks.split()
     out = pd.DataFrame({"urn": good["school_urn"], "year": period[0][good.index] + "/" + period[1][good.index],
                         **{k: v[good.index].astype("float64") for k, v in nums.items()}}).reset_index(drop=True)
-    return LoadResult("school_exclusions", out, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read, files=[raw.source])
+    return raw.result("school_exclusions", out, rejects)
 
 
 def load_parks(path: Path, ctx: IngestContext) -> LoadResult:
     """Parks and open spaces: polygons (any OGR format), or a list without coordinates (kept, flagged)."""
     if path.suffix.lower() in (".csv", ".gz"):
-        raw = read_csv_raw(path, kind="parks list")
+        raw = read_csv_raw(path, kind="parks list", limits=ctx.limits)
         f = raw.frame
         name = _find(list(f.columns), r"record name", r"name", r"site_?name")
         if name is None:
@@ -300,11 +334,11 @@ def load_parks(path: Path, ctx: IngestContext) -> LoadResult:
                             "postcode_district": good[postcode] if postcode else pd.NA,
                             "facilities": good[facility_cols].notna().sum(axis=1).astype("int64")}).reset_index(drop=True)
         out = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries([None] * len(out), crs=WORKING_CRS), crs=WORKING_CRS)
-        result = LoadResult("parks", out, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read, files=[raw.source])
+        result = raw.result("parks", out, rejects)
         result.flag("no_coordinates", f"{raw.source}: parks list has no coordinates or polygons; kept as a list, "
                     "not usable for spatial features (supply a polygon layer such as OS Open Greenspace)", severity="info")
         return result
-    frame = gpd.read_file(path, engine="pyogrio")
+    frame = read_layer(path, ctx)
     frame = _check_crs(frame, str(path)).reset_index(drop=True)
     frame["_row"] = np.arange(1, len(frame) + 1)
     checks = RowChecks(frame.drop(columns="geometry"), str(path))
@@ -319,10 +353,10 @@ def load_parks(path: Path, ctx: IngestContext) -> LoadResult:
 
 
 def load_street_lighting(path: Path, ctx: IngestContext) -> LoadResult:
-    raw = read_csv_raw(path, kind="street lighting assets")
+    raw = read_csv_raw(path, kind="street lighting assets", limits=ctx.limits)
     f = raw.frame
     ident = _find(list(f.columns), r"asset_?id", r"id", r"unitid")
     checks = RowChecks(f, raw.source)
     cols = {"asset_id": f[ident] if ident else f["_row"].astype("string")}
     gdf, rejects = point_table(raw, checks, cols, ctx.area, ctx.options.point_tolerance_m)
-    return LoadResult("street_lights", gdf, concat_rejects([raw.malformed, rejects]), raw.source, raw.rows_read, files=[raw.source])
+    return raw.result("street_lights", gdf, rejects)

@@ -65,11 +65,12 @@ def validate_points(
     """
     raw_x, raw_y = frame[x_col], frame[y_col]
     checks.reject(raw_x.isna() | raw_y.isna(), "missing coordinates", f"{x_col}/{y_col} blank")
+    geographic = crs == "EPSG:4326"
+    raw_x, raw_y = _decimal_commas(raw_x, raw_y, checks, result_flags, geographic, source, (x_col, y_col))
     x = to_number(raw_x).to_numpy(dtype="float64", na_value=np.nan)
     y = to_number(raw_y).to_numpy(dtype="float64", na_value=np.nan)
     checks.reject(np.isnan(x) | np.isnan(y), "coordinates not numeric", raw_x.astype("string") + "," + raw_y.astype("string"))
     checks.reject((x == 0) & (y == 0), "coordinates at 0,0", "0,0 is a placeholder, not a location")
-    geographic = crs == "EPSG:4326"
     if geographic:
         plausible = _in_box(x, y, LON_RANGE, LAT_RANGE)
         swapped_plausible = _in_box(y, x, LON_RANGE, LAT_RANGE)
@@ -108,6 +109,36 @@ def validate_points(
     checks.reject(~inside, "outside the study area", f"more than {tolerance:g} m outside the study area")
     keep = checks.ok.to_numpy()
     return np.where(keep, ex, np.nan), np.where(keep, ny, np.nan)
+
+
+def _decimal_commas(raw_x: pd.Series, raw_y: pd.Series, checks: RowChecks, result_flags: list[dict],
+                    geographic: bool, source: str, cols: tuple[str, str]) -> tuple[pd.Series, pd.Series]:
+    """Coordinates written with a decimal comma ("51,5"): read as decimals when the file writes them
+    all that way (a semicolon-separated export), else each such row is rejected as "comma decimal".
+
+    Metres with commas every three digits ("524,279") are thousands separators, not decimals.
+    """
+    def comma(s: pd.Series) -> pd.Series:
+        s = s.astype("string")
+        hit = s.str.fullmatch(r"-?\d+,\d+")
+        if not geographic:
+            hit &= ~s.str.fullmatch(r"-?\d{1,3}(,\d{3})+")
+        return hit.fillna(False).astype(bool)
+
+    cx, cy = comma(raw_x), comma(raw_y)
+    either = cx | cy
+    if not either.any():
+        return raw_x, raw_y
+    present = int((raw_x.notna() & raw_y.notna()).sum())
+    if either.sum() > 0.5 * present:
+        result_flags.append({"check": "decimal_commas", "severity": "info",
+                             "message": f"{source}: columns {cols[0]!r}/{cols[1]!r} use a decimal comma in "
+                             f"{int(either.sum())} of {present} rows; read as decimals"})
+        fix = lambda s, hit: s.where(~hit, s.astype("string").str.replace(",", ".", regex=False))  # noqa: E731
+        return fix(raw_x, cx), fix(raw_y, cy)
+    checks.reject(either, "comma decimal", "coordinates written with a decimal comma ("
+                  + raw_x.astype("string") + ", " + raw_y.astype("string") + "); expected a decimal point")
+    return raw_x, raw_y
 
 
 def _project(x: np.ndarray, y: np.ndarray, geographic: bool) -> tuple[np.ndarray, np.ndarray]:

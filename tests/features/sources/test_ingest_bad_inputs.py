@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from ingest_fixtures import STREET_HEADER, lonlat, street_row, write_boundaries, write_csv
 
-from features.sources.ingest import ingest
+from features.sources.ingest import DamagedInputs, ingest
 from features.sources.readers import DataError
 
 
@@ -80,13 +80,14 @@ def test_whole_file_with_swapped_columns_is_corrected_and_flagged(tmp_path):
     assert any(f["check"] == "swapped_coordinate_columns" for f in item["flags"])
 
 
-def test_duplicate_crime_id_is_rejected_naming_the_first(tmp_path):
+def test_a_repeated_record_is_a_duplicate_naming_the_first(tmp_path):
     rows = [street_row("a" * 64, "2017-01", 530500, 180500), street_row("a" * 64, "2017-01", 530500, 180500),
+            street_row("", "2017-01", 530500, 180500, "Anti-social behaviour"),
             street_row("", "2017-01", 530500, 180500, "Anti-social behaviour")]
     report, rejects = run(tmp_path, rows)
-    assert rejects["reason"].tolist() == ["duplicate crime id"]
-    assert "row 1" in rejects["detail"].iloc[0]
-    assert crime_input(report)["accepted"] == 2  # the ASB row has no id and is kept
+    assert rejects["reason"].tolist() == ["duplicate record"]
+    assert rejects["detail"].iloc[0].endswith("2017-01-fixture-street.csv row 1")
+    assert crime_input(report)["accepted"] == 3  # ASB rows carry no id: two alike are two incidents
 
 
 def test_unknown_crime_type_and_bad_month_are_rejected(tmp_path):
@@ -128,9 +129,10 @@ def test_empty_file_stops_with_a_clear_message(tmp_path):
     target = data / "crime" / "2017-01" / "2017-01-fixture-street.csv"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"")
-    with pytest.raises(DataError, match=r"2017-01-fixture-street\.csv: file is empty"):
+    with pytest.raises(DamagedInputs, match=r"2017-01-fixture-street\.csv: file is empty"):
         ingest(data, tmp_path / "store")
     assert not (tmp_path / "store").exists()  # nothing half-written
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]  # and no temporary folder left
 
 
 def test_missing_column_names_the_file_and_the_column(tmp_path):
@@ -142,7 +144,7 @@ def test_missing_column_names_the_file_and_the_column(tmp_path):
         ingest(data, tmp_path / "store")
 
 
-def test_truncated_zip_stops_with_a_clear_message(tmp_path):
+def test_a_zip_member_that_is_not_a_street_file_names_the_member(tmp_path):
     data = tmp_path / "data"
     write_boundaries(data / "boundaries")
     good = tmp_path / "archive.zip"
@@ -150,7 +152,7 @@ def test_truncated_zip_stops_with_a_clear_message(tmp_path):
         zf.writestr("2017-01/2017-01-fixture-street.csv", "a,b\n" * 2000)
     raw = good.read_bytes()
     (data / "archive.zip").write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(DataError, match=r"archive\.zip.*(truncated or corrupt)"):
+    with pytest.raises(DataError, match=r"damaged input file: archive\.zip!2017-01/2017-01-fixture-street\.csv: missing col"):
         ingest(data, tmp_path / "store")
 
 

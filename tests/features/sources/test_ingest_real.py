@@ -24,7 +24,12 @@ def test_every_manifest_file_is_loaded(report, real_data):
     listed = {line.split("`")[1] for line in manifest.splitlines() if line.startswith("## `")}
     loaded = {f["path"].split(str(real_data) + "/", 1)[-1] for i in report["inputs"] for f in i["files"]}
     assert listed and listed <= loaded, sorted(listed - loaded)
-    assert report["unrecognised"] == []
+    # Every file in the folder is accounted for; the only one not ingested is the manifest itself.
+    on_disk = {str(p.relative_to(real_data)) for p in real_data.rglob("*") if p.is_file()}
+    assert {f["path"] for f in report["files"]} == on_disk
+    assert [(f["path"], f["status"]) for f in report["files"] if f["status"] != "ingested"] == \
+        [("MANIFEST.md", "unrecognised")]
+    assert report["damaged"] == []
 
 
 def test_counts_reconcile_per_input_and_with_the_rejects_table(report, real_store):
@@ -64,3 +69,30 @@ def test_stop_and_search_gaps_and_swapped_station_labels_are_flagged(report):
 def test_the_month_missing_for_one_ward_is_flagged(report):
     (holes,) = flags(report, "unit_month_missing")
     assert len(holes["holes"]["2016-04"]) >= 5  # Brunswick Park's LSOAs have no 2016-04 records
+
+
+def test_linked_police_records_count_each_crime_once_as_its_most_serious_record(report, real_store):
+    linked = report["linked_records"]
+    by_rule = linked["events_by_group"]
+    # Barnet's API extract sorts by category, so "first record wins" loses violence to public order.
+    assert by_rule["most_serious_record"]["violence"] > by_rule["first_record"]["violence"]
+    assert linked["serious_violence_references_whose_first_record_is_not"] > 100
+    events = pd.read_parquet(real_store / "events.parquet", columns=["crime_id", "serious_violence"])
+    assert not events["crime_id"].dropna().duplicated().any()
+    rejects = pd.read_parquet(real_store / "rejects.parquet")
+    linked_rows = rejects[rejects["reason"] == "linked record of one crime"]
+    assert len(linked_rows) == linked["linked_rows"] and linked_rows["detail"].str.contains("counted once").all()
+    # No reference whose records include serious violence is counted as anything else.
+    raw = rejects.loc[rejects["reason"] == "linked record of one crime", "raw"].map(json.loads)
+    sv_refs = {r["crime_id"] for r in raw if r["serious_violence"] == "True"}
+    kept = events.dropna(subset=["crime_id"]).set_index("crime_id")["serious_violence"]
+    assert kept.reindex(sorted(sv_refs)).all()
+
+
+def test_the_station_list_with_network_and_lines_is_merged_not_rejected(report, real_store):
+    lists = [i for i in report["inputs"] if i["table"] == "stations"]
+    assert len(lists) == 2 and all(i["rejected"] == 0 for i in lists)
+    stations = pd.read_parquet(real_store / "stations.parquet")
+    assert not stations["station_key"].duplicated().any()
+    assert stations["network"].notna().sum() >= lists[1]["accepted"] - 5
+    assert stations["lines"].notna().any()
