@@ -10,10 +10,10 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
-from service.api.auth import viewer
+from service.api.auth import reader
 from service.api.repository import records
 
-router = APIRouter(tags=["rankings"], dependencies=[Depends(viewer)])
+router = APIRouter(tags=["rankings"], dependencies=[Depends(reader)])
 
 
 @router.get("/runs/{run_id}/ranking", summary="Ranked places (1 = highest expected count)")
@@ -41,7 +41,7 @@ def ranking(
             "Content-Disposition": f'attachment; filename="ranking_{run.run_id}.csv"'})
     size = limit or max_size
     page = table.iloc[offset: offset + size]
-    base = str(request.base_url).rstrip("/") + f"/runs/{run.run_id}/ranking"
+    base = f"{request.app.state.base_url}/runs/{run.run_id}/ranking"
     links = [{"rel": "self", "href": f"{base}?limit={size}&offset={offset}"}]
     if offset + size < len(table):
         links.append({"rel": "next", "href": f"{base}?limit={size}&offset={offset + size}"})

@@ -17,24 +17,33 @@ def api_runs_dir(tmp_path_factory) -> Path:
     return runs
 
 
+BASE = "https://testserver"
+
+
 @pytest.fixture(scope="module")
 def api_settings(api_runs_dir):
-    """Settings over ``api_runs_dir``'s ``out`` folder, keys file inside it, page size 20."""
+    """Settings over ``api_runs_dir``'s ``out`` folder, keys file inside it, page size 20,
+    public URL ``https://testserver`` (the TestClient's), ``run-2024-01`` published."""
+    from service.publish import publish
     from service.settings import get_settings
 
     out = api_runs_dir.parent
-    return get_settings(out_dir=out, service={"keys_file": out / "api_keys.json", "max_page_size": 20})
+    publish(api_runs_dir, "run-2024-01")
+    return get_settings(out_dir=out, service={"keys_file": out / "api_keys.json", "max_page_size": 20,
+                                              "public_url": BASE})
 
 
 @pytest.fixture(scope="module")
 def api_keys(api_settings) -> dict[str, str]:
-    """Plain keys by role: ``viewer``, ``analyst`` and a ``revoked`` viewer key."""
+    """Plain keys: ``viewer``, ``analyst``, a ``revoked`` viewer key and a ``ranker`` (analyst
+    limited to the ``read`` and ``rank`` scopes)."""
     from service.keys import KeyStore
 
     store = KeyStore(api_settings.service.keys_file)
     keys = {"viewer": store.create("test viewer", "viewer"),
             "analyst": store.create("test analyst", "analyst"),
-            "revoked": store.create("old laptop", "viewer")}
+            "revoked": store.create("old laptop", "viewer"),
+            "ranker": store.create("scheduler", "analyst", scopes=["read", "rank"])}
     store.revoke(keys["revoked"].split("_")[1])
     return keys
 
@@ -63,5 +72,5 @@ def client(api_settings, api_keys, job_calls):
         raise RuntimeError("no training data")
 
     app = create_app(api_settings, jobs={"rank": rank, "train": train})
-    with TestClient(app) as c:
+    with TestClient(app, base_url=BASE) as c:
         yield c
