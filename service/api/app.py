@@ -34,7 +34,6 @@ from service.keys import KeyStore
 from service.settings import get_settings
 
 
-
 def create_app(settings=None, *, jobs: Mapping[str, Callable[[dict], Any]] | None = None) -> FastAPI:
     """Build the API over ``settings.runs_dir`` with keys from ``settings.service.keys_file``.
 
