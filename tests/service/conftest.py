@@ -1,4 +1,8 @@
-"""Fixtures for the API tests: a TestClient over two hand-made runs (see ``run_folder``)."""
+"""Fixtures for the API tests: a TestClient over two hand-made runs (see ``run_folder``).
+
+They are made once per session (writing a run's map and briefing takes seconds); a test
+that changes what is published or which keys exist uses its own folder instead.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,22 @@ import pytest
 from run_folder import make_run_dir
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api_runs_dir(tmp_path_factory) -> Path:
-    """Like ``runs_dir`` but shared by a test module (outputs take a second or two to write)."""
+    """Like ``runs_dir`` but shared by the session, with outputs written for ``run-2024-01``."""
+    from reports.outputs import write_outputs
+
     runs = tmp_path_factory.mktemp("api") / "out" / "runs"
     make_run_dir(runs, "run-2023-12", created="2023-12-05T09:00:00+00:00", previous=False)
     make_run_dir(runs, "run-2024-01", created="2024-01-05T09:00:00+00:00")
+    write_outputs(runs / "run-2024-01")
     return runs
 
 
 BASE = "https://testserver"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api_settings(api_runs_dir):
     """Settings over ``api_runs_dir``'s ``out`` folder, keys file inside it, page size 20,
     public URL ``https://testserver`` (the TestClient's), ``run-2024-01`` published."""
@@ -33,7 +40,7 @@ def api_settings(api_runs_dir):
                                               "public_url": BASE})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api_keys(api_settings) -> dict[str, str]:
     """Plain keys: ``viewer``, ``analyst``, a ``revoked`` viewer key and a ``ranker`` (analyst
     limited to the ``read`` and ``rank`` scopes)."""
@@ -48,21 +55,18 @@ def api_keys(api_settings) -> dict[str, str]:
     return keys
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def job_calls() -> list:
     """Records the calls of the injected job callables."""
     return []
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def client(api_settings, api_keys, job_calls):
     """A TestClient over the two-run folder, with outputs written for the latest run."""
     from fastapi.testclient import TestClient
 
-    from reports.outputs import write_outputs
     from service.api import create_app
-
-    write_outputs(api_settings.runs_dir / "run-2024-01")
 
     def rank(params):
         job_calls.append(("rank", params))
