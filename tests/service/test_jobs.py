@@ -62,10 +62,12 @@ def test_a_full_queue_refuses_with_retry_after():
     release = threading.Event()
     q = JobQueue({"rank": lambda p: release.wait(5)}, max_queued=3, workers=1)
     try:
-        accepted = [q.submit("rank", {}, "k") for _ in range(4)]  # 1 running + 3 waiting
+        first = q.submit("rank", {}, "k")
         deadline = time.monotonic() + 5
-        while q.get(accepted[0]["job_id"])["status"] != "running" and time.monotonic() < deadline:
+        while q.get(first["job_id"])["status"] != "running" and time.monotonic() < deadline:
             time.sleep(0.01)
+        waiting = [q.submit("rank", {}, "k") for _ in range(3)]
+        assert [q.get(j["job_id"])["status"] for j in waiting] == ["queued"] * 3
         with pytest.raises(QueueFull) as err:
             q.submit("rank", {}, "k")
         assert err.value.retry_after >= 1
