@@ -31,16 +31,19 @@ UNITS_NAME = re.compile(r"[a-z][a-z0-9]{0,31}(\.[0-9]{1,3})?")
 
 
 def check_units(value, settings: Settings) -> str:
-    """A unit-set name: letters and digits only; a grid's cell size within the settings' limits."""
+    """A unit-set name: letters and digits only; a grid no finer than ``units.grid_min_m``.
+
+    This is the check made before any data is read (a job is refused with 422 before it is
+    queued); building the units then bounds a grid's cells over the study area
+    (``units.max_units``, see :func:`features.units.build_units`).
+    """
     if not isinstance(value, str) or not UNITS_NAME.fullmatch(value):
         raise ValueError(f"units: {value!r} is not a unit set name (a boundary edition such as "
                          "lsoa2011 or ward2022, or cells such as grid250 or hex300)")
     size = grid_size(value)
-    if size is not None:
-        lo, hi = settings.units.grid_min_m, settings.units.grid_max_m
-        if not lo <= size <= hi:
-            raise ValueError(f"units: {value!r} asks for {size:g} m cells; grids may be "
-                             f"{lo:g} m to {hi:g} m (settings units.grid_min_m/grid_max_m)")
+    if size is not None and size < settings.units.grid_min_m:
+        raise ValueError(f"units: {value!r} asks for {size:g} m cells; grids may be no finer than "
+                         f"{settings.units.grid_min_m:g} m (settings units.grid_min_m)")
     return value
 
 

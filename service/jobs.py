@@ -3,7 +3,9 @@
 - :func:`check_job` applies the CLI's own checks (:mod:`service.inputs`) to a job's options
   before it is queued: only the options a kind takes, units by name within the grid limits,
   months exactly ``YYYY-MM``, saved model versions only. Ingest takes no options: the server
-  reads the one data folder it was started with (``svrisk serve --data``).
+  reads the one data folder it was started with (``svrisk serve --data``) into that folder's
+  own store (:func:`service.pipeline.default_store_dir`), so a job never replaces the data
+  another folder's runs were made from.
 - :class:`JobQueue` holds at most ``settings.service.job_queue_size`` waiting jobs and runs
   them on its own worker threads (``job_workers``), never on the threads that answer
   requests, so a queue of jobs cannot hold up ``/health`` or the rankings. A full queue
@@ -24,7 +26,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from features.sources.store import REPORT_NAME, Store
 from service.inputs import check_cutoff, check_method, check_model, check_units
 from service.pipeline import evaluate_step, ingest_step, train_step
 from service.run import make_run
@@ -42,10 +43,6 @@ class QueueFull(RuntimeError):
     def __init__(self, message: str, retry_after: int):
         super().__init__(message)
         self.retry_after = retry_after
-
-
-class DataMismatch(ValueError):
-    """The store holds data from another folder than the one the server is bound to."""
 
 
 def check_job(kind: str, params: Mapping | None, settings: Settings) -> dict:
@@ -69,41 +66,23 @@ def check_job(kind: str, params: Mapping | None, settings: Settings) -> dict:
     return out
 
 
-def bound_data_dir(settings: Settings) -> Path:
-    """The data folder the server reads: ``--data``/settings, else the demo borough's folder."""
-    return Path(settings.data_dir) if settings.data_dir is not None else settings.demo_dir
-
-
-def check_store_matches(settings: Settings, store_dir: Path | None = None) -> None:
-    """Refuse work whose store was ingested from another folder than the server's."""
-    store = Path(store_dir) if store_dir is not None else settings.store_dir
-    if not (store / REPORT_NAME).is_file():
-        return
-    recorded = Store(store).report().get("data_dir")
-    if recorded and Path(recorded).resolve() != bound_data_dir(settings).resolve():
-        raise DataMismatch("the store holds data from another folder than the one this server was "
-                           "started with; refused so it is not replaced (restart the server with "
-                           "that folder, or ingest from the command line)")
-
-
 def job_runners(settings: Settings) -> dict[str, Callable[[dict], Any]]:
     """What the API's analyst-only ``POST /jobs/{kind}`` runs: the same steps as the CLI."""
 
     def ingest_job(params: dict) -> dict:
-        check_store_matches(settings)
+        # the server's one data folder into that folder's own store: no job can swap the data
         report, _ = ingest_step(settings)
         return {"totals": report["totals"], "reconciled": report["reconciled"]}
 
     def train_job(params: dict) -> dict:
-        check_store_matches(settings)
         version, _ = train_step(settings, params.get("units") or settings.units.default,
                                 params.get("cutoff"), params.get("method"))
         return {"model_version": version}
 
     def rank_job(params: dict) -> dict:
-        check_store_matches(settings)
+        # as `svrisk rank`: the named model, else the latest of these units and this data folder
         run_dir = make_run(settings, units=params.get("units"), cutoff=params.get("cutoff"),
-                           model_version=params.get("model"))
+                           model_version=params.get("model") or "latest")
         return {"run_id": run_dir.name}
 
     def evaluate_job(params: dict) -> dict:
@@ -258,5 +237,4 @@ class JobQueue:
         return self._queue.qsize()
 
 
-__all__ = ["KINDS", "DataMismatch", "JobQueue", "QueueFull", "check_job", "check_store_matches",
-           "job_runners"]
+__all__ = ["KINDS", "JobQueue", "QueueFull", "check_job", "job_runners"]

@@ -49,8 +49,8 @@ class IngestSettings(BaseModel):
 class UnitSettings(BaseModel):
     default: str = Field("lsoa2011", description="Unit set of `svrisk run` and the API's runs.")
     grid_size_m: float = Field(250.0, gt=0)
-    grid_min_m: float = Field(50.0, gt=0, description="Smallest grid cell a run may ask for.")
-    grid_max_m: float = Field(5000.0, gt=0, description="Largest grid cell a run may ask for.")
+    grid_min_m: float = Field(50.0, gt=0, description="Smallest grid cell anyone may ask for, checked "
+                              "before any data is read (max_units then bounds the cells over the area).")
     knn: int = Field(8, ge=1)
     distance_band_m: float = Field(500.0, gt=0)
     max_units: int = Field(100_000, ge=2, description="Largest grid (cells) a run may build: finer grids "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -12,9 +13,27 @@ from service.publish import publish
 
 router = APIRouter(tags=["runs"])
 
-OUTPUT_FILES = ("map.html", "briefing.html", "layers.gpkg", "layers_shp.zip", "layers.kml")
+OUTPUT_FILES = ("map.html", "briefing.html", "briefing.pdf", "layers.gpkg", "layers_shp.zip", "layers.kml")
 #: run.json entries a client is not shown: how the server is set up is not its business
 PRIVATE_META = ("settings",)
+
+
+def _relative(path: str, root: str) -> str:
+    if root and path.startswith(root.rstrip("/") + "/"):
+        return path[len(root.rstrip("/")) + 1:]
+    return PurePath(path.split("!", 1)[0]).name
+
+
+def public_meta(meta: dict) -> dict:
+    """``run.json`` as clients see it: no settings, no server folders; inputs by their name
+    in the data folder, with their sha256 (so a partner can check what a run was made from)."""
+    out = {k: v for k, v in meta.items() if k not in PRIVATE_META}
+    data = meta.get("data")
+    if isinstance(data, dict):
+        root = str(data.get("data_dir") or "")
+        out["data"] = {"ingested": data.get("ingested"),
+                       "inputs": {_relative(str(k), root): v for k, v in (data.get("inputs") or {}).items()}}
+    return out
 
 
 @router.get("/runs", summary="All runs, newest first", dependencies=[Depends(reader)])
@@ -37,7 +56,7 @@ def get_run(run_id: str, request: Request) -> dict:
     run = cached.run
     base = f"{request.app.state.base_url}/runs/{run.run_id}"
     return {
-        **{k: v for k, v in run.meta.items() if k not in PRIVATE_META},
+        **public_meta(run.meta),
         "published": run.run_id == repo.published_id(),
         "layers": list(cached.layers),
         "files": [f for f in OUTPUT_FILES if (run.path / f).is_file()],

@@ -31,7 +31,7 @@ def test_month_is_strict_about_trailing_newlines():
 def test_units_names_and_grid_limits():
     s = get_settings()
     assert check_units("grid250", s) == "grid250" and check_units("ward2022", s) == "ward2022"
-    with pytest.raises(ValueError, match="50 m to 5000 m"):
+    with pytest.raises(ValueError, match="no finer than 50 m"):
         check_units("grid1", s)
     with pytest.raises(ValueError, match="not a unit set name"):
         check_units("grid250/../../x", s)

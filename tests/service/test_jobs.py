@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import threading
 import time
 
@@ -11,19 +10,11 @@ import httpx
 import pytest
 from live_server import free_port, thread_server, with_public_url
 
-from service.jobs import (
-    DataMismatch,
-    JobQueue,
-    QueueFull,
-    check_job,
-    check_store_matches,
-    job_runners,
-)
+from service.jobs import JobQueue, QueueFull, check_job
 
 
 @pytest.mark.parametrize("params,words", [
     ({"units": "grid1"}, "1 m cells"),
-    ({"units": "grid99999"}, "99999 m cells"),
     ({"units": "../lsoa"}, "not a unit set name"),
     ({"units": "lsoa2011\n"}, "not a unit set name"),
     ({"cutoff": "2018-07\n"}, "not a month"),
@@ -128,18 +119,3 @@ def test_60_queued_jobs_get_429_while_health_and_reads_answer(api_settings, api_
         finally:
             release.set()
     assert threads_used and all(name.startswith("svrisk-job-") for name in threads_used)
-
-
-def test_ingest_is_refused_when_the_store_holds_another_folders_data(api_settings, tmp_path):
-    store = api_settings.store_dir
-    store.mkdir(parents=True, exist_ok=True)
-    (store / "ingest_report.json").write_text(json.dumps({"data_dir": str(tmp_path / "other")}))
-    try:
-        with pytest.raises(DataMismatch, match="another folder"):
-            check_store_matches(api_settings)
-        with pytest.raises(DataMismatch):
-            job_runners(api_settings)["ingest"]({})
-        bound = api_settings.model_copy(update={"data_dir": tmp_path / "other"})
-        check_store_matches(bound)  # the folder the server was started with: allowed
-    finally:
-        (store / "ingest_report.json").unlink()

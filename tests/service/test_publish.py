@@ -184,3 +184,16 @@ def test_publish_from_the_command_line(tmp_path, monkeypatch):
     assert published(runs)["by"] == "cli"
     r = CliRunner().invoke(app, ["publish", "nope"])
     assert r.exit_code == 2 and "no complete run 'nope'" in r.output
+
+
+def test_run_metadata_names_inputs_but_no_server_folders():
+    from service.api.runs import public_meta
+
+    meta = {"run_id": "r", "settings": {"units": {}}, "data": {
+        "data_dir": "/srv/partnership/data", "store": "/srv/svrisk/out/stores/data-1a2b",
+        "ingested": "2026-12-01T08:00:00+00:00",
+        "inputs": {"/srv/partnership/data/crime/2024-01-street.csv": "ab" * 32,
+                   "/elsewhere/boundaries.zip!lsoa.shp": "cd" * 32}}}
+    shown = public_meta(meta)
+    assert "settings" not in shown and "/srv" not in json.dumps(shown)
+    assert shown["data"]["inputs"] == {"crime/2024-01-street.csv": "ab" * 32, "boundaries.zip": "cd" * 32}
