@@ -5,8 +5,8 @@ A run is written into a hidden folder ``<runs>/.partial-<run_id>`` and renamed t
 :func:`complete_run`): a rename within one folder is atomic, so a reader sees the whole run
 or none of it, and a run killed half-way leaves only a hidden folder nobody serves.
 
-Which run GIS clients and the default pages see is recorded in ``<runs>/published.json``
-(written atomically). An analyst publishes a run (``svrisk publish RUN`` or
+Which run GIS clients and the default pages see is recorded in ``<runs>/.published.json``
+(written atomically; hidden, like the staging folders, so the runs folder lists only runs). An analyst publishes a run (``svrisk publish RUN`` or
 ``POST /runs/{id}/publish``); a completed run publishes itself only when nothing is
 published yet or the published run is a demo run, so a demo never replaces a real run.
 """
@@ -23,7 +23,7 @@ import shutil
 import time
 from pathlib import Path
 
-PUBLISHED = "published.json"
+PUBLISHED = ".published.json"
 PARTIAL = ".partial-"
 _LOCK = ".publish.lock"
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -124,7 +124,7 @@ def _is_demo(run_folder: Path) -> bool:
 def _write(runs: Path, run_id: str, by: str) -> dict:
     record = {"run_id": run_id, "published": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "by": by, "demo": _is_demo(runs / run_id)}
-    tmp = runs / f".{PUBLISHED}.{os.getpid()}.tmp"
+    tmp = runs / f"{PUBLISHED}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(record, indent=2))
     os.replace(tmp, runs / PUBLISHED)
     return record

@@ -40,7 +40,7 @@ def test_rank_with_the_saved_model_writes_a_run(env):
     assert len(runs) == 1 and json.loads((runs[0] / "run.json").read_text())["model_version"] == "v0001"
     # written whole (no hidden folder left) and, being the first run, published
     meta = json.loads((runs[0] / "run.json").read_text())
-    published = json.loads((root / "out" / "runs" / "published.json").read_text())
+    published = json.loads((root / "out" / "runs" / ".published.json").read_text())
     assert published["run_id"] == runs[0].name == meta["run_id"]
     assert meta["demo"] is True and published["demo"] is True  # a generated borough, wherever it is
 
