@@ -10,13 +10,18 @@
   them on its own worker threads (``job_workers``), never on the threads that answer
   requests, so a queue of jobs cannot hold up ``/health`` or the rankings. A full queue
   raises :class:`QueueFull` (the API answers 429 with ``Retry-After``).
-- :func:`job_runners` are the CLI's steps; what a job reports back names no server path.
+- :func:`job_runners` are the CLI's steps, each job run in its own spawned process
+  (:func:`run_apart`): its memory goes back to the system when it ends and its Python code
+  does not hold the interpreter lock the request threads need. What a job reports back
+  names no server path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import multiprocessing as mp
 import queue
 import secrets
 import threading
@@ -66,30 +71,92 @@ def check_job(kind: str, params: Mapping | None, settings: Settings) -> dict:
     return out
 
 
+def ingest_job(settings: Settings, params: dict) -> dict:
+    """The server's one data folder into that folder's own store: no job can swap the data."""
+    report, _ = ingest_step(settings)
+    return {"totals": report["totals"], "reconciled": report["reconciled"]}
+
+
+def train_job(settings: Settings, params: dict) -> dict:
+    version, _ = train_step(settings, params.get("units") or settings.units.default,
+                            params.get("cutoff"), params.get("method"))
+    return {"model_version": version}
+
+
+def rank_job(settings: Settings, params: dict) -> dict:
+    """As ``svrisk rank``: the named model, else the latest of these units and this data folder."""
+    run_dir = make_run(settings, units=params.get("units"), cutoff=params.get("cutoff"),
+                       model_version=params.get("model") or "latest")
+    return {"run_id": run_dir.name}
+
+
+def evaluate_job(settings: Settings, params: dict) -> dict:
+    """As ``svrisk evaluate``: the options of ``POST /evaluations`` (see service.api.evaluations)."""
+    ev, written = evaluate_step(settings, **params)
+    return {"evaluation_id": written.folder.name, "verdict": ev.estimates["verdict"]}
+
+
+class JobFailed(RuntimeError):
+    """A job that raised in its own process; the text is ``<error type>: <message>``."""
+
+
+_children: set = set()
+_children_lock = threading.Lock()
+
+
+def _child(conn, target, args) -> None:
+    try:
+        conn.send(("ok", target(*args)))
+    except BaseException as err:  # sent to the parent, which reports it in the job's state
+        conn.send(("error", f"{type(err).__name__}: {err}"))
+    finally:
+        conn.close()
+
+
+def run_apart(target: Callable, *args):
+    """``target(*args)`` in a fresh process (spawned), its result or :class:`JobFailed`.
+
+    A job's memory (gigabytes for a national grid) is returned to the system when it ends,
+    and its Python code never competes with the request threads for the interpreter lock.
+    ``target`` and ``args`` must be picklable (a module-level function, settings, dicts).
+    """
+    ctx = mp.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(sender, target, args), name="svrisk-job")
+    proc.start()
+    sender.close()
+    with _children_lock:
+        _children.add(proc)
+    try:
+        status, value = receiver.recv()
+    except EOFError:
+        proc.join()
+        raise JobFailed(f"the job's process ended without a result (exit code {proc.exitcode})") from None
+    finally:
+        receiver.close()
+        with _children_lock:
+            _children.discard(proc)
+    proc.join()
+    if status == "error":
+        raise JobFailed(value)
+    return value
+
+
+def stop_children() -> None:
+    """End the processes of running jobs (the server is stopping)."""
+    with _children_lock:
+        running = list(_children)
+    for proc in running:
+        if proc.is_alive():
+            proc.terminate()
+
+
 def job_runners(settings: Settings) -> dict[str, Callable[[dict], Any]]:
-    """What the API's analyst-only ``POST /jobs/{kind}`` runs: the same steps as the CLI."""
-
-    def ingest_job(params: dict) -> dict:
-        # the server's one data folder into that folder's own store: no job can swap the data
-        report, _ = ingest_step(settings)
-        return {"totals": report["totals"], "reconciled": report["reconciled"]}
-
-    def train_job(params: dict) -> dict:
-        version, _ = train_step(settings, params.get("units") or settings.units.default,
-                                params.get("cutoff"), params.get("method"))
-        return {"model_version": version}
-
-    def rank_job(params: dict) -> dict:
-        # as `svrisk rank`: the named model, else the latest of these units and this data folder
-        run_dir = make_run(settings, units=params.get("units"), cutoff=params.get("cutoff"),
-                           model_version=params.get("model") or "latest")
-        return {"run_id": run_dir.name}
-
-    def evaluate_job(params: dict) -> dict:
-        ev, written = evaluate_step(settings, **params)
-        return {"evaluation_id": written.folder.name, "verdict": ev.estimates["verdict"]}
-
-    return {"ingest": ingest_job, "train": train_job, "rank": rank_job, "evaluate": evaluate_job}
+    """What the API's analyst-only ``POST /jobs/{kind}`` runs: the CLI's steps, each job in its
+    own process (:func:`run_apart`)."""
+    return {kind: functools.partial(run_apart, step, settings)
+            for kind, step in (("ingest", ingest_job), ("train", train_job), ("rank", rank_job),
+                               ("evaluate", evaluate_job))}
 
 
 def _now() -> str:
@@ -155,7 +222,7 @@ class JobQueue:
             self._threads.append(t)
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Ask the workers to stop after their current job (waiting jobs are dropped)."""
+        """Stop: waiting jobs are dropped, running jobs' processes ended, workers told to exit."""
         with self._lock:
             threads, self._threads = self._threads, []
         while True:
@@ -170,6 +237,8 @@ class JobQueue:
                 self._queue.put_nowait(None)
             except queue.Full:
                 break
+        if threads:
+            stop_children()
         for t in threads:
             t.join(timeout)
 
@@ -188,8 +257,8 @@ class JobQueue:
             result = func(dict(job["params"]))
         except Exception as err:  # reported in the job's state and the log, not swallowed
             log.exception("job %s (%s) failed", job["job_id"], job["kind"])
-            job.update(status="failed", finished=_now(),
-                       error=self.redact(f"{type(err).__name__}: {err}"))
+            text = str(err) if isinstance(err, JobFailed) else f"{type(err).__name__}: {err}"
+            job.update(status="failed", finished=_now(), error=self.redact(text))
         else:
             job.update(status="done", finished=_now(),
                        result=result if isinstance(result, dict | list | str | int | float | None)
@@ -237,4 +306,4 @@ class JobQueue:
         return self._queue.qsize()
 
 
-__all__ = ["KINDS", "JobQueue", "QueueFull", "check_job", "job_runners"]
+__all__ = ["KINDS", "JobFailed", "JobQueue", "QueueFull", "check_job", "job_runners", "run_apart"]

@@ -1,13 +1,15 @@
 """Real HTTP servers for the tests that need sockets: in a thread, or `svrisk serve` in a child process.
 
 Both use :func:`service.api.server.uvicorn_config`, so they carry the same limits as
-``svrisk serve`` (header timeout, head size, connection limit).
+``svrisk serve`` (header timeout, head size, connection limit). ``send_chunked`` and
+``rss_mb`` are shared with ``benchmarks/api_load.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -49,6 +51,36 @@ def thread_server(app, settings, port: int):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def send_chunked(port: int, path: str, total: int, headers: str = "") -> tuple[int, bytes]:
+    """POST ``total`` bytes as a chunked body while reading whatever the server answers.
+
+    Returns (bytes sent before the server closed, the response received).
+    """
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 f"Transfer-Encoding: chunked\r\n{headers}\r\n".encode())
+    chunk = b"%x\r\n" % 65536 + b"[" * 65536 + b"\r\n"
+    sent, answer = 0, b""
+    sock.setblocking(False)
+    try:
+        while sent < total:
+            readable, writable, _ = select.select([sock], [sock], [], 2)
+            if readable:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                answer += data
+            elif writable:
+                sent += sock.send(chunk)
+            else:
+                break
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        sock.close()
+    return sent, answer
 
 
 def rss_mb(pid: int) -> float:

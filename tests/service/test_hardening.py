@@ -11,7 +11,7 @@ import time
 
 import httpx
 import pytest
-from live_server import cli_server, free_port, rss_mb
+from live_server import cli_server, free_port, rss_mb, send_chunked
 
 
 @pytest.fixture(scope="module")
@@ -31,42 +31,12 @@ def _port(base: str) -> int:
     return int(base.rsplit(":", 1)[1])
 
 
-def stream_chunked(port: int, path: str, total: int, headers: str = "") -> tuple[int, bytes]:
-    """Send ``total`` bytes as a chunked body while reading whatever the server answers.
-
-    Returns (bytes the server accepted before it closed, the response received).
-    """
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                 f"Transfer-Encoding: chunked\r\n{headers}\r\n".encode())
-    chunk = b"%x\r\n" % 65536 + b"[" * 65536 + b"\r\n"
-    sent, answer = 0, b""
-    sock.setblocking(False)
-    try:
-        while sent < total:
-            readable, writable, _ = select.select([sock], [sock], [], 2)
-            if readable:
-                data = sock.recv(65536)
-                if not data:
-                    break
-                answer += data
-            elif writable:
-                sent += sock.send(chunk)
-            else:
-                break
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-    finally:
-        sock.close()
-    return sent, answer
-
-
 @pytest.mark.parametrize("who", ["no key", "analyst key"])
 def test_50_mb_chunked_body_is_refused_without_growing_the_server(served, api_keys, who):
     base, proc, _ = served
     extra = "" if who == "no key" else f"X-API-Key: {api_keys['analyst']}\r\n"
     before = rss_mb(proc.pid)
-    sent, answer = stream_chunked(_port(base), "/jobs/rank", 50 * 2**20, extra)
+    sent, answer = send_chunked(_port(base), "/jobs/rank", 50 * 2**20, extra)
     time.sleep(0.2)
     grown = rss_mb(proc.pid) - before
     status = answer.split(b"\r\n", 1)[0]

@@ -119,3 +119,16 @@ def test_60_queued_jobs_get_429_while_health_and_reads_answer(api_settings, api_
         finally:
             release.set()
     assert threads_used and all(name.startswith("svrisk-job-") for name in threads_used)
+
+
+def test_real_jobs_run_in_their_own_process(api_settings):
+    import os
+
+    from features.months import month
+    from service.jobs import JobFailed, job_runners, rank_job, run_apart
+
+    assert run_apart(os.getpid) != os.getpid()
+    with pytest.raises(JobFailed, match=r"^ValueError: not a month: '2018/07'"):
+        run_apart(month, "2018/07")
+    rank = job_runners(api_settings)["rank"]
+    assert rank.func is run_apart and rank.args == (rank_job, api_settings)
