@@ -55,7 +55,9 @@ class LayerCache:
     geoms: dict[str, np.ndarray]
     bounds: dict[str, np.ndarray]  # (n, 4) minx, miny, maxx, maxy
     by_id: dict[str, int]
+    types: dict[str, str] = field(default_factory=dict)  # queryable property -> JSON type
     _geojson: dict[str, list] = field(default_factory=dict)
+    _text: dict[str, list] = field(default_factory=dict)
     _body: bytes | None = None
 
     def __len__(self) -> int:
@@ -72,6 +74,15 @@ class LayerCache:
         return {"type": "Feature", "id": self.ids[i], "geometry": self.geometry(crs)[i],
                 "properties": self.props[i]}
 
+    def feature_json(self, i: int, crs: str = "web") -> str:
+        """One feature as GeoJSON text, made once per CRS (pages are joined from these)."""
+        texts = self._text.get(crs)
+        if texts is None:
+            texts = self._text[crs] = [None] * len(self.ids)
+        if texts[i] is None:
+            texts[i] = json.dumps(self.feature(i, crs))
+        return texts[i]
+
     @property
     def features(self) -> list[dict]:
         """Every feature in lon/lat (EPSG:4326)."""
@@ -85,6 +96,7 @@ class CachedRun:
     layers: dict[str, gpd.GeoDataFrame]
     web: dict[str, LayerCache] = field(default_factory=dict)
     table: pd.DataFrame | None = None
+    rows: list[dict] | None = None
     csv: bytes | None = None
 
 
@@ -110,6 +122,25 @@ def records(frame: pd.DataFrame) -> list[dict]:
     cols = list(frame.columns)
     return [{c: _json_value(v) for c, v in zip(cols, row, strict=True)}
             for row in frame.itertuples(index=False, name=None)]
+
+
+def json_type(series: pd.Series) -> str | None:
+    """The JSON Schema type of a property column, None if it is not a plain value."""
+    if pd.api.types.is_bool_dtype(series):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(series):
+        return "integer"
+    if pd.api.types.is_float_dtype(series):
+        return "number"
+    values = series.dropna()
+    if len(values) == 0 or values.map(lambda v: isinstance(v, str)).all():
+        return "string"
+    return None
+
+
+def column_types(frame: pd.DataFrame) -> dict[str, str]:
+    """{column: JSON type} of the columns that hold plain values (the OGC queryables)."""
+    return {c: t for c in frame.columns if (t := json_type(frame[c])) is not None}
 
 
 def feature_ids(name: str, gdf: gpd.GeoDataFrame) -> list[str]:
@@ -249,6 +280,15 @@ class RunRepository:
                 c.table = pd.DataFrame(r.drop(columns=r.geometry.name))
             return c.table
 
+    def ranking_records(self, run_id: str) -> list[dict]:
+        """The ranking's rows as JSON-safe dicts, made once per run (pages are slices)."""
+        c = self.get(run_id)
+        table = self.table(run_id)
+        with self._lock:
+            if c.rows is None:
+                c.rows = records(table)
+            return c.rows
+
     def ranking_csv(self, run_id: str) -> bytes:
         c = self.get(run_id)
         table = self.table(run_id)
@@ -274,7 +314,7 @@ class RunRepository:
                 frame = pd.DataFrame(flat.drop(columns=geom)).reset_index(drop=True)
                 c.web[name] = LayerCache(name, ids, records(frame), frame, {"web": web, "bng": bng},
                                          {"web": shapely.bounds(web), "bng": shapely.bounds(bng)},
-                                         {fid: i for i, fid in enumerate(ids)})
+                                         {fid: i for i, fid in enumerate(ids)}, column_types(frame))
             return c.web[name]
 
     def layer_geojson(self, run_id: str, name: str) -> bytes:
