@@ -8,8 +8,9 @@ settings' ``out/runs``; run ``svrisk run`` first) with throw-away API keys, then
    each on its own connection (asyncio + httpx), at each endpoint: ``/health`` (the
    baseline), the published ranking as a JSON page and as CSV, small layers as GeoJSON,
    and OGC API items in CRS84 and in EPSG:27700. Errors, p50/p95/p99 and the ratio of each
-   endpoint's p99 to ``/health``'s at the same concurrency; the server's resident memory
-   before and after each level.
+   endpoint's p99 to ``/health``'s at the same concurrency; the server's CPU time per
+   request (independent of the client and of other load on the machine) and its ratio to
+   ``/health``'s; the server's resident memory before and after each level.
 2. **hostile**: the server's memory before and after a 50 MB chunked body without a key,
    ``/health`` latency while 200 clients trickle request heads (slowloris) against idle,
    and how long the slow clients were left connected.
@@ -69,6 +70,12 @@ def memory(pid: int) -> dict:
         if key in ("VmRSS", "VmHWM"):
             fields[key] = round(int(value.split()[0]) / 1024, 1)
     return {"rss_mb": fields.get("VmRSS"), "peak_mb": fields.get("VmHWM")}
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def summary(lat_s: list[float]) -> dict:
@@ -245,12 +252,18 @@ def main(argv=None) -> int:
                 level = {"server_before": memory(proc.pid), "endpoints": {}}
                 for name, path in urls.items():
                     asyncio.run(_fire(base + path, 10, headers, args.timeout))  # warm caches
-                    level["endpoints"][name] = asyncio.run(_fire(base + path, c, headers, args.timeout))
+                    used = cpu_s(proc.pid)
+                    r = asyncio.run(_fire(base + path, c, headers, args.timeout))
+                    # what the server spent per request, whatever the client and the machine's load
+                    r["server_cpu_ms_per_request"] = round((cpu_s(proc.pid) - used) / c * 1000, 2)
+                    level["endpoints"][name] = r
                 base_p99 = max(level["endpoints"]["health (baseline)"]["p99_ms"], 1e-3)
                 base_p50 = max(level["endpoints"]["health (baseline)"]["p50_ms"], 1e-3)
+                base_cpu = max(level["endpoints"]["health (baseline)"]["server_cpu_ms_per_request"], 1e-3)
                 for r in level["endpoints"].values():
                     r["ratio_p99"] = round(r["p99_ms"] / base_p99, 2)
                     r["ratio_p50"] = round(r["p50_ms"] / base_p50, 2)
+                    r["ratio_server_cpu"] = round(r["server_cpu_ms_per_request"] / base_cpu, 2)
                 level["server_after"] = memory(proc.pid)
                 level["errors"] = sum(r["errors"] for r in level["endpoints"].values())
                 out["load"][f"concurrency_{c}"] = level
