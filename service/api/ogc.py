@@ -87,6 +87,11 @@ def _json(body: dict, media_type: str = "application/json", crs: str | None = No
                     headers={"Content-Crs": f"<{crs}>"} if crs else None)
 
 
+def _cell(value):
+    """A value as a table shows it: floats to 4 significant figures."""
+    return f"{value:.4g}" if isinstance(value, float) else value
+
+
 def _html(request: Request, title: str, **context) -> HTMLResponse:
     ctx = {"description": "", "links": [], "items": [], "columns": [], "caption": "", "rows": [],
            "data": ""}
@@ -388,13 +393,13 @@ def items(cid: str, request: Request) -> Response:
 
     if wants_html(request):
         columns = list(lc.frame.columns)
-        nav = [dict(ln, href=ln["href"] if "f=html" in ln["href"] else ln["href"] + "&f=html")
+        nav = [dict(ln, type="text/html", href=ln["href"] + "&f=html")
                for ln in links if ln["rel"] in ("next", "prev")]
         return _html(request, f"{TITLES.get(cid, cid)}: features",
                      caption=f"{len(page_idx)} of {len(selected)} features (offset {offset}).",
                      links=nav, columns=["id", *columns],
                      rows=[{"href": f"{href}/{quote(lc.ids[i], safe='')}?f=html",
-                            "values": [lc.ids[i], *(lc.props[i].get(c) for c in columns)]}
+                            "values": [lc.ids[i], *(_cell(lc.props[i].get(c)) for c in columns)]}
                            for i in page_idx])
     tail = json.dumps({"links": links, "timeStamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                        "numberMatched": int(len(selected)), "numberReturned": int(len(page_idx))})
@@ -418,7 +423,7 @@ def item(cid: str, fid: str, request: Request) -> Response:
         return _html(request, f"{TITLES.get(cid, cid)}: {fid}",
                      links=[{"rel": "collection", "title": "The collection", "href": f"{href}?f=html"}],
                      columns=["property", "value"],
-                     rows=[{"href": None, "values": [k, v]} for k, v in props.items()])
+                     rows=[{"href": None, "values": [k, _cell(v)]} for k, v in props.items()])
     return _json({**lc.feature(i, CRS_KEY[crs]), "links": [
         {"rel": "self", "type": GEOJSON, "href": f"{href}/items/{quote(fid, safe='')}"},
         {"rel": "collection", "type": "application/json", "href": href},

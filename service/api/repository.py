@@ -124,6 +124,11 @@ def records(frame: pd.DataFrame) -> list[dict]:
             for row in frame.itertuples(index=False, name=None)]
 
 
+def _rounded(geoms, decimals: int) -> np.ndarray:
+    arr = np.asarray(geoms, dtype=object)
+    return shapely.transform(arr, lambda xy: np.round(xy, decimals))
+
+
 def json_type(series: pd.Series) -> str | None:
     """The JSON Schema type of a property column, None if it is not a plain value."""
     if pd.api.types.is_bool_dtype(series):
@@ -308,8 +313,9 @@ class RunRepository:
             if name not in c.web:
                 flat = gl.flatten(c.layers[name])
                 geom = flat.geometry.name
-                bng = np.asarray(flat.to_crs(WORKING_CRS).geometry.values, dtype=object)
-                web = np.asarray(flat.to_crs(gl.WEB_CRS).geometry.values, dtype=object)
+                # served coordinates: millimetres in BNG, 1e-7 degrees (about 1 cm) in lon/lat
+                bng = _rounded(flat.to_crs(WORKING_CRS).geometry.values, 3)
+                web = _rounded(flat.to_crs(gl.WEB_CRS).geometry.values, 7)
                 ids = feature_ids(name, flat)
                 frame = pd.DataFrame(flat.drop(columns=geom)).reset_index(drop=True)
                 c.web[name] = LayerCache(name, ids, records(frame), frame, {"web": web, "bng": bng},

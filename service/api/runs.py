@@ -29,11 +29,25 @@ def public_meta(meta: dict) -> dict:
     in the data folder, with their sha256 (so a partner can check what a run was made from)."""
     out = {k: v for k, v in meta.items() if k not in PRIVATE_META}
     data = meta.get("data")
-    if isinstance(data, dict):
-        root = str(data.get("data_dir") or "")
-        out["data"] = {"ingested": data.get("ingested"),
-                       "inputs": {_relative(str(k), root): v for k, v in (data.get("inputs") or {}).items()}}
-    return out
+    if not isinstance(data, dict):
+        return out
+    root = str(data.get("data_dir") or "").rstrip("/")
+    out["data"] = {"ingested": data.get("ingested"),
+                   "inputs": {_relative(str(k), root): v for k, v in (data.get("inputs") or {}).items()}}
+    folders = [f for f in (root, str(data.get("store") or "").rstrip("/")) if f]
+
+    def clean(value):
+        if isinstance(value, str):
+            for f in folders:
+                value = value.replace(f + "/", "").replace(f, "<data folder>")
+            return value
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(out)
 
 
 @router.get("/runs", summary="All runs, newest first", dependencies=[Depends(reader)])

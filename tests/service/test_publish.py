@@ -193,7 +193,9 @@ def test_run_metadata_names_inputs_but_no_server_folders():
         "data_dir": "/srv/partnership/data", "store": "/srv/svrisk/out/stores/data-1a2b",
         "ingested": "2026-12-01T08:00:00+00:00",
         "inputs": {"/srv/partnership/data/crime/2024-01-street.csv": "ab" * 32,
-                   "/elsewhere/boundaries.zip!lsoa.shp": "cd" * 32}}}
+                   "/elsewhere/boundaries.zip!lsoa.shp": "cd" * 32}},
+            "quality_flags": [{"message": "/srv/partnership/data/crime/x.csv: 7 releases overlap"}]}
     shown = public_meta(meta)
+    assert shown["quality_flags"][0]["message"] == "crime/x.csv: 7 releases overlap"
     assert "settings" not in shown and "/srv" not in json.dumps(shown)
     assert shown["data"]["inputs"] == {"crime/2024-01-street.csv": "ab" * 32, "boundaries.zip": "cd" * 32}
