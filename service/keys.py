@@ -8,7 +8,7 @@ creation, and never written anywhere.
 
 Roles: ``viewer`` reads outputs; ``analyst`` also triggers ingest, train and rank and
 publishes runs. A key's *scopes* are what it may do (``read``, ``ingest``, ``train``,
-``rank``, ``publish``): by default every scope of its role, or fewer when it is made for one
+``rank``, ``evaluate``, ``publish``): by default every scope of its role, or fewer when it is made for one
 job (a key that only reads for QGIS, a key that only ranks for a scheduler). Every key has an
 expiry date (``settings.service.key_days`` from creation unless told otherwise); an expired
 or revoked key is refused like an unknown one.
@@ -39,7 +39,7 @@ from pathlib import Path
 ROLES = ("viewer", "analyst")
 #: What each role may do; a role holds every permission of the roles before it.
 ROLE_RANK = {"viewer": 0, "analyst": 1}
-SCOPES = ("read", "ingest", "train", "rank", "publish")
+SCOPES = ("read", "ingest", "train", "rank", "evaluate", "publish")
 #: The scopes a role may hold (and a key of that role holds by default).
 ROLE_SCOPES = {"viewer": ("read",), "analyst": SCOPES}
 PREFIX = "svk"
