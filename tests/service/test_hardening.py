@@ -31,16 +31,20 @@ def _port(base: str) -> int:
     return int(base.rsplit(":", 1)[1])
 
 
-@pytest.mark.parametrize("who", ["no key", "analyst key"])
-def test_50_mb_chunked_body_is_refused_without_growing_the_server(served, api_keys, who):
-    base, proc, _ = served
+@pytest.mark.parametrize("who,code", [("no key", 401), ("analyst key", 413)])
+def test_50_mb_chunked_body_is_refused_without_growing_the_server(served, api_keys, who, code):
+    base, proc, log = served
     extra = "" if who == "no key" else f"X-API-Key: {api_keys['analyst']}\r\n"
+    line = f'"POST /jobs/rank HTTP/1.1" {code}'
+    logged = log.read_text().count(line)
     before = rss_mb(proc.pid)
     sent, answer = send_chunked(_port(base), "/jobs/rank", 50 * 2**20, extra)
-    time.sleep(0.2)
+    time.sleep(0.3)
     grown = rss_mb(proc.pid) - before
-    status = answer.split(b"\r\n", 1)[0]
-    assert status == (b"HTTP/1.1 401 Unauthorized" if who == "no key" else b"HTTP/1.1 413 Request Entity Too Large")
+    # the answer is in the access log; the client may not read it: closing a connection with
+    # unread upload data resets it, and a reset can drop the answer in the client's buffer
+    assert log.read_text().count(line) == logged + 1
+    assert answer == b"" or answer.split(b"\r\n", 1)[0].startswith(f"HTTP/1.1 {code}".encode())
     assert sent < 20 * 2**20  # the server closed the connection long before 50 MB
     assert grown < 10, f"server grew by {grown:.1f} MB"
     assert httpx.get(f"{base}/health").status_code == 200
