@@ -6,7 +6,15 @@ password hash is not needed because the secret is random and long, not chosen by
 person; SHA-256 keeps verification cheap under load. The plain key is shown once, at
 creation, and never written anywhere.
 
-Roles: ``viewer`` reads outputs; ``analyst`` also triggers ingest, train and rank.
+Roles: ``viewer`` reads outputs; ``analyst`` also triggers ingest, train and rank and
+publishes runs. A key's *scopes* are what it may do (``read``, ``ingest``, ``train``,
+``rank``, ``evaluate``, ``publish``): by default every scope of its role, or fewer when it is made for one
+job (a key that only reads for QGIS, a key that only ranks for a scheduler). Every key has an
+expiry date (``settings.service.key_days`` from creation unless told otherwise); an expired
+or revoked key is refused like an unknown one.
+
+Clients send a key in the ``X-API-Key`` header, or with HTTP Basic as user = key id and
+password = secret (or the whole key as password): QGIS's Basic authentication.
 
 Examples
 --------
@@ -31,6 +39,9 @@ from pathlib import Path
 ROLES = ("viewer", "analyst")
 #: What each role may do; a role holds every permission of the roles before it.
 ROLE_RANK = {"viewer": 0, "analyst": 1}
+SCOPES = ("read", "ingest", "train", "rank", "evaluate", "publish")
+#: The scopes a role may hold (and a key of that role holds by default).
+ROLE_SCOPES = {"viewer": ("read",), "analyst": SCOPES}
 PREFIX = "svk"
 
 
@@ -45,11 +56,28 @@ class KeyRecord:
     hash: str
     created: str
     revoked: str | None = None
+    expires: str | None = None  # ISO date-time (UTC); None only on keys made before expiry existed
+    scopes: tuple[str, ...] | None = None  # None: every scope of the role
 
     def public(self) -> dict:
         """The record without salt and hash (what ``list`` shows)."""
         return {"key_id": self.key_id, "name": self.name, "role": self.role,
-                "created": self.created, "revoked": self.revoked}
+                "scopes": list(self.granted()), "created": self.created,
+                "expires": self.expires, "revoked": self.revoked}
+
+    def granted(self) -> tuple[str, ...]:
+        """The scopes this key may use: its own, never beyond its role's."""
+        allowed = ROLE_SCOPES.get(self.role, ())
+        return tuple(s for s in (self.scopes or allowed) if s in allowed)
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.granted()
+
+    def expired(self, now: dt.datetime | None = None) -> bool:
+        if self.expires is None:
+            return False
+        now = now or dt.datetime.now(dt.UTC)
+        return dt.datetime.fromisoformat(self.expires) <= now
 
 
 class UnknownKeyError(KeyError, ValueError):
@@ -91,8 +119,8 @@ class KeyStore:
         if mtime != self._mtime:
             try:
                 raw = json.loads(self.path.read_text())
-                records = {r["key_id"]: KeyRecord(**r) for r in raw.get("keys", [])}
-            except (json.JSONDecodeError, TypeError, KeyError) as err:
+                records = {r["key_id"]: _record(r) for r in raw.get("keys", [])}
+            except (json.JSONDecodeError, TypeError, KeyError, ValueError) as err:
                 raise ValueError(f"API keys file {self.path} is not valid: {err}") from err
             self._mtime, self._records = mtime, records
         return self._records
@@ -106,12 +134,41 @@ class KeyStore:
         self._mtime = None  # force a re-read next time
 
     # -- API
-    def create(self, name: str, role: str) -> str:
-        """Create a key and return it in plain text (the only time it is visible)."""
+    def create(self, name: str, role: str, *, scopes=None, days: float | None = 365,
+               expires: str | dt.datetime | None = None) -> str:
+        """Create a key and return it in plain text (the only time it is visible).
+
+        Parameters
+        ----------
+        name : str
+            Who or what uses the key.
+        role : {"viewer", "analyst"}
+        scopes : iterable of str, optional
+            What the key may do; a subset of the role's scopes (default: all of them).
+        days : float, optional
+            Days until the key expires (default 365), used when ``expires`` is None.
+        expires : str or datetime, optional
+            The expiry itself (``YYYY-MM-DD`` means the start of that day, UTC).
+        """
         if role not in ROLES:
             raise ValueError(f"role={role!r} is not one of {ROLES}")
         if not name or not str(name).strip():
             raise ValueError("a key needs a non-empty name (who or what uses it)")
+        chosen = None
+        if scopes:
+            chosen = tuple(dict.fromkeys(scopes))
+            beyond = [sc for sc in chosen if sc not in ROLE_SCOPES[role]]
+            if beyond:
+                raise ValueError(f"scope(s) {beyond} are not open to the {role!r} role; "
+                                 f"it may have {list(ROLE_SCOPES[role])}")
+        now = dt.datetime.now(dt.UTC)
+        until = _expiry(expires, now) if expires is not None else None
+        if until is None:
+            if days is None or days <= 0:
+                raise ValueError(f"days={days!r}: a key must expire (give days > 0 or an expiry date)")
+            until = now + dt.timedelta(days=days)
+        if until <= now:
+            raise ValueError(f"expiry {until.isoformat(timespec='seconds')} is not in the future")
         with self._lock:
             records = dict(self._load())
             key_id = secrets.token_hex(6)
@@ -121,7 +178,7 @@ class KeyStore:
             salt = secrets.token_hex(16)
             records[key_id] = KeyRecord(
                 key_id, str(name), role, salt, _digest(salt, secret),
-                dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+                now.isoformat(timespec="seconds"), None, until.isoformat(timespec="seconds"), chosen)
             self._save(records)
         return f"{PREFIX}_{key_id}_{secret}"
 
@@ -145,19 +202,70 @@ class KeyStore:
                 self._save(records)
             return records[key_id].public()
 
-    def verify(self, key: str | None) -> KeyRecord | None:
-        """The record of a valid, unrevoked key, else None (never raises on bad input)."""
-        if not key or not isinstance(key, str):
-            return None
-        parts = key.split("_", 2)
-        if len(parts) != 3 or parts[0] != PREFIX:
-            return None
-        _, key_id, secret = parts
+    def lookup(self, key_id: str, secret: str) -> tuple[KeyRecord | None, str]:
+        """(record, "") for a valid key, else (None, why): unknown, revoked or expired.
+
+        The reason never contains the secret; an unknown id and a wrong secret read the same.
+        """
+        if not key_id or not secret or not isinstance(key_id, str) or not isinstance(secret, str):
+            return None, "not recognised"
         with self._lock:
             rec = self._load().get(key_id)
-        if rec is None or rec.revoked is not None:
+        if rec is None or not hmac.compare_digest(rec.hash, _digest(rec.salt, secret)):
+            return None, "not recognised"
+        if rec.revoked is not None:
+            return None, "revoked"
+        if rec.expired():
+            return None, f"expired on {rec.expires}"
+        return rec, ""
+
+    def check(self, key: str | None) -> tuple[KeyRecord | None, str]:
+        """:meth:`lookup` of a whole key ``svk_<key_id>_<secret>``."""
+        parts = split_key(key)
+        if parts is None:
+            return None, "not recognised"
+        return self.lookup(*parts)
+
+    def verify(self, key: str | None) -> KeyRecord | None:
+        """The record of a valid, unrevoked, unexpired key, else None (never raises on bad input)."""
+        return self.check(key)[0]
+
+    def record(self, key_id: str) -> KeyRecord | None:
+        """The current record of a key id if it is still usable (not revoked or expired)."""
+        with self._lock:
+            rec = self._load().get(key_id)
+        if rec is None or rec.revoked is not None or rec.expired():
             return None
-        return rec if hmac.compare_digest(rec.hash, _digest(rec.salt, secret)) else None
+        return rec
 
 
-__all__ = ["ROLES", "KeyRecord", "KeyStore", "UnknownKeyError", "role_allows"]
+def split_key(key) -> tuple[str, str] | None:
+    """(key_id, secret) of ``svk_<key_id>_<secret>``, else None."""
+    if not key or not isinstance(key, str):
+        return None
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def _expiry(value, now: dt.datetime) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        out = value
+    else:
+        try:
+            out = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ValueError(f"expiry {value!r} is not a date (YYYY-MM-DD) or date-time") from None
+    return out.replace(tzinfo=dt.UTC) if out.tzinfo is None else out.astimezone(dt.UTC)
+
+
+def _record(raw: dict) -> KeyRecord:
+    raw = dict(raw)
+    if raw.get("scopes") is not None:
+        raw["scopes"] = tuple(raw["scopes"])
+    return KeyRecord(**raw)
+
+
+__all__ = ["ROLES", "ROLE_SCOPES", "SCOPES", "KeyRecord", "KeyStore", "UnknownKeyError", "role_allows",
+           "split_key"]

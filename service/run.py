@@ -38,6 +38,7 @@ from models.registry import list_versions, load_model
 from reports.outputs import write_outputs
 from service.engine import Engine
 from service.pipeline import builder_on, checked_cutoff, hotspot_options, target_events, train_on
+from service.publish import complete_run, is_demo_store, stage_run
 from service.settings import Settings
 
 Progress = Callable[[str], None]
@@ -47,7 +48,8 @@ def previous_ranking(runs_dir: Path, units: str, table: str = "ranking") -> tupl
     """The latest earlier run's ``table`` on the same units (for rank_change)."""
     if not runs_dir.is_dir():
         return None, None
-    for run in sorted((p for p in runs_dir.iterdir() if (p / "run.json").is_file()), reverse=True):
+    for run in sorted((p for p in runs_dir.iterdir() if not p.name.startswith(".") and (p / "run.json").is_file()),
+                      reverse=True):
         meta = json.loads((run / "run.json").read_text())
         on = meta.get("units") if table == "ranking" else (meta.get("current") or {}).get("units")
         if on == units and (run / f"{table}.parquet").is_file():
@@ -242,16 +244,16 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     figures = needs_assessment_figures(current[0] if current is not None else fb, population,
                                        current[1] if current is not None else cutoff)
 
-    run_id = f"{created:%Y%m%dT%H%M%S}-{units}-{cutoff}"
-    run_dir = settings.runs_dir / run_id
-    run_dir.mkdir(parents=True, exist_ok=False)
+    demo = is_demo_store(store.report(), settings.demo_dir)
+    # written into a hidden folder, renamed when complete (see service.publish)
+    run_id, run_dir = stage_run(settings.runs_dir, f"{created:%Y%m%dT%H%M%S}-{units}-{cutoff}")
     meta = {
         "run_id": run_id, "created": created.isoformat(timespec="seconds"), "model_version": model_version,
         "method": model_meta.get("method"), "units": units, "cutoff": cutoff,
         "horizon": settings.model.horizon_months, "data_period": data_period(fb, cutoff, today),
         "area_name": area_name(store), "seed": settings.model.seed,
         "permutations": settings.model.permutations, "target_groups": settings.model.target_groups,
-        "police_generated_used": police, "previous_run": previous_id,
+        "police_generated_used": police, "previous_run": previous_id, "demo": demo,
         "hotspots": hs.meta, "feature_notes": list(getattr(fb, "notes", [])),
         "current": current_meta, "data": binding,
         "quality_flags": important_flags(store.report(), police),
@@ -276,7 +278,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     say("writing map, briefing (HTML and PDF) and GIS layers")
     write_outputs(run_dir, tiles=settings.map.tiles, tiles_attribution=settings.map.tiles_attribution,
                   pdf=settings.map.pdf, browser=settings.map.browser)
-    return run_dir
+    return complete_run(run_dir, demo=demo)
 
 
 IMPORTANT_CHECKS = ("months_missing", "thin_months", "unit_month_missing", "period_doubled", "period_inflated",

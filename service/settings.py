@@ -49,6 +49,8 @@ class IngestSettings(BaseModel):
 class UnitSettings(BaseModel):
     default: str = Field("lsoa2011", description="Unit set of `svrisk run` and the API's runs.")
     grid_size_m: float = Field(250.0, gt=0)
+    grid_min_m: float = Field(50.0, gt=0, description="Smallest grid cell anyone may ask for, checked "
+                              "before any data is read (max_units then bounds the cells over the area).")
     knn: int = Field(8, ge=1)
     distance_band_m: float = Field(500.0, gt=0)
     max_units: int = Field(100_000, ge=2, description="Largest grid (cells) a run may build: finer grids "
@@ -100,8 +102,35 @@ class MapSettings(BaseModel):
 class ServiceSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
+    public_url: str | None = Field(
+        None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Base URL clients reach the service at (e.g. https://gis.example.org/svrisk); "
+        "every link is built from it, never from the Host header. Unset: http://<host>:<port>.",
+    )
     keys_file: Path = Path("out/api_keys.json")
-    max_page_size: int = 10_000
+    key_days: int = Field(365, ge=1, description="Days a new API key is valid unless told otherwise.")
+    max_page_size: int = Field(10_000, ge=1)
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted.")
+    max_header_bytes: int = Field(16 * 1024, ge=1024, description="Largest request head accepted.")
+    header_timeout_s: float = Field(10.0, gt=0, description="Time a client has to send a request head.")
+    body_timeout_s: float = Field(30.0, gt=0, description="Time a client has to send a request body.")
+    keep_alive_s: int = Field(5, ge=1, description="Idle seconds before a keep-alive connection closes.")
+    max_connections: int = Field(2048, ge=1, description="Open connections beyond this answer 503.")
+    run_cache_size: int = Field(4, ge=1, description="Runs kept in memory for serving.")
+    job_queue_size: int = Field(8, ge=1, description="Jobs waiting beyond this are refused (429).")
+    job_workers: int = Field(1, ge=1, le=8, description="Threads that run jobs, one job each.")
+    jobs_kept: int = Field(500, ge=10, description="Finished jobs remembered for GET /jobs/{id}.")
+    session_hours: float = Field(8.0, gt=0, description="Lifetime of a browser login.")
+    cookie_secure: bool = Field(
+        True, description="Mark the session cookie Secure (browsers still send it to localhost).")
+
+    @property
+    def base_url(self) -> str:
+        """``public_url`` without a trailing slash, else ``http://<host>:<port>``."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
 
 class Settings(BaseSettings):

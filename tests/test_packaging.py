@@ -39,6 +39,7 @@ def test_the_wheel_holds_the_packages_and_their_data_but_no_tests(wheel):
                                                  "svrisk-0.1.0.dist-info"}
     assert "features/sources/data/offence_taxonomy.csv" in names
     assert "reports/templates/briefing.html.j2" in names
+    assert "service/api/templates/login.html.j2" in names
     assert not [n for n in names if "/tests/" in n or n.startswith("tests/") or "_support" in n]
 
 

@@ -1,21 +1,37 @@
-"""The HTTP service: ``create_app(settings)`` builds the FastAPI app (``svrisk serve``)."""
+"""The HTTP service: ``create_app(settings)`` builds the FastAPI app (``svrisk serve``).
+
+Every request passes :class:`service.api.guard.Guard` first (identity from headers, body
+capped and read only for a known caller, CSRF for browser sessions); routes then ask for a
+scope. Links are built from ``settings.service.base_url`` (the configured public URL),
+never from the request's ``Host`` header. ``/docs`` and ``/redoc`` load their scripts from
+this service (the ``fastapi-offline`` package ships them), so they work without internet.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
+from importlib.resources import files
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
-from service.api import auth, evaluations, health, layers, ogc, pages, rankings, runs
+from service.api import auth, evaluations, health, layers, login, ogc, pages, rankings, runs
 from service.api import jobs as jobs_router
-from service.api.repository import NotFound, RunRepository
+from service.api.auth import Sessions
+from service.api.guard import Guard
+from service.api.repository import NotFound, RunRepository, Unavailable
+from service.jobs import JobQueue, redactor
 from service.keys import KeyStore
 from service.settings import get_settings
-
-MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(settings=None, *, jobs: Mapping[str, Callable[[dict], Any]] | None = None) -> FastAPI:
@@ -26,8 +42,9 @@ def create_app(settings=None, *, jobs: Mapping[str, Callable[[dict], Any]] | Non
     settings : service.settings.Settings, optional
         Read with :func:`service.settings.get_settings` when None.
     jobs : mapping of {"ingest", "train", "rank"} to callable, optional
-        What ``POST /jobs/{kind}`` runs; each is called with the request's JSON options
-        (a dict). Kinds left out answer 501.
+        What ``POST /jobs/{kind}`` runs (see :func:`service.jobs.job_runners`); each is called
+        on a job worker thread with the job's checked options (a dict). Kinds left out
+        answer 501.
 
     Returns
     -------
@@ -35,39 +52,68 @@ def create_app(settings=None, *, jobs: Mapping[str, Callable[[dict], Any]] | Non
     """
     if settings is None:
         settings = get_settings()
+    s = settings.service
     try:
         app_version = version("svrisk")
     except PackageNotFoundError:
         app_version = "0+unknown"
+    queue = JobQueue(jobs or {}, max_queued=s.job_queue_size, workers=s.job_workers, keep=s.jobs_kept,
+                     redact=redactor(settings.out_dir, settings.data_dir, settings.demo_dir))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        queue.stop()
+
     app = FastAPI(
         title="svrisk",
         version=app_version,
         description="Serious violence risk: ranked places, hot spots, Clear Hold Build areas "
-        "and GIS layers. Send an API key in the X-API-Key header. Places are ranked, never people.",
+        "and GIS layers. Send an API key in the X-API-Key header, or HTTP Basic (user = key id, "
+        "password = secret) for reading; browsers log in at /login. Places are ranked, never people.",
+        docs_url=None, redoc_url=None, lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.repo = RunRepository(settings.runs_dir)
-    app.state.keys = KeyStore(settings.service.keys_file)
-    app.state.jobs = dict(jobs or {})
-    app.state.job_log = {}
+    app.state.base_url = s.base_url
+    app.state.repo = RunRepository(settings.runs_dir, cache_size=s.run_cache_size)
+    app.state.keys = KeyStore(s.keys_file)
+    app.state.sessions = Sessions(hours=s.session_hours)
+    app.state.jobs = queue
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
-    @app.exception_handler(ValueError)
-    async def bad_data(request: Request, exc: ValueError) -> JSONResponse:
-        # A run folder that does not meet the contract: say which file and what is wrong.
-        return JSONResponse({"detail": f"run data problem: {exc}"}, status_code=500)
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "60"})
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse({"detail": f"request body larger than {MAX_BODY_BYTES} bytes"},
-                                status_code=413)
-        return await call_next(request)
+    app.add_middleware(Guard, keys=app.state.keys, sessions=app.state.sessions, base_url=s.base_url,
+                       max_body_bytes=s.max_body_bytes, body_timeout_s=s.body_timeout_s,
+                       max_header_bytes=s.max_header_bytes)
 
-    for module in (health, auth, runs, rankings, layers, ogc, pages, jobs_router, evaluations):
+    assets = f"{s.base_url}/docs/assets"
+    app.mount("/docs/assets", StaticFiles(directory=str(files("fastapi_offline") / "static")),
+              name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger():
+        return get_swagger_ui_html(openapi_url=f"{s.base_url}/openapi.json", title="svrisk API",
+                                   swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{assets}/swagger-ui.css",
+                                   swagger_favicon_url=f"{assets}/favicon.png",
+                                   oauth2_redirect_url=f"{s.base_url}/docs/oauth2-redirect")
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    def swagger_redirect():
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc():
+        return get_redoc_html(openapi_url=f"{s.base_url}/openapi.json", title="svrisk API",
+                              redoc_js_url=f"{assets}/redoc.standalone.js",
+                              redoc_favicon_url=f"{assets}/favicon.png", with_google_fonts=False)
+
+    for module in (health, login, auth, runs, rankings, layers, ogc, pages, jobs_router, evaluations):
         app.include_router(module.router)
     return app

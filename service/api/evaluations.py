@@ -1,9 +1,9 @@
 """Evaluations of place-based interventions: analysts start one, anyone with a key reads them.
 
-``POST /evaluations`` (analyst) runs ``svrisk evaluate`` with the request's options after
-the response, one at a time, through the ``"evaluate"`` job callable ``create_app`` was
-given; its state is kept in memory until the folder ``<out_dir>/evaluations/<id>/`` holds
-``evaluation.json``. ``GET /evaluations/{id}`` is that JSON (or the state while it runs);
+``POST /evaluations`` (analyst) queues ``svrisk evaluate`` with the request's options on the
+service's job queue (:class:`service.jobs.JobQueue`: bounded, 429 when full, each job in its
+own process) through the ``"evaluate"`` job callable ``create_app`` was given; its state is
+kept in memory until the folder ``<out_dir>/evaluations/<id>/`` holds ``evaluation.json``. ``GET /evaluations/{id}`` is that JSON (or the state while it runs);
 ``/summary`` the one-page HTML, ``/summary.pdf`` and ``/series.csv`` the files.
 """
 
@@ -12,17 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-import threading
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from models.interventions import DEFAULT_BUFFER_M, DEFAULT_PLACEBOS, DEFAULT_PRE_MONTHS
 from reports.evaluation import RUN_AREA, read_evaluation
-from service.api.auth import analyst, viewer
+from service.api.auth import require, viewer
+from service.jobs import QueueFull
 from service.keys import KeyRecord
 
 router = APIRouter(tags=["evaluations"])
@@ -30,7 +30,7 @@ EVALUATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 UNIT_IDS = re.compile(r"^[A-Za-z0-9_]+( *, *[A-Za-z0-9_]+)*$")
 FILES = {"summary": ("summary.html", "text/html; charset=utf-8"), "summary.pdf": ("summary.pdf", "application/pdf"),
          "series.csv": ("series.csv", "text/csv; charset=utf-8")}
-_lock = threading.Lock()
+evaluator = require("evaluate")
 
 
 class EvaluationRequest(BaseModel):
@@ -64,32 +64,25 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _execute(job: dict, func, params: dict) -> None:
-    with _lock:
-        job.update(status="running", started=_now())
-        try:
-            func(params)
-        except Exception as err:  # reported in the evaluation's state, not swallowed
-            job.update(status="failed", finished=_now(), error=f"{type(err).__name__}: {err}")
-            return
-        job.update(status="done", finished=_now())
-
-
-@router.post("/evaluations", status_code=202, summary="Evaluate an intervention area (analysts)")
-def start_evaluation(body: EvaluationRequest, request: Request, background: BackgroundTasks,
-                     record: Annotated[KeyRecord, Depends(analyst)]) -> dict:
-    func = request.app.state.jobs.get("evaluate")
-    if func is None:
+@router.post("/evaluations", status_code=202, summary="Evaluate an intervention area (analysts)",
+             responses={429: {"description": "The job queue is full; see Retry-After"}})
+def start_evaluation(body: EvaluationRequest, request: Request,
+                     record: Annotated[KeyRecord, Depends(evaluator)]) -> dict:
+    queue = request.app.state.jobs
+    if "evaluate" not in queue.runners:
         raise HTTPException(501, "evaluations are not wired in this service")
     if not (RUN_AREA.match(body.area) or UNIT_IDS.match(body.area)):
         # a file path would let a caller read files on the server: polygons are for the command line
         raise HTTPException(400, "area must be a run's area (A1 or <run_id>/A1) or comma-separated unit ids")
     evaluation_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-api-{secrets.token_hex(3)}-{body.start}"
-    job = {"evaluation_id": evaluation_id, "status": "queued", "requested_by": record.key_id,
-           "created": _now(), "params": body.model_dump()}
+    try:
+        queued = queue.submit("evaluate", {**body.model_dump(), "evaluation": evaluation_id}, record.key_id)
+    except QueueFull as err:
+        raise HTTPException(429, str(err), headers={"Retry-After": str(err.retry_after)}) from None
+    job = {"evaluation_id": evaluation_id, "job_id": queued["job_id"], "status": "queued",
+           "requested_by": record.key_id, "created": _now(), "params": body.model_dump()}
     _state(request)[evaluation_id] = job
-    background.add_task(_execute, job, func, {**body.model_dump(), "evaluation": evaluation_id})
-    base = str(request.base_url).rstrip("/") + f"/evaluations/{evaluation_id}"
+    base = f"{request.app.state.base_url}/evaluations/{evaluation_id}"
     return {**job, "links": [{"rel": "self", "href": base}, {"rel": "summary", "href": f"{base}/summary"}]}
 
 
@@ -109,12 +102,14 @@ def list_evaluations(request: Request) -> dict:
             dependencies=[Depends(viewer)])
 def get_evaluation(evaluation_id: str, request: Request) -> dict:
     folder = _folder(request, evaluation_id)
-    if (folder / "evaluation.json").is_file():
-        return {"evaluation_id": evaluation_id, "status": "done", **read_evaluation(folder)}
     job = _state(request).get(evaluation_id)
+    state = (request.app.state.jobs.get(job["job_id"]) or {}) if job is not None else {}
+    # done when its job has finished writing (evaluation.json comes before the summary files)
+    if (folder / "evaluation.json").is_file() and state.get("status") not in ("queued", "running"):
+        return {"evaluation_id": evaluation_id, "status": "done", **read_evaluation(folder)}
     if job is None:
         raise HTTPException(404, f"no evaluation {evaluation_id!r}")
-    return job
+    return {**job, **{k: state[k] for k in ("status", "started", "finished", "error") if k in state}}
 
 
 @router.get("/evaluations/{evaluation_id}/{name}", summary="The summary page, its PDF or the monthly series",

@@ -1,31 +1,39 @@
-"""Liveness and a root index; no key needed."""
+"""Liveness and a root index; no key needed.
+
+``/health`` runs on the event loop, not the thread pool, and touches one small file, so it
+answers while every worker thread is busy.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from service.api.repository import NotFound
+from service.api.repository import Unavailable
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Is the service up, and which run is the latest")
-def health(request: Request) -> dict:
+@router.get("/health", summary="Is the service up, and which run is published")
+async def health(request: Request) -> dict:
     repo = request.app.state.repo
     try:
-        latest = repo.latest_id()
-    except NotFound:
-        latest = None
-    return {"status": "ok", "version": request.app.version, "latest_run": latest,
-            "runs_dir_exists": repo.runs_dir.is_dir()}
+        published = repo.published_id()
+    except Unavailable:
+        published = None
+    jobs = request.app.state.jobs
+    return {"status": "ok", "version": request.app.version, "published_run": published,
+            "jobs_waiting": jobs.waiting(), "job_queue_size": jobs.max_queued}
 
 
 @router.get("/", include_in_schema=False)
 def index(request: Request) -> dict:
-    base = str(request.base_url).rstrip("/")
+    base = request.app.state.base_url
     return {"title": request.app.title, "links": [
+        {"rel": "login", "href": f"{base}/login"},
         {"rel": "service-doc", "href": f"{base}/docs"},
         {"rel": "service-desc", "href": f"{base}/openapi.json"},
         {"rel": "runs", "href": f"{base}/runs"},
         {"rel": "ogc", "href": f"{base}/ogc"},
+        {"rel": "map", "href": f"{base}/map"},
+        {"rel": "briefing", "href": f"{base}/briefing"},
     ]}

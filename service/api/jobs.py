@@ -1,65 +1,89 @@
-"""Analysts trigger ingest, train or rank; the callables are injected by ``create_app``.
+"""Analysts start ingest, train or rank; jobs wait in a bounded queue (see :mod:`service.jobs`).
 
-A job runs after the response (one at a time: the machine is small) and its state is
-kept in memory: ``queued`` -> ``running`` -> ``done`` or ``failed`` (with the error).
+``POST /jobs/{kind}`` takes JSON options (or the HTML form of ``GET /jobs``), checks them
+as the CLI does (422 naming the bad option), and queues the job: 202 with its status link,
+or 429 with ``Retry-After`` when the queue is full. A job's state is kept in memory:
+``queued`` -> ``running`` -> ``done`` or ``failed`` (with the error, without server paths).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import secrets
-import threading
-from typing import Annotated, Any, Literal
+import json
+from typing import Annotated, Literal
+from urllib.parse import parse_qs
 
-from fastapi import APIRouter, BackgroundTasks, Body, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from service.api.auth import analyst, viewer
+from service.api.auth import CSRF_FIELD, reader, require
+from service.api.html import page
+from service.jobs import KINDS, OPTIONS, QueueFull, check_job
 from service.keys import KeyRecord
 
-KINDS = ("ingest", "train", "rank")
 router = APIRouter(tags=["jobs"])
-_run_lock = threading.Lock()
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+async def _options(request: Request) -> tuple[dict, bool]:
+    """(options, came from a form): JSON object or url-encoded form fields."""
+    body = await request.body()
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/x-www-form-urlencoded"):
+        fields = parse_qs(body.decode("utf-8", "replace"))
+        return {k: v[-1] for k, v in fields.items() if k != CSRF_FIELD and v and v[-1] != ""}, True
+    if not body.strip():
+        return {}, False
+    try:
+        value = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise HTTPException(422, "the body is not valid JSON") from None
+    if value is None:
+        return {}, False
+    if not isinstance(value, dict):
+        raise HTTPException(422, "the body must be a JSON object of options")
+    return value, False
 
 
-def _execute(state: dict, job: dict, func, params: dict) -> None:
-    with _run_lock:
-        job.update(status="running", started=_now())
-        try:
-            result = func(params)
-        except Exception as err:  # reported in the job's state, not swallowed
-            job.update(status="failed", finished=_now(), error=f"{type(err).__name__}: {err}")
-            return
-        job.update(status="done", finished=_now(),
-                   result=result if isinstance(result, dict | list | str | int | float | None)
-                   else str(result))
-
-
-@router.post("/jobs/{kind}", status_code=202, summary="Start ingest, train or rank (analysts)")
-def start_job(
-    kind: Literal["ingest", "train", "rank"],
-    request: Request,
-    background: BackgroundTasks,
-    record: Annotated[KeyRecord, Depends(analyst)],
-    params: Annotated[dict[str, Any] | None, Body(description="Options passed to the job.")] = None,
-) -> dict:
-    func = request.app.state.jobs.get(kind)
-    if func is None:
+@router.post("/jobs/{kind}", status_code=202, summary="Start ingest, train or rank (analysts)",
+             responses={422: {"description": "An option the CLI would refuse"},
+                        429: {"description": "The queue is full; see Retry-After"}},
+             openapi_extra={"requestBody": {"content": {"application/json": {"schema": {
+                 "type": "object", "description": "Options: train takes units, cutoff, method; "
+                 "rank takes units, cutoff, model; ingest takes none."}}}}})
+async def start_job(kind: Literal["ingest", "train", "rank"], request: Request):
+    # scope per kind: a key made only for ranking cannot ingest
+    record: KeyRecord = require(kind)(request)
+    queue = request.app.state.jobs
+    if kind not in queue.runners:
         raise HTTPException(501, f"job {kind!r} is not wired in this service")
-    job = {"job_id": secrets.token_hex(8), "kind": kind, "status": "queued", "params": params or {},
-           "requested_by": record.key_id, "created": _now()}
-    request.app.state.job_log[job["job_id"]] = job
-    background.add_task(_execute, request.app.state, job, func, params or {})
-    base = str(request.base_url).rstrip("/")
-    return {**job, "links": [{"rel": "status", "href": f"{base}/jobs/{job['job_id']}"}]}
+    params, from_form = await _options(request)
+    try:
+        checked = check_job(kind, params, request.app.state.settings)
+    except ValueError as err:
+        raise HTTPException(422, str(err)) from None
+    try:
+        job = queue.submit(kind, checked, record.key_id)
+    except QueueFull as err:
+        raise HTTPException(429, str(err), headers={"Retry-After": str(err.retry_after)}) from None
+    base = request.app.state.base_url
+    if from_form:
+        return RedirectResponse(f"{base}/jobs", status_code=303)
+    return JSONResponse({**job, "links": [{"rel": "status", "href": f"{base}/jobs/{job['job_id']}"}]},
+                        status_code=202)
 
 
-@router.get("/jobs/{job_id}", summary="State of a job", dependencies=[Depends(viewer)])
+@router.get("/jobs", summary="Recent jobs, and forms to start one (HTML for browsers)")
+def list_jobs(request: Request, record: Annotated[KeyRecord, Depends(reader)]):
+    jobs = request.app.state.jobs.recent(20)
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(page(request, "jobs.html.j2", title="Jobs", jobs=jobs,
+                                 kinds=[k for k in KINDS if record.allows(k)], options=OPTIONS))
+    return {"jobs": jobs, "waiting": request.app.state.jobs.waiting()}
+
+
+@router.get("/jobs/{job_id}", summary="State of a job", dependencies=[Depends(reader)])
 def job_status(job_id: str, request: Request) -> dict:
-    job = request.app.state.job_log.get(job_id)
+    job = request.app.state.jobs.get(job_id)
     if job is None:
         raise HTTPException(404, f"no job {job_id!r} (jobs are kept in memory until restart)")
     return job
+

@@ -7,9 +7,9 @@ from typing import Literal
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 
-from service.api.auth import viewer
+from service.api.auth import reader
 
-router = APIRouter(tags=["layers"], dependencies=[Depends(viewer)])
+router = APIRouter(tags=["layers"], dependencies=[Depends(reader)])
 
 DOWNLOADS = {
     "gpkg": ("layers.gpkg", "application/geopackage+sqlite3"),
@@ -22,7 +22,7 @@ DOWNLOADS = {
 def list_layers(run_id: str, request: Request) -> dict:
     repo = request.app.state.repo
     run = repo.get(run_id).run
-    base = str(request.base_url).rstrip("/") + f"/runs/{run.run_id}/layers"
+    base = f"{request.app.state.base_url}/runs/{run.run_id}/layers"
     return {"run_id": run.run_id, "layers": [
         {"name": n, "href": f"{base}/{n}", "count": len(repo.get(run_id).layers[n])}
         for n in repo.layer_names(run_id)]}
@@ -34,8 +34,8 @@ def layer(run_id: str, layer: str, request: Request) -> Response:
     repo = request.app.state.repo
     lc = repo.layer(run_id, layer)
     max_size = request.app.state.settings.service.max_page_size
-    if len(lc.features) > max_size:
-        raise HTTPException(400, f"layer {layer!r} has {len(lc.features)} features, more than the "
+    if len(lc) > max_size:
+        raise HTTPException(400, f"layer {layer!r} has {len(lc)} features, more than the "
                                  f"maximum page size {max_size}: page it with /ogc/collections/"
                                  f"{layer}/items")
     return Response(repo.layer_geojson(run_id, layer), media_type="application/geo+json")

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 
-from service.api.auth import viewer
-from service.api.repository import records
+from service.api.auth import reader
 
-router = APIRouter(tags=["rankings"], dependencies=[Depends(viewer)])
+router = APIRouter(tags=["rankings"], dependencies=[Depends(reader)])
 
 
 @router.get("/runs/{run_id}/ranking", summary="Ranked places (1 = highest expected count)")
@@ -40,12 +40,12 @@ def ranking(
         return Response(body, media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="ranking_{run.run_id}.csv"'})
     size = limit or max_size
-    page = table.iloc[offset: offset + size]
-    base = str(request.base_url).rstrip("/") + f"/runs/{run.run_id}/ranking"
+    page = repo.ranking_records(run_id)[offset: offset + size]
+    base = f"{request.app.state.base_url}/runs/{run.run_id}/ranking"
     links = [{"rel": "self", "href": f"{base}?limit={size}&offset={offset}"}]
     if offset + size < len(table):
         links.append({"rel": "next", "href": f"{base}?limit={size}&offset={offset + size}"})
     if offset > 0:
         links.append({"rel": "prev", "href": f"{base}?limit={size}&offset={max(0, offset - size)}"})
-    return {"run_id": run.run_id, "numberMatched": len(table), "numberReturned": len(page),
-            "offset": offset, "limit": size, "items": records(page), "links": links}
+    return JSONResponse({"run_id": run.run_id, "numberMatched": len(table), "numberReturned": len(page),
+                         "offset": offset, "limit": size, "items": page, "links": links})

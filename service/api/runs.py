@@ -1,36 +1,94 @@
-"""Runs and their metadata (``run.json``)."""
+"""Runs and their metadata (``run.json``, less the server's settings), and publishing one."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from pathlib import PurePath
+from typing import Annotated
 
-from service.api.auth import viewer
+from fastapi import APIRouter, Depends, HTTPException, Request
 
-router = APIRouter(tags=["runs"], dependencies=[Depends(viewer)])
+from service.api.auth import publisher, reader
+from service.keys import KeyRecord
+from service.publish import publish
 
-OUTPUT_FILES = ("map.html", "briefing.html", "layers.gpkg", "layers_shp.zip", "layers.kml")
+router = APIRouter(tags=["runs"])
+
+OUTPUT_FILES = ("map.html", "briefing.html", "briefing.pdf", "layers.gpkg", "layers_shp.zip", "layers.kml")
+#: run.json entries a client is not shown: how the server is set up is not its business
+PRIVATE_META = ("settings",)
 
 
-@router.get("/runs", summary="All runs, newest first")
+def _relative(path: str, root: str) -> str:
+    if root and path.startswith(root.rstrip("/") + "/"):
+        return path[len(root.rstrip("/")) + 1:]
+    return PurePath(path.split("!", 1)[0]).name
+
+
+def public_meta(meta: dict) -> dict:
+    """``run.json`` as clients see it: no settings, no server folders; inputs by their name
+    in the data folder, with their sha256 (so a partner can check what a run was made from)."""
+    out = {k: v for k, v in meta.items() if k not in PRIVATE_META}
+    data = meta.get("data")
+    if not isinstance(data, dict):
+        return out
+    root = str(data.get("data_dir") or "").rstrip("/")
+    out["data"] = {"ingested": data.get("ingested"),
+                   "inputs": {_relative(str(k), root): v for k, v in (data.get("inputs") or {}).items()}}
+    folders = [f for f in (root, str(data.get("store") or "").rstrip("/")) if f]
+
+    def clean(value):
+        if isinstance(value, str):
+            for f in folders:
+                value = value.replace(f + "/", "").replace(f, "<data folder>")
+            return value
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(out)
+
+
+@router.get("/runs", summary="All runs, newest first", dependencies=[Depends(reader)])
 def list_runs(request: Request) -> dict:
-    runs = request.app.state.repo.list()
+    repo = request.app.state.repo
+    runs = repo.list()
+    published = repo.published_id()
     keep = ("run_id", "created", "model_version", "method", "units", "cutoff", "horizon",
-            "data_period", "area_name")
-    return {"runs": [{k: m.get(k) for k in keep} for m in runs], "count": len(runs)}
+            "data_period", "area_name", "demo")
+    return {"runs": [{**{k: m.get(k) for k in keep}, "published": m["run_id"] == published}
+                     for m in runs],
+            "count": len(runs), "published": published}
 
 
-@router.get("/runs/{run_id}", summary="Metadata of one run ('latest' for the newest)")
+@router.get("/runs/{run_id}", summary="Metadata of one run ('published', 'latest' or an id)",
+            dependencies=[Depends(reader)])
 def get_run(run_id: str, request: Request) -> dict:
     repo = request.app.state.repo
     cached = repo.get(run_id)
     run = cached.run
-    base = str(request.base_url).rstrip("/") + f"/runs/{run.run_id}"
+    base = f"{request.app.state.base_url}/runs/{run.run_id}"
     return {
-        **run.meta,
+        **public_meta(run.meta),
+        "published": run.run_id == repo.published_id(),
         "layers": list(cached.layers),
         "files": [f for f in OUTPUT_FILES if (run.path / f).is_file()],
         "links": [{"rel": "ranking", "href": f"{base}/ranking"},
                   {"rel": "layers", "href": f"{base}/layers"},
                   {"rel": "map", "href": f"{base}/map"},
-                  {"rel": "briefing", "href": f"{base}/briefing"}],
+                  {"rel": "briefing", "href": f"{base}/briefing"},
+                  {"rel": "ogc", "href": f"{request.app.state.base_url}/ogc/runs/{run.run_id}"}],
     }
+
+
+@router.post("/runs/{run_id}/publish", summary="Publish a run: /ogc and the default pages serve it")
+def publish_run(run_id: str, request: Request,
+                record: Annotated[KeyRecord, Depends(publisher)]) -> dict:
+    repo = request.app.state.repo
+    rid = repo.resolve(run_id) if run_id == "latest" else run_id
+    repo.get(rid)  # 404 if absent, 503 if it cannot be read: never publish a broken run
+    try:
+        return publish(repo.runs_dir, rid, by=record.key_id)
+    except ValueError as err:
+        raise HTTPException(404, str(err)) from None

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from features.months import label, months_between
-from service.cli.common import UNITS_DEFAULT_HELP, progress, settings_for, user_errors
+from service.cli.common import UNITS_DEFAULT_HELP, progress, run_options, settings_for, user_errors
 from service.cli.run import print_summary
 from service.pipeline import backtest_step, train_step
 from service.run import make_run
@@ -27,7 +27,8 @@ def train_command(
 ) -> None:
     """Fit a model on data up to a cutoff and save it as a new version with its model card."""
     settings = settings_for(data)
-    version, folder = train_step(settings, units or settings.units.default, cutoff, method, store, progress)
+    units, cutoff = run_options(settings, units, cutoff)
+    version, folder = train_step(settings, units, cutoff, method, store, progress)
     typer.echo(f"saved model {version} in {folder}")
     typer.echo(f"  model card: {folder / 'card.html'}")
 
@@ -43,6 +44,7 @@ def rank_command(
 ) -> None:
     """Rank places with a saved model and write a run (ranking, hot spots, areas, map, briefing, layers)."""
     settings = settings_for(data)
+    units, cutoff = run_options(settings, units, cutoff)
     run_dir = make_run(settings, units=units, cutoff=cutoff, model_version=model or "latest", store_dir=store,
                        progress=progress)
     print_summary(run_dir)
@@ -63,6 +65,7 @@ def backtest_command(
     import pandas as pd
 
     settings = settings_for(data)
+    units, _ = run_options(settings, units)
     horizon = horizon or settings.model.horizon_months
     origin_list = None
     if origins:
@@ -73,11 +76,11 @@ def backtest_command(
             raise ValueError(f"--origins {origins!r}: expected FIRST:LAST months like 2017-01:2018-06 ({exc})") from None
         if not origin_list:
             raise ValueError(f"--origins {origins!r}: the first month is after the last")
-    table, records, used, skipped = backtest_step(settings, units or settings.units.default, horizon, origin_list,
+    table, records, used, skipped = backtest_step(settings, units, horizon, origin_list,
                                                   methods or None, store, progress)
     cols = [c for c in ["method", "slice", "hit_rate", "pai", "pei", "rri", "harm_pai", "harm_pei"] if c in table]
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500):
-        typer.echo(f"{units or settings.units.default}, horizon {horizon}, origins {used[0]}..{used[-1]} ({len(used)})")
+        typer.echo(f"{units}, horizon {horizon}, origins {used[0]}..{used[-1]} ({len(used)})")
         typer.echo(table[cols].round(3).to_string(index=False))
     for origin, why in skipped.items():
         typer.echo(f"skipped origin {origin}: {why}")

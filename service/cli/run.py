@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from reports.maps import tile_source
-from service.cli.common import UNITS_DEFAULT_HELP, progress, settings_for, user_errors
+from service.cli.common import UNITS_DEFAULT_HELP, progress, run_options, settings_for, user_errors
 from service.run import make_run
 
 app = typer.Typer()
@@ -31,6 +31,7 @@ def run_command(
     settings = settings_for(data)
     if tiles is not None:
         settings.map.tiles = tiles
+    units, cutoff = run_options(settings, units, cutoff)
     run_dir = make_run(settings, units=units, cutoff=cutoff, model_version=model, store_dir=store, progress=progress)
     print_summary(run_dir)
 

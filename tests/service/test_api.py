@@ -2,6 +2,8 @@
 
 import csv
 import io
+import re
+import time
 
 import pytest
 
@@ -10,11 +12,22 @@ def h(keys, role="viewer"):
     return {"X-API-Key": keys[role]}
 
 
-def test_health_needs_no_key_and_names_the_latest_run(client):
+def wait_for_job(client, job_id, headers, seconds=10.0):
+    """Jobs run on the queue's own worker thread: poll until this one has finished."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status = client.get(f"/jobs/{job_id}", headers=headers).json()
+        if status["status"] not in ("queued", "running") or time.monotonic() > deadline:
+            return status
+        time.sleep(0.02)
+
+
+def test_health_needs_no_key_and_names_the_published_run(client):
     r = client.get("/health")
     assert r.status_code == 200
     assert r.json()["status"] == "ok"
-    assert r.json()["latest_run"] == "run-2024-01"
+    assert r.json()["published_run"] == "run-2024-01"
+    assert "runs_dir" not in r.text
 
 
 @pytest.mark.parametrize("path", ["/runs", "/runs/latest", "/runs/run-2024-01/ranking",
@@ -22,8 +35,9 @@ def test_health_needs_no_key_and_names_the_latest_run(client):
 def test_no_key_is_401_with_a_detail(client, path):
     r = client.get(path)
     assert r.status_code == 401
-    assert "X-API-Key" in r.json()["detail"]
-    assert r.headers["www-authenticate"].startswith("APIKey")
+    assert "X-API-Key" in r.json()["detail"] and "Basic" in r.json()["detail"]
+    # QGIS and GDAL answer a Basic challenge with the credentials of their auth config
+    assert r.headers["www-authenticate"].startswith("Basic realm=")
 
 
 def test_wrong_and_revoked_keys_are_401(client, api_keys):
@@ -50,6 +64,7 @@ def test_unknown_and_malicious_run_ids_are_404(client, api_keys):
     r = client.get("/runs/nope", headers=h(api_keys))
     assert r.status_code == 404
     assert "nope" in r.json()["detail"]
+    assert "/" not in r.json()["detail"]  # no server path
     assert client.get("/runs/..%2F..%2Fetc/ranking", headers=h(api_keys)).status_code == 404
     assert client.get("/runs/.hidden", headers=h(api_keys)).status_code == 404
 
@@ -136,20 +151,21 @@ def test_pages_and_downloads(client, api_keys):
 
 
 def test_jobs_need_analyst_and_call_the_injected_function(client, api_keys, job_calls):
-    assert client.post("/jobs/rank", json={"cutoff": "2024-02"}).status_code == 401
-    r = client.post("/jobs/rank", json={"cutoff": "2024-02"}, headers=h(api_keys, "viewer"))
-    assert r.status_code == 403 and "analyst" in r.json()["detail"]
-    assert job_calls == []
-    r = client.post("/jobs/rank", json={"cutoff": "2024-02"}, headers=h(api_keys, "analyst"))
+    before = len(job_calls)
+    assert client.post("/jobs/rank", json={"cutoff": "2024-03"}).status_code == 401
+    r = client.post("/jobs/rank", json={"cutoff": "2024-03"}, headers=h(api_keys, "viewer"))
+    assert r.status_code == 403 and "'rank' scope" in r.json()["detail"]
+    r = client.post("/jobs/rank", json={"cutoff": "2024-03"}, headers=h(api_keys, "analyst"))
     assert r.status_code == 202
-    assert job_calls == [("rank", {"cutoff": "2024-02"})]
-    status = client.get(f"/jobs/{r.json()['job_id']}", headers=h(api_keys)).json()
+    assert r.json()["links"][0]["href"] == f"https://testserver/jobs/{r.json()['job_id']}"
+    status = wait_for_job(client, r.json()["job_id"], h(api_keys))
     assert status["status"] == "done" and status["result"] == {"ranked": True}
+    assert job_calls[before:] == [("rank", {"cutoff": "2024-03"})]
 
 
 def test_failing_job_reports_its_error(client, api_keys):
     r = client.post("/jobs/train", headers=h(api_keys, "analyst"))
-    status = client.get(f"/jobs/{r.json()['job_id']}", headers=h(api_keys)).json()
+    status = wait_for_job(client, r.json()["job_id"], h(api_keys))
     assert status["status"] == "failed"
     assert status["error"] == "RuntimeError: no training data"
 
@@ -167,8 +183,19 @@ def test_large_body_is_413(client, api_keys):
 
 
 def test_whoami_and_openapi(client, api_keys):
-    assert client.get("/auth/whoami", headers=h(api_keys, "analyst")).json()["role"] == "analyst"
+    me = client.get("/auth/whoami", headers=h(api_keys, "analyst")).json()
+    assert me["role"] == "analyst" and "publish" in me["scopes"] and me["expires"] > "2026"
     spec = client.get("/openapi.json").json()
     assert "/ogc/collections/{cid}/items" in spec["paths"]
-    assert "APIKeyHeader" in spec["components"]["securitySchemes"]
-    assert client.get("/docs").status_code == 200
+    assert "/ogc/runs/{run_id}/collections/{cid}/items" in spec["paths"]
+    assert {"APIKeyHeader", "HTTPBasic"} <= set(spec["components"]["securitySchemes"])
+
+
+@pytest.mark.parametrize("page,asset", [("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")])
+def test_docs_load_their_scripts_from_this_service(client, page, asset):
+    html = client.get(page).text
+    scripts = re.findall(r'src="([^"]+)"', html) + re.findall(r'href="([^"]+\.css)"', html)
+    assert scripts and all(s.startswith("https://testserver/docs/assets/") for s in scripts)
+    assert "fonts.googleapis" not in html and "cdn" not in html
+    js = client.get(f"/docs/assets/{asset}")
+    assert js.status_code == 200 and len(js.content) > 500_000

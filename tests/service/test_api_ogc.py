@@ -12,7 +12,8 @@ def H(api_keys):
 
 
 def rels(doc):
-    return {ln["rel"]: ln for ln in doc["links"]}
+    """Links by relation; the first of a relation wins (JSON before its HTML alternate)."""
+    return {ln["rel"]: ln for ln in reversed(doc["links"])}
 
 
 def test_landing_page_links(client, H):
@@ -30,7 +31,7 @@ def test_conformance_declares_core_and_geojson(client, H):
     assert CORE in doc["conformsTo"] and GEOJSON_CLASS in doc["conformsTo"]
 
 
-def test_collections_are_the_latest_runs_layers(client, H):
+def test_collections_are_the_published_runs_layers(client, H):
     doc = client.get("/ogc/collections", headers=H).json()
     assert "self" in rels(doc)
     ids = [c["id"] for c in doc["collections"]]
@@ -72,7 +73,7 @@ def test_following_next_links_visits_every_feature_once(client, H):
         fc = client.get(url, headers=H).json()
         seen += [f["id"] for f in fc["features"]]
         nxt = rels(fc).get("next")
-        url = nxt["href"].replace("http://testserver", "") if nxt else None
+        url = nxt["href"].replace("https://testserver", "") if nxt else None
     assert len(seen) == 36 == len(set(seen))
 
 
@@ -109,7 +110,8 @@ def test_datetime_outside_the_data_period_matches_nothing(client, H):
 
 
 @pytest.mark.parametrize("query", ["limit=abc", "limit=0", "offset=-1", "bbox=1,2,3", "bbox=a,b,c,d",
-                                   "colour=red", "datetime=yesterday", "f=html"])
+                                   "colour=red", "datetime=yesterday", "f=xml", "crs=EPSG:4326",
+                                   "bbox-crs=EPSG:3857", "rank=first", "bbox=-1,60,1,50"])
 def test_bad_parameters_are_400_with_detail(client, H, query):
     r = client.get(f"/ogc/collections/ranked_units/items?{query}", headers=H)
     assert r.status_code == 400
@@ -127,3 +129,83 @@ def test_single_feature_and_missing_feature(client, H):
 
 def test_ogc_needs_a_key(client):
     assert client.get("/ogc/collections").status_code == 401
+
+
+BNG = "http://www.opengis.net/def/crs/EPSG/0/27700"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+
+def test_part2_crs_is_declared_with_bng_as_storage_crs(client, H):
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in \
+        client.get("/ogc/conformance", headers=H).json()["conformsTo"]
+    c = client.get("/ogc/collections/ranked_units", headers=H).json()
+    assert c["crs"] == [CRS84, BNG] and c["storageCrs"] == BNG
+
+
+def test_items_in_british_national_grid(client, H):
+    r = client.get(f"/ogc/collections/ranked_units/items/G11?crs={BNG}", headers=H)
+    assert r.headers["content-crs"] == f"<{BNG}>"
+    ring = r.json()["geometry"]["coordinates"][0]
+    # G11 is row 1, col 1 of the 250 m grid from (522000, 190000): easting first, in metres
+    xs, ys = sorted({p[0] for p in ring}), sorted({p[1] for p in ring})
+    assert xs == [522250.0, 522500.0] and ys == [190250.0, 190500.0]
+    default = client.get("/ogc/collections/ranked_units/items/G11", headers=H)
+    assert default.headers["content-crs"] == f"<{CRS84}>"
+    assert default.json()["geometry"]["coordinates"][0][0][0] < 0  # longitude west of Greenwich
+
+
+def test_bbox_crs_selects_in_metres(client, H):
+    # a 10 m box inside G11, given in British National Grid
+    url = (f"/ogc/collections/ranked_units/items?bbox=522370,190370,522380,190380"
+           f"&bbox-crs={BNG}&crs={BNG}")
+    fc = client.get(url, headers=H).json()
+    assert [f["id"] for f in fc["features"]] == ["G11"]
+    assert "bbox-crs=" in rels(fc)["self"]["href"]  # paging keeps the CRS choices
+
+
+def test_queryables_list_property_types(client, H):
+    r = client.get("/ogc/collections/ranked_units/queryables", headers=H)
+    assert r.headers["content-type"].startswith("application/schema+json")
+    props = r.json()["properties"]
+    assert props["rank"]["type"] == "integer" and props["expected"]["type"] == "number"
+    assert props["gi_class"]["type"] == "string" and "geometry" in props
+    link = rels(client.get("/ogc/collections/ranked_units", headers=H).json())
+    assert link["http://www.opengis.net/def/rel/ogc/1.0/queryables"]["href"].endswith("/queryables")
+
+
+def test_property_filters(client, H):
+    one = client.get("/ogc/collections/ranked_units/items?rank=1", headers=H).json()
+    assert [f["id"] for f in one["features"]] == ["G11"] and one["numberMatched"] == 1
+    # the 8 neighbours of G11 carry 6.0 and Gi_Bin 2: both filters together
+    six = client.get("/ogc/collections/ranked_units/items?expected=6&Gi_Bin=2", headers=H).json()
+    assert six["numberMatched"] == 8
+    hot = client.get("/ogc/collections/ranked_units/items", headers=H,
+                     params={"gi_class": "Hot spot (99%)"}).json()
+    assert [f["id"] for f in hot["features"]] == ["G11"]
+    assert client.get("/ogc/collections/ranked_units/items?rank=99", headers=H).json()["numberMatched"] == 0
+
+
+def test_html_pages_for_a_browser(client, H):
+    landing = client.get("/ogc?f=html", headers=H)
+    assert landing.headers["content-type"].startswith("text/html")
+    assert "https://testserver/ogc/collections?f=html" in landing.text
+    items = client.get("/ogc/collections/ranked_units/items?limit=3", headers={**H, "Accept": "text/html"})
+    assert items.headers["content-type"].startswith("text/html")
+    assert items.text.count("<tr>") == 4 and "G11" in items.text  # header + 3 rows
+    item = client.get("/ogc/collections/areas/items/A1?f=html", headers=H).text
+    assert "G00; G01; G10; G11" in item
+    # GIS clients asking for JSON still get JSON
+    gis = client.get("/ogc/collections", headers={**H, "Accept": "application/json, text/html"})
+    assert gis.headers["content-type"] == "application/json"
+
+
+def test_every_run_is_reachable_under_ogc_runs(client, H):
+    runs = client.get("/ogc/runs", headers=H).json()["runs"]
+    assert {r["run_id"]: r["published"] for r in runs} == {"run-2024-01": True, "run-2023-12": False}
+    doc = client.get("/ogc/runs/run-2023-12/collections", headers=H).json()
+    assert "run-2023-12" in doc["collections"][0]["description"]
+    assert rels(doc)["self"]["href"] == "https://testserver/ogc/runs/run-2023-12/collections"
+    fc = client.get("/ogc/runs/run-2023-12/collections/ranked_units/items?limit=2", headers=H).json()
+    assert fc["features"][0]["properties"]["run_id"] == "run-2023-12"
+    assert rels(fc)["next"]["href"].startswith("https://testserver/ogc/runs/run-2023-12/")
+    assert client.get("/ogc/runs/nope/collections", headers=H).status_code == 404

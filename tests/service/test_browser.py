@@ -1,12 +1,10 @@
-"""A real browser (Debian's headless Chromium via Playwright) opens the served map and briefing."""
+"""A real browser (Debian's headless Chromium via Playwright) logs in, then opens the map and briefing."""
 
 import re
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
+from live_server import free_port, thread_server, with_public_url
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -18,27 +16,14 @@ def server(api_settings):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package to run the browser test")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    import uvicorn
-
     from reports.outputs import write_outputs
     from service.api import create_app
 
     write_outputs(api_settings.runs_dir / "run-2024-01")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(api_settings), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start within 20 s")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    port = free_port()
+    settings = with_public_url(api_settings, port)  # the session cookie stays Secure
+    with thread_server(create_app(settings), settings, port) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +32,7 @@ def page(server, api_keys):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(viewport={"width": 1200, "height": 850},
-                                      extra_http_headers={"X-API-Key": api_keys["viewer"]})
+        context = browser.new_context(viewport={"width": 1200, "height": 850})
         pg = context.new_page()
         pg.problems = []
         pg.on("pageerror", lambda e: pg.problems.append(f"error: {e}"))
@@ -57,6 +41,31 @@ def page(server, api_keys):
               else pg.problems.append(f"external request: {r.url}"))
         yield pg
         browser.close()
+
+
+def ensure_logged_in(page, server, key):
+    """Log in through the form unless the context already has a session (tests run alone too)."""
+    if not any(c["name"] == "svrisk_session" for c in page.context.cookies()):
+        page.goto(f"{server}/login")
+        page.fill("#key", key)
+        page.click("#login button[type=submit]")
+        page.wait_for_load_state()
+
+
+def test_login_page_sets_a_session_and_lands_on_the_map(server, page, api_keys):
+    page.goto(f"{server}/runs/latest/map")
+    assert page.url == f"{server}/login?next=%2Fruns%2Flatest%2Fmap"  # sent to log in first
+    page.fill("#key", api_keys["viewer"][:-3] + "abc")
+    page.click("#login button[type=submit]")
+    assert "not recognised" in page.locator("#login-error").inner_text()
+    page.fill("#key", api_keys["viewer"])
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("path.leaflet-interactive")
+    assert page.url == f"{server}/runs/latest/map"
+    cookie = next(c for c in page.context.cookies() if c["name"] == "svrisk_session")
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
+    assert api_keys["viewer"].split("_", 2)[2] not in cookie["value"]
+    assert page.evaluate("document.cookie") == ""  # scripts cannot read the session
 
 
 def _shots(api_settings) -> Path:
@@ -71,7 +80,9 @@ def _legend_sections(page) -> dict[str, bool]:
         .map(el => [el.dataset.layer, el.offsetParent !== null]))""")
 
 
-def test_map_orients_numbers_the_top_10_and_shows_legends_only_for_visible_layers(server, page, api_settings):
+def test_map_orients_numbers_the_top_10_and_shows_legends_only_for_visible_layers(server, page, api_settings,
+                                                                                   api_keys):
+    ensure_logged_in(page, server, api_keys["viewer"])
     page.goto(f"{server}/runs/latest/map")
     page.wait_for_selector("path.leaflet-interactive")
     overlays = [t.strip() for t in page.locator(".leaflet-control-layers-overlays label").all_inner_texts()]
@@ -113,8 +124,9 @@ def test_map_orients_numbers_the_top_10_and_shows_legends_only_for_visible_layer
     assert page.problems == []
 
 
-def test_briefing_prints_map_and_top_10_on_page_one(server, page, api_settings):
-    page.goto(f"{server}/runs/run-2024-01/briefing")
+def test_briefing_prints_map_and_top_10_on_page_one(server, page, api_settings, api_keys):
+    ensure_logged_in(page, server, api_keys["viewer"])
+    page.goto(f"{server}/briefing")  # the published run's (run-2024-01), as a partner opens it
     img = page.locator("#map img")
     assert page.evaluate("(el) => el.complete && el.naturalWidth > 1000", img.element_handle())
     rows = page.locator("#top-places tbody tr")
@@ -145,4 +157,14 @@ def test_briefing_prints_map_and_top_10_on_page_one(server, page, api_settings):
     # the briefing's link to the interactive map works when served
     page.locator("#map a").click()
     page.wait_for_selector("path.leaflet-interactive")
+    assert page.problems == []
+
+
+def test_gis_layers_as_html_pages(server, page, api_keys):
+    ensure_logged_in(page, server, api_keys["viewer"])
+    page.goto(f"{server}/ogc/collections/ranked_units/items?limit=5")  # a browser asks for HTML
+    rows = page.locator("#features tbody tr")
+    assert rows.count() == 5 and rows.first.locator("td").first.inner_text() == "G11"
+    rows.first.locator("a").click()
+    assert "Cell 1-1" in page.locator("table").inner_text()
     assert page.problems == []

@@ -36,8 +36,13 @@ def test_rank_with_the_saved_model_writes_a_run(env):
     variables, root = env
     result = runner.invoke(app, ["rank", "--model", "v0001", "--units", "lsoa2011", "--cutoff", "2018-07"], env=variables)
     assert result.exit_code == 0, result.output
-    runs = list((root / "out" / "runs").iterdir())
+    runs = [p for p in (root / "out" / "runs").iterdir() if p.is_dir()]
     assert len(runs) == 1 and json.loads((runs[0] / "run.json").read_text())["model_version"] == "v0001"
+    # written whole (no hidden folder left) and, being the first run, published
+    meta = json.loads((runs[0] / "run.json").read_text())
+    published = json.loads((root / "out" / "runs" / ".published.json").read_text())
+    assert published["run_id"] == runs[0].name == meta["run_id"]
+    assert meta["demo"] is True and published["demo"] is True  # a generated borough, wherever it is
 
 
 def test_rank_refuses_a_model_of_other_units(env):

@@ -1,0 +1,192 @@
+"""The service's front door: a pure ASGI middleware that runs before any route.
+
+For every HTTP request, in this order:
+
+1. a request head over ``max_header_bytes`` is refused (431), and a key in the URL (400):
+   keys belong in headers, where logs do not keep them;
+2. the caller is identified from the headers alone (:func:`service.api.auth.identify`); a
+   route that is not public answers 401 (or, for a browser asking for a page, redirects to
+   ``/login``) *before a byte of the body is read*, and closes the connection so an
+   unauthenticated upload is not read either;
+3. a body is read only for an identified caller (or a public form such as ``/login``), at
+   most ``max_body_bytes`` whatever the framing (``Content-Length`` or chunked) and within
+   ``body_timeout_s``: larger is 413, slower is 408, and the route is handed the body from
+   memory;
+4. a change made with a session cookie needs the session's CSRF token and must not come
+   from another site.
+
+Slow or oversized request heads never reach this far: see :mod:`service.api.server`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import parse_qs, quote
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, RedirectResponse
+
+from service.api.auth import (
+    CHALLENGE,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SCOPE_KEY,
+    Sessions,
+    identify,
+)
+from service.keys import PREFIX, KeyStore
+
+PUBLIC = frozenset({"/", "/health", "/login", "/docs", "/docs/oauth2-redirect", "/redoc",
+                    "/openapi.json", "/favicon.ico"})
+PUBLIC_PREFIXES = ("/docs/assets/",)
+PUBLIC_FORM_BYTES = 4096  # the login form: a key and a few fields
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC or path.startswith(PUBLIC_PREFIXES)
+
+
+def wants_page(headers: Headers, method: str) -> bool:
+    """A browser navigating to a page (not a script, not a GIS client)."""
+    return method in ("GET", "HEAD") and "text/html" in headers.get("accept", "")
+
+
+class Guard:
+    """ASGI middleware: identify, then cap and read the body, then check CSRF."""
+
+    def __init__(self, app, *, keys: KeyStore, sessions: Sessions, base_url: str,
+                 max_body_bytes: int = 64 * 1024, body_timeout_s: float = 30.0,
+                 max_header_bytes: int = 16 * 1024):
+        self.app = app
+        self.max_header = int(max_header_bytes)
+        self.keys = keys
+        self.sessions = sessions
+        self.base_url = base_url.rstrip("/")
+        self.max_body = int(max_body_bytes)
+        self.body_timeout = float(body_timeout_s)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        method = scope["method"]
+        path = scope["path"]
+        has_body = ("transfer-encoding" in headers
+                    or headers.get("content-length", "0").strip() not in ("", "0"))
+
+        head = (len(scope.get("raw_path") or b"") + len(scope.get("query_string", b""))
+                + sum(len(k) + len(v) + 4 for k, v in scope["headers"]))
+        if head > self.max_header:
+            # uvicorn's own limit only sees heads that arrive in several reads
+            return await self._refuse(scope, receive, send, 431, True,
+                                      f"request head larger than {self.max_header} bytes")
+
+        if PREFIX.encode() + b"_" in scope.get("query_string", b""):
+            return await self._refuse(scope, receive, send, 400, has_body,
+                                      "API keys are never accepted in URLs (they end up in logs "
+                                      "and browser history): send them in the X-API-Key header "
+                                      "or with HTTP Basic")
+
+        identity, why = identify(headers, method, self.keys, self.sessions)
+        scope[SCOPE_KEY] = identity
+        scope["svrisk.why"] = why
+        public = is_public(path)
+        if identity is None and not public:
+            if wants_page(headers, method) and not has_body:
+                target = path + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
+                response = RedirectResponse(f"{self.base_url}/login?next={quote(target, safe='')}",
+                                            status_code=303)
+                return await response(scope, receive, send)
+            return await self._refuse(scope, receive, send, 401, has_body, why, CHALLENGE)
+
+        if identity is not None and identity.via == "session":
+            scope["svrisk.csrf"] = self.sessions.csrf(identity.session)
+
+        if has_body:
+            cap = self.max_body if identity is not None else min(self.max_body, PUBLIC_FORM_BYTES)
+            length = headers.get("content-length")
+            if length is not None and (not length.strip().isdigit() or int(length) > cap):
+                return await self._refuse(scope, receive, send, 413, True,
+                                          f"request body larger than {cap} bytes")
+            try:
+                body = await self._read(receive, cap)
+            except BodyTooLarge:
+                return await self._refuse(scope, receive, send, 413, True,
+                                          f"request body larger than {cap} bytes")
+            except TimeoutError:
+                return await self._refuse(scope, receive, send, 408, True,
+                                          f"request body not received within {self.body_timeout:g} s")
+            except ConnectionError:
+                return None  # the client went away
+            receive = _replay(body, receive)
+        else:
+            body = b""
+
+        if method not in SAFE_METHODS and (identity is None or identity.via == "session"):
+            problem = self._cross_site(headers, identity, body)
+            if problem:
+                return await self._refuse(scope, receive, send, 403, False, problem)
+        return await self.app(scope, receive, send)
+
+    def _cross_site(self, headers: Headers, identity, body: bytes) -> str | None:
+        """Why a cookie-authenticated (or login) change must be refused, or None."""
+        if headers.get("sec-fetch-site") == "cross-site":
+            return "refused: this request came from another site"
+        if identity is None:  # the login form itself: nothing to forge yet
+            return None
+        token = headers.get(CSRF_HEADER.lower())
+        if token is None and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            token = (parse_qs(body.decode("utf-8", "replace")).get(CSRF_FIELD) or [None])[0]
+        if not self.sessions.check_csrf(identity.session, token):
+            return (f"refused: a change made with a browser session needs its CSRF token "
+                    f"(form field {CSRF_FIELD} or header {CSRF_HEADER}); reload the form")
+        return None
+
+    async def _read(self, receive, cap: int) -> bytes:
+        chunks, size = [], 0
+        deadline = time.monotonic() + self.body_timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            message = await asyncio.wait_for(receive(), remaining)
+            if message["type"] == "http.disconnect":
+                raise ConnectionError
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                raise BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _refuse(self, scope, receive, send, status: int, close: bool, detail: str,
+                      headers: dict | None = None):
+        """Answer without reading further; close the connection if a body may still be coming."""
+        extra = dict(headers or {})
+        if close:
+            extra["Connection"] = "close"
+        response = JSONResponse({"detail": detail}, status_code=status, headers=extra)
+        await response(scope, receive, send)
+
+
+def _replay(body: bytes, receive):
+    done = False
+
+    async def replay():
+        nonlocal done
+        if not done:
+            done = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # only a disconnect can come now
+
+    return replay
+
+
+__all__ = ["Guard", "is_public"]

@@ -1,0 +1,96 @@
+"""Run the app under uvicorn with the limits a public service needs (``svrisk serve``).
+
+uvicorn waits for a request head for ever (its keep-alive timer starts only after a
+response, and any byte cancels it), so one client sending a header byte every few seconds
+holds a connection indefinitely (slowloris). :func:`protocol_class` adds a deadline for
+the head of every request, counted from its first byte (or from the connection for the
+first request). The other limits are uvicorn's own settings: the largest head
+(``h11_max_incomplete_event_size``: larger is 400), connections beyond ``max_connections``
+answer 503, idle keep-alive connections close after ``keep_alive_s``.
+
+Access logs name method, path and status; keys are never in a URL (the guard refuses
+them), and :class:`RedactKeys` blanks anything that looks like one all the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from service.settings import Settings
+
+KEY_PATTERN = re.compile(r"svk_[A-Za-z0-9]+_[A-Za-z0-9_\-]+")
+
+
+class RedactKeys(logging.Filter):
+    """Replace API keys in log records with ``svk_<redacted>``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(KEY_PATTERN.sub("svk_<redacted>", a) if isinstance(a, str) else a
+                                for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = KEY_PATTERN.sub("svk_<redacted>", record.msg)
+        return True
+
+
+def protocol_class(header_timeout_s: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with a deadline on each request head."""
+
+    class HeaderTimeoutProtocol(H11Protocol):
+        header_timeout = float(header_timeout_s)
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+
+        def data_received(self, data: bytes) -> None:
+            if getattr(self, "_head_timer", None) is None and self.conn.their_state is h11.IDLE:
+                # the first byte of the next request on a kept-alive connection
+                self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE and self._head_timer is not None:
+                self._head_timer.cancel()  # the head is complete
+                self._head_timer = None
+
+        def connection_lost(self, exc) -> None:
+            if getattr(self, "_head_timer", None) is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+            super().connection_lost(exc)
+
+        def _head_too_slow(self) -> None:
+            self._head_timer = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderTimeoutProtocol
+
+
+def uvicorn_config(app, settings: Settings, *, host: str | None = None, port: int | None = None,
+                   log_level: str = "info") -> uvicorn.Config:
+    """The uvicorn configuration ``svrisk serve`` uses (tests and benchmarks use it too)."""
+    s = settings.service
+    for name in ("uvicorn.access", "uvicorn.error", "svrisk.api"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactKeys) for f in logger.filters):
+            logger.addFilter(RedactKeys())
+    return uvicorn.Config(
+        app, host=host or s.host, port=port or s.port, log_level=log_level,
+        http=protocol_class(s.header_timeout_s),
+        h11_max_incomplete_event_size=s.max_header_bytes,
+        limit_concurrency=s.max_connections, backlog=max(2048, s.max_connections),
+        timeout_keep_alive=s.keep_alive_s, server_header=False, proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def serve(app, settings: Settings, **kwargs) -> None:
+    uvicorn.Server(uvicorn_config(app, settings, **kwargs)).run()
+
+
+__all__ = ["RedactKeys", "protocol_class", "serve", "uvicorn_config"]
