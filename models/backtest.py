@@ -370,6 +370,11 @@ def backtest(
     if int(horizon) != horizon or horizon < 1:
         raise ValueError(f"horizon must be a whole number of months >= 1, got {horizon!r}")
     methods = dict(default_methods() if methods is None else methods)
+    if getattr(fb, "source", "points") != "points":
+        points = [k for k, m in methods.items() if isinstance(m, KernelBaseline)]
+        if points:
+            raise ValueError(f"method(s) {points} spread point events with a kernel; the {fb.units.edition} "
+                             "events here are monthly counts by area (leave them out)")
     cache = _Cache(fb, groups)
     if not cache.months:
         raise ValueError("the builder has no months of event data")

@@ -92,6 +92,10 @@ class PoissonBoost(RegressorMixin, BaseEstimator):
         wanted = None if self.features in (None, "all") else tuple(self.features)
         return _frame_input(X, wanted, self.allow_police_generated)
 
+    def used_columns(self, X: pd.DataFrame) -> list[str]:
+        """The columns of the matrix ``X`` this model reads (its feature list, those present)."""
+        return [str(c) for c in self._select(X).columns]
+
     def _training_data(self, X, y):
         """Validated (X, y) and the monotone constraints for their columns."""
         X = self._select(X)

@@ -192,6 +192,10 @@ class PoissonGLM(RegressorMixin, BaseEstimator):
             wanted = (*wanted, SPATIAL_LAG)
         return _frame_input(X, wanted, self.allow_police_generated, required)
 
+    def used_columns(self, X: pd.DataFrame) -> list[str]:
+        """The columns of the matrix ``X`` this model reads (its feature list, those present)."""
+        return [str(c) for c in self._select(X).columns]
+
     def _fill(self, X: np.ndarray) -> np.ndarray:
         return np.where(np.isnan(X), self.fill_, X)
 

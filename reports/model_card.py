@@ -97,6 +97,34 @@ def ceiling_sentence(summary: list[dict], ceiling: dict | None, *, method: str, 
             f"({ceiling.get('n_sims')} simulated periods, overdispersion {ceiling.get('alpha', 0):.3f}).")
 
 
+def skill_summary(meta: dict, *, slice: str = VERDICT_SLICE, reference: str = "count_12m") -> dict:
+    """A saved model's measured skill and ceiling at ``slice``, from its card data (for briefings).
+
+    Returns a dict: ``horizon``, ``horizon_text``, ``method``, ``chosen`` (a nested
+    default's pick), ``origins``, ``pei``, ``reference_pei``, ``ceiling_pei``,
+    ``share`` (of the ceiling), ``mean_diff``/``lo``/``hi``/``wins``/``losses``/
+    ``n_origins`` (paired against ``reference``), ``verdict`` and ``ceiling_text``
+    (the card's sentences). Values are None when the model was saved without a backtest.
+    """
+    summary = meta.get("backtest") or []
+    method = meta.get("method", "")
+    mine, ref = _pick(summary, method=method, slice=slice), _pick(summary, method=reference, slice=slice)
+    p = _pick(meta.get("backtest_paired"), method=method, against=reference, slice=slice) or {}
+    row = _pick((meta.get("ceiling") or {}).get("rows"), slice=slice) or {}
+    pei, ceil = (mine or {}).get("pei"), row.get("ceiling_pei")
+    return {
+        "horizon": meta.get("horizon"), "horizon_text": horizon_words(meta.get("horizon")), "slice": slice,
+        "method": method, "chosen": (meta.get("chosen") or {}).get("method"),
+        "origins": meta.get("backtest_origins"), "pei": pei, "reference_pei": (ref or {}).get("pei"),
+        "ceiling_pei": ceil, "share": pei / ceil if pei is not None and ceil else None,
+        "mean_diff": p.get("mean_diff"), "lo": p.get("boot_lo"), "hi": p.get("boot_hi"), "wins": p.get("wins"),
+        "losses": p.get("losses"), "ties": p.get("ties"), "n_origins": p.get("n_origins"),
+        "verdict": verdict(meta.get("backtest_paired"), summary, method=method, reference=reference, slice=slice,
+                           units=meta.get("units", ""), horizon=meta.get("horizon", 1)),
+        "ceiling_text": ceiling_sentence(summary, meta.get("ceiling"), method=method, slice=slice),
+    }
+
+
 def backtest_text(report: dict) -> list[str]:
     """A backtest report (:func:`models.backtest.backtest_report`) as lines of text: table, paired differences, ceiling, verdict."""
     summary = [r for r in report["records"] if "origin" not in r]

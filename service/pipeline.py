@@ -27,6 +27,7 @@ from features.sources.store import REPORT_NAME, STORE_VERSION, Store
 from features.units import build_units
 from geo.units import UnitSet
 from models.backtest import backtest_ceiling, backtest_report, default_methods
+from models.baselines import KernelBaseline
 from models.hotspots import write_geotiff
 from models.hotspots.analysis import analyse_hotspots
 from models.interventions import (
@@ -284,6 +285,11 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
     chosen = {k: v for k, v in every.items() if not methods or k in methods or k == REFERENCE}
     with Engine.from_settings(settings) as engine:
         _, fb = builder_on(engine, settings, units, store_dir, progress)
+        if getattr(fb, "source", "points") != "points" and not methods:
+            kernels = [k for k, m in chosen.items() if isinstance(m, KernelBaseline)]
+            chosen = {k: m for k, m in chosen.items() if k not in kernels}
+            if progress:
+                progress(f"{', '.join(kernels)} left out: the {units} events are monthly counts by area, not points")
         skipped: dict[str, str] = {}
         if origins:
             origins, skipped = split_origins(fb, origins, horizon, settings.model.history_months)
@@ -304,26 +310,28 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
 
 
 def train_step(settings: Settings, units: str, cutoff: str | None = None, method: str | None = None,
-               store_dir: Path | None = None, progress: Progress | None = None) -> tuple[str, Path]:
+               store_dir: Path | None = None, progress: Progress | None = None,
+               horizon: int | None = None) -> tuple[str, Path]:
     """Fit on data before the cutoff, backtest on the origins before it, save a versioned model + card."""
     models_dir = settings.out_dir / "models"
     with Engine.from_settings(settings) as engine:
         store, fb = builder_on(engine, settings, units, store_dir, progress, cutoff=cutoff)
-        version = train_on(engine, settings, store, fb, cutoff, method, progress)
+        version = train_on(engine, settings, store, fb, cutoff, method, progress, horizon=horizon)
     return version, models_dir / version
 
 
 def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None = None, method: str | None = None,
-             progress: Progress | None = None) -> str:
-    """Train and save one version on ``engine``; the card is written with it."""
-    horizon = settings.model.horizon_months
+             progress: Progress | None = None, horizon: int | None = None) -> str:
+    """Train and save one version on ``engine`` for ``horizon`` months (default the settings'); the card is written with it."""
+    horizon = int(horizon or settings.model.horizon_months)
     cutoff = checked_cutoff(fb, cutoff, settings.model.history_months)
     try:
         origins = [o for o in backtest_origins(fb, horizon, settings.model.history_months, count=24) if o < cutoff][-12:]
     except ValueError:
         origins = []
     if progress:
-        progress(f"training {method or 'the default model'} on {fb.units.edition} before {cutoff}")
+        progress(f"training {method or 'the default model'} on {fb.units.edition} before {cutoff}, "
+                 f"horizon {horizon} month(s)")
     report = store.report()
     return train(fb, cutoff, settings.out_dir / "models", method=method, horizon=horizon, seed=settings.model.seed,
                  backtest_origins=origins or None, data_hashes=data_hashes(report),

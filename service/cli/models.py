@@ -24,13 +24,15 @@ def train_command(
     cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM: fit on data before it (default: all data)."),
     method: str = typer.Option(None, "--method", help="nested (default: the best transparent candidate on earlier "
                                "origins), glm, glm_levels, glm_own, xgb, blend, count_12m, ..."),
+    horizon: int = typer.Option(None, "--horizon", min=1,
+                                help="Months ahead: 1 (next month) or 3 (next quarter) (default: settings model.horizon_months)."),
     data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
     store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
 ) -> None:
     """Fit a model on data up to a cutoff and save it as a new version with its model card."""
     settings = settings_for(data)
     units, cutoff = run_options(settings, units, cutoff)
-    version, folder = train_step(settings, units, cutoff, method, store, progress)
+    version, folder = train_step(settings, units, cutoff, method, store, progress, horizon=horizon)
     typer.echo(f"saved model {version} in {folder}")
     typer.echo(f"  model card: {folder / 'card.html'}")
 
