@@ -15,7 +15,8 @@ horizon the JSON has: ``origins``; ``seconds`` per method and ``seconds_vs_count
 the 12-month count's time in the same run); ``pei_5pct`` per method and
 ``pei_5pct_vs_count`` (ratio to the count's PEI* in the same run); ``paired``: each method
 against ``count_12m`` per origin at 1%, 5% and 10% of the area (mean difference, 95%
-bootstrap interval, wins/losses/ties, seed 0); ``ceiling``: the attainable PEI* and hit rate
+bootstrap interval, wins/losses/ties, seed 0) and ``default_vs_long_mean`` (the default
+against the long-window mean, the same way); ``ceiling``: the attainable PEI* and hit rate
 (:mod:`models.ceiling`) and each method's share of it; ``verdict``: the default method's
 sentence; ``choices``: what the nested default chose at each origin. The report text
 (:func:`reports.model_card.backtest_text`) goes to stderr.
@@ -56,10 +57,12 @@ def main(argv=None) -> int:
     from features.units import build_units
     from models.backtest import (
         NestedChoice,
+        area_slice_labels,
         backtest,
         backtest_ceiling,
         backtest_report,
         default_methods,
+        paired_comparison,
     )
     from models.ranking import DEFAULT_METHOD
     from reports.model_card import backtest_text, verdict
@@ -115,6 +118,11 @@ def main(argv=None) -> int:
                 "paired": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
                             if k in ("method", "slice", "mean_diff", "boot_lo", "boot_hi", "wins", "losses",
                                      "ties", "n_origins", "sign_p")} for r in report["paired"]],
+                "default_vs_long_mean": [
+                    {k: (round(v, 4) if isinstance(v, float) else v) for k, v in
+                     paired_comparison(per, DEFAULT_METHOD, "long_mean", slice=sl, seed=0).items()
+                     if k in ("slice", "mean_diff", "boot_lo", "boot_hi", "wins", "losses", "ties", "n_origins")}
+                    for sl in area_slice_labels(per)] if {DEFAULT_METHOD, "long_mean"} <= set(five) else [],
                 "ceiling": {k: v for k, v in report["ceiling"].items()},
                 "verdict": verdict(report["paired"], summary, method=DEFAULT_METHOD, units=edition,
                                    horizon=horizon) if DEFAULT_METHOD in five else None,

@@ -90,11 +90,17 @@ def ceiling_sentence(summary: list[dict], ceiling: dict | None, *, method: str, 
     row = _pick((ceiling or {}).get("rows"), slice=slice)
     if mine is None or row is None or not row.get("ceiling_pei"):
         return "No attainable ceiling was estimated."
-    return (f"PEI* {mine['pei']:.2f} of an attainable ~{row['ceiling_pei']:.2f} "
-            f"({mine['pei'] / row['ceiling_pei']:.0%} of the ceiling); hit rate {mine['hit_rate']:.2f} of an "
-            f"attainable ~{row['ceiling_hit_rate']:.2f}. The ceiling is what a forecaster that knew every "
-            f"place's long-run rate would score, given the month-to-month noise in the counts "
-            f"({ceiling.get('n_sims')} simulated periods, overdispersion {ceiling.get('alpha', 0):.3f}).")
+    share = mine["pei"] / row["ceiling_pei"]
+    what = (f"The ceiling is what a forecaster that knew every place's long-run rate would score, given the "
+            f"month-to-month noise in the counts ({ceiling.get('n_sims')} simulated periods, overdispersion "
+            f"{ceiling.get('alpha', 0):.3f})")
+    if share >= 1:
+        return (f"PEI* {mine['pei']:.2f}, at the attainable ~{row['ceiling_pei']:.2f} ({share:.0%} of the "
+                f"ceiling): as good as knowing each place's long-run rate over these months; hit rate "
+                f"{mine['hit_rate']:.2f} of an attainable ~{row['ceiling_hit_rate']:.2f}. {what}; it assumes "
+                "places keep their rates, so a forecast that follows a real change can reach past it.")
+    return (f"PEI* {mine['pei']:.2f} of an attainable ~{row['ceiling_pei']:.2f} ({share:.0%} of the ceiling); "
+            f"hit rate {mine['hit_rate']:.2f} of an attainable ~{row['ceiling_hit_rate']:.2f}. {what}.")
 
 
 def skill_summary(meta: dict, *, slice: str = VERDICT_SLICE, reference: str = "count_12m") -> dict:

@@ -33,6 +33,8 @@ def test_ceiling_sentence_gives_the_share_of_the_attainable():
     assert text.startswith("PEI* 0.70 of an attainable ~0.72 (97% of the ceiling)")
     assert "hit rate 0.30 of an attainable ~0.32" in text
     assert ceiling_sentence(SUMMARY, None, method="nested") == "No attainable ceiling was estimated."
+    above = ceiling_sentence([{**SUMMARY[0], "pei": 0.73}], CEILING, method="nested")
+    assert above.startswith("PEI* 0.73, at the attainable ~0.72 (101% of the ceiling): as good as knowing")
 
 
 def test_card_opens_with_the_verdict_and_the_ceiling():
