@@ -21,11 +21,17 @@ count. :func:`features.months.with_long_window` adds ``mean_sv_36m``, the mean m
 count of the target's own groups over the months *with data* among the
 :data:`features.months.LONG_WINDOW` before the cutoff (a mean, so it needs no completion), to every
 matrix a model sees here: training rows (as of each training origin) and the
-forecast matrix alike.
+forecast matrix alike; :func:`with_long_levels` adds the same long-run level of every
+other feature group (``mean_asb_36m``, ...; police-generated groups only when allowed).
 
 The backtest rolls the forecast origin over ``origins``; at each one every method
 is refitted on data before it, scored by :func:`models.evaluation.evaluate_ranking`
 on the next ``horizon`` months, and the table averages the measures over origins.
+A :class:`NestedChoice` (the default) chooses among its candidates at each origin by
+a backtest on earlier origins only, so its own backtest is nested.
+:func:`backtest_report` turns the per-origin rows into the evidence every output
+shows: per-origin and summary rows, paired differences against last year's counts
+(:func:`paired_comparison`) and the attainable ceiling (:func:`backtest_ceiling`).
 """
 
 from __future__ import annotations
@@ -224,12 +230,10 @@ class NestedChoice:
         """Mean PEI* over the area slices of one candidate at one origin (memoised on the cache)."""
         key = ("nested", id(self), name, origin, horizon, train_origins, min_train_history)
         if key not in cache.memo:
-            try:
-                scores = _scores(self.candidates[name], cache, origin, horizon, train_origins, min_train_history,
-                                 groups)
-            except ValueError:  # too little history before this origin to fit the candidate
-                cache.memo[key] = float("nan")
+            if not training_origins(cache.months, origin, horizon, train_origins, min_train_history):
+                cache.memo[key] = float("nan")  # too little history before this origin to fit a candidate
                 return cache.memo[key]
+            scores = _scores(self.candidates[name], cache, origin, horizon, train_origins, min_train_history, groups)
             actual = window_sum(cache.count, origin, horizon)
             scores = scores.set_axis(scores.index.astype(str))
             table = evaluate_ranking(scores, cache.areas.reindex(scores.index),
