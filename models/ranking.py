@@ -44,7 +44,7 @@ choice at an origin sees only earlier origins). The boosting (``xgb``) and its b
 long mean (``blend``, the default before) remain options (``--method``).
 
 Evidence (``benchmarks/backtest.py``, docs/forecasting.md; Barnet police.uk 2016-01..2018-06, the
-pipeline's origins 2017-01..2018-06 for next month and 2017-01..2018-04 for next quarter; PEI* at
+pipeline's origins 2017-01..2018-06 for next month and 2016-11..2018-04 for next quarter; PEI* at
 5% of the area, scored exactly; paired per origin, 95% bootstrap interval; ceiling from
 :mod:`models.ceiling`):
 
@@ -52,13 +52,13 @@ pipeline's origins 2017-01..2018-06 for next month and 2017-01..2018-04 for next
 units, horizon          count_12m  long_mean  nested  nested - count_12m (better/worse)  ceiling
 ======================  =========  =========  ======  ================================  =======
 grid250, next month     0.678      0.685      0.699   +0.021 [+0.009, +0.032] (14/4)    0.712
-grid250, next quarter   0.816      0.831      0.846   +0.030 [+0.020, +0.039] (15/0)    0.858
+grid250, next quarter   0.817      0.830      0.844   +0.026 [+0.017, +0.035] (15/0)    0.858
 lsoa2011, next month    0.775      0.795      0.802   +0.027 [+0.008, +0.046] (11/3)    0.808
-lsoa2011, next quarter  0.865      0.888      0.887   +0.022 [+0.009, +0.035] (11/4)    0.916
+lsoa2011, next quarter  0.869      0.889      0.889   +0.020 [+0.008, +0.032] (11/4)    0.916
 ======================  =========  =========  ======  ================================  =======
 
-Against ``long_mean`` at 5%: grid +0.014 [+0.006, +0.022] and +0.015 [+0.007, +0.023]; LSOAs
-+0.007 [-0.011, +0.024] and -0.000 [-0.016, +0.016] (ties). At 1% and 10% of the area no interval
+Against ``long_mean`` at 5%: grid +0.014 [+0.006, +0.022] and +0.013 [+0.006, +0.021]; LSOAs
++0.007 [-0.011, +0.024] and -0.000 [-0.014, +0.015] (ties). At 1% and 10% of the area no interval
 of the default against either lies below zero. The room is small: the count already reaches
 95% of the ceiling, the default 97-99%. Re-check with ``svrisk backtest`` on a new borough."""
 
