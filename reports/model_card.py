@@ -63,8 +63,8 @@ def verdict(paired: list[dict], summary: list[dict], *, method: str, reference: 
     ...            "boot_lo": -0.004, "boot_hi": 0.006, "wins": 9, "losses": 8, "n_origins": 18}]
     >>> summary = [{"method": "nested", "slice": "5% area", "pei": 0.70},
     ...            {"method": "count_12m", "slice": "5% area", "pei": 0.70}]
-    >>> verdict(paired, summary, method="nested", units="grid250")[:60]
-    'No better than last year's counts at this scale (grid250, ne'
+    >>> print(verdict(paired, summary, method="nested", units="grid250")[:69])
+    No better than last year's counts at this scale (grid250, next month)
     """
     p = _pick(paired, method=method, against=reference, slice=slice)
     mine, ref = _pick(summary, method=method, slice=slice), _pick(summary, method=reference, slice=slice)
@@ -81,7 +81,11 @@ def verdict(paired: list[dict], summary: list[dict], *, method: str, reference: 
     return (f"{head} last year's counts at this scale ({where}): in the top {slice.replace(' area', ' of the area')} it caught "
             f"{mine['pei']:.2f} of the most any selection could have (PEI*) against {ref['pei']:.2f} for the "
             f"12-month count, {p['mean_diff']:+.3f} (95% interval {lo:+.3f} to {hi:+.3f}; better in "
-            f"{p['wins']} of {p['n_origins']} months, worse in {p['losses']}){tail}.")
+            f"{p['wins']} of {p['n_origins']} months, worse in {p['losses']}{_tied(p.get('ties'))}){tail}.")
+
+
+def _tied(ties) -> str:
+    return f", tied in {ties}" if ties else ""
 
 
 def ceiling_sentence(summary: list[dict], ceiling: dict | None, *, method: str, slice: str = VERDICT_SLICE) -> str:

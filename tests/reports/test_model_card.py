@@ -18,7 +18,7 @@ def paired(lo, hi, mean=0.01):
 def test_verdict_follows_the_paired_interval():
     no_better = verdict(paired(-0.003, 0.007), SUMMARY, method="nested", units="grid250", horizon=1)
     assert no_better.startswith("No better than last year's counts at this scale (grid250, next month)")
-    assert "within noise" in no_better and "better in 12 of 18 months, worse in 5" in no_better
+    assert "within noise" in no_better and "better in 12 of 18 months, worse in 5, tied in 1)" in no_better
     better = verdict(paired(0.002, 0.018), SUMMARY, method="nested", units="lsoa2011", horizon=3)
     assert better.startswith("Better than last year's counts at this scale (lsoa2011, next quarter)")
     assert "0.70" in better and "0.68" in better and "+0.002 to +0.018" in better
