@@ -1,21 +1,25 @@
-"""Backtest every baseline and model on the real Barnet data; print the table and JSON records.
+"""Backtest every baseline and model on the real data at both horizons; print the evidence as JSON.
 
     SVRISK_REAL_DATA=../shared/data .venv/bin/python -P benchmarks/backtest.py [--json out.json]
-        [--units grid250 lsoa2011] [--methods count_12m long_mean blend ...] [--store DIR]
-        [--demo SEED]
+        [--units grid250 lsoa2011] [--horizons 1 3] [--methods count_12m long_mean nested ...]
+        [--store DIR] [--demo SEED] [--n-sims 200]
 
-police.uk street crime 2016-01..2018-06; origins 2017-01..2018-06 monthly, 12 months of
-history, horizon 1; target: violence + robbery + sexual (settings default). The data is
-ingested into a temporary store (or ``--store``, reused if it exists). ``--demo SEED``
-backtests the generated demo borough instead (every origin with 12 months of history).
+Origins are the pipeline's (:func:`service.pipeline.backtest_origins`: the last 18 with 12
+complete months of history and the horizon after them); target: violence + robbery +
+sexual (settings default). The data is ingested into a temporary store (or ``--store``,
+reused if it exists). ``--demo SEED`` backtests the generated demo borough instead.
 
-Prints the table for each unit set to stderr and one JSON document to stdout: records
-(units, method, slice, coverage, top_n, horizon, hit_rate, pai, pei, rri and harm_*
-versions); ``at_5pct_area``: PEI* at 5% of the area of the default model, the plain
-count and the long-window mean; ``paired``: per-origin paired comparisons of the default
-model against ``count_12m`` and ``long_mean`` at 1%, 5% and 10% of the area (mean
-difference, wins/losses/ties, win share, exact sign test p, 95% bootstrap interval of the
-mean difference over origins, seed 0); and seconds per unit set.
+Each method is backtested on its own (so its run time is its whole cost, a nested choice
+included), timed, and scored exactly (:mod:`models.evaluation`). For each unit set and
+horizon the JSON has: ``origins``; ``seconds`` per method and ``seconds_vs_count`` (ratio to
+the 12-month count's time in the same run); ``pei_5pct`` per method and
+``pei_5pct_vs_count`` (ratio to the count's PEI* in the same run); ``paired``: each method
+against ``count_12m`` per origin at 1%, 5% and 10% of the area (mean difference, 95%
+bootstrap interval, wins/losses/ties, seed 0) and ``default_vs_long_mean`` (the default
+against the long-window mean, the same way); ``ceiling``: the attainable PEI* and hit rate
+(:mod:`models.ceiling`) and each method's share of it; ``verdict``: the default method's
+sentence; ``choices``: what the nested default chose at each origin. The report text
+(:func:`reports.model_card.backtest_text`) goes to stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -30,8 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
-SLICES = ("1% area", "5% area", "10% area")
-REFERENCES = ("count_12m", "long_mean")
+REFERENCE = "count_12m"
 
 
 def main(argv=None) -> int:
@@ -39,7 +43,9 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=os.environ.get("SVRISK_REAL_DATA", "../shared/data"))
     parser.add_argument("--store", default=None, help="ingested store folder (made if missing)")
     parser.add_argument("--units", nargs="+", default=["grid250", "lsoa2011"])
+    parser.add_argument("--horizons", nargs="+", type=int, default=[1, 3])
     parser.add_argument("--methods", nargs="+", default=None)
+    parser.add_argument("--n-sims", type=int, default=200, help="simulated periods of the ceiling")
     parser.add_argument("--demo", type=int, default=None, metavar="SEED",
                         help="backtest the demo borough generated with this seed instead")
     parser.add_argument("--json", default=None, help="also write the JSON document here")
@@ -50,13 +56,17 @@ def main(argv=None) -> int:
     from features.sources.store import Store
     from features.units import build_units
     from models.backtest import (
+        NestedChoice,
+        area_slice_labels,
         backtest,
-        backtest_records,
+        backtest_ceiling,
+        backtest_report,
         default_methods,
         paired_comparison,
-        summarise_origins,
     )
     from models.ranking import DEFAULT_METHOD
+    from reports.model_card import backtest_text, verdict
+    from service.pipeline import backtest_origins
     from service.settings import get_settings
 
     settings = get_settings()
@@ -65,62 +75,66 @@ def main(argv=None) -> int:
         from features.demo.borough import generate_demo
 
         data = generate_demo(Path(tmp) / "demo", seed=args.demo)
-        origins = None
     else:
         data = Path(args.data)
         if not data.is_dir():
             print(f"no real data at {data} (set SVRISK_REAL_DATA)", file=sys.stderr)
             return 2
-        origins = [f"{m:%Y-%m}" for m in pd.date_range("2017-01-01", "2018-06-01", freq="MS")]
     store_dir = Path(args.store) if args.store else Path(tmp) / "store"
     if not (store_dir / "ingest_report.json").is_file():
         ingest(data, store_dir)
     store = Store(store_dir)
-    methods = default_methods(seed=settings.model.seed)
-    if args.methods:
-        methods = {k: v for k, v in methods.items() if k in args.methods}
-    records, summary, paired, seconds, spans = [], {}, {}, {}, {}
+    names = list(default_methods()) if not args.methods else list(dict.fromkeys([REFERENCE, *args.methods]))
+    runs, records = [], []
     for edition in args.units:
-        t0 = time.perf_counter()
-        fb = FeatureBuilder(store, build_units(store, edition))
-        per = backtest(fb, methods, origins=origins, horizon=1,
-                       history_months=settings.model.history_months, per_origin=True)
-        table = summarise_origins(per)
-        seconds[edition] = round(time.perf_counter() - t0, 1)
-        spans[edition] = [per["origin"].min(), per["origin"].max(), int(per["origin"].nunique())]
-        records += backtest_records(table, edition)
-        with pd.option_context("display.width", 200, "display.max_columns", 20):
-            print(f"\n== {edition}  ({spans[edition][2]} origins {spans[edition][0]}..{spans[edition][1]}, "
-                  f"horizon 1, {seconds[edition]} s)", file=sys.stderr)
-            cols = ["method", "slice", "hit_rate", "pai", "pei", "rri", "harm_pai", "harm_pei"]
-            print(table[cols].round(3).to_string(index=False), file=sys.stderr)
-        at5 = table[table["slice"] == "5% area"].set_index("method")
-        summary[edition] = {f"{m}_pei": round(float(at5.loc[m, "pei"]), 4)
-                            for m in (DEFAULT_METHOD, *REFERENCES) if m in at5.index}
-        if DEFAULT_METHOD in at5.index:
-            summary[edition] |= {f"{DEFAULT_METHOD}_pai": round(float(at5.loc[DEFAULT_METHOD, "pai"]), 3)}
-            for ref in REFERENCES:
-                if ref in at5.index:
-                    summary[edition][f"default_minus_{ref}_pei"] = round(
-                        float(at5.loc[DEFAULT_METHOD, "pei"] - at5.loc[ref, "pei"]), 4)
-            paired[edition] = [
-                {k: (round(v, 4) if isinstance(v, float) else v) for k, v in
-                 paired_comparison(per, DEFAULT_METHOD, ref, slice=sl, seed=0).items()}
-                for ref in REFERENCES if ref in at5.index for sl in SLICES
-            ]
-            for r in paired[edition]:
-                print(f"   {r['method']} - {r['against']:<9} {r['slice']:>8}: mean {r['mean_diff']:+.4f} "
-                      f"[{r['boot_lo']:+.4f}, {r['boot_hi']:+.4f}]  wins {r['wins']}/{r['wins'] + r['losses']} "
-                      f"(ties {r['ties']})  sign p {r['sign_p']:.3f}", file=sys.stderr)
-    doc = {"benchmark": "backtest", "data": str(data), "demo_seed": args.demo, "origins": spans,
-           "horizon": 1, "default_method": DEFAULT_METHOD, "at_5pct_area": summary, "paired": paired,
-           "seconds": seconds, "records": records}
+        fb = FeatureBuilder(store, build_units(store, edition), target_groups=settings.model.target_groups)
+        for horizon in args.horizons:
+            origins = backtest_origins(fb, horizon, settings.model.history_months)
+            methods = {k: v for k, v in default_methods(seed=settings.model.seed).items() if k in names}
+            pers, seconds = [], {}
+            for name, method in methods.items():
+                t0 = time.perf_counter()
+                pers.append(backtest(fb, {name: method}, origins=origins, horizon=horizon,
+                                     history_months=settings.model.history_months, per_origin=True))
+                seconds[name] = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter()
+            ceiling = backtest_ceiling(fb, origins, horizon, n_sims=args.n_sims, seed=0)
+            seconds["ceiling"] = round(time.perf_counter() - t0, 2)
+            per = pd.concat(pers, ignore_index=True)
+            report = backtest_report(per, edition, default=DEFAULT_METHOD, reference=REFERENCE, ceiling=ceiling)
+            print("\n" + "\n".join(backtest_text(report)), file=sys.stderr)
+            summary = [r for r in report["records"] if "origin" not in r]
+            five = {r["method"]: r for r in summary if r["slice"] == "5% area"}
+            ref_pei, ref_s = five[REFERENCE]["pei"], seconds[REFERENCE]
+            runs.append({
+                "units": edition, "horizon": horizon, "origins": report["origins"],
+                "seconds": seconds,
+                "seconds_vs_count": {k: round(v / ref_s, 2) for k, v in seconds.items() if ref_s > 0},
+                "pei_5pct": {k: round(r["pei"], 4) for k, r in five.items()},
+                "pei_5pct_vs_count": {k: round(r["pei"] / ref_pei, 4) for k, r in five.items()},
+                "hit_rate_5pct": {k: round(r["hit_rate"], 4) for k, r in five.items()},
+                "share_of_ceiling_5pct": {k: round(r["pei_share"], 4) for k, r in five.items()
+                                          if r.get("pei_share") is not None},
+                "paired": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
+                            if k in ("method", "slice", "mean_diff", "boot_lo", "boot_hi", "wins", "losses",
+                                     "ties", "n_origins", "sign_p")} for r in report["paired"]],
+                "default_vs_long_mean": [
+                    {k: (round(v, 4) if isinstance(v, float) else v) for k, v in
+                     paired_comparison(per, DEFAULT_METHOD, "long_mean", slice=sl, seed=0).items()
+                     if k in ("slice", "mean_diff", "boot_lo", "boot_hi", "wins", "losses", "ties", "n_origins")}
+                    for sl in area_slice_labels(per)] if {DEFAULT_METHOD, "long_mean"} <= set(five) else [],
+                "ceiling": {k: v for k, v in report["ceiling"].items()},
+                "verdict": verdict(report["paired"], summary, method=DEFAULT_METHOD, units=edition,
+                                   horizon=horizon) if DEFAULT_METHOD in five else None,
+                "choices": {name: m.choices_ for name, m in methods.items() if isinstance(m, NestedChoice)},
+            })
+            records += report["records"]
+    doc = {"benchmark": "backtest", "data": str(data), "demo_seed": args.demo, "default_method": DEFAULT_METHOD,
+           "reference": REFERENCE, "runs": runs, "records": records}
     text = json.dumps(doc, indent=1)
     if args.json:
         Path(args.json).write_text(text)
     print(text)
-    import shutil
-
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

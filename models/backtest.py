@@ -21,11 +21,17 @@ count. :func:`features.months.with_long_window` adds ``mean_sv_36m``, the mean m
 count of the target's own groups over the months *with data* among the
 :data:`features.months.LONG_WINDOW` before the cutoff (a mean, so it needs no completion), to every
 matrix a model sees here: training rows (as of each training origin) and the
-forecast matrix alike.
+forecast matrix alike; :func:`with_long_levels` adds the same long-run level of every
+other feature group (``mean_asb_36m``, ...; police-generated groups only when allowed).
 
 The backtest rolls the forecast origin over ``origins``; at each one every method
 is refitted on data before it, scored by :func:`models.evaluation.evaluate_ranking`
 on the next ``horizon`` months, and the table averages the measures over origins.
+A :class:`NestedChoice` (the default) chooses among its candidates at each origin by
+a backtest on earlier origins only, so its own backtest is nested.
+:func:`backtest_report` turns the per-origin rows into the evidence every output
+shows: per-origin and summary rows, paired differences against last year's counts
+(:func:`paired_comparison`) and the attainable ceiling (:func:`backtest_ceiling`).
 """
 
 from __future__ import annotations
@@ -36,11 +42,21 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from features.months import complete_windows, month, shift, window_sum, with_long_window
-from models.baselines import PanelMean, baseline_methods
+from features.months import (
+    LONG_MEAN_COLUMN,
+    LONG_WINDOW,
+    complete_windows,
+    long_window_mean,
+    month,
+    shift,
+    window_sum,
+    with_long_window,
+)
+from models.baselines import ColumnRanker, EventSurface, KernelBaseline, PanelMean, baseline_methods
 from models.boosting import BlendedBoost, PoissonBoost
+from models.ceiling import N_SIMS, attainable_ceiling
 from models.evaluation import MEASURES, evaluate_ranking
-from models.glm import PoissonGLM
+from models.glm import OTHER_LEVELS, OWN_HISTORY, PoissonGLM
 
 
 class _Cache:
@@ -53,16 +69,61 @@ class _Cache:
         self.harm = fb.panel(groups=groups, weight="harm")
         # the long window describes the builder's serious violence, like the cnt_sv_* columns
         self.sv = self.count if groups is None else fb.panel(weight="count")
+        self.levels = group_panels(fb)
         self._X: dict[pd.Timestamp, pd.DataFrame] = {}
+        self._groups = groups
+        self._surface: EventSurface | None = None
+        self._areas: pd.Series | None = None
+        self.memo: dict[tuple, object] = {}
+
+    @property
+    def surface(self) -> EventSurface:
+        """The target events on a fine raster (kernel baselines), built on first use."""
+        if self._surface is None:
+            groups = self._groups or self.fb.target_groups
+            self._surface = EventSurface.from_store(self.fb.store, self.fb.units, groups)
+        return self._surface
+
+    @property
+    def areas(self) -> pd.Series:
+        if self._areas is None:
+            frame = self.fb.units.frame
+            self._areas = pd.Series(frame["area_m2"].to_numpy(dtype=float),
+                                    index=pd.Index(frame["unit_id"].astype(str), name="unit_id"))
+        return self._areas
 
     def X(self, origin: pd.Timestamp) -> pd.DataFrame:
         if origin not in self._X:
             X = complete_windows(self.fb.matrix(f"{origin:%Y-%m}"), self.months, origin)
-            self._X[origin] = with_long_window(X, self.sv, origin)
+            self._X[origin] = with_long_levels(with_long_window(X, self.sv, origin), self.levels, origin)
         return self._X[origin]
 
     def history(self, origin: pd.Timestamp) -> int:
         return sum(m < origin for m in self.months)
+
+
+def long_level_column(group: str) -> str:
+    """Name of the long-window mean monthly count of one offence group, e.g. ``mean_asb_36m``."""
+    return f"mean_{group}_{LONG_WINDOW}m"
+
+
+def group_panels(fb) -> dict[str, pd.DataFrame]:
+    """Units x months counts of each feature group of the builder (police-generated ones only when allowed)."""
+    return {g: fb.panel(groups=[g], weight="count") for g in getattr(fb, "feature_groups", [])}
+
+
+def with_long_levels(X: pd.DataFrame, panels: dict[str, pd.DataFrame], cutoff) -> pd.DataFrame:
+    """``X`` with each group's long-run level (:func:`long_level_column`) as of ``cutoff`` added.
+
+    The same long window as :data:`features.months.LONG_MEAN_COLUMN`: the mean over
+    the months with data among the :data:`features.months.LONG_WINDOW` before the cutoff.
+    """
+    index = X.index.astype(str)
+    cols = {}
+    for g, panel in panels.items():
+        mean = long_window_mean(panel, cutoff)
+        cols[long_level_column(g)] = mean.set_axis(mean.index.astype(str)).reindex(index).to_numpy()
+    return X.assign(**cols) if cols else X
 
 
 def training_origins(
@@ -109,27 +170,135 @@ def training_set(
 
 def fit_at(fb, estimator, cutoff, horizon: int = 1, *, train_origins: int = 12,
            min_train_history: int = 6, groups=None, _cache=None):
-    """A clone of ``estimator`` fitted on data before ``cutoff`` (see the training design)."""
+    """A clone of ``estimator`` fitted on data before ``cutoff`` (see the training design).
+
+    A :class:`NestedChoice` first chooses its candidate by a backtest on earlier
+    origins; the chosen candidate is fitted and returned, with the choice and its
+    evidence in ``chosen_``.
+    """
+    if isinstance(estimator, NestedChoice):
+        cache = _cache or _Cache(fb, groups)
+        name, evidence = estimator.choose(cache, cutoff, horizon, train_origins, min_train_history, groups)
+        model = fit_at(fb, estimator.candidates[name], cutoff, horizon, train_origins=train_origins,
+                       min_train_history=min_train_history, groups=groups, _cache=cache)
+        model.chosen_ = {"method": name, **evidence}
+        return model
     X, y = training_set(fb, cutoff, horizon, train_origins=train_origins,
                         min_train_history=min_train_history, groups=groups, _cache=_cache)
     return clone(estimator).fit(X, y.to_numpy())
 
 
+class NestedChoice:
+    """The candidate forecaster that did best on earlier origins, chosen afresh at every cutoff.
+
+    At a cutoff ``c`` each candidate is backtested on the (at most
+    ``inner_origins``) latest origins whose targets end before ``c``
+    (:func:`training_origins`), each fitted only on data before its own origin;
+    the candidate with the highest mean PEI* over the area slices ``coverages``
+    (averaged over those origins) is chosen, then fitted on data before ``c`` as
+    usual. Nothing at or after ``c`` is used, so an outer backtest of a
+    ``NestedChoice`` is an honest (nested) estimate of the whole procedure: the
+    choice is made per borough and unit set from its own past, not tuned on any
+    one borough. Ties, and a cutoff with no earlier origin to judge by, go to the
+    first candidate.
+
+    Parameters
+    ----------
+    candidates : mapping name -> estimator
+        Fittable estimators (their ``predict`` gives expected counts).
+    inner_origins : int
+        Earlier origins the choice is judged on.
+    coverages : sequence of float
+        Area slices of the criterion.
+
+    Attributes
+    ----------
+    choices_ : dict
+        Cutoff ("YYYY-MM") -> chosen candidate name, for every cutoff chosen at.
+    """
+
+    def __init__(self, candidates: Mapping, inner_origins: int = 12,
+                 coverages: Sequence[float] = (0.01, 0.05, 0.10)):
+        if not candidates:
+            raise ValueError("NestedChoice needs at least one candidate")
+        self.candidates = dict(candidates)
+        self.inner_origins = int(inner_origins)
+        self.coverages = tuple(coverages)
+        self.choices_: dict[str, str] = {}
+
+    def _measure(self, cache, name, origin, horizon, train_origins, min_train_history, groups) -> float:
+        """Mean PEI* over the area slices of one candidate at one origin (memoised on the cache)."""
+        key = ("nested", id(self), name, origin, horizon, train_origins, min_train_history)
+        if key not in cache.memo:
+            if not training_origins(cache.months, origin, horizon, train_origins, min_train_history):
+                cache.memo[key] = float("nan")  # too little history before this origin to fit a candidate
+                return cache.memo[key]
+            scores = _scores(self.candidates[name], cache, origin, horizon, train_origins, min_train_history, groups)
+            actual = window_sum(cache.count, origin, horizon)
+            scores = scores.set_axis(scores.index.astype(str))
+            table = evaluate_ranking(scores, cache.areas.reindex(scores.index),
+                                     actual.set_axis(actual.index.astype(str)).reindex(scores.index),
+                                     coverages=self.coverages, top_n=())
+            cache.memo[key] = float(table["pei"].mean())
+        return cache.memo[key]
+
+    def choose(self, cache, cutoff, horizon, train_origins=12, min_train_history=6, groups=None) -> tuple[str, dict]:
+        """(name, evidence): the chosen candidate and each candidate's mean criterion on the inner origins."""
+        c = month(cutoff)
+        inner = training_origins(cache.months, c, horizon, self.inner_origins, min_train_history)
+        table = pd.DataFrame({name: [self._measure(cache, name, v, horizon, train_origins, min_train_history, groups)
+                                     for v in inner] for name in self.candidates}, index=inner)
+        table = table.dropna()
+        names = list(self.candidates)
+        if table.empty:
+            name, means = names[0], {}
+        else:
+            means = table.mean().to_dict()
+            name = max(names, key=lambda n: (means[n], -names.index(n)))
+        self.choices_[f"{c:%Y-%m}"] = name
+        return name, {"criterion": f"mean PEI* at {', '.join(f'{x:.0%}' for x in self.coverages)} of area",
+                      "inner_origins": [f"{v:%Y-%m}" for v in table.index],
+                      "scores": {k: round(float(v), 4) for k, v in means.items()}}
+
+    def __repr__(self) -> str:
+        return f"NestedChoice({list(self.candidates)!r}, inner_origins={self.inner_origins})"
+
+
 def forecast_matrix(fb, cutoff) -> pd.DataFrame:
     """The feature matrix at ``cutoff`` as models were trained on: windows completed, long window added."""
     X = complete_windows(fb.matrix(f"{month(cutoff):%Y-%m}"), [month(m) for m in fb.months], cutoff)
-    return with_long_window(X, fb.panel(weight="count"), cutoff)
+    return with_long_levels(with_long_window(X, fb.panel(weight="count"), cutoff), group_panels(fb), cutoff)
+
+
+def transparent_candidates() -> dict:
+    """The default's candidates, simplest first: each a rate anyone can read.
+
+    ``long_mean`` the 36-month mean (as an estimator on the matrix), ``glm_own`` a
+    Poisson GLM on the place's own history (:data:`models.glm.OWN_HISTORY`),
+    ``glm_levels`` that plus the long-run levels of other crime types
+    (:data:`models.glm.OTHER_LEVELS`), ``glm`` that plus context and the spatial lag
+    (:data:`models.glm.DEFAULT_GLM_FEATURES`).
+    """
+    return {
+        "long_mean": ColumnRanker(LONG_MEAN_COLUMN),
+        "glm_own": PoissonGLM(features=OWN_HISTORY, spatial_lag=False),
+        "glm_levels": PoissonGLM(features=(*OWN_HISTORY, *OTHER_LEVELS), spatial_lag=False),
+        "glm": PoissonGLM(),
+    }
 
 
 def default_methods(seed: int = 0) -> dict:
     """Baselines plus the models, by backtest name.
 
-    ``glm`` the Poisson GLM, ``xgb`` the monotone Poisson boosting, ``blend`` the
-    boosting blended with the long-window mean (the default model, see
-    :data:`models.ranking.DEFAULT_METHOD`).
+    The transparent candidates (:func:`transparent_candidates`), ``nested`` the
+    default (:class:`NestedChoice` among them, see :data:`models.ranking.DEFAULT_METHOD`),
+    and two options kept for comparison: ``xgb`` the monotone Poisson boosting and
+    ``blend`` the boosting blended with the long-window mean.
     """
     methods = baseline_methods()
-    methods["glm"] = PoissonGLM()
+    candidates = transparent_candidates()
+    methods |= {k: v for k, v in candidates.items() if k != "long_mean"}  # long_mean is already a baseline
+    methods["nested"] = NestedChoice(candidates)
     methods["xgb"] = PoissonBoost(seed=seed)
     methods["blend"] = BlendedBoost(PoissonBoost(seed=seed))
     return methods
@@ -139,10 +308,20 @@ def _scores(method, cache: _Cache, origin, horizon, train_origins, min_train_his
     if isinstance(method, PanelMean):
         before = cache.count.loc[:, pd.to_datetime(cache.count.columns) < origin]
         return method.scores(before, origin, horizon)
+    if isinstance(method, KernelBaseline):
+        select = training_origins(cache.months, origin, horizon, train_origins, min_train_history)
+        return method.scores(cache.surface, cache.count, cache.areas, origin, horizon, select)
+    if isinstance(method, NestedChoice):
+        name, _ = method.choose(cache, origin, horizon, train_origins, min_train_history, groups)
+        return _scores(method.candidates[name], cache, origin, horizon, train_origins, min_train_history, groups)
+    key = ("scores", id(method), origin, horizon, train_origins, min_train_history)
+    if key in cache.memo:  # a nested choice's candidates are scored at the same origins again
+        return cache.memo[key].copy()
     model = fit_at(cache.fb, method, origin, horizon, train_origins=train_origins,
                    min_train_history=min_train_history, groups=groups, _cache=cache)
     X = cache.X(origin)
-    return pd.Series(model.predict(X), index=X.index)
+    cache.memo[key] = pd.Series(model.predict(X), index=X.index)
+    return cache.memo[key].copy()
 
 
 def backtest(
@@ -158,6 +337,7 @@ def backtest(
     min_train_history: int = 6,
     groups=None,
     per_origin: bool = False,
+    forecasts: dict | None = None,
 ) -> pd.DataFrame:
     """Rolling-origin backtest of several ranking methods on one unit set.
 
@@ -181,6 +361,9 @@ def backtest(
         Target offence groups (default: the builder's target groups).
     per_origin : bool
         Return one row per (method, origin, slice) instead of the means.
+    forecasts : dict, optional
+        Filled with ``(method, "YYYY-MM") -> expected counts`` (Series by unit_id)
+        and ``("actual", "YYYY-MM") -> events``, e.g. for a pooled calibration check.
 
     Returns
     -------
@@ -191,6 +374,11 @@ def backtest(
     if int(horizon) != horizon or horizon < 1:
         raise ValueError(f"horizon must be a whole number of months >= 1, got {horizon!r}")
     methods = dict(default_methods() if methods is None else methods)
+    if getattr(fb, "source", "points") != "points":
+        points = [k for k, m in methods.items() if isinstance(m, KernelBaseline)]
+        if points:
+            raise ValueError(f"method(s) {points} spread point events with a kernel; the {fb.units.edition} "
+                             "events here are monthly counts by area (leave them out)")
     cache = _Cache(fb, groups)
     if not cache.months:
         raise ValueError("the builder has no months of event data")
@@ -211,8 +399,7 @@ def backtest(
             )
     if not origins:
         raise ValueError(f"no origin has {history_months} months of history and {horizon} months after it")
-    areas = pd.Series(fb.units.frame["area_m2"].to_numpy(dtype=float),
-                      index=pd.Index(fb.units.frame["unit_id"].astype(str), name="unit_id"))
+    areas = cache.areas
     rows = []
     for o in origins:
         actual = window_sum(cache.count, o, horizon)
@@ -222,6 +409,9 @@ def backtest(
         for name, method in methods.items():
             scores = _scores(method, cache, o, horizon, train_origins, min_train_history, groups)
             scores.index = scores.index.astype(str)
+            if forecasts is not None:
+                forecasts[(name, f"{o:%Y-%m}")] = scores
+                forecasts[("actual", f"{o:%Y-%m}")] = actual.set_axis(actual.index.astype(str))
             table = evaluate_ranking(
                 scores, areas.reindex(scores.index), actual.set_axis(actual.index.astype(str)),
                 previous=previous.set_axis(previous.index.astype(str)),
@@ -231,6 +421,8 @@ def backtest(
             )
             table.insert(0, "origin", f"{o:%Y-%m}")
             table.insert(0, "method", name)
+            if isinstance(method, NestedChoice):
+                table["chosen"] = method.choices_[f"{o:%Y-%m}"]
             rows.append(table)
     per = pd.concat(rows, ignore_index=True)
     per["horizon"] = int(horizon)
@@ -298,16 +490,107 @@ def paired_comparison(
     }
 
 
+def data_months(fb) -> list[pd.Timestamp]:
+    """The builder's months with complete data (``complete_months`` when it has them, else ``months``)."""
+    complete = getattr(fb, "complete_months", None)
+    complete = complete() if callable(complete) else complete
+    return [month(m) for m in (fb.months if complete is None else complete)]
+
+
+def backtest_ceiling(
+    fb, origins: Sequence, horizon: int = 1, coverages: Sequence[float] = (0.01, 0.05, 0.10),
+    top_n: Sequence[int] = (10, 20), *, groups=None, n_sims: int = N_SIMS, seed: int = 0,
+) -> dict:
+    """The attainable ceiling (:func:`models.ceiling.attainable_ceiling`) for a backtest's origins.
+
+    Rates and overdispersion come from the months with complete data from
+    :data:`features.months.LONG_WINDOW` months before the first origin to the end of
+    the last target window: the span the forecasts drew on and were scored on.
+    """
+    origins = sorted(month(o) for o in origins)
+    if not origins:
+        raise ValueError("backtest_ceiling: no origins")
+    first, end = shift(origins[0], -LONG_WINDOW), shift(origins[-1], int(horizon))
+    panel = fb.panel(groups=groups, weight="count")
+    have = set(pd.DatetimeIndex(pd.to_datetime(panel.columns)))
+    use = [m for m in data_months(fb) if first <= m < end and m in have]
+    frame = fb.units.frame
+    areas = pd.Series(frame["area_m2"].to_numpy(dtype=float), index=frame["unit_id"].astype(str))
+    return attainable_ceiling(panel, areas, horizon, months=use, coverages=coverages, top_n=top_n,
+                              n_sims=n_sims, seed=seed)
+
+
+def area_slice_labels(per: pd.DataFrame) -> list[str]:
+    """The area slices of a backtest table ("1% area", ...), in their order."""
+    return list(dict.fromkeys(per.loc[per["coverage"].notna(), "slice"]))
+
+
+def backtest_report(
+    per: pd.DataFrame, units: str, *, default: str | None = None, reference: str = "count_12m",
+    ceiling: dict | None = None, n_boot: int = 10_000, seed: int = 0,
+) -> dict:
+    """The backtest as one JSON-ready document: per-origin and summary rows, paired differences, ceiling.
+
+    Parameters
+    ----------
+    per : DataFrame
+        Per-origin rows (``backtest(..., per_origin=True)``).
+    units : str
+        The unit set's edition.
+    default : str, optional
+        The default method's name: its rows get ``"default": true``.
+    reference : str
+        The method every other is compared with, per origin (the plain 12-month count).
+    ceiling : dict, optional
+        :func:`backtest_ceiling`: summary rows then carry ``ceiling_pei``,
+        ``ceiling_hit_rate`` and the method's share of each (``pei_share``,
+        ``hit_rate_share``).
+
+    Returns
+    -------
+    dict: ``units``, ``horizon``, ``origins`` (first, last, count), ``default_method``,
+    ``reference``, ``records`` (rows with an ``origin`` are per origin; rows without
+    are the means over origins), ``paired`` (:func:`paired_comparison` of each method
+    against ``reference`` at each area slice, on PEI*), ``ceiling``.
+    """
+    summary = summarise_origins(per)
+    if ceiling is not None:
+        ceil = pd.DataFrame(ceiling["rows"])[["slice", "ceiling_pei", "ceiling_hit_rate"]]
+        summary = summary.merge(ceil, on="slice", how="left")
+        summary["pei_share"] = summary["pei"] / summary["ceiling_pei"]
+        summary["hit_rate_share"] = summary["hit_rate"] / summary["ceiling_hit_rate"]
+    records = backtest_records(per, units) + backtest_records(summary, units)
+    for r in records:
+        r["default"] = r.get("method") == default
+    methods = list(dict.fromkeys(per["method"]))
+    paired = []
+    if reference in methods:
+        for name in methods:
+            if name == reference:
+                continue
+            for sl in area_slice_labels(per):
+                r = paired_comparison(per, name, reference, slice=sl, n_boot=n_boot, seed=seed)
+                paired.append({**{k: _plain(v) for k, v in r.items()}, "default": name == default})
+    origins = sorted(set(per["origin"]))
+    return {
+        "units": units, "horizon": int(per["horizon"].iloc[0]) if len(per) else None,
+        "origins": [origins[0], origins[-1], len(origins)] if origins else [],
+        "default_method": default, "reference": reference, "records": records, "paired": paired,
+        "ceiling": None if ceiling is None else {
+            **{k: _plain(v) for k, v in ceiling.items() if k != "rows"},
+            "rows": [{k: _plain(v) for k, v in r.items()} for r in ceiling["rows"]]},
+    }
+
+
+def _plain(v):
+    """A JSON-ready value: NaN and NA become None, numpy scalars Python ones."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return v
+
+
 def backtest_records(table: pd.DataFrame, units: str) -> list[dict]:
     """The backtest table as JSON-ready records (``units`` = the edition)."""
-    records = []
-    for row in table.to_dict(orient="records"):
-        rec = {"units": units}
-        for k, v in row.items():
-            if v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-                v = None
-            elif isinstance(v, np.generic):
-                v = v.item()
-            rec[k] = v
-        records.append(rec)
-    return records
+    return [{"units": units, **{k: _plain(v) for k, v in row.items()}} for row in table.to_dict(orient="records")]

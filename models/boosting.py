@@ -7,11 +7,11 @@ violence here or next door never *lowers* the forecast, which keeps reasons
 sensible and guards against overfitting noise. SHAP values (``shap``'s
 TreeExplainer, on the log-rate margin) explain each place's forecast.
 
-:class:`BlendedBoost` is the default model: the boosting's forecast blended on the
-log scale with the long-window mean (:data:`features.months.LONG_MEAN_COLUMN`),
-because on the backtests neither alone was reliably the better of the two and
-the blend was never worse than either by more than noise (see
-:data:`models.ranking.DEFAULT_METHOD`).
+:class:`BlendedBoost` blends the boosting's forecast on the log scale with the
+long-window mean (:data:`features.months.LONG_MEAN_COLUMN`). It was the default
+model until the exact scoring of issue 14 showed it tied with the plain 12-month
+count; both remain options (``--method xgb`` / ``blend``) beside the transparent
+default (:data:`models.ranking.DEFAULT_METHOD`).
 """
 
 from __future__ import annotations
@@ -92,6 +92,10 @@ class PoissonBoost(RegressorMixin, BaseEstimator):
         wanted = None if self.features in (None, "all") else tuple(self.features)
         return _frame_input(X, wanted, self.allow_police_generated)
 
+    def used_columns(self, X: pd.DataFrame) -> list[str]:
+        """The columns of the matrix ``X`` this model reads (its feature list, those present)."""
+        return [str(c) for c in self._select(X).columns]
+
     def _training_data(self, X, y):
         """Validated (X, y) and the monotone constraints for their columns."""
         X = self._select(X)
@@ -165,8 +169,7 @@ class BlendedBoost(RegressorMixin, BaseEstimator):
 
     Why: the boosting reads recent change, neighbours and context; the long mean
     is the steadiest estimate of a place's rate. Each wins on some unit sets and
-    loses on others; their geometric mean averages out the two kinds of error
-    (evidence in :data:`models.ranking.DEFAULT_METHOD`).
+    loses on others; their geometric mean averages out the two kinds of error.
 
     Parameters
     ----------

@@ -33,16 +33,18 @@ Rules (deterministic, documented once and used by every ranking in svrisk):
   area actually selected, ``a``, not the nominal budget. (open_cp's ``top_slice``
   splits the last grid cell instead; we do not, because a place cannot be
   half-patrolled and LSOAs are far from equal in size.)
-* **n\*.** For an area slice, ``n*`` is the most events a set of units of total
-  area at most ``a`` can hold. On equal-area units (a regular grid) it is exact:
-  the sum of the ``k`` largest counts. On unequal units it is a 0/1 knapsack; we
-  solve it exactly by dynamic programming after rounding each unit's area *up*
-  to a grid of ``a / 2000`` (so every set the solver picks truly fits), and take
-  the larger of that and the slice's own ``n`` (the slice is itself feasible).
-  The rounding can only lose capacity, so ``n*`` is a lower bound on the true
-  optimum and PEI* is at most ~1% optimistic on LSOA-sized slices. For a top-N
-  slice the resource is places, not area: ``n*`` is the sum of the ``N``
-  largest counts.
+* **n\*.** For an area slice, ``n*`` is the most events any set of units of total
+  area at most the *nominal* budget ``coverage * A`` can hold, the same denominator
+  for every method (a slice that stops short of the budget because the next unit
+  would overflow it is not given a smaller target). It is exact: on equal-area
+  units the sum of the ``k = floor(budget / unit area)`` largest counts; on unequal
+  units a 0/1 knapsack solved exactly, by dynamic programming over the (integer)
+  event totals, or by integer programming (``scipy.optimize.milp``, HiGHS) when the
+  values are not whole numbers. Only when the top unit alone is larger than the
+  budget (the slice is then that unit) is ``n*`` taken at the slice's own area.
+  The slice's achieved share of the area is reported beside it (``area_share``).
+  For a top-N slice the resource is places, not area: ``n*`` is the sum of the
+  ``N`` largest counts.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-KNAPSACK_STEPS = 2000
-"""Resolution of the area grid in the knapsack for ``n*`` on unequal units."""
+DP_MAX_CELLS = 50_000_000
+"""Largest knapsack (units x summed value) solved by dynamic programming; larger ones go to milp."""
+_AREA_RTOL = 1e-9
 
 MEASURES = ("hit_rate", "pai", "pei", "rri")
 
@@ -136,48 +139,92 @@ def top_slice(
         if int(n_places) < 1:
             raise ValueError(f"n_places must be >= 1, got {n_places!r}")
         return rank_order(scores, previous)[: int(n_places)]
-    if not 0 < coverage <= 1:
-        raise ValueError(f"coverage must be in (0, 1], got {coverage!r}")
+    return area_slices(scores, areas, (coverage,), previous)[0]
+
+
+def area_slices(
+    scores: pd.Series, areas: pd.Series, coverages: Sequence[float], previous: pd.Series | None = None
+) -> list[pd.Index]:
+    """The top slice at each share of the area, from one ordering (see :func:`top_slice`)."""
+    for c in coverages:
+        if not 0 < c <= 1:
+            raise ValueError(f"coverage must be in (0, 1], got {c!r}")
     areas = _as_series(areas, scores.index, "areas")
     if (areas <= 0).any():
         raise ValueError(f"areas: unit_id {areas.index[areas <= 0][0]!r} has area <= 0")
     order = rank_order(_as_series(scores, scores.index, "scores") / areas, previous)
-    a = areas.reindex(order).to_numpy()
-    budget = coverage * a.sum()
-    fits = np.cumsum(a) <= budget * (1 + 1e-9)
-    k = max(1, int(np.argmin(fits)) if not fits.all() else len(a))
-    return order[:k]
+    cum = np.cumsum(areas.reindex(order).to_numpy())
+    out = []
+    for c in coverages:
+        fits = cum <= c * cum[-1] * (1 + _AREA_RTOL)
+        k = max(1, int(np.argmin(fits)) if not fits.all() else len(cum))
+        out.append(order[:k])
+    return out
 
 
 def best_possible(actual: pd.Series, areas: pd.Series, budget: float) -> float:
-    """``n*``: most events any set of units with total area <= ``budget`` holds.
+    """``n*``: the most events any set of units with total area <= ``budget`` holds (exact).
 
-    Exact on equal areas; on unequal areas a knapsack on areas rounded up to a
-    grid of ``budget / KNAPSACK_STEPS`` (a lower bound on the true optimum).
+    Equal areas: the sum of the ``floor(budget / area)`` largest values. Unequal
+    areas: a 0/1 knapsack, by dynamic programming over the total value when the
+    values are whole multiples of a common step (counts; harm weights are whole
+    numbers too), else by ``scipy.optimize.milp`` with a zero optimality gap.
+
+    Examples
+    --------
+    >>> y = pd.Series([9.0, 7.0, 5.0, 5.0]); a = pd.Series([10.0, 6.0, 5.0, 5.0])
+    >>> best_possible(y, a, 10.0)  # r + s beat p alone and q alone
+    10.0
     """
     y = actual.to_numpy(dtype=float)
     a = areas.reindex(actual.index).to_numpy(dtype=float)
-    if np.allclose(a, a[0], rtol=1e-6):
-        k = int(np.floor(budget / a[0] * (1 + 1e-9)))
-        return float(np.sort(y)[::-1][:k].sum())
-    keep = (y > 0) & (a <= budget * (1 + 1e-9))
+    limit = float(budget) * (1 + _AREA_RTOL)
+    keep = (y > 0) & (a <= limit)
     y, a = y[keep], a[keep]
     if len(y) == 0:
         return 0.0
-    step = budget / KNAPSACK_STEPS
-    w = np.ceil(a / step - 1e-9).astype(int)
-    best = np.zeros(KNAPSACK_STEPS + 1)
-    for wi, yi in zip(w, y, strict=True):
-        # 0/1 knapsack: update from the previous row (right-hand side is a copy).
-        best[wi:] = np.maximum(best[wi:], best[: KNAPSACK_STEPS + 1 - wi] + yi)
-    return float(best[-1])
+    if np.allclose(a, a[0], rtol=1e-6):
+        k = int(np.floor(limit / a.max()))
+        return float(np.sort(y)[::-1][:k].sum())
+    whole = np.round(y)
+    if np.allclose(y, whole, rtol=0, atol=1e-9):
+        step = int(np.gcd.reduce(whole.astype(np.int64)))
+        v = (whole // step).astype(np.int64)
+        if len(v) * int(v.sum()) <= DP_MAX_CELLS:
+            return float(step * _knapsack_by_value(v, a, limit))
+    return _knapsack_milp(y, a, limit)
 
 
-def _n_star(y: pd.Series, sel: pd.Index, areas: pd.Series, budget: float | None) -> float:
-    """Best possible catch: same number of places (``budget`` None) or same area."""
+def _knapsack_by_value(v: np.ndarray, a: np.ndarray, limit: float) -> int:
+    """Largest total of whole values ``v`` whose areas ``a`` sum to at most ``limit``.
+
+    ``least[t]`` is the least area that collects exactly ``t``; each unit updates it
+    from the previous row (the right-hand side is computed before assignment, so a
+    unit is used at most once).
+    """
+    total = int(v.sum())
+    least = np.full(total + 1, np.inf)
+    least[0] = 0.0
+    for vi, ai in zip(v, a, strict=True):
+        least[vi:] = np.minimum(least[vi:], least[: total + 1 - vi] + ai)
+    return int(np.flatnonzero(least <= limit).max())
+
+
+def _knapsack_milp(y: np.ndarray, a: np.ndarray, limit: float) -> float:
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    res = milp(-y, constraints=LinearConstraint(a[None, :], -np.inf, limit), integrality=np.ones(len(y)),
+               bounds=Bounds(0, 1), options={"mip_rel_gap": 0.0})
+    if res.x is None:
+        raise RuntimeError(f"n*: the knapsack solver failed ({res.message})")
+    return float(y @ np.round(res.x))
+
+
+def n_star(y: pd.Series, sel: pd.Index, areas: pd.Series, budget: float | None) -> float:
+    """Best possible catch: same number of places as ``sel`` (``budget`` None) or within the area ``budget``."""
     if budget is None:
         return float(np.sort(y.to_numpy())[::-1][: len(sel)].sum())
-    return max(best_possible(y, areas, budget), float(y.loc[sel].sum()))
+    return best_possible(y, areas, budget)
 
 
 def _slice_measures(sel: pd.Index, actual: pd.Series, previous, areas, n_star) -> dict:
@@ -195,6 +242,28 @@ def _slice_measures(sel: pd.Index, actual: pd.Series, previous, areas, n_star) -
         n1, N1 = previous.loc[sel].sum(), previous.sum()
         if n1 > 0 and N1 > 0 and N > 0:
             out["rri"] = (n / n1) / (N / N1)
+    return out
+
+
+def ranking_slices(
+    scores: pd.Series, areas: pd.Series, coverages: Sequence[float] = (0.01, 0.05, 0.10),
+    top_n: Sequence[int] = (10, 20), previous: pd.Series | None = None,
+) -> list[dict]:
+    """The slices of one ranking: ``slice`` label, ``coverage``, ``top_n``, ``units`` and the ``budget`` of n*.
+
+    ``budget`` is the nominal area ``coverage * A`` (or the slice's own area when its
+    one unit overflows it) for an area slice and None for a top-N slice (n* is then
+    the N largest counts); see the module rules.
+    """
+    out = []
+    if len(coverages):
+        total = float(areas.sum())
+        for c, sel in zip(coverages, area_slices(scores, areas, coverages, previous), strict=True):
+            out.append({"slice": f"{float(c) * 100:g}% area", "coverage": float(c), "top_n": pd.NA, "units": sel,
+                        "budget": max(float(c) * total, float(areas.loc[sel].sum()))})
+    for n in top_n:
+        sel = top_slice(scores, areas, n_places=min(int(n), len(scores)), previous=previous)
+        out.append({"slice": f"top {int(n)}", "coverage": np.nan, "top_n": int(n), "units": sel, "budget": None})
     return out
 
 
@@ -245,31 +314,22 @@ def evaluate_ranking(
     harm_previous = (
         None if harm_previous is None else _as_series(harm_previous, index, "harm_previous")
     )
-    slices = [("area", float(c)) for c in coverages] + [("top", int(n)) for n in top_n]
     rows = []
-    for kind, size in slices:
-        if kind == "area":
-            sel = top_slice(scores, areas, coverage=size, previous=previous)
-            budget = areas.loc[sel].sum()
-            label = f"{size * 100:g}% area"
-        else:
-            sel = top_slice(scores, areas, n_places=min(size, len(index)), previous=previous)
-            budget = None
-            label = f"top {size}"
-
+    for sl in ranking_slices(scores, areas, coverages, top_n, previous):
+        sel, budget = sl["units"], sl["budget"]
         row = {
-            "slice": label,
-            "coverage": size if kind == "area" else np.nan,
-            "top_n": size if kind == "top" else pd.NA,
+            "slice": sl["slice"],
+            "coverage": sl["coverage"],
+            "top_n": sl["top_n"],
             "n_units": len(sel),
             "area_share": areas.loc[sel].sum() / areas.sum(),
             "n": actual.loc[sel].sum(),
             "N": actual.sum(),
-            "n_star": _n_star(actual, sel, areas, budget),
+            "n_star": n_star(actual, sel, areas, budget),
         }
         row.update(_slice_measures(sel, actual, previous, areas, row["n_star"]))
         if harm is not None:
-            m = _slice_measures(sel, harm, harm_previous, areas, _n_star(harm, sel, areas, budget))
+            m = _slice_measures(sel, harm, harm_previous, areas, n_star(harm, sel, areas, budget))
             row.update({f"harm_{k}": v for k, v in m.items()})
         rows.append(row)
     out = pd.DataFrame(rows)
@@ -277,14 +337,20 @@ def evaluate_ranking(
     return out
 
 
-def calibration_table(expected: pd.Series, actual: pd.Series, bins: int = 10) -> pd.DataFrame:
+def calibration_table(expected: pd.Series, actual: pd.Series, bins: int = 10, level: float = 0.95) -> pd.DataFrame:
     """Forecast against outcome by group of places with similar forecasts.
 
     Units are split into ``bins`` groups of (nearly) equal size by expected
     count (ties kept in rank order); each row gives the group's units, summed
-    expected and observed counts and their ratio. A calibrated model has
-    ``observed / expected`` near 1 in every row.
+    expected and observed counts, their ratio and an exact Poisson ``level``
+    interval of the ratio (``ratio_lo``, ``ratio_hi``: Garwood's interval of the
+    observed count over the expected). A calibrated model has ``observed /
+    expected`` near 1 in every row; a row whose interval holds 1 is within noise.
+    Rows may pool several forecast periods (index entries must then be unique,
+    e.g. ``origin/unit``).
     """
+    from scipy.stats import chi2
+
     expected = _as_series(expected, expected.index, "expected")
     actual = _as_series(actual, expected.index, "actual")
     order = rank_order(expected)[::-1]
@@ -296,5 +362,10 @@ def calibration_table(expected: pd.Series, actual: pd.Series, bins: int = 10) ->
     out = frame.groupby("group").agg(
         units=("expected", "size"), expected=("expected", "sum"), observed=("observed", "sum")
     )
-    out["ratio"] = out["observed"] / out["expected"].where(out["expected"] > 0)
+    e = out["expected"].where(out["expected"] > 0)
+    n = np.round(out["observed"].to_numpy())
+    q = (1 - level) / 2
+    out["ratio"] = out["observed"] / e
+    out["ratio_lo"] = np.where(n > 0, chi2.ppf(q, 2 * np.maximum(n, 1)) / 2, 0.0) / e
+    out["ratio_hi"] = chi2.ppf(1 - q, 2 * (n + 1)) / 2 / e
     return out.reset_index()

@@ -1,11 +1,25 @@
 """Poisson / negative-binomial regression with a spatial lag: the interpretable model.
 
 Each row is a (unit, origin) pair; the target is the count in the horizon after
-the origin. Counts, densities and distances enter as ``log1p`` (so a coefficient
-reads "doubling the 12-month count multiplies the rate by ..."), scores and
-shares linearly; every column is then standardised on the training rows. The
-spatial-lag term is the feature builder's ``lag_cnt_sv_12m`` (mean 12-month count
-of the neighbours), required when the matrix has named columns.
+the origin. Counts and rates enter on the log scale, so a coefficient reads
+"doubling the place's 36-month rate multiplies its forecast by ...", and the model is
+a product of powers of them (a place with twice the history gets about twice the
+forecast, not ``e`` times more): an event count over a window (``cnt_*_<w>m``, the
+spatial lag) as ``log(x + 0.5)`` and a mean monthly count over ``w`` months
+(``mean_*_<w>m``, the long-run levels) as ``log(x + 0.5 / w)`` - half an event over
+the window keeps places without events finite, whatever the size of the units.
+Densities, distances and footfall enter as ``log1p``; scores and shares linearly;
+every column is then standardised on the training rows. The spatial-lag term is
+the feature builder's ``lag_cnt_sv_12m`` (mean 12-month count of the neighbours),
+required when the matrix has named columns.
+
+Feature sets (the candidates of the nested default, :data:`models.ranking.DEFAULT_METHOD`):
+:data:`OWN_HISTORY` (the place's own serious violence over 1, 3, 12 and 36 months),
+:data:`OTHER_LEVELS` (the long-run levels of other victim-reported crime: anti-social
+behaviour, public order, criminal damage, theft, burglary, vehicle crime - markers of
+how busy a place is, measured on far more events than serious violence itself) and
+:data:`CONTEXT` (deprivation, population density, station footfall, bus stops).
+Police-generated counts are never among them unless asked for.
 
 Standard errors are robust (sandwich, ``HC0``) for the Poisson family, which stay
 valid under the overdispersion crime counts always show; ``family="negbin"``
@@ -16,6 +30,7 @@ column's training median.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 
@@ -26,27 +41,44 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 SPATIAL_LAG = "lag_cnt_sv_12m"
 
-DEFAULT_GLM_FEATURES = (
-    "cnt_sv_1m",
-    "cnt_sv_3m",
-    "cnt_sv_12m",
-    SPATIAL_LAG,
-    "nr_sv",
-    "cnt_asb_12m",
-    "imd_score",
-    "pop_density",
-    "foot_decay",
-    "bus_stop_density",
-)
+OWN_HISTORY = ("cnt_sv_1m", "cnt_sv_3m", "cnt_sv_12m", "mean_sv_36m")
+"""The place's own serious violence: last month, quarter, year and the 36-month mean."""
+OTHER_LEVELS = ("mean_asb_36m", "mean_public_order_36m", "mean_damage_36m", "mean_theft_36m",
+                "mean_burglary_36m", "mean_vehicle_36m")
+"""Long-run (36-month) mean monthly counts of other victim-reported crime types."""
+CONTEXT = ("imd_score", "pop_density", "foot_decay", "bus_stop_density")
+"""Deprivation, residents per km², station footfall (distance-decayed) and bus stops."""
+
+DEFAULT_GLM_FEATURES = (*OWN_HISTORY, *OTHER_LEVELS, *CONTEXT, SPATIAL_LAG)
 """A short list on purpose: few, well-understood terms travel between boroughs."""
 
-POLICE_GENERATED_PREFIXES = ("cnt_drugs_", "cnt_weapons_", "harm_drugs_", "harm_weapons_", "sas_")
+POLICE_GENERATED_PREFIXES = ("cnt_drugs_", "cnt_weapons_", "harm_drugs_", "harm_weapons_", "mean_drugs_", "mean_weapons_",
+                             "sas_")
 _LINEAR_MARKERS = ("imd_", "_score", "share", "trend_", "_rank", "_decile", "excl_rate")
+_COUNT = re.compile(r"^(lag_)?cnt_.+_\d+m$")
+_MEAN = re.compile(r"^mean_.+_(\d+)m$")
 
 
 def is_log_feature(name) -> bool:
-    """Counts, densities, distances and footfall enter the GLM as log1p; scores and shares do not."""
+    """Counts, rates, densities, distances and footfall enter the GLM on the log scale; scores and shares do not."""
     return isinstance(name, str) and not any(m in name for m in _LINEAR_MARKERS)
+
+
+def log_offset(name) -> float:
+    """What is added before the log: half an event over the feature's window, else 1 (``log1p``).
+
+    Examples
+    --------
+    >>> log_offset("cnt_sv_12m"), log_offset("mean_sv_36m"), log_offset("foot_decay")
+    (0.5, 0.013888888888888888, 1.0)
+    """
+    name = str(name)
+    if _COUNT.match(name):
+        return 0.5
+    m = _MEAN.match(name)
+    if m and int(m.group(1)) > 0:
+        return 0.5 / int(m.group(1))
+    return 1.0
 
 
 def select_features(
@@ -129,7 +161,9 @@ class PoissonGLM(RegressorMixin, BaseEstimator):
     used_ : ndarray of bool
         Columns that vary on the training rows (the others get coefficient 0).
     log_ : ndarray of bool
-        Which columns enter as log1p.
+        Which columns enter on the log scale.
+    offset_ : ndarray
+        What is added before the log (:func:`log_offset`; 1 means ``log1p``).
     fill_ : ndarray
         Training medians that replace missing values.
     """
@@ -158,11 +192,15 @@ class PoissonGLM(RegressorMixin, BaseEstimator):
             wanted = (*wanted, SPATIAL_LAG)
         return _frame_input(X, wanted, self.allow_police_generated, required)
 
+    def used_columns(self, X: pd.DataFrame) -> list[str]:
+        """The columns of the matrix ``X`` this model reads (its feature list, those present)."""
+        return [str(c) for c in self._select(X).columns]
+
     def _fill(self, X: np.ndarray) -> np.ndarray:
         return np.where(np.isnan(X), self.fill_, X)
 
     def _design(self, X: np.ndarray) -> np.ndarray:
-        T = np.where(self.log_, np.log1p(np.where(self.log_, np.maximum(X, 0), 0)), X)
+        T = np.where(self.log_, np.log(np.where(self.log_, np.maximum(X, 0), 0) + self.offset_), X)
         return (T - self.center_) / self.scale_
 
     def fit(self, X, y):
@@ -183,6 +221,7 @@ class PoissonGLM(RegressorMixin, BaseEstimator):
         X = self._fill(X)
         names = getattr(self, "feature_names_in_", [None] * X.shape[1])
         self.log_ = np.array([is_log_feature(n) and X[:, i].min() >= 0 for i, n in enumerate(names)])
+        self.offset_ = np.array([log_offset(n) if lg else 1.0 for n, lg in zip(names, self.log_, strict=True)])
         self.center_ = np.zeros(X.shape[1])
         self.scale_ = np.ones(X.shape[1])
         T = self._design(X)
@@ -238,8 +277,9 @@ class PoissonGLM(RegressorMixin, BaseEstimator):
     def rate_ratios(self, level: float = 0.95) -> pd.DataFrame:
         """Coefficients as rate ratios with ``level`` intervals.
 
-        For log1p columns the ratio is per doubling of ``1 + value``; for the
-        others, per one standard deviation (given in ``sd``) of the raw value.
+        For log-scale columns the ratio is per doubling of ``value + offset``
+        (:func:`log_offset`: about a doubling of the count or rate itself); for
+        the others, per one standard deviation (given in ``sd``) of the raw value.
         """
         from scipy.stats import norm
 

@@ -1,8 +1,10 @@
 """Training a version: fit on data before a cutoff, check it, save it with its card data.
 
 The checks go into the version's metadata (see :func:`models.registry.save_model`):
-rate ratios (GLM), a calibration table, the fairness profile of the ranking at the
-cutoff and, when origins are given, a backtest against the plain 12-month count.
+rate ratios (GLM), which candidate a nested default chose and why, a calibration
+table, the fairness profile of the ranking at the cutoff and, when origins are given,
+a backtest against the plain 12-month count and the long-window mean with paired
+differences per origin and the attainable ceiling.
 """
 
 from __future__ import annotations
@@ -12,12 +14,23 @@ from pathlib import Path
 import pandas as pd
 
 from features.months import month, window_sum
-from models.backtest import backtest, backtest_records, default_methods, fit_at, forecast_matrix
-from models.baselines import ColumnRanker
+from models.backtest import (
+    NestedChoice,
+    backtest,
+    backtest_ceiling,
+    backtest_report,
+    default_methods,
+    fit_at,
+    forecast_matrix,
+)
+from models.baselines import ColumnRanker, PanelMean
 from models.evaluation import calibration_table
 from models.fairness import fairness_profile
 from models.ranking import DEFAULT_METHOD, rank_from_model
 from models.registry import save_model
+
+REFERENCE = "count_12m"
+"""The baseline every trained model is compared with: last year's counts."""
 
 
 def train(
@@ -38,11 +51,17 @@ def train(
 ) -> str:
     """Fit ``method`` on data before ``cutoff``, check it, and save it as a new version.
 
-    The card gets: rate ratios (GLM), a calibration table (a model fitted before
-    ``cutoff - horizon`` forecasting ``[cutoff - horizon, cutoff)``, compared with
-    what happened), the fairness profile of the ranking at ``cutoff``, and, when
-    ``backtest_origins`` are given, the backtest of this method and the plain
-    12-month count on them.
+    The card gets: rate ratios (GLM), the nested default's choice and its evidence
+    (``chosen``), a calibration table, the fairness profile of the ranking at
+    ``cutoff``, and, when ``backtest_origins`` are given, the backtest of this method,
+    the plain 12-month count and the long-window mean on them (``backtest`` summary
+    rows with the ceiling shares, ``backtest_paired`` per-origin paired differences
+    against the count, ``ceiling``).
+
+    Calibration: with backtest origins, the forecasts made at each of them (each
+    from data before its origin) pooled against what happened, so one unusual
+    month does not pass for a bias; without, one forecast of
+    ``[cutoff - horizon, cutoff)`` by a model fitted before it.
 
     ``estimator_for`` maps the chosen estimator to the one actually trained (the Dask
     engine's :meth:`service.engine.Engine.estimator` sends the boosting to a cluster).
@@ -55,8 +74,12 @@ def train(
     """
     method = method or DEFAULT_METHOD
     methods = default_methods(seed)
-    if method not in methods or not hasattr(methods[method], "fit"):
-        fittable = [k for k, v in methods.items() if hasattr(v, "fit")]
+
+    def trainable(m) -> bool:
+        return hasattr(m, "fit") or isinstance(m, NestedChoice)
+
+    if method not in methods or not trainable(methods[method]):
+        fittable = [k for k, v in methods.items() if trainable(v)]
         raise ValueError(f"method {method!r} cannot be trained; choose one of {fittable}")
     estimator = methods[method] if estimator_for is None else estimator_for(methods[method])
     c = month(cutoff)
@@ -75,17 +98,35 @@ def train(
     }
     if hasattr(model, "rate_ratios"):
         meta["rate_ratios"] = model.rate_ratios()
-    prior = c - pd.DateOffset(months=int(horizon))
-    try:
-        check = fit_at(fb, estimator, prior, horizon, train_origins=train_origins)
-        Xp = forecast_matrix(fb, prior)
-        actual = window_sum(fb.panel(), prior, horizon).set_axis(fb.panel().index.astype(str))
-        pred = pd.Series(check.predict(Xp), index=Xp.index.astype(str))
-        meta["calibration"] = calibration_table(pred, actual.reindex(pred.index), bins=10)
-    except ValueError as exc:  # too little history before the cutoff for a separate check
-        meta["calibration_note"] = str(exc)
+    if hasattr(model, "chosen_"):
+        meta["chosen"] = model.chosen_
     if backtest_origins:
-        table = backtest(fb, {method: estimator, "count_12m": ColumnRanker("cnt_sv_12m")},
-                         origins=backtest_origins, horizon=horizon, train_origins=train_origins)
-        meta["backtest"] = backtest_records(table, fb.units.edition)
+        forecasts: dict = {}
+        refs = {REFERENCE: ColumnRanker("cnt_sv_12m"), "long_mean": PanelMean()}
+        per = backtest(fb, {method: estimator, **{k: v for k, v in refs.items() if k != method}},
+                       origins=backtest_origins, horizon=horizon, train_origins=train_origins,
+                       per_origin=True, forecasts=forecasts)
+        report = backtest_report(per, fb.units.edition, default=method, reference=REFERENCE,
+                                 ceiling=backtest_ceiling(fb, backtest_origins, horizon, seed=seed), seed=seed)
+        meta["backtest"] = [r for r in report["records"] if "origin" not in r]
+        meta["backtest_paired"] = report["paired"]
+        meta["ceiling"] = report["ceiling"]
+        meta["backtest_origins"] = report["origins"]
+        pooled = sorted(o for m, o in forecasts if m == method)
+        pred = pd.concat([forecasts[(method, o)].add_prefix(f"{o}/") for o in pooled])
+        actual = pd.concat([forecasts[("actual", o)].add_prefix(f"{o}/") for o in pooled])
+        meta["calibration"] = calibration_table(pred, actual.reindex(pred.index), bins=10)
+        meta["calibration_note"] = (f"pooled over the forecasts made at {len(pooled)} origins "
+                                    f"{pooled[0]}..{pooled[-1]}, each from data before its origin")
+    else:
+        prior = c - pd.DateOffset(months=int(horizon))
+        try:
+            check = fit_at(fb, estimator, prior, horizon, train_origins=train_origins)
+            Xp = forecast_matrix(fb, prior)
+            actual = window_sum(fb.panel(), prior, horizon).set_axis(fb.panel().index.astype(str))
+            pred = pd.Series(check.predict(Xp), index=Xp.index.astype(str))
+            meta["calibration"] = calibration_table(pred, actual.reindex(pred.index), bins=10)
+            meta["calibration_note"] = f"one forecast of {prior:%Y-%m} (horizon {horizon}) by a model fitted before it"
+        except ValueError as exc:  # too little history before the cutoff for a separate check
+            meta["calibration_note"] = str(exc)
     return save_model(model, meta, models_dir, documents=documents)

@@ -27,43 +27,40 @@ from models.evaluation import rank_order, top_slice
 from models.hotspots.regions import SEPARATOR, operational_areas
 from models.reasons import coherent, describe, reasons, sentence
 
-DEFAULT_METHOD = "blend"
-"""The model `svrisk train` fits unless told otherwise: :class:`models.boosting.BlendedBoost`.
+DEFAULT_METHOD = "nested"
+"""The model `svrisk train` fits unless told otherwise: the transparent candidate that did best
+on earlier origins (:class:`models.backtest.NestedChoice` over
+:func:`models.backtest.transparent_candidates`).
 
-The monotone Poisson boosting (``xgb``) blended half and half on the log scale with the
-36-month mean monthly count (``mean_sv_36m``), both with their defaults (deterministic,
-seed-free, not tuned on Barnet; the 0.5 weight was not tuned either: 0.3 and 0.7 were
-within noise of it).
+At every cutoff the candidates - the 36-month mean (``long_mean``), a Poisson GLM on the
+place's own history (``glm_own``), that plus the long-run levels of other victim-reported
+crime (``glm_levels``), and that plus context and the spatial lag (``glm``) - are backtested
+on the 12 latest origins whose targets end before the cutoff, each fitted only on data
+before its own origin; the best by mean PEI* at 1%, 5% and 10% of the area is fitted and
+used. Every candidate reads as a rate: the long mean directly, the GLMs as rate ratios per
+doubling of a count (model card). Nothing is tuned on one borough: the same rule picks
+per borough, unit set and horizon, and the backtest of the whole procedure is nested (the
+choice at an origin sees only earlier origins). The boosting (``xgb``) and its blend with the
+long mean (``blend``, the default before) remain options (``--method``).
 
-Evidence (``benchmarks/backtest.py``; Barnet police.uk 2016-01..2018-06, 18 monthly origins
-2017-01..2018-06, horizon 1; PEI* at 5% of area; paired per origin, 95% bootstrap interval;
-re-measured after linked police.uk records became one event per crime, counted as its most
-serious record: +382 target events, 2.3%):
+Evidence (``benchmarks/backtest.py``, docs/forecasting.md; Barnet police.uk 2016-01..2018-06, the
+pipeline's origins 2017-01..2018-06 for next month and 2016-11..2018-04 for next quarter; PEI* at
+5% of the area, scored exactly; paired per origin, 95% bootstrap interval; ceiling from
+:mod:`models.ceiling`):
 
-===========  =========  =========  =====  =====  =====  ==================================
-units        count_12m  long_mean  glm    xgb    blend  blend - count_12m (wins/decided)
-===========  =========  =========  =====  =====  =====  ==================================
-grid250      0.697      0.700      0.693  0.710  0.710  +0.013 [+0.006, +0.020] (14/17)
-lsoa2011     0.813      0.830      0.807  0.821  0.819  +0.006 [-0.008, +0.018] (12/16)
-lsoa2021     0.824      0.826      0.818  0.830  0.833  +0.009 [+0.000, +0.019] (11/17)
-===========  =========  =========  =====  =====  =====  ==================================
+======================  =========  =========  ======  ================================  =======
+units, horizon          count_12m  long_mean  nested  nested - count_12m (better/worse)  ceiling
+======================  =========  =========  ======  ================================  =======
+grid250, next month     0.678      0.685      0.699   +0.021 [+0.009, +0.032] (14/4)    0.712
+grid250, next quarter   0.817      0.830      0.844   +0.026 [+0.017, +0.035] (15/0)    0.858
+lsoa2011, next month    0.775      0.795      0.802   +0.027 [+0.008, +0.046] (11/3)    0.808
+lsoa2011, next quarter  0.869      0.889      0.889   +0.020 [+0.008, +0.032] (11/4)    0.916
+======================  =========  =========  ======  ================================  =======
 
-(Ward units now take the Met's monthly ward tables, which begin in 2020-09, so 2017-18
-origins no longer apply to them; before, with points, all methods tied at 0.996: 1 ward is 5%.)
-
-Against ``long_mean`` at 5%: grid250 +0.011 [+0.004, +0.018] (12/18 origins won),
-lsoa2021 +0.007 [-0.002, +0.015] (11/15), lsoa2011 -0.012 [-0.028, +0.004] (7/17): within
-noise there, and ahead at 1% and 10% of the area on lsoa2011 (+0.024, +0.009). Neither
-part alone holds up everywhere: ``xgb`` loses to ``long_mean`` at 1% on lsoa2021 (0.807 vs
-0.861) and to it on lsoa2011 at 5%; ``long_mean`` loses to ``xgb`` on the grid. On mean
-PEI* over 2%..15% of area the blend beat both parts on all seven unit sets tried (Barnet
-grid250, lsoa2011, lsoa2021; demo seeds 7 and 11 on lsoa2011 and grid250; measured before
-the linked-record change), which is why it, and not the best single figure on Barnet, is
-the default. Offsetting the boosting by
-the long mean (xgb ``base_margin``), empirical-Bayes shrinkage of the long mean toward
-the neighbours or the borough, and stronger regularisation were measured and were no
-better. The 2018 differences are small against the origin-to-origin spread (sd of the
-paired difference ~0.03 on LSOAs), so recheck with ``svrisk backtest`` on a new borough."""
+Against ``long_mean`` at 5%: grid +0.014 [+0.006, +0.022] and +0.013 [+0.006, +0.021]; LSOAs
++0.007 [-0.011, +0.024] and -0.000 [-0.014, +0.015] (ties). At 1% and 10% of the area no interval
+of the default against either lies below zero. The room is small: the count already reaches
+95% of the ceiling, the default 97-99%. Re-check with ``svrisk backtest`` on a new borough."""
 
 RANKING_COLUMNS = [
     "unit_id", "name", "place", "rank", "expected", "expected_lo", "expected_hi", "risk_share",

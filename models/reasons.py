@@ -49,14 +49,14 @@ LOWERS = "Lowers risk: "
 _COUNT = re.compile(r"^cnt_(.+)_(\d+)m$")
 _FOOT = re.compile(r"^foot_(\d+)$")
 _SCHOOLS = re.compile(r"^schools_(\d+)$")
-_MEAN = re.compile(r"^mean_sv_(\d+)m$")
+_MEAN = re.compile(r"^mean_(.+)_(\d+)m$")
 
 
 def family(name: str) -> str:
     """The reason family of a feature (``cnt_violence_3m`` -> ``cnt_sv``; ``foot_500`` -> ``station``)."""
-    if name.startswith(("harm_sv_", "mean_sv_")):
+    if name.startswith("harm_sv_"):
         return "cnt_sv"
-    if m := _COUNT.match(name):
+    if m := _COUNT.match(name) or _MEAN.match(name):
         # the target's own groups are one story: recent serious violence here
         return "cnt_sv" if m.group(1) in SV_GROUPS else f"cnt_{m.group(1)}"
     if _FOOT.match(name) or name in ("foot_decay", "dist_station_m"):
@@ -106,7 +106,8 @@ def describe(name: str, value: float, median: float) -> str:
         what = GROUP_LABELS.get(m.group(1), m.group(1).replace("_", " "))
         return f"{m.group(2)}-month {what} {value:.0f} event{'' if round(value) == 1 else 's'}, {_times(value, median)}"
     if m := _MEAN.match(name):
-        return (f"long-run serious violence {value:.1f} events a month (up to {m.group(1)} months), "
+        what = GROUP_LABELS.get(m.group(1), m.group(1).replace("_", " "))
+        return (f"long-run {what} {value:.1f} events a month (up to {m.group(2)} months), "
                 f"{_times(value, median)}")
     if m := _FOOT.match(name):
         return f"within {m.group(1)} m of stations with {value / 1e6:.1f}M entries/exits a year"

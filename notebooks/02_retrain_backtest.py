@@ -75,6 +75,7 @@ from service.run import hubs_layer
 from service.settings import get_settings
 
 pd.set_option("display.max_colwidth", None)  # reasons are sentences: show them whole
+pd.set_option("display.max_columns", None)  # and every column of the ranking (reasons, hot spot classes)
 settings = get_settings()
 WORK = tempfile.TemporaryDirectory(prefix="svrisk-retrain-")  # removed when the kernel stops
 data_dir = Path(os.environ.get("SVRISK_NOTEBOOK_DATA") or generate_demo(Path(WORK.name) / "demo", seed=DEMO_SEED))

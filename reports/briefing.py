@@ -31,6 +31,7 @@ from reports.maps import (
     risk_classes,
     value_label,
 )
+from reports.model_card import horizon_words
 from reports.run_folder import Run, context_layers, load_run, run_layers
 from reports.templating import environment
 
@@ -293,6 +294,42 @@ def current_context(run, top_n: int = TOP_N, *, layers=None, context=None) -> di
     return out
 
 
+def horizons_context(meta: dict) -> list[dict]:
+    """The run's forecasts by horizon (``run.json["horizons"]``) with their measured skill, as strings."""
+    out = []
+    for h in meta.get("horizons") or []:
+        k = (h.get("skill") or {})
+        horizon = int(h.get("horizon", 1))
+        start = str(meta.get("cutoff", ""))
+        try:
+            end = f"{pd.Timestamp(f'{start}-01') + pd.DateOffset(months=horizon - 1):%Y-%m}"
+        except ValueError:
+            end = ""
+        span = start if horizon == 1 or not end else f"{start} to {end}"
+
+        def num(v, fmt="{:.2f}"):
+            return "–" if v is None else fmt.format(v)
+
+        diff = "–"
+        if k.get("mean_diff") is not None and k.get("lo") is not None:
+            diff = (f"{k['mean_diff']:+.3f} ({k['lo']:+.3f} to {k['hi']:+.3f}); better in {k['wins']} of "
+                    f"{k['n_origins']} months, worse in {k['losses']}")
+            if k.get("ties"):
+                diff += f", tied in {k['ties']}"
+        method = str(h.get("method") or "")
+        if k.get("chosen"):
+            method += f" ({k['chosen']})"
+        out.append({
+            "forecast": f"{k.get('horizon_text') or h.get('horizon')} ({span})", "use": h.get("use", ""),
+            "method": method, "model_version": h.get("model_version", ""),
+            "pei": num(k.get("pei")), "reference": num(k.get("reference_pei")), "diff": diff,
+            "ceiling": "–" if k.get("ceiling_pei") is None else
+            f"~{k['ceiling_pei']:.2f} ({num(k.get('share'), '{:.0%}')})",
+            "verdict": k.get("verdict", ""),
+        })
+    return out
+
+
 def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", top_n: int = TOP_N) -> dict:
     """Everything the template shows, as plain strings and lists (testable without HTML)."""
     meta = run.meta
@@ -398,6 +435,10 @@ def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", 
         "backtest": _backtest_text(run.backtest, meta.get("method")) if run.backtest else "",
         "attribution": gl.attribution_text(meta),
         "forecast_example": forecast_text(ranking["expected"].iloc[0], horizon=horizon) if len(ranking) else "",
+        "horizons": horizons_context(meta), "horizons_note": meta.get("horizons_note") or "",
+        "areas_horizon": horizon_words(meta.get("areas_horizon", horizon)),
+        # the Clear Hold Build areas come from the planning forecast (next quarter) when the run has one
+        "areas_value_label": value_label(value, int(meta.get("areas_horizon", horizon) or horizon)),
     }
 
 

@@ -26,7 +26,8 @@ from features.sources.loaders.context import IngestOptions
 from features.sources.store import REPORT_NAME, STORE_VERSION, Store
 from features.units import build_units
 from geo.units import UnitSet
-from models.backtest import backtest_records, default_methods
+from models.backtest import backtest_ceiling, backtest_report, default_methods
+from models.baselines import KernelBaseline
 from models.hotspots import write_geotiff
 from models.hotspots.analysis import analyse_hotspots
 from models.interventions import (
@@ -35,7 +36,8 @@ from models.interventions import (
     DEFAULT_PRE_MONTHS,
     evaluate_intervention,
 )
-from models.lifecycle import train
+from models.lifecycle import REFERENCE, train
+from models.ranking import DEFAULT_METHOD
 from reports.evaluation import evaluation_id, parse_area, write_evaluation
 from reports.layers import write_gpkg
 from reports.model_card import card_documents
@@ -268,15 +270,26 @@ def split_origins(fb, origins: list[str], horizon: int, history_months: int) -> 
 
 
 def backtest_step(settings: Settings, units: str, horizon: int, origins: list[str] | None = None,
-                  methods: list[str] | None = None, store_dir: Path | None = None, progress: Progress | None = None):
-    """Rolling-origin backtest of the baselines and models; returns (table, records, origins)."""
+                  methods: list[str] | None = None, store_dir: Path | None = None,
+                  progress: Progress | None = None) -> dict:
+    """Rolling-origin backtest of the baselines and models with paired differences and the ceiling.
+
+    Returns :func:`models.backtest.backtest_report` (the plain 12-month count is
+    always included: every method is compared with it) with ``skipped``: the
+    requested origins that could not be scored, and why.
+    """
     every = default_methods(seed=settings.model.seed)
     unknown = sorted(set(methods or []) - set(every))
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {sorted(every)}")
-    chosen = {k: v for k, v in every.items() if not methods or k in methods}
+    chosen = {k: v for k, v in every.items() if not methods or k in methods or k == REFERENCE}
     with Engine.from_settings(settings) as engine:
         _, fb = builder_on(engine, settings, units, store_dir, progress)
+        if getattr(fb, "source", "points") != "points" and not methods:
+            kernels = [k for k, m in chosen.items() if isinstance(m, KernelBaseline)]
+            chosen = {k: m for k, m in chosen.items() if k not in kernels}
+            if progress:
+                progress(f"{', '.join(kernels)} left out: the {units} events are monthly counts by area, not points")
         skipped: dict[str, str] = {}
         if origins:
             origins, skipped = split_origins(fb, origins, horizon, settings.model.history_months)
@@ -286,33 +299,39 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
             origins = backtest_origins(fb, horizon, settings.model.history_months)
         if progress:
             progress(f"backtest on {units}: {len(chosen)} methods x {len(origins)} origins ({origins[0]}..{origins[-1]})")
-        table = engine.backtest(fb, chosen, origins=origins, horizon=horizon,
-                                history_months=settings.model.history_months)
-    records = [dict(r, horizon=horizon) for r in backtest_records(table, units)]
-    return table, records, origins, skipped
+        per = engine.backtest(fb, chosen, origins=origins, horizon=horizon,
+                              history_months=settings.model.history_months, per_origin=True)
+        if progress:
+            progress("attainable ceiling (simulation from the long-run rates)")
+        ceiling = backtest_ceiling(fb, origins, horizon, seed=settings.model.seed)
+    report = backtest_report(per, units, default=DEFAULT_METHOD, reference=REFERENCE, ceiling=ceiling,
+                             seed=settings.model.seed)
+    return {**report, "skipped": skipped}
 
 
 def train_step(settings: Settings, units: str, cutoff: str | None = None, method: str | None = None,
-               store_dir: Path | None = None, progress: Progress | None = None) -> tuple[str, Path]:
+               store_dir: Path | None = None, progress: Progress | None = None,
+               horizon: int | None = None) -> tuple[str, Path]:
     """Fit on data before the cutoff, backtest on the origins before it, save a versioned model + card."""
     models_dir = settings.out_dir / "models"
     with Engine.from_settings(settings) as engine:
         store, fb = builder_on(engine, settings, units, store_dir, progress, cutoff=cutoff)
-        version = train_on(engine, settings, store, fb, cutoff, method, progress)
+        version = train_on(engine, settings, store, fb, cutoff, method, progress, horizon=horizon)
     return version, models_dir / version
 
 
 def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None = None, method: str | None = None,
-             progress: Progress | None = None) -> str:
-    """Train and save one version on ``engine``; the card is written with it."""
-    horizon = settings.model.horizon_months
+             progress: Progress | None = None, horizon: int | None = None) -> str:
+    """Train and save one version on ``engine`` for ``horizon`` months (default the settings'); the card is written with it."""
+    horizon = int(horizon or settings.model.horizon_months)
     cutoff = checked_cutoff(fb, cutoff, settings.model.history_months)
     try:
         origins = [o for o in backtest_origins(fb, horizon, settings.model.history_months, count=24) if o < cutoff][-12:]
     except ValueError:
         origins = []
     if progress:
-        progress(f"training {method or 'the default model'} on {fb.units.edition} before {cutoff}")
+        progress(f"training {method or 'the default model'} on {fb.units.edition} before {cutoff}, "
+                 f"horizon {horizon} month(s)")
     report = store.report()
     return train(fb, cutoff, settings.out_dir / "models", method=method, horizon=horizon, seed=settings.model.seed,
                  backtest_origins=origins or None, data_hashes=data_hashes(report),

@@ -7,6 +7,14 @@ adds hotspot classes, Clear Hold Build areas, the youth-work list, the fairness
 profile and the needs-assessment figures, then writes the run folder (see the
 run-folder contract in README) and its map, briefing and layers.
 
+Two horizons, for two decisions: the main forecast (``model.horizon_months``, next
+month) ranks places for youth-work deployment (``ranking.parquet``, the youth list);
+the planning forecast (``model.planning_horizon_months``, next quarter) is made by a
+second model trained for that horizon (``ranking_h<N>.parquet``) and the Clear Hold
+Build areas are drawn from it. ``run.json["horizons"]`` gives each one's measured
+skill against last year's counts and its attainable ceiling (from its model card),
+and the briefing shows both.
+
 The freshest data drives the run: when the store's monthly area tables (e.g. the
 Met's ward tables) reach a later month than the point events, the run also holds
 the *current* forecast on those areas for the month after their latest complete
@@ -35,6 +43,7 @@ from models.fairness import fairness_profile
 from models.hotspots.analysis import analyse_hotspots
 from models.ranking import clear_hold_build, expected_harm, rank_from_model, youth_list
 from models.registry import list_versions, load_model
+from reports.model_card import skill_summary
 from reports.outputs import write_outputs
 from service.engine import Engine
 from service.pipeline import builder_on, checked_cutoff, hotspot_options, target_events, train_on
@@ -51,7 +60,7 @@ def previous_ranking(runs_dir: Path, units: str, table: str = "ranking") -> tupl
     for run in sorted((p for p in runs_dir.iterdir() if not p.name.startswith(".") and (p / "run.json").is_file()),
                       reverse=True):
         meta = json.loads((run / "run.json").read_text())
-        on = meta.get("units") if table == "ranking" else (meta.get("current") or {}).get("units")
+        on = (meta.get("current") or {}).get("units") if table == "current_ranking" else meta.get("units")
         if on == units and (run / f"{table}.parquet").is_file():
             return pd.read_parquet(run / f"{table}.parquet", columns=["unit_id", "rank"]), meta["run_id"]
     return None, None
@@ -141,7 +150,9 @@ def checked_model(models_dir: Path, version: str, fb, cutoff, data_dir: str | No
     if trained_on and data_dir and trained_on != data_dir:
         raise ValueError(f"model {version} was trained on the data of {trained_on}, not of {data_dir}; "
                          "train one on this folder (`svrisk train`) or rank without --model")
-    expected = [str(c) for c in forecast_matrix(fb, cutoff).columns]
+    X = forecast_matrix(fb, cutoff)
+    # what the model would read from this matrix: a model of named columns (a GLM) picks its own
+    expected = model.used_columns(X) if hasattr(model, "used_columns") else [str(c) for c in X.columns]
     names = meta.get("features")
     if names is not None and list(names) != expected:
         missing, extra = sorted(set(names) - set(expected)), sorted(set(expected) - set(names))
@@ -151,13 +162,25 @@ def checked_model(models_dir: Path, version: str, fb, cutoff, data_dir: str | No
     return model, meta
 
 
-def latest_model(models_dir: Path, units: str, data_dir: str | None) -> str:
-    """The newest saved version trained on ``units`` of this data folder."""
+def latest_model(models_dir: Path, units: str, data_dir: str | None, horizon: int | None = None) -> str:
+    """The newest saved version trained on ``units`` of this data folder (for ``horizon`` months, if given)."""
     for version in reversed(list_versions(models_dir)):
         meta = json.loads((models_dir / version / "meta.json").read_text(encoding="utf-8"))
-        if meta.get("units") == units and (not data_dir or meta.get("data_dir") in (None, data_dir)):
+        if meta.get("units") == units and (not data_dir or meta.get("data_dir") in (None, data_dir)) \
+                and (horizon is None or int(meta.get("horizon", 1)) == int(horizon)):
             return version
-    raise ValueError(f"{models_dir}: no saved model for {units} units of {data_dir}; run `svrisk train` first")
+    which = f"{units} units of {data_dir}" + (f" with horizon {horizon}" if horizon is not None else "")
+    raise ValueError(f"{models_dir}: no saved model for {which}; run `svrisk train` first")
+
+
+HORIZON_USES = {"main": "youth-work deployment", "planning": "Clear Hold Build planning"}
+
+
+def horizon_entry(role: str, model_version: str, model_meta: dict, ranking_file: str) -> dict:
+    """One forecast of the run: its horizon, what it is for, its model and measured skill."""
+    return {"role": role, "use": HORIZON_USES[role], "horizon": int(model_meta.get("horizon", 1)),
+            "model_version": model_version, "method": model_meta.get("method"), "ranking": ranking_file,
+            "skill": skill_summary(model_meta)}
 
 
 def current_builder(engine: Engine, settings: Settings, store_dir, main_fb, main_cutoff, say):
@@ -204,9 +227,25 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         if model_version is not None:
             model, model_meta = checked_model(models_dir, model_version, fb, cutoff, binding["data_dir"])
         current = current_builder(engine, settings, store_dir, fb, cutoff, say)
-        if model_version is None:
+        trained = model_version is None
+        if trained:
             model_version = train_on(engine, settings, store, fb, cutoff, progress=say)
             model, model_meta = load_model(models_dir, model_version)
+        plan_h = int(settings.model.planning_horizon_months)
+        plan_version, plan_note = None, None
+        if plan_h and plan_h != int(model_meta.get("horizon", 1)):
+            if trained:
+                plan_version = train_on(engine, settings, store, fb, cutoff, progress=say, horizon=plan_h)
+            else:
+                try:
+                    plan_version = latest_model(models_dir, units, binding["data_dir"], horizon=plan_h)
+                except ValueError:
+                    plan_note = (f"no saved {plan_h}-month model for {units}: the Clear Hold Build areas come "
+                                 f"from the {model_meta.get('horizon', 1)}-month forecast "
+                                 f"(`svrisk train --horizon {plan_h}` makes one)")
+                    say(plan_note)
+            if plan_version is not None:
+                plan_model, plan_meta = checked_model(models_dir, plan_version, fb, cutoff, binding["data_dir"])
         if current is not None:
             cfb, ccut = current
             say(f"current forecast: {cfb.units.edition} from the area tables, for {ccut:%Y-%m}")
@@ -222,8 +261,17 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     places = place_names(unit_set.frame, wards, stations)
     say("ranking places")
     ranking, X = rank_from_model(fb, model, cutoff, hotspots=hs.table, previous=previous, places=places)
-    areas = clear_hold_build(ranking, unit_set.graph("queen"), harm=expected_harm(ranking, X), wards=wards,
-                             hubs=hubs)
+    horizons = [horizon_entry("main", model_version, model_meta, "ranking.parquet")]
+    plan_ranking = None
+    if plan_version is not None:
+        say(f"ranking places for the next {plan_h} months (planning)")
+        plan_file = f"ranking_h{plan_h}.parquet"
+        plan_ranking, _ = rank_from_model(fb, plan_model, cutoff, hotspots=hs.table, places=places,
+                                          previous=previous_ranking(settings.runs_dir, units, plan_file[:-8])[0])
+        horizons.append(horizon_entry("planning", plan_version, plan_meta, plan_file))
+    # Clear Hold Build is planned a quarter ahead: its areas come from the planning forecast when there is one
+    chb = plan_ranking if plan_ranking is not None else ranking
+    areas = clear_hold_build(chb, unit_set.graph("queen"), harm=expected_harm(chb, X), wards=wards, hubs=hubs)
     youth = youth_list(ranking, X)
     police = bool(settings.model.allow_police_generated)
     fairness = fairness_profile(ranking, X, police_generated_used=police)
@@ -255,12 +303,16 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         "permutations": settings.model.permutations, "target_groups": settings.model.target_groups,
         "police_generated_used": police, "previous_run": previous_id, "demo": demo,
         "hotspots": hs.meta, "feature_notes": list(getattr(fb, "notes", [])),
+        "horizons": horizons, "areas_horizon": horizons[-1]["horizon"] if plan_ranking is not None
+        else horizons[0]["horizon"], "horizons_note": plan_note,
         "current": current_meta, "data": binding,
         "quality_flags": important_flags(store.report(), police),
         "settings": public_settings(settings),
     }
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2, default=str))
     ranking.to_parquet(run_dir / "ranking.parquet")
+    if plan_ranking is not None:
+        plan_ranking.to_parquet(run_dir / horizons[-1]["ranking"])
     if current_ranking is not None:
         current_ranking.to_parquet(run_dir / "current_ranking.parquet")
     hot = hs.table.rename(columns={"lisa_class": "lisa_label"})

@@ -68,7 +68,10 @@ class ModelSettings(BaseModel):
     permutations: int = Field(9999, ge=0)
     fdr_alpha: float = Field(0.05, gt=0, lt=1)
     history_months: int = Field(12, ge=1)
-    horizon_months: int = Field(1, ge=1)
+    horizon_months: int = Field(1, ge=1, description="Horizon of the main forecast (youth-work deployment).")
+    planning_horizon_months: int = Field(
+        3, ge=0, description="Horizon of the run's second forecast, for Clear Hold Build planning "
+        "(its areas are drawn from it); 0 or the main horizon turns it off.")
 
 
 class HotspotSettings(BaseModel):

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from features.months import label, months_between
+from reports.model_card import backtest_text
 from service.cli.common import UNITS_DEFAULT_HELP, progress, run_options, settings_for, user_errors
 from service.cli.run import print_summary
 from service.pipeline import backtest_step, train_step
@@ -21,14 +22,17 @@ app = typer.Typer()
 def train_command(
     units: str = typer.Option(None, "--units", help=UNITS_DEFAULT_HELP),
     cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM: fit on data before it (default: all data)."),
-    method: str = typer.Option(None, "--method", help="xgb (default) or glm."),
+    method: str = typer.Option(None, "--method", help="nested (default: the best transparent candidate on earlier "
+                               "origins), glm, glm_levels, glm_own, xgb, blend, count_12m, ..."),
+    horizon: int = typer.Option(None, "--horizon", min=1,
+                                help="Months ahead: 1 (next month) or 3 (next quarter) (default: settings model.horizon_months)."),
     data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
     store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
 ) -> None:
     """Fit a model on data up to a cutoff and save it as a new version with its model card."""
     settings = settings_for(data)
     units, cutoff = run_options(settings, units, cutoff)
-    version, folder = train_step(settings, units, cutoff, method, store, progress)
+    version, folder = train_step(settings, units, cutoff, method, store, progress, horizon=horizon)
     typer.echo(f"saved model {version} in {folder}")
     typer.echo(f"  model card: {folder / 'card.html'}")
 
@@ -54,16 +58,15 @@ def rank_command(
 @user_errors
 def backtest_command(
     units: str = typer.Option(None, "--units", help=UNITS_DEFAULT_HELP),
-    horizon: int = typer.Option(None, "--horizon", help="Months ahead (default: settings model.horizon_months)."),
+    horizon: int = typer.Option(None, "--horizon", min=1,
+                                help="Months ahead: 1 (next month) or 3 (next quarter) (default: settings model.horizon_months)."),
     origins: str = typer.Option(None, "--origins", help="FIRST:LAST months, e.g. 2017-01:2018-06 (default: last 18)."),
-    methods: list[str] = typer.Option(None, "--method", help="Repeat to choose methods (default: all)."),
-    json_file: Path = typer.Option(None, "--json", help="Also write the table as JSON records here."),
+    methods: list[str] = typer.Option(None, "--method", help="Repeat to choose methods (default: all; count_12m always)."),
+    json_file: Path = typer.Option(None, "--json", help="Also write per-origin rows, summary, paired differences and ceiling here."),
     data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
     store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
 ) -> None:
-    """Rolling-origin backtest: hit rate, PAI, PEI* and RRI at 1/5/10% of area and top 10/20 places."""
-    import pandas as pd
-
+    """Rolling-origin backtest: PEI*, hit rate, PAI and RRI, each method against last year's counts, and the ceiling."""
     settings = settings_for(data)
     units, _ = run_options(settings, units)
     horizon = horizon or settings.model.horizon_months
@@ -76,14 +79,12 @@ def backtest_command(
             raise ValueError(f"--origins {origins!r}: expected FIRST:LAST months like 2017-01:2018-06 ({exc})") from None
         if not origin_list:
             raise ValueError(f"--origins {origins!r}: the first month is after the last")
-    table, records, used, skipped = backtest_step(settings, units, horizon, origin_list,
-                                                  methods or None, store, progress)
-    cols = [c for c in ["method", "slice", "hit_rate", "pai", "pei", "rri", "harm_pai", "harm_pei"] if c in table]
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500):
-        typer.echo(f"{units}, horizon {horizon}, origins {used[0]}..{used[-1]} ({len(used)})")
-        typer.echo(table[cols].round(3).to_string(index=False))
-    for origin, why in skipped.items():
+    report = backtest_step(settings, units, horizon, origin_list, methods or None, store,
+                           progress)
+    for line in backtest_text(report):
+        typer.echo(line)
+    for origin, why in (report.get("skipped") or {}).items():
         typer.echo(f"skipped origin {origin}: {why}")
     if json_file:
-        json_file.write_text(json.dumps(records, indent=1))
-        typer.echo(f"records written to {json_file}")
+        json_file.write_text(json.dumps(report, indent=1))
+        typer.echo(f"per-origin rows, summary, paired differences and ceiling written to {json_file}")

@@ -1,5 +1,6 @@
 """Rolling-origin backtests on a tiny hand-made borough (a fake feature builder)."""
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,8 +9,11 @@ import pytest
 
 from features.months import LONG_MEAN_COLUMN, complete_windows, long_window_mean
 from models.backtest import (
+    NestedChoice,
     backtest,
+    backtest_ceiling,
     backtest_records,
+    backtest_report,
     default_methods,
     fit_at,
     forecast_matrix,
@@ -131,9 +135,13 @@ def test_training_and_forecast_rows_carry_the_long_window_as_of_their_origin():
     assert (X[LONG_MEAN_COLUMN].xs("b", level="unit_id") == 0).all()
 
 
-def test_the_default_method_is_a_backtested_model():
+def test_the_default_method_is_a_nested_choice_of_transparent_models():
     methods = default_methods(seed=3)
-    assert DEFAULT_METHOD in methods and hasattr(methods[DEFAULT_METHOD], "fit")
+    assert isinstance(methods[DEFAULT_METHOD], NestedChoice)
+    # every candidate is readable: the long mean or a Poisson GLM (rate ratios), never police-generated
+    for name, model in methods[DEFAULT_METHOD].candidates.items():
+        assert isinstance(model, ColumnRanker | PoissonGLM), name
+        assert not getattr(model, "allow_police_generated", False)
     assert isinstance(methods["blend"], BlendedBoost) and methods["blend"].estimator.seed == 3
 
 
@@ -189,3 +197,55 @@ def test_backtest_default_origins_and_validation():
     assert per["origin"].tolist() == [f"2017-{m:02d}" for m in range(1, 7)]
     with pytest.raises(ValueError, match="2017-06"):
         backtest(fb, {"c": ColumnRanker("cnt_sv_12m")}, origins=["2017-06"], horizon=2)
+
+
+def drifting_builder():
+    """Serious violence moves: cell a holds it until 2016-12, cell c from 2017-01 (4 events a month)."""
+    counts = pd.DataFrame(0.0, index=list("abcd"), columns=MONTHS)
+    counts.loc["a", MONTHS < "2017-01-01"] = 4.0
+    counts.loc["c", MONTHS >= "2017-01-01"] = 4.0
+    return FakeBuilder(counts)
+
+
+def test_nested_choice_judges_candidates_on_earlier_origins_only():
+    # last month's count follows the move at once; the 12-month count lags it by months
+    candidates = {"count_12m": ColumnRanker("cnt_sv_12m"), "count_1m": ColumnRanker("cnt_sv_1m")}
+    nested = NestedChoice(candidates, inner_origins=3, coverages=(0.25,))
+    per = backtest(drifting_builder(), {"nested": nested}, origins=["2017-01", "2017-02", "2017-06"],
+                   coverages=(0.25,), top_n=(), per_origin=True)
+    # at 2017-01 and 2017-02 the earlier origins (up to 2017-01, where both still pointed at a)
+    # tie, so the first candidate; by 2017-06 count_1m has won 2017-02..05
+    assert nested.choices_ == {"2017-01": "count_12m", "2017-02": "count_12m", "2017-06": "count_1m"}
+    assert per["chosen"].tolist() == ["count_12m", "count_12m", "count_1m"]
+    # fitted as of a cutoff, the chosen candidate carries the evidence it was chosen on
+    model = fit_at(drifting_builder(), nested, "2017-06", 1)
+    assert isinstance(model, ColumnRanker) and model.column == "cnt_sv_1m"
+    assert model.chosen_["method"] == "count_1m"
+    assert model.chosen_["inner_origins"] == ["2017-05", "2017-04", "2017-03"]
+    assert model.chosen_["scores"]["count_1m"] == 1.0 and model.chosen_["scores"]["count_12m"] == 0.0
+
+
+def test_backtest_report_has_per_origin_and_summary_rows_paired_differences_and_the_ceiling():
+    fb = drifting_builder()
+    methods = {"count_12m": ColumnRanker("cnt_sv_12m"), "count_1m": ColumnRanker("cnt_sv_1m")}
+    origins = ["2017-02", "2017-03", "2017-04"]
+    per = backtest(fb, methods, origins=origins, coverages=(0.25,), top_n=(1,), per_origin=True)
+    report = backtest_report(per, "fake", default="count_1m", reference="count_12m",
+                             ceiling=backtest_ceiling(fb, origins, 1, coverages=(0.25,), top_n=(1,), n_sims=20))
+    per_rows = [r for r in report["records"] if "origin" in r]
+    summary = [r for r in report["records"] if "origin" not in r]
+    assert len(per_rows) == 2 * 3 * 2 and len(summary) == 2 * 2  # methods x origins x slices; methods x slices
+    assert all(r["default"] == (r["method"] == "count_1m") for r in report["records"])
+    # the 12-month count still points at a (the old place), last month's at c: PEI* 0 vs 1 every month
+    (p,) = report["paired"]
+    assert (p["method"], p["against"], p["slice"], p["mean_diff"], p["wins"], p["losses"]) == \
+        ("count_1m", "count_12m", "25% area", 1.0, 3, 0)
+    five = {r["method"]: r for r in summary if r["slice"] == "25% area"}
+    # the ceiling knows long-run rates (2016-01..2017-04): a's 3 a month beat c's 1, so it ranks a first
+    # and scores below 1; last month's count, following the move, beats it - the ceiling assumes
+    # places keep their rates
+    ceiling = five["count_1m"]["ceiling_pei"]
+    assert 0.85 < ceiling < 1.0
+    assert five["count_1m"]["pei_share"] == pytest.approx(1.0 / ceiling) and five["count_12m"]["pei_share"] == 0.0
+    assert report["origins"] == ["2017-02", "2017-04", 3] and report["horizon"] == 1
+    json.dumps(report)  # plain JSON: no NaN, no numpy scalars

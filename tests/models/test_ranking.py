@@ -15,7 +15,7 @@ from models.ranking import (
     rank_places,
     youth_list,
 )
-from models.reasons import reasons
+from models.reasons import describe, family, reasons
 
 # 3x3 grid of 100 m cells, ids c0..c8 row by row:
 #   c6 c7 c8
@@ -172,3 +172,11 @@ def test_serious_violence_history_is_one_reason():
     assert out.loc["p", "reason_1"].startswith("12-month harm-weighted serious violence")
     assert out.loc["p", "reason_2"].startswith("12-month anti-social behaviour 50 events")
     assert out.loc["p"].isna().sum() == 1
+
+
+def test_long_run_levels_of_other_crime_read_as_reasons():
+    # the default GLM's long-run levels pool with the same group's recent counts
+    assert family("mean_asb_36m") == family("cnt_asb_12m") == "cnt_asb"
+    assert family("mean_sv_36m") == "cnt_sv"
+    assert describe("mean_public_order_36m", 2.0, 0.5) == \
+        "long-run public order offences 2.0 events a month (up to 36 months), 4.0x the borough median"

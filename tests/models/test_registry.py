@@ -108,10 +108,15 @@ def test_train_saves_a_checked_version(tmp_path):
     assert meta["data_period"] == {"start": "2016-01", "end": "2017-04"}
     # the count ranks cell a first; its residents are the most deprived
     assert meta["fairness"]["rows"][0]["top_places"] == 40.0
-    # the calibration month (2017-04) had 4 events in all
-    assert sum(r["observed"] for r in meta["calibration"]) == 4.0
+    # calibration pools the forecasts made at the two backtest origins: 4 events in each month
+    assert sum(r["observed"] for r in meta["calibration"]) == 8.0
+    assert "2 origins 2017-03..2017-04" in meta["calibration_note"]
     bt = {(r["method"], r["slice"]): r for r in meta["backtest"]}
     assert bt[("count_12m", "top 10")]["hit_rate"] == 1.0
+    assert bt[("count_12m", "top 10")]["default"] is True and bt[("long_mean", "top 10")]["default"] is False
+    # the long mean against the count, per origin, at each area slice
+    assert {(r["method"], r["against"]) for r in meta["backtest_paired"]} == {("long_mean", "count_12m")}
+    assert [r["slice"] for r in meta["ceiling"]["rows"]][:3] == ["1% area", "5% area", "10% area"]
     assert json.loads((tmp_path / version / "meta.json").read_text())["data_hashes"] == {"events.csv": "00ff"}
     with pytest.raises(ValueError, match="long_mean"):
         train(FakeBuilder(), "2017-05", tmp_path, method="long_mean")

@@ -51,17 +51,26 @@ def test_rank_refuses_a_model_of_other_units(env):
     assert result.exit_code == 2 and "trained on lsoa2011 units" in result.output
 
 
-def test_backtest_prints_the_table_and_writes_records(env, tmp_path):
+def test_backtest_prints_paired_differences_and_writes_per_origin_rows(env, tmp_path):
     variables, _ = env
     out = tmp_path / "bt.json"
-    result = runner.invoke(app, ["backtest", "--units", "lsoa2011", "--horizon", "1", "--origins", "2018-01:2018-03",
-                                 "--method", "count_12m", "--method", "xgb", "--json", str(out)], env=variables)
+    result = runner.invoke(app, ["backtest", "--units", "lsoa2011", "--horizon", "3", "--origins", "2018-01:2018-03",
+                                 "--method", "long_mean", "--method", "nested", "--json", str(out)], env=variables)
     assert result.exit_code == 0, result.output
-    records = json.loads(out.read_text())
-    assert {r["method"] for r in records} == {"count_12m", "xgb"}
-    five = [r for r in records if r["slice"] == "5% area"]
-    assert len(five) == 2 and all(0 <= r["pei"] <= 1 and r["horizon"] == 1 for r in five)
-    assert "5% area" in result.output
+    doc = json.loads(out.read_text())
+    assert doc["horizon"] == 3 and doc["default_method"] == "nested" and doc["origins"] == ["2018-01", "2018-03", 3]
+    # count_12m is always there: every method is compared with it
+    assert {r["method"] for r in doc["records"]} == {"count_12m", "long_mean", "nested"}
+    per = [r for r in doc["records"] if "origin" in r]
+    summary = [r for r in doc["records"] if "origin" not in r]
+    assert {r["origin"] for r in per} == {"2018-01", "2018-02", "2018-03"}
+    assert all(r["default"] == (r["method"] == "nested") for r in doc["records"])
+    five = [r for r in summary if r["slice"] == "5% area"]
+    assert len(five) == 3 and all(0 <= r["pei"] <= 1 and r["horizon"] == 3 and r["ceiling_pei"] for r in five)
+    assert {(p["method"], p["slice"]) for p in doc["paired"]} >= {("nested", "5% area"), ("long_mean", "5% area")}
+    assert doc["ceiling"]["horizon"] == 3 and len(doc["ceiling"]["rows"]) == 5
+    assert "nested      *  5% area:" in result.output and "attainable ceiling of PEI*" in result.output
+    assert "verdict: " in result.output and "(lsoa2011, next quarter)" in result.output
 
 
 def test_backtest_rejects_an_unknown_method(env):

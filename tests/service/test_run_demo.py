@@ -102,3 +102,29 @@ def test_figures_and_fairness_are_reported(demo_runs):
     assert any("imd" in r["measure"].lower() or "depriv" in r["measure"].lower() for r in fairness["rows"])
     meta = json.loads((first / "run.json").read_text())
     assert meta["police_generated_used"] is False
+
+
+def test_the_run_forecasts_next_month_and_next_quarter_with_their_skill(demo_runs):
+    first, second, _ = demo_runs
+    meta = json.loads((first / "run.json").read_text())
+    main, plan = meta["horizons"]
+    assert (main["role"], main["horizon"], main["ranking"]) == ("main", 1, "ranking.parquet")
+    assert (plan["role"], plan["horizon"], plan["ranking"]) == ("planning", 3, "ranking_h3.parquet")
+    assert plan["use"] == "Clear Hold Build planning" and meta["areas_horizon"] == 3
+    for h in (main, plan):
+        skill = h["skill"]
+        assert 0 < skill["pei"] <= 1 and 0 < skill["ceiling_pei"] <= 1 and skill["lo"] <= skill["hi"]
+        assert skill["verdict"].split(" last year's counts")[0] in ("Better than", "No better than", "Worse than")
+    quarter = pd.read_parquet(first / "ranking_h3.parquet")
+    month_ = pd.read_parquet(first / "ranking.parquet")
+    # three months of events are expected where one month's were: about three times as many
+    assert 2.0 < quarter["expected"].sum() / month_["expected"].sum() < 4.0
+    # the areas are the quarter's: their expected counts add up from its ranking
+    areas = pd.read_parquet(first / "areas.parquet")
+    ids = [u for a in areas["unit_ids"] for u in a.split("; ")]
+    assert areas["expected"].sum() == pytest.approx(quarter.set_index("unit_id").loc[ids, "expected"].sum())
+    html = (first / "briefing.html").read_text()
+    assert "How good are these forecasts?" in html and "next quarter" in html and 'id="skill"' in html
+    # ranking again with the saved month model finds the saved quarter model
+    again = json.loads((second / "run.json").read_text())
+    assert [h["model_version"] for h in again["horizons"]] == [main["model_version"], plan["model_version"]]
