@@ -1,0 +1,163 @@
+"""Where the engine's parallel work runs: a pool of processes on this machine, or a Dask cluster.
+
+Both give the two calls the pipeline needs, with the same meaning:
+
+* ``map(func, items, shared=())`` -> ``[func(item, *shared) for item in items]``, in order;
+* ``map_reduce(func, items, combine, shared=())`` -> the results added in the fixed tree of
+  :func:`features.scale.tree_reduce` (so the sums do not depend on who ran which item).
+
+``shared`` (e.g. the units every piece of events is located in) is sent to each worker once,
+not with every item. :class:`ProcessPool` forks its workers from a clean ``forkserver``
+process (never from this one, which may hold threads and locks: the API's job threads, a
+Dask client, OpenMP), so they start in milliseconds once the server is up.
+:class:`DaskWorkers` runs one task per item on the cluster, scatters ``shared`` to every
+worker, and adds the results in the same tree on the workers; only the total comes back.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import forkserver
+
+from features.scale import SPLIT_EVERY, TreeReducer, tree_reduce
+
+_SHARED: tuple = ()
+PRELOAD = ["__main__", "features.scale", "features.sources.ingest"]
+"""Modules the forkserver imports once, so a forked worker starts with them loaded (``__main__``
+as multiprocessing does by default: a worker needs it to unpickle what the main script defines)."""
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity mask, else ``os.cpu_count()``)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def _init(shared: tuple) -> None:
+    global _SHARED
+    _SHARED = shared
+
+
+def _call(func, item):
+    return func(item, *_SHARED)
+
+
+def _context():
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
+class ProcessPool:
+    """``map`` and ``map_reduce`` over ``workers`` processes of this machine (1: in this process).
+
+    A pool is started for each call and closed after it (its workers fork from the
+    forkserver in milliseconds); ``shared`` is pickled once per worker.
+    """
+
+    def __init__(self, workers: int):
+        if int(workers) < 1:
+            raise ValueError(f"workers must be >= 1, got {workers!r}")
+        self.workers = int(workers)
+
+    def __repr__(self) -> str:
+        return f"ProcessPool(workers={self.workers})"
+
+    def start(self) -> None:
+        """Start the forkserver (a fresh interpreter importing :data:`PRELOAD`) in the background.
+
+        It takes an interpreter start and the imports (a few seconds); started when the
+        engine is entered, it is ready by the time the events are summed.
+        """
+        if self.workers > 1:
+            _context()
+            threading.Thread(target=forkserver.ensure_running, name="svrisk-forkserver", daemon=True).start()
+
+    def _executor(self, items: list, shared: tuple) -> ProcessPoolExecutor | None:
+        n = min(self.workers, len(items))
+        if n < 2:
+            return None
+        return ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=_init, initargs=(shared,))
+
+    def map(self, func, items, shared: tuple = ()) -> list:
+        items = list(items)
+        pool = self._executor(items, tuple(shared))
+        if pool is None:
+            return [func(item, *shared) for item in items]
+        with pool:
+            return list(pool.map(_call, [func] * len(items), items))
+
+    def map_reduce(self, func, items, combine, shared: tuple = (), split_every: int = SPLIT_EVERY):
+        items = list(items)
+        reducer = TreeReducer(combine, split_every)
+        pool = self._executor(items, tuple(shared))
+        if pool is None:
+            for item in items:
+                reducer.push(func(item, *shared))
+            return reducer.result()
+        with pool:
+            futures = [pool.submit(_call, func, item) for item in items]
+            for f in futures:  # in item order: the same tree whatever finishes first
+                reducer.push(f.result())
+        return reducer.result()
+
+
+def _apply(item, fn, shared):
+    return fn(item, *shared)
+
+
+def _combine(parts, combine):
+    return combine(list(parts))
+
+
+class DaskWorkers:
+    """``map`` and ``map_reduce`` on a ``distributed`` client: one task per item."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def _shared(self, shared: tuple):
+        return self.client.scatter([tuple(shared)], broadcast=True)[0] if shared else ()
+
+    def map(self, func, items, shared: tuple = ()) -> list:
+        items = list(items)
+        if not items:
+            return []
+        futures = self.client.map(_apply, items, fn=func, shared=self._shared(shared), pure=False)
+        return self.client.gather(futures)
+
+    def map_reduce(self, func, items, combine, shared: tuple = (), split_every: int = SPLIT_EVERY):
+        items = list(items)
+        futures = self.client.map(_apply, items, fn=func, shared=self._shared(shared), pure=False)
+
+        def add(group):
+            return self.client.submit(_combine, group, combine, pure=False)
+
+        total = tree_reduce(futures, add, split_every) if futures else None
+        if total is None:
+            raise ValueError("nothing to reduce")
+        return total.result()
+
+
+def geo_worker_plugin():
+    """A Dask worker plugin that imports ``dask_geopandas`` on every worker, as the client does.
+
+    dask-geopandas registers how a GeoDataFrame partition travels through Arrow (the P2P
+    shuffle behind ``spatial_shuffle``); a process worker that never imported it decodes the
+    geometry column as WKB bytes and fails with ``TypeError: Input must be valid geometry
+    objects: b'\\x01\\x01...'``. Registered by :class:`service.engine.Engine` on connecting.
+    """
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class GeoWorkerImports(WorkerPlugin):
+        name = "svrisk-geo-imports"
+
+        def setup(self, worker) -> None:
+            import dask_geopandas  # noqa: F401
+
+    return GeoWorkerImports()
