@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import forkserver
 
@@ -69,14 +68,15 @@ class ProcessPool:
         return f"ProcessPool(workers={self.workers})"
 
     def start(self) -> None:
-        """Start the forkserver (a fresh interpreter importing :data:`PRELOAD`) in the background.
+        """Launch the forkserver now: a fresh interpreter that imports :data:`PRELOAD` meanwhile.
 
-        It takes an interpreter start and the imports (a few seconds); started when the
-        engine is entered, it is ready by the time the events are summed.
+        The imports take a few seconds of one core; launched when the engine is entered,
+        the server is ready by the time the events are summed (the pipeline builds the
+        units first), and the first pool's workers fork from it at once.
         """
         if self.workers > 1:
             _context()
-            threading.Thread(target=forkserver.ensure_running, name="svrisk-forkserver", daemon=True).start()
+            forkserver.ensure_running()
 
     def _executor(self, items: list, shared: tuple) -> ProcessPoolExecutor | None:
         n = min(self.workers, len(items))
