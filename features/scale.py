@@ -81,7 +81,8 @@ KERNEL_META = pd.DataFrame({"unit": np.zeros(0, np.int64), "m": np.zeros(0, np.i
 COUNTS_META = pd.DataFrame({k: np.zeros(0, np.int64) for k in COUNT_KEYS})
 
 MapReduce = Callable[..., object]
-"""``map_reduce(func, items, combine, shared=()) -> combine-tree of [func(item, *shared) for item in items]``."""
+"""``map_reduce(func, items, combine, shared=(), rows=None) -> combine-tree of [func(item, *shared) for item
+in items]`` (``rows``: the events of all items, so a pool can keep a small job in process)."""
 
 
 @dataclass
@@ -254,7 +255,7 @@ def tree_reduce(values: Sequence, combine: Callable[[list], object], split_every
     return level[0]
 
 
-def serial_map_reduce(func, items, combine, shared=(), split_every: int = SPLIT_EVERY):
+def serial_map_reduce(func, items, combine, shared=(), split_every: int = SPLIT_EVERY, rows: int | None = None):
     """``tree_reduce([func(item, *shared) for item in items], combine)`` one item at a time, in this process."""
     reducer = TreeReducer(combine, split_every)
     for item in items:
@@ -415,7 +416,7 @@ def event_sums(store, units, groups: list[str], target_groups: list[str], *,
         Exactly this many pieces (equal row ranges) instead of one per partition file
         (small neighbouring files joined up to :data:`MERGE_ROWS`).
     map_reduce : callable, optional
-        ``map_reduce(func, items, combine, shared)`` (:func:`serial_map_reduce`, the default;
+        ``map_reduce(func, items, combine, shared, rows=events)`` (:func:`serial_map_reduce`, the default;
         a process pool or a Dask cluster from :class:`service.engine.Engine`).
     engine : str
         Recorded in the result.
@@ -427,7 +428,8 @@ def event_sums(store, units, groups: list[str], target_groups: list[str], *,
     """
     pieces = event_pieces(store, npartitions, chunk_rows, min(MERGE_ROWS, chunk_rows))
     run = map_reduce or serial_map_reduce
-    total = run(piece_sums, pieces, add_partials, (units, list(groups), list(target_groups)))
+    total = run(piece_sums, pieces, add_partials, (units, list(groups), list(target_groups)),
+                rows=sum(p.rows for p in pieces))
     return finish_sums(total.cube, total.kernel, total.counts, units, groups, engine, len(pieces))
 
 

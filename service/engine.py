@@ -63,11 +63,15 @@ class Engine:
     n_jobs : int, optional
         Threads of a local XGBoost fit (None: every core). On Dask each worker's
         threads train.
+    min_parallel : (rows, bytes), optional
+        Local engine: event sums under ``rows`` events and ingests under ``bytes`` of
+        monthly files run in this process (None: ``service.workers.PARALLEL_MIN_ROWS``
+        and ``PARALLEL_MIN_BYTES``; tests pass ``(0, 0)`` to use the pool always).
     """
 
     def __init__(self, kind: str = "local", scheduler: str | None = None, *, npartitions: int | None = None,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS, n_workers: int | None = None, processes: bool = True,
-                 n_jobs: int | None = None):
+                 n_jobs: int | None = None, min_parallel: tuple[int, int] | None = None):
         if kind not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {kind!r}")
         if scheduler is not None and kind != "dask":
@@ -84,7 +88,9 @@ class Engine:
         self.n_jobs = int(n_jobs) if n_jobs is not None else None
         self.client = None
         self._cluster = None
-        self._workers = ProcessPool(self.n_workers) if kind == "local" else None
+        self._workers = ProcessPool(self.n_workers, **({} if min_parallel is None else
+                                                       {"min_rows": min_parallel[0], "min_bytes": min_parallel[1]})
+                                    ) if kind == "local" else None
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> Engine:
@@ -160,12 +166,15 @@ class Engine:
                               allow_police_generated=allow_police_generated,
                               event_sums=self.event_sums(store, units, target_groups, source))
 
-    def map_files(self, func, items: list) -> list:
-        """``[func(item) for item in items]``, on the cluster for the Dask engine (order kept)."""
+    def map_files(self, func, items: list, shared: tuple = (), nbytes: int | None = None) -> list:
+        """``[func(item, *shared) for item in items]`` on this engine's workers, in order.
+
+        A process pool of ``n_workers`` locally (in this process with one, or when the
+        files hold under ``service.workers.PARALLEL_MIN_BYTES``), one task per item on
+        Dask; ``shared`` (e.g. the ingest context) is sent to each worker once.
+        """
         self._require_client()
-        if self.kind == "local":
-            return [func(item) for item in items]
-        return self.client.gather(self.client.map(func, items, pure=False))
+        return self._workers.map(func, items, tuple(shared), nbytes=nbytes)
 
     def estimator(self, estimator):
         """``estimator`` for this engine: a :class:`PoissonBoost` trains with xgboost.dask on Dask,

@@ -2,9 +2,16 @@
 
 Both give the two calls the pipeline needs, with the same meaning:
 
-* ``map(func, items, shared=())`` -> ``[func(item, *shared) for item in items]``, in order;
-* ``map_reduce(func, items, combine, shared=())`` -> the results added in the fixed tree of
-  :func:`features.scale.tree_reduce` (so the sums do not depend on who ran which item).
+* ``map(func, items, shared=(), nbytes=None)`` -> ``[func(item, *shared) for item in items]``, in order;
+* ``map_reduce(func, items, combine, shared=(), rows=None)`` -> the results added in the fixed
+  tree of :func:`features.scale.tree_reduce` (so the sums do not depend on who ran which item).
+
+``nbytes`` (input bytes) and ``rows`` (events) say how big the whole job is: a
+:class:`ProcessPool` runs a job smaller than :data:`PARALLEL_MIN_BYTES` or
+:data:`PARALLEL_MIN_ROWS` in this process, where starting workers and sending them the
+shared data would cost more than it saves (measured in ``benchmarks/scale.py``: one
+borough's event sums took 0.5 s in process and 3 s on a pool of 2). A cluster always
+runs what it is given.
 
 ``shared`` (e.g. the units every piece of events is located in) is sent to each worker once,
 not with every item. :class:`ProcessPool` forks its workers from a clean ``forkserver``
@@ -24,6 +31,10 @@ from multiprocessing import forkserver
 from features.scale import SPLIT_EVERY, TreeReducer, tree_reduce
 
 _SHARED: tuple = ()
+PARALLEL_MIN_ROWS = 300_000
+"""Events below which a pool sums them in this process (about 2 s of work on one core)."""
+PARALLEL_MIN_BYTES = 32 * 2**20
+"""Input bytes below which a pool loads files in this process (about 15 s of work on one core)."""
 PRELOAD = ["__main__", "features.scale", "features.sources.ingest"]
 """Modules the forkserver imports once, so a forked worker starts with them loaded (``__main__``
 as multiprocessing does by default: a worker needs it to unpickle what the main script defines)."""
@@ -56,13 +67,15 @@ class ProcessPool:
     """``map`` and ``map_reduce`` over ``workers`` processes of this machine (1: in this process).
 
     A pool is started for each call and closed after it (its workers fork from the
-    forkserver in milliseconds); ``shared`` is pickled once per worker.
+    forkserver in milliseconds); ``shared`` is pickled once per worker. Jobs under
+    ``min_rows`` events or ``min_bytes`` of input run in this process.
     """
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, min_rows: int = PARALLEL_MIN_ROWS, min_bytes: int = PARALLEL_MIN_BYTES):
         if int(workers) < 1:
             raise ValueError(f"workers must be >= 1, got {workers!r}")
         self.workers = int(workers)
+        self.min_rows, self.min_bytes = int(min_rows), int(min_bytes)
 
     def __repr__(self) -> str:
         return f"ProcessPool(workers={self.workers})"
@@ -84,18 +97,21 @@ class ProcessPool:
             return None
         return ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=_init, initargs=(shared,))
 
-    def map(self, func, items, shared: tuple = ()) -> list:
+    def map(self, func, items, shared: tuple = (), nbytes: int | None = None) -> list:
         items = list(items)
-        pool = self._executor(items, tuple(shared))
+        small = nbytes is not None and nbytes < self.min_bytes
+        pool = None if small else self._executor(items, tuple(shared))
         if pool is None:
             return [func(item, *shared) for item in items]
         with pool:
             return list(pool.map(_call, [func] * len(items), items))
 
-    def map_reduce(self, func, items, combine, shared: tuple = (), split_every: int = SPLIT_EVERY):
+    def map_reduce(self, func, items, combine, shared: tuple = (), split_every: int = SPLIT_EVERY,
+                   rows: int | None = None):
         items = list(items)
         reducer = TreeReducer(combine, split_every)
-        pool = self._executor(items, tuple(shared))
+        small = rows is not None and rows < self.min_rows
+        pool = None if small else self._executor(items, tuple(shared))
         if pool is None:
             for item in items:
                 reducer.push(func(item, *shared))
@@ -124,14 +140,15 @@ class DaskWorkers:
     def _shared(self, shared: tuple):
         return self.client.scatter([tuple(shared)], broadcast=True)[0] if shared else ()
 
-    def map(self, func, items, shared: tuple = ()) -> list:
+    def map(self, func, items, shared: tuple = (), nbytes: int | None = None) -> list:
         items = list(items)
         if not items:
             return []
         futures = self.client.map(_apply, items, fn=func, shared=self._shared(shared), pure=False)
         return self.client.gather(futures)
 
-    def map_reduce(self, func, items, combine, shared: tuple = (), split_every: int = SPLIT_EVERY):
+    def map_reduce(self, func, items, combine, shared: tuple = (), split_every: int = SPLIT_EVERY,
+                   rows: int | None = None):
         items = list(items)
         futures = self.client.map(_apply, items, fn=func, shared=self._shared(shared), pure=False)
 

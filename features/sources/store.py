@@ -29,6 +29,8 @@ order, and :meth:`Store.table` returns the rows in that order.
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
@@ -155,72 +157,89 @@ def hilbert_key(x, y, order: int = HILBERT_ORDER, extent=HILBERT_EXTENT_M) -> np
     return d
 
 
-def zone_cuts(keys: np.ndarray, month_label: np.ndarray, partition_rows: int = PARTITION_ROWS) -> np.ndarray:
+def zone_cuts(keys: np.ndarray, month_code: np.ndarray, partition_rows: int = PARTITION_ROWS) -> np.ndarray:
     """Key values that split the curve into zones of about ``partition_rows`` events in the busiest month.
 
     Zone ``z`` holds keys in ``[cuts[z-1], cuts[z])``; the cuts are quantiles of the
     keys of all events, so every zone holds about the same share of every month.
+    ``month_code`` is any integer code of each event's month.
     """
     if len(keys) == 0:
         return np.zeros(0, dtype=np.uint64)
-    busiest = int(pd.Series(month_label).value_counts().max())
+    busiest = int(np.unique(month_code, return_counts=True)[1].max())
     zones = max(1, -(-busiest // max(int(partition_rows), 1)))
-    if zones == 1:
-        return np.zeros(0, dtype=np.uint64)
     located = keys[keys != NO_POINT_KEY]
-    if len(located) == 0:
+    if zones == 1 or len(located) == 0:
         return np.zeros(0, dtype=np.uint64)
     q = np.quantile(located, np.arange(1, zones) / zones, method="higher").astype(np.uint64)
     return np.unique(q)
 
 
-def month_labels(month) -> np.ndarray:
-    """``YYYY-MM`` of each month (:data:`NO_MONTH` where missing): the month part of a file name."""
+def month_codes(month) -> tuple[np.ndarray, list[str]]:
+    """(code of each row's month, ``YYYY-MM`` of each code): codes sort as the months, missing last
+    (labelled :data:`NO_MONTH`), so file names sort in month order."""
     m = pd.DatetimeIndex(pd.to_datetime(month))
-    return np.where(m.isna(), NO_MONTH, m.strftime("%Y-%m")).astype(object)
+    ordinal = np.where(m.isna(), np.iinfo(np.int64).max, np.asarray(m.year, dtype=np.int64) * 12
+                       + np.asarray(m.month, dtype=np.int64) - 1) if len(m) else np.zeros(0, dtype=np.int64)
+    uniq, code = np.unique(ordinal, return_inverse=True)
+    labels = [NO_MONTH if u == np.iinfo(np.int64).max else f"{u // 12:04d}-{u % 12 + 1:02d}" for u in uniq.tolist()]
+    return code.astype(np.int64), labels
 
 
-def partition_layout(frame: gpd.GeoDataFrame, partition_rows: int = PARTITION_ROWS) -> tuple[np.ndarray, np.ndarray]:
-    """(file name of each row, row order): rows sorted by month, zone and Hilbert key (stable)."""
+def partition_layout(frame: gpd.GeoDataFrame, partition_rows: int = PARTITION_ROWS
+                     ) -> tuple[np.ndarray, list[tuple[int, int]], list[str]]:
+    """(row order, [start, stop) of each partition in that order, file name of each partition).
+
+    Rows are ordered by month, zone and Hilbert key (stable for equal keys).
+    """
     geoms = frame.geometry.to_numpy()
-    empty = gpd.GeoSeries(geoms).is_empty.to_numpy() | pd.isna(geoms)
+    located = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     x = np.full(len(frame), np.nan)
     y = np.full(len(frame), np.nan)
-    if (~empty).any():
-        x[~empty] = shapely.get_x(geoms[~empty])
-        y[~empty] = shapely.get_y(geoms[~empty])
+    if located.any():
+        x[located] = shapely.get_x(geoms[located])
+        y[located] = shapely.get_y(geoms[located])
     keys = hilbert_key(x, y)
-    labels = month_labels(frame["month"])
-    cuts = zone_cuts(keys, labels, partition_rows)
-    zone = np.searchsorted(cuts, keys, side="right")
-    names = [f"{m}-z{z:03d}.parquet" for m, z in zip(labels, zone.tolist(), strict=True)]
-    order = np.lexsort((keys, zone, labels.astype(str)))
-    return np.array(names, dtype=object), order
+    code, labels = month_codes(frame["month"])
+    cuts = zone_cuts(keys, code, partition_rows)
+    zone = np.searchsorted(cuts, keys, side="right").astype(np.int64)
+    order = np.lexsort((keys, zone, code))
+    part = (code * (len(cuts) + 1) + zone)[order]
+    if not len(part):
+        return order, [], []
+    starts = np.flatnonzero(np.r_[True, part[1:] != part[:-1]])
+    bounds = list(zip(starts.tolist(), [*starts[1:].tolist(), len(part)], strict=True))
+    first = order[starts]
+    names = [f"{labels[c]}-z{z:03d}.parquet" for c, z in zip(code[first].tolist(), zone[first].tolist(), strict=True)]
+    return order, bounds, names
 
 
 def write_partitioned(frame: gpd.GeoDataFrame, folder: Path, partition_rows: int = PARTITION_ROWS,
-                      row_group_rows: int = ROW_GROUP_ROWS) -> dict:
+                      row_group_rows: int = ROW_GROUP_ROWS, threads: int | None = None) -> dict:
     """Write ``frame`` as a dataset folder of month x zone partitions; returns the layout for the report.
 
     Rows are sorted by month, zone and key, so the files do not depend on the order the
     rows came in, except that rows with the same month and key (the same 20 m cell, or no
-    point) keep their order in ``frame``.
+    point) keep their order in ``frame``. The files are written by ``threads`` threads
+    (None: one per core; encoding WKB and Parquet runs outside the GIL).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=False)
-    names, order = partition_layout(frame, partition_rows)
+    order, bounds, names = partition_layout(frame, partition_rows)
     ordered = frame.iloc[order].reset_index(drop=True)
-    names = names[order]
-    if len(names):
-        starts = np.flatnonzero(np.r_[True, names[1:] != names[:-1]])
-        bounds = list(zip(starts, [*starts[1:], len(names)], strict=True))
-    else:  # an empty table still has one (empty) file, so its columns are known
-        bounds, names = [(0, 0)], np.array([f"{NO_MONTH}-z000.parquet"], dtype=object)
-    sizes = []
-    for a, b in bounds:
-        part = ordered.iloc[a:b]
-        part.to_parquet(folder / str(names[a] if b > a else names[0]), index=False,
-                        row_group_size=max(int(row_group_rows), 1))
-        sizes.append(b - a)
+    if not bounds:  # an empty table still has one (empty) file, so its columns are known
+        bounds, names = [(0, 0)], [f"{NO_MONTH}-z000.parquet"]
+
+    def write(i: int) -> int:
+        a, b = bounds[i]
+        ordered.iloc[a:b].to_parquet(folder / names[i], index=False, row_group_size=max(int(row_group_rows), 1))
+        return b - a
+
+    workers = max(1, min(len(bounds), threads or os.cpu_count() or 1))
+    if workers == 1:
+        sizes = [write(i) for i in range(len(bounds))]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            sizes = list(pool.map(write, range(len(bounds))))
     return {"files": len(bounds), "rows_per_file_max": int(max(sizes)), "partition_rows": int(partition_rows),
             "row_group_rows": int(row_group_rows), "key": f"month, zone of a Hilbert curve (order {HILBERT_ORDER})"}

@@ -131,7 +131,7 @@ def test_same_pieces_give_identical_sums_on_every_engine(store, dask_engine):
     units = build_units(store, "grid250")
     groups, _ = event_groups()
     one = Engine("local", n_workers=1).event_sums(store, units, TARGET)
-    with Engine("local", n_workers=2) as pool:
+    with Engine("local", n_workers=2, min_parallel=(0, 0)) as pool:  # the pool even for a small job
         two = pool.event_sums(store, units, TARGET)
     cluster = event_sums(store, units, groups, TARGET, map_reduce=DaskWorkers(dask_engine.client).map_reduce,
                          engine="dask")
@@ -216,8 +216,10 @@ def test_the_local_engine_trains_with_its_threads():
     assert Engine("local").estimator(blend) is blend  # every core: already the estimator's default
 
 
-def test_ingest_on_the_dask_engine_gives_the_same_store(tmp_path):
-    """Monthly files loaded in parallel, linked records across files resolved after loading: same tables."""
+@pytest.mark.parametrize("kind", ["local", "dask"])
+def test_parallel_ingest_gives_the_same_store(tmp_path, kind):
+    """Monthly files loaded on 2 worker processes (a pool, or Dask process workers), linked
+    records across files resolved after loading: the same tables, rejects and report."""
     from ingest_fixtures import STREET_HEADER, street_row, write_boundaries, write_csv
 
     from features.sources.ingest import ingest
@@ -225,21 +227,31 @@ def test_ingest_on_the_dask_engine_gives_the_same_store(tmp_path):
 
     data = tmp_path / "data"
     write_boundaries(data / "boundaries")
-    for m in range(1, 10):  # nine files on two thread workers: a shared duplicate memory would race
+    for m in range(1, 10):  # nine files on two workers: a shared duplicate memory would race
         rows = [street_row(f"{m}{i:063x}", f"2017-0{m}", 530100 + 70 * i, 180300 + 40 * m) for i in range(10)]
         rows.append(street_row("e" * 64, f"2017-0{m}", 530500, 180500))  # one id repeated in every month
         rows.append(street_row(f"{m}" + "f" * 63, f"2017-0{m}", 545000, 195000))  # outside: rejected
         write_csv(data / "crime" / f"2017-0{m}" / f"2017-0{m}-fixture-street.csv", STREET_HEADER, rows)
-    local = ingest(data, tmp_path / "local")
-    with Engine("dask", n_workers=2) as engine:
-        dask = ingest(data, tmp_path / "dask", map_files=engine.map_files)
+    local = ingest(data, tmp_path / "serial")
+    calls = []
+    with Engine(kind, n_workers=2, **({"min_parallel": (0, 0)} if kind == "local" else {})) as engine:
+        def mapper(func, items, shared=(), nbytes=None):
+            calls.append((len(items), nbytes > 0))
+            return engine.map_files(func, items, shared, nbytes)
+
+        if kind == "dask":
+            assert set(engine.client.run(os.getpid).values()).isdisjoint({os.getpid()})
+        parallel = ingest(data, tmp_path / "parallel", map_files=mapper)
+    assert calls == [(9, True)]  # the nine monthly files went to the workers together, with their size
     strip = [{k: v for k, v in i.items() if k not in ("files",)} for i in local["inputs"]]
-    assert strip == [{k: v for k, v in i.items() if k not in ("files",)} for i in dask["inputs"]]
-    a = pd.read_parquet(tmp_path / "local" / "events.parquet")
-    b = pd.read_parquet(tmp_path / "dask" / "events.parquet")
-    pd.testing.assert_frame_equal(a, b)
-    ra = pd.read_parquet(tmp_path / "local" / "rejects.parquet").sort_values(["source_file", "source_row"])
-    rb = pd.read_parquet(tmp_path / "dask" / "rejects.parquet").sort_values(["source_file", "source_row"])
+    assert strip == [{k: v for k, v in i.items() if k not in ("files",)} for i in parallel["inputs"]]
+    assert local["totals"] == parallel["totals"]
+    a_store, b_store = Store(tmp_path / "serial"), Store(tmp_path / "parallel")
+    for name in ("events", "units_lsoa2011"):
+        pd.testing.assert_frame_equal(pd.DataFrame(a_store.table(name)), pd.DataFrame(b_store.table(name)))
+    a = a_store.table("events")
+    ra = pd.read_parquet(tmp_path / "serial" / "rejects.parquet").sort_values(["source_file", "source_row"])
+    rb = pd.read_parquet(tmp_path / "parallel" / "rejects.parquet").sort_values(["source_file", "source_row"])
     cols = ["source_file", "source_row", "reason", "detail"]
     pd.testing.assert_frame_equal(ra[cols].reset_index(drop=True), rb[cols].reset_index(drop=True))
     assert (ra["reason"] == "linked record of one crime").sum() == 8
