@@ -23,9 +23,11 @@ worker, and adds the results in the same tree on the workers; only the total com
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import forkserver
 
 from features.scale import SPLIT_EVERY, TreeReducer, tree_reduce
@@ -38,6 +40,19 @@ PARALLEL_MIN_BYTES = 32 * 2**20
 PRELOAD = ["__main__", "features.scale", "features.sources.ingest"]
 """Modules the forkserver imports once, so a forked worker starts with them loaded (``__main__``
 as multiprocessing does by default: a worker needs it to unpickle what the main script defines)."""
+
+
+class WorkerLost(OSError):
+    """A worker process died before finishing its task (killed: most often by the out-of-memory killer).
+
+    An ``OSError``: the operating system took the process away, so the CLI prints it as one
+    line (``error: ...``) and exits 2, with what to do, instead of a traceback.
+    """
+
+
+def _lost(exc: BaseException) -> WorkerLost:
+    return WorkerLost(errno.ECHILD, f"a worker process died before finishing its task ({exc}); the machine may be "
+                      "out of memory: set fewer workers (svrisk.toml `workers`, or SVRISK_WORKERS=1) and run again")
 
 
 def available_cores() -> int:
@@ -103,8 +118,11 @@ class ProcessPool:
         pool = None if small else self._executor(items, tuple(shared))
         if pool is None:
             return [func(item, *shared) for item in items]
-        with pool:
-            return list(pool.map(_call, [func] * len(items), items))
+        try:
+            with pool:
+                return list(pool.map(_call, [func] * len(items), items))
+        except BrokenProcessPool as exc:
+            raise _lost(exc) from None
 
     def map_reduce(self, func, items, combine, shared: tuple = (), split_every: int = SPLIT_EVERY,
                    rows: int | None = None):
@@ -116,10 +134,17 @@ class ProcessPool:
             for item in items:
                 reducer.push(func(item, *shared))
             return reducer.result()
-        with pool:
-            futures = [pool.submit(_call, func, item) for item in items]
-            for f in futures:  # in item order: the same tree whatever finishes first
-                reducer.push(f.result())
+        try:
+            with pool:
+                futures = [pool.submit(_call, func, item) for item in items]
+                try:
+                    for f in futures:  # in item order: the same tree whatever finishes first
+                        reducer.push(f.result())
+                except BaseException:  # an error or an interrupt: do not wait for the pieces not started
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+        except BrokenProcessPool as exc:
+            raise _lost(exc) from None
         return reducer.result()
 
 
@@ -145,7 +170,10 @@ class DaskWorkers:
         if not items:
             return []
         futures = self.client.map(_apply, items, fn=func, shared=self._shared(shared), pure=False)
-        return self.client.gather(futures)
+        try:
+            return self.client.gather(futures)
+        except Exception as exc:
+            raise _dask_lost(exc) from None
 
     def map_reduce(self, func, items, combine, shared: tuple = (), split_every: int = SPLIT_EVERY,
                    rows: int | None = None):
@@ -158,7 +186,18 @@ class DaskWorkers:
         total = tree_reduce(futures, add, split_every) if futures else None
         if total is None:
             raise ValueError("nothing to reduce")
-        return total.result()
+        try:
+            return total.result()
+        except Exception as exc:
+            raise _dask_lost(exc) from None
+
+
+def _dask_lost(exc: Exception) -> Exception:
+    """A worker lost on the cluster (``KilledWorker``: the task killed every worker that ran it) as
+    :class:`WorkerLost`; any other error is the task's own and goes up unchanged."""
+    from distributed import KilledWorker
+
+    return _lost(exc) if isinstance(exc, KilledWorker) else exc
 
 
 def geo_worker_plugin():

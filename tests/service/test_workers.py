@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
 from features.scale import tree_reduce
-from service.workers import ProcessPool, available_cores
+from service.workers import ProcessPool, WorkerLost, available_cores
 
 
 def _pid_plus(item, offset):
@@ -47,6 +48,20 @@ def test_pool_reduces_in_the_fixed_tree(n):
     expected = tree_reduce([[i] for i in range(n)], nest, 3)
     got = ProcessPool(2, min_rows=0).map_reduce(_pair, list(range(n)), nest, (0,), split_every=3, rows=n)
     assert got == expected
+
+
+def _die_on_three(item, _):
+    if item == 3:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+    return [item]
+
+
+def test_a_killed_worker_is_one_clear_error():
+    pool = ProcessPool(2, min_rows=0, min_bytes=0)
+    with pytest.raises(WorkerLost, match="a worker process died before finishing its task.*set fewer workers"):
+        pool.map(_die_on_three, list(range(6)), (0,))
+    with pytest.raises(OSError, match="out of memory"):  # the CLI prints OSErrors as one line
+        pool.map_reduce(_die_on_three, list(range(6)), _concat, (0,))
 
 
 def test_workers_validated():
