@@ -1,23 +1,33 @@
-"""Scaling benchmark: local and Dask engines on a borough, London and a national-sized slice.
+"""Scaling benchmark: ingest and the event-heavy pipeline on 1, 2, 4... workers of each engine.
 
-For each size the synthetic input is generated once (``features.demo.scale``) and
-ingested once under ``--root`` (default ``/tmp/svrisk-scale``; never the repository).
-Then each engine runs the event-heavy pipeline in a fresh process measured with
-``/usr/bin/time`` (wall time, peak resident memory of the whole process, which
-includes the in-process Dask workers): units (grid 250 m), event sums, feature
-matrices at ``--cutoffs`` month ends, an XGBoost fit at the last cutoff (12 training
-origins) and the ranking (prediction) at it. ``wall_s`` includes interpreter start
-and imports (about 8 s here); ``pipeline_s`` is the sum of the steps and
-``events_per_s`` = events / ``pipeline_s``. Prints one JSON object::
+For each size the synthetic input is generated once (``features.demo.scale``) under
+``--root`` (default ``/tmp/svrisk-scale``; never the repository). Then, for each engine
+and each worker count of ``--workers`` (e.g. ``1,2``), two fresh processes are measured
+with ``/usr/bin/time`` (wall time, peak resident memory of the measured process):
 
-    {"machine": {...}, "sizes": {"london": {"events": ..., "units": ...,
-      "generate_s": ..., "ingest": {"wall_s": ..., "peak_rss_mb": ...},
-      "local": {"wall_s": ..., "peak_rss_mb": ..., "pipeline_s": ..., "events_per_s": ..., "steps": {...}},
-      "dask": {...}, "dask_over_local_wall": ...}}}
+* **ingest**: ``features.sources.ingest.ingest`` with the engine's ``map_files`` (the
+  police.uk monthly files validated on the workers);
+* **pipeline**: units (grid 250 m), **event sums** (one task per partition of the store's
+  events on the workers, added in a fixed tree), context features, feature matrices at
+  ``--cutoffs`` month ends, an XGBoost fit at the last cutoff (12 training origins, local:
+  ``n_jobs`` = workers threads) and the ranking (prediction) at it.
 
-Run: ``.venv/bin/python benchmarks/scale.py --sizes borough,london,national``.
-The machine is shared: sizes run one after another, Dask on a LocalCluster of
-``--workers`` thread workers in the measured process (``--scheduler`` for a real one).
+Every step reports its seconds, its speed-up over the local engine with one worker
+measured in the same run, and the CPUs busy during it (from ``/proc/stat``, the whole
+machine: other jobs count too, so ``machine.load_1m`` is printed before each size).
+``same_as_serial`` checks that every parallel ingest wrote the same events and rejects as
+the serial one, and that every run's forecasts sum to the same total.
+
+Prints one JSON object and, on stderr, a speed-up table per size::
+
+    {"machine": {...}, "sizes": {"london": {"events": ..., "units": ..., "generate_s": ...,
+      "runs": [{"engine": "local", "workers": 1, "ingest": {...}, "pipeline": {...}}, ...],
+      "speedup": {"local x2": {"ingest": 1.7, "event_sums": 1.9, ...}}}}}
+
+Run: ``.venv/bin/python benchmarks/scale.py --sizes london --workers 1,2 --processes``.
+``--processes`` gives the Dask engine a LocalCluster of process workers (without it: thread
+workers in the measured process); the local engine's workers are always processes.
+``--scheduler`` runs the Dask engine on a real cluster.
 """
 
 from __future__ import annotations
@@ -50,101 +60,232 @@ def _timed(cmd: list[str]) -> tuple[dict, float, float]:
     return (json.loads(out[-1]) if out else {}), wall, int(peak_kb) / 1024
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from ``/proc/stat``."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+class _Steps:
+    """Seconds and busy CPUs of named steps."""
+
+    def __init__(self):
+        self.out: dict[str, dict] = {}
+
+    def __call__(self, name):
+        steps = self
+
+        class _Step:
+            def __enter__(self):
+                self.t, self.cpu = time.perf_counter(), _cpu_ticks()
+
+            def __exit__(self, *exc):
+                wall = time.perf_counter() - self.t
+                busy, total = (a - b for a, b in zip(_cpu_ticks(), self.cpu, strict=True))
+                steps.out[name] = {"s": round(wall, 2),
+                                   "busy_cpus": round((os.cpu_count() or 1) * busy / max(total, 1), 2)}
+
+        return _Step()
+
+
 def _prepare(root: Path, name: str, seed: int) -> dict:
     boroughs, years = SIZES[name]
-    data, store = root / name / "data", root / name / "store"
+    data = root / name / "data"
     info: dict = {"boroughs": boroughs, "years": years}
     if not (data / "catalogue.toml").is_file():
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "features.demo.scale", str(data), "--boroughs", str(boroughs),
                         "--years", str(years), "--seed", str(seed)], check=True, capture_output=True)
         info["generate_s"] = round(time.perf_counter() - t0, 1)
-    if not (store / "ingest_report.json").is_file():
-        code = ("import json,sys; from features.sources.ingest import ingest; "
-                f"r = ingest({str(data)!r}, {str(store)!r}); print(json.dumps(r['totals']))")
-        totals, wall, peak = _timed([sys.executable, "-c", code])
-        info["ingest"] = {"wall_s": round(wall, 1), "peak_rss_mb": round(peak), **totals}
     return info
+
+
+def _engine(args):
+    from service.engine import Engine
+
+    return Engine(args.engine, args.scheduler, npartitions=args.partitions, n_workers=args.workers,
+                  processes=args.processes, n_jobs=args.workers if args.engine == "local" else None)
+
+
+def _store_digest(store_dir: Path) -> str:
+    """A digest of the events and rejects a store holds (rows in store order, geometry as WKB)."""
+    import hashlib
+
+    import pandas as pd
+
+    from features.sources.store import Store
+
+    store = Store(store_dir)
+    h = hashlib.sha256()
+    for name in ("events", "rejects"):
+        if not store.has(name):
+            continue
+        table = pd.DataFrame(store.table(name))
+        if "geometry" in table:
+            table["geometry"] = table["geometry"].to_wkb() if hasattr(table["geometry"], "to_wkb") else table["geometry"]
+        h.update(pd.util.hash_pandas_object(table.astype("string"), index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _run_ingest(args) -> None:
+    """Child process: ingest ``--data`` into ``--store`` on one engine; prints JSON."""
+    import shutil
+
+    from features.sources.ingest import ingest
+
+    shutil.rmtree(args.store, ignore_errors=True)
+    steps = _Steps()
+    with _engine(args) as eng, steps("ingest"):
+        report = ingest(args.data, args.store, map_files=eng.map_files)
+    print(json.dumps({"totals": report["totals"], "digest": _store_digest(Path(args.store)), "steps": steps.out}))
 
 
 def _run_engine(args) -> None:
     """Child process: one engine on one store; prints step timings as JSON."""
     import pandas as pd
 
+    from features.build import FeatureBuilder
     from features.sources.store import Store
     from features.units import build_units
     from models.backtest import forecast_matrix
     from models.boosting import PoissonBoost
-    from service.engine import Engine
     from service.settings import get_settings
 
     settings = get_settings()
     store = Store(args.store)
-    steps: dict[str, float] = {}
-    t = time.perf_counter()
-    units = build_units(store, args.units)
-    steps["units_s"] = time.perf_counter() - t
-    with Engine(args.engine, args.scheduler, npartitions=args.partitions, n_workers=args.workers) as eng:
-        t = time.perf_counter()
-        fb = eng.feature_builder(store, units, target_groups=settings.model.target_groups)
-        steps["event_sums_and_context_s"] = time.perf_counter() - t
-        months = fb.months
+    target = settings.model.target_groups
+    steps = _Steps()
+    with _engine(args) as eng:  # entered first: a local pool's forkserver starts while the units are built
+        with steps("units"):
+            units = build_units(store, args.units)
+        with steps("event_sums"):
+            sums = eng.event_sums(store, units, target)
+        with steps("context"):
+            fb = FeatureBuilder(store, units, target_groups=target, event_sums=sums)
+            months = fb.months
         cutoffs = [f"{m + pd.DateOffset(months=1):%Y-%m}" for m in months[-args.cutoffs:]]
-        t = time.perf_counter()
-        for c in cutoffs:
-            fb.matrix(c)
-        steps["matrices_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        model = eng.fit_at(fb, PoissonBoost(), cutoffs[-1], train_origins=12, min_train_history=6)
-        steps["train_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        X = forecast_matrix(fb, cutoffs[-1])
-        scores = model.predict(X)
-        steps["rank_s"] = time.perf_counter() - t
+        with steps("matrices"):
+            for c in cutoffs:
+                fb.matrix(c)
+        with steps("train"):
+            model = eng.fit_at(fb, PoissonBoost(), cutoffs[-1], train_origins=12, min_train_history=6)
+        with steps("rank"):
+            scores = model.predict(forecast_matrix(fb, cutoffs[-1]))
     print(json.dumps({"units": len(units), "events": fb.assignment_report()["read"], "cutoffs": cutoffs,
-                      "score_sum": float(scores.sum()), "steps": {k: round(v, 2) for k, v in steps.items()}}))
+                      "pieces": sums.partitions, "cube_sum": float(sums.cube.counts.sum()),
+                      "kernel_sum": float(sums.kernel.near.sum()), "score_sum": float(scores.sum()),
+                      "steps": steps.out}))
+
+
+def _child(args, mode: str, engine: str, workers: int, store: Path, data: Path) -> tuple[dict, float, float]:
+    cmd = [sys.executable, __file__, mode, engine, "--store", str(store), "--data", str(data),
+           "--units", args.units, "--cutoffs", str(args.cutoffs), "--workers", str(workers)]
+    if args.partitions:
+        cmd += ["--partitions", str(args.partitions)]
+    if args.processes:
+        cmd += ["--processes"]
+    if args.scheduler and engine == "dask":
+        cmd += ["--scheduler", args.scheduler]
+    return _timed(cmd)
+
+
+def _speedups(runs: list[dict]) -> dict:
+    base = next((r for r in runs if r["engine"] == "local" and r["workers"] == 1), None)
+    if base is None:
+        return {}
+    out = {}
+    for r in runs:
+        key = f"{r['engine']} x{r['workers']}"
+        row = {"ingest": round(base["ingest"]["steps"]["ingest"]["s"] / r["ingest"]["steps"]["ingest"]["s"], 2)}
+        for step, v in r["pipeline"]["steps"].items():
+            row[step] = round(base["pipeline"]["steps"][step]["s"] / max(v["s"], 1e-9), 2)
+        row["pipeline_wall"] = round(base["pipeline"]["wall_s"] / r["pipeline"]["wall_s"], 2)
+        out[key] = row
+    return out
+
+
+def _table(name: str, runs: list[dict], speedup: dict) -> str:
+    steps = ["ingest", *runs[0]["pipeline"]["steps"]]
+    lines = [f"## {name}: seconds (speed-up over local x1; busy CPUs)",
+             "| run | " + " | ".join(steps) + " | pipeline wall | same as serial |",
+             "|---" * (len(steps) + 3) + "|"]
+    for r in runs:
+        key = f"{r['engine']} x{r['workers']}"
+        cells = []
+        for step in steps:
+            v = r["ingest"]["steps"]["ingest"] if step == "ingest" else r["pipeline"]["steps"][step]
+            cells.append(f"{v['s']:.1f} ({speedup.get(key, {}).get(step, float('nan')):.2f}x; {v['busy_cpus']:.1f})")
+        lines.append(f"| {key} | " + " | ".join(cells) + f" | {r['pipeline']['wall_s']:.1f} | {r['same_as_serial']} |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description="svrisk scaling benchmark (JSON on stdout)")
-    ap.add_argument("--sizes", default="borough,london,national")
+    ap = argparse.ArgumentParser(description="svrisk scaling benchmark (JSON on stdout, tables on stderr)")
+    ap.add_argument("--sizes", default="borough,london")
     ap.add_argument("--root", default="/tmp/svrisk-scale")
     ap.add_argument("--engines", default="local,dask")
     ap.add_argument("--units", default="grid250")
     ap.add_argument("--cutoffs", type=int, default=3)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", default="1,2", help="worker counts to measure, e.g. 1,2,4")
+    ap.add_argument("--processes", action="store_true", help="Dask LocalCluster of process workers (else threads)")
     ap.add_argument("--partitions", type=int, default=None)
     ap.add_argument("--scheduler", default=None)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--run-engine", dest="engine", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--run-ingest", dest="ingest_engine", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--store", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--data", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.engine:
-        _run_engine(args)
+    if args.engine or args.ingest_engine:
+        args.workers = int(args.workers)
+        if args.ingest_engine:
+            args.engine = args.ingest_engine
+            _run_ingest(args)
+        else:
+            _run_engine(args)
         return
+    try:
+        workers = [int(w) for w in args.workers.split(",") if w]
+    except ValueError:
+        ap.error(f"--workers: expected counts such as 1,2,4, got {args.workers!r}")
+    if not workers or min(workers) < 1:
+        ap.error(f"--workers: counts must be >= 1, got {args.workers!r}")
+    unknown = [s for s in args.sizes.split(",") if s and s not in SIZES]
+    if unknown:
+        ap.error(f"--sizes: unknown {unknown}; known sizes are {list(SIZES)}")
+    engines = [e for e in args.engines.split(",") if e]
+    # the baseline of every speed-up, measured in the same run: the local engine with one worker
+    engines, workers = ["local", *[e for e in engines if e != "local"]], sorted({1, *workers})
     root = Path(args.root)
-    out = {"machine": {"cpus": os.cpu_count(), "load_1m": round(os.getloadavg()[0], 2)}, "units": args.units,
-           "sizes": {}}
+    out = {"machine": {"cpus": os.cpu_count()}, "units": args.units, "workers": workers,
+           "dask_workers": "processes" if args.processes else "threads", "sizes": {}}
     for name in [s for s in args.sizes.split(",") if s]:
         res = _prepare(root, name, args.seed)
-        for engine in [e for e in args.engines.split(",") if e]:
-            cmd = [sys.executable, __file__, "--run-engine", engine, "--store", str(root / name / "store"),
-                   "--units", args.units, "--cutoffs", str(args.cutoffs), "--workers", str(args.workers)]
-            if args.partitions:
-                cmd += ["--partitions", str(args.partitions)]
-            if args.scheduler and engine == "dask":
-                cmd += ["--scheduler", args.scheduler]
-            child, wall, peak = _timed(cmd)
-            res.update(events=child["events"], units=child["units"])
-            res[engine] = {"wall_s": round(wall, 1), "peak_rss_mb": round(peak),
-                           "pipeline_s": round(sum(child["steps"].values()), 1),
-                           "events_per_s": round(child["events"] / max(sum(child["steps"].values()), 1e-9)),
-                           "score_sum": child["score_sum"],
-                           "steps": child["steps"]}
-        if "local" in res and "dask" in res:
-            res["dask_over_local_wall"] = round(res["dask"]["wall_s"] / res["local"]["wall_s"], 2)
+        res["load_1m_before"] = round(os.getloadavg()[0], 2)
+        data, runs = root / name / "data", []
+        for engine in engines:
+            for w in workers:
+                store = root / name / f"store-{engine}-{w}"
+                ing, ing_wall, ing_peak = _child(args, "--run-ingest", engine, w, store, data)
+                pipe, wall, peak = _child(args, "--run-engine", engine, w, store, data)
+                res.update(events=pipe["events"], units=pipe["units"])
+                runs.append({"engine": engine, "workers": w,
+                             "ingest": {"wall_s": round(ing_wall, 1), "peak_rss_mb": round(ing_peak), **ing},
+                             "pipeline": {"wall_s": round(wall, 1), "peak_rss_mb": round(peak), **pipe}})
+                print(json.dumps({name: runs[-1]}), file=sys.stderr)  # progress
+        first = runs[0]
+        for r in runs:
+            r["same_as_serial"] = (r["ingest"]["digest"] == first["ingest"]["digest"]
+                                   and r["ingest"]["totals"] == first["ingest"]["totals"]
+                                   and r["pipeline"]["cube_sum"] == first["pipeline"]["cube_sum"]
+                                   and abs(r["pipeline"]["score_sum"] - first["pipeline"]["score_sum"])
+                                   <= 1e-3 * abs(first["pipeline"]["score_sum"]))
+        res["runs"] = runs
+        res["speedup"] = _speedups(runs)
         out["sizes"][name] = res
-        print(json.dumps({name: res}), file=sys.stderr)  # progress
+        print(_table(name, runs, res["speedup"]), file=sys.stderr)
     print(json.dumps(out, indent=1))
 
 

@@ -42,7 +42,7 @@ def point_month_counts(store) -> pd.Series:
     if not store.has("events"):
         return pd.Series(dtype=float)
     path = store.path("events") if hasattr(store, "path") else None
-    if path is not None and path.is_file():
+    if path is not None and path.exists():  # a file, or the partitioned dataset folder
         months = pd.read_parquet(path, columns=["month"])["month"]
     else:
         months = store.table("events")["month"]

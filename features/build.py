@@ -79,10 +79,10 @@ class FeatureBuilder:
         (``area_counts``, e.g. the Met's ward tables) for units of their edition;
         ``"auto"`` takes whichever reaches the later month (:func:`features.areas.choose_source`).
     event_sums : features.scale.EventSums, optional
-        The events already summed per unit and month (e.g. on a Dask cluster by
-        :func:`features.scale.event_sums_dask`, for the same ``units``, groups
-        and target groups). None: sum them here, streaming the events table in
-        chunks (:func:`features.scale.event_sums`).
+        The events already summed per unit and month (e.g. on a process pool or a Dask cluster by
+        :meth:`service.engine.Engine.event_sums`, for the same ``units``, groups
+        and target groups). None: sum them here in this process, piece by piece
+        (:func:`features.scale.event_sums`).
 
     Examples
     --------

@@ -55,6 +55,9 @@ class PoissonBoost(RegressorMixin, BaseEstimator):
     seed : int, default 0
         ``random_state`` for the subsampling.
     allow_police_generated : bool, default False
+    n_jobs : int or None, default None
+        XGBoost threads (None: every core). The fit is the same whatever the number of
+        threads, to within rounding of the histogram sums (``tests/models/test_boosting.py``).
 
     Attributes
     ----------
@@ -76,6 +79,7 @@ class PoissonBoost(RegressorMixin, BaseEstimator):
         monotone: bool = True,
         seed: int = 0,
         allow_police_generated: bool = False,
+        n_jobs: int | None = None,
     ):
         self.features = features
         self.n_estimators = n_estimators
@@ -87,6 +91,7 @@ class PoissonBoost(RegressorMixin, BaseEstimator):
         self.monotone = monotone
         self.seed = seed
         self.allow_police_generated = allow_police_generated
+        self.n_jobs = n_jobs
 
     def _select(self, X):
         wanted = None if self.features in (None, "all") else tuple(self.features)
@@ -110,7 +115,7 @@ class PoissonBoost(RegressorMixin, BaseEstimator):
         return dict(objective="count:poisson", n_estimators=self.n_estimators, learning_rate=self.learning_rate,
                     max_depth=self.max_depth, min_child_weight=self.min_child_weight, subsample=self.subsample,
                     reg_lambda=self.reg_lambda, monotone_constraints=constraints, tree_method="hist",
-                    random_state=self.seed, n_jobs=1)
+                    random_state=self.seed, n_jobs=self.n_jobs)
 
     def fit(self, X, y):
         from xgboost import XGBRegressor
@@ -330,11 +335,12 @@ class DaskPoissonBoost(PoissonBoost):
 
     def __init__(self, features="all", n_estimators: int = 300, learning_rate: float = 0.05, max_depth: int = 3,
                  min_child_weight: float = 5.0, subsample: float = 1.0, reg_lambda: float = 1.0,
-                 monotone: bool = True, seed: int = 0, allow_police_generated: bool = False):
+                 monotone: bool = True, seed: int = 0, allow_police_generated: bool = False,
+                 n_jobs: int | None = None):
         super().__init__(features=features, n_estimators=n_estimators, learning_rate=learning_rate,
                          max_depth=max_depth, min_child_weight=min_child_weight, subsample=subsample,
                          reg_lambda=reg_lambda, monotone=monotone, seed=seed,
-                         allow_police_generated=allow_police_generated)
+                         allow_police_generated=allow_police_generated, n_jobs=n_jobs)
 
     def fit(self, X, y):
         import dask.array as da

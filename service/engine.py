@@ -5,13 +5,15 @@ Settings (``svrisk.toml`` or ``SVRISK_ENGINE`` / ``SVRISK_DASK_SCHEDULER``)::
     engine = "dask"
     dask_scheduler = "tcp://scheduler.example:8786"   # unset: a LocalCluster in this process
 
-Both engines run the same functions (see :mod:`features.scale`): the local engine
-streams the events table in chunks through them; the Dask engine reads it with
-dask-geopandas, partitions it along a Hilbert curve and maps the same functions
-over the partitions, adding the partial sums with a dask DataFrame groupby.
+Both engines run the same functions (see :mod:`features.scale`) over the pieces of
+the store's partitioned events table (month x spatial zone, no shuffle): the local
+engine on a pool of ``workers`` processes of this machine (all its cores by default;
+one: in this process), the Dask engine as one task per partition on the cluster,
+with the partial sums added in the same fixed tree (:mod:`service.workers`).
 Feature windows are then slices of the summed (units x months x groups) arrays,
-identical code on both engines. Training uses ``xgboost.dask`` on the Dask
-engine (:class:`models.boosting.DaskPoissonBoost`); the fitted booster is brought back and
+identical code on both engines. Training uses ``n_jobs`` threads locally (all cores
+by default) and ``xgboost.dask`` on the Dask engine
+(:class:`models.boosting.DaskPoissonBoost`); the fitted booster is brought back and
 predicts and explains locally, so ranking, reasons and the backtest's measures are
 the same code on both engines.
 
@@ -28,10 +30,11 @@ from sklearn.base import clone
 
 from features.areas import area_sums, choose_source
 from features.build import FeatureBuilder, event_groups
-from features.scale import DEFAULT_CHUNK_ROWS, event_sums, event_sums_dask
+from features.scale import DEFAULT_CHUNK_ROWS, event_sums
 from features.sources.memstore import as_store
 from models.backtest import backtest, default_methods, fit_at
 from models.boosting import BlendedBoost, DaskPoissonBoost, PoissonBoost
+from service.workers import DaskWorkers, ProcessPool, available_cores, geo_worker_plugin
 
 ENGINES = ("local", "dask")
 
@@ -46,18 +49,29 @@ class Engine:
         Address of a Dask scheduler (``tcp://host:8786``). None with ``dask``: a
         ``distributed.LocalCluster`` is started on entering and closed on exit.
     npartitions : int, optional
-        Partitions of the events table on Dask (None: one per Parquet row group).
+        Pieces of the events table (None: one per partition file of the store, small
+        ones joined on the local engine; see :func:`features.scale.event_pieces`).
     chunk_rows : int
-        Events per chunk on the local engine.
-    n_workers : int
-        Workers of the LocalCluster started when ``scheduler`` is None.
+        Most events in one piece.
+    n_workers : int, optional
+        Local engine: processes summing events (None: every core this process may use;
+        1: in this process). Dask: workers of the LocalCluster started when
+        ``scheduler`` is None (None: one per core).
     processes : bool
-        Whether that LocalCluster's workers are processes (False: threads in this
-        process, as the tests use).
+        Whether that LocalCluster's workers are processes (the default) or threads in
+        this process.
+    n_jobs : int, optional
+        Threads of a local XGBoost fit (None: every core). On Dask each worker's
+        threads train.
+    min_parallel : (rows, bytes), optional
+        Local engine: event sums under ``rows`` events and ingests under ``bytes`` of
+        monthly files run in this process (None: ``service.workers.PARALLEL_MIN_ROWS``
+        and ``PARALLEL_MIN_BYTES``; tests pass ``(0, 0)`` to use the pool always).
     """
 
     def __init__(self, kind: str = "local", scheduler: str | None = None, *, npartitions: int | None = None,
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS, n_workers: int = 2, processes: bool = False):
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS, n_workers: int | None = None, processes: bool = True,
+                 n_jobs: int | None = None, min_parallel: tuple[int, int] | None = None):
         if kind not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {kind!r}")
         if scheduler is not None and kind != "dask":
@@ -66,22 +80,34 @@ class Engine:
         self.scheduler = scheduler
         self.npartitions = npartitions
         self.chunk_rows = int(chunk_rows)
-        self.n_workers = int(n_workers)
+        for name, value in (("n_workers", n_workers), ("n_jobs", n_jobs), ("npartitions", npartitions)):
+            if value is not None and int(value) < 1:
+                raise ValueError(f"{name} must be >= 1 (or None for every core), got {value!r}")
+        self.n_workers = int(n_workers) if n_workers is not None else available_cores()
         self.processes = bool(processes)
+        self.n_jobs = int(n_jobs) if n_jobs is not None else None
         self.client = None
         self._cluster = None
+        self._workers = ProcessPool(self.n_workers, **({} if min_parallel is None else
+                                                       {"min_rows": min_parallel[0], "min_bytes": min_parallel[1]})
+                                    ) if kind == "local" else None
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> Engine:
-        """The engine named by ``settings.engine`` and ``settings.dask_scheduler``."""
-        return cls(settings.engine, settings.dask_scheduler, **kwargs)
+        """The engine of ``settings``: ``engine``, ``dask_scheduler``, ``workers``, ``processes``, ``n_jobs``."""
+        options = {"n_workers": settings.workers, "processes": settings.processes, "n_jobs": settings.n_jobs}
+        return cls(settings.engine, settings.dask_scheduler, **{**options, **kwargs})
 
     def __repr__(self) -> str:
-        where = f", scheduler={self.scheduler!r}" if self.scheduler else ""
+        where = f", scheduler={self.scheduler!r}" if self.scheduler else f", workers={self.n_workers}"
+        if self.kind == "dask" and self.scheduler is None:
+            where += ", processes" if self.processes else ", threads"
         return f"Engine({self.kind!r}{where})"
 
     # ---- connection --------------------------------------------------------------------
     def __enter__(self) -> Engine:
+        if self.kind == "local":
+            self._workers.start()
         if self.kind == "dask" and self.client is None:
             from distributed import Client, LocalCluster
 
@@ -91,6 +117,8 @@ class Engine:
                 self.client = Client(self._cluster, set_as_default=True)
             else:
                 self.client = Client(self.scheduler, set_as_default=True)
+            self.client.register_plugin(geo_worker_plugin())
+            self._workers = DaskWorkers(self.client)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -103,6 +131,8 @@ class Engine:
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+        if self.kind == "dask":
+            self._workers = None
 
     def _require_client(self):
         if self.kind == "dask" and self.client is None:
@@ -125,9 +155,8 @@ class Engine:
             raise ValueError(f"target groups: unknown offence groups {unknown}; known groups are {groups}")
         if choose_source(store, units.edition, source, target) == "areas":
             return area_sums(store, units, groups)
-        if self.kind == "local":
-            return event_sums(store, units, groups, target, chunk_rows=self.chunk_rows)
-        return event_sums_dask(store, units, groups, target, npartitions=self.npartitions)
+        return event_sums(store, units, groups, target, chunk_rows=self.chunk_rows, npartitions=self.npartitions,
+                          map_reduce=self._workers.map_reduce, engine=self.kind)
 
     def feature_builder(self, store, units, *, target_groups, allow_police_generated: bool = False,
                         source: str = "auto"):
@@ -137,23 +166,37 @@ class Engine:
                               allow_police_generated=allow_police_generated,
                               event_sums=self.event_sums(store, units, target_groups, source))
 
-    def map_files(self, func, items: list) -> list:
-        """``[func(item) for item in items]``, on the cluster for the Dask engine (order kept)."""
+    def map_files(self, func, items: list, shared: tuple = (), nbytes: int | None = None) -> list:
+        """``[func(item, *shared) for item in items]`` on this engine's workers, in order.
+
+        A process pool of ``n_workers`` locally (in this process with one, or when the
+        files hold under ``service.workers.PARALLEL_MIN_BYTES``), one task per item on
+        Dask; ``shared`` (e.g. the ingest context) is sent to each worker once.
+        """
         self._require_client()
-        if self.kind == "local":
-            return [func(item) for item in items]
-        return self.client.gather(self.client.map(func, items, pure=False))
+        return self._workers.map(func, items, tuple(shared), nbytes=nbytes)
 
     def estimator(self, estimator):
         """``estimator`` for this engine: a :class:`PoissonBoost` trains with xgboost.dask on Dask,
         and so does the boosting inside a :class:`~models.boosting.BlendedBoost`."""
         if self.kind == "local":
-            return estimator
+            return self._local_threads(estimator)
         if type(estimator) is PoissonBoost:
             return DaskPoissonBoost(**estimator.get_params())
         if isinstance(estimator, BlendedBoost):
             inner = PoissonBoost() if estimator.estimator is None else estimator.estimator
             return clone(estimator).set_params(estimator=self.estimator(inner))
+        return estimator
+
+    def _local_threads(self, estimator):
+        """``estimator`` with the engine's ``n_jobs`` (a copy; the boosting inside a blend too)."""
+        if isinstance(estimator, BlendedBoost):
+            inner = PoissonBoost() if estimator.estimator is None else estimator.estimator
+            threaded = self._local_threads(inner)
+            return estimator if threaded is inner else clone(estimator).set_params(estimator=threaded)
+        params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
+        if "n_jobs" in params and params["n_jobs"] != self.n_jobs:
+            return clone(estimator).set_params(n_jobs=self.n_jobs)
         return estimator
 
     def methods(self, seed: int = 0) -> dict:

@@ -154,6 +154,16 @@ class Settings(BaseSettings):
     demo_seed: int = 7
     engine: str = Field("local", pattern="^(local|dask)$")
     dask_scheduler: str | None = None
+    workers: int | None = Field(
+        None, ge=1, description="Processes that sum events on the local engine, or workers of the Dask "
+        "LocalCluster started when dask_scheduler is unset. None: one per core this process may use.",
+    )
+    processes: bool = Field(
+        True, description="The Dask LocalCluster's workers are processes (False: threads in this process).",
+    )
+    n_jobs: int | None = Field(
+        None, ge=1, description="Threads of a local XGBoost fit. None: every core.",
+    )
     ingest: IngestSettings = IngestSettings()
     units: UnitSettings = UnitSettings()
     model: ModelSettings = ModelSettings()

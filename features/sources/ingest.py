@@ -47,7 +47,7 @@ from features.sources.readers import (
     LoadResult,
     concat_rejects,
 )
-from features.sources.store import REPORT_NAME, STORE_VERSION
+from features.sources.store import PARTITIONED, REPORT_NAME, STORE_VERSION, write_partitioned
 from features.sources.taxonomy import load_taxonomy
 
 Loader = Callable[[Path, IngestContext], LoadResult]
@@ -534,7 +534,9 @@ def _write(folder: Path, tables, results, report) -> None:
         for col in frame.columns:
             if col != "geometry" and frame[col].dtype == object:
                 frame[col] = frame[col].astype("string")
-        if isinstance(frame, gpd.GeoDataFrame):
+        if name in PARTITIONED and isinstance(frame, gpd.GeoDataFrame):
+            report.setdefault("layout", {})[name] = write_partitioned(frame, folder / f"{name}.parquet")
+        elif isinstance(frame, gpd.GeoDataFrame):
             frame.to_parquet(folder / f"{name}.parquet", index=False)
         else:
             pd.DataFrame(frame).to_parquet(folder / f"{name}.parquet", index=False)

@@ -18,7 +18,18 @@ import shapely
 from features.demo.borough import CrimeTypeRate, DemoProcess, generate_demo
 from features.demo.scale import MAX_BOROUGHS, generate_scaled
 from features.incidents import KDE_BANDWIDTH_M, cube_cells, kernel_cells, month_ordinal
-from features.scale import counts_part, event_sums, iter_events, locate_events
+from features.scale import (
+    Piece,
+    TreeReducer,
+    _plan,
+    counts_part,
+    event_pieces,
+    event_sums,
+    iter_events,
+    locate_events,
+    read_piece,
+    tree_reduce,
+)
 from features.sources.memstore import MemoryStore
 from geo.units import UnitSet
 
@@ -110,7 +121,7 @@ def test_iter_events_streams_only_needed_columns(tmp_path):
     from features.sources.store import Store
 
     chunks = list(iter_events(Store(tmp_path), chunk_rows=2))
-    assert [len(c) for c in chunks] == [2, 2, 1]
+    assert [len(c) for c in chunks] == [2, 1, 2]  # equal row ranges of at most chunk_rows
     assert list(chunks[0].columns) == ["month", "group", "harm", "geometry"]
     assert chunks[2].crs.to_epsg() == 27700
 
@@ -119,6 +130,57 @@ def test_missing_column_named():
     ev = events().drop(columns="harm")
     with pytest.raises(ValueError, match=r"missing columns \['harm'\]"):
         next(iter_events(MemoryStore({"events": ev})))
+
+
+def test_plan_one_piece_per_file_split_and_joined():
+    # a file over max_rows is split in equal ranges; small neighbours are joined up to merge_rows
+    assert _plan([10, 1, 1, 1, 10], None, 8, 8) == [
+        [(0, 0, 5)], [(0, 5, 10), (1, 0, 1), (2, 0, 1), (3, 0, 1)], [(4, 0, 5)], [(4, 5, 10)]]
+    assert _plan([3, 3], None, 100, 0) == [[(0, 0, 3)], [(1, 0, 3)]]
+    assert _plan([0], None, 8, 8) == [[(0, 0, 0)]]  # an empty table is one empty piece
+
+
+def test_plan_exact_partitions_cross_file_boundaries():
+    plan = _plan([3, 3, 3], 7, 100, 0)
+    assert len(plan) == 7
+    rows = [(s, r) for piece in plan for s, a, b in piece for r in range(a, b)]
+    assert rows == [(s, r) for s in range(3) for r in range(3)]  # every row once, in order
+    assert len(_plan([2, 1], 10, 100, 0)) == 3  # no more pieces than rows
+
+
+def _parenthesise(group):
+    return "(" + ",".join(group) + ")"
+
+
+@pytest.mark.parametrize("split_every", [2, 3, 8])
+def test_streamed_tree_adds_in_the_same_order_as_the_level_by_level_tree(split_every):
+    for n in range(1, 40):
+        items = [str(i) for i in range(n)]
+        reducer = TreeReducer(_parenthesise, split_every)
+        for item in items:
+            reducer.push(item)
+        assert reducer.result() == tree_reduce(items, _parenthesise, split_every)
+    assert tree_reduce([str(i) for i in range(5)], _parenthesise, 2) == "(((0,1),(2,3)),4)"
+
+
+def test_pieces_of_a_partitioned_store_read_back_every_event(tmp_path):
+    from features.sources.store import Store, write_partitioned
+
+    many = pd.concat([events()] * 7, ignore_index=True)  # 35 events, 2 months
+    many["harm"] = np.arange(len(many), dtype=float)
+    write_partitioned(gpd.GeoDataFrame(many, crs="EPSG:27700"), tmp_path / "events.parquet",
+                      partition_rows=100, row_group_rows=4)
+    (tmp_path / "ingest_report.json").write_text("{}")
+    store = Store(tmp_path)
+    assert [f.name for f in store.files("events")] == ["2018-01-z000.parquet", "2018-02-z000.parquet"]
+    for n in (None, 3, 11):  # 11 pieces: more than the 2 files, cutting row groups of 4
+        pieces = event_pieces(store, npartitions=n, merge_rows=0)
+        assert len(pieces) == (2 if n is None else n)
+        got = pd.concat([read_piece(p) for p in pieces], ignore_index=True)
+        assert sorted(got["harm"]) == list(range(35))
+        assert list(got.columns) == ["month", "group", "harm", "geometry"] and got.crs.to_epsg() == 27700
+    memory = event_pieces(MemoryStore({"events": many}), npartitions=4)
+    assert [p.rows for p in memory] == [9, 9, 8, 9] and isinstance(memory[0], Piece)
 
 
 # ---------------------------------------------------------------------------- generator

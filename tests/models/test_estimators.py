@@ -74,6 +74,18 @@ def test_boosting_is_monotone_in_prior_counts_and_shap_adds_up():
     assert shap_values["cnt_sv_12m"].abs().mean() > shap_values["lag_cnt_sv_12m"].abs().mean()
 
 
+def test_boosting_threads_do_not_change_the_fit():
+    """Local training uses every core (n_jobs=None); XGBoost's hist sums are the same on 1 or 2 threads."""
+    X, y = _counts_frame()
+    X = pd.concat([X] * 10, ignore_index=True)  # 4,000 rows: each thread gets a share of the histogram
+    y = np.tile(y, 10)
+    assert PoissonBoost().n_jobs is None
+    one = PoissonBoost(n_estimators=80, n_jobs=1).fit(X, y)
+    two = PoissonBoost(n_estimators=80, n_jobs=2).fit(X, y)
+    assert two.booster_.get_params()["n_jobs"] == 2
+    np.testing.assert_array_equal(one.predict(X), two.predict(X))
+
+
 def _anchored_frame():
     # long-run means 0, 1, 2, 3 events a month; the next month's counts equal them
     X = pd.DataFrame({"cnt_sv_12m": [0.0, 12.0, 24.0, 36.0] * 5, "mean_sv_36m": [0.0, 1.0, 2.0, 3.0] * 5},

@@ -1,12 +1,16 @@
 """The Dask engine gives the local engine's features, rankings and backtest scores.
 
 Input: two synthetic boroughs, one year (``generate_scaled`` with a light process),
-ingested once. Dask runs on an in-process ``LocalCluster`` (2 thread workers), the
-events split into 4 partitions along a Hilbert curve.
+ingested once: 12 monthly partition files of one row group each. Dask runs on a
+``LocalCluster`` of 2 **process** workers, the events cut into 30 pieces (more pieces
+than row groups, so pieces cut row groups and cross files); the local engine runs one
+process, or a pool of 2 (identical sums).
 
 Tolerances (stated): event and harm counts, window features, rankings of the
-count baselines and their backtest measures are equal; kernel features (near-repeat,
-KDE) are sums of floats added in another order and agree to a relative 1e-12.
+count baselines and their backtest measures are equal; with other pieces than the
+local engine's, kernel features (near-repeat, KDE) are sums of floats added in another
+order and agree to a relative 1e-12; with the same pieces (the default) every sum is
+identical on both engines.
 Training with ``xgboost.dask`` merges per-worker quantile sketches, so forecasts
 may differ slightly: relative difference <= 1e-3 per unit, Spearman >= 0.999, and
 backtest PAI/PEI* within 0.02.
@@ -14,12 +18,16 @@ backtest PAI/PEI* within 0.02.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from features.build import event_groups
 from features.demo.borough import CrimeTypeRate, DemoProcess
 from features.demo.scale import generate_scaled
+from features.scale import event_sums, read_events_dask
 from features.sources.ingest import ingest
 from features.sources.store import Store
 from features.units import build_units
@@ -29,6 +37,7 @@ from models.boosting import PoissonBoost
 from models.evaluation import rank_order
 from service.engine import DaskPoissonBoost, Engine
 from service.settings import get_settings
+from service.workers import DaskWorkers
 
 pytest.importorskip("dask_geopandas")
 pytest.importorskip("distributed")
@@ -38,6 +47,8 @@ LIGHT = DemoProcess(other_types=(CrimeTypeRate("Burglary", 60, {"resid": 0.4}),)
 CUTOFFS = ["2016-08", "2017-01"]
 KERNEL = ["nr_sv", "kde_sv_12m"]
 FAST_XGB = {"n_estimators": 60, "learning_rate": 0.15}
+PIECES = 30
+TARGET = ["violence", "robbery"]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +66,7 @@ def settings():
 
 @pytest.fixture(scope="module")
 def dask_engine():
-    with Engine("dask", npartitions=4, n_workers=2, processes=False) as eng:
+    with Engine("dask", npartitions=PIECES, n_workers=2, processes=True) as eng:
         yield eng
 
 
@@ -65,13 +76,18 @@ def builders(store, settings, dask_engine):
     for edition in ("lsoa2011", "grid250"):
         units = build_units(store, edition)
         target = settings.model.target_groups
-        out[edition] = (Engine("local", chunk_rows=5_000).feature_builder(store, units, target_groups=target),
+        out[edition] = (Engine("local", n_workers=1).feature_builder(store, units, target_groups=target),
                         dask_engine.feature_builder(store, units, target_groups=target))
     return out
 
 
 def test_engine_setting_is_validated(settings):
     assert Engine.from_settings(settings).kind == "local"
+    eng = Engine.from_settings(settings.model_copy(update={"workers": 3, "processes": False, "n_jobs": 2}))
+    assert (eng.n_workers, eng.processes, eng.n_jobs) == (3, False, 2)
+    assert Engine("local").n_workers >= 1 and Engine("dask").processes  # every core; process workers
+    with pytest.raises(ValueError, match="n_workers must be >= 1"):
+        Engine("local", n_workers=0)
     with pytest.raises(ValueError, match="engine must be one of"):
         Engine("spark")
     with pytest.raises(ValueError, match="dask_scheduler='tcp://x:8786' is set but engine is 'local'"):
@@ -80,9 +96,21 @@ def test_engine_setting_is_validated(settings):
         Engine("dask").event_sums(None, None, settings.model.target_groups)
 
 
+def test_the_cluster_has_process_workers_and_more_pieces_than_row_groups(store, dask_engine):
+    import pyarrow.parquet as pq
+
+    workers = dask_engine.client.scheduler_info()["workers"]
+    assert len(workers) == 2
+    pids = set(dask_engine.client.run(os.getpid).values())
+    assert os.getpid() not in pids and len(pids) == 2
+    row_groups = sum(pq.read_metadata(f).num_row_groups for f in store.files("events"))
+    assert PIECES > row_groups and len(store.files("events")) == 12
+
+
 @pytest.mark.parametrize("edition", ["lsoa2011", "grid250"])
 def test_dask_features_equal_local(builders, edition):
     local, dask = builders[edition]
+    assert dask._cube is not local._cube
     assert dask.assignment_report() == local.assignment_report()
     assert dask.assignment_report()["read"] > 8_000
     assert dask.months == local.months
@@ -96,6 +124,41 @@ def test_dask_features_equal_local(builders, edition):
         pd.testing.assert_frame_equal(b[KERNEL], a[KERNEL], check_exact=False, rtol=1e-12, atol=1e-12)
         assert (b["cnt_sv_12m"] == a["cnt_sv_12m"]).all()
         assert a["nr_sv"].sum() > 0
+
+
+def test_same_pieces_give_identical_sums_on_every_engine(store, dask_engine):
+    """One task per partition file on the cluster, a pool of 2, one process: the same bits."""
+    units = build_units(store, "grid250")
+    groups, _ = event_groups()
+    one = Engine("local", n_workers=1).event_sums(store, units, TARGET)
+    with Engine("local", n_workers=2, min_parallel=(0, 0)) as pool:  # the pool even for a small job
+        two = pool.event_sums(store, units, TARGET)
+    cluster = event_sums(store, units, groups, TARGET, map_reduce=DaskWorkers(dask_engine.client).map_reduce,
+                         engine="dask")
+    assert one.partitions == two.partitions == cluster.partitions
+    for other in (two, cluster):
+        assert other.assignment == one.assignment
+        for a, b in [(one.cube.counts, other.cube.counts), (one.cube.harm, other.cube.harm),
+                     (one.kernel.near, other.kernel.near), (one.kernel.kde, other.kernel.kde)]:
+            assert np.array_equal(a, b)
+    assert one.kernel.near.sum() > 0
+
+
+def test_a_spatial_shuffle_works_on_process_workers(store, dask_engine, tmp_path):
+    """The geometry survives the P2P shuffle's Arrow round trip (dask-geopandas imported on workers).
+
+    Without the engine's worker plugin this failed with ``TypeError: Input must be valid
+    geometry objects: b'\\x01\\x01...'``: one file read as one partition, shuffled into four.
+    """
+    import dask_geopandas
+
+    events = store.table("events")[["month", "group", "harm", "geometry"]]
+    events.to_parquet(tmp_path / "one.parquet")
+    gdf = dask_geopandas.read_parquet(tmp_path / "one.parquet")
+    assert gdf.npartitions == 1
+    shuffled = gdf.spatial_shuffle(by="hilbert", npartitions=4).compute()
+    assert len(shuffled) == len(events) and shuffled.geometry.geom_type.eq("Point").all()
+    assert read_events_dask(store).npartitions == 1  # the borough's small months: one piece, no shuffle
 
 
 def test_dask_rankings_and_baseline_backtest_equal_local(builders, dask_engine):
@@ -141,8 +204,22 @@ def test_the_engine_sends_the_blends_boosting_to_dask():
     assert Engine("local").estimator(blend) is blend
 
 
-def test_ingest_on_the_dask_engine_gives_the_same_store(tmp_path):
-    """Monthly files loaded in parallel, linked records across files resolved after loading: same tables."""
+def test_the_local_engine_trains_with_its_threads():
+    from models.boosting import BlendedBoost, PoissonBoost
+
+    blend = BlendedBoost(PoissonBoost(seed=3, n_estimators=20), weight=0.4)
+    local = Engine("local", n_jobs=2)
+    assert local.estimator(PoissonBoost()).n_jobs == 2
+    threaded = local.estimator(blend)
+    assert threaded is not blend and threaded.estimator.n_jobs == 2 and threaded.estimator.seed == 3
+    assert blend.estimator.n_jobs is None  # the original is not changed
+    assert Engine("local").estimator(blend) is blend  # every core: already the estimator's default
+
+
+@pytest.mark.parametrize("kind", ["local", "dask"])
+def test_parallel_ingest_gives_the_same_store(tmp_path, kind):
+    """Monthly files loaded on 2 worker processes (a pool, or Dask process workers), linked
+    records across files resolved after loading: the same tables, rejects and report."""
     from ingest_fixtures import STREET_HEADER, street_row, write_boundaries, write_csv
 
     from features.sources.ingest import ingest
@@ -150,21 +227,31 @@ def test_ingest_on_the_dask_engine_gives_the_same_store(tmp_path):
 
     data = tmp_path / "data"
     write_boundaries(data / "boundaries")
-    for m in range(1, 10):  # nine files on two thread workers: a shared duplicate memory would race
+    for m in range(1, 10):  # nine files on two workers: a shared duplicate memory would race
         rows = [street_row(f"{m}{i:063x}", f"2017-0{m}", 530100 + 70 * i, 180300 + 40 * m) for i in range(10)]
         rows.append(street_row("e" * 64, f"2017-0{m}", 530500, 180500))  # one id repeated in every month
         rows.append(street_row(f"{m}" + "f" * 63, f"2017-0{m}", 545000, 195000))  # outside: rejected
         write_csv(data / "crime" / f"2017-0{m}" / f"2017-0{m}-fixture-street.csv", STREET_HEADER, rows)
-    local = ingest(data, tmp_path / "local")
-    with Engine("dask", n_workers=2) as engine:
-        dask = ingest(data, tmp_path / "dask", map_files=engine.map_files)
+    local = ingest(data, tmp_path / "serial")
+    calls = []
+    with Engine(kind, n_workers=2, **({"min_parallel": (0, 0)} if kind == "local" else {})) as engine:
+        def mapper(func, items, shared=(), nbytes=None):
+            calls.append((len(items), nbytes > 0))
+            return engine.map_files(func, items, shared, nbytes)
+
+        if kind == "dask":
+            assert set(engine.client.run(os.getpid).values()).isdisjoint({os.getpid()})
+        parallel = ingest(data, tmp_path / "parallel", map_files=mapper)
+    assert calls == [(9, True)]  # the nine monthly files went to the workers together, with their size
     strip = [{k: v for k, v in i.items() if k not in ("files",)} for i in local["inputs"]]
-    assert strip == [{k: v for k, v in i.items() if k not in ("files",)} for i in dask["inputs"]]
-    a = pd.read_parquet(tmp_path / "local" / "events.parquet")
-    b = pd.read_parquet(tmp_path / "dask" / "events.parquet")
-    pd.testing.assert_frame_equal(a, b)
-    ra = pd.read_parquet(tmp_path / "local" / "rejects.parquet").sort_values(["source_file", "source_row"])
-    rb = pd.read_parquet(tmp_path / "dask" / "rejects.parquet").sort_values(["source_file", "source_row"])
+    assert strip == [{k: v for k, v in i.items() if k not in ("files",)} for i in parallel["inputs"]]
+    assert local["totals"] == parallel["totals"]
+    a_store, b_store = Store(tmp_path / "serial"), Store(tmp_path / "parallel")
+    for name in ("events", "units_lsoa2011"):
+        pd.testing.assert_frame_equal(pd.DataFrame(a_store.table(name)), pd.DataFrame(b_store.table(name)))
+    a = a_store.table("events")
+    ra = pd.read_parquet(tmp_path / "serial" / "rejects.parquet").sort_values(["source_file", "source_row"])
+    rb = pd.read_parquet(tmp_path / "parallel" / "rejects.parquet").sort_values(["source_file", "source_row"])
     cols = ["source_file", "source_row", "reason", "detail"]
     pd.testing.assert_frame_equal(ra[cols].reset_index(drop=True), rb[cols].reset_index(drop=True))
     assert (ra["reason"] == "linked record of one crime").sum() == 8

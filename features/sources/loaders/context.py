@@ -49,8 +49,10 @@ class IngestContext:
     area: StudyArea = field(default_factory=lambda: StudyArea(None))
     codes: dict[str, set[str]] = field(default_factory=dict)  # edition -> unit codes
     today: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.today().normalize())
-    # map(function, items) -> results in order; None loads files one after another in-process
-    map_files: Callable[[Callable, list], list] | None = None
+    # map(function, items, shared, nbytes=) -> [function(item, *shared) for item in items], in order, e.g.
+    # on a process pool or a Dask cluster (shared is sent to each worker once; nbytes: the files' size,
+    # so a pool can keep a small job here); None: one after another here
+    map_files: Callable[..., list] | None = None
 
     @property
     def limits(self) -> Limits:

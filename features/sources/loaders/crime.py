@@ -250,16 +250,26 @@ def _load_one(member, required, kind, ctx: IngestContext, columns_for) -> tuple:
     return gdf, [raw.malformed, rej], raw.rows_read, raw.source, flags, []
 
 
+def _load_member(member, ctx: IngestContext, required, kind, columns_for) -> tuple:
+    """:func:`_load_one` with the context second: the task a mapper runs (the context is sent
+    to each worker once, not with every file)."""
+    return _load_one(member, required, kind, ctx, columns_for)
+
+
 def _load_members(members, required, kind, ctx: IngestContext, columns_for) -> tuple[list, list, int, list, list, list]:
     """Read each monthly file, build its columns with ``columns_for(raw, checks, flags, ctx)`` and
     validate its coordinates; return (frames, rejects, rows_read, files, flags, failed).
 
-    With ``ctx.map_files`` (the Dask engine's map) the files are loaded in parallel; the
-    results are the same as loading them one after another, because each load is pure.
+    With ``ctx.map_files`` (the engine's map: a process pool or a Dask cluster) the files
+    are loaded in parallel; the results are the same as loading them one after another,
+    because each load is pure. ``columns_for`` must then be a module-level function (it
+    travels to the workers by name).
     """
-    task = functools.partial(_load_one, required=required, kind=kind, columns_for=columns_for,
-                             ctx=ctx if ctx.map_files is None else _without_mapper(ctx))
-    results = [task(m) for m in members] if ctx.map_files is None else ctx.map_files(task, members)
+    if ctx.map_files is None:
+        results = [_load_one(m, required, kind, ctx, columns_for) for m in members]
+    else:
+        task = functools.partial(_load_member, required=required, kind=kind, columns_for=columns_for)
+        results = ctx.map_files(task, members, (_without_mapper(ctx),), nbytes=members_bytes(members))
     frames, rejects, flags, files, failed = [], [], [], [], []
     rows_read = 0
     for frame, rej, n, source, file_flags, file_failed in results:
@@ -272,11 +282,69 @@ def _load_members(members, required, kind, ctx: IngestContext, columns_for) -> t
     return frames, rejects, rows_read, files, flags, failed
 
 
+def members_bytes(members) -> int:
+    """Bytes of the monthly files (uncompressed size of zip members; unreadable ones count 0)."""
+    import zipfile
+
+    total, zips = 0, {}
+    for path, member in members:
+        try:
+            if member is None:
+                total += Path(path).stat().st_size
+            else:
+                if path not in zips:
+                    with zipfile.ZipFile(path) as z:
+                        zips[path] = {i.filename: i.file_size for i in z.infolist()}
+                total += zips[path].get(member, 0)
+        except (OSError, zipfile.BadZipFile):
+            zips.setdefault(path, {})
+    return total
+
+
 def _without_mapper(ctx: IngestContext) -> IngestContext:
-    """What is sent to workers: the context without the mapper (it holds the cluster client)."""
+    """What is sent to workers: the context without the mapper (it holds the pool or the cluster client)."""
     import dataclasses
 
     return dataclasses.replace(ctx, map_files=None)
+
+
+def _street_columns(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: IngestContext) -> dict:
+    """The events columns of one police.uk street-level file (before its points are validated)."""
+    f = raw.frame
+    month = _check_month(ctx, checks, f["Month"])
+    expected = MONTHLY_STREET.search(raw.source.rsplit("/", 1)[-1])
+    if expected is not None:
+        off = checks.ok & month.notna() & (month.dt.strftime("%Y-%m") != expected.group(1))
+        if off.any():
+            flags.append({"check": "month_not_file_month", "severity": "warning",
+                          "message": f"{raw.source}: {int(off.sum())} rows have a Month other than the file's {expected.group(1)}"})
+    cls = _classify(ctx, checks, "policeuk", f["Crime type"])
+    crime_id = missing_ids(f["Crime ID"])
+    ids = crime_id.fillna(pd.Series(raw.source.rsplit("/", 1)[-1] + "#", index=f.index) + f["_row"].astype("string"))
+    blank = pd.Series(pd.NA, index=f.index, dtype="string")
+    return {
+        "event_id": ids, "crime_id": crime_id, "month": month, "category": f["Crime type"],
+        **{k: cls[k] for k in ("group", "serious_violence", "police_generated", "harm")},
+        "lsoa_code": f.get("LSOA code", blank), "location": f.get("Location", blank),
+        "outcome": f.get("Last outcome category", blank),
+        "source_file": pd.Series(raw.source, index=f.index, dtype="string"), "source_row": f["_row"],
+        "_record": _row_hash(f).where(crime_id.notna()),
+    }
+
+
+def _stop_search_columns(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: IngestContext) -> dict:
+    """The stop and search columns of one police.uk file (before its points are validated)."""
+    f = raw.frame
+    date = pd.to_datetime(f["Date"], errors="coerce", utc=True, format="ISO8601")
+    checks.reject(date.isna(), "unparseable date", "expected an ISO date-time, got " + f["Date"].astype("string"))
+    month = parse_month(f["month"]) if "month" in f else date.dt.tz_localize(None).dt.to_period("M").dt.to_timestamp()
+    month = check_month(checks, f["month"] if "month" in f else f["Date"], today=ctx.today,
+                        first=POLICEUK_FIRST_MONTH, source_name="police.uk", month=month)
+    return {
+        "month": month, "date": date, "type": f["Type"], "object_of_search": f["Object of search"],
+        "outcome": f.get("Outcome", pd.Series(pd.NA, index=f.index, dtype="string")),
+        "source_file": pd.Series(raw.source, index=f.index, dtype="string"), "source_row": f["_row"],
+    }
 
 
 def load_policeuk_street(path: Path, ctx: IngestContext) -> LoadResult:
@@ -285,30 +353,8 @@ def load_policeuk_street(path: Path, ctx: IngestContext) -> LoadResult:
     if not members:
         raise DataError(path, "no police.uk street-level files (YYYY-MM-<force>-street.csv) found")
 
-    def columns_for(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: IngestContext) -> dict:
-        f = raw.frame
-        month = _check_month(ctx, checks, f["Month"])
-        expected = MONTHLY_STREET.search(raw.source.rsplit("/", 1)[-1])
-        if expected is not None:
-            off = checks.ok & month.notna() & (month.dt.strftime("%Y-%m") != expected.group(1))
-            if off.any():
-                flags.append({"check": "month_not_file_month", "severity": "warning",
-                              "message": f"{raw.source}: {int(off.sum())} rows have a Month other than the file's {expected.group(1)}"})
-        cls = _classify(ctx, checks, "policeuk", f["Crime type"])
-        crime_id = missing_ids(f["Crime ID"])
-        ids = crime_id.fillna(pd.Series(raw.source.rsplit("/", 1)[-1] + "#", index=f.index) + f["_row"].astype("string"))
-        blank = pd.Series(pd.NA, index=f.index, dtype="string")
-        return {
-            "event_id": ids, "crime_id": crime_id, "month": month, "category": f["Crime type"],
-            **{k: cls[k] for k in ("group", "serious_violence", "police_generated", "harm")},
-            "lsoa_code": f.get("LSOA code", blank), "location": f.get("Location", blank),
-            "outcome": f.get("Last outcome category", blank),
-            "source_file": pd.Series(raw.source, index=f.index, dtype="string"), "source_row": f["_row"],
-            "_record": _row_hash(f).where(crime_id.notna()),
-        }
-
     frames, rejects, rows_read, files, flags, failed = _load_members(
-        members, STREET_COLUMNS, "police.uk street-level crime", ctx, columns_for)
+        members, STREET_COLUMNS, "police.uk street-level crime", ctx, _street_columns)
     return _events_result(path, frames, rejects, rows_read, files, flags, ctx, failed)
 
 
@@ -402,21 +448,8 @@ def load_stop_search(path: Path, ctx: IngestContext) -> LoadResult:
     """police.uk stop and search: a CSV, or monthly files in a folder/zip. Police-generated."""
     members = list_members(path, MONTHLY_STOP, ctx.limits) if (path.is_dir() or path.suffix == ".zip") else [(path, None)]
 
-    def columns_for(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: IngestContext) -> dict:
-        f = raw.frame
-        date = pd.to_datetime(f["Date"], errors="coerce", utc=True, format="ISO8601")
-        checks.reject(date.isna(), "unparseable date", "expected an ISO date-time, got " + f["Date"].astype("string"))
-        month = parse_month(f["month"]) if "month" in f else date.dt.tz_localize(None).dt.to_period("M").dt.to_timestamp()
-        month = check_month(checks, f["month"] if "month" in f else f["Date"], today=ctx.today,
-                            first=POLICEUK_FIRST_MONTH, source_name="police.uk", month=month)
-        return {
-            "month": month, "date": date, "type": f["Type"], "object_of_search": f["Object of search"],
-            "outcome": f.get("Outcome", pd.Series(pd.NA, index=f.index, dtype="string")),
-            "source_file": pd.Series(raw.source, index=f.index, dtype="string"), "source_row": f["_row"],
-        }
-
     frames, rejects, rows_read, files, flags, failed = _load_members(
-        members, STOP_SEARCH_COLUMNS, "police.uk stop and search", ctx, columns_for)
+        members, STOP_SEARCH_COLUMNS, "police.uk stop and search", ctx, _stop_search_columns)
     frames = [f for f in frames if len(f.columns) > 1] or frames[:1]
     frame = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=WORKING_CRS)
     result = LoadResult("stop_search", frame, concat_rejects(rejects), str(path), rows_read, files=files, flags=flags,

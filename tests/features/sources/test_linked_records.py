@@ -27,7 +27,7 @@ REF = "c" * 64
 def load(tmp_path):
     report = ingest(tmp_path / "data", tmp_path / "store")
     path = tmp_path / "store" / "events.parquet"
-    events = pd.read_parquet(path) if path.is_file() else None
+    events = pd.read_parquet(path) if path.exists() else None  # a dataset folder of partition files
     rejects = pd.read_parquet(tmp_path / "store" / "rejects.parquet")
     return report, events, rejects
 
