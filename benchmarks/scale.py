@@ -33,6 +33,7 @@ workers in the measured process); the local engine's workers are always processe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -69,25 +70,18 @@ def _cpu_ticks() -> tuple[int, int]:
 
 
 class _Steps:
-    """Seconds and busy CPUs of named steps."""
+    """Seconds and busy CPUs of named steps: ``with steps("name"): ...``."""
 
     def __init__(self):
         self.out: dict[str, dict] = {}
 
+    @contextlib.contextmanager
     def __call__(self, name):
-        steps = self
-
-        class _Step:
-            def __enter__(self):
-                self.t, self.cpu = time.perf_counter(), _cpu_ticks()
-
-            def __exit__(self, *exc):
-                wall = time.perf_counter() - self.t
-                busy, total = (a - b for a, b in zip(_cpu_ticks(), self.cpu, strict=True))
-                steps.out[name] = {"s": round(wall, 2),
-                                   "busy_cpus": round((os.cpu_count() or 1) * busy / max(total, 1), 2)}
-
-        return _Step()
+        t, cpu = time.perf_counter(), _cpu_ticks()
+        yield
+        wall = time.perf_counter() - t
+        busy, total = (a - b for a, b in zip(_cpu_ticks(), cpu, strict=True))
+        self.out[name] = {"s": round(wall, 2), "busy_cpus": round((os.cpu_count() or 1) * busy / max(total, 1), 2)}
 
 
 def _prepare(root: Path, name: str, seed: int) -> dict:

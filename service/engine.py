@@ -34,7 +34,14 @@ from features.scale import DEFAULT_CHUNK_ROWS, event_sums
 from features.sources.memstore import as_store
 from models.backtest import backtest, default_methods, fit_at
 from models.boosting import BlendedBoost, DaskPoissonBoost, PoissonBoost
-from service.workers import DaskWorkers, ProcessPool, available_cores, geo_worker_plugin
+from service.workers import (
+    PARALLEL_MIN_BYTES,
+    PARALLEL_MIN_ROWS,
+    DaskWorkers,
+    ProcessPool,
+    available_cores,
+    geo_worker_plugin,
+)
 
 ENGINES = ("local", "dask")
 
@@ -88,9 +95,8 @@ class Engine:
         self.n_jobs = int(n_jobs) if n_jobs is not None else None
         self.client = None
         self._cluster = None
-        self._workers = ProcessPool(self.n_workers, **({} if min_parallel is None else
-                                                       {"min_rows": min_parallel[0], "min_bytes": min_parallel[1]})
-                                    ) if kind == "local" else None
+        min_rows, min_bytes = min_parallel or (PARALLEL_MIN_ROWS, PARALLEL_MIN_BYTES)
+        self._workers = ProcessPool(self.n_workers, min_rows, min_bytes) if kind == "local" else None
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> Engine:

@@ -30,7 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import forkserver
 
-from features.scale import SPLIT_EVERY, TreeReducer, tree_reduce
+from features.scale import SPLIT_EVERY, TreeReducer, serial_map_reduce, tree_reduce
 
 _SHARED: tuple = ()
 PARALLEL_MIN_ROWS = 300_000
@@ -112,39 +112,42 @@ class ProcessPool:
             return None
         return ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=_init, initargs=(shared,))
 
+    def _in_order(self, pool: ProcessPoolExecutor, func, items: list):
+        """``func(item, *shared)`` of every item on ``pool``, yielded in item order.
+
+        On an error or an interrupt (here or in the caller) the items not started are
+        cancelled rather than waited for; a worker that died is :class:`WorkerLost`.
+        """
+        try:
+            with pool:
+                futures = [pool.submit(_call, func, item) for item in items]
+                try:
+                    for f in futures:
+                        yield f.result()
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+        except BrokenProcessPool as exc:
+            raise _lost(exc) from None
+
     def map(self, func, items, shared: tuple = (), nbytes: int | None = None) -> list:
         items = list(items)
         small = nbytes is not None and nbytes < self.min_bytes
         pool = None if small else self._executor(items, tuple(shared))
         if pool is None:
             return [func(item, *shared) for item in items]
-        try:
-            with pool:
-                return list(pool.map(_call, [func] * len(items), items))
-        except BrokenProcessPool as exc:
-            raise _lost(exc) from None
+        return list(self._in_order(pool, func, items))
 
     def map_reduce(self, func, items, combine, shared: tuple = (), split_every: int = SPLIT_EVERY,
                    rows: int | None = None):
         items = list(items)
-        reducer = TreeReducer(combine, split_every)
         small = rows is not None and rows < self.min_rows
         pool = None if small else self._executor(items, tuple(shared))
         if pool is None:
-            for item in items:
-                reducer.push(func(item, *shared))
-            return reducer.result()
-        try:
-            with pool:
-                futures = [pool.submit(_call, func, item) for item in items]
-                try:
-                    for f in futures:  # in item order: the same tree whatever finishes first
-                        reducer.push(f.result())
-                except BaseException:  # an error or an interrupt: do not wait for the pieces not started
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
-        except BrokenProcessPool as exc:
-            raise _lost(exc) from None
+            return serial_map_reduce(func, items, combine, shared, split_every)
+        reducer = TreeReducer(combine, split_every)
+        for result in self._in_order(pool, func, items):  # in item order: the same tree whatever finishes first
+            reducer.push(result)
         return reducer.result()
 
 
