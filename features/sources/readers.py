@@ -641,11 +641,25 @@ def _bad_row(source: str, number: int, text: str, detail: str) -> dict:
             "raw": json.dumps(text.replace(BAD_CHAR, "\ufffd"))}
 
 
-def _longest_line(text: str, piece: int = 1 << 26) -> int:
-    """Characters in the longest line (CR or LF ends a line); no field is longer, save quoted multi-line ones."""
+def _has_long_line(text: str, limit: int) -> bool:
+    """Whether a line of ``text`` is longer than ``limit`` characters.
+
+    Counted first in UTF-8 bytes (a line has at least as many bytes as characters, at a
+    quarter of the memory and time of counting characters: 0.4 s instead of 2.4 s for a
+    143 MB file); the characters are counted only when a line passes the limit in bytes.
+    """
+    return len(text) > limit and _longest_line(text, "utf-8") > limit and _longest_line(text) > limit
+
+
+def _longest_line(text: str, unit: str = "utf-32-le", piece: int = 1 << 26) -> int:
+    """Characters in the longest line (CR or LF ends a line); no field is longer, save quoted multi-line ones.
+
+    ``unit="utf-8"`` counts bytes of UTF-8 instead (never fewer than the characters).
+    """
+    dtype = np.uint32 if unit == "utf-32-le" else np.uint8
     longest, carry = 0, 0
     for start in range(0, len(text), piece):
-        codes = np.frombuffer(text[start:start + piece].encode("utf-32-le"), dtype=np.uint32)
+        codes = np.frombuffer(text[start:start + piece].encode(unit), dtype=dtype)
         ends = np.flatnonzero((codes == 10) | (codes == 13))
         if len(ends) == 0:
             carry += len(codes)
@@ -666,7 +680,7 @@ def _reject_damaged_rows(frame, header, text, decoded: Decoded, limits: Limits, 
     if decoded.bad_bytes:
         tests.append((BAD_BYTES, lambda s: s.str.contains(BAD_CHAR, regex=False),
                       f"the row holds bytes that are not valid {decoded.encoding} (the file is damaged here)"))
-    if len(text) > limits.max_field_chars and _longest_line(text) > limits.max_field_chars:
+    if _has_long_line(text, limits.max_field_chars):
         tests.append(("field too long", lambda s: s.str.len() > limits.max_field_chars,
                       f"a field is longer than {limits.max_field_chars:,} characters (setting "
                       f"{limits.setting_names[2]})"))
@@ -750,9 +764,25 @@ def concat_rejects(parts: list[pd.DataFrame | None]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[REJECT_COLUMNS]
 
 
+def per_distinct(func, values: pd.Series) -> pd.Series:
+    """``func(values)`` for an elementwise ``func``, computed once per distinct value (NA included).
+
+    A month or crime-type column has a few dozen distinct values in a million rows; string
+    functions of pandas run a Python call per row, so this is the same result in a fraction
+    of the time (measured: 8 s of a 669,000-row file's 25 s load went on such calls).
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    out = func(pd.Series(uniques, dtype=values.dtype))
+    return out.take(codes).set_axis(values.index).rename(values.name)
+
+
 def parse_month(values: pd.Series) -> pd.Series:
     """'2017-03', '2017-03-01', '201703' or '2017-03-01T..' -> first of the month; NaT where not a month."""
-    s = values.astype("string").str.strip()
+    return per_distinct(_parse_month, values.astype("string"))
+
+
+def _parse_month(values: pd.Series) -> pd.Series:
+    s = values.str.strip()
     s = s.str.replace(r"^(\d{4})(\d{2})$", r"\1-\2", regex=True)
     s = s.str.extract(r"^(\d{4}-\d{2})(?:-01)?(?:[T ].*)?$", expand=False)
     return pd.to_datetime(s, format="%Y-%m", errors="coerce")

@@ -42,6 +42,7 @@ from features.sources.readers import (
     empty_rejects,
     missing_ids,
     parse_month,
+    per_distinct,
     read_csv_raw,
     zip_names,
 )
@@ -95,6 +96,10 @@ def _check_month(ctx: IngestContext, checks: RowChecks, month_raw: pd.Series) ->
     return check_month(checks, month_raw, today=ctx.today, first=POLICEUK_FIRST_MONTH, source_name="police.uk")
 
 
+def _month_text(month: pd.Series) -> pd.Series:
+    return month.dt.strftime("%Y-%m")
+
+
 def _row_hash(frame: pd.DataFrame) -> pd.Series:
     """A fingerprint of each row's values: two identical rows are the same record written twice."""
     cols = [c for c in frame.columns if not c.startswith("_")]
@@ -143,21 +148,25 @@ def rank_records(table: pd.DataFrame) -> pd.DataFrame:
         sv = table["serious_violence"].to_numpy(dtype=bool)
         harm = table["harm"].to_numpy(dtype="float64")
         order = np.lexsort((np.arange(n), -harm, -sv.astype(np.int8)))  # ranked: most serious first
-        files = table["source_file"].astype(str).to_numpy()
-        rows = table["source_row"].to_numpy()
-        categories = table["category"].astype(str).to_numpy()
+
+        def text(column: str, at: np.ndarray) -> list[str]:  # only the rows a detail names: not 2M strings
+            return [str(v) for v in table[column].iloc[at].tolist()]
+
         record = _codes(table["record"])[order]
         dup, first_of = _repeats(record)
-        for p in np.flatnonzero(dup):
-            i, k = order[p], order[first_of[record[p]]]
-            reason[i], detail[i] = DUPLICATE, f"same record as {files[k]} row {rows[k]}"
+        p = np.flatnonzero(dup)
+        i, k = order[p], order[first_of[record[p]]]
+        reason[i] = DUPLICATE
+        detail[i] = [f"same record as {f} row {r}" for f, r in zip(text("source_file", k), text("source_row", k),
+                                                                     strict=True)]
         crime = np.where(dup, -1, _codes(table["crime_id"])[order])
         linked, first_of = _repeats(crime)
-        refs = table["crime_id"].astype(str).to_numpy()
-        for p in np.flatnonzero(linked):
-            i, k = order[p], order[first_of[crime[p]]]
-            reason[i] = LINKED
-            detail[i] = f"crime reference {refs[i][:12]}… is counted once, as {categories[k]} from {files[k]} row {rows[k]}"
+        p = np.flatnonzero(linked)
+        i, k = order[p], order[first_of[crime[p]]]
+        reason[i] = LINKED
+        detail[i] = [f"crime reference {ref[:12]}… is counted once, as {c} from {f} row {r}" for ref, c, f, r in
+                     zip(text("crime_id", i), text("category", k), text("source_file", k), text("source_row", k),
+                         strict=True)]
     return pd.DataFrame({"reason": pd.array(reason, dtype="string"), "detail": pd.array(detail, dtype="string")},
                         index=table.index)
 
@@ -315,7 +324,7 @@ def _street_columns(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: In
     month = _check_month(ctx, checks, f["Month"])
     expected = MONTHLY_STREET.search(raw.source.rsplit("/", 1)[-1])
     if expected is not None:
-        off = checks.ok & month.notna() & (month.dt.strftime("%Y-%m") != expected.group(1))
+        off = checks.ok & month.notna() & (per_distinct(_month_text, month) != expected.group(1))
         if off.any():
             flags.append({"check": "month_not_file_month", "severity": "warning",
                           "message": f"{raw.source}: {int(off.sum())} rows have a Month other than the file's {expected.group(1)}"})
@@ -397,7 +406,7 @@ def _events_result(path, frames, rejects, rows_read, files, flags, ctx, failed=(
     if len(frame) and frame["lsoa_code"].notna().any():
         ed = ctx.edition_of(frame["lsoa_code"], "lsoa")
         known = ed.dropna()
-        kinds = sorted({e.rstrip("+") for e in known if not e.endswith("+")})
+        kinds = sorted({e.rstrip("+") for e in known.unique() if not e.endswith("+")})
         if len(kinds) > 1:
             counts = known[~known.str.endswith("+")].value_counts().to_dict()
             result.flag("mixed_lsoa_editions", f"{path}: LSOA codes from more than one edition: {counts} "
