@@ -24,6 +24,10 @@ Prints one JSON object and, on stderr, a speed-up table per size::
       "runs": [{"engine": "local", "workers": 1, "ingest": {...}, "pipeline": {...}}, ...],
       "speedup": {"local x2": {"ingest": 1.7, "event_sums": 1.9, ...}}}}}
 
+``--one-file`` ingests the same crimes as one street-level CSV of every month (a force's
+multi-year export, written once beside the data as ``one-file/``), which the workers check
+in pieces (``[ingest] piece_mb``); ``--ingest-only`` skips the pipeline.
+
 Run: ``.venv/bin/python benchmarks/scale.py --sizes london --workers 1,2 --processes``.
 ``--processes`` gives the Dask engine a LocalCluster of process workers (without it: thread
 workers in the measured process); the local engine's workers are always processes.
@@ -94,6 +98,34 @@ def _prepare(root: Path, name: str, seed: int) -> dict:
                         "--years", str(years), "--seed", str(seed)], check=True, capture_output=True)
         info["generate_s"] = round(time.perf_counter() - t0, 1)
     return info
+
+
+def _one_file(data: Path) -> Path:
+    """A copy of the data folder ``data`` whose police.uk street-level crime is one CSV of every month
+    (a force's multi-year export), beside it in ``one-file/``; the other inputs are linked, not copied."""
+    one = data.parent / "one-file"
+    if (one / "catalogue.toml").is_file():
+        return one
+    (one / "crime").mkdir(parents=True, exist_ok=True)
+    for item in data.iterdir():
+        if item.name not in ("crime", "catalogue.toml") and not (one / item.name).exists():
+            (one / item.name).symlink_to(item.resolve())
+    (one / "stop-search").mkdir(exist_ok=True)
+    with open(one / "crime" / "all-street.csv", "w", encoding="utf-8") as out:
+        for i, f in enumerate(sorted(data.glob("crime/*/*-street.csv"))):
+            with open(f, encoding="utf-8") as fh:
+                header = fh.readline()
+                if i == 0:
+                    out.write(header)
+                out.write(fh.read())
+    for f in sorted(data.glob("crime/*/*-stop-and-search.csv")):
+        (one / "stop-search" / f.name).symlink_to(f.resolve())
+    cat = (data / "catalogue.toml").read_text()
+    cat = cat.replace('kind = "policeuk_street"\npath = "crime"\nformat = "folder"',
+                      'kind = "policeuk_street"\npath = "crime/all-street.csv"\nformat = "csv"')
+    cat = cat.replace('kind = "policeuk_stop_search"\npath = "crime"', 'kind = "policeuk_stop_search"\npath = "stop-search"')
+    (one / "catalogue.toml").write_text(cat)
+    return one
 
 
 def _engine(args):
@@ -193,15 +225,16 @@ def _speedups(runs: list[dict]) -> dict:
     for r in runs:
         key = f"{r['engine']} x{r['workers']}"
         row = {"ingest": round(base["ingest"]["steps"]["ingest"]["s"] / r["ingest"]["steps"]["ingest"]["s"], 2)}
-        for step, v in r["pipeline"]["steps"].items():
-            row[step] = round(base["pipeline"]["steps"][step]["s"] / max(v["s"], 1e-9), 2)
-        row["pipeline_wall"] = round(base["pipeline"]["wall_s"] / r["pipeline"]["wall_s"], 2)
+        if "pipeline" in r:
+            for step, v in r["pipeline"]["steps"].items():
+                row[step] = round(base["pipeline"]["steps"][step]["s"] / max(v["s"], 1e-9), 2)
+            row["pipeline_wall"] = round(base["pipeline"]["wall_s"] / r["pipeline"]["wall_s"], 2)
         out[key] = row
     return out
 
 
 def _table(name: str, runs: list[dict], speedup: dict) -> str:
-    steps = ["ingest", *runs[0]["pipeline"]["steps"]]
+    steps = ["ingest", *runs[0].get("pipeline", {}).get("steps", {})]
     lines = [f"## {name}: seconds (speed-up over local x1; busy CPUs)",
              "| run | " + " | ".join(steps) + " | pipeline wall | same as serial |",
              "|---" * (len(steps) + 3) + "|"]
@@ -211,7 +244,8 @@ def _table(name: str, runs: list[dict], speedup: dict) -> str:
         for step in steps:
             v = r["ingest"]["steps"]["ingest"] if step == "ingest" else r["pipeline"]["steps"][step]
             cells.append(f"{v['s']:.1f} ({speedup.get(key, {}).get(step, float('nan')):.2f}x; {v['busy_cpus']:.1f})")
-        lines.append(f"| {key} | " + " | ".join(cells) + f" | {r['pipeline']['wall_s']:.1f} | {r['same_as_serial']} |")
+        wall = f"{r['pipeline']['wall_s']:.1f}" if "pipeline" in r else "-"
+        lines.append(f"| {key} | " + " | ".join(cells) + f" | {wall} | {r['same_as_serial']} |")
     return "\n".join(lines)
 
 
@@ -227,6 +261,9 @@ def main(argv=None) -> None:
     ap.add_argument("--partitions", type=int, default=None)
     ap.add_argument("--scheduler", default=None)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--one-file", action="store_true",
+                    help="street-level crime as one CSV of every month (checked in pieces on the workers)")
+    ap.add_argument("--ingest-only", action="store_true", help="measure ingest only, not the pipeline")
     ap.add_argument("--run-engine", dest="engine", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--run-ingest", dest="ingest_engine", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--store", default=None, help=argparse.SUPPRESS)
@@ -259,23 +296,28 @@ def main(argv=None) -> None:
         res = _prepare(root, name, args.seed)
         res["load_1m_before"] = round(os.getloadavg()[0], 2)
         data, runs = root / name / "data", []
+        if args.one_file:
+            data = _one_file(data)
+            res["layout"] = "one street-level CSV of every month"
         for engine in engines:
             for w in workers:
-                store = root / name / f"store-{engine}-{w}"
+                store = root / name / f"store-{'one-' if args.one_file else ''}{engine}-{w}"
                 ing, ing_wall, ing_peak = _child(args, "--run-ingest", engine, w, store, data)
-                pipe, wall, peak = _child(args, "--run-engine", engine, w, store, data)
-                res.update(events=pipe["events"], units=pipe["units"])
                 runs.append({"engine": engine, "workers": w,
-                             "ingest": {"wall_s": round(ing_wall, 1), "peak_rss_mb": round(ing_peak), **ing},
-                             "pipeline": {"wall_s": round(wall, 1), "peak_rss_mb": round(peak), **pipe}})
+                             "ingest": {"wall_s": round(ing_wall, 1), "peak_rss_mb": round(ing_peak), **ing}})
+                if not args.ingest_only:
+                    pipe, wall, peak = _child(args, "--run-engine", engine, w, store, data)
+                    res.update(events=pipe["events"], units=pipe["units"])
+                    runs[-1]["pipeline"] = {"wall_s": round(wall, 1), "peak_rss_mb": round(peak), **pipe}
                 print(json.dumps({name: runs[-1]}), file=sys.stderr)  # progress
         first = runs[0]
         for r in runs:
             r["same_as_serial"] = (r["ingest"]["digest"] == first["ingest"]["digest"]
                                    and r["ingest"]["totals"] == first["ingest"]["totals"]
-                                   and r["pipeline"]["cube_sum"] == first["pipeline"]["cube_sum"]
-                                   and abs(r["pipeline"]["score_sum"] - first["pipeline"]["score_sum"])
-                                   <= 1e-3 * abs(first["pipeline"]["score_sum"]))
+                                   and ("pipeline" not in r
+                                        or (r["pipeline"]["cube_sum"] == first["pipeline"]["cube_sum"]
+                                            and abs(r["pipeline"]["score_sum"] - first["pipeline"]["score_sum"])
+                                            <= 1e-3 * abs(first["pipeline"]["score_sum"]))))
         res["runs"] = runs
         res["speedup"] = _speedups(runs)
         out["sizes"][name] = res

@@ -45,6 +45,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.sources.readers import per_distinct
+
 COLUMNS = (
     "scheme", "category", "subcategory", "group", "serious_violence",
     "police_generated", "harm_weight", "harm_provenance",
@@ -56,7 +58,11 @@ def normalise_category(text: pd.Series | str) -> pd.Series | str:
     """Casefold and squeeze spaces so 'VIOLENCE AGAINST  THE PERSON' matches 'Violence against the person'."""
     if isinstance(text, str):
         return re.sub(r"\s+", " ", text.strip()).casefold()
-    return text.astype("string").str.strip().str.replace(r"\s+", " ", regex=True).str.casefold()
+    return per_distinct(_normalise, text.astype("string"))
+
+
+def _normalise(text: pd.Series) -> pd.Series:
+    return text.str.strip().str.replace(r"\s+", " ", regex=True).str.casefold()
 
 
 @dataclass(frozen=True)

@@ -243,16 +243,51 @@ def test_parallel_ingest_gives_the_same_store(tmp_path, kind):
             assert set(engine.client.run(os.getpid).values()).isdisjoint({os.getpid()})
         parallel = ingest(data, tmp_path / "parallel", map_files=mapper)
     assert calls == [(9, True)]  # the nine monthly files went to the workers together, with their size
+    _assert_same_stores(tmp_path, local, parallel)
+    a = Store(tmp_path / "serial").table("events")
+    ra = pd.read_parquet(tmp_path / "serial" / "rejects.parquet")
+    assert (ra["reason"] == "linked record of one crime").sum() == 8
+    assert a.loc[a["crime_id"] == "e" * 64, "month"].dt.month.tolist() == [1]
+
+
+@pytest.mark.parametrize("kind", ["local", "dask"])
+def test_one_long_file_checked_in_pieces_gives_the_same_store(tmp_path, kind):
+    """One police.uk CSV of nine months, cut into pieces of about 1,000 characters checked on 2
+    worker processes (a pool, or Dask process workers): the same tables, rejects and report."""
+    from ingest_fixtures import STREET_HEADER, street_row, write_boundaries, write_csv
+
+    from features.sources.loaders.context import IngestOptions
+
+    data = tmp_path / "data"
+    write_boundaries(data / "boundaries")
+    rows = []
+    for m in range(1, 10):
+        rows += [street_row(f"{m}{i:063x}" if i % 7 else "", f"2017-0{m}", 530100 + 70 * i, 180300 + 40 * m)
+                 for i in range(10)]
+        rows.append(street_row("e" * 64, f"2017-0{m}", 530500, 180500))  # one id repeated in every month
+        rows.append(street_row(f"{m}" + "f" * 63, f"2017-0{m}", 545000, 195000))  # outside: rejected
+    write_csv(data / "crime" / "force-street.csv", STREET_HEADER, rows)
+    options = IngestOptions(piece_mb=1000 / 2**20)
+    local = ingest(data, tmp_path / "serial", options=options)
+    calls = []
+    with Engine(kind, n_workers=2, **({"min_parallel": (0, 0)} if kind == "local" else {})) as engine:
+        def mapper(func, items, shared=(), nbytes=None):
+            calls.append((getattr(func, "func", func).__name__, len(items)))
+            return engine.map_files(func, items, shared, nbytes)
+
+        parallel = ingest(data, tmp_path / "parallel", map_files=mapper, options=options)
+    assert calls[0] == ("_load_member", 0) and calls[1][0] == "_load_piece" and calls[1][1] > 10
+    _assert_same_stores(tmp_path, local, parallel)
+
+
+def _assert_same_stores(tmp_path, local: dict, parallel: dict) -> None:
     strip = [{k: v for k, v in i.items() if k not in ("files",)} for i in local["inputs"]]
     assert strip == [{k: v for k, v in i.items() if k not in ("files",)} for i in parallel["inputs"]]
     assert local["totals"] == parallel["totals"]
     a_store, b_store = Store(tmp_path / "serial"), Store(tmp_path / "parallel")
     for name in ("events", "units_lsoa2011"):
         pd.testing.assert_frame_equal(pd.DataFrame(a_store.table(name)), pd.DataFrame(b_store.table(name)))
-    a = a_store.table("events")
     ra = pd.read_parquet(tmp_path / "serial" / "rejects.parquet").sort_values(["source_file", "source_row"])
     rb = pd.read_parquet(tmp_path / "parallel" / "rejects.parquet").sort_values(["source_file", "source_row"])
     cols = ["source_file", "source_row", "reason", "detail"]
     pd.testing.assert_frame_equal(ra[cols].reset_index(drop=True), rb[cols].reset_index(drop=True))
-    assert (ra["reason"] == "linked record of one crime").sum() == 8
-    assert a.loc[a["crime_id"] == "e" * 64, "month"].dt.month.tolist() == [1]

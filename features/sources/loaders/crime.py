@@ -30,8 +30,10 @@ import pandas as pd
 
 from features.sources.loaders.areas import _edition_or_reject
 from features.sources.loaders.context import IngestContext
-from features.sources.loaders.points import point_table
+from features.sources.loaders.points import file_rules_fire, judge_grid_columns, point_table
 from features.sources.readers import (
+    MB,
+    CsvFile,
     DataError,
     Limits,
     LoadResult,
@@ -40,9 +42,15 @@ from features.sources.readers import (
     check_month,
     concat_rejects,
     empty_rejects,
+    finish_csv,
+    merge_counted_flags,
     missing_ids,
+    open_csv,
     parse_month,
+    parse_rows,
+    per_distinct,
     read_csv_raw,
+    split_csv,
     zip_names,
 )
 from geo.crs import WORKING_CRS
@@ -57,6 +65,8 @@ MONTHLY_STOP = re.compile(r"(\d{4}-\d{2})-[\w.-]+-stop-and-search\.csv$")
 POLICEUK_FIRST_MONTH = "2010-12"
 DUPLICATE = "duplicate record"
 LINKED = "linked record of one crime"
+POLICEUK_COORDS = ("Longitude", "Latitude", "EPSG:4326")
+API_COORDS = ("longitude", "latitude", "EPSG:4326")
 EVENT_COLUMNS = ["event_id", "crime_id", "month", "category", "group", "serious_violence", "police_generated",
                  "harm", "lsoa_code", "location", "outcome", "source_file", "source_row"]
 
@@ -93,6 +103,10 @@ def _classify(ctx: IngestContext, checks: RowChecks, scheme: str, category: pd.S
 
 def _check_month(ctx: IngestContext, checks: RowChecks, month_raw: pd.Series) -> pd.Series:
     return check_month(checks, month_raw, today=ctx.today, first=POLICEUK_FIRST_MONTH, source_name="police.uk")
+
+
+def _month_text(month: pd.Series) -> pd.Series:
+    return month.dt.strftime("%Y-%m")
 
 
 def _row_hash(frame: pd.DataFrame) -> pd.Series:
@@ -143,21 +157,25 @@ def rank_records(table: pd.DataFrame) -> pd.DataFrame:
         sv = table["serious_violence"].to_numpy(dtype=bool)
         harm = table["harm"].to_numpy(dtype="float64")
         order = np.lexsort((np.arange(n), -harm, -sv.astype(np.int8)))  # ranked: most serious first
-        files = table["source_file"].astype(str).to_numpy()
-        rows = table["source_row"].to_numpy()
-        categories = table["category"].astype(str).to_numpy()
+
+        def text(column: str, at: np.ndarray) -> list[str]:  # only the rows a detail names: not 2M strings
+            return [str(v) for v in table[column].iloc[at].tolist()]
+
         record = _codes(table["record"])[order]
         dup, first_of = _repeats(record)
-        for p in np.flatnonzero(dup):
-            i, k = order[p], order[first_of[record[p]]]
-            reason[i], detail[i] = DUPLICATE, f"same record as {files[k]} row {rows[k]}"
+        p = np.flatnonzero(dup)
+        i, k = order[p], order[first_of[record[p]]]
+        reason[i] = DUPLICATE
+        detail[i] = [f"same record as {f} row {r}" for f, r in zip(text("source_file", k), text("source_row", k),
+                                                                     strict=True)]
         crime = np.where(dup, -1, _codes(table["crime_id"])[order])
         linked, first_of = _repeats(crime)
-        refs = table["crime_id"].astype(str).to_numpy()
-        for p in np.flatnonzero(linked):
-            i, k = order[p], order[first_of[crime[p]]]
-            reason[i] = LINKED
-            detail[i] = f"crime reference {refs[i][:12]}… is counted once, as {categories[k]} from {files[k]} row {rows[k]}"
+        p = np.flatnonzero(linked)
+        i, k = order[p], order[first_of[crime[p]]]
+        reason[i] = LINKED
+        detail[i] = [f"crime reference {ref[:12]}… is counted once, as {c} from {f} row {r}" for ref, c, f, r in
+                     zip(text("crime_id", i), text("category", k), text("source_file", k), text("source_row", k),
+                         strict=True)]
     return pd.DataFrame({"reason": pd.array(reason, dtype="string"), "detail": pd.array(detail, dtype="string")},
                         index=table.index)
 
@@ -231,24 +249,79 @@ def _failed_file(source: str, exc: DataError) -> tuple:
     return empty, [empty_rejects()], 0, source, [], [{"path": source, "why": exc.reason}]
 
 
-def _load_one(member, required, kind, ctx: IngestContext, columns_for) -> tuple:
+def _load_one(member, required, kind, ctx: IngestContext, columns_for, coords=POLICEUK_COORDS) -> tuple:
     """Read and validate one monthly file: (frame, rejects, rows_read, source, flags, failed).
 
     Pure: the result depends on the file and ``ctx`` only, so files can be mapped in any
     order or in parallel. A file that cannot be read at all comes back empty, in ``failed``.
     """
     path, name = member
-    source = f"{path}!{name}" if name else str(path)
     try:
-        raw = read_csv_raw(path, name, required=required, kind=kind, limits=ctx.limits)
+        return _load_file(member, required, kind, ctx, columns_for, coords)
     except DataError as exc:
-        return _failed_file(source, exc)
+        return _failed_file(f"{path}!{name}" if name else str(path), exc)
+
+
+def _load_file(member, required, kind, ctx: IngestContext, columns_for, coords, pieces: bool = False) -> tuple:
+    """:func:`_load_one` of a readable file (else :class:`DataError`); with ``pieces`` (and a mapper in
+    ``ctx``) a long file is parsed and checked in pieces on the mapper's workers."""
+    path, name = member
+    f = open_csv(path, name, required=required, kind=kind, limits=ctx.limits)
+    split = split_csv(f, int(ctx.options.piece_mb * MB)) if pieces and ctx.map_files is not None else None
+    if split is not None:
+        done = _load_pieces(f, split, ctx, columns_for, coords)
+        if done is not None:
+            return done
+    rows = parse_rows(f, f.text, ctx.limits)
+    raw = finish_csv(f, rows.frame, [rows.bad], [rows.flags], rows.total)
     flags: list[dict] = list(raw.flags)
     checks = RowChecks(raw.frame, raw.source)
     columns = columns_for(raw, checks, flags, ctx)
-    gdf, rej = point_table(raw, checks, columns, ctx.area, ctx.options.point_tolerance_m,
-                           coords=("Longitude", "Latitude", "EPSG:4326"), flags=flags)
+    gdf, rej = point_table(raw, checks, columns, ctx.area, ctx.options.point_tolerance_m, coords=coords, flags=flags)
     return gdf, [raw.malformed, rej], raw.rows_read, raw.source, flags, []
+
+
+def _load_pieces(f: CsvFile, split: list, ctx: IngestContext, columns_for, coords) -> tuple | None:
+    """:func:`_load_file` of ``f`` from its pieces checked on the mapper's workers, or None where the
+    pieces cannot stand for the whole file (a piece parsed to another number of rows than its
+    lines; a rule of the whole file fired): it is then checked whole, here."""
+    task = functools.partial(_load_piece, columns_for=columns_for, coords=coords)
+    parts = ctx.map_files(task, split, (f.without_text(), _without_mapper(ctx)), nbytes=len(f.text))
+    if any(p is None for p in parts):
+        return None
+    votes = {k: sum(p["votes"].get(k, 0) for p in parts) for k in ("swapped", "candidates", "commas", "present")}
+    if file_rules_fire(votes):
+        return None
+    raw = finish_csv(f, pd.DataFrame(), [p["bad"] for p in parts], [p["read_flags"] for p in parts],
+                     sum(p["total"] for p in parts))
+    flags = raw.flags + merge_counted_flags([p["flags"] for p in parts], _counted_flags(f.source))
+    grids = [p["votes"].get("grid") for p in parts]
+    if grids[0] is not None:
+        labelled = grids[0][0]
+        joined = (labelled, *(np.concatenate([g[i] for g in grids]) for i in range(1, 5)))
+        flags.extend(judge_grid_columns(joined, f.source))
+    kept = [p["frame"] for p in parts if len(p["frame"])] or [parts[0]["frame"]]
+    frame = gpd.GeoDataFrame(pd.concat(kept, ignore_index=True), geometry="geometry", crs=WORKING_CRS)
+    rows_read = sum(p["rows"] for p in parts) + len(raw.malformed)
+    return frame, [raw.malformed, *(p["rejects"] for p in parts)], rows_read, f.source, flags, []
+
+
+def _load_piece(piece: tuple[str, int, int], f: CsvFile, ctx: IngestContext, columns_for, coords) -> dict | None:
+    """Parse and check one piece of a file (the task a mapper runs); None if it parsed to another
+    number of rows than it has lines."""
+    text, before, lines = piece
+    rows = parse_rows(f, text, ctx.limits, first_row=before)
+    if rows.total != lines:
+        return None
+    raw = RawTable(rows.frame, empty_rejects(), f.encoding, f.source, [])
+    flags: list[dict] = []
+    votes: dict = {}
+    checks = RowChecks(raw.frame, raw.source)
+    columns = columns_for(raw, checks, flags, ctx)
+    gdf, rej = point_table(raw, checks, columns, ctx.area, ctx.options.point_tolerance_m, coords=coords,
+                           flags=flags, votes=votes)
+    return {"frame": gdf, "rejects": rej, "bad": rows.bad, "read_flags": rows.flags, "total": rows.total,
+            "rows": len(rows.frame), "flags": flags, "votes": votes}
 
 
 def _load_member(member, ctx: IngestContext, required, kind, columns_for) -> tuple:
@@ -262,15 +335,22 @@ def _load_members(members, required, kind, ctx: IngestContext, columns_for) -> t
     validate its coordinates; return (frames, rejects, rows_read, files, flags, failed).
 
     With ``ctx.map_files`` (the engine's map: a process pool or a Dask cluster) the files
-    are loaded in parallel; the results are the same as loading them one after another,
+    are loaded in parallel, and a file longer than two pieces (``piece_mb``) is loaded here
+    in pieces on the workers; the results are the same as loading them one after another,
     because each load is pure. ``columns_for`` must then be a module-level function (it
     travels to the workers by name).
     """
     if ctx.map_files is None:
         results = [_load_one(m, required, kind, ctx, columns_for) for m in members]
     else:
+        sizes = member_sizes(members)
+        long = [ctx.options.piece_mb > 0 and s > 2 * ctx.options.piece_mb * MB for s in sizes]
         task = functools.partial(_load_member, required=required, kind=kind, columns_for=columns_for)
-        results = ctx.map_files(task, members, (_without_mapper(ctx),), nbytes=members_bytes(members))
+        rest = [m for m, big in zip(members, long, strict=True) if not big]
+        loaded = iter(ctx.map_files(task, rest, (_without_mapper(ctx),),
+                                    nbytes=sum(s for s, big in zip(sizes, long, strict=True) if not big)))
+        results = [_load_long(m, required, kind, ctx, columns_for) if big else next(loaded)
+                   for m, big in zip(members, long, strict=True)]
     frames, rejects, flags, files, failed = [], [], [], [], []
     rows_read = 0
     for frame, rej, n, source, file_flags, file_failed in results:
@@ -283,23 +363,42 @@ def _load_members(members, required, kind, ctx: IngestContext, columns_for) -> t
     return frames, rejects, rows_read, files, flags, failed
 
 
+def _load_long(member, required, kind, ctx: IngestContext, columns_for) -> tuple:
+    path, name = member
+    try:
+        return _load_file(member, required, kind, ctx, columns_for, POLICEUK_COORDS, pieces=True)
+    except DataError as exc:
+        return _failed_file(f"{path}!{name}" if name else str(path), exc)
+
+
 def members_bytes(members) -> int:
     """Bytes of the monthly files (uncompressed size of zip members; unreadable ones count 0)."""
+    return sum(member_sizes(members))
+
+
+def member_sizes(members) -> list[int]:
+    """Bytes of each monthly file (uncompressed: of a zip member, or from a gzip file's trailer; 0 if unreadable)."""
     import zipfile
 
-    total, zips = 0, {}
+    sizes, zips = [], {}
     for path, member in members:
+        size = 0
         try:
-            if member is None:
-                total += Path(path).stat().st_size
+            if member is None and str(path).lower().endswith(".gz"):
+                with open(path, "rb") as fh:  # gzip's trailer: the uncompressed size (mod 4 GB)
+                    fh.seek(-4, 2)
+                    size = max(int.from_bytes(fh.read(4), "little"), Path(path).stat().st_size)
+            elif member is None:
+                size = Path(path).stat().st_size
             else:
                 if path not in zips:
                     with zipfile.ZipFile(path) as z:
                         zips[path] = {i.filename: i.file_size for i in z.infolist()}
-                total += zips[path].get(member, 0)
+                size = zips[path].get(member, 0)
         except (OSError, zipfile.BadZipFile):
             zips.setdefault(path, {})
-    return total
+        sizes.append(size)
+    return sizes
 
 
 def _without_mapper(ctx: IngestContext) -> IngestContext:
@@ -315,10 +414,9 @@ def _street_columns(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: In
     month = _check_month(ctx, checks, f["Month"])
     expected = MONTHLY_STREET.search(raw.source.rsplit("/", 1)[-1])
     if expected is not None:
-        off = checks.ok & month.notna() & (month.dt.strftime("%Y-%m") != expected.group(1))
+        off = checks.ok & month.notna() & (per_distinct(_month_text, month) != expected.group(1))
         if off.any():
-            flags.append({"check": "month_not_file_month", "severity": "warning",
-                          "message": f"{raw.source}: {int(off.sum())} rows have a Month other than the file's {expected.group(1)}"})
+            flags.append(_off_month_flag(raw.source, int(off.sum()), expected.group(1)))
     cls = _classify(ctx, checks, "policeuk", f["Crime type"])
     crime_id = missing_ids(f["Crime ID"])
     ids = crime_id.fillna(pd.Series(raw.source.rsplit("/", 1)[-1] + "#", index=f.index) + f["_row"].astype("string"))
@@ -331,6 +429,20 @@ def _street_columns(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: In
         "source_file": pd.Series(raw.source, index=f.index, dtype="string"), "source_row": f["_row"],
         "_record": _row_hash(f).where(crime_id.notna()),
     }
+
+
+def _off_month_flag(source: str, rows: int, month: str) -> dict:
+    return {"check": OFF_MONTH, "severity": "warning", "rows": rows, "file_month": month,
+            "message": f"{source}: {rows} rows have a Month other than the file's {month}"}
+
+
+OFF_MONTH = "month_not_file_month"
+
+
+def _counted_flags(source: str) -> dict:
+    """How the flags that count rows in a piece of ``source`` are worded for the whole file
+    (see ``merge_counted_flags``)."""
+    return {OFF_MONTH: lambda flag, rows: _off_month_flag(source, rows, flag["file_month"])}
 
 
 def _stop_search_columns(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: IngestContext) -> dict:
@@ -361,17 +473,21 @@ def load_policeuk_street(path: Path, ctx: IngestContext) -> LoadResult:
 
 def load_policeuk_api(path: Path, ctx: IngestContext) -> LoadResult:
     """police.uk API crimes-street output flattened to CSV (category slugs)."""
-    raw = read_csv_raw(path, required=API_COLUMNS, kind="police.uk API street crime", limits=ctx.limits)
+    frame, rejects, rows_read, source, flags, _ = _load_file(
+        (path, None), API_COLUMNS, "police.uk API street crime", ctx, _api_columns, API_COORDS, pieces=True)
+    return _events_result(path, [frame], rejects, rows_read, [source], flags, ctx)
+
+
+def _api_columns(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: IngestContext) -> dict:
+    """The events columns of a police.uk API file (before its points are validated)."""
     f = raw.frame
-    flags: list[dict] = list(raw.flags)
-    checks = RowChecks(f, raw.source)
     month = _check_month(ctx, checks, f["month"])
     cls = _classify(ctx, checks, "policeuk", f["category"])
     record = "api:" + missing_ids(f["id"])
     event_id = record.fillna(raw.source.rsplit("/", 1)[-1] + "#" + f["_row"].astype("string"))
     pid = missing_ids(f["persistent_id"]) if "persistent_id" in f else pd.Series(pd.NA, index=f.index, dtype="string")
     lsoa = next((f[c] for c in ("lsoa_code", "lsoa11cd_by_point", "lsoa21cd_by_point") if c in f), None)
-    columns = {
+    return {
         "event_id": event_id, "crime_id": pid, "month": month, "category": f["category"],
         **{k: cls[k] for k in ("group", "serious_violence", "police_generated", "harm")},
         "lsoa_code": lsoa if lsoa is not None else pd.Series(pd.NA, index=f.index, dtype="string"),
@@ -380,9 +496,6 @@ def load_policeuk_api(path: Path, ctx: IngestContext) -> LoadResult:
         "source_file": pd.Series(raw.source, index=f.index, dtype="string"),
         "source_row": f["_row"], "_record": record,
     }
-    gdf, rej = point_table(raw, checks, columns, ctx.area, ctx.options.point_tolerance_m,
-                           coords=("longitude", "latitude", "EPSG:4326"), flags=flags)
-    return _events_result(path, [gdf], [raw.malformed, rej], raw.rows_read, [raw.source], flags, ctx)
 
 
 def _events_result(path, frames, rejects, rows_read, files, flags, ctx, failed=()) -> LoadResult:
@@ -397,7 +510,7 @@ def _events_result(path, frames, rejects, rows_read, files, flags, ctx, failed=(
     if len(frame) and frame["lsoa_code"].notna().any():
         ed = ctx.edition_of(frame["lsoa_code"], "lsoa")
         known = ed.dropna()
-        kinds = sorted({e.rstrip("+") for e in known if not e.endswith("+")})
+        kinds = sorted({e.rstrip("+") for e in known.unique() if not e.endswith("+")})
         if len(kinds) > 1:
             counts = known[~known.str.endswith("+")].value_counts().to_dict()
             result.flag("mixed_lsoa_editions", f"{path}: LSOA codes from more than one edition: {counts} "

@@ -58,15 +58,21 @@ def validate_points(
     area: StudyArea,
     tolerance: float,
     source: str,
+    votes: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Check coordinates row by row; return easting/northing arrays (NaN where rejected).
 
     ``crs`` is "EPSG:4326" (x = longitude, y = latitude) or "EPSG:27700" (x = easting).
+
+    Two rules look at the whole file: when most rows have swapped coordinates, or a decimal
+    comma, the file is read that way instead of rejecting those rows. With ``votes`` (a
+    piece of a file) neither rule is applied here: the rows are checked as though it did
+    not fire and the counts it decides on are added to ``votes`` (see :func:`file_rules_fire`).
     """
     raw_x, raw_y = frame[x_col], frame[y_col]
     checks.reject(raw_x.isna() | raw_y.isna(), "missing coordinates", f"{x_col}/{y_col} blank")
     geographic = crs == "EPSG:4326"
-    raw_x, raw_y = _decimal_commas(raw_x, raw_y, checks, result_flags, geographic, source, (x_col, y_col))
+    raw_x, raw_y = _decimal_commas(raw_x, raw_y, checks, result_flags, geographic, source, (x_col, y_col), votes)
     x = to_number(raw_x).to_numpy(dtype="float64", na_value=np.nan)
     y = to_number(raw_y).to_numpy(dtype="float64", na_value=np.nan)
     checks.reject(np.isnan(x) | np.isnan(y), "coordinates not numeric", raw_x.astype("string") + "," + raw_y.astype("string"))
@@ -88,7 +94,10 @@ def validate_points(
     inside_swapped = area.contains(np.nan_to_num(sx), np.nan_to_num(sy), tolerance) & swapped_plausible
     swapped = ok & ~inside & inside_swapped
     candidates = ok & (inside | inside_swapped)
-    if candidates.sum() >= 3 and swapped.sum() > 0.5 * candidates.sum():
+    if votes is not None:
+        votes["swapped"] = votes.get("swapped", 0) + int(swapped.sum())
+        votes["candidates"] = votes.get("candidates", 0) + int(candidates.sum())
+    if votes is None and _swapped_file(int(swapped.sum()), int(candidates.sum())):
         result_flags.append({
             "check": "swapped_coordinate_columns",
             "severity": "warning",
@@ -111,8 +120,24 @@ def validate_points(
     return np.where(keep, ex, np.nan), np.where(keep, ny, np.nan)
 
 
+def _swapped_file(swapped: int, candidates: int) -> bool:
+    return candidates >= 3 and swapped > 0.5 * candidates
+
+
+def _comma_file(commas: int, present: int) -> bool:
+    return commas > 0.5 * present
+
+
+def file_rules_fire(votes: dict[str, int]) -> bool:
+    """Whether the counts of a file's pieces (``votes`` of :func:`validate_points`) make a rule of
+    the whole file fire: then the pieces' checks do not stand and the file is checked whole."""
+    return (_swapped_file(votes.get("swapped", 0), votes.get("candidates", 0))
+            or (votes.get("commas", 0) > 0 and _comma_file(votes["commas"], votes.get("present", 0))))
+
+
 def _decimal_commas(raw_x: pd.Series, raw_y: pd.Series, checks: RowChecks, result_flags: list[dict],
-                    geographic: bool, source: str, cols: tuple[str, str]) -> tuple[pd.Series, pd.Series]:
+                    geographic: bool, source: str, cols: tuple[str, str],
+                    votes: dict | None = None) -> tuple[pd.Series, pd.Series]:
     """Coordinates written with a decimal comma ("51,5"): read as decimals when the file writes them
     all that way (a semicolon-separated export), else each such row is rejected as "comma decimal".
 
@@ -127,10 +152,13 @@ def _decimal_commas(raw_x: pd.Series, raw_y: pd.Series, checks: RowChecks, resul
 
     cx, cy = comma(raw_x), comma(raw_y)
     either = cx | cy
+    if votes is not None:
+        votes["commas"] = votes.get("commas", 0) + int(either.sum())
+        votes["present"] = votes.get("present", 0) + int((raw_x.notna() & raw_y.notna()).sum())
     if not either.any():
         return raw_x, raw_y
     present = int((raw_x.notna() & raw_y.notna()).sum())
-    if either.sum() > 0.5 * present:
+    if votes is None and _comma_file(int(either.sum()), present):
         result_flags.append({"check": "decimal_commas", "severity": "info",
                              "message": f"{source}: columns {cols[0]!r}/{cols[1]!r} use a decimal comma in "
                              f"{int(either.sum())} of {present} rows; read as decimals"})
@@ -152,21 +180,42 @@ def _project(x: np.ndarray, y: np.ndarray, geographic: bool) -> tuple[np.ndarray
     return ex, ny
 
 
+def grid_labels(columns: list[str]) -> dict[str, str]:
+    """{"easting": column, "northing": column} of columns labelled so (the first of each)."""
+    labelled: dict[str, str] = {}
+    for col in columns:
+        m = re.search(r"easting|northing", col, re.I)
+        if m and m.group(0).lower() not in labelled:
+            labelled[m.group(0).lower()] = col
+    return labelled
+
+
+def grid_values(frame: pd.DataFrame, ex: np.ndarray, ny: np.ndarray) -> tuple | None:
+    """(columns labelled easting/northing, their values, the points projected from latitude/longitude)
+    for :func:`judge_grid_columns`; None when the file has no such pair of columns."""
+    labelled = grid_labels(list(frame.columns))
+    if len(labelled) < 2:
+        return None
+    e_vals = to_number(frame[labelled["easting"]]).to_numpy(dtype="float64", na_value=np.nan)
+    n_vals = to_number(frame[labelled["northing"]]).to_numpy(dtype="float64", na_value=np.nan)
+    return labelled, e_vals, n_vals, ex, ny
+
+
 def cross_check_grid_columns(frame: pd.DataFrame, ex: np.ndarray, ny: np.ndarray, source: str) -> list[dict]:
     """Compare columns labelled easting/northing with the points projected from latitude/longitude.
 
     A column's label is the first of "easting"/"northing" in its name. When the values under
     the "northing" label match the eastings (and vice versa) the labels are swapped.
     """
-    labelled: dict[str, str] = {}
-    for col in frame.columns:
-        m = re.search(r"easting|northing", col, re.I)
-        if m and m.group(0).lower() not in labelled:
-            labelled[m.group(0).lower()] = col
-    if len(labelled) < 2:
+    return judge_grid_columns(grid_values(frame, ex, ny), source)
+
+
+def judge_grid_columns(values: tuple | None, source: str) -> list[dict]:
+    """The flags of :func:`cross_check_grid_columns` from :func:`grid_values` (of a whole file, or its
+    pieces' values joined in order)."""
+    if values is None:
         return []
-    e_vals = to_number(frame[labelled["easting"]]).to_numpy(dtype="float64", na_value=np.nan)
-    n_vals = to_number(frame[labelled["northing"]]).to_numpy(dtype="float64", na_value=np.nan)
+    labelled, e_vals, n_vals, ex, ny = values
     ok = np.isfinite(e_vals) & np.isfinite(n_vals) & np.isfinite(ex) & np.isfinite(ny)
     if ok.sum() == 0:
         return []
@@ -206,8 +255,14 @@ def pick_coordinates(columns: list[str]) -> tuple[str, str, str] | None:
 def point_table(
     raw, checks: RowChecks, columns: dict[str, pd.Series], area: StudyArea,
     tolerance: float, coords: tuple[str, str, str] | None = None, flags: list[dict] | None = None,
+    votes: dict | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
-    """Validate coordinates of ``raw.frame`` and return (accepted GeoDataFrame, rejects)."""
+    """Validate coordinates of ``raw.frame`` and return (accepted GeoDataFrame, rejects).
+
+    ``votes``: ``raw`` is a piece of a file (see :func:`validate_points`); the values the labels
+    of easting/northing columns are cross-checked on go in ``votes["grid"]``, to be judged
+    over the whole file (:func:`judge_grid_columns`).
+    """
     frame = raw.frame
     coords = coords or pick_coordinates([c for c in frame.columns if c != "_row"])
     if coords is None:
@@ -215,10 +270,12 @@ def point_table(
     flags = flags if flags is not None else []
     x, y = validate_points(
         frame, checks, flags, x_col=coords[0], y_col=coords[1], crs=coords[2],
-        area=area, tolerance=tolerance, source=raw.source,
+        area=area, tolerance=tolerance, source=raw.source, votes=votes,
     )
-    if coords[2] == "EPSG:4326":
+    if coords[2] == "EPSG:4326" and votes is None:
         flags.extend(cross_check_grid_columns(frame, x, y, raw.source))
+    elif coords[2] == "EPSG:4326":
+        votes["grid"] = grid_values(frame, x, y)
     out = pd.DataFrame({k: v for k, v in columns.items()}, index=frame.index)
     out["_x"], out["_y"] = x, y
     good, rejects = checks.split()
