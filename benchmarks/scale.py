@@ -26,7 +26,8 @@ Prints one JSON object and, on stderr, a speed-up table per size::
 
 ``--one-file`` ingests the same crimes as one street-level CSV of every month (a force's
 multi-year export, written once beside the data as ``one-file/``), which the workers check
-in pieces (``[ingest] piece_mb``); ``--ingest-only`` skips the pipeline.
+in pieces (``[ingest] piece_mb``); ``--ingest-only`` skips the pipeline, ``--pipeline-only``
+the ingest (every run then reads the store a local x1 ingest wrote before).
 
 Run: ``.venv/bin/python benchmarks/scale.py --sizes london --workers 1,2 --processes``.
 ``--processes`` gives the Dask engine a LocalCluster of process workers (without it: thread
@@ -224,7 +225,9 @@ def _speedups(runs: list[dict]) -> dict:
     out = {}
     for r in runs:
         key = f"{r['engine']} x{r['workers']}"
-        row = {"ingest": round(base["ingest"]["steps"]["ingest"]["s"] / r["ingest"]["steps"]["ingest"]["s"], 2)}
+        row = {}
+        if "ingest" in r:
+            row["ingest"] = round(base["ingest"]["steps"]["ingest"]["s"] / r["ingest"]["steps"]["ingest"]["s"], 2)
         if "pipeline" in r:
             for step, v in r["pipeline"]["steps"].items():
                 row[step] = round(base["pipeline"]["steps"][step]["s"] / max(v["s"], 1e-9), 2)
@@ -234,7 +237,7 @@ def _speedups(runs: list[dict]) -> dict:
 
 
 def _table(name: str, runs: list[dict], speedup: dict) -> str:
-    steps = ["ingest", *runs[0].get("pipeline", {}).get("steps", {})]
+    steps = [*(["ingest"] if "ingest" in runs[0] else []), *runs[0].get("pipeline", {}).get("steps", {})]
     lines = [f"## {name}: seconds (speed-up over local x1; busy CPUs)",
              "| run | " + " | ".join(steps) + " | pipeline wall | same as serial |",
              "|---" * (len(steps) + 3) + "|"]
@@ -264,6 +267,8 @@ def main(argv=None) -> None:
     ap.add_argument("--one-file", action="store_true",
                     help="street-level crime as one CSV of every month (checked in pieces on the workers)")
     ap.add_argument("--ingest-only", action="store_true", help="measure ingest only, not the pipeline")
+    ap.add_argument("--pipeline-only", action="store_true",
+                    help="measure the pipeline only, every run on the store a local x1 ingest wrote before")
     ap.add_argument("--run-engine", dest="engine", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--run-ingest", dest="ingest_engine", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--store", default=None, help=argparse.SUPPRESS)
@@ -302,9 +307,14 @@ def main(argv=None) -> None:
         for engine in engines:
             for w in workers:
                 store = root / name / f"store-{'one-' if args.one_file else ''}{engine}-{w}"
-                ing, ing_wall, ing_peak = _child(args, "--run-ingest", engine, w, store, data)
-                runs.append({"engine": engine, "workers": w,
-                             "ingest": {"wall_s": round(ing_wall, 1), "peak_rss_mb": round(ing_peak), **ing}})
+                runs.append({"engine": engine, "workers": w})
+                if args.pipeline_only:
+                    store = root / name / f"store-{'one-' if args.one_file else ''}local-1"
+                    if not (store / "ingest_report.json").is_file():
+                        ap.error(f"--pipeline-only: no store at {store}; run once without it")
+                else:
+                    ing, ing_wall, ing_peak = _child(args, "--run-ingest", engine, w, store, data)
+                    runs[-1]["ingest"] = {"wall_s": round(ing_wall, 1), "peak_rss_mb": round(ing_peak), **ing}
                 if not args.ingest_only:
                     pipe, wall, peak = _child(args, "--run-engine", engine, w, store, data)
                     res.update(events=pipe["events"], units=pipe["units"])
@@ -312,8 +322,8 @@ def main(argv=None) -> None:
                 print(json.dumps({name: runs[-1]}), file=sys.stderr)  # progress
         first = runs[0]
         for r in runs:
-            r["same_as_serial"] = (r["ingest"]["digest"] == first["ingest"]["digest"]
-                                   and r["ingest"]["totals"] == first["ingest"]["totals"]
+            r["same_as_serial"] = (("ingest" not in r or (r["ingest"]["digest"] == first["ingest"]["digest"]
+                                                          and r["ingest"]["totals"] == first["ingest"]["totals"]))
                                    and ("pipeline" not in r
                                         or (r["pipeline"]["cube_sum"] == first["pipeline"]["cube_sum"]
                                             and abs(r["pipeline"]["score_sum"] - first["pipeline"]["score_sum"])

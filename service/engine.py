@@ -46,6 +46,18 @@ from service.workers import (
 ENGINES = ("local", "dask")
 
 
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,  # the statistical profiler feeds a dashboard: this cluster has none
+    "distributed.admin.system-monitor.interval": "60s",  # CPU, memory and network samples for that dashboard
+    "distributed.admin.tick.interval": "1s",  # event-loop latency checks, which only warn
+}
+"""Dask settings of the LocalCluster an engine starts (never of a cluster it connects to): without a
+dashboard its workers' background sampling serves no one and took the cores from the pieces
+(London's event sums on 2 process workers: 14.0 s with Dask's defaults, 11.9 s with these, in
+the same session; docs/scaling.md). The memory monitor, which pauses and restarts a worker
+near its memory limit, keeps its default."""
+
+
 class Engine:
     """The engine setting, and for ``dask`` a client connection while in use.
 
@@ -118,8 +130,11 @@ class Engine:
             from distributed import Client, LocalCluster
 
             if self.scheduler is None:
-                self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
-                                             processes=self.processes, dashboard_address=None)
+                import dask
+
+                with dask.config.set(LOCAL_CLUSTER_CONFIG):  # read as the workers start; this process's is kept
+                    self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
+                                                 processes=self.processes, dashboard_address=None)
                 self.client = Client(self._cluster, set_as_default=True)
             else:
                 self.client = Client(self.scheduler, set_as_default=True)

@@ -107,6 +107,26 @@ def test_the_cluster_has_process_workers_and_more_pieces_than_row_groups(store, 
     assert PIECES > row_groups and len(store.files("events")) == 12
 
 
+def test_the_engines_own_cluster_samples_nothing_for_a_dashboard_it_does_not_have(dask_engine):
+    import dask
+
+    def background():
+        return (dask.config.get("distributed.worker.profile.enabled"),
+                dask.config.get("distributed.admin.system-monitor.interval"))
+
+    assert set(dask_engine.client.run(background).values()) == {(False, "60s")}
+    assert background() == (True, "500ms")  # this process keeps Dask's defaults
+
+
+def test_a_new_clusters_workers_have_imported_what_the_pieces_need_before_any_task():
+    import sys
+
+    with Engine("dask", n_workers=1) as eng:
+        loaded = eng.client.run(lambda: [m in sys.modules for m in ("dask_geopandas", "features.scale",
+                                                                     "features.sources.ingest")])
+    assert list(loaded.values()) == [[True, True, True]]
+
+
 @pytest.mark.parametrize("edition", ["lsoa2011", "grid250"])
 def test_dask_features_equal_local(builders, edition):
     local, dask = builders[edition]
