@@ -249,15 +249,16 @@ def _failed_file(source: str, exc: DataError) -> tuple:
     return empty, [empty_rejects()], 0, source, [], [{"path": source, "why": exc.reason}]
 
 
-def _load_one(member, required, kind, ctx: IngestContext, columns_for, coords=POLICEUK_COORDS) -> tuple:
+def _load_one(member, required, kind, ctx: IngestContext, columns_for, pieces: bool = False) -> tuple:
     """Read and validate one monthly file: (frame, rejects, rows_read, source, flags, failed).
 
     Pure: the result depends on the file and ``ctx`` only, so files can be mapped in any
     order or in parallel. A file that cannot be read at all comes back empty, in ``failed``.
+    ``pieces``: a long file is checked in pieces on ``ctx``'s mapper (see :func:`_load_file`).
     """
     path, name = member
     try:
-        return _load_file(member, required, kind, ctx, columns_for, coords)
+        return _load_file(member, required, kind, ctx, columns_for, POLICEUK_COORDS, pieces)
     except DataError as exc:
         return _failed_file(f"{path}!{name}" if name else str(path), exc)
 
@@ -349,7 +350,7 @@ def _load_members(members, required, kind, ctx: IngestContext, columns_for) -> t
         rest = [m for m, big in zip(members, long, strict=True) if not big]
         loaded = iter(ctx.map_files(task, rest, (_without_mapper(ctx),),
                                     nbytes=sum(s for s, big in zip(sizes, long, strict=True) if not big)))
-        results = [_load_long(m, required, kind, ctx, columns_for) if big else next(loaded)
+        results = [_load_one(m, required, kind, ctx, columns_for, pieces=True) if big else next(loaded)
                    for m, big in zip(members, long, strict=True)]
     frames, rejects, flags, files, failed = [], [], [], [], []
     rows_read = 0
@@ -361,14 +362,6 @@ def _load_members(members, required, kind, ctx: IngestContext, columns_for) -> t
         flags.extend(file_flags)
         failed.extend(file_failed)
     return frames, rejects, rows_read, files, flags, failed
-
-
-def _load_long(member, required, kind, ctx: IngestContext, columns_for) -> tuple:
-    path, name = member
-    try:
-        return _load_file(member, required, kind, ctx, columns_for, POLICEUK_COORDS, pieces=True)
-    except DataError as exc:
-        return _failed_file(f"{path}!{name}" if name else str(path), exc)
 
 
 def members_bytes(members) -> int:
