@@ -78,8 +78,16 @@ def get_run(run_id: str, request: Request) -> dict:
                   {"rel": "layers", "href": f"{base}/layers"},
                   {"rel": "map", "href": f"{base}/map"},
                   {"rel": "briefing", "href": f"{base}/briefing"},
+                  {"rel": "figures", "href": f"{base}/figures"},
                   {"rel": "ogc", "href": f"{request.app.state.base_url}/ogc/runs/{run.run_id}"}],
     }
+
+
+@router.get("/runs/{run_id}/figures", summary="The run's headline figures: serious violence by offence group "
+            "(12 months, rate, change) and knife crime with young victims by ward", dependencies=[Depends(reader)])
+def get_figures(run_id: str, request: Request) -> dict:
+    run = request.app.state.repo.get(run_id).run
+    return {"run_id": run.run_id, **(run.figures or {})}
 
 
 @router.post("/runs/{run_id}/publish", summary="Publish a run: /ogc and the default pages serve it")
