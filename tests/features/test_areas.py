@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from tiny_borough import tiny_store, ward_counts
+from tiny_borough import EVENTS, events_frame, tiny_store, ward_counts
 
-from features.areas import area_sums, choose_source
+from features.areas import (
+    MIN_TARGET_SHARE,
+    area_sums,
+    choose_source,
+    residents_by_group,
+    target_coverage,
+)
 from features.build import FeatureBuilder
 from features.sources.memstore import MemoryStore
 from features.units import build_units
@@ -95,9 +101,6 @@ def test_a_gap_names_the_missing_months_and_the_latest_usable_cutoff():
 
 
 def test_a_table_that_withholds_a_small_target_group_stands_in_and_says_so():
-    from features.areas import MIN_TARGET_SHARE, target_coverage
-    from tiny_borough import EVENTS, events_frame  # noqa: I001
-
     rows = [r for r in ROWS if r[2] != "sexual"]  # like the Met's LSOA tables: no sexual offences at all
     target = ["violence", "robbery", "sexual"]
     st = store(rows)
@@ -115,8 +118,6 @@ def test_a_table_that_withholds_a_small_target_group_stands_in_and_says_so():
 
 
 def test_residents_by_ethnic_group_reach_older_lsoas_and_wards_through_the_lookups():
-    from features.areas import residents_by_group
-
     eth = pd.DataFrame({"code": ["L21a", "L21a", "L21b", "L21b", "L21c", "L21c"], "edition": "lsoa2021", "year": 2021,
                         "group": ["White", "Black"] * 3, "residents": [10.0, 5.0, 20.0, 1.0, 7.0, 3.0]})
     st = MemoryStore({
