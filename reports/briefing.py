@@ -271,6 +271,20 @@ LEAD_GAP_MONTHS = 3
 """A forecast beside the run's own leads the briefing when its data end more than this many months later."""
 
 
+def ledger_context(ledger: dict | None) -> dict | None:
+    """The forecast ledger as the briefing shows it: the last scored forecast in one sentence, drift
+    warnings, and the last scored forecasts on these units as rows of text."""
+    if not ledger:
+        return None
+    pct = lambda v: "–" if v is None or pd.isna(v) else f"{float(v):.1%}"  # noqa: E731
+    rows = [{"months": r["months"], "horizon": horizon_words(int(r["horizon"])), "events": _whole(r["events"]),
+             "hit": pct(r["hit_rate_5"]), "count_hit": pct(r["count_hit_rate_5"]),
+             "pei": _fmt(r["pei_5"], 2), "count_pei": _fmt(r["count_pei_5"], 2),
+             "coverage": pct(r.get("range_coverage_80")), "revised": "revised" if r.get("revised") else ""}
+            for r in ledger.get("recent") or []]
+    return {"last": ledger.get("last") or "", "warnings": ledger.get("warnings") or [], "rows": rows}
+
+
 def current_leads(meta: dict) -> bool:
     """Whether the run's fresher area forecast leads the briefing: only when the run's own analysis is
     from an older period (e.g. points that end years earlier), not when both are current."""
@@ -443,6 +457,7 @@ def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", 
         "age": age_text(meta.get("data_period") or {}),
         "current": current_context(run, top_n, layers=layers, context=context),
         "coverage_note": coverage_note(meta.get("target_coverage") or {}) or "",
+        "ledger": ledger_context(meta.get("ledger")),
         "points_note": meta.get("points") or "",
         "meta": {"area_name": "", "method": "", "units": "", "model_version": "", **meta},
         "period": gl.data_period(meta).replace("/", " to "),

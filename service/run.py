@@ -41,6 +41,7 @@ from geo.places import place_names
 from models.backtest import forecast_matrix
 from models.fairness import fairness_profile
 from models.hotspots.analysis import analyse_hotspots
+from models.ledger import Ledger, forecast_entry, last_sentence, record, running_record, score_due
 from models.ranking import clear_hold_build, expected_harm, rank_from_model, youth_list
 from models.registry import list_versions, load_model
 from reports.model_card import skill_summary
@@ -275,6 +276,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         chosen = units or settings.units.default
         say(f"units {chosen}: building geometry and features")
         store, fb = builder_on(engine, settings, chosen, store_dir, say, cutoff=cutoff, source=source)
+        built = [fb]
         areas = area_builders(engine, settings, store, store_dir, say,
                               skip=fb.units.edition if fb.source == "areas" else None)
         if fb.source == "areas":
@@ -288,6 +290,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
                 say(f"leading with {lead.units.edition} ({lead_note})")
                 fb = lead
         units = fb.units.edition
+        built += [a for a, _ in areas]
         binding = data_binding(store)
         cutoff = checked_cutoff(fb, cutoff, history)
         if model_version == "latest":
@@ -351,7 +354,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         cfb, ccut = current
         cmodel, cmeta = load_model(models_dir, current_version)
         chs = analyse_hotspots(cfb, ccut, areas=False, **hotspot_options(settings))
-        current_ranking, _ = rank_from_model(cfb, cmodel, ccut, hotspots=chs.table,
+        current_ranking, cX = rank_from_model(cfb, cmodel, ccut, hotspots=chs.table,
                                              previous=previous_ranking(settings.runs_dir, cfb.units.edition,
                                                                        "current_ranking")[0],
                                              places=place_names(cfb.units.frame, wards, stations))
@@ -363,6 +366,11 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
                                        current[1] if current is not None else cutoff)
     figures["knife"] = knife_figures(store.table("dashboard_counts") if store.has("dashboard_counts") else None,
                                      wards)
+
+    ledger = Ledger(ledger_dir(settings, store))
+    say("forecast ledger: scoring earlier forecasts whose months have arrived")
+    score_due(ledger, {(b.units.edition, b.source): b for b in built})
+    ledger_meta = ledger_summary(ledger, units)
 
     demo = is_demo_store(store.report(), settings.demo_dir)
     # written into a hidden folder, renamed when complete (see service.publish)
@@ -377,7 +385,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         "hotspots": hs.meta, "feature_notes": list(getattr(fb, "notes", [])),
         "horizons": horizons, "areas_horizon": horizons[-1]["horizon"] if plan_ranking is not None
         else horizons[0]["horizon"], "horizons_note": plan_note,
-        "current": current_meta, "data": binding, "lead": lead_note,
+        "current": current_meta, "data": binding, "lead": lead_note, "ledger": ledger_meta,
         "target_coverage": getattr(fb, "coverage", None), "points": points_note(store, fb),
         "quality_flags": important_flags(store.report(), police),
         "settings": public_settings(settings),
@@ -403,7 +411,36 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     say("writing map, briefing (HTML and PDF) and GIS layers")
     write_outputs(run_dir, tiles=settings.map.tiles, tiles_attribution=settings.map.tiles_attribution,
                   pdf=settings.map.pdf, browser=settings.map.browser)
-    return complete_run(run_dir, demo=demo)
+    final = complete_run(run_dir, demo=demo)
+    # the forecasts go into the ledger only once the run that issued them exists
+    issued = [(fb, ranking, X, cutoff, horizons[0]["horizon"], model_meta, model_version)]
+    if plan_ranking is not None:
+        issued.append((fb, plan_ranking, X, cutoff, horizons[-1]["horizon"], plan_meta, plan_version))
+    if current_ranking is not None:
+        issued.append((current[0], current_ranking, cX, current_meta["cutoff"], int(cmeta.get("horizon", 1)), cmeta,
+                       current_version))
+    for bfb, table, feats, cut, h, mmeta, version in issued:
+        areas_m2 = pd.Series(bfb.units.frame["area_m2"].to_numpy(dtype=float), index=bfb.units.ids.astype(str))
+        ledger.append(forecast_entry(table, feats, run_id=final.name, created=meta["created"],
+                                     units=bfb.units.edition, source=bfb.source, cutoff=str(cut), horizon=int(h),
+                                     method=mmeta.get("method"), model_version=version, areas=areas_m2))
+    return final
+
+
+def ledger_dir(settings: Settings, store) -> Path:
+    """The forecast ledger of one data folder: beside the runs, named like its store (which is remade on ingest)."""
+    return settings.out_dir / "ledger" / Path(store.root).name
+
+
+def ledger_summary(ledger: Ledger, units: str, recent: int = 12) -> dict:
+    """What a run says about its earlier forecasts: the last one scored, the last ``recent`` on these
+    units, the running record per units and horizon, and drift warnings."""
+    table = record(ledger)
+    mine = table[table["units"] == units].tail(recent) if len(table) else table
+    running = running_record(ledger)
+    return {"folder": str(ledger.root), "last": last_sentence(ledger, units),
+            "recent": mine.to_dict("records") if len(mine) else [], "record": running,
+            "warnings": [w for r in running for w in r["warnings"]]}
 
 
 def points_note(store, fb) -> str | None:
