@@ -125,8 +125,8 @@ def choose_source(store, edition: str, source: str = "auto", target_groups=None,
 
     ``"auto"``: areas when the store has monthly area counts for this edition that
     cover the target groups (all of them, or at least :data:`MIN_TARGET_SHARE` of the
-    target's offences where another source can tell: a table of burglaries alone cannot
-    stand in for the points) and whose latest cutoff with ``history`` complete months is
+    target's offences where another source can tell, or any of them when the store has no
+    point events at all: a table of burglaries alone cannot stand in for the points) and whose latest cutoff with ``history`` complete months is
     later than the point events' (an isolated month of points years later does not
     count), or there are no point events; points otherwise. With a ``cutoff``, a source
     whose data covers that cutoff wins over one that does not. Asking for ``"areas"``
@@ -138,7 +138,10 @@ def choose_source(store, edition: str, source: str = "auto", target_groups=None,
         return "points"
     counts = monthly_area_counts(store, edition)
     coverage = target_coverage(store, edition, target_groups) if not counts.empty else None
-    enough = coverage is not None and (not coverage["missing"] or (coverage["share"] or 0) >= MIN_TARGET_SHARE)
+    # with no point events at all the table is the only crime data: it serves whatever groups it has
+    only_source = coverage is not None and bool(coverage["covered"]) and not as_store(store).has("events")
+    enough = coverage is not None and (not coverage["missing"] or (coverage["share"] or 0) >= MIN_TARGET_SHARE
+                                       or only_source)
     if counts.empty or not enough:
         if source == "areas":
             what = (f"of the target groups {coverage['missing']} (they are more than {1 - MIN_TARGET_SHARE:.0%} "
