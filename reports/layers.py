@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from geo.crs import WEB_CRS, WORKING_CRS
-from models.evaluation import top_slice
+from models.evaluation import rank_order
 
 #: Layers an output run exports, in the order GIS tools list them.
 LAYER_NAMES = ("current_ranked_units", "ranked_units", "hotspots", "emerging", "areas", "hubs", "youth_places")
@@ -129,20 +129,33 @@ def area_class_names(shares=TOP_SHARES) -> list[str]:
 
 
 def area_class_index(ranked: gpd.GeoDataFrame, value: str = "expected", shares=TOP_SHARES) -> np.ndarray:
-    """Risk class of each place: 0 for the top ``shares[0]`` of the area, ... , ``len(shares)`` for the rest.
+    """Risk class of each place: 0 for the top-ranked places covering ``shares[0]`` of the area, ...,
+    ``len(shares)`` for the rest.
 
-    The slices are :func:`models.evaluation.top_slice` of ``value`` (the backtest's rule: places by
-    ``value`` per m², ties by ``recent_count`` then ``unit_id``), so class 0 is exactly the top 1%
-    the backtest scores.
+    Classes follow the ranking's own order (``rank``; without it ``value`` descending, ties by
+    ``recent_count`` then ``unit_id``, the ranking's rule), so rank 1 is always in the top class
+    and a class is a run of consecutive ranks, as the top-10 list and the map must agree. Places
+    are taken in rank order while the cumulative area stays within the share; the first place
+    that would overflow it ends the class (never split), and every class but the rest holds at
+    least one place.
     """
     ids = ranked["unit_id"].astype(str).to_numpy()
-    scores = pd.Series(pd.to_numeric(ranked[value], errors="coerce").fillna(0.0).to_numpy(float), index=ids)
-    areas = pd.Series(ranked.geometry.area.to_numpy(float), index=ids).clip(lower=1e-6)
-    recent = (pd.Series(pd.to_numeric(ranked["recent_count"], errors="coerce").fillna(0).to_numpy(float), index=ids)
-              if "recent_count" in ranked.columns else None)
-    idx = np.full(len(ids), len(shares), dtype=int)
+    if "rank" in ranked.columns:
+        order = np.lexsort((ids, pd.to_numeric(ranked["rank"], errors="coerce").fillna(np.inf).to_numpy(float)))
+    else:
+        scores = pd.Series(pd.to_numeric(ranked[value], errors="coerce").fillna(0.0).to_numpy(float), index=ids)
+        recent = (pd.Series(pd.to_numeric(ranked["recent_count"], errors="coerce").fillna(0).to_numpy(float),
+                            index=ids) if "recent_count" in ranked.columns else None)
+        position = {u: k for k, u in enumerate(rank_order(scores, recent))}
+        order = np.argsort([position[u] for u in ids], kind="stable")
+    areas = np.clip(ranked.geometry.area.to_numpy(float), 1e-6, None)[order]
+    cum = np.cumsum(areas) / areas.sum()
+    idx_sorted = np.full(len(ids), len(shares), dtype=int)
     for i in range(len(shares) - 1, -1, -1):
-        idx[np.isin(ids, top_slice(scores, areas, coverage=shares[i], previous=recent))] = i
+        n = max(1, int(np.searchsorted(cum, shares[i] * (1 + 1e-9), side="right")))
+        idx_sorted[:n] = i
+    idx = np.empty(len(ids), dtype=int)
+    idx[order] = idx_sorted
     return idx
 
 

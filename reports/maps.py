@@ -98,9 +98,9 @@ def top_area_classes(ranked: gpd.GeoDataFrame, value: str = "expected", shares=T
                      unit: str = "") -> tuple[np.ndarray, list[str], list[str]]:
     """Classes by share of the area: the top 1%, 1-5%, 5-10%, 10-25% of the area, and the rest.
 
-    The slices are :func:`models.evaluation.top_slice` of ``value`` (the backtest's rule:
-    places by ``value`` per m², ties by ``recent_count`` then ``unit_id``), so the darkest
-    class is exactly the top 1% the backtest scores. Labels give the places in the class
+    The classes follow the ranking's order (:func:`reports.layers.area_class_index`): the
+    top-ranked places covering 1%, 5%, 10% and 25% of the area, so rank 1 is always in the
+    darkest class and the numbered top 10 read down the classes. Labels give the places in the class
     and their range of ``value`` followed by ``unit``. Classes that hold no place are left out.
 
     >>> from shapely.geometry import box

@@ -292,7 +292,13 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         units = fb.units.edition
         built += [a for a, _ in areas]
         binding = data_binding(store)
-        cutoff = checked_cutoff(fb, cutoff, history)
+        try:
+            cutoff = checked_cutoff(fb, cutoff, history)
+        except ValueError as exc:
+            others = [f"{a.units.edition} from the area tables up to {last:%Y-%m}" for a, last in areas
+                      if a.units.edition != fb.units.edition]
+            raise ValueError(str(exc) + (f"; units that can forecast now: {', '.join(others)} (--units)"
+                                         if others else "")) from None
         if model_version == "latest":
             model_version = latest_model(models_dir, units, binding["data_dir"])
         if model_version is not None:

@@ -51,6 +51,19 @@ def test_quantile_classes_by_hand():
         maps.classify([1, 2], "jenks")
 
 
+def test_top_area_classes_follow_the_ranks_not_the_density():
+    # a large place with the highest count is rank 1 but has a low density: it still leads the top class,
+    # and every class is a run of consecutive ranks
+    g = gpd.GeoDataFrame({"unit_id": ["big", "a", "b", "c"], "expected": [10.0, 6.0, 5.0, 1.0],
+                          "rank": [1, 2, 3, 4]},
+                         geometry=[box(0, 0, 3, 3), box(3, 0, 4, 1), box(4, 0, 5, 1), box(5, 0, 96, 1)], crs=27700)
+    # areas 9, 1, 1, 91 of 102 (cumulative 8.8%, 9.8%, 10.8%, 100%): "big" alone is the top 1% (larger than
+    # the budget, so the class is that one place); 1-5% is empty; a is within 10%, b within 25%, c the rest
+    idx, labels, _ = maps.top_area_classes(g, unit="expected")
+    assert idx.tolist() == [0, 1, 2, 3]
+    assert [lab.split(":")[0] for lab in labels] == ["Top 1% of area", "5-10% of area", "10-25% of area", "Rest"]
+
+
 def test_top_area_classes_are_the_backtest_slices():
     # 200 equal cells, expected = 200, 199, ..., 1: the top 1% of the area is 2 cells, 1-5% the
     # next 8, 5-10% the next 10, 10-25% the next 30, and the rest 150: the top places stand out
