@@ -450,8 +450,9 @@ def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", 
         }
     police = bool(meta.get("police_generated_used", False))
     diagnostics = (meta.get("hotspots") or {}).get("diagnostics") or {}
-    hotspot_text = diagnostics.get("no_significance_reason") or (
-        f"{diagnostics['summary']}." if diagnostics.get("summary") else "")
+    hotspot_text = " ".join([diagnostics.get("no_significance_reason") or (
+        f"{diagnostics['summary']}." if diagnostics.get("summary") else "")]
+        + [f"Warning: {w}." for w in diagnostics.get("warnings", [])])
     png, legend = static_map(layers, meta, context=context, scheme=scheme, value=value, top_n=top_n)
     return {
         "age": age_text(meta.get("data_period") or {}),

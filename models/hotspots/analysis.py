@@ -139,6 +139,10 @@ def analyse_hotspots(fb, cutoff, *, events: gpd.GeoDataFrame | None = None, wind
     return HotspotResult(table, areas, kde, meta)
 
 
+WIDE_SHARE = 1 / 3
+"""Above this share of significant units the neighbourhood is probably too wide for the units."""
+
+
 def hotspot_diagnostics(y, table: pd.DataFrame, nb: Neighbourhood, *, inference: str, fdr_alpha: float) -> dict:
     """What an analyst checks before trusting a hot-spot map, as one JSON-ready dict.
 
@@ -171,7 +175,16 @@ def hotspot_diagnostics(y, table: pd.DataFrame, nb: Neighbourhood, *, inference:
                    f"against the {fdr_alpha:g} needed after the false discovery rate over {n} units "
                    f"with {counts['mean']:.1f} neighbours on average ({nb.label})")
         reason = f"No place is a significant Gi* hot or cold spot: {why}."
-    return {"n_units": n, "global_moran": {"I": gm["I"], "z": gm["z"], "p": gm["p"]},
+    warnings = []
+    if n and (hot + cold) / n > WIDE_SHARE:
+        warnings.append(f"{hot + cold} of {n} units ({(hot + cold) / n:.0%}) are significant hot or cold spots: "
+                        f"the neighbourhood ({nb.label}) is probably too wide for these units, so Gi* describes "
+                        "broad regions rather than places; try a smaller --band or --neighbourhood knn")
+    empty_hot = int(((table["Gi_Bin"] > 0) & (np.asarray(y) == 0)).sum())
+    if empty_hot:
+        warnings.append(f"{empty_hot} hot spot(s) had no events themselves: Gi* counts a place together with "
+                        "its neighbours, so a quiet place ringed by busy ones is hot")
+    return {"n_units": n, "warnings": warnings, "global_moran": {"I": gm["I"], "z": gm["z"], "p": gm["p"]},
             "neighbourhood": nb.label, "band_m": nb.band_m, "neighbours": counts,
             "smallest_q": {"gi": q_gi, "lisa": q_lisa},
             "significant": {"gi_hot": hot, "gi_cold": cold, "lisa": lisa},
@@ -206,13 +219,15 @@ def summary_lines(result: HotspotResult) -> list[str]:
                      f"{dg['n_units']} units, smallest q {qs}")
         if dg.get("no_significance_reason"):
             lines.append(dg["no_significance_reason"])
+        lines += [f"warning: {w}" for w in dg.get("warnings", [])]
     for title, col in (("Gi* class", "gi_class"), ("LISA", "lisa_class"), ("emerging", "emerging")):
         counts = t[col].value_counts()
         lines.append(f"{title}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     hot = t[t["Gi_Bin"] > 0].sort_values("Zs", ascending=False).head(10)
     if len(hot):
         lines.append("top hot spots (unit, events, z): " + "; ".join(
-            f"{r.unit_id} {r.y:.0f} {r.Zs:.1f}" for r in hot.itertuples()))
+            f"{r.unit_id} {r.y:.0f}{' (none itself: its neighbours)' if r.y == 0 else ''} {r.Zs:.1f}"
+            for r in hot.itertuples()))
     if len(result.areas):
         lines.append(f"operational areas: {len(result.areas)} covering {result.areas['risk_share'].sum():.0%} "
                      "of recent events")

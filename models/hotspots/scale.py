@@ -317,8 +317,14 @@ def choose_band(y, coords) -> tuple[float, str, str, pd.DataFrame | None]:
     band, how = fallback_band(coords)
     if len(isa):
         zmax = isa["z"].max()
-        why = (f"incremental spatial autocorrelation found no peak above z {PEAK_Z} over {len(isa)} bands from "
-               f"{isa['distance_m'].iloc[0]:,.0f} to {isa['distance_m'].iloc[-1]:,.0f} m (highest z {zmax:.2f})")
+        span = f"{len(isa)} bands from {isa['distance_m'].iloc[0]:,.0f} to {isa['distance_m'].iloc[-1]:,.0f} m"
+        if zmax > PEAK_Z:
+            at = isa["distance_m"].iloc[int(isa["z"].to_numpy().argmax())]
+            why = (f"incremental spatial autocorrelation found no peak over {span}: global Moran's I z kept "
+                   f"rising without falling back (highest z {zmax:.2f}, at {at:,.0f} m), so no band stands out")
+        else:
+            why = (f"incremental spatial autocorrelation never passed z {PEAK_Z} over {span} "
+                   f"(highest z {zmax:.2f})")
     else:
         why = f"every band would give some unit more than {MAX_NEIGHBOURS} neighbours"
     return band, "fallback", f"{why}, so {how}", isa

@@ -137,7 +137,7 @@ def test_fallback_when_z_only_rises():
     band, rule, reason, table = choose_band(y, xy)
     assert not table["peak"].any() and rule == "fallback"
     assert band == pytest.approx((96 * 100 * math.sqrt(2) + 4 * 200) / 100)
-    assert "no peak above z 1.65" in reason and "5 nearest neighbours" in reason
+    assert "z kept rising without falling back" in reason and "5 nearest neighbours" in reason
 
 
 def test_fallback_for_few_units_uses_three_neighbours():

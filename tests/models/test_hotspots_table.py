@@ -58,3 +58,30 @@ def test_estimators_follow_sklearn_parameter_conventions(est):
     # __init__ only stores parameters: clone round-trips them
     params = est.get_params()
     assert clone(est).get_params() == params
+
+
+def test_too_many_significant_units_and_empty_hot_spots_are_named():
+    import numpy as np
+    import pandas as pd
+
+    from models.hotspots.analysis import hotspot_diagnostics
+
+    class Nb:  # a neighbourhood where every unit neighbours every other
+        label, rule, band_m = "a 9,000 m band", "fixed", 9000.0
+
+        def __init__(self, n):
+            import libpysal
+
+            self.graph = libpysal.graph.Graph.from_W(libpysal.weights.lat2W(n, 1))
+
+        def neighbour_counts(self):
+            return {"min": 1, "mean": 2.0, "max": 2}
+
+    y = np.array([0.0, 9, 8, 7, 1, 0])
+    table = pd.DataFrame({"Gi_Bin": [3, 3, 3, 0, 0, -1], "q_value": 0.01, "lisa_class": "Not Significant",
+                          "lisa_q_value": 0.5})
+    dg = hotspot_diagnostics(y, table, Nb(6), inference="normal", fdr_alpha=0.05)
+    assert any("4 of 6 units (67%) are significant" in w and "too wide" in w for w in dg["warnings"])
+    assert any("1 hot spot(s) had no events themselves" in w for w in dg["warnings"])
+    table["Gi_Bin"] = [0, 3, 0, 0, 0, 0]
+    assert hotspot_diagnostics(y, table, Nb(6), inference="normal", fdr_alpha=0.05)["warnings"] == []
