@@ -205,14 +205,20 @@ def area_builders(engine: Engine, settings: Settings, store, store_dir, say, ski
     return out
 
 
+FINEST_WINDOW_MONTHS = 12
+"""How much older than the freshest area table the finest one may be and still lead the run."""
+
+
 def lead_choice(default_fb, default_last, areas: list, cutoff=None, history: int = 12) -> tuple:
     """The analysis a run leads with when no units were asked for, and why (one sentence).
 
     The present, at the finest scale the data allow: the configured units (``default_fb``,
     whichever source serves them) lead when their data are current, i.e. their latest
     usable cutoff is within :data:`STALE_MONTHS` of the freshest analysis any source
-    allows; otherwise the finest area edition that is current leads (most units, then the
-    fresher). With a ``cutoff``, only analyses that can serve it compete.
+    allows; otherwise the finest area edition whose latest cutoff is within
+    :data:`FINEST_WINDOW_MONTHS` of the freshest leads (most units, then the fresher), with
+    the fresher coarser editions beside it. With a ``cutoff``, only analyses that can serve it
+    compete.
     """
     candidates = [(default_fb, default_last)] + list(areas)
     if cutoff is not None:
@@ -224,10 +230,15 @@ def lead_choice(default_fb, default_last, areas: list, cutoff=None, history: int
     if not candidates:
         return default_fb, None
     freshest = max(last for _, last in candidates)
-    current = [(fb, last) for fb, last in candidates if months_between(last, freshest) <= STALE_MONTHS]
-    if any(fb is default_fb for fb, _ in current):
+    if any(fb is default_fb and months_between(last, freshest) <= STALE_MONTHS for fb, last in candidates):
         return default_fb, None
-    fb, last = max(current, key=lambda c: (len(c[0].units), c[1]))
+    # the finest of the area editions that are not much older than the freshest: a month-old LSOA table
+    # serves a tasking meeting better than this month's ward table, a years-old one does not
+    recent = [(fb, last) for fb, last in candidates if fb is not default_fb
+              and months_between(last, freshest) <= FINEST_WINDOW_MONTHS]
+    if not recent:
+        return default_fb, None
+    fb, last = max(recent, key=lambda c: (len(c[0].units), c[1]))
     why = (f"{fb.units.edition} from the area tables leads: its data reach {shift(last, -1):%Y-%m}, while the "
            f"{default_fb.units.edition} {default_fb.source} end {shift(default_last, -1):%Y-%m}"
            if default_last is not None else f"{fb.units.edition} from the area tables leads")

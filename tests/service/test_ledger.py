@@ -138,3 +138,28 @@ def test_a_damaged_ledger_file_is_one_error_naming_it_and_a_failed_write_leaves_
         module._atomic(ledger.root / "scores" / "x.json", boom)
     assert list((ledger.root / "scores").iterdir()) == []
     assert np.isnan(module._paired_interval(np.array([0.1]))[0])
+
+
+def test_the_lead_is_the_finest_recent_edition_and_the_configured_units_when_current():
+    from types import SimpleNamespace
+
+    from service.run import lead_choice
+
+    class Units(list):
+        def __init__(self, n, edition):
+            super().__init__([0] * n)
+            self.edition = edition
+
+    def fb(n, edition, source="areas"):
+        return SimpleNamespace(units=Units(n, edition), source=source)
+
+    points, lsoa, ward = fb(211, "lsoa2011", "points"), fb(220, "lsoa2021"), fb(24, "ward2022")
+    month = pd.Timestamp
+    # points years old: the LSOA tables lead even 8 months behind the ward tables
+    lead, why = lead_choice(points, month("2018-07-01"), [(lsoa, month("2025-08-01")), (ward, month("2026-04-01"))])
+    assert lead is lsoa and "points end 2018-06" in why
+    # an LSOA table two years behind the wards does not lead
+    assert lead_choice(points, month("2018-07-01"), [(lsoa, month("2024-03-01")), (ward, month("2026-04-01"))])[0] is ward
+    # points as current as the tables: the configured units lead
+    assert lead_choice(points, month("2026-03-01"), [(lsoa, month("2026-03-01")), (ward, month("2026-04-01"))]) == \
+        (points, None)
