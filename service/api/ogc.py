@@ -65,6 +65,26 @@ TITLES = {
     "hubs": "Stations and schools",
     "youth_places": "Youth work places",
 }
+
+
+def layer_meta(meta: dict, name: str) -> dict:
+    """The run record a layer's metadata comes from: the forecast beside the lead for ``current_*`` layers
+    (its own model, data period and cutoff), the run's own otherwise."""
+    if name.startswith("current_") and meta.get("current"):
+        return {**meta, **{k: v for k, v in meta["current"].items() if v is not None}}
+    return meta
+
+
+def layer_title(meta: dict, name: str) -> str:
+    """A collection's title for people: what it is, on which units, for which month."""
+    base = TITLES.get(name.removeprefix("current_"), name)
+    if name.startswith("current_"):
+        return f"{base}: {meta.get('units')} forecast for {meta.get('cutoff')} (beside the lead)"
+    if name == "ranked_units":
+        return f"{base}: {meta.get('units')} forecast for {meta.get('cutoff')}"
+    return base
+
+
 RUN_PARAM = {"parameters": [{"name": "run_id", "in": "path", "required": True,
                              "schema": {"type": "string"},
                              "description": "A run id, or 'latest' for the newest run."}]}
@@ -217,7 +237,7 @@ def _filter_mask(lc, filters: dict[str, str]) -> np.ndarray:
 
 def _collection(request: Request, run_id: str, name: str) -> dict:
     repo = request.app.state.repo
-    meta = repo.meta(run_id)
+    meta = layer_meta(repo.meta(run_id), name)
     lc = repo.layer(run_id, name)
     b = lc.bounds["web"]
     bbox = ([float(np.nanmin(b[:, 0])), float(np.nanmin(b[:, 1])), float(np.nanmax(b[:, 2])),
@@ -226,8 +246,8 @@ def _collection(request: Request, run_id: str, name: str) -> dict:
     href = f"{_base(request)}/collections/{name}"
     return {
         "id": name,
-        "title": TITLES.get(name, name),
-        "description": f"{TITLES.get(name, name)} from run {meta['run_id']} (model "
+        "title": layer_title(meta, name),
+        "description": f"{layer_title(meta, name)} from run {meta['run_id']} (model "
                        f"{meta.get('model_version')}, data {meta['data_period']['start']} to "
                        f"{meta['data_period']['end']}, forecast from {meta.get('cutoff')}).",
         "itemType": "feature",
@@ -361,7 +381,7 @@ def items(cid: str, request: Request) -> Response:
     bbox = _bbox(request.query_params.get("bbox"), bbox_crs)
     filters = {k: v for k, v in request.query_params.items() if k in kinds and k not in ITEM_PARAMS}
 
-    if not _datetime_matches(request.query_params.get("datetime"), repo.meta(run_id)):
+    if not _datetime_matches(request.query_params.get("datetime"), layer_meta(repo.meta(run_id), cid)):
         mask = np.zeros(len(lc), dtype=bool)
     else:
         mask = _filter_mask(lc, filters) if filters else np.ones(len(lc), dtype=bool)

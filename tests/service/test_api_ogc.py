@@ -209,3 +209,18 @@ def test_every_run_is_reachable_under_ogc_runs(client, H):
     assert fc["features"][0]["properties"]["run_id"] == "run-2023-12"
     assert rels(fc)["next"]["href"].startswith("https://testserver/ogc/runs/run-2023-12/")
     assert client.get("/ogc/runs/nope/collections", headers=H).status_code == 404
+
+
+def test_a_layer_beside_the_lead_describes_its_own_forecast_not_the_run_s():
+    from service.api.ogc import layer_meta, layer_title
+
+    meta = {"run_id": "r", "units": "lsoa2021", "cutoff": "2026-03", "model_version": "v0001",
+            "data_period": {"start": "2023-08", "end": "2026-02"},
+            "current": {"units": "ward2022", "cutoff": "2026-04", "model_version": "v0003",
+                        "data_period": {"start": "2010-04", "end": "2026-03"}}}
+    beside = layer_meta(meta, "current_ranked_units")
+    assert (beside["model_version"], beside["data_period"]["end"], beside["cutoff"]) == ("v0003", "2026-03", "2026-04")
+    assert layer_meta(meta, "ranked_units")["model_version"] == "v0001"
+    assert layer_title(beside, "current_ranked_units") == \
+        "Ranked places (forecast risk): ward2022 forecast for 2026-04 (beside the lead)"
+    assert layer_title(meta, "ranked_units") == "Ranked places (forecast risk): lsoa2021 forecast for 2026-03"
