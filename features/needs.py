@@ -141,12 +141,14 @@ def _complete(totals: pd.Series) -> list[pd.Timestamp]:
     return sorted(m for m in totals.index if m not in thin)
 
 
-def _area_source(rows: pd.DataFrame, path: str, period: str, taxonomy, flags) -> CountSource | None:
+def _area_source(rows: pd.DataFrame, paths: list[str], period: str, taxonomy, flags,
+                 name: str | None = None) -> CountSource | None:
     notes: list[str] = []
+    path = paths[0]
     sub = rows["subcategory"] if "subcategory" in rows else pd.Series(pd.NA, index=rows.index, dtype="string")
     _, cls = taxonomy.best_scheme(rows["category"], sub)
     keep = (cls["group"] != UNMAPPED_GROUP).to_numpy()
-    for f in _flags_for(path, flags):
+    for f in [f for p in paths for f in _flags_for(p, flags)]:
         if f["check"] == "category_all_zero":
             bad = rows["category"].astype("string") == str(f.get("category"))
             keep &= ~bad.to_numpy()
@@ -188,10 +190,14 @@ def _area_source(rows: pd.DataFrame, path: str, period: str, taxonomy, flags) ->
         notes.append(f"months with under {THIN_RATIO:.0%} of a usual month's total are not complete: "
                      + ", ".join(f"{m:%Y-%m}" for m in thin[:12]))
     editions = tuple(sorted(frame["edition"].dropna().unique()))
-    name = f"{Path(path).name} ({'monthly' if period == 'month' else 'annual'} counts by {', '.join(editions)})"
+    label = name or Path(path).name
+    name = f"{label} ({'monthly' if period == 'month' else 'annual'} counts by {', '.join(editions)})"
+    if len(paths) > 1:
+        notes.append(f"{len(paths)} files, each month from the latest release that covers it: "
+                     + ", ".join(Path(p).name for p in paths))
     return CountSource(name=name, kind=AREA, period=period, editions=editions,
                        groups=tuple(sorted(frame["group"].unique())), months=list(months), complete=list(complete),
-                       files=[path], notes=notes, frame=frame, edition_months=edition_months)
+                       files=list(paths), notes=notes, frame=frame, edition_months=edition_months)
 
 
 def _points_source(events: gpd.GeoDataFrame) -> CountSource | None:
@@ -234,8 +240,15 @@ def count_sources(store) -> list[CountSource]:
     if store.has("area_counts"):
         ac = store.table("area_counts")
         ac = ac.assign(source_file=ac["source_file"].astype(str), period=ac["period"].astype(str))
-        for (path, period), rows in ac.groupby(["source_file", "period"], sort=True):
-            src = _area_source(rows, path, period, taxonomy, flags)
+        # the Met's overlapping releases were resolved at ingest to one release per month, whatever file
+        # each month came from: together they are one source per family of units (ward, LSOA)
+        family = ac["edition"].astype("string").str.extract(r"^([a-z]+)", expand=False).fillna("area")
+        released = ac["release"].notna() if "release" in ac else pd.Series(False, index=ac.index)
+        ac = ac.assign(_source=np.where(released.to_numpy(), "Met " + family.astype(str) + " tables", ac["source_file"]))
+        for (key, period), rows in ac.groupby(["_source", "period"], sort=True):
+            paths = sorted(rows["source_file"].unique())
+            src = _area_source(rows.drop(columns="_source"), paths, period, taxonomy, flags,
+                               name=key if len(paths) > 1 else None)
             if src is not None:
                 out.append(src)
     return out
