@@ -84,7 +84,8 @@ def default_store_dir(settings: Settings, data: Path) -> Path:
 
 
 def ingest_options(settings: Settings) -> IngestOptions:
-    return IngestOptions(**settings.ingest.model_dump())
+    values = settings.ingest.model_dump()
+    return IngestOptions(**{**values, "allow_outside": tuple(values["allow_outside"])})
 
 
 def ingest_step(settings: Settings, store_dir: Path | None = None, progress: Progress | None = None) -> tuple[dict, Path]:

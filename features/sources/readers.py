@@ -45,6 +45,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from features.sources.confine import special_kind
+
 REJECT_COLUMNS = ["source_file", "source_row", "reason", "detail", "raw"]
 TRUNCATED = "file truncated"
 NUL_ROW = "NUL bytes in row"
@@ -185,11 +187,16 @@ class Blob:
 
 
 def check_file_size(path: Path, limits: Limits = DEFAULT_LIMITS) -> int:
-    """Size on disk; :class:`DataError` if it cannot be read or is over ``limits.max_file_bytes``."""
+    """Size on disk; :class:`DataError` if it cannot be read, is not a regular file (a named pipe, socket or
+    device) or is over ``limits.max_file_bytes``."""
     try:
-        size = path.stat().st_size
+        st = path.stat()  # never open before this: opening a named pipe blocks until someone writes to it
     except OSError as exc:
         raise os_error(path, exc) from None
+    kind = special_kind(st.st_mode)
+    if kind not in (None, "a folder"):  # a folder is named by the read that expected a file
+        raise DataError(path, f"is {kind}, not a regular file; not opened")
+    size = st.st_size
     if size > limits.max_file_bytes:
         raise _refuse_size(str(path), size, limits.max_file_bytes, "the file is", limits.setting_names[0])
     return size
