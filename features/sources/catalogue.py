@@ -363,7 +363,7 @@ def discover(root: Path, limits: Limits = DEFAULT_LIMITS, allowed: tuple[Path, .
 
 def _table_source(p: Path, rel: str, strong: bool, cat: Catalogue, limits: Limits) -> None:
     try:
-        header = sniff_header(read_head(p, limits=limits), str(p))
+        header = sniff_header(read_head(p, limits=limits, first_line=True), str(p))
     except DataError as exc:
         if "empty" in exc.reason or not strong:
             cat.unrecognise(rel, exc.reason)
