@@ -9,6 +9,7 @@ a boundary with one vertex at 1e308, a header longer than the sniffed head, a li
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -139,6 +140,10 @@ def test_an_operator_may_allow_a_named_outside_folder(tmp_path):
         ingest(data, tmp_path / "store")
     report = ingest(data, tmp_path / "store", IngestOptions(allow_outside=(str(elsewhere),)))
     assert accepted(report, "policeuk_street") == 3 + 4
+    # the same through the setting ([ingest] allow_outside in svrisk.toml, here from the environment)
+    code, _, report, _ = ingest_cli(data, tmp_path / "store2",
+                                    env={"SVRISK_INGEST__ALLOW_OUTSIDE": json.dumps([str(elsewhere)])})
+    assert code == 0 and accepted(report, "policeuk_street") == 3 + 4
 
 
 def test_a_named_pipe_is_reported_without_being_opened(tmp_path, no_hang):
