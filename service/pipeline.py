@@ -128,7 +128,7 @@ def _current(settings: Settings, store: Path, progress: Progress | None) -> Stor
     if (store / REPORT_NAME).is_file():
         report = Store(store).report()
         why = (["the store was made by an older svrisk"] if report.get("store_version") != STORE_VERSION
-               else changes(data, report["data_files"]))
+               else changes(data, report["data_files"], settings.ingest.allow_outside))
         if not why:
             return Store(store)
     if progress:

@@ -52,6 +52,7 @@ from features.sources.readers import (
 )
 
 CATALOGUE_NAME = "catalogue.toml"
+CATALOGUE_MAX_BYTES = 16 * MB
 VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".fgb", ".json", ".gml", ".kml")
 STRONG_VECTOR = (".gpkg", ".shp", ".geojson", ".fgb")  # a file with this suffix that cannot be opened is damaged
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
@@ -146,7 +147,8 @@ def _deepest_key(text: str) -> str | None:
 
 def _parse_toml(path: Path) -> dict:
     try:
-        check_file_size(path, Limits(max_file_bytes=16 * MB))
+        if path.stat().st_size > CATALOGUE_MAX_BYTES:
+            raise DataError(path, f"is over {CATALOGUE_MAX_BYTES // MB} MB; a catalogue is a few KB: not read")
         text = path.read_text(encoding="utf-8")
         return tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -67,10 +67,11 @@ def moved(root: str | Path, recorded: dict[str, dict]) -> list[str]:
     return out
 
 
-def changes(root: str | Path, recorded: dict[str, dict]) -> list[str]:
-    """How the folder differs from ``recorded`` (a :func:`fingerprint`), one line per file; empty if the same."""
+def changes(root: str | Path, recorded: dict[str, dict], allowed: Iterable[str | Path] = ()) -> list[str]:
+    """How the folder differs from ``recorded`` (a :func:`fingerprint` with the same ``allowed``), one line
+    per file; empty if the same."""
     root = Path(root)
-    now = {p.relative_to(root).as_posix(): p for p in data_files(root)}
+    now = {p.relative_to(root).as_posix(): p for p in data_files(root, allowed)}
     out = [f"added {name}" for name in sorted(set(now) - set(recorded))]
     out += [f"removed {name}" for name in sorted(set(recorded) - set(now))]
     for name in sorted(set(now) & set(recorded)):
