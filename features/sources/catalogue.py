@@ -109,7 +109,7 @@ SOURCE_KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,), "kind": (str,), "path": (str,), "format": (str,), "edition": (str,), "year": (int, str),
     "layer": (str,), "member": (str,), "crs": (str,),
 }
-_SCALARS = (str, int, float, bool, datetime.date, datetime.time)
+_SCALARS = (str, int, float, bool, datetime.datetime, datetime.date, datetime.time)
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "an array",
                dict: "a table"}
 
@@ -156,7 +156,8 @@ def _parse_toml(path: Path) -> dict:
     except RecursionError:
         key = _deepest_key(text)
         where = f"the value of {key!r}" if key else "a value"
-        raise DataError(path, f"{where} nests arrays or tables too deeply to read; expected a string") from None
+        raise DataError(path, f"{where} nests arrays or tables too deeply to read (a catalogue "
+                        "holds strings and numbers)") from None
     except OSError as exc:
         raise DataError(path, f"cannot be read ({exc.strerror})") from None
 
