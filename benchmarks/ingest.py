@@ -1,41 +1,116 @@
-"""Time loading the 30 months of police.uk street crime, against a bare pandas read of the same file.
+"""Ingest costs, each against a bare pandas read of the same files measured in the same run.
 
-Usage: python benchmarks/ingest.py [DATA_DIR]   (default: $SVRISK_REAL_DATA or ../shared/data)
-Prints JSON: seconds and rows/second for svrisk's validated load and for plain pandas.read_csv
-(the baseline: no validation, no projection), the ratio, and a whole-folder ingest time.
+Usage: python benchmarks/ingest.py [--files N] [--line-mb MB] [--real [DATA_DIR]]
+
+Prints JSON:
+
+* ``small_ingest``: peak memory (RSS, MB) of ingesting the demo borough, in a fresh process,
+  through the library (``features.sources.ingest.ingest``) and through ``svrisk ingest``,
+  as ratios to a fresh process that only runs ``pandas.read_csv`` on the same CSV files;
+  and what importing the CLI alone costs (most of a small ingest's peak).
+* ``long_line``: the same folder plus a police.uk file whose last line is ``--line-mb`` MB
+  without a newline: peak memory as a ratio to pandas.read_csv of the same files, and to the
+  small ingest (the line is bounded by ``max_field_chars`` before it is held: ~1x).
+* ``many_files``: seconds to ingest ``--files`` one-row police.uk files, against
+  pandas.read_csv of each file.
+* ``real_data`` (with ``--real``): the validated load of the largest police.uk file of a real
+  data folder against pandas.read_csv of it, and a whole-folder ingest time.
+
+Every input is generated in a temporary folder and removed afterwards; nothing is committed.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
+STREET = ["Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location", "LSOA code",
+          "LSOA name", "Crime type", "Last outcome category", "Context"]
 
-from features.sources.catalogue import load_catalogue
-from features.sources.ingest import ingest
-from features.sources.loaders.context import IngestContext
-from features.sources.loaders.crime import load_policeuk_api, load_policeuk_street
-from features.sources.taxonomy import load_taxonomy
+# Run in a fresh interpreter: its peak RSS (ru_maxrss) is the peak of that one job.
+CHILD = """
+import json, resource, sys, time
+t = time.perf_counter()
+{body}
+print(json.dumps({{"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "seconds": time.perf_counter() - t}}))
+"""
+READ_CSVS = ("import pandas as pd\nfrom pathlib import Path\n"
+             "for p in sorted(Path({data!r}).rglob('*.csv')):\n    pd.read_csv(p, low_memory=False)\n")
+LIBRARY = "from features.sources.ingest import ingest\ningest({data!r}, {store!r})\n"
+CLI = ("from service.cli import main\nsys.argv = ['svrisk', 'ingest', '--data', {data!r}, '--out', {store!r}]\n"
+       "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n")
+IMPORT_CLI = "import service.cli\n"
 
 
-def best_of(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
+def child(body: str) -> dict:
+    proc = subprocess.run([sys.executable, "-c", CHILD.format(body=body)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONHASHSEED": "0"})
+    if proc.returncode:
+        sys.exit(f"benchmark step failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    data = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SVRISK_REAL_DATA", "../shared/data"))
-    if not data.is_dir():
-        sys.exit(f"no data folder at {data}")
+def peaks(data: Path, store: Path) -> dict:
+    base = child(READ_CSVS.format(data=str(data)))
+    lib = child(LIBRARY.format(data=str(data), store=str(store / "lib")))
+    cli = child(CLI.format(data=str(data), store=str(store / "cli")))
+    return {"pandas_read_csv_peak_mb": round(base["peak_mb"]), "ingest_peak_mb": round(lib["peak_mb"]),
+            "cli_ingest_peak_mb": round(cli["peak_mb"]),
+            "ingest_over_pandas": round(lib["peak_mb"] / base["peak_mb"], 2),
+            "cli_ingest_over_pandas": round(cli["peak_mb"] / base["peak_mb"], 2)}
+
+
+def add_long_line(data: Path, mb: int) -> Path:
+    """A police.uk file of two rows whose last line is ``mb`` MB of one field and no newline."""
+    path = data / "crime" / "2099-01" / "2099-01-long-street.csv"  # its own folder: a month the demo lacks
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([STREET, ["a" * 64, "2017-01", "x", "x", "-0.1", "51.5", "On or near X", "",
+                                          "", "Robbery", "", ""]])
+        fh.write("b" * 64 + ",2017-01,x,x,-0.1,51.5,")
+        block = "c" * (1 << 20)
+        for _ in range(mb):
+            fh.write(block)
+    return path
+
+
+def many_files(root: Path, n: int) -> Path:
+    data = root / "many"
+    for i in range(n):
+        month = f"{2012 + (i // 12) % 10}-{i % 12 + 1:02d}"
+        path = data / "crime" / month / f"{month}-f{i:05d}-street.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as fh:
+            csv.writer(fh).writerows([STREET, [f"{i:064x}", month, "Fixture", "Fixture", "-0.19", "51.6",
+                                               "On or near Fixture Street", "", "", "Robbery", "", ""]])
+    return data
+
+
+def real_data(data: Path) -> dict:
+    import pandas as pd
+
+    from features.sources.catalogue import load_catalogue
+    from features.sources.ingest import ingest
+    from features.sources.loaders.context import IngestContext
+    from features.sources.loaders.crime import load_policeuk_api, load_policeuk_street
+    from features.sources.taxonomy import load_taxonomy
+
+    def best_of(fn, repeat=3):
+        times, out = [], None
+        for _ in range(repeat):
+            t = time.perf_counter()
+            out = fn()
+            times.append(time.perf_counter() - t)
+        return min(times), out
+
     catalogue = load_catalogue(data)
     crime = [s for s in catalogue.sources if s.kind in ("policeuk_api", "policeuk_street")]
     source = max(crime, key=lambda s: s.path.stat().st_size if s.path.is_file() else 0)
@@ -47,14 +122,44 @@ def main() -> None:
         t = time.perf_counter()
         report = ingest(data, Path(tmp) / "store")
         whole = time.perf_counter() - t
-    months = result.frame["month"].nunique()
-    print(json.dumps({
-        "file": str(source.path), "months": int(months), "rows": result.rows_read,
-        "svrisk_load_s": round(ours, 3), "svrisk_rows_per_s": round(result.rows_read / ours),
-        "pandas_read_csv_s": round(base, 3), "pandas_rows_per_s": round(len(frame) / base),
-        "ratio_svrisk_over_pandas": round(ours / base, 2),
-        "whole_folder_ingest_s": round(whole, 2), "whole_folder_rows": report["totals"]["rows_read"],
-    }, indent=2))
+    return {"file": str(source.path), "rows": result.rows_read, "svrisk_load_s": round(ours, 3),
+            "pandas_read_csv_s": round(base, 3), "ratio_svrisk_over_pandas": round(ours / base, 2),
+            "whole_folder_ingest_s": round(whole, 2), "whole_folder_rows": report["totals"]["rows_read"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--files", type=int, default=5000, help="one-row police.uk files to ingest")
+    parser.add_argument("--line-mb", type=int, default=300, help="MB of the line without a newline")
+    parser.add_argument("--real", nargs="?", const=os.environ.get("SVRISK_REAL_DATA", "../shared/data"),
+                        help="also time a real data folder (default $SVRISK_REAL_DATA or ../shared/data)")
+    args = parser.parse_args()
+    from features.demo.borough import generate_demo
+
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        demo = generate_demo(root / "demo")
+        out["small_ingest"] = {"folder": "demo borough", **peaks(demo, root / "s1"),
+                               "import_cli_only_peak_mb": round(child(IMPORT_CLI)["peak_mb"]),
+                               "import_ingest_only_peak_mb": round(child("import features.sources.ingest")["peak_mb"])}
+        add_long_line(demo, args.line_mb)
+        long = peaks(demo, root / "s2")
+        long["ingest_over_small_ingest"] = round(long["ingest_peak_mb"] / out["small_ingest"]["ingest_peak_mb"], 2)
+        long["cli_ingest_over_small_ingest"] = round(long["cli_ingest_peak_mb"]
+                                                     / out["small_ingest"]["cli_ingest_peak_mb"], 2)
+        out["long_line"] = {"line_mb": args.line_mb, **long}
+        (root / "demo").rename(root / "gone")  # free the disk before the next folder
+        data = many_files(root, args.files)
+        base = child(READ_CSVS.format(data=str(data)))
+        lib = child(LIBRARY.format(data=str(data), store=str(root / "s3")))
+        out["many_files"] = {"files": args.files, "ingest_s": round(lib["seconds"], 1),
+                             "pandas_read_csv_s": round(base["seconds"], 1),
+                             "ingest_over_pandas": round(lib["seconds"] / base["seconds"], 1),
+                             "ingest_ms_per_file": round(1000 * lib["seconds"] / args.files, 1)}
+    if args.real:
+        out["real_data"] = real_data(Path(args.real))
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -84,7 +84,8 @@ def default_store_dir(settings: Settings, data: Path) -> Path:
 
 
 def ingest_options(settings: Settings) -> IngestOptions:
-    return IngestOptions(**settings.ingest.model_dump())
+    values = settings.ingest.model_dump()
+    return IngestOptions(**{**values, "allow_outside": tuple(values["allow_outside"])})
 
 
 def ingest_step(settings: Settings, store_dir: Path | None = None, progress: Progress | None = None) -> tuple[dict, Path]:
@@ -127,7 +128,7 @@ def _current(settings: Settings, store: Path, progress: Progress | None) -> Stor
     if (store / REPORT_NAME).is_file():
         report = Store(store).report()
         why = (["the store was made by an older svrisk"] if report.get("store_version") != STORE_VERSION
-               else changes(data, report["data_files"]))
+               else changes(data, report["data_files"], settings.ingest.allow_outside))
         if not why:
             return Store(store)
     if progress:

@@ -44,6 +44,10 @@ class IngestSettings(BaseModel):
         False, description="Load the readable rows of damaged files and report what was lost, instead of "
         "stopping (the CLI's --keep-going).",
     )
+    allow_outside: list[str] = Field(
+        default_factory=list, description="Folders outside the data folder that catalogue paths and symbolic "
+        "links may lead to; any other read outside the data folder is refused and reported.",
+    )
     piece_mb: float = Field(
         16.0, ge=0, description="With parallel workers, a police.uk CSV of more than twice this is parsed and "
         "checked in pieces of about this size on the workers (0: never); the store is the same.",

@@ -28,7 +28,7 @@ downloads (``YYYY-MM-<force>-street.csv``).
 
 from __future__ import annotations
 
-import os
+import datetime
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -37,10 +37,12 @@ from pathlib import Path
 import pandas as pd
 import pyogrio
 
+from features.sources.confine import is_inside, walk
 from features.sources.loaders.areas import FAMILY, GSS, boundary_edition
 from features.sources.loaders.crime import MONTHLY_STOP, MONTHLY_STREET
 from features.sources.readers import (
     DEFAULT_LIMITS,
+    MB,
     DataError,
     Limits,
     check_file_size,
@@ -50,6 +52,7 @@ from features.sources.readers import (
 )
 
 CATALOGUE_NAME = "catalogue.toml"
+CATALOGUE_MAX_BYTES = 16 * MB
 VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".fgb", ".json", ".gml", ".kml")
 STRONG_VECTOR = (".gpkg", ".shp", ".geojson", ".fgb")  # a file with this suffix that cannot be opened is damaged
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
@@ -102,41 +105,112 @@ class Catalogue:
         self.files[path] = {"status": "source", "source": source}
 
 
-def load_catalogue(root: Path, limits: Limits = DEFAULT_LIMITS) -> Catalogue:
-    """Read ``root/catalogue.toml``, or recognise the files under ``root``."""
+#: Keys a [[source]] may hold, with the types each may take.
+SOURCE_KEYS: dict[str, tuple[type, ...]] = {
+    "name": (str,), "kind": (str,), "path": (str,), "format": (str,), "edition": (str,), "year": (int, str),
+    "layer": (str,), "member": (str,), "crs": (str,),
+}
+_SCALARS = (str, int, float, bool, datetime.datetime, datetime.date, datetime.time)
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "an array",
+               dict: "a table"}
+
+
+def load_catalogue(root: Path, limits: Limits = DEFAULT_LIMITS, allowed: tuple[Path, ...] = ()) -> Catalogue:
+    """Read ``root/catalogue.toml``, or recognise the files under ``root``.
+
+    Nothing outside ``root`` is read, save in the folders ``allowed`` (the ``[ingest] allow_outside``
+    setting): a catalogue path or a symbolic link leading elsewhere is refused and reported.
+    """
     root = Path(root)
     if not root.exists():
         raise DataError(root, "data folder not found")
     if not root.is_dir():
         raise DataError(root, "expected a data folder")
     path = root / CATALOGUE_NAME
-    if path.is_file():
-        return _read_toml(path, limits)
-    return discover(root, limits)
+    if path.is_file() and is_inside(path, [root]):
+        return _read_toml(path, limits, tuple(allowed))
+    return discover(root, limits, tuple(allowed))
 
 
-def _read_toml(path: Path, limits: Limits) -> Catalogue:
+def _type_name(value) -> str:
+    return next((n for t, n in _TYPE_NAMES.items() if type(value) is t), type(value).__name__)
+
+
+def _deepest_key(text: str) -> str | None:
+    """The key whose value opens the most arrays or inline tables on its line (for a catalogue nested too deep)."""
+    best, depth = None, 0
+    for m in re.finditer(r"^[ \t]*([^\s=#\[][^=\n]*?)[ \t]*=[ \t]*([\[{][\[{\s]*)", text, re.M):
+        n = m.group(2).count("[") + m.group(2).count("{")
+        if n > depth:
+            best, depth = m.group(1).strip(), n
+    return best
+
+
+def _parse_toml(path: Path) -> dict:
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > CATALOGUE_MAX_BYTES:
+            raise DataError(path, f"is over {CATALOGUE_MAX_BYTES // MB} MB; a catalogue is a few KB: not read")
+        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DataError(path, f"not a valid TOML catalogue ({exc})") from None
+    except RecursionError:
+        key = _deepest_key(text)
+        where = f"the value of {key!r}" if key else "a value"
+        raise DataError(path, f"{where} nests arrays or tables too deeply to read (a catalogue "
+                        "holds strings and numbers)") from None
     except OSError as exc:
         raise DataError(path, f"cannot be read ({exc.strerror})") from None
-    sources = []
-    for i, entry in enumerate(doc.get("source", []), start=1):
+
+
+def _check_value(path: Path, where: str, key: str, value, types: tuple[type, ...]) -> None:
+    if type(value) not in types:
+        expected = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+        shown = f" ({value!r})" if isinstance(value, _SCALARS) and len(repr(value)) < 80 else ""
+        raise DataError(path, f"{where}: {key!r} is {_type_name(value)}{shown}; expected {expected}")
+
+
+def _check_schema(path: Path, doc: dict) -> list[dict]:
+    """The [[source]] entries of a parsed catalogue, every key's type checked; DataError naming the key."""
+    meta = doc.get("catalogue", {})
+    _check_value(path, "the catalogue", "catalogue", meta, (dict,))
+    for key, value in meta.items():
+        _check_value(path, "[catalogue]", key, value, (str,) if key == "name" else _SCALARS)
+    entries = doc.get("source", [])
+    _check_value(path, "the catalogue", "source", entries, (list,))
+    for i, entry in enumerate(entries, start=1):
+        where = f"[[source]] number {i}"
+        _check_value(path, "the catalogue", "source", entry, (dict,))
         for need in ("kind", "path"):
             if need not in entry:
-                raise DataError(path, f"[[source]] number {i} has no {need!r}")
+                raise DataError(path, f"{where} has no {need!r}")
+        for key, value in entry.items():
+            if key not in SOURCE_KEYS:
+                raise DataError(path, f"{where}: unknown key {key!r}; expected some of {list(SOURCE_KEYS)}")
+            _check_value(path, where, key, value, SOURCE_KEYS[key])
         if entry["kind"] not in KINDS:
-            raise DataError(path, f"[[source]] number {i}: unknown kind {entry['kind']!r}; expected one of {list(KINDS)}")
+            raise DataError(path, f"{where}: unknown kind {entry['kind']!r}; expected one of {list(KINDS)}")
+        if not entry["path"].strip() or "\x00" in entry["path"]:
+            raise DataError(path, f"{where}: 'path' is empty or holds a NUL character")
+    return entries
+
+
+def _read_toml(path: Path, limits: Limits, allowed: tuple[Path, ...] = ()) -> Catalogue:
+    doc = _parse_toml(path)
+    root = path.parent
+    sources = []
+    for i, entry in enumerate(_check_schema(path, doc), start=1):
+        target = root / entry["path"]
+        if not is_inside(target, [root, *allowed]):
+            raise DataError(path, f"[[source]] number {i}: 'path' leads outside the data folder; refused (an "
+                            "operator may allow a folder with the setting [ingest] allow_outside)")
         opts = {k: v for k, v in entry.items() if k not in ("name", "kind", "path", "format")}
-        sources.append(Source(entry.get("name", entry["path"]), entry["kind"], path.parent / entry["path"], opts))
+        sources.append(Source(entry.get("name", entry["path"]), entry["kind"], target, opts))
     if not sources:
         raise DataError(path, "catalogue lists no [[source]] entries")
     name = doc.get("catalogue", {}).get("name", path.parent.name)
-    root = path.parent
     cat = Catalogue(root, name, sources, CATALOGUE_NAME)
-    files = _walk(root, cat)
+    files = _walk(root, cat, allowed)
     claimed: dict[Path, str] = {}
     for s in sources:
         target = s.path.resolve()
@@ -165,37 +239,18 @@ def _rel(p: Path, root: Path) -> str:
     return str(p.relative_to(root))
 
 
-def _walk(root: Path, cat: Catalogue) -> list[Path]:
-    """Every file under ``root`` (symbolic links followed once, loops cut); hidden entries and
-    unreadable folders are accounted for in ``cat`` rather than read."""
+def _walk(root: Path, cat: Catalogue, allowed: tuple[Path, ...] = ()) -> list[Path]:
+    """Every readable regular file under ``root``; everything else (hidden entries, links leading
+    outside the folder, named pipes, sockets, devices, unreadable folders, undecodable or over-long
+    names) accounted for in ``cat`` without being opened (:func:`features.sources.confine.walk`)."""
     files: list[Path] = []
-    seen_dirs = {os.path.realpath(root)}
-
-    def unreadable(exc: OSError) -> None:
-        cat.damage(_rel(Path(exc.filename), root) + "/", f"folder cannot be read ({exc.strerror})")
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
-        here = Path(dirpath)
-        keep = []
-        for d in sorted(dirnames):
-            rel = _rel(here / d, root) + "/"
-            real = os.path.realpath(here / d)
-            if d.startswith("."):
-                cat.unrecognise(rel, "hidden folder, not read")
-            elif real in seen_dirs:
-                cat.unrecognise(rel, "link to a folder already read (a loop or a second path to it); not read twice")
-            else:
-                seen_dirs.add(real)
-                keep.append(d)
-        dirnames[:] = keep
-        for name in sorted(filenames):
-            p = here / name
-            if name.startswith("."):
-                cat.unrecognise(_rel(p, root), "hidden file, not read")
-            elif not p.exists():
-                cat.unrecognise(_rel(p, root), "broken symbolic link")
-            else:
-                files.append(p)
+    for entry in walk(root, allowed, hidden=True):
+        if entry.problem is None:
+            files.append(entry.path)
+        elif entry.damaged:
+            cat.damage(entry.rel, entry.problem)
+        else:
+            cat.unrecognise(entry.rel, entry.problem)
     return files
 
 
@@ -278,11 +333,11 @@ def recognise_columns(cols: list[str]) -> str | None:
     return None
 
 
-def discover(root: Path, limits: Limits = DEFAULT_LIMITS) -> Catalogue:
+def discover(root: Path, limits: Limits = DEFAULT_LIMITS, allowed: tuple[Path, ...] = ()) -> Catalogue:
     """Recognise every file under ``root`` by its columns (CSV), its layers (vector files) or its
     members (zip archives); account for the rest as unrecognised or damaged."""
     cat = Catalogue(root, root.resolve().name, [], "recognised by columns")
-    files = _walk(root, cat)
+    files = _walk(root, cat, allowed)
     monthly: dict[Path, dict[str, list[str]]] = {}
     for p in files:
         name = p.name.lower()
@@ -320,7 +375,7 @@ def discover(root: Path, limits: Limits = DEFAULT_LIMITS) -> Catalogue:
 
 def _table_source(p: Path, rel: str, strong: bool, cat: Catalogue, limits: Limits) -> None:
     try:
-        header = sniff_header(read_head(p, limits=limits), str(p))
+        header = sniff_header(read_head(p, limits=limits, first_line=True), str(p))
     except DataError as exc:
         if "empty" in exc.reason or not strong:
             cat.unrecognise(rel, exc.reason)

@@ -10,14 +10,16 @@ so touching a file without changing it does not force a new ingest.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
+from features.sources.confine import walk
 
-def data_files(root: str | Path) -> list[Path]:
-    """The files a data folder holds: every file below it but hidden ones (names starting with '.')."""
-    root = Path(root)
-    return sorted(p for p in root.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+def data_files(root: str | Path, allowed: Iterable[str | Path] = ()) -> list[Path]:
+    """The files a data folder holds: every regular file below it but hidden ones (names starting with '.'),
+    links leading outside it (save into ``allowed``) and names that are not UTF-8 (:func:`confine.walk`)."""
+    return sorted(e.path for e in walk(root, allowed) if e.problem is None)
 
 
 def sha256(path: str | Path) -> str | None:
@@ -32,20 +34,44 @@ def sha256(path: str | Path) -> str | None:
     return h.hexdigest()
 
 
-def fingerprint(root: str | Path) -> dict[str, dict]:
-    """``{relative path: {"size", "mtime_ns", "sha256"}}`` of every file in the folder."""
+def fingerprint(root: str | Path, allowed: Iterable[str | Path] = ()) -> dict[str, dict]:
+    """``{relative path: {"size", "mtime_ns", "sha256"}}`` of every file in the folder.
+
+    Size and time are taken before the hash: if the file changes while it is hashed, a later
+    :func:`changes` sees a different time and says so, rather than trusting the hash.
+    """
     root = Path(root)
     out = {}
-    for p in data_files(root):
-        st = p.stat()
+    for p in data_files(root, allowed):
+        try:
+            st = p.stat()
+        except OSError:
+            continue  # gone since it was listed
         out[p.relative_to(root).as_posix()] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256(p)}
     return out
 
 
-def changes(root: str | Path, recorded: dict[str, dict]) -> list[str]:
-    """How the folder differs from ``recorded`` (a :func:`fingerprint`), one line per file; empty if the same."""
+def moved(root: str | Path, recorded: dict[str, dict]) -> list[str]:
+    """The files of ``recorded`` whose size or modification time is no longer the recorded one (or that are
+    gone): files changed since they were fingerprinted, found from ``stat`` alone."""
     root = Path(root)
-    now = {p.relative_to(root).as_posix(): p for p in data_files(root)}
+    out = []
+    for name, rec in sorted(recorded.items()):
+        try:
+            st = (root / name).stat()
+        except OSError:
+            out.append(name)
+            continue
+        if st.st_size != rec.get("size") or st.st_mtime_ns != rec.get("mtime_ns"):
+            out.append(name)
+    return out
+
+
+def changes(root: str | Path, recorded: dict[str, dict], allowed: Iterable[str | Path] = ()) -> list[str]:
+    """How the folder differs from ``recorded`` (a :func:`fingerprint` with the same ``allowed``), one line
+    per file; empty if the same."""
+    root = Path(root)
+    now = {p.relative_to(root).as_posix(): p for p in data_files(root, allowed)}
     out = [f"added {name}" for name in sorted(set(now) - set(recorded))]
     out += [f"removed {name}" for name in sorted(set(recorded) - set(now))]
     for name in sorted(set(now) & set(recorded)):

@@ -35,7 +35,7 @@ import pandas as pd
 import shapely
 
 from features.sources.catalogue import Catalogue, Source, load_catalogue
-from features.sources.fingerprint import fingerprint, sha256
+from features.sources.fingerprint import fingerprint, moved, sha256
 from features.sources.loaders import areas, crime, places
 from features.sources.loaders.context import IngestContext, IngestOptions
 from features.sources.loaders.points import StudyArea
@@ -194,9 +194,11 @@ def ingest(
 
 
 def _ingest(data_dir: Path, staging: Path, out: Path, options: IngestOptions, taxonomy_path, say, map_files) -> dict:
-    catalogue = load_catalogue(data_dir, options.limits)
+    catalogue = load_catalogue(data_dir, options.limits, tuple(Path(p) for p in options.allow_outside))
     if catalogue.damaged and not options.keep_going:  # cheap to know: stop before loading anything
         raise DamagedInputs(data_dir, [dict(d, rows_recovered=0) for d in catalogue.damaged])
+    # Size, time and hash of every file before anything is loaded; checked again after (see below).
+    folder = fingerprint(data_dir.resolve(), [Path(p) for p in options.allow_outside])
     ctx = IngestContext(taxonomy=load_taxonomy(taxonomy_path), options=options, map_files=map_files)
     results: list[tuple[Source, LoadResult]] = []
     failures: list[dict] = []  # sources that could not be loaded at all
@@ -231,12 +233,18 @@ def _ingest(data_dir: Path, staging: Path, out: Path, options: IngestOptions, ta
     for _, res in results:
         if res.table in TABLE_KEYS:
             _drop_known(res, TABLE_KEYS[res.table], seen_keys[res.table])
+    changed = moved(data_dir.resolve(), folder)
+    if changed:  # rows read from other bytes than those hashed: nothing recorded is trustworthy
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise DataError(data_dir, f"{len(changed)} file{'s' if len(changed) > 1 else ''} changed while ingest read "
+                        f"{'them' if len(changed) > 1 else 'it'} (size or modification time differ before and "
+                        f"after): {shown}. Nothing was written; run again once the data folder is not being written")
     damaged = _damaged(catalogue, results, failures)
     if damaged and not options.keep_going:
         raise DamagedInputs(data_dir, damaged)
     tables = _combine(results)
     quality = release_flags + _quality(tables, ctx)
-    report = _report(catalogue, results, tables, quality, data_dir, damaged, linked, options)
+    report = _report(catalogue, results, tables, quality, data_dir, damaged, linked, options, folder)
     say(f"writing the store ({sum(len(t) for t in tables.values()):,} rows in {len(tables)} tables)")
     try:
         _write(staging, tables, results, report)
@@ -400,9 +408,9 @@ def _files(catalogue: Catalogue, damaged: list[dict]) -> list[dict]:
     return out
 
 
-def _report(catalogue: Catalogue, results, tables, quality, data_dir, damaged, linked, options) -> dict:
+def _report(catalogue: Catalogue, results, tables, quality, data_dir, damaged, linked, options, folder) -> dict:
+    """The ingest report; ``folder`` is the data folder's :func:`fingerprint` taken before loading."""
     root = Path(data_dir).resolve()
-    folder = fingerprint(root)
     inputs = []
     for source, res in results:
         files = []

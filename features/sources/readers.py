@@ -36,6 +36,7 @@ import re
 import struct
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+
+from features.sources.confine import special_kind
 
 REJECT_COLUMNS = ["source_file", "source_row", "reason", "detail", "raw"]
 TRUNCATED = "file truncated"
@@ -185,11 +188,16 @@ class Blob:
 
 
 def check_file_size(path: Path, limits: Limits = DEFAULT_LIMITS) -> int:
-    """Size on disk; :class:`DataError` if it cannot be read or is over ``limits.max_file_bytes``."""
+    """Size on disk; :class:`DataError` if it cannot be read, is not a regular file (a named pipe, socket or
+    device) or is over ``limits.max_file_bytes``."""
     try:
-        size = path.stat().st_size
+        st = path.stat()  # never open before this: opening a named pipe blocks until someone writes to it
     except OSError as exc:
         raise os_error(path, exc) from None
+    kind = special_kind(st.st_mode)
+    if kind not in (None, "a folder"):  # a folder is named by the read that expected a file
+        raise DataError(path, f"is {kind}, not a regular file; not opened")
+    size = st.st_size
     if size > limits.max_file_bytes:
         raise _refuse_size(str(path), size, limits.max_file_bytes, "the file is", limits.setting_names[0])
     return size
@@ -220,7 +228,13 @@ def read_blob(path: Path, member: str | None = None, limits: Limits = DEFAULT_LI
             return Blob(data, source, broken)
         if size > limits.max_table_bytes:
             raise _refuse_size(source, size, limits.max_table_bytes, "the table is", limits.setting_names[1])
-        return Blob(path.read_bytes(), source)
+        if size <= max_line_bytes(limits):  # no line can be too long to hold
+            return Blob(path.read_bytes(), source)
+        guard = LineGuard(max_line_bytes(limits))
+        with path.open("rb") as fh:
+            while piece := fh.read(CHUNK):
+                guard.feed(piece)
+        return Blob(guard.close(), source)
     except OSError as exc:
         raise os_error(source, exc) from None
 
@@ -236,7 +250,7 @@ def _counted(total: int, piece: bytes, limits: Limits, source: str) -> int:
 
 def _inflate(path: Path, limits: Limits, source: str, keep: bool) -> tuple[bytes, str | None]:
     """Decompress a gzip file in bounded pieces; (data or b"", why it broke off or None)."""
-    out: list[bytes] = []
+    guard = LineGuard(max_line_bytes(limits))
     total = 0
     broken = None
     with path.open("rb") as raw, gzip.GzipFile(fileobj=raw) as gz:
@@ -244,13 +258,13 @@ def _inflate(path: Path, limits: Limits, source: str, keep: bool) -> tuple[bytes
             while piece := gz.read1(CHUNK):  # read1: a later break cannot discard this piece
                 total = _counted(total, piece, limits, source)
                 if keep:
-                    out.append(piece)
+                    guard.feed(piece)
         except EOFError:
             broken = (f"the gzip stream breaks off after {raw.tell():,} compressed bytes "
                       f"({total:,} bytes of text); the rest of the file is missing")
         except (gzip.BadGzipFile, zlib.error) as exc:
             broken = f"the gzip data is corrupt after {total:,} bytes of text ({exc})"
-    return b"".join(out), broken
+    return guard.close(), broken
 
 
 def _zip_member(path: Path, member: str, limits: Limits, source: str) -> Blob:
@@ -269,14 +283,15 @@ def _zip_member(path: Path, member: str, limits: Limits, source: str) -> Blob:
         if info.file_size > limits.max_table_bytes:
             raise _refuse_size(source, info.file_size, limits.max_table_bytes, "the archive says it expands to",
                                limits.setting_names[1])
-        out, broken = [], None
+        guard, total, broken = LineGuard(max_line_bytes(limits)), 0, None
         try:
             with zf.open(info) as fh:  # reads at most info.file_size bytes
                 while piece := fh.read(CHUNK):
-                    out.append(piece)
+                    total += len(piece)
+                    guard.feed(piece)
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            broken = f"the zip member is corrupt after {sum(map(len, out)):,} bytes ({exc})"
-    return Blob(b"".join(out), source, broken)
+            broken = f"the zip member is corrupt after {total:,} bytes ({exc})"
+    return Blob(guard.close(), source, broken)
 
 
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")
@@ -362,33 +377,125 @@ def zip_names(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[list[str], b
     check_file_size(path, limits)
     try:
         with zipfile.ZipFile(path) as zf:
-            return zf.namelist(), True
+            names, whole = zf.namelist(), True
     except zipfile.BadZipFile:
         names, _, _ = scan_zip(path, limits=limits)
         if not names:
             raise DataError(path, "zip archive is truncated or corrupt (no readable member)") from None
-        return names, False
+        whole = False
     except OSError as exc:
         raise os_error(path, exc) from None
+    twice = sorted({n for n, k in Counter(names).items() if k > 1})
+    if twice:  # a member is read by name: only one of each name could be, the others silently lost
+        shown = ", ".join(repr(n) for n in twice[:3]) + (f" and {len(twice) - 3} more" if len(twice) > 3 else "")
+        raise DataError(path, f"zip archive holds several members of the same name ({shown}); refused, as reading "
+                        "it by name would read one of them twice and lose the other: unpack it and rename them")
+    return names, whole
 
 
-def read_head(path: Path, n: int = HEAD_BYTES, limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """The first ``n`` bytes of a file's text (decompressed if gzip), reading no more than needed."""
+def max_line_bytes(limits: Limits) -> int:
+    """Longest line (bytes) ever held in memory: 4 bytes (the most UTF-8 spends on a character) for each
+    of ``max_field_chars`` characters, and at least 1 MB. A longer line becomes a rejected row (reason
+    ``field too long``) while it is read, and is never held whole."""
+    return max(4 * limits.max_field_chars, CHUNK)
+
+
+#: What a line too long to hold is replaced by while it is read (then its length in bytes); never text.
+LONG_LINE = "\x00\x00svrisk:line-too-long:"
+FIELD_TOO_LONG = "field too long"
+
+
+def _first_end(chunk: bytes) -> int:
+    ends = [i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0]
+    return min(ends) if ends else -1
+
+
+class LineGuard:
+    """Bytes of a table passed through in pieces of at most 1 MB, each line longer than ``cap`` bytes
+    replaced by a short :data:`LONG_LINE` marker: at most ``cap`` bytes of it are ever held.
+
+    Row numbers stay right (the marker is a line of its own) and the row becomes a reject.
+    UTF-16/32 text (BOM or NUL pattern) is passed through unchanged: its line ends are not bytes.
+    """
+
+    def __init__(self, cap: int):
+        self.cap, self.run, self.dropping, self.wide = cap, 0, False, None
+        self.pending: list[bytes] = []
+        self.out: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> None:
+        if self.wide is None:
+            self.wide = chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or \
+                _utf16_by_pattern(chunk[:4096]) is not None
+        if self.wide:
+            self.out.append(chunk)
+            return
+        first = _first_end(chunk)
+        if first < 0:
+            self.run += len(chunk)
+            self.dropping = self.dropping or self.run > self.cap
+            self.pending = [] if self.dropping else [*self.pending, chunk]
+            return
+        self._end_line(chunk[:first], self.run + first)
+        last = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+        self.out.append(chunk[first:last + 1])  # whole lines, each shorter than the piece (<= cap)
+        self.pending, self.run = [chunk[last + 1:]], len(chunk) - last - 1
+
+    def _end_line(self, tail: bytes, length: int) -> None:
+        if self.dropping or length > self.cap:
+            self.out.append(f"{LONG_LINE}{length}".encode())
+        else:
+            self.out.extend([*self.pending, tail])
+        self.pending, self.dropping = [], False
+
+    def close(self) -> bytes:
+        if self.pending or self.dropping:
+            self._end_line(b"", self.run)
+        return b"".join(self.out)
+
+
+def _long_line_bytes(text: str) -> int | None:
+    """The length in bytes of the line a :data:`LONG_LINE` marker stands for, or None if ``text`` is none."""
+    if not text.startswith(LONG_LINE):
+        return None
+    digits = text[len(LONG_LINE):].strip()
+    return int(digits) if digits.isdigit() else 0
+
+
+def _long_line_detail(n: int, more: bool = False) -> str:
+    return (f"the row is a line of {'more than ' if more else ''}{n:,} bytes, more than 4 bytes for each character "
+            "of the longest field "
+            "allowed (setting max_field_chars); it was not read into memory")
+
+
+def read_head(path: Path, n: int = HEAD_BYTES, limits: Limits = DEFAULT_LIMITS, first_line: bool = False) -> bytes:
+    """The first ``n`` bytes of a file's text (decompressed if gzip), reading no more than needed.
+
+    With ``first_line``, reading goes on until the first line ends (a header of 100,000 names is
+    longer than ``n``), up to :func:`max_line_bytes`; a first line longer than that is a DataError.
+    """
     check_file_size(path, limits)
+    cap = max_line_bytes(limits)
     try:
-        if is_gzip(path):
+        with (gzip.open(path, "rb") if is_gzip(path) else path.open("rb")) as fh:
             out = b""
-            with gzip.open(path, "rb") as gz:
-                try:
-                    while len(out) < n and (piece := gz.read1(n - len(out))):
-                        out += piece
-                except (EOFError, gzip.BadGzipFile, zlib.error):
-                    pass  # a damaged stream: sniff what there is; the full read reports the damage
-            return out
-        with path.open("rb") as fh:
-            return fh.read(n)
+            try:
+                while len(out) < n and (piece := fh.read1(n - len(out))):
+                    out += piece
+                while first_line and not _ends_line(out) and len(out) <= cap and (piece := fh.read1(n)):
+                    out += piece
+            except (EOFError, gzip.BadGzipFile, zlib.error):
+                pass  # a damaged stream: sniff what there is; the full read reports the damage
     except OSError as exc:
         raise os_error(path, exc) from None
+    if first_line and len(out) > cap and not _ends_line(out):
+        raise DataError(path, f"the first line is longer than {_mb(cap)} (setting {limits.setting_names[2]} x 4 "
+                        "bytes): not a CSV header row")
+    return out
+
+
+def _ends_line(data: bytes) -> bool:
+    return b"\n" in data or b"\r" in data
 
 
 # ---------------------------------------------------------------------------- text
@@ -461,13 +568,21 @@ def sniff_delimiter(head: str) -> str:
         lines = lines[:-1]  # the last line of a head may be cut
     best, best_score = ",", (0, 0)
     for delim in DELIMITERS:
-        counts = [len(next(csv.reader([ln], delimiter=delim))) for ln in lines] or [0]
+        counts = [_field_count(ln, delim) for ln in lines] or [0]
         if counts[0] < 2:
             continue
         score = (sum(c == counts[0] for c in counts), counts[0])
         if score > best_score:
             best, best_score = delim, score
     return best
+
+
+def _field_count(line: str, delimiter: str) -> int:
+    """Fields of one line; a field over the csv module's limit (128 KB: not this delimiter) counts as one line."""
+    try:
+        return len(next(csv.reader([line], delimiter=delimiter), []))
+    except csv.Error:
+        return 1
 
 
 def header_of(head: str, delimiter: str, source: str) -> list[str]:
@@ -567,12 +682,18 @@ def open_csv(path: Path, member: str | None = None, required: Iterable[str] = ()
         cut = max(text.rfind("\n"), text.rfind("\r"))
         partial, text = text[cut + 1:], text[:cut + 1]
     head = text[:HEAD_BYTES]
+    if not _LINE.search(head):  # a header longer than the sniffed head: never cut a name
+        first = _LINE.search(text)
+        head = text[:first.end()] if first else text
     delimiter = sniff_delimiter(head)
     header = header_of(head, delimiter, source)
     trailing = 0
     while len(header) > 1 and header[-1] == "":
         header.pop()
         trailing += 1
+    if header and _long_line_bytes(header[0]) is not None:
+        raise DataError(source, f"the first line is {_long_line_bytes(header[0]):,} bytes long, more than "
+                        f"{_mb(max_line_bytes(limits))} (setting {limits.setting_names[2]} x 4 bytes): not a CSV header row")
     if not any(header):
         raise DataError(source, "the first line is blank; expected a CSV header row")
     missing = [c for c in required if c not in header]
@@ -686,11 +807,15 @@ def parse_rows(f: CsvFile, text: str, limits: Limits = DEFAULT_LIMITS, first_row
     frame.columns = header
     refitted, not_refitted = [], []
     for number, row_text in refit:
-        fields = next(csv.reader([row_text], delimiter=delimiter), [])
-        if all(not v.strip() for v in fields[width:]):
+        try:
+            fields = next(csv.reader([row_text], delimiter=delimiter), [])
+        except csv.Error:  # a field over the csv module's limit (128 KB): the row cannot be refitted
+            fields = None
+        if fields is not None and all(not v.strip() for v in fields[width:]):
             refitted.append((number, fields[:width]))
         else:
-            not_refitted.append(_bad_row(source, number, row_text, f"{len(fields)} fields where the header has {width}"))
+            why = f"{len(fields)} fields" if fields is not None else "a field over 128 KB and more fields"
+            not_refitted.append(_bad_row(source, number, row_text, f"{why} where the header has {width}"))
     total = len(frame) + len(invalid_rows) + len(not_refitted) + len(refitted)
     taken = [b["source_row"] for b in invalid_rows + not_refitted] + [n for n, _ in refitted]
     frame["_row"] = np.setdiff1d(np.arange(first_row + 1, first_row + total + 1), taken).astype("int64")
@@ -751,6 +876,10 @@ def merge_counted_flags(parts: list[list[dict]], remake: dict) -> list[dict]:
 
 def _bad_row(source: str, number: int, text: str, detail: str) -> dict:
     reason = "malformed row"
+    long_line = _long_line_bytes(text)
+    if long_line is not None:
+        return {"source_file": source, "source_row": number, "reason": FIELD_TOO_LONG,
+                "detail": _long_line_detail(long_line), "raw": json.dumps(f"({long_line:,} bytes, not read)")}
     if "\x00" in text:
         reason, detail = NUL_ROW, "the row holds NUL bytes (the file is damaged here)"
     elif BAD_CHAR in text:
@@ -793,6 +922,9 @@ def _reject_damaged_rows(frame, header, text, f: CsvFile, limits: Limits):
     """Rows with NUL bytes, undecodable bytes or a field over the limit: (kept frame, reject dicts)."""
     source = f.source
     tests = []
+    if LONG_LINE in text:  # a line too long to hold, replaced while it was read (a one-column table)
+        tests.append((FIELD_TOO_LONG, lambda s: s.str.startswith(LONG_LINE),
+                      _long_line_detail(max_line_bytes(limits), more=True)))
     if "\x00" in text:
         tests.append((NUL_ROW, lambda s: s.str.contains("\x00", regex=False),
                       "the row holds NUL bytes (the file is damaged here)"))
@@ -800,7 +932,7 @@ def _reject_damaged_rows(frame, header, text, f: CsvFile, limits: Limits):
         tests.append((BAD_BYTES, lambda s: s.str.contains(BAD_CHAR, regex=False),
                       f"the row holds bytes that are not valid {f.encoding} (the file is damaged here)"))
     if _has_long_line(text, limits.max_field_chars):
-        tests.append(("field too long", lambda s: s.str.len() > limits.max_field_chars,
+        tests.append((FIELD_TOO_LONG, lambda s: s.str.len() > limits.max_field_chars,
                       f"a field is longer than {limits.max_field_chars:,} characters (setting "
                       f"{limits.setting_names[2]})"))
     if not tests:

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,26 @@ def run_cli_without_root_override(args: list[str], cwd: Path) -> subprocess.Comp
     if os.geteuid() == 0:
         cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def ingest_cli(data: Path, store: Path, *extra: str, env: dict | None = None):
+    """(exit code, error lines, report or None) of `svrisk ingest`; fails on any traceback."""
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    result = CliRunner().invoke(app, ["ingest", "--data", str(data), "--out", str(store), *extra], env=env)
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+    if result.exit_code:
+        assert len(errors) == 1, result.output  # one line, whatever went wrong
+    return result.exit_code, (errors[0] if errors else ""), read_report(store), result.output
+
+
+def street_rows(n: int, month: str = "2017-01", seed: int = 1) -> list[list[str]]:
+    rng = random.Random(seed)
+    return [street_row(f"{rng.getrandbits(256):064x}", month, 530050 + rng.random() * 1900,
+                       180050 + rng.random() * 900, rng.choice(["Violence and sexual offences", "Robbery",
+                                                                "Burglary", "Public order"]))
+            for _ in range(n)]

@@ -169,6 +169,25 @@ def boundary_edition(family: str, code_col: str, name: str, source: str) -> str:
     return f"{family}{year}"
 
 
+#: No coordinate of any CRS used for Great Britain (degrees, BNG metres, Web Mercator metres) is this large.
+FAR_COORDINATE = 1e8
+
+
+def _refuse_far_vertices(frame: gpd.GeoDataFrame, source: str) -> None:
+    """Refuse a layer with a vertex no CRS explains (infinite, NaN, or beyond ``FAR_COORDINATE``), naming the
+    first such feature, instead of blaming the layer's CRS label for one bad vertex."""
+    bounds = frame.geometry.bounds.to_numpy()
+    present = ~np.isnan(bounds).all(axis=1)  # empty geometries have NaN bounds
+    far = present & (~np.isfinite(bounds) | (np.abs(bounds) > FAR_COORDINATE)).any(axis=1)
+    if not far.any():
+        return
+    first = int(np.flatnonzero(far)[0])
+    worst = bounds[first][np.argmax(np.where(np.isfinite(bounds[first]), np.abs(bounds[first]), np.inf))]
+    raise DataError(source, f"{int(far.sum()):,} feature{'s' if far.sum() > 1 else ''} with coordinates far outside "
+                    f"British National Grid and Great Britain in any CRS (feature {first + 1} reaches {worst:.3g}); "
+                    "fix or remove the broken geometry", row=first + 1)
+
+
 def _check_crs(frame: gpd.GeoDataFrame, source: str, declared: str | None = None,
                flags: list[dict] | None = None) -> gpd.GeoDataFrame:
     """Project a layer to EPSG:27700, refusing a CRS label its coordinates contradict."""
@@ -178,6 +197,7 @@ def _check_crs(frame: gpd.GeoDataFrame, source: str, declared: str | None = None
                           "message": f"{source}: CRS {declared} from catalogue.toml used instead of "
                           f"{frame.crs.to_string() if frame.crs else 'none'} declared by the file"})
         frame = frame.set_crs(declared, allow_override=True)
+    _refuse_far_vertices(frame, source)
     minx, miny, maxx, maxy = frame.total_bounds
     looks_degrees = -180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90
     fits_bng = bool(E_RANGE[0] <= minx and maxx <= E_RANGE[1] and N_RANGE[0] <= miny and maxy <= N_RANGE[1]

@@ -35,6 +35,8 @@ class IngestOptions:
     """Longest CSV field kept; a row with a longer one is rejected."""
     keep_going: bool = False
     """Load the readable rows of damaged files and report what was lost, instead of stopping."""
+    allow_outside: tuple[str, ...] = ()
+    """Folders outside the data folder that its catalogue paths and symbolic links may lead to (else refused)."""
     piece_mb: float = 16.0
     """With parallel workers, a police.uk CSV of more than twice this is parsed and checked in pieces of
     about this size on the workers (0: never): one long file then uses every worker."""

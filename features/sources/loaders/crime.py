@@ -28,6 +28,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from features.sources.confine import walk
 from features.sources.loaders.areas import _edition_or_reject
 from features.sources.loaders.context import IngestContext
 from features.sources.loaders.points import file_rules_fire, judge_grid_columns, point_table
@@ -75,8 +76,9 @@ def list_members(path: Path, pattern: re.Pattern, limits: Limits | None = None) 
     """The monthly CSVs behind ``path``: itself, the matching files in a folder tree, or zip members."""
     limits = limits or Limits()
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and pattern.search(p.name))
-        zips = sorted(p for p in path.rglob("*.zip") if p.is_file())
+        found = [e.path for e in walk(path) if e.problem is None]  # no link out, no named pipe (confine.walk)
+        files = sorted(p for p in found if pattern.search(p.name))
+        zips = sorted(p for p in found if p.suffix.lower() == ".zip")
         out: list[tuple[Path, str | None]] = [(p, None) for p in files]
         for z in zips:
             out.extend(list_members(z, pattern, limits))

@@ -28,9 +28,10 @@ from ingest_fixtures import (
     assert_accounted,
     csv_text,
     fixture_folder,
+    ingest_cli,
     read_report,
     run_cli_without_root_override,
-    street_row,
+    street_rows,
     write_boundaries,
     write_csv,
 )
@@ -40,25 +41,6 @@ from service.cli import app
 
 runner = CliRunner()
 MONTHLY = "crime/2017-01/2017-01-fixture-street.csv"
-
-
-def ingest_cli(data: Path, store: Path, *extra: str, env: dict | None = None):
-    """(exit code, error lines, report or None) of `svrisk ingest`; fails on any traceback."""
-    result = runner.invoke(app, ["ingest", "--data", str(data), "--out", str(store), *extra], env=env)
-    assert "Traceback" not in result.output, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    errors = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
-    if result.exit_code:
-        assert len(errors) == 1, result.output  # one line, whatever went wrong
-    return result.exit_code, (errors[0] if errors else ""), read_report(store), result.output
-
-
-def street_rows(n: int, month: str = "2017-01", seed: int = 1) -> list[list[str]]:
-    rng = random.Random(seed)
-    return [street_row(f"{rng.getrandbits(256):064x}", month, 530050 + rng.random() * 1900,
-                       180050 + rng.random() * 900, rng.choice(["Violence and sexual offences", "Robbery",
-                                                                "Burglary", "Public order"]))
-            for _ in range(n)]
 
 
 def api_rows(n: int, seed: int = 2) -> list[list[str]]:
