@@ -73,8 +73,9 @@ KINDS = (
     "boundary", "boundary_lsoa2011", "boundary_lsoa2021", "boundary_ward2018", "boundary_ward2022",
     "boundary_borough", "lookup_lsoa11_lsoa21", "lookup_lsoa21_ward22",
     "policeuk_street", "policeuk_api", "policeuk_stop_search", "crime_records_by_lsoa",
-    "met_ward_monthly", "met_lsoa_counts",
+    "met_ward_monthly", "met_lsoa_monthly", "met_lsoa_counts", "met_dashboard",
     "imd", "imd_indicators", "imd_ward_summary", "population_mye", "population_census_ts007a",
+    "ethnicity_census",
     "stations", "station_footfall", "bus_stops", "schools", "schools_gias", "schools_atlas",
     "school_exclusions", "parks", "street_lighting",
 )
@@ -275,8 +276,14 @@ def recognise_columns(cols: list[str]) -> str | None:
         return "policeuk_api"
     if {"Type", "Date", "Latitude", "Longitude", "Object of search"} <= s:
         return "policeuk_stop_search"
-    if ({"ward_code", "wardcode", "ward code"} & low) and ({"major_category", "majortext", "major category"} & low):
+    major = {"major_category", "majortext", "major category", "group"} & low
+    if ({"ward_code", "wardcode", "ward code"} & low) and major:
         return "met_ward_monthly"
+    if ({"lsoa_code", "lsoa code"} & low or any(re.fullmatch(r"lsoa\d\dcd", c) for c in low)) and major \
+            and ("month" in low or any(re.fullmatch(r"\d{6}", c) for c in low)):
+        return "met_lsoa_monthly"
+    if {"month_year", "area_type", "area_code", "crime_type", "crime_subtype", "measure", "count"} <= low:
+        return "met_dashboard"
     if "category" in low and "count" in low and ({"year", "month"} & low) and any(re.match(r"lsoa", c) for c in low):
         return "met_lsoa_counts"
     if "Index of Multiple Deprivation (IMD) Score" in s:
@@ -285,6 +292,8 @@ def recognise_columns(cols: list[str]) -> str | None:
         return "imd_indicators"
     if "Ward Code" in s and "IMD average score" in s:
         return "imd_ward_summary"
+    if any(re.fullmatch(r"lsoa\d\dcd", c) for c in low) and "white" in low and any("asian" in c for c in low):
+        return "ethnicity_census"
     if "Persons_All-Ages" in s:
         return "population_mye"
     if any(c.startswith("Aged ") for c in cols) and any(re.match(r"lsoa\d\dcd", c) for c in low):

@@ -59,13 +59,16 @@ LOADERS: dict[str, Loader] = {
     "policeuk_api": crime.load_policeuk_api,
     "policeuk_stop_search": crime.load_stop_search,
     "crime_records_by_lsoa": crime.load_incident_records,
-    "met_ward_monthly": areas.load_met_ward_monthly,
+    "met_ward_monthly": areas.load_met_area_monthly,
+    "met_lsoa_monthly": areas.load_met_area_monthly,
     "met_lsoa_counts": areas.load_met_lsoa_annual,
+    "met_dashboard": areas.load_met_dashboard,
     "imd": places.load_imd,
     "imd_indicators": lambda p, c: places.load_generic_lsoa_table(p, c, "imd_indicators", (r"LSOA code \(2011\)", r"lsoa11cd")),
     "imd_ward_summary": lambda p, c: places.load_generic_lsoa_table(p, c, "imd_ward", (r"Ward Code", r"ward_?code")),
     "population_mye": places.load_population_mye,
     "population_census_ts007a": places.load_population_census,
+    "ethnicity_census": places.load_ethnicity_census,
     "stations": places.load_stations,
     "station_footfall": places.load_station_footfall,
     "bus_stops": places.load_bus_stops,
@@ -227,6 +230,8 @@ def _ingest(data_dir: Path, staging: Path, out: Path, options: IngestOptions, ta
             results.append((source, res))
     linked = crime.resolve_police_records([r for _, r in results if r.table == "events"])
     places.merge_stations([r for _, r in results if r.table == "stations"])
+    release_flags = areas.resolve_releases([r for _, r in results])
+    release_flags += areas.resolve_dashboard_refreshes([r for _, r in results])
     seen_keys: dict[str, dict[str, str]] = {t: {} for t in TABLE_KEYS}
     for _, res in results:
         if res.table in TABLE_KEYS:
@@ -235,7 +240,7 @@ def _ingest(data_dir: Path, staging: Path, out: Path, options: IngestOptions, ta
     if damaged and not options.keep_going:
         raise DamagedInputs(data_dir, damaged)
     tables = _combine(results)
-    quality = _quality(tables, ctx)
+    quality = release_flags + _quality(tables, ctx)
     report = _report(catalogue, results, tables, quality, data_dir, damaged, linked, options)
     say(f"writing the store ({sum(len(t) for t in tables.values()):,} rows in {len(tables)} tables)")
     try:

@@ -262,22 +262,32 @@ def _edition_or_reject(ctx: IngestContext, checks: RowChecks, codes: pd.Series, 
     return ed.str.rstrip("+")
 
 
-def load_met_ward_monthly(path: Path, ctx: IngestContext) -> LoadResult:
-    """MPS ward-level monthly counts: long (``ward_code, major_category, minor_category, month, count``)
-    or the London Datastore wide layout (``WardCode, ..., MajorText, MinorText, 201801, 201802, ...``).
+MET_CODE_COLUMNS = (r"ward_?code", r"wardcode", r"ward code", r"wd\d\dcd", r"lsoa_?code", r"lsoa code", r"lsoa\d\dcd")
+MET_MAJOR_COLUMNS = (r"major_?category", r"majortext", r"major category", r"group")
+MET_MINOR_COLUMNS = (r"minor_?category", r"minortext", r"minor category", r"sub_?group", r"sub group")
+"""Column names of the Met's area tables in every layout the London Datastore has published:
+``Major/Minor Category`` (LSOA and ward tables), ``MajorText/MinorText`` (ward historical),
+``Group/SubGroup`` (older releases), long (``..., month, count``) or wide (``YYYYMM`` columns)."""
 
-    Overlapping releases are resolved to one release per month, the latest; the rows
-    of older releases for that month go to the rejects as superseded, and the
-    revisions between releases are reported.
+
+def load_met_area_monthly(path: Path, ctx: IngestContext) -> LoadResult:
+    """MPS monthly counts by ward or LSOA: long (``ward_code, major_category, minor_category, month,
+    count[, release_first_month, release_last_month]``) or the London Datastore wide layout
+    (``LSOA Code, LSOA Name, Borough, Major Category, Minor Category, 202308, 202309, ...``).
+
+    Every row carries the release it came from (a wide file is one release: its first to
+    last month column). Overlapping releases, in one file or across files, are resolved
+    to the latest release per month by :func:`resolve_releases` once every file is loaded.
     """
-    raw = read_csv_raw(path, kind="MPS ward monthly crime", limits=ctx.limits)
+    raw = read_csv_raw(path, kind="MPS monthly crime by area", limits=ctx.limits)
     f = raw.frame
     cols = list(f.columns)
-    code_col = _find(cols, r"ward_?code", r"wardcode", r"ward code")
-    major = _find(cols, r"major_?category", r"majortext", r"major category")
-    minor = _find(cols, r"minor_?category", r"minortext", r"minor category")
+    code_col = _find(cols, *MET_CODE_COLUMNS)
+    major = _find(cols, *MET_MAJOR_COLUMNS)
+    minor = _find(cols, *MET_MINOR_COLUMNS)
     if code_col is None or major is None:
-        raise DataError(raw.source, f"expected ward code and major category columns; found {cols[:-1]}")
+        raise DataError(raw.source, f"expected a ward or LSOA code column and a major category column; found {cols[:-1]}")
+    family = "lsoa" if "lsoa" in code_col.lower() else "ward"
     month_cols = [c for c in cols if re.fullmatch(r"\d{6}", c)]
     if month_cols:  # wide: one release, months as columns
         first, last = min(month_cols), max(month_cols)
@@ -287,7 +297,7 @@ def load_met_ward_monthly(path: Path, ctx: IngestContext) -> LoadResult:
         long["release_last_month"] = f"{last[:4]}-{last[4:]}"
         long["_row"] = long["_row"].astype("int64")
         f = long
-        note = "wide layout melted: source_row is the row of the ward/category line"
+        note = f"wide layout melted ({len(month_cols)} month columns): source_row is the row of the area/category line"
     else:
         note = None
         for need in ("month", "count"):
@@ -299,21 +309,11 @@ def load_met_ward_monthly(path: Path, ctx: IngestContext) -> LoadResult:
     count = to_number(f["count"])
     checks.reject(count.isna(), "count not numeric", f["count"].astype("string"))
     checks.reject(count < 0, "negative count", f["count"].astype("string"))
-    edition = _edition_or_reject(ctx, checks, f[code_col], "ward")
+    edition = _edition_or_reject(ctx, checks, f[code_col], family)
     cls = ctx.taxonomy.classify("met", f[major], f[minor] if minor else None)
     checks.reject(cls["group"] == "unmapped", "category not in the taxonomy", f[major].astype("string"))
     release = (f["release_first_month"].astype("string") + ".." + f["release_last_month"].astype("string")
                if "release_last_month" in f else pd.Series("single", index=f.index, dtype="string"))
-    rel_last = f["release_last_month"] if "release_last_month" in f else pd.Series("9999", index=f.index)
-    flags: list[dict] = []
-    # One release per month: the latest release (by last month, then first month) that covers it.
-    ok = checks.ok
-    rel_key = rel_last.astype("string") + "|" + f.get("release_first_month", rel_last).astype("string")
-    best = rel_key[ok].groupby(month[ok]).transform("max")
-    superseded = ok & (rel_key != best.reindex(f.index))
-    revisions = _revisions(f, ok, month, count, rel_key, code_col, major, minor, superseded)
-    checks.reject(superseded, "superseded by a later release",
-                  "kept release ending " + best.reindex(f.index).astype("string").str.split("|").str[0])
     good, rejects = checks.split()
     out = pd.DataFrame({
         "unit_code": good[code_col], "edition": edition[good.index], "period_start": month[good.index],
@@ -322,46 +322,128 @@ def load_met_ward_monthly(path: Path, ctx: IngestContext) -> LoadResult:
         "group": cls["group"][good.index], "count": count[good.index].astype("float64"),
         "harm": cls["harm"][good.index], "serious_violence": cls["serious_violence"][good.index],
         "release": release[good.index], "source_file": raw.source,
+        "source_row": good["_row"].astype("int64"),
     }).reset_index(drop=True)
     result = LoadResult("area_counts", out, concat_rejects([raw.malformed, rejects]), raw.source,
-                        len(f) + len(raw.malformed), files=[raw.source], flags=[*raw.flags, *flags])
+                        len(f) + len(raw.malformed), files=[raw.source], flags=list(raw.flags))
     if note:
         result.notes.append(note)
-    n_rel = release.nunique()
-    if n_rel > 1:
-        naive = float(count[ok].sum())
-        kept = float(out["count"].sum())
-        result.flag("overlapping_releases",
-                    f"{raw.source}: {n_rel} releases overlap; kept the latest release for each month. A naive union "
-                    f"would count {naive:,.0f} offences instead of {kept:,.0f} (+{(naive / kept - 1) * 100:.0f}%)",
-                    releases=n_rel, naive_total=naive, kept_total=kept, superseded_rows=int(superseded.sum()))
-        result.flag("release_revisions", f"{raw.source}: counts for the same ward, category and month differ "
-                    f"between releases in {revisions['cells_revised']} cells (sum of absolute revisions "
-                    f"{revisions['abs_revision']:,.0f})", severity="info", **revisions)
-    cats = f[major][ok]
-    styles = {"upper": int(cats.str.isupper().sum()), "other": int((~cats.str.isupper()).sum())}
-    if styles["upper"] and styles["other"]:
+    cats = f[major][checks.ok]
+    if cats.str.isupper().any() and (~cats.str.isupper()).any():
         result.flag("category_names_vary", f"{raw.source}: category names come in different styles between "
                     "releases (upper case vs title case); matched case-insensitively", severity="info")
-    eds = edition[ok].dropna().unique().tolist()
-    if len(eds) > 1:
-        per = {e: sorted(month[ok & (edition == e)].dt.strftime("%Y-%m").unique().tolist()) for e in eds}
-        spans = {e: f"{v[0]}..{v[-1]}" for e, v in per.items()}
-        result.flag("ward_editions", f"{raw.source}: releases use different ward editions: {spans}", severity="info")
     return result
 
 
-def _revisions(f, ok, month, count, rel_key, code_col, major, minor, superseded) -> dict:
-    keys = [f[code_col].str.upper(), f[major].str.upper(), month.dt.strftime("%Y-%m")]
-    if minor:
-        keys.append(f[minor].str.upper())
-    frame = pd.DataFrame({"k": pd.Series(list(zip(*[k.astype(str) for k in keys], strict=True)), index=f.index),
-                          "rel": rel_key, "count": count})[ok]
-    spread = frame.groupby("k")["count"].agg(["min", "max", "size"])
-    multi = spread[spread["size"] > 1]
-    diff = multi["max"] - multi["min"]
-    return {"cells_compared": int(len(multi)), "cells_revised": int((diff > 0).sum()),
-            "abs_revision": float(diff.sum()), "max_revision": float(diff.max()) if len(diff) else 0.0}
+def _release_key(release: pd.Series) -> pd.Series:
+    """``"2023-08..2025-07"`` -> ``"2025-07|2023-08"``: later last month first, then later first month."""
+    parts = release.astype("string").str.split("..", n=1, regex=False)
+    return parts.str[1].fillna(parts.str[0]) + "|" + parts.str[0]
+
+
+def resolve_releases(results: list[LoadResult]) -> list[dict]:
+    """Keep one release per area family (ward, LSOA) and month: the latest release that covers it.
+
+    The Met republishes its ward and LSOA tables every month as a rolling window, and
+    revises earlier months a little; a folder holding several releases (in one file or in
+    many) would count every overlapping month once per release. The rows of every other
+    release for that month move to their file's rejects as ``superseded by a later
+    release``, so every file still reconciles. Returns the report's flags: the naive and
+    kept totals, the cells revised between releases, and each change of category scheme
+    among the kept releases (a minor category that exists only in part of the span).
+    """
+    monthly = [r for r in results if r.table == "area_counts" and len(r.frame)
+               and "release" in r.frame and (r.frame["period"] == "month").any()]
+    if not monthly:
+        return []
+    parts = []
+    for i, r in enumerate(monthly):
+        fr = r.frame
+        on = (fr["period"] == "month").to_numpy() & fr["release"].notna().to_numpy()
+        parts.append(pd.DataFrame({
+            "result": i, "pos": np.flatnonzero(on),
+            "family": fr["unit_code"][on].astype("string").str[:3].map(FAMILY).fillna("other").to_numpy(),
+            "month": fr["period_start"][on].to_numpy(), "release": fr["release"][on].astype("string").to_numpy(),
+            "unit": fr["unit_code"][on].astype("string").str.upper().to_numpy(),
+            "category": fr["category"][on].astype("string").str.upper().to_numpy(),
+            "subcategory": fr["subcategory"][on].astype("string").str.upper().fillna("").to_numpy(),
+            "count": fr["count"][on].to_numpy(dtype=float), "file": r.source,
+        }))
+    rows = pd.concat(parts, ignore_index=True)
+    rows["key"] = _release_key(rows["release"]).to_numpy()
+    best = rows.groupby(["family", "month"])["key"].transform("max")
+    superseded = (rows["key"] != best).to_numpy()
+    flags: list[dict] = []
+    overlapping = rows.groupby(["family", "month"])["key"].nunique()
+    if (overlapping > 1).any():
+        naive, kept = float(rows["count"].sum()), float(rows.loc[~superseded, "count"].sum())
+        by_family = {}
+        for fam, grp in rows.groupby("family"):
+            sup = superseded[grp.index]
+            by_family[fam] = {"releases": int(grp["release"].nunique()), "files": int(grp["file"].nunique()),
+                              "naive_total": float(grp["count"].sum()),
+                              "kept_total": float(grp.loc[~sup, "count"].sum())}
+        shown = "; ".join(f"{fam}: {v['releases']} releases in {v['files']} file(s), {v['naive_total']:,.0f} "
+                          f"offences naively, {v['kept_total']:,.0f} kept" for fam, v in by_family.items())
+        flags.append({"table": "area_counts", "check": "overlapping_releases", "severity": "warning",
+                      "message": f"Met area tables: releases overlap; kept the latest release for each month "
+                      f"({shown}). A naive union would count {naive:,.0f} offences instead of {kept:,.0f} "
+                      f"(+{(naive / kept - 1) * 100:.0f}%)" if kept else "Met area tables: releases overlap",
+                      "releases": int(rows["release"].nunique()), "naive_total": naive, "kept_total": kept,
+                      "superseded_rows": int(superseded.sum()), "by_family": by_family})
+        spread = rows.groupby(["family", "unit", "category", "subcategory", "month"])["count"].agg(["min", "max", "size"])
+        multi = spread[spread["size"] > 1]
+        diff = multi["max"] - multi["min"]
+        revisions = {"cells_compared": int(len(multi)), "cells_revised": int((diff > 0).sum()),
+                     "abs_revision": float(diff.sum()), "max_revision": float(diff.max()) if len(diff) else 0.0}
+        flags.append({"table": "area_counts", "check": "release_revisions", "severity": "info",
+                      "message": f"Met area tables: counts for the same area, category and month differ between "
+                      f"releases in {revisions['cells_revised']:,} of {revisions['cells_compared']:,} cells (sum of "
+                      f"absolute revisions {revisions['abs_revision']:,.0f}, largest {revisions['max_revision']:,.0f}); "
+                      "the latest release is kept", **revisions})
+    flags += _scheme_changes(rows[~superseded])
+    for i, r in enumerate(monthly):
+        mine = rows[(rows["result"] == i) & superseded]
+        if mine.empty:
+            continue
+        mask = np.zeros(len(r.frame), dtype=bool)
+        mask[mine["pos"].to_numpy()] = True
+        kept_release = best[mine.index].str.split("|").str[0]
+        detail = pd.Series("", index=r.frame.index, dtype="string")
+        detail[mine["pos"].to_numpy()] = ("month " + pd.to_datetime(mine["month"]).dt.strftime("%Y-%m")
+                                          + " kept from the release ending " + kept_release).to_numpy()
+        r.move_to_rejects(mask, "superseded by a later release", detail[mask].tolist())
+    return flags
+
+
+MIN_SCHEME_COUNT = 5.0
+"""Offences a month (area total) below which a minor category appearing or vanishing is chance, not a scheme."""
+
+
+def _scheme_changes(kept: pd.DataFrame) -> list[dict]:
+    """Minor categories that exist in only part of a family's kept span: a change of category scheme."""
+    flags = []
+    for fam, grp in kept.groupby("family"):
+        months = pd.DatetimeIndex(sorted(grp["month"].unique()))
+        first, last = months[0], months[-1]
+        monthly = grp[grp["count"] > 0].groupby(["category", "subcategory", "month"])["count"].sum()
+        present = monthly.reset_index().groupby(["category", "subcategory"]).agg(
+            min=("month", "min"), max=("month", "max"), per_month=("count", "mean"))
+        # rare offences (homicide) come and go by chance; a category of 5+ a month that stops or starts is the scheme
+        partial = present[(present["per_month"] >= MIN_SCHEME_COUNT)
+                          & ((present["min"] > first + pd.DateOffset(months=2))
+                             | (present["max"] < last - pd.DateOffset(months=2)))]
+        if partial.empty:
+            continue
+        spans = {f"{c.title()} / {s.title()}".rstrip(" /"): f"{pd.Timestamp(a):%Y-%m}..{pd.Timestamp(b):%Y-%m}"
+                 for (c, s), (a, b) in partial[["min", "max"]].iterrows()}
+        shown = "; ".join(f"{k} only {v}" for k, v in list(spans.items())[:8])
+        flags.append({"table": "area_counts", "check": "category_scheme_change", "severity": "info",
+                      "message": f"Met {fam} tables ({first:%Y-%m}..{last:%Y-%m}): the minor-category scheme changes "
+                      f"between releases ({shown}{'; ...' if len(spans) > 8 else ''}). Each month is counted from "
+                      "one release only, so nothing is double counted, and offence groups (violence, robbery, ...) "
+                      "are comparable across the change; minor categories are not", "family": fam, "spans": spans})
+    return flags
 
 
 def load_met_lsoa_annual(path: Path, ctx: IngestContext) -> LoadResult:
@@ -427,3 +509,96 @@ def flag_area_count_quality(result: LoadResult, out: pd.DataFrame) -> None:
                 result.flag("period_inflated", f"{result.source}: period {when:%Y-%m} totals {total:,.0f}, "
                             f"{total / med:.1f}x the median of the other periods ({med:,.0f}); likely double-counted",
                             severity="error", period=f"{when:%Y-%m}", ratio=round(total / med, 2))
+
+
+DASHBOARD_COLUMNS = ("month_year", "area_type", "area_code", "crime_type", "crime_subtype", "measure", "count")
+DASHBOARD_AREA_TYPES = {"borough": "borough", "safer neighbourhood teams": "ward", "ward": "ward"}
+
+
+def load_met_dashboard(path: Path, ctx: IngestContext) -> LoadResult:
+    """The Met's Monthly Crime Dashboard (London Datastore), long layout: ``month_year, area_type,
+    borough_snt, area_name, area_code, crime_type, crime_subtype, measure, financial_year, fy_fyindex,
+    count, refresh_date``, by borough and Safer Neighbourhood Team (= ward) area.
+
+    Series such as knife crime, knife crime with injury, knife injury victims aged 1-24, gun
+    crime, domestic abuse and hate crime overlap the recorded-crime categories (a knife
+    robbery is also a robbery), so they go to their own table, ``dashboard_counts``, never
+    into ``area_counts``. The dashboard lists only months with at least one offence: a month
+    absent for a series and area is zero (stated in the report). Several editions of the
+    dashboard are resolved to the latest refresh per series, area and month by
+    :func:`resolve_dashboard_refreshes`.
+    """
+    raw = read_csv_raw(path, kind="MPS monthly crime dashboard", limits=ctx.limits)
+    f = raw.frame
+    missing = [c for c in DASHBOARD_COLUMNS if c not in f.columns]
+    if missing:
+        raise DataError(raw.source, f"missing dashboard columns {missing}; found {list(f.columns[:-1])}")
+    checks = RowChecks(f, raw.source)
+    month = check_month(checks, f["month_year"], today=ctx.today, first=AREA_COUNTS_FIRST_MONTH,
+                        source_name="the Met crime dashboard")
+    kind = f["area_type"].astype("string").str.strip().str.casefold().map(DASHBOARD_AREA_TYPES)
+    checks.reject(kind.isna(), "unknown area type", "area_type " + f["area_type"].astype("string")
+                  + f" (expected one of {sorted(DASHBOARD_AREA_TYPES)})")
+    code = f["area_code"].astype("string").str.strip()
+    checks.reject(~code.fillna("").str.match(GSS), "not a GSS code", code)
+    count = to_number(f["count"])
+    checks.reject(count.isna() | (count < 0), "bad count", f["count"].astype("string"))
+    for col in ("crime_type", "crime_subtype", "measure"):
+        checks.reject(f[col].isna(), f"missing {col}", f"{col} blank")
+    edition = pd.Series(pd.NA, index=f.index, dtype="string")
+    wards = (kind == "ward").fillna(False)
+    if any(e.startswith("ward") for e in ctx.codes):
+        edition[wards] = ctx.edition_of(code[wards], "ward").str.rstrip("+")
+        checks.reject(wards & edition.isna() & checks.ok, "ward code not in any loaded boundary", code)
+    edition[(kind == "borough").fillna(False)] = "borough"
+    good, rejects = checks.split()
+    idx = good.index
+    subtype = good["crime_subtype"].astype("string").str.strip()
+    # one spelling per subtype ("Domestic Abuse violence with injury" / "... Violence with Injury")
+    spelling = subtype.groupby(subtype.str.casefold()).agg(lambda s: s.value_counts().index[0])
+    out = pd.DataFrame({
+        "month": month[idx], "area_type": kind[idx], "area_code": code[idx], "edition": edition[idx],
+        "area_name": good["area_name"].astype("string") if "area_name" in good else code[idx],
+        "series": good["crime_type"].astype("string").str.strip(),
+        "subtype": subtype.str.casefold().map(spelling).astype("string"),
+        "measure": good["measure"].astype("string").str.strip(), "count": count[idx].astype("float64"),
+        "refresh": good["refresh_date"].astype("string") if "refresh_date" in good else pd.NA,
+        "source_file": raw.source, "source_row": good["_row"].astype("int64"),
+    }).reset_index(drop=True)
+    result = raw.result("dashboard_counts", out, rejects)
+    if len(out):
+        result.flag("absent_months_are_zero", f"{raw.source}: the dashboard lists only months with at least one "
+                    f"offence; a month absent for a series and area ({out['month'].min():%Y-%m}.."
+                    f"{out['month'].max():%Y-%m}) is counted as zero", severity="info")
+    return result
+
+
+def resolve_dashboard_refreshes(results: list[LoadResult]) -> list[dict]:
+    """One value per dashboard series, subtype, measure, area and month: the latest refresh's.
+
+    Rows of older refreshes move to their file's rejects (``superseded by a later refresh``).
+    """
+    dash = [r for r in results if r.table == "dashboard_counts" and len(r.frame)]
+    if len(dash) < 2:
+        return []
+    keys = ["series", "subtype", "measure", "area_code", "month"]
+    rows = pd.concat([pd.DataFrame({**{k: r.frame[k].astype("string").str.casefold() if k != "month"
+                                       else r.frame[k] for k in keys},
+                                    "refresh": r.frame["refresh"].astype("string").fillna(""), "result": i,
+                                    "pos": np.arange(len(r.frame)), "count": r.frame["count"]})
+                      for i, r in enumerate(dash)], ignore_index=True)
+    rank = rows["refresh"] + "|" + rows["result"].astype(str).str.zfill(6)
+    best = rank.groupby([rows[k] for k in keys]).transform("max")
+    superseded = (rank != best).to_numpy()
+    if not superseded.any():
+        return []
+    for i, r in enumerate(dash):
+        mine = rows[(rows["result"] == i) & superseded]
+        if len(mine):
+            mask = np.zeros(len(r.frame), dtype=bool)
+            mask[mine["pos"].to_numpy()] = True
+            r.move_to_rejects(mask, "superseded by a later refresh",
+                              ("kept refresh " + best[mine.index].str.split("|").str[0]).tolist())
+    return [{"table": "dashboard_counts", "check": "overlapping_refreshes", "severity": "info",
+             "message": f"Met crime dashboard: {int(superseded.sum()):,} rows repeat a series, area and month of a "
+             "later refresh; the latest refresh is kept", "superseded_rows": int(superseded.sum())}]

@@ -360,3 +360,41 @@ def load_street_lighting(path: Path, ctx: IngestContext) -> LoadResult:
     cols = {"asset_id": f[ident] if ident else f["_row"].astype("string")}
     gdf, rejects = point_table(raw, checks, cols, ctx.area, ctx.options.point_tolerance_m)
     return raw.result("street_lights", gdf, rejects)
+
+
+def load_ethnicity_census(path: Path, ctx: IngestContext) -> LoadResult:
+    """Census 2021 TS021 ethnic group by LSOA (``LSOA21CD, Total`` and one count column per group,
+    named as ONS writes them), as tidy rows ``code, edition, year, group, residents``.
+
+    Denominators for the ethnicity profile of a ranking and for stop-and-search
+    disproportionality. ONS perturbs small cells, so group columns need not add up to the
+    total exactly: a row is rejected only when they differ by more than 5% (and 10 people).
+    """
+    raw = read_csv_raw(path, kind="Census ethnic group", limits=ctx.limits)
+    f = raw.frame
+    cols = [c for c in f.columns if c != "_row"]
+    code = _find(cols, r"lsoa21cd", r"lsoa11cd", r"geography code", r"lsoa_?code")
+    total = _find(cols, r"total", r"all usual residents")
+    groups = [c for c in cols if c not in (code, total) and not re.fullmatch(r"(date|year|geography|lsoa\d\dnm)", c, re.I)]
+    if code is None or not groups:
+        raise DataError(raw.source, f"expected an LSOA code column and one column per ethnic group; found {cols}")
+    edition = "lsoa2011" if "11" in code else "lsoa2021"
+    checks = RowChecks(f, raw.source)
+    checks.reject(~f[code].fillna("").str.match(GSS), "not a GSS code", f[code].astype("string"))
+    checks.reject(f[code].duplicated(), "duplicate area", f[code].astype("string"))
+    nums = {c: to_number(f[c]) for c in groups}
+    bad = pd.concat([(v.isna() | (v < 0)) for v in nums.values()], axis=1).any(axis=1)
+    checks.reject(bad, "group count missing or negative", "non-numeric or negative count")
+    if total is not None:
+        tot, sums = to_number(f[total]), sum(nums.values())
+        off = ((tot - sums).abs() > (0.05 * tot.abs()).clip(lower=10)).fillna(False)
+        checks.reject(off, "groups do not add up to the total",
+                      "total " + f[total].astype("string") + " vs groups " + sums.astype("string"))
+    good, rejects = checks.split()
+    year = _year_from(raw, f, path) if ("date" in f or re.search(r"(19|20)\d\d", path.stem)) else 2021
+    out = pd.concat([pd.DataFrame({"code": good[code].astype("string"), "edition": edition, "year": year,
+                                   "group": c, "residents": nums[c][good.index].astype("float64")})
+                     for c in groups], ignore_index=True)
+    result = raw.result("ethnicity", out, rejects, accepted_rows=len(good))
+    result.notes.append(f"{edition} {year}: {len(groups)} ethnic groups; tidy rows = areas x groups")
+    return result
