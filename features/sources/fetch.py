@@ -208,7 +208,7 @@ class Client:
                     else:  # a full answer (the server ignored the range): start again
                         mode, total = "wb", _length(response)
                     with part.open(mode) as fh:
-                        for chunk in response.iter_bytes(1 << 16):
+                        for chunk in response.iter_bytes():
                             fh.write(chunk)
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"

@@ -492,7 +492,7 @@ def discover_one(path: Path, staging: Path, options: IngestOptions) -> bool:
 
 def _police_endpoint(source: Source) -> str:
     if source.kind == "policeuk_api":
-        return "crimes-street"
+        return "crimes-street/all-crime"
     return "stops-street" if source.options.get("polygon") else "stops-force"
 
 
@@ -528,7 +528,7 @@ def _police_uk(source, client: Client, endpoints: Endpoints, manifest, staging: 
             records = []
             for piece in pieces:
                 records += _polygon_records(client, url, month, piece, 0)
-        if endpoint == "crimes-street":
+        if source.kind == "policeuk_api":
             text, rows = _crime_csv(records)
             name = f"police-uk-api-crimes-street_{month}.csv"
         else:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import assess, demo, evaluate, features, hotspots, ingest, models, run, serve
+from service.cli import (
+    assess,
+    demo,
+    evaluate,
+    features,
+    hotspots,
+    ingest,
+    models,
+    run,
+    serve,
+    update,
+)
 
 app = typer.Typer(
     name="svrisk",
@@ -19,7 +30,7 @@ def root() -> None:
     """svrisk: ranks places, never people. Settings come from svrisk.toml and SVRISK_* variables."""
 
 
-for module in (run, demo, ingest, features, hotspots, models, assess, evaluate, serve):
+for module in (run, demo, ingest, update, features, hotspots, models, assess, evaluate, serve):
     app.registered_commands.extend(module.app.registered_commands)
 app.add_typer(serve.keys_app, name="keys")
 
