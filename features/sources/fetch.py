@@ -210,6 +210,7 @@ class Client:
                     with part.open(mode) as fh:
                         for chunk in response.iter_bytes():
                             fh.write(chunk)
+                            fh.flush()  # a killed update keeps what it received, to resume from
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 if attempt < self.options.retries:

@@ -19,7 +19,27 @@ import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ingest_fixtures import write_boundaries
 from shapely import Point, Polygon
+
+WARD_CODES = ("E05000001", "E05000002")
+CATALOGUE = """
+[catalogue]
+name = "fixture"
+
+[[source]]
+name = "lsoa boundaries"
+kind = "boundary_lsoa2011"
+path = "boundaries/lsoa2011.gpkg"
+
+[[source]]
+name = "Met ward crime"
+kind = "met_ward_monthly"
+path = "crime/met-ward"
+update = "london-datastore"
+dataset = "mps-ward-crime"
+resource_pattern = "Ward Level Crime"
+"""
 
 
 @dataclass
@@ -193,3 +213,31 @@ def stop_record(month: str, lon: float | None, lat: float | None, day: int = 1) 
             "location": location, "object_of_search": "Controlled drugs", "operation": None,
             "officer_defined_ethnicity": "White", "type": "Person search", "operation_name": None,
             "removal_of_more_than_outer_clothing": False}
+
+
+def ward_release(months: list[str], base: int = 3) -> bytes:
+    """A London Datastore ward table (wide layout): two wards, two violence categories, one column a month."""
+    header = ["WardCode", "WardName", "MajorText", "MinorText"] + [m.replace("-", "") for m in months]
+    lines = [",".join(header)]
+    for w, code in enumerate(WARD_CODES):
+        for c, minor in enumerate(("Violence with Injury", "Violence without Injury")):
+            counts = [str(base + w + c + i) for i in range(len(months))]
+            lines.append(",".join([code, f"Ward {w}", "Violence Against the Person", minor, *counts]))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def folder(tmp_path, extra: str = "", old: bytes | None = None):
+    data = tmp_path / "data"
+    write_boundaries(data / "boundaries")
+    (data / "catalogue.toml").write_text(CATALOGUE + extra)
+    if old is not None:
+        (data / "crime" / "met-ward").mkdir(parents=True)
+        (data / "crime" / "met-ward" / "MPS Ward Level Crime 2024-01-15.csv").write_bytes(old)
+    return data
+
+
+def publish_ward(pubs: Publishers, body: bytes, modified: str, name: str = "MPS Ward Level Crime (most recent 24 months).csv"):
+    pubs.files[name] = body
+    pubs.package("mps-ward-crime", [pubs.resource("MPS Ward Level Crime (Historical).csv", "2023-01-01T00:00:00"),
+                                    pubs.resource(name, modified, rid="ward-24m")])
+    pubs.files.setdefault("MPS Ward Level Crime (Historical).csv", ward_release(["2020-01"]))

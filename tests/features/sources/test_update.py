@@ -7,8 +7,16 @@ import json
 import zipfile
 
 import pytest
-from ingest_fixtures import lonlat, write_boundaries
-from publishers import Publishers, crime_record, serve, stop_record
+from ingest_fixtures import lonlat
+from publishers import (
+    Publishers,
+    crime_record,
+    folder,
+    publish_ward,
+    serve,
+    stop_record,
+    ward_release,
+)
 
 from features.sources.catalogue import MANIFEST_NAME, load_catalogue
 from features.sources.fetch import Client, FetchError, FetchOptions, RateLimiter, retry_after
@@ -23,24 +31,6 @@ from features.sources.update import (
     update_folder,
 )
 
-WARD_CODES = ("E05000001", "E05000002")
-CATALOGUE = """
-[catalogue]
-name = "fixture"
-
-[[source]]
-name = "lsoa boundaries"
-kind = "boundary_lsoa2011"
-path = "boundaries/lsoa2011.gpkg"
-
-[[source]]
-name = "Met ward crime"
-kind = "met_ward_monthly"
-path = "crime/met-ward"
-update = "london-datastore"
-dataset = "mps-ward-crime"
-resource_pattern = "Ward Level Crime"
-"""
 POLICE = """
 [[source]]
 name = "police.uk API crime"
@@ -60,27 +50,6 @@ force = "metropolitan"
 """
 
 
-def ward_release(months: list[str], base: int = 3) -> bytes:
-    """A London Datastore ward table (wide layout): two wards, two violence categories, one column a month."""
-    header = ["WardCode", "WardName", "MajorText", "MinorText"] + [m.replace("-", "") for m in months]
-    lines = [",".join(header)]
-    for w, code in enumerate(WARD_CODES):
-        for c, minor in enumerate(("Violence with Injury", "Violence without Injury")):
-            counts = [str(base + w + c + i) for i in range(len(months))]
-            lines.append(",".join([code, f"Ward {w}", "Violence Against the Person", minor, *counts]))
-    return ("\n".join(lines) + "\n").encode()
-
-
-def folder(tmp_path, extra: str = "", old: bytes | None = None):
-    data = tmp_path / "data"
-    write_boundaries(data / "boundaries")
-    (data / "catalogue.toml").write_text(CATALOGUE + extra)
-    if old is not None:
-        (data / "crime" / "met-ward").mkdir(parents=True)
-        (data / "crime" / "met-ward" / "MPS Ward Level Crime 2024-01-15.csv").write_bytes(old)
-    return data
-
-
 class Waits(list):
     """A sleep that records and does not wait."""
 
@@ -91,13 +60,6 @@ class Waits(list):
 def run(data, pubs: Publishers, tmp_path, waits=None, **kw):
     return update_folder(data, tmp_path / "cache", endpoints=Endpoints(f"{pubs.base}/ckan", f"{pubs.base}/police"),
                          fetch=FetchOptions(timeout_s=5, retries=3, backoff_s=0.01, sleep=waits if waits is not None else Waits()), **kw)
-
-
-def publish_ward(pubs: Publishers, body: bytes, modified: str, name: str = "MPS Ward Level Crime (most recent 24 months).csv"):
-    pubs.files[name] = body
-    pubs.package("mps-ward-crime", [pubs.resource("MPS Ward Level Crime (Historical).csv", "2023-01-01T00:00:00"),
-                                    pubs.resource(name, modified, rid="ward-24m")])
-    pubs.files.setdefault("MPS Ward Level Crime (Historical).csv", ward_release(["2020-01"]))
 
 
 def test_a_new_release_is_checked_placed_recorded_and_ingested(tmp_path):
