@@ -241,3 +241,26 @@ def publish_ward(pubs: Publishers, body: bytes, modified: str, name: str = "MPS 
     pubs.package("mps-ward-crime", [pubs.resource("MPS Ward Level Crime (Historical).csv", "2023-01-01T00:00:00"),
                                     pubs.resource(name, modified, rid="ward-24m")])
     pubs.files.setdefault("MPS Ward Level Crime (Historical).csv", ward_release(["2020-01"]))
+
+
+def catalogue_from_discovery(data, updatable: dict[str, dict]) -> str:
+    """A ``catalogue.toml`` listing every source ``discover`` finds in ``data``, except that a source
+    whose path is a key of ``updatable`` becomes the folder source those keys describe
+    (``{"crime/met-lsoa/x.csv": {"path": "crime/met-lsoa", "update": ...}}``)."""
+    from features.sources.catalogue import discover
+
+    lines = ["[catalogue]", f'name = "{data.name}"', ""]
+    done = set()
+    for s in discover(data).sources:
+        rel = s.path.relative_to(data).as_posix()
+        entry = {"name": s.name, "kind": s.kind, "path": rel, **s.options}
+        if rel in updatable:
+            entry = {"name": s.name, "kind": s.kind, **updatable[rel]}
+        key = (entry["path"], entry.get("layer"), entry.get("member"), entry["kind"])
+        if key in done:
+            continue
+        done.add(key)
+        lines.append("[[source]]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in entry.items()]
+        lines.append("")
+    return "\n".join(lines)
