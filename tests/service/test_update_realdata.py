@@ -49,7 +49,7 @@ def test_update_run_fetches_the_missing_lsoa_release_places_it_and_runs(real_dat
     [entry] = json.loads((data / MANIFEST_NAME).read_text())["files"]
     assert entry["sha256"] == sha256(placed) and entry["kind"] == "met_lsoa_monthly"
     assert entry["rows_accepted"] > 100_000  # 4,474 LSOA-category lines x 24 months
-    [run_dir] = (tmp_path / "out" / "runs").iterdir()
+    [run_dir] = [p for p in (tmp_path / "out" / "runs").iterdir() if (p / "run.json").is_file()]
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["data"]["inputs"][str(placed)] == entry["sha256"]  # the run read the placed release
     assert f"run written to {run_dir}" in result.output

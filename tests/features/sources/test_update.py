@@ -357,3 +357,15 @@ def test_catalogue_mistakes_are_named(tmp_path):
     (data / "catalogue.toml").unlink()
     with pytest.raises(ValueError, match="no catalogue.toml"):
         update_folder(data, tmp_path / "c", offline=True)
+
+
+def test_every_request_goes_through_the_proxy_setting(tmp_path):
+    data = folder(tmp_path)
+    with serve() as pubs:  # the stand-in answers absolute-form requests, as a forward proxy receives them
+        publish_ward(pubs, ward_release(["2024-01"]), "2024-02-18T09:00:00")
+        report = update_folder(data, tmp_path / "cache",
+                               endpoints=Endpoints("http://datastore.invalid/ckan", "http://police.invalid/police"),
+                               fetch=FetchOptions(timeout_s=5, retries=0, proxy=pubs.base, sleep=Waits()))
+        paths = [r["path"] for r in pubs.log]
+    assert paths == ["/ckan/package_show", "/files/MPS Ward Level Crime (most recent 24 months).csv"]
+    assert len(report["placed"]) == 1
