@@ -6,8 +6,9 @@ a timeout, a 5xx answer or a body cut short is retried with exponential backoff
 ``max_wait_s``). A publisher's rate limit (police.uk: 15 requests a second, bursts of
 30) is a token bucket every request of that publisher's client takes a token from.
 Downloads go to a ``.part`` file the caller names (outside the data folder) and resume
-from its length with an HTTP ``Range`` request; a server that ignores the range sends
-the whole file again, which restarts it.
+from its length with an HTTP ``Range`` request, with ``If-Range`` naming the ETag (or
+Last-Modified) the download began with: a file that changed meanwhile, or a server that
+ignores ranges, sends the whole file again, which restarts it.
 
 Nothing here reads settings: the caller passes :class:`FetchOptions`.
 """
@@ -181,6 +182,9 @@ class Client:
         for attempt in range(self.options.retries + 1):
             have = part.stat().st_size if part.exists() else 0
             headers = {"Range": f"bytes={have}-"} if have else {}
+            validator = part.with_name(part.name + ".validator")
+            if have and validator.is_file():  # the rest only if the file is still the one we began
+                headers["If-Range"] = validator.read_text(encoding="utf-8").strip()
             if self.limiter:
                 self.limiter.acquire()
             self.requests += 1
@@ -205,8 +209,13 @@ class Client:
                     total = _expected_total(response, have)
                     if status == 206 and total is not None and _range_start(response) == have:
                         mode = "ab"
-                    else:  # a full answer (the server ignored the range): start again
+                    else:  # a full answer (the server ignored the range, or the file changed): start again
                         mode, total = "wb", _length(response)
+                        tag = response.headers.get("ETag") or response.headers.get("Last-Modified")
+                        if tag and not tag.startswith("W/"):
+                            validator.write_text(tag, encoding="utf-8")
+                        else:
+                            validator.unlink(missing_ok=True)
                     with part.open(mode) as fh:
                         for chunk in response.iter_bytes():
                             fh.write(chunk)
@@ -222,6 +231,7 @@ class Client:
                 if attempt < self.options.retries:
                     self._wait_backoff(attempt)
                 continue
+            validator.unlink(missing_ok=True)
             return part, sha256(part), size
         raise FetchError(url, f"download failed after {self.options.retries + 1} attempts (last: {last})")
 

@@ -251,15 +251,15 @@ def update_folder(
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)
     sources = updatable_sources(data_dir)
     manifest = read_manifest(data_dir)
-    for name in sweep_parts(data_dir):
-        say(f"removed {name} left by an interrupted update")
     plan = Plan()
     options = ingest_options or IngestOptions()
     fetch = fetch or FetchOptions()
-    if offline:
+    if offline:  # touches nothing
         for source in sources:
             plan.would.append(_would(source, manifest, endpoints))
         return {"offline": True, "placed": [], "unchanged": [], "would_fetch": plan.would}
+    for name in sweep_parts(data_dir):
+        say(f"removed {name} left by an interrupted update")
     cache_dir.mkdir(parents=True, exist_ok=True)
     ckan = Client(fetch)
     police = Client(fetch, RateLimiter(police_rate.per_second, police_rate.burst, fetch.clock, fetch.sleep))

@@ -12,6 +12,7 @@ test: a file cut short after some bytes (``cut``), a file that stalls mid-body
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import threading
 import time
@@ -121,6 +122,9 @@ def _handler(state: Publishers):
                 return self._send(404, b"not found", "text/plain")
             start = 0
             rng = self.headers.get("Range")
+            etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+            if self.headers.get("If-Range") not in (None, etag):
+                rng = None  # the file changed since the client began: the whole of it
             if rng and state.ranges and rng.startswith("bytes="):
                 start = int(rng[6:].split("-")[0])
                 if start >= len(body):
@@ -130,6 +134,7 @@ def _handler(state: Publishers):
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(chunk)))
             self.send_header("Accept-Ranges", "bytes" if state.ranges else "none")
+            self.send_header("ETag", etag)
             if start:
                 self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
             self.end_headers()

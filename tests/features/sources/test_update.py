@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 
 import pytest
@@ -23,6 +24,7 @@ from features.sources.fetch import Client, FetchError, FetchOptions, RateLimiter
 from features.sources.fingerprint import fingerprint, sha256
 from features.sources.ingest import ingest
 from features.sources.update import (
+    PART_SUFFIX,
     Endpoints,
     PoliceRate,
     UpdateError,
@@ -151,6 +153,25 @@ def test_a_download_cut_short_resumes_with_a_range_request(tmp_path):
         ranges = [r["range"] for r in pubs.requests_to("/files/MPS Ward Level Crime (most")]
     assert ranges == [None, "bytes=100-"]
     assert (data / entry["file"]).read_bytes() == body
+
+
+def test_a_file_that_changed_before_the_resume_is_fetched_whole_never_spliced(tmp_path):
+    data = folder(tmp_path)
+    first, changed = ward_release(["2023-01", "2023-02"]), ward_release(["2023-03", "2023-04"], base=7)
+    assert first[:100] != changed[:100]  # a splice would show
+    name = "MPS Ward Level Crime (most recent 24 months).csv"
+    with serve() as pubs:
+        publish_ward(pubs, first, "2024-01-18T09:00:00")
+        pubs.cut[name], pubs.ranges = 100, False  # every answer to the first body is cut short
+        with pytest.raises(UpdateError):
+            run(data, pubs, tmp_path)
+        pubs.files[name] = changed  # republished under the same date before the next attempt
+        pubs.cut.clear()
+        pubs.ranges = True
+        [entry] = run(data, pubs, tmp_path)["placed"]
+        last = pubs.requests_to(f"/files/{name}")[-1]
+    assert last["range"] == "bytes=100-"  # it asked to resume, naming the file it had begun ...
+    assert (data / entry["file"]).read_bytes() == changed  # ... and got the new file whole
 
 
 def test_a_server_failing_mid_download_leaves_the_folder_as_it_was(tmp_path):
@@ -369,3 +390,40 @@ def test_every_request_goes_through_the_proxy_setting(tmp_path):
         paths = [r["path"] for r in pubs.log]
     assert paths == ["/ckan/package_show", "/files/MPS Ward Level Crime (most recent 24 months).csv"]
     assert len(report["placed"]) == 1
+
+
+def test_a_failure_while_placing_takes_back_what_was_placed(tmp_path, monkeypatch):
+    data = folder(tmp_path, extra=POLICE)
+    before = fingerprint(data)
+    real_replace, calls = os.replace, []
+
+    def replace_then_fail(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:  # the second file: the disk fills up
+            raise OSError(28, "No space left on device", str(dst))
+        return real_replace(src, dst)
+
+    with serve() as pubs:
+        publish_ward(pubs, ward_release(["2024-01"]), "2024-02-18T09:00:00")
+        pubs.months, pubs.crimes = ["2024-01"], fixture_crimes("2024-01", 3)
+        monkeypatch.setattr("features.sources.update.os.replace", replace_then_fail)
+        with pytest.raises(OSError, match="No space left"):
+            run(data, pubs, tmp_path)
+    monkeypatch.undo()
+    assert len(calls) == 2 and fingerprint(data) == before
+    assert not [p for p in data.rglob("*") if p.name.startswith(".")]  # no hidden copy left either
+    assert not (data / "crime" / "policeuk-api").exists()  # the folder it made is gone too
+
+
+def test_hidden_copies_left_by_a_killed_placement_are_swept_by_the_next_update(tmp_path):
+    data = folder(tmp_path)
+    (data / "crime" / "met-ward").mkdir(parents=True)
+    debris = data / "crime" / "met-ward" / f".x.csv{PART_SUFFIX}"
+    debris.write_text("WardCode,Ward")
+    assert load_catalogue(data).files["crime/met-ward/" + debris.name]["why"] == "hidden file, not read"
+    with serve() as pubs:
+        run(data, pubs, tmp_path, offline=True)
+        assert debris.exists()  # offline touches nothing
+        publish_ward(pubs, ward_release(["2024-01"]), "2024-02-18T09:00:00")
+        run(data, pubs, tmp_path)
+    assert not debris.exists()
