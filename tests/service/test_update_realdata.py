@@ -53,3 +53,34 @@ def test_update_run_fetches_the_missing_lsoa_release_places_it_and_runs(real_dat
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["data"]["inputs"][str(placed)] == entry["sha256"]  # the run read the placed release
     assert f"run written to {run_dir}" in result.output
+
+
+@pytest.mark.realdata
+def test_a_real_police_uk_month_for_barnet_is_split_and_placed_whole(real_data, tmp_path):
+    import pandas as pd
+    from publishers import crime_record
+
+    from features.sources.update import Endpoints, update_folder
+
+    data = tmp_path / "data"
+    (data / "boundaries").mkdir(parents=True)
+    shutil.copyfile(real_data / "boundaries" / "barnet_borough.gpkg", data / "boundaries" / "borough.gpkg")
+    (data / "catalogue.toml").write_text(
+        '[[source]]\nkind = "boundary_borough"\npath = "boundaries/borough.gpkg"\n\n[[source]]\nname = "police.uk"\n'
+        'kind = "policeuk_api"\npath = "crime/api"\nupdate = "police-uk-api"\npolygon = "boundaries/borough.gpkg"\n')
+    api = pd.read_csv(real_data / "crime" / "barnet_policeuk_api_street_crimes_2024-04.csv", dtype=str)
+    with serve() as pubs:  # every record of the month lies in Barnet (see MANIFEST.md)
+        pubs.months, pubs.max_per_polygon = ["2024-03", "2024-04"], 1_000
+        pubs.crimes = [crime_record(int(r.id), r.month, float(r.longitude), float(r.latitude), r.category)
+                       for r in api.itertuples()]
+        report = update_folder(data, tmp_path / "cache", endpoints=Endpoints(f"{pubs.base}/ckan", f"{pubs.base}/police"))
+        asks = pubs.requests_to("/police/crimes-street/all-crime")
+    [entry] = report["placed"]
+    assert entry["release"] == {"month": "2024-04", "records": len(api)}  # the newest month only, every record once
+    assert len(asks) > 3  # 2,784 crimes over a 1,000 limit: the borough was split
+    assert all(len(a["query"]["poly"].split(":")) <= 100 for a in asks)
+    from features.sources.ingest import ingest
+
+    store = ingest(data, tmp_path / "store")
+    [item] = [i for i in store["inputs"] if i["kind"] == "policeuk_api"]
+    assert item["rows_read"] == len(api) and item["accepted"] > 0.95 * len(api)
