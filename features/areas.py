@@ -56,16 +56,80 @@ def latest_cutoff_of(month_counts: pd.Series, history: int = 12) -> pd.Timestamp
     return usable[-1] if usable else None
 
 
+MIN_TARGET_SHARE = 0.8
+"""Share of the target's offences an area table must hold when it lacks some target groups.
+
+The Met's LSOA tables withhold sexual offences (small numbers, disclosure); the ward
+tables of the same months hold them, at about 8% of serious violence. A table whose
+groups make at least this share of the target in a source that has every group can
+stand in for it, and every output says which groups it lacks; a table of burglaries
+alone cannot."""
+
+
+def group_totals(store, edition: str | None = None) -> dict[str, pd.Series]:
+    """Offences per group of each monthly source: ``{"points": ..., "<edition>": ...}``."""
+    store = as_store(store)
+    out: dict[str, pd.Series] = {}
+    if store.has("events"):
+        path = store.path("events") if hasattr(store, "path") else None
+        groups = (pd.read_parquet(path, columns=["group"])["group"] if path is not None and path.exists()
+                  else store.table("events")["group"])
+        out["points"] = groups.astype("string").value_counts().astype(float)
+    if store.has("area_counts"):
+        table = store.table("area_counts")
+        monthly = table[(table["period"].astype("string") == "month").fillna(False).to_numpy(dtype=bool)]
+        for ed, rows in monthly.groupby(monthly["edition"].astype("string")):
+            out[str(ed)] = rows.groupby(rows["group"].astype("string"))["count"].sum()
+    return out
+
+
+def target_coverage(store, edition: str, target_groups) -> dict:
+    """Which target groups the monthly area table of ``edition`` holds, and what share of the target they are.
+
+    ``share`` is measured in another source that holds every target group (another
+    edition's area table, else the points): the covered groups' offences over all target
+    offences there. ``None`` when no source holds them all (then a partial table is not used).
+    """
+    target = list(target_groups or [])
+    totals = group_totals(store)
+    mine = totals.get(edition, pd.Series(dtype=float))
+    covered = [g for g in target if mine.get(g, 0) > 0]
+    missing = [g for g in target if g not in covered]
+    out = {"edition": edition, "covered": covered, "missing": missing, "share": 1.0 if not missing else None,
+           "reference": None}
+    if missing and covered:
+        for name, tot in totals.items():
+            if name != edition and all(tot.get(g, 0) > 0 for g in target):
+                out["share"] = float(sum(tot.get(g, 0) for g in covered) / sum(tot.get(g, 0) for g in target))
+                out["reference"] = name
+                break
+    if not covered:
+        out["share"] = 0.0
+    return out
+
+
+def coverage_note(coverage: dict) -> str | None:
+    """One sentence for every output when a table lacks target groups, else None."""
+    if not coverage.get("missing"):
+        return None
+    share = f"; in the {coverage['reference']} data they are {1 - coverage['share']:.0%} of the target" \
+        if coverage.get("share") is not None and coverage.get("reference") else ""
+    return (f"the {coverage['edition']} area tables hold no {' or '.join(coverage['missing'])} offences (the "
+            f"publisher withholds them at this level): serious violence here is {' + '.join(coverage['covered'])} "
+            f"only{share}")
+
+
 def choose_source(store, edition: str, source: str = "auto", target_groups=None, history: int = 12,
                   cutoff=None) -> str:
     """``"points"`` or ``"areas"`` for units of ``edition``.
 
     ``"auto"``: areas when the store has monthly area counts for this edition that
-    cover every target group (a table of burglaries alone cannot stand in for the
-    points) and whose latest cutoff with ``history`` complete months is later than
-    the point events' (an isolated month of points years later does not count), or
-    there are no point events; points otherwise. With a ``cutoff``, a source whose
-    data covers that cutoff wins over one that does not. Asking for ``"areas"``
+    cover the target groups (all of them, or at least :data:`MIN_TARGET_SHARE` of the
+    target's offences where another source can tell, or any of them when the store has no
+    point events at all: a table of burglaries alone cannot stand in for the points) and whose latest cutoff with ``history`` complete months is
+    later than the point events' (an isolated month of points years later does not
+    count), or there are no point events; points otherwise. With a ``cutoff``, a source
+    whose data covers that cutoff wins over one that does not. Asking for ``"areas"``
     where the store has none for the edition is an error.
     """
     if source not in SOURCES:
@@ -73,10 +137,15 @@ def choose_source(store, edition: str, source: str = "auto", target_groups=None,
     if source == "points":
         return "points"
     counts = monthly_area_counts(store, edition)
-    missing = sorted(set(target_groups or []) - set(counts["group"].dropna().astype(str)))
-    if counts.empty or missing:
+    coverage = target_coverage(store, edition, target_groups) if not counts.empty else None
+    # with no point events at all the table is the only crime data: it serves whatever groups it has
+    only_source = coverage is not None and bool(coverage["covered"]) and not as_store(store).has("events")
+    enough = coverage is not None and (not coverage["missing"] or (coverage["share"] or 0) >= MIN_TARGET_SHARE
+                                       or only_source)
+    if counts.empty or not enough:
         if source == "areas":
-            what = f"of the target groups {missing}" if not counts.empty else "at all"
+            what = (f"of the target groups {coverage['missing']} (they are more than {1 - MIN_TARGET_SHARE:.0%} "
+                    "of the target, or no source tells how much)") if not counts.empty else "at all"
             raise ValueError(f"the store has no monthly area counts for {edition!r} units {what} "
                              "(area tables cover wards or LSOAs of the editions their codes belong to)")
         return "points"
@@ -122,3 +191,28 @@ def area_sums(store, units, groups: list[str]) -> EventSums:
     sums = finish_sums(cells, KERNEL_META, counts, units, groups)
     sums.source = "areas"
     return sums
+
+
+def residents_by_group(store, edition: str) -> pd.DataFrame | None:
+    """Census residents by ethnic group per unit of ``edition`` (rows unit code, one column per group).
+
+    The ``ethnicity`` table is by LSOA (2021); LSOA 2011 units take the sum of their 2021
+    parts and 2022 wards the sum of their LSOAs (ONS lookups in the store). None when the
+    store has no such table or no way to reach ``edition`` (grid cells: the profile says so).
+    """
+    store = as_store(store)
+    if not store.has("ethnicity"):
+        return None
+    eth = store.table("ethnicity")
+    wide = eth.pivot_table(index="code", columns="group", values="residents", aggfunc="sum")
+    have = str(eth["edition"].iloc[0]) if len(eth) else None
+    if edition == have:
+        return wide
+    if have == "lsoa2021" and edition == "lsoa2011" and store.has("lookup_lsoa11_lsoa21"):
+        look = store.table("lookup_lsoa11_lsoa21").drop_duplicates("lsoa21").set_index("lsoa21")["lsoa11"]
+    elif have == "lsoa2021" and edition == "ward2022" and store.has("lookup_lsoa21_ward22"):
+        look = store.table("lookup_lsoa21_ward22").set_index("lsoa21")["ward22"]
+    else:
+        return None
+    mapped = wide.groupby(look.reindex(wide.index).to_numpy()).sum()
+    return mapped if len(mapped) else None

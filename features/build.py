@@ -23,7 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from features.areas import area_sums, choose_source
+from features.areas import area_sums, choose_source, coverage_note, target_coverage
 from features.context import Context, Spec, eb_rate
 from features.incidents import (
     KDE_BANDWIDTH_M,
@@ -112,9 +112,13 @@ class FeatureBuilder:
             event_sums = (area_sums(self.store, units, self.groups) if source == "areas"  # the area tables
                           else local_event_sums(self.store, units, self.groups, self.target_groups))
         self.source = event_sums.source
+        self.coverage = None
         if self.source == "areas":
             self.notes.append(f"events are the store's monthly counts by {units.edition} area (area_counts), not "
                               "points: near-repeat and kernel density are left out")
+            self.coverage = target_coverage(self.store, units.edition, self.target_groups)
+            if coverage_note(self.coverage):
+                self.notes.append(coverage_note(self.coverage))
         self._assign: dict = dict(event_sums.assignment)
         self._assign["edition"] = units.edition
         self._cube = event_sums.cube

@@ -175,3 +175,65 @@ def needs_assessment_figures(fb, population: pd.DataFrame | None, cutoff) -> dic
     return {"period_end": f"{shift(cutoff, -1):%Y-%m}", "period_start": f"{now_months[0]:%Y-%m}",
             "population": pop, "population_source": pop_source, "rows": rows,
             "source": fb.source, "units": fb.units.edition, "complete": now_ok, "note": "; ".join(notes)}
+
+
+KNIFE_SERIES = "Knife Crime"
+KNIFE_SUBTYPES = ("Knife Crime", "Knife Crime with Injury", "Knife Injury Victims (1-24)")
+"""The strategy's knife measures, as the Met crime dashboard names its subtypes."""
+
+
+def knife_figures(dashboard: pd.DataFrame | None, wards: pd.DataFrame | None = None, months: int = 12) -> dict | None:
+    """Knife crime, knife crime with injury and knife injury victims aged 1-24 (offences) from the
+    Met crime dashboard: the borough's and each ward's last ``months`` to the dashboard's latest
+    month, the ``months`` before, the change, and the borough's monthly series.
+
+    The dashboard lists only months with at least one offence, so a month absent for a
+    subtype and area counts as zero (every month of the window is reported). ``wards``
+    (``code``, ``name``) names the wards; None when the table has no knife series.
+    """
+    if dashboard is None or dashboard.empty:
+        return None
+    knife = dashboard[(dashboard["series"].str.casefold() == KNIFE_SERIES.casefold())
+                      & (dashboard["measure"].str.casefold() == "offences")]
+    if knife.empty:
+        return None
+    end = pd.Timestamp(knife["month"].max())
+    span = window_months(shift(end, 1), 2 * months)
+    previous, last = span[:months], span[months:]
+    names = dict(zip(wards["code"].astype(str), wards["name"].astype(str), strict=False)) if wards is not None else {}
+
+    def sums(rows: pd.DataFrame) -> dict:
+        out = {}
+        for sub in KNIFE_SUBTYPES:
+            r = rows[rows["subtype"].str.casefold() == sub.casefold()]
+            now = float(r.loc[r["month"].isin(last), "count"].sum())
+            before = float(r.loc[r["month"].isin(previous), "count"].sum())
+            out[sub] = {"count": now, "previous": before,
+                        "change_pct": round(100.0 * (now - before) / before, 1) if before else None}
+        return out
+
+    borough = knife[knife["area_type"] == "borough"]
+    by_ward = knife[knife["area_type"] == "ward"]
+    ward_rows = []
+    for code, rows in by_ward.groupby("area_code"):
+        s = sums(rows)
+        ward_rows.append({"code": str(code), "name": names.get(str(code), str(rows["area_name"].iloc[0])),
+                          **{_key(k): v["count"] for k, v in s.items()},
+                          "knife_crime_previous": s[KNIFE_SUBTYPES[0]]["previous"],
+                          "knife_crime_change_pct": s[KNIFE_SUBTYPES[0]]["change_pct"]})
+    ward_rows.sort(key=lambda w: (-w["knife_crime"], w["name"]))
+    monthly = borough[borough["subtype"].str.casefold() == KNIFE_SUBTYPES[0].casefold()].groupby("month")["count"].sum()
+    series = [{"month": f"{m:%Y-%m}", "knife_crime": float(monthly.get(m, 0.0))} for m in span]
+    return {"source": "Met crime dashboard (offences)", "period_start": f"{last[0]:%Y-%m}",
+            "period_end": f"{last[-1]:%Y-%m}", "previous_start": f"{previous[0]:%Y-%m}",
+            "previous_end": f"{previous[-1]:%Y-%m}",
+            "borough": [{"measure": k, **v} for k, v in sums(borough).items()] if len(borough) else [],
+            "wards": ward_rows, "monthly": series,
+            "note": "the dashboard lists only months with at least one offence: an absent month is zero; "
+                    "a knife offence is also counted in its own category (violence or robbery), so these "
+                    "figures are a view of serious violence, not an addition to it"}
+
+
+def _key(subtype: str) -> str:
+    """``"Knife Injury Victims (1-24)"`` -> ``"knife_injury_victims_1_24"``."""
+    return "_".join(p for p in "".join(c.lower() if c.isalnum() else " " for c in subtype).split())

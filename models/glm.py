@@ -40,6 +40,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 SPATIAL_LAG = "lag_cnt_sv_12m"
+CONSTANT_SD = 1e-9
+"""A design column whose standard deviation is below this (relative to its mean) is constant."""
 
 OWN_HISTORY = ("cnt_sv_1m", "cnt_sv_3m", "cnt_sv_12m", "mean_sv_36m")
 """The place's own serious violence: last month, quarter, year and the 36-month mean."""
@@ -227,9 +229,12 @@ class PoissonGLM(RegressorMixin, BaseEstimator):
         T = self._design(X)
         self.center_ = T.mean(axis=0)
         sd = T.std(axis=0)
-        self.scale_ = np.where(sd > 0, sd, 1.0)
-        # constant columns (a crime group with no events yet) carry no information: coefficient 0
-        self.used_ = sd > 0
+        # constant columns (a crime group with no events yet, e.g. one an area table does not publish)
+        # carry no information: coefficient 0. Rounding leaves such a column a standard deviation of
+        # ~1e-17 on the log scale, which must not count as variation (it made rate ratios overflow).
+        varies = sd > CONSTANT_SD * np.maximum(1.0, np.abs(self.center_))
+        self.scale_ = np.where(varies, sd, 1.0)
+        self.used_ = varies
         Z = sm.add_constant(self._design(X)[:, self.used_], has_constant="add")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # perfect fits on toy data warn; results still usable

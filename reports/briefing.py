@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.areas import coverage_note
 from models.reasons import GROUP_LABELS
 from reports import layers as gl
 from reports.maps import (
@@ -264,6 +265,37 @@ def age_text(period: dict) -> dict:
             "warning": period.get("warning", "")}
 
 
+KNIFE_WARDS = 10
+"""Wards listed in the briefing's knife-crime table (most knife crime first)."""
+LEAD_GAP_MONTHS = 3
+"""A forecast beside the run's own leads the briefing when its data end more than this many months later."""
+
+
+def ledger_context(ledger: dict | None) -> dict | None:
+    """The forecast ledger as the briefing shows it: the last scored forecast in one sentence, drift
+    warnings, and the last scored forecasts on these units as rows of text."""
+    if not ledger:
+        return None
+    pct = lambda v: "–" if v is None or pd.isna(v) else f"{float(v):.1%}"  # noqa: E731
+    rows = [{"months": r["months"], "horizon": horizon_words(int(r["horizon"])), "events": _whole(r["events"]),
+             "hit": pct(r["hit_rate_5"]), "count_hit": pct(r["count_hit_rate_5"]),
+             "pei": _fmt(r["pei_5"], 2), "count_pei": _fmt(r["count_pei_5"], 2),
+             "coverage": pct(r.get("range_coverage_80")), "revised": "revised" if r.get("revised") else ""}
+            for r in ledger.get("recent") or []]
+    return {"last": ledger.get("last") or "", "warnings": ledger.get("warnings") or [], "rows": rows}
+
+
+def current_leads(meta: dict) -> bool:
+    """Whether the run's fresher area forecast leads the briefing: only when the run's own analysis is
+    from an older period (e.g. points that end years earlier), not when both are current."""
+    current = meta.get("current") or {}
+    ends = [(p or {}).get("end") for p in (meta.get("data_period"), current.get("data_period"))]
+    if not all(ends):
+        return bool(current)
+    (y0, m0), (y1, m1) = ((int(e[:4]), int(e[5:7])) for e in ends)
+    return (y1 - y0) * 12 + (m1 - m0) > LEAD_GAP_MONTHS
+
+
 def current_context(run, top_n: int = TOP_N, *, layers=None, context=None) -> dict | None:
     """The forecast from the freshest area tables, when the run has one (it leads the briefing):
     its rows, its data age, and a static map of it (``map_png``, ``legend``) like page 1's."""
@@ -282,7 +314,8 @@ def current_context(run, top_n: int = TOP_N, *, layers=None, context=None) -> di
                      "reasons": [str(r[c]) for c in ("reason_1", "reason_2")
                                  if c in r and pd.notna(r[c]) and str(r[c])]})
     out = {"units": current["units"], "cutoff": current["cutoff"], "model_version": current.get("model_version"),
-           "age": age_text(current.get("data_period") or {}), "top": rows, "map_png": "", "legend": []}
+           "age": age_text(current.get("data_period") or {}), "top": rows, "map_png": "", "legend": [],
+           "leads": current_leads(run.meta), "coverage_note": coverage_note(current.get("target_coverage") or {})}
     layers = run_layers(run) if layers is None else layers
     if "current_ranked_units" in layers:
         own = {"ranked_units": layers["current_ranked_units"], **({"hubs": layers["hubs"]} if "hubs" in layers else {})}
@@ -393,6 +426,20 @@ def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", 
                       else f"{float(f['change_pct']):+.1f}%"}
                      for f in run.figures.get("rows", [])],
         }
+    knife = None
+    if run.figures and run.figures.get("knife"):
+        k = run.figures["knife"]
+        knife = {"period": f"{k['period_start']} to {k['period_end']}",
+                 "previous": f"{k['previous_start']} to {k['previous_end']}", "note": k.get("note", ""),
+                 "borough": [{"measure": r["measure"], "count": _whole(r["count"]), "previous": _whole(r["previous"]),
+                              "change": "–" if r.get("change_pct") is None else f"{float(r['change_pct']):+.1f}%"}
+                             for r in k.get("borough", [])],
+                 "wards": [{"name": w["name"], "knife_crime": _whole(w["knife_crime"]),
+                            "with_injury": _whole(w.get("knife_crime_with_injury", 0)),
+                            "victims": _whole(w.get("knife_injury_victims_1_24", 0)),
+                            "change": "–" if w.get("knife_crime_change_pct") is None
+                            else f"{float(w['knife_crime_change_pct']):+.0f}%"}
+                           for w in k.get("wards", [])[:KNIFE_WARDS]]}
     fairness = None
     if run.fairness:
         fairness = {
@@ -409,6 +456,9 @@ def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", 
     return {
         "age": age_text(meta.get("data_period") or {}),
         "current": current_context(run, top_n, layers=layers, context=context),
+        "coverage_note": coverage_note(meta.get("target_coverage") or {}) or "",
+        "ledger": ledger_context(meta.get("ledger")),
+        "points_note": meta.get("points") or "",
         "meta": {"area_name": "", "method": "", "units": "", "model_version": "", **meta},
         "period": gl.data_period(meta).replace("/", " to "),
         "horizon_text": f"the next {horizon} month" + ("s" if horizon != 1 else ""),
@@ -422,7 +472,7 @@ def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", 
         "top": top, "areas": areas, "youth": youth, "changes": _changes(ranking, top_n),
         "hotspot_text": hotspot_text,
         "has_previous": previous,
-        "figures": figures, "fairness": fairness,
+        "figures": figures, "fairness": fairness, "knife": knife,
         "target_groups": ", ".join(group_name(g).lower() for g in meta.get("target_groups") or []) or "–",
         "police_generated_text": (
             "Police-generated data (stop and search, possession offences) WAS used in this run at "

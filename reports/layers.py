@@ -109,7 +109,12 @@ def attribution_text(meta: Mapping) -> str:
     created = str(meta.get("created") or "")
     end = str((meta.get("data_period") or {}).get("end") or "")
     year = created[:4] if created[:4].isdigit() else end[:4]
-    return ("Crime data: police.uk. Boundaries: Office for National Statistics, contains OS data "
+    sources = {str((p or {}).get("source")) for p in (meta.get("data_period"), (meta.get("current") or {}).get("data_period"))
+               if p}
+    crime = " and ".join(name for key, name in (("points", "police.uk"),
+                                                ("areas", "Metropolitan Police Service via the London Datastore"))
+                         if key in sources) or "police.uk"
+    return (f"Crime data: {crime}. Boundaries: Office for National Statistics, contains OS data "
             f"\N{COPYRIGHT SIGN} Crown copyright and database right {year}. "
             "Contains public sector information licensed under the Open Government Licence v3.0.")
 

@@ -32,15 +32,16 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from features.areas import choose_source
-from features.figures import needs_assessment_figures
-from features.months import month, shift
+from features.areas import choose_source, point_month_counts, residents_by_group
+from features.figures import knife_figures, needs_assessment_figures
+from features.months import month, ranges, shift
 from features.sources.ingest import data_hashes
 from geo.crs import WORKING_CRS
 from geo.places import place_names
 from models.backtest import forecast_matrix
 from models.fairness import fairness_profile
 from models.hotspots.analysis import analyse_hotspots
+from models.ledger import Ledger, forecast_entry, last_sentence, record, running_record, score_due
 from models.ranking import clear_hold_build, expected_harm, rank_from_model, youth_list
 from models.registry import list_versions, load_model
 from reports.model_card import skill_summary
@@ -183,50 +184,120 @@ def horizon_entry(role: str, model_version: str, model_meta: dict, ranking_file:
             "skill": skill_summary(model_meta)}
 
 
-def current_builder(engine: Engine, settings: Settings, store_dir, main_fb, main_cutoff, say):
-    """The builder of the freshest area tables, when they reach past the main analysis; else None.
+def area_builders(engine: Engine, settings: Settings, store, store_dir, say, skip: str | None = None) -> list:
+    """``[(builder, latest usable cutoff)]`` for every unit edition the store's monthly area tables can serve.
 
-    Candidates are the boundary editions of the store whose monthly area counts cover the
-    target groups (:func:`features.areas.choose_source`); the one with the latest usable
-    cutoff wins, if that is later than ``main_cutoff``.
+    Candidates are the boundary editions whose monthly area counts cover the target
+    groups (:func:`features.areas.choose_source`), each summed from the area tables;
+    ``skip`` leaves one edition out (the one already built).
     """
-    best = None
-    store = main_fb.store
+    out = []
+    history = settings.model.history_months
     for edition in store.editions():
-        if edition == "borough" or (edition == main_fb.units.edition and main_fb.source == "areas"):
+        if edition in ("borough", skip):
             continue
-        if choose_source(store, edition, "auto", settings.model.target_groups,
-                         settings.model.history_months) != "areas":
+        if choose_source(store, edition, "auto", settings.model.target_groups, history) != "areas":
             continue
         _, fb = builder_on(engine, settings, edition, store_dir, say, source="areas")
-        usable = fb.usable_cutoffs(settings.model.history_months)
-        if usable and usable[-1] > month(main_cutoff) and (best is None or usable[-1] > best[1]):
-            best = (fb, usable[-1])
-    return best
+        usable = fb.usable_cutoffs(history)
+        if usable:
+            out.append((fb, usable[-1]))
+    return out
+
+
+def lead_choice(default_fb, default_last, areas: list, cutoff=None, history: int = 12) -> tuple:
+    """The analysis a run leads with when no units were asked for, and why (one sentence).
+
+    The present, at the finest scale the data allow: the configured units (``default_fb``,
+    whichever source serves them) lead when their data are current, i.e. their latest
+    usable cutoff is within :data:`STALE_MONTHS` of the freshest analysis any source
+    allows; otherwise the finest area edition that is current leads (most units, then the
+    fresher). With a ``cutoff``, only analyses that can serve it compete.
+    """
+    candidates = [(default_fb, default_last)] + list(areas)
+    if cutoff is not None:
+        c = month(cutoff)
+        candidates = [(fb, c) for fb, _ in candidates if c in fb.usable_cutoffs(history)]
+        if not candidates:
+            return default_fb, None
+    candidates = [(fb, last) for fb, last in candidates if last is not None]
+    if not candidates:
+        return default_fb, None
+    freshest = max(last for _, last in candidates)
+    current = [(fb, last) for fb, last in candidates if months_between(last, freshest) <= STALE_MONTHS]
+    if any(fb is default_fb for fb, _ in current):
+        return default_fb, None
+    fb, last = max(current, key=lambda c: (len(c[0].units), c[1]))
+    why = (f"{fb.units.edition} from the area tables leads: its data reach {shift(last, -1):%Y-%m}, while the "
+           f"{default_fb.units.edition} {default_fb.source} end {shift(default_last, -1):%Y-%m}"
+           if default_last is not None else f"{fb.units.edition} from the area tables leads")
+    return fb, why
+
+
+def months_between(a, b) -> int:
+    a, b = month(a), month(b)
+    return (b.year - a.year) * 12 + (b.month - a.month)
+
+
+def beside_choice(lead_fb, lead_cutoff, areas: list):
+    """The area forecast shown beside the lead: another edition whose tables are at least as current.
+
+    Beside a forecast from the area tables, the freshest other edition whose latest usable
+    cutoff is not earlier (the ward forecast beside the LSOA one); beside a forecast from
+    points, the freshest area edition that reaches later. The coarser edition wins a tie.
+    """
+    c = month(lead_cutoff)
+    same_time_ok = lead_fb.source == "areas"
+    pick = [(fb, last) for fb, last in areas if fb.units.edition != lead_fb.units.edition
+            and (last > c or (same_time_ok and last == c))]
+    if not pick:
+        return None
+    return max(pick, key=lambda p: (p[1], -len(p[0].units)))
 
 
 def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None = None,
-             model_version: str | None = None, store_dir: Path | None = None,
+             model_version: str | None = None, store_dir: Path | None = None, source: str = "auto",
              progress: Progress | None = None) -> Path:
     """Build one run folder under ``settings.runs_dir`` and write its outputs; return its path.
 
+    ``units`` None: the run leads with the present at the finest scale the data allow
+    (:func:`lead_choice`: the configured units when their data are current, else the finest
+    unit edition the fresher area tables cover), with the freshest other area forecast
+    beside it (:func:`beside_choice`). ``source`` ("points", "areas") asks for one source.
     ``model_version``: None trains a new version; ``"latest"`` takes the newest version
     trained on these units of this data folder; any other value names a version.
     """
     say = progress or (lambda _m: None)
-    units = units or settings.units.default
     models_dir = settings.out_dir / "models"
     created = datetime.now(UTC)
-    say(f"units {units}: building geometry and features")
+    history = settings.model.history_months
+    lead_note = None
     with Engine.from_settings(settings) as engine:
-        store, fb = builder_on(engine, settings, units, store_dir, say, cutoff=cutoff)
+        chosen = units or settings.units.default
+        say(f"units {chosen}: building geometry and features")
+        store, fb = builder_on(engine, settings, chosen, store_dir, say, cutoff=cutoff, source=source)
+        built = [fb]
+        areas = area_builders(engine, settings, store, store_dir, say,
+                              skip=fb.units.edition if fb.source == "areas" else None)
+        if fb.source == "areas":
+            own = fb.usable_cutoffs(history)
+            areas = [(fb, own[-1])] + areas if own else areas
+        if units is None and source == "auto" and model_version in (None, "latest"):
+            usable = fb.usable_cutoffs(history)
+            lead, lead_note = lead_choice(fb, usable[-1] if usable else None,
+                                          [a for a in areas if a[0] is not fb], cutoff, history)
+            if lead is not fb:
+                say(f"leading with {lead.units.edition} ({lead_note})")
+                fb = lead
+        units = fb.units.edition
+        built += [a for a, _ in areas]
         binding = data_binding(store)
-        cutoff = checked_cutoff(fb, cutoff, settings.model.history_months)
+        cutoff = checked_cutoff(fb, cutoff, history)
         if model_version == "latest":
             model_version = latest_model(models_dir, units, binding["data_dir"])
         if model_version is not None:
             model, model_meta = checked_model(models_dir, model_version, fb, cutoff, binding["data_dir"])
-        current = current_builder(engine, settings, store_dir, fb, cutoff, say)
+        current = beside_choice(fb, cutoff, areas)
         trained = model_version is None
         if trained:
             model_version = train_on(engine, settings, store, fb, cutoff, progress=say)
@@ -248,7 +319,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
                 plan_model, plan_meta = checked_model(models_dir, plan_version, fb, cutoff, binding["data_dir"])
         if current is not None:
             cfb, ccut = current
-            say(f"current forecast: {cfb.units.edition} from the area tables, for {ccut:%Y-%m}")
+            say(f"forecast beside it: {cfb.units.edition} from the area tables, for {ccut:%Y-%m}")
             current_version = train_on(engine, settings, store, cfb, f"{ccut:%Y-%m}", progress=say)
     unit_set = fb.units
     say(f"hot spots ({settings.hotspots.neighbourhood} neighbourhood, {settings.hotspots.inference} inference)")
@@ -274,7 +345,8 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     areas = clear_hold_build(chb, unit_set.graph("queen"), harm=expected_harm(chb, X), wards=wards, hubs=hubs)
     youth = youth_list(ranking, X)
     police = bool(settings.model.allow_police_generated)
-    fairness = fairness_profile(ranking, X, police_generated_used=police)
+    fairness = fairness_profile(ranking, X, police_generated_used=police,
+                                ethnicity=residents_by_group(store, fb.units.edition))
     population = store.table("population") if store.has("population") else None
     today = created.date()
     current_meta, current_ranking = None, None
@@ -282,15 +354,23 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         cfb, ccut = current
         cmodel, cmeta = load_model(models_dir, current_version)
         chs = analyse_hotspots(cfb, ccut, areas=False, **hotspot_options(settings))
-        current_ranking, _ = rank_from_model(cfb, cmodel, ccut, hotspots=chs.table,
+        current_ranking, cX = rank_from_model(cfb, cmodel, ccut, hotspots=chs.table,
                                              previous=previous_ranking(settings.runs_dir, cfb.units.edition,
                                                                        "current_ranking")[0],
                                              places=place_names(cfb.units.frame, wards, stations))
         current_meta = {"units": cfb.units.edition, "cutoff": f"{ccut:%Y-%m}", "model_version": current_version,
                         "method": cmeta.get("method"), "data_period": data_period(cfb, ccut, today),
-                        "hotspots": chs.meta, "feature_notes": list(cfb.notes)}
+                        "hotspots": chs.meta, "feature_notes": list(cfb.notes),
+                        "target_coverage": getattr(cfb, "coverage", None)}
     figures = needs_assessment_figures(current[0] if current is not None else fb, population,
                                        current[1] if current is not None else cutoff)
+    figures["knife"] = knife_figures(store.table("dashboard_counts") if store.has("dashboard_counts") else None,
+                                     wards)
+
+    ledger = Ledger(ledger_dir(settings, store))
+    say("forecast ledger: scoring earlier forecasts whose months have arrived")
+    score_due(ledger, {(b.units.edition, b.source): b for b in built})
+    ledger_meta = ledger_summary(ledger, units)
 
     demo = is_demo_store(store.report(), settings.demo_dir)
     # written into a hidden folder, renamed when complete (see service.publish)
@@ -305,7 +385,8 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         "hotspots": hs.meta, "feature_notes": list(getattr(fb, "notes", [])),
         "horizons": horizons, "areas_horizon": horizons[-1]["horizon"] if plan_ranking is not None
         else horizons[0]["horizon"], "horizons_note": plan_note,
-        "current": current_meta, "data": binding,
+        "current": current_meta, "data": binding, "lead": lead_note, "ledger": ledger_meta,
+        "target_coverage": getattr(fb, "coverage", None), "points": points_note(store, fb),
         "quality_flags": important_flags(store.report(), police),
         "settings": public_settings(settings),
     }
@@ -330,7 +411,47 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     say("writing map, briefing (HTML and PDF) and GIS layers")
     write_outputs(run_dir, tiles=settings.map.tiles, tiles_attribution=settings.map.tiles_attribution,
                   pdf=settings.map.pdf, browser=settings.map.browser)
-    return complete_run(run_dir, demo=demo)
+    final = complete_run(run_dir, demo=demo)
+    # the forecasts go into the ledger only once the run that issued them exists
+    issued = [(fb, ranking, X, cutoff, horizons[0]["horizon"], model_meta, model_version)]
+    if plan_ranking is not None:
+        issued.append((fb, plan_ranking, X, cutoff, horizons[-1]["horizon"], plan_meta, plan_version))
+    if current_ranking is not None:
+        issued.append((current[0], current_ranking, cX, current_meta["cutoff"], int(cmeta.get("horizon", 1)), cmeta,
+                       current_version))
+    for bfb, table, feats, cut, h, mmeta, version in issued:
+        areas_m2 = pd.Series(bfb.units.frame["area_m2"].to_numpy(dtype=float), index=bfb.units.ids.astype(str))
+        ledger.append(forecast_entry(table, feats, run_id=final.name, created=meta["created"],
+                                     units=bfb.units.edition, source=bfb.source, cutoff=str(cut), horizon=int(h),
+                                     method=mmeta.get("method"), model_version=version, areas=areas_m2))
+    return final
+
+
+def ledger_dir(settings: Settings, store) -> Path:
+    """The forecast ledger of one data folder: beside the runs, named like its store (which is remade on ingest)."""
+    return settings.out_dir / "ledger" / Path(store.root).name
+
+
+def ledger_summary(ledger: Ledger, units: str, recent: int = 12) -> dict:
+    """What a run says about its earlier forecasts: the last one scored, the last ``recent`` on these
+    units, the running record per units and horizon, and drift warnings."""
+    table = record(ledger)
+    mine = table[table["units"] == units].tail(recent) if len(table) else table
+    running = running_record(ledger)
+    return {"folder": str(ledger.root), "last": last_sentence(ledger, units),
+            "recent": mine.to_dict("records") if len(mine) else [], "record": running,
+            "warnings": [w for r in running for w in r["warnings"]]}
+
+
+def points_note(store, fb) -> str | None:
+    """When the run is not on the point events, the months they cover and how to ask for them."""
+    if fb.source == "points" or not store.has("events"):
+        return None
+    months = point_month_counts(store)
+    if months.empty:
+        return None
+    return (f"street-level points (police.uk) cover {ranges(months.index)}: "
+            "their pattern is in `svrisk run --source points`")
 
 
 IMPORTANT_CHECKS = ("months_missing", "thin_months", "unit_month_missing", "period_doubled", "period_inflated",

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
+from models.ledger import Ledger, LedgerError, record, running_record
 from service.api.auth import publisher, reader
 from service.keys import KeyRecord
 from service.publish import publish
@@ -78,8 +79,33 @@ def get_run(run_id: str, request: Request) -> dict:
                   {"rel": "layers", "href": f"{base}/layers"},
                   {"rel": "map", "href": f"{base}/map"},
                   {"rel": "briefing", "href": f"{base}/briefing"},
+                  {"rel": "figures", "href": f"{base}/figures"},
                   {"rel": "ogc", "href": f"{request.app.state.base_url}/ogc/runs/{run.run_id}"}],
     }
+
+
+@router.get("/runs/{run_id}/figures", summary="The run's headline figures: serious violence by offence group "
+            "(12 months, rate, change) and knife crime with young victims by ward", dependencies=[Depends(reader)])
+def get_figures(run_id: str, request: Request) -> dict:
+    run = request.app.state.repo.get(run_id).run
+    return {"run_id": run.run_id, **(run.figures or {})}
+
+
+@router.get("/ledger", summary="The forecast ledger of the published run's data folder: every issued forecast "
+            "scored against what then happened, and the running record against the 12-month count",
+            dependencies=[Depends(reader)])
+def get_ledger(request: Request) -> dict:
+    run = request.app.state.repo.get("published").run
+    store = str((run.meta.get("data") or {}).get("store") or "")
+    if not store:
+        raise HTTPException(404, "the published run names no data store, so it has no ledger")
+    ledger = Ledger(request.app.state.settings.out_dir / "ledger" / PurePath(store).name)
+    try:
+        scored = record(ledger)
+        return {"run_id": run.run_id, "record": running_record(ledger),
+                "scored": scored.to_dict("records") if len(scored) else []}
+    except LedgerError as err:
+        raise HTTPException(503, "the forecast ledger cannot be read: " + str(err).split(": ", 1)[-1]) from None
 
 
 @router.post("/runs/{run_id}/publish", summary="Publish a run: /ogc and the default pages serve it")

@@ -11,6 +11,7 @@ from service.cli import (
     features,
     hotspots,
     ingest,
+    ledger,
     models,
     run,
     serve,
@@ -30,7 +31,7 @@ def root() -> None:
     """svrisk: ranks places, never people. Settings come from svrisk.toml and SVRISK_* variables."""
 
 
-for module in (run, demo, ingest, update, features, hotspots, models, assess, evaluate, serve):
+for module in (run, demo, ingest, update, features, hotspots, models, assess, evaluate, ledger, serve):
     app.registered_commands.extend(module.app.registered_commands)
 app.add_typer(serve.keys_app, name="keys")
 

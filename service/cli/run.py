@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
+from features.areas import SOURCES, coverage_note
 from reports.maps import tile_source
-from service.cli.common import UNITS_DEFAULT_HELP, progress, run_options, settings_for, user_errors
+from service.cli.common import UNITS_HELP, progress, run_options, settings_for, user_errors
 from service.run import make_run
 
 app = typer.Typer()
@@ -18,7 +19,10 @@ app = typer.Typer()
 @user_errors
 def run_command(
     data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
-    units: str = typer.Option(None, "--units", help=UNITS_DEFAULT_HELP),
+    units: str = typer.Option(None, "--units", help=UNITS_HELP.removesuffix(".") + " (default: the finest units "
+                              "whose data are current: settings units.default, or the units of fresher area tables)."),
+    source: str = typer.Option("auto", "--source", help="auto (the freshest data), points (police.uk street-level "
+                               "events) or areas (monthly counts by area, e.g. the Met's LSOA and ward tables)."),
     cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM (default: after the last 12 complete months of data)."),
     model: str = typer.Option(None, "--model", help="Saved model version to rank with (default: train one)."),
     store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
@@ -31,8 +35,11 @@ def run_command(
     settings = settings_for(data)
     if tiles is not None:
         settings.map.tiles = tiles
-    units, cutoff = run_options(settings, units, cutoff)
-    run_dir = make_run(settings, units=units, cutoff=cutoff, model_version=model, store_dir=store, progress=progress)
+    if source not in SOURCES:
+        raise ValueError(f"--source must be one of {', '.join(SOURCES)}, got {source!r}")
+    checked, cutoff = run_options(settings, units, cutoff)
+    run_dir = make_run(settings, units=checked if units is not None else None, cutoff=cutoff, model_version=model,
+                       store_dir=store, source=source, progress=progress)
     print_summary(run_dir)
 
 
@@ -40,8 +47,11 @@ def print_summary(run_dir: Path) -> None:
     """What a run is about: each analysis with its data period and age, the flags that matter, the files."""
     meta = json.loads((run_dir / "run.json").read_text())
     typer.echo(f"run written to {run_dir}")
-    analyses = [("current", meta["current"])] if meta.get("current") else []
-    analyses.append(("forecast", meta))
+    analyses = [("forecast", meta)]
+    if meta.get("current"):
+        analyses.append(("beside it", meta["current"]))
+    if meta.get("lead"):
+        typer.echo(f"  {meta['lead']}")
     for title, a in analyses:
         p = a["data_period"]
         what = "area tables" if p.get("source") == "areas" else "point events"
@@ -49,6 +59,11 @@ def print_summary(run_dir: Path) -> None:
                    f"(newest month {p['age_months']} months old), model {a['model_version']}")
         if p.get("warning"):
             typer.echo(f"  warning: {p['warning']}")
+        for note in [coverage_note(a["target_coverage"])] if a.get("target_coverage") else []:
+            if note:
+                typer.echo(f"  note: {note}")
+    if meta.get("points"):
+        typer.echo(f"  {meta['points']}")
     for flag in meta.get("quality_flags", []):
         typer.echo(f"  data [{flag['severity']}] {flag['message']}")
     for name in ("map.html", "briefing.html", "briefing.pdf", "layers.gpkg"):

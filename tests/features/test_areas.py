@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from tiny_borough import tiny_store, ward_counts
+from tiny_borough import EVENTS, events_frame, tiny_store, ward_counts
 
-from features.areas import area_sums, choose_source
+from features.areas import (
+    MIN_TARGET_SHARE,
+    area_sums,
+    choose_source,
+    residents_by_group,
+    target_coverage,
+)
 from features.build import FeatureBuilder
 from features.sources.memstore import MemoryStore
 from features.units import build_units
@@ -92,3 +98,35 @@ def test_a_gap_names_the_missing_months_and_the_latest_usable_cutoff():
         fb.check_cutoff("2030-01", 12)
     # a window reaching back before the data is shortened, not refused
     assert fb.check_cutoff("2020-04", 12) == pd.Timestamp("2020-04-01")
+
+
+def test_a_table_that_withholds_a_small_target_group_stands_in_and_says_so():
+    rows = [r for r in ROWS if r[2] != "sexual"]  # like the Met's LSOA tables: no sexual offences at all
+    target = ["violence", "robbery", "sexual"]
+    st = store(rows)
+    # in the points, sexual offences are 1 of the 9 target events (7 violence, 1 robbery): the table holds 8/9
+    cov = target_coverage(st, "ward2022", target)
+    assert cov["missing"] == ["sexual"] and cov["reference"] == "points" and cov["share"] == pytest.approx(8 / 9)
+    assert 8 / 9 >= MIN_TARGET_SHARE and choose_source(st, "ward2022", target_groups=target) == "areas"
+    fb = FeatureBuilder(st, build_units(st, "ward2022"), target_groups=target)
+    assert any("hold no sexual offences" in n and "violence + robbery only" in n for n in fb.notes)
+    # where sexual offences are a third of the target, the table cannot stand in
+    tables = dict(tiny_store(), area_counts=ward_counts(rows))
+    tables["events"] = events_frame(EVENTS + [("2018-02", "sexual", 530100.0, 180100.0, 250.0)] * 3)
+    assert target_coverage(MemoryStore(tables), "ward2022", target)["share"] == pytest.approx(8 / 12)
+    assert choose_source(MemoryStore(tables), "ward2022", target_groups=target) == "points"
+
+
+def test_residents_by_ethnic_group_reach_older_lsoas_and_wards_through_the_lookups():
+    eth = pd.DataFrame({"code": ["L21a", "L21a", "L21b", "L21b", "L21c", "L21c"], "edition": "lsoa2021", "year": 2021,
+                        "group": ["White", "Black"] * 3, "residents": [10.0, 5.0, 20.0, 1.0, 7.0, 3.0]})
+    st = MemoryStore({
+        "ethnicity": eth,
+        # L11x split into L21a and L21b in 2021; L21c is unchanged (L11y)
+        "lookup_lsoa11_lsoa21": pd.DataFrame({"lsoa11": ["L11x", "L11x", "L11y"], "lsoa21": ["L21a", "L21b", "L21c"]}),
+        "lookup_lsoa21_ward22": pd.DataFrame({"lsoa21": ["L21a", "L21b", "L21c"], "ward22": ["W1", "W2", "W2"]}),
+    })
+    assert residents_by_group(st, "lsoa2021").loc["L21b"].to_dict() == {"Black": 1.0, "White": 20.0}
+    assert residents_by_group(st, "lsoa2011").loc["L11x"].to_dict() == {"Black": 6.0, "White": 30.0}
+    assert residents_by_group(st, "ward2022").loc["W2"].to_dict() == {"Black": 4.0, "White": 27.0}
+    assert residents_by_group(st, "grid250") is None

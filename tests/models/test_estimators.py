@@ -184,3 +184,22 @@ def test_glm_recovers_every_planted_driver_with_its_sign(demo_builder):
     assert (rr["lo"] > 1.0).all(), rr
     # the largest planted effect on this scale is deprivation (+0.45 per SD of a field with wide spread)
     assert rr["rate_ratio"].idxmax() == "imd_score"
+
+
+def test_a_column_constant_up_to_rounding_gets_no_coefficient_and_finite_rate_ratios():
+    import numpy as np
+    import pandas as pd
+
+    from models.glm import PoissonGLM
+
+    rng = np.random.default_rng(0)
+    x = rng.gamma(2.0, 2.0, 200)
+    # the same value written with rounding noise, as a 36-month mean of zero events comes out
+    const = np.full(200, 0.1) + rng.normal(0, 1e-17, 200)
+    X = pd.DataFrame({"cnt_sv_12m": x, "mean_asb_36m": const, "lag_cnt_sv_12m": x[::-1]})
+    y = rng.poisson(0.5 + 0.3 * x)
+    glm = PoissonGLM().fit(X, y)
+    assert glm.coef_[1] == 0.0 and glm.coef_[0] != 0.0
+    ratios = glm.rate_ratios()
+    assert np.isfinite(ratios[["rate_ratio", "lo", "hi"]].to_numpy(dtype=float)[0]).all()
+    assert ratios.loc[1, "rate_ratio"] == 1.0

@@ -149,19 +149,26 @@ def test_the_real_run_after_a_demo_run_is_about_the_real_data(real_after_demo, r
 
 
 @pytest.mark.realdata
-def test_the_real_run_leads_with_the_ward_forecast_from_the_freshest_tables(real_after_demo):
+def test_the_real_run_leads_with_the_finest_current_units_from_the_freshest_tables(real_after_demo):
+    """The Met's LSOA tables (to 2026-02) lead at LSOA level; the ward tables (to 2026-03) sit beside;
+    the points (to 2018-06) are named, never the lead."""
     _, result, run_dir = real_after_demo
     meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["units"] == "lsoa2021" and meta["cutoff"] == "2026-03" and "lsoa2021-2026-03" in meta["run_id"]
+    assert meta["data_period"]["source"] == "areas" and meta["data_period"]["end"] == "2026-02"
+    assert meta["data_period"]["start"] == "2023-08"
+    # the LSOA tables withhold sexual offences: the run says so instead of silently counting less
+    assert meta["target_coverage"]["missing"] == ["sexual"] and meta["target_coverage"]["share"] > 0.8
     current = meta["current"]
     assert current["units"] == "ward2022" and current["cutoff"] == "2026-04"
     assert current["data_period"]["end"] == "2026-03" and current["data_period"]["source"] == "areas"
-    assert meta["cutoff"] == "2018-07" and meta["data_period"]["end"] == "2018-06"
-    assert meta["data_period"]["stale"] and "months old" in meta["data_period"]["warning"]
-    ranking = pd.read_parquet(run_dir / "current_ranking.parquet")
-    assert len(ranking) == 24 and ranking["expected"].gt(0).all()
+    ranking = pd.read_parquet(run_dir / "ranking.parquet")
+    assert len(ranking) == 220 and ranking["expected"].gt(0).all()
+    assert len(pd.read_parquet(run_dir / "current_ranking.parquet")) == 24
     html = (run_dir / "briefing.html").read_text()
-    lead, rest = html.split('<section id="data-age">', 1)
-    assert "ward2022 forecast for 2026-04" in lead and "area tables 2021-09 to 2026-03" in lead
-    assert "point events 2016-01 to 2018-06" in rest.split("</section>", 1)[0]
-    assert "current: ward2022 for 2026-04 from area tables 2021-09..2026-03" in result.output
-    assert "warning: the newest month of data (2018-06)" in result.output
+    page1 = html.split('id="page-beside"', 1)[0]
+    assert "lsoa2021 forecast for 2026-03 from area tables 2023-08 to 2026-02" in page1
+    assert "Beside it (next page): ward2022 forecast for 2026-04 from area tables" in page1
+    assert "hold no sexual offences" in page1 and "2016-01..2018-06" in page1
+    assert "forecast: lsoa2021 for 2026-03 from area tables 2023-08..2026-02" in result.output
+    assert "beside it: ward2022 for 2026-04 from area tables" in result.output

@@ -262,6 +262,31 @@ def _edition_or_reject(ctx: IngestContext, checks: RowChecks, codes: pd.Series, 
     return ed.str.rstrip("+")
 
 
+def _edition_of_release(ctx: IngestContext, checks: RowChecks, codes: pd.Series, family: str,
+                        release: pd.Series | None) -> pd.Series:
+    """One boundary edition per release: the loaded edition holding most of the release's codes.
+
+    Most LSOAs kept their code in 2021, so a code alone often fits 2011 and 2021; a Met
+    release is published on one edition, so the edition that holds the most of its codes
+    (the newer one on a tie) is the edition of all its rows, and a code not in it is rejected.
+    """
+    checks.reject(codes.isna(), "missing area code", "blank code")
+    checks.reject(~codes.fillna("").str.match(GSS), "not a GSS code", codes.astype("string"))
+    editions = sorted((e for e in ctx.codes if e.startswith(family)), key=lambda e: e[len(family):])
+    out = pd.Series(pd.NA, index=codes.index, dtype="string")
+    if not editions:
+        return out
+    groups = release.fillna("") if release is not None else pd.Series("", index=codes.index)
+    for _, idx in groups.groupby(groups).groups.items():
+        these = codes[idx]
+        distinct = set(these.dropna())
+        best = max(editions, key=lambda e: (len(distinct & ctx.codes[e]), e[len(family):]))
+        out[idx] = best
+        checks.reject(codes.index.isin(idx) & ~codes.isin(ctx.codes[best]).to_numpy(),
+                      f"{family} code not in the {best} boundaries", codes.astype("string") + f" (release on {best})")
+    return out
+
+
 MET_CODE_COLUMNS = (r"ward_?code", r"wardcode", r"ward code", r"wd\d\dcd", r"lsoa_?code", r"lsoa code", r"lsoa\d\dcd")
 MET_MAJOR_COLUMNS = (r"major_?category", r"majortext", r"major category", r"group")
 MET_MINOR_COLUMNS = (r"minor_?category", r"minortext", r"minor category", r"sub_?group", r"sub group")
@@ -309,7 +334,8 @@ def load_met_area_monthly(path: Path, ctx: IngestContext) -> LoadResult:
     count = to_number(f["count"])
     checks.reject(count.isna(), "count not numeric", f["count"].astype("string"))
     checks.reject(count < 0, "negative count", f["count"].astype("string"))
-    edition = _edition_or_reject(ctx, checks, f[code_col], family)
+    release_of = f["release_last_month"].astype("string") if "release_last_month" in f else None
+    edition = _edition_of_release(ctx, checks, f[code_col], family, release_of)
     cls = ctx.taxonomy.classify("met", f[major], f[minor] if minor else None)
     checks.reject(cls["group"] == "unmapped", "category not in the taxonomy", f[major].astype("string"))
     release = (f["release_first_month"].astype("string") + ".." + f["release_last_month"].astype("string")
