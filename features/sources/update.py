@@ -174,6 +174,11 @@ def updatable_sources(data_dir: Path) -> list[Source]:
                             "folder its releases are placed in")
         if how == "london-datastore" and not entry.get("dataset"):
             raise DataError(path, f"{where}: update = \"london-datastore\" needs dataset = \"<CKAN dataset id>\"")
+        try:
+            re.compile(str(entry.get("resource_pattern", ".")))
+        except re.error as exc:
+            raise DataError(path, f"{where}: resource_pattern {entry['resource_pattern']!r} is not a regular "
+                            f"expression ({exc})") from None
         if how == "police-uk-api":
             if kind not in ("policeuk_api", "policeuk_stop_search"):
                 raise DataError(path, f"{where}: police.uk's API gives kind policeuk_api (crimes-street) or "

@@ -10,6 +10,7 @@ import zipfile
 import pytest
 from ingest_fixtures import lonlat
 from publishers import (
+    CATALOGUE,
     Publishers,
     crime_record,
     folder,
@@ -374,6 +375,9 @@ def test_offline_says_what_it_would_fetch_and_asks_nobody(tmp_path):
 def test_catalogue_mistakes_are_named(tmp_path):
     data = folder(tmp_path, extra='[[source]]\nname = "x"\nkind = "policeuk_api"\npath = "p"\nupdate = "police-uk-api"\n')
     with pytest.raises(ValueError, match="'x': police.uk needs polygon"):
+        update_folder(data, tmp_path / "c", offline=True)
+    (data / "catalogue.toml").write_text(CATALOGUE.replace('"Ward Level Crime"', '"Ward (Level"'))
+    with pytest.raises(ValueError, match="resource_pattern 'Ward \\(Level' is not a regular expression"):
         update_folder(data, tmp_path / "c", offline=True)
     (data / "catalogue.toml").unlink()
     with pytest.raises(ValueError, match="no catalogue.toml"):
