@@ -35,6 +35,7 @@ from service.inputs import check_cutoff, check_method, check_model, check_units
 from service.pipeline import evaluate_step, ingest_step, train_step
 from service.run import make_run
 from service.settings import Settings
+from service.update import update_step
 
 log = logging.getLogger("svrisk.jobs")
 
@@ -94,6 +95,14 @@ def evaluate_job(settings: Settings, params: dict) -> dict:
     """As ``svrisk evaluate``: the options of ``POST /evaluations`` (see service.api.evaluations)."""
     ev, written = evaluate_step(settings, **params)
     return {"evaluation_id": written.folder.name, "verdict": ev.estimates["verdict"]}
+
+
+def update_job(settings: Settings, params: dict) -> dict:
+    """As ``svrisk update --run`` on the server's data folder (the scheduled job)."""
+    report = update_step(settings, run=True)
+    return {"placed": [e["file"] for e in report["placed"]],
+            "unchanged": [u["source"] for u in report["unchanged"]],
+            "run_id": Path(report["run"]).name if report.get("run") else None}
 
 
 class JobFailed(RuntimeError):
@@ -156,7 +165,7 @@ def job_runners(settings: Settings) -> dict[str, Callable[[dict], Any]]:
     own process (:func:`run_apart`)."""
     return {kind: functools.partial(run_apart, step, settings)
             for kind, step in (("ingest", ingest_job), ("train", train_job), ("rank", rank_job),
-                               ("evaluate", evaluate_job))}
+                               ("evaluate", evaluate_job), ("update", update_job))}
 
 
 def _now() -> str:

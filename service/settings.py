@@ -144,6 +144,28 @@ class ServiceSettings(BaseModel):
         return f"http://{host}:{self.port}"
 
 
+class UpdateSettings(BaseModel):
+    """`svrisk update`: where the publishers are and how politely to ask them."""
+
+    london_datastore_url: str = Field(
+        "https://data.london.gov.uk/api/3/action", description="The London Datastore's CKAN action API.")
+    police_uk_url: str = Field("https://data.police.uk/api", description="The police.uk API.")
+    proxy: str | None = Field(
+        None, description="HTTP(S) proxy for every request, e.g. http://proxy.example:3128 (unset: the "
+        "environment's HTTPS_PROXY / HTTP_PROXY, if any).")
+    timeout_s: float = Field(30.0, gt=0, description="Connect and read timeout of one request.")
+    retries: int = Field(4, ge=0, description="Further attempts after a failed request (backoff doubles).")
+    backoff_s: float = Field(1.0, ge=0, description="Wait before the first retry; doubled for each next one.")
+    max_wait_s: float = Field(120.0, gt=0, description="Longest Retry-After honoured; longer fails the source.")
+    police_uk_rate_per_s: float = Field(15.0, gt=0, description="police.uk's published rate limit.")
+    police_uk_burst: int = Field(30, ge=1, description="police.uk's published burst.")
+    schedule: str = Field(
+        "off", pattern="^(off|monthly)$",
+        description="`svrisk serve`: run `svrisk update --run` on its data folder monthly, or never (off).")
+    day_of_month: int = Field(20, ge=1, le=28, description="Day of the month the scheduled update runs.")
+    hour_utc: int = Field(6, ge=0, le=23, description="Hour (UTC) the scheduled update runs.")
+
+
 class Settings(BaseSettings):
     """Everything svrisk can be told, with defaults that run the demo offline."""
 
@@ -178,6 +200,7 @@ class Settings(BaseSettings):
     hotspots: HotspotSettings = HotspotSettings()
     map: MapSettings = MapSettings()
     service: ServiceSettings = ServiceSettings()
+    update: UpdateSettings = UpdateSettings()
 
     @property
     def demo_dir(self) -> Path:
@@ -191,6 +214,11 @@ class Settings(BaseSettings):
     @property
     def runs_dir(self) -> Path:
         return self.out_dir / "runs"
+
+    @property
+    def update_cache_dir(self) -> Path:
+        """Downloads of `svrisk update` (resumed from here when cut short); never inside a data folder."""
+        return self.out_dir / "update-cache"
 
     @classmethod
     def settings_customise_sources(

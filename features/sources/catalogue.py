@@ -15,6 +15,11 @@ Catalogue format (paths relative to the catalogue's folder)::
     # member = "x/lsoa.shp"         # a vector layer inside a zip archive
     # crs = "EPSG:27700"            # boundaries whose CRS label is wrong
 
+A source of a single-table kind (the Met's ward or LSOA tables, an API extract, ...)
+whose ``path`` is a folder reads every file in it recognised as that kind, one
+release per file: the folder ``svrisk update`` places new releases in (its keys,
+``update = ...``, are described in ``features.sources.update``).
+
 Every file found under the folder is accounted for in :attr:`Catalogue.files`: it is
 read by a source (or is part of one, like a shapefile's ``.dbf``), or it is listed as
 unrecognised with the reason, or as damaged (found but unreadable) with the reason.
@@ -53,6 +58,11 @@ from features.sources.readers import (
 
 CATALOGUE_NAME = "catalogue.toml"
 CATALOGUE_MAX_BYTES = 16 * MB
+MANIFEST_NAME = "svrisk-manifest.json"
+"""Where ``svrisk update`` records each file it placed (source URL, retrieved, sha256, licence)."""
+MANIFEST_WHY = "svrisk update's record of where each downloaded file came from, not a data file"
+FOLDER_KINDS = ("policeuk_street", "policeuk_stop_search")
+"""Kinds whose loaders read a folder of monthly files themselves; other kinds' folders are expanded."""
 VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".fgb", ".json", ".gml", ".kml")
 STRONG_VECTOR = (".gpkg", ".shp", ".geojson", ".fgb")  # a file with this suffix that cannot be opened is damaged
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
@@ -109,6 +119,9 @@ class Catalogue:
 SOURCE_KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,), "kind": (str,), "path": (str,), "format": (str,), "edition": (str,), "year": (int, str),
     "layer": (str,), "member": (str,), "crs": (str,),
+    # `svrisk update` (features.sources.update): which publisher keeps this source current, and how
+    "update": (str,), "dataset": (str,), "resource_pattern": (str,), "force": (str,), "polygon": (str,),
+    "since": (str,), "url": (str,), "licence": (str,), "release": (str,),
 }
 _SCALARS = (str, int, float, bool, datetime.datetime, datetime.date, datetime.time)
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "an array",
@@ -211,6 +224,7 @@ def _read_toml(path: Path, limits: Limits, allowed: tuple[Path, ...] = ()) -> Ca
     name = doc.get("catalogue", {}).get("name", path.parent.name)
     cat = Catalogue(root, name, sources, CATALOGUE_NAME)
     files = _walk(root, cat, allowed)
+    cat.sources = sources = [part for s in sources for part in _expand_folder(s, files, root, cat, limits)]
     claimed: dict[Path, str] = {}
     for s in sources:
         target = s.path.resolve()
@@ -225,6 +239,8 @@ def _read_toml(path: Path, limits: Limits, allowed: tuple[Path, ...] = ()) -> Ca
         rel = _rel(p, root)
         if p.resolve() == path.resolve():
             cat.files[rel] = {"status": "catalogue"}
+        elif p.name == MANIFEST_NAME and p.parent == root:
+            cat.unrecognise(rel, MANIFEST_WHY)
         elif p.resolve() in claimed:
             cat.claim(rel, claimed[p.resolve()])
     _claim_parts(files, root, cat)
@@ -237,6 +253,36 @@ def _read_toml(path: Path, limits: Limits, allowed: tuple[Path, ...] = ()) -> Ca
 
 def _rel(p: Path, root: Path) -> str:
     return str(p.relative_to(root))
+
+
+def _expand_folder(source: Source, files: list[Path], root: Path, cat: Catalogue, limits: Limits) -> list[Source]:
+    """A single-table source whose path is a folder: one source per file in it of that kind.
+
+    Files of another kind in the folder are accounted for as unrecognised, with the kind
+    their columns show; an empty (or not yet created) folder gives no source.
+    """
+    if source.options.get("update") and not source.path.exists():
+        return []  # an updatable source nothing has been fetched for yet
+    if source.kind in FOLDER_KINDS or source.kind.startswith("boundary") or not source.path.is_dir():
+        return [source]
+    target = source.path.resolve()
+    out = []
+    for p in files:
+        if not p.resolve().is_relative_to(target) or not p.name.lower().endswith(TABLE_SUFFIXES):
+            continue
+        rel = _rel(p, root)
+        try:
+            kind = recognise_columns(sniff_header(read_head(p, limits=limits), str(p)))
+        except DataError as exc:
+            cat.damage(rel, exc.reason)
+            continue
+        if kind != source.kind:
+            cat.unrecognise(rel, f"in the folder of {source.name!r} ({source.kind}) but its columns are "
+                            f"{kind or 'no known public format'}")
+            continue
+        out.append(Source(f"{source.name} ({p.relative_to(source.path).as_posix()})", source.kind, p,
+                          dict(source.options)))
+    return out
 
 
 def _walk(root: Path, cat: Catalogue, allowed: tuple[Path, ...] = ()) -> list[Path]:
@@ -348,6 +394,8 @@ def discover(root: Path, limits: Limits = DEFAULT_LIMITS, allowed: tuple[Path, .
             monthly.setdefault(base, {}).setdefault(kind, []).append(rel)
         elif name.endswith(".zip"):
             _zip_sources(p, rel, cat, limits)
+        elif p.name == MANIFEST_NAME and p.parent == root:
+            cat.unrecognise(rel, MANIFEST_WHY)
         elif name.endswith(TABLE_SUFFIXES):
             _table_source(p, rel, name.endswith(STRONG_TABLE), cat, limits)
         elif name.endswith(VECTOR_SUFFIXES):

@@ -132,6 +132,11 @@ def _load(source: Source, ctx: IngestContext) -> LoadResult:
     return loader(source.path, ctx)
 
 
+def load_source(source: Source, ctx: IngestContext) -> LoadResult:
+    """Load one catalogue source with the loader its kind maps to (``svrisk update`` checks downloads so)."""
+    return _load(source, ctx)
+
+
 def _study_area(units: dict[str, gpd.GeoDataFrame]) -> shapely.Geometry | None:
     for edition in ("borough", "lsoa2011", "lsoa2021", "ward2022", "ward2018"):
         if edition in units:

@@ -31,6 +31,7 @@ from service.api.guard import Guard
 from service.api.repository import NotFound, RunRepository, Unavailable
 from service.jobs import JobQueue, redactor
 from service.keys import KeyStore
+from service.schedule import UpdateSchedule
 from service.settings import get_settings
 
 
@@ -60,9 +61,17 @@ def create_app(settings=None, *, jobs: Mapping[str, Callable[[dict], Any]] | Non
     queue = JobQueue(jobs or {}, max_queued=s.job_queue_size, workers=s.job_workers, keep=s.jobs_kept,
                      redact=redactor(settings.out_dir, settings.data_dir, settings.demo_dir))
 
+    schedule = None
+    if settings.update.schedule == "monthly" and "update" in queue.runners and settings.data_dir is not None:
+        schedule = UpdateSchedule(queue, settings.update.day_of_month, settings.update.hour_utc)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        if schedule is not None:
+            schedule.start()
         yield
+        if schedule is not None:
+            schedule.stop()
         queue.stop()
 
     app = FastAPI(
@@ -79,6 +88,7 @@ def create_app(settings=None, *, jobs: Mapping[str, Callable[[dict], Any]] | Non
     app.state.keys = KeyStore(s.keys_file)
     app.state.sessions = Sessions(hours=s.session_hours)
     app.state.jobs = queue
+    app.state.update_schedule = schedule
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:

@@ -21,8 +21,10 @@ async def health(request: Request) -> dict:
     except Unavailable:
         published = None
     jobs = request.app.state.jobs
+    schedule = getattr(request.app.state, "update_schedule", None)
     return {"status": "ok", "version": request.app.version, "published_run": published,
-            "jobs_waiting": jobs.waiting(), "job_queue_size": jobs.max_queued}
+            "jobs_waiting": jobs.waiting(), "job_queue_size": jobs.max_queued,
+            "update": schedule.state() if schedule is not None else {"schedule": "off"}}
 
 
 @router.get("/", include_in_schema=False)

@@ -15,6 +15,7 @@ from service.cli import (
     models,
     run,
     serve,
+    update,
 )
 
 app = typer.Typer(
@@ -30,7 +31,7 @@ def root() -> None:
     """svrisk: ranks places, never people. Settings come from svrisk.toml and SVRISK_* variables."""
 
 
-for module in (run, demo, ingest, features, hotspots, models, assess, evaluate, ledger, serve):
+for module in (run, demo, ingest, update, features, hotspots, models, assess, evaluate, ledger, serve):
     app.registered_commands.extend(module.app.registered_commands)
 app.add_typer(serve.keys_app, name="keys")
 
