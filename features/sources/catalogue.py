@@ -121,7 +121,7 @@ SOURCE_KEYS: dict[str, tuple[type, ...]] = {
     "layer": (str,), "member": (str,), "crs": (str,),
     # `svrisk update` (features.sources.update): which publisher keeps this source current, and how
     "update": (str,), "dataset": (str,), "resource_pattern": (str,), "force": (str,), "polygon": (str,),
-    "since": (str,), "url": (str,), "licence": (str,), "release": (str,),
+    "since": (str,), "licence": (str,),
 }
 _SCALARS = (str, int, float, bool, datetime.datetime, datetime.date, datetime.time)
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "an array",
