@@ -425,6 +425,8 @@ def resolve_releases(results: list[LoadResult]) -> list[dict]:
         naive, kept = float(rows["count"].sum()), float(rows.loc[~superseded, "count"].sum())
         by_family = {}
         for fam, grp in rows.groupby("family"):
+            if grp["release"].nunique() < 2:
+                continue  # one release of this family: nothing overlapped
             sup = superseded[grp.index]
             by_family[fam] = {"releases": int(grp["release"].nunique()), "files": int(grp["file"].nunique()),
                               "naive_total": float(grp["count"].sum()),
