@@ -313,7 +313,8 @@ def last_sentence(ledger: Ledger, units: str | None = None) -> str | None:
         return None
     if units is not None and (frame["units"] == units).any():
         frame = frame[frame["units"] == units]
-    last = frame.sort_values(["cutoff", "horizon"]).iloc[-1]
+    # the latest cutoff scored, its shortest horizon first (next month is what the meeting tasked on)
+    last = frame.sort_values(["cutoff", "horizon"], ascending=[False, True]).iloc[0]
     months = last["months"]
     cov = last["range_coverage_80"]
     return (f"the {last['units']} forecast for {months} (next {'month' if last['horizon'] == 1 else str(last['horizon']) + ' months'}): "

@@ -40,6 +40,9 @@ TEMPLATE = "briefing.html.j2"
 MAP_WIDTH_MM = 190.0
 MAP_HEIGHT_MM = 132.0
 """Tallest map on page 1 (A4 text width 190 mm): the header, legend and top 10 fit below it."""
+MIN_MAP_HEIGHT_MM = 95.0
+NOTE_HEIGHT_MM = 11.0
+"""Map height given up for each note page 1 carries (data age beside it, last forecast scored, coverage)."""
 CURRENT_MAP_HEIGHT_MM = 85.0
 """Tallest map of the lead page (the forecast from the freshest area tables), above its top 10 and reasons."""
 
@@ -453,12 +456,18 @@ def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", 
     hotspot_text = " ".join([diagnostics.get("no_significance_reason") or (
         f"{diagnostics['summary']}." if diagnostics.get("summary") else "")]
         + [f"Warning: {w}." for w in diagnostics.get("warnings", [])])
-    png, legend = static_map(layers, meta, context=context, scheme=scheme, value=value, top_n=top_n)
+    ledger = ledger_context(meta.get("ledger"))
+    # every note page 1 carries above the map takes room the top 10 needs below it
+    notes = (bool(ledger and ledger["last"]) + len(ledger["warnings"] if ledger else [])
+             + bool(coverage_note(meta.get("target_coverage") or {}) or meta.get("points"))
+             + bool(meta.get("current") and not current_leads(meta)))
+    png, legend = static_map(layers, meta, context=context, scheme=scheme, value=value, top_n=top_n,
+                             max_height_mm=max(MIN_MAP_HEIGHT_MM, MAP_HEIGHT_MM - NOTE_HEIGHT_MM * notes))
     return {
         "age": age_text(meta.get("data_period") or {}),
         "current": current_context(run, top_n, layers=layers, context=context),
         "coverage_note": coverage_note(meta.get("target_coverage") or {}) or "",
-        "ledger": ledger_context(meta.get("ledger")),
+        "ledger": ledger,
         "points_note": meta.get("points") or "",
         "meta": {"area_name": "", "method": "", "units": "", "model_version": "", **meta},
         "period": gl.data_period(meta).replace("/", " to "),
