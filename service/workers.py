@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import errno
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import forkserver
 
 from features.scale import SPLIT_EVERY, TreeReducer, serial_map_reduce, tree_reduce
+from service.cores import thread_budget, usable_cores
 
 _SHARED: tuple = ()
 PARALLEL_MIN_ROWS = 300_000
@@ -55,17 +55,12 @@ def _lost(exc: BaseException) -> WorkerLost:
                       "out of memory: set fewer workers (svrisk.toml `workers`, or SVRISK_WORKERS=1) and run again")
 
 
-def available_cores() -> int:
-    """CPU cores this process may use (its affinity mask, else ``os.cpu_count()``)."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(os.cpu_count() or 1, 1)
-
-
-def _init(shared: tuple) -> None:
+def _init(shared: tuple, threads: int) -> None:
     global _SHARED
     _SHARED = shared
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)  # BLAS and OpenMP of this worker: the pool's processes x threads <= cores
 
 
 def _call(func, item):
@@ -82,15 +77,20 @@ class ProcessPool:
     """``map`` and ``map_reduce`` over ``workers`` processes of this machine (1: in this process).
 
     A pool is started for each call and closed after it (its workers fork from the
-    forkserver in milliseconds); ``shared`` is pickled once per worker. Jobs under
-    ``min_rows`` events or ``min_bytes`` of input run in this process.
+    forkserver in milliseconds), so no pool is left running while the caller trains a
+    model; ``shared`` is pickled once per worker. Jobs under ``min_rows`` events or
+    ``min_bytes`` of input run in this process. Each worker's BLAS and OpenMP threads are
+    limited (threadpoolctl) to :func:`service.cores.thread_budget` of the pool's processes
+    and the ``cores`` this process may use (None: :func:`service.cores.usable_cores`).
     """
 
-    def __init__(self, workers: int, min_rows: int = PARALLEL_MIN_ROWS, min_bytes: int = PARALLEL_MIN_BYTES):
+    def __init__(self, workers: int, min_rows: int = PARALLEL_MIN_ROWS, min_bytes: int = PARALLEL_MIN_BYTES,
+                 cores: int | None = None):
         if int(workers) < 1:
             raise ValueError(f"workers must be >= 1, got {workers!r}")
         self.workers = int(workers)
         self.min_rows, self.min_bytes = int(min_rows), int(min_bytes)
+        self.cores = int(cores) if cores is not None else usable_cores()
 
     def __repr__(self) -> str:
         return f"ProcessPool(workers={self.workers})"
@@ -110,7 +110,8 @@ class ProcessPool:
         n = min(self.workers, len(items))
         if n < 2:
             return None
-        return ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=_init, initargs=(shared,))
+        return ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=_init,
+                                   initargs=(shared, thread_budget(n, self.cores)))
 
     def _in_order(self, pool: ProcessPoolExecutor, func, items: list):
         """``func(item, *shared)`` of every item on ``pool``, yielded in item order.

@@ -35,6 +35,7 @@ from models.backtest import forecast_matrix
 from models.baselines import baseline_methods
 from models.boosting import PoissonBoost
 from models.evaluation import rank_order
+from service.cores import usable_cores
 from service.engine import DaskPoissonBoost, Engine
 from service.settings import get_settings
 from service.workers import DaskWorkers
@@ -85,9 +86,12 @@ def test_engine_setting_is_validated(settings):
     assert Engine.from_settings(settings).kind == "local"
     eng = Engine.from_settings(settings.model_copy(update={"workers": 3, "processes": False, "n_jobs": 2}))
     assert (eng.n_workers, eng.processes, eng.n_jobs) == (3, False, 2)
-    assert Engine("local").n_workers >= 1 and Engine("dask").processes  # every core; process workers
+    assert settings.workers == "auto" and 1 <= Engine.from_settings(settings).n_workers <= usable_cores()
+    assert Engine("dask").processes  # process workers
     with pytest.raises(ValueError, match="n_workers must be >= 1"):
         Engine("local", n_workers=0)
+    with pytest.raises(ValueError, match="n_workers must be a number >= 1 or \"auto\", got 'all'"):
+        Engine("local", n_workers="all")
     with pytest.raises(ValueError, match="engine must be one of"):
         Engine("spark")
     with pytest.raises(ValueError, match="dask_scheduler='tcp://x:8786' is set but engine is 'local'"):
@@ -221,7 +225,6 @@ def test_the_engine_sends_the_blends_boosting_to_dask():
     assert type(on_dask.estimator) is DaskPoissonBoost
     assert on_dask.estimator.get_params()["seed"] == 3 and on_dask.weight == 0.4
     assert type(blend.estimator) is PoissonBoost  # the original is not changed
-    assert Engine("local").estimator(blend) is blend
 
 
 def test_the_local_engine_trains_with_its_threads():
@@ -233,7 +236,34 @@ def test_the_local_engine_trains_with_its_threads():
     threaded = local.estimator(blend)
     assert threaded is not blend and threaded.estimator.n_jobs == 2 and threaded.estimator.seed == 3
     assert blend.estimator.n_jobs is None  # the original is not changed
-    assert Engine("local").estimator(blend) is blend  # every core: already the estimator's default
+
+
+@pytest.mark.parametrize(("workers", "busy", "workers_used", "fit_threads"), [
+    ("auto", 0.0, 4, 4),   # an idle machine: every usable core, as processes or as a fit's threads
+    ("auto", 1.0, 3, 3),   # one core busy with other work: left to it
+    ("auto", 6.0, 1, 1),   # more work than cores: never below 1
+    (2, 0.0, 2, 2),        # a number is used as given; a fit has as many threads
+    (2, 3.0, 2, 1),        # ... but a fit's threads never share a core with other work
+    (8, 0.0, 8, 4),        # more processes than cores as asked, never more threads than cores
+])
+def test_workers_and_fit_threads_sized_to_the_free_cores(workers, busy, workers_used, fit_threads):
+    from models.boosting import PoissonBoost
+
+    eng = Engine("local", n_workers=workers, cores=4, load=lambda: busy)
+    assert eng.n_workers == workers_used and eng._workers.workers == workers_used
+    assert eng.fit_threads() == fit_threads and eng.estimator(PoissonBoost()).n_jobs == fit_threads
+    assert f"workers={workers_used} (" in repr(eng)  # the choice and why, in the run's progress line
+    assert ("auto: 4 usable cores, " + f"{busy:.1f} busy" in repr(eng)) == (workers == "auto")
+
+
+def test_a_fit_measures_the_load_as_it_starts():
+    from models.boosting import PoissonBoost
+
+    loads = iter([0.0, 1.0, 0.0])  # idle as the engine starts, one core busy at the first fit, idle at the next
+    eng = Engine("local", cores=2, load=lambda: next(loads))
+    assert eng.n_workers == 2
+    assert eng.estimator(PoissonBoost()).n_jobs == 1
+    assert eng.estimator(PoissonBoost()).n_jobs == 2
 
 
 @pytest.mark.parametrize("kind", ["local", "dask"])
