@@ -26,6 +26,7 @@ from pathlib import Path
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 """Where the cgroup file system is mounted; in a container, its own cgroup is seen at the root."""
 LOADAVG = Path("/proc/loadavg")
+PROC = Path("/proc")
 
 
 def cgroup_cpu_limit(root: str | Path = CGROUP_ROOT) -> float | None:
@@ -93,13 +94,28 @@ def usable_cores(affinity: Collection[int] | None = None, cgroup_root: str | Pat
     return max(cores, 1)
 
 
-def load_now(samples: int = 20, interval: float = 0.01, loadavg: str | Path = LOADAVG) -> float:
+def _running_children(proc: Path) -> int:
+    """This process's own child processes running now (the pool's forkserver importing its modules)."""
+    running = 0
+    for children in proc.glob("self/task/*/children"):
+        for pid in children.read_text().split():
+            try:
+                stat = (proc / pid / "stat").read_text()
+            except OSError:  # ended meanwhile
+                continue
+            running += stat[stat.rfind(")") + 2:][:1] == "R"
+    return running
+
+
+def load_now(samples: int = 20, interval: float = 0.01, loadavg: str | Path = LOADAVG, proc: str | Path = PROC) -> float:
     """Threads of other work runnable now: the mean of ``samples`` readings ``interval`` s apart.
 
     Each reading is the running count of ``/proc/loadavg`` (its fourth field, ``running/all``)
-    less one, the thread reading it. Not the one-minute load average: that still counts a run
-    which finished seconds ago (this process's own previous step, or the previous run of a
-    benchmark or of the API's job queue) for most of a minute, and would leave cores idle.
+    less one, the thread reading it, and less this process's child processes running then
+    (``<proc>/self/task/*/children``; the local pool's forkserver importing its modules is
+    this run's own work, not other work). Not the one-minute load average: that still counts
+    a run which finished seconds ago (this process's own previous step, or the previous run of
+    a benchmark or of the API's job queue) for most of a minute, and would leave cores idle.
     Where there is no ``/proc/loadavg``, ``os.getloadavg()``'s one-minute figure (0 without it).
     """
     path = Path(loadavg)
@@ -114,9 +130,10 @@ def load_now(samples: int = 20, interval: float = 0.01, loadavg: str | Path = LO
             time.sleep(interval)
         text = path.read_text()
         try:
-            counts.append(int(text.split()[3].split("/")[0]) - 1)
+            running = int(text.split()[3].split("/")[0])
         except (IndexError, ValueError):
             raise ValueError(f"{path}: expected '<1m> <5m> <15m> <running>/<all> <last pid>', got {text.strip()!r}") from None
+        counts.append(running - 1 - _running_children(Path(proc)))
     return max(sum(counts) / len(counts), 0.0)
 
 

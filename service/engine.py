@@ -14,7 +14,8 @@ summed (units x months x groups) arrays, identical code on both engines.
 
 ``workers = "auto"`` (the default) is the cores this process may use (affinity mask,
 cgroup quota) less those other work keeps busy when the engine starts, at least 1
-(:mod:`service.cores`); a number is used as given. Training uses ``n_jobs`` threads
+(:mod:`service.cores`); a number is the most. Each call of the local pool then starts
+only as many processes as cores are free at that moment. Training uses ``n_jobs`` threads
 locally; by default the engine's ``workers`` less the cores busy when the fit starts
 (its threads wait for each other, so one sharing a core with other work holds all
 back), and ``xgboost.dask`` on the Dask engine
@@ -81,7 +82,8 @@ class Engine:
         Local engine: processes summing events and loading files (1: in this process).
         Dask: workers of the LocalCluster started when ``scheduler`` is None. ``"auto"``
         (or None): the cores this process may use less the load of other work now
-        (:func:`service.cores.free_cores`), at least 1; a number is used as given.
+        (:func:`service.cores.free_cores`), at least 1; a number is the most. A local
+        pool starts only as many processes as cores are free as each call starts.
     processes : bool
         Whether that LocalCluster's workers are processes (the default) or threads in
         this process.
@@ -135,13 +137,14 @@ class Engine:
             self.sizing = f"auto: {self.cores} usable cores, {busy:.1f} busy with other work"
         else:
             self.n_workers = int(n_workers)
-            self.sizing = f"as set; {self.cores} usable cores"
+            self.sizing = f"at most, as set; {self.cores} usable cores"
         self.processes = bool(processes)
         self.n_jobs = int(n_jobs) if n_jobs is not None else None
         self.client = None
         self._cluster = None
         min_rows, min_bytes = min_parallel or (PARALLEL_MIN_ROWS, PARALLEL_MIN_BYTES)
-        self._workers = ProcessPool(self.n_workers, min_rows, min_bytes, self.cores) if kind == "local" else None
+        self._workers = (ProcessPool(self.n_workers, min_rows, min_bytes, self.cores, self._load) if kind == "local"
+                         else None)
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> Engine:

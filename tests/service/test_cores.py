@@ -91,3 +91,16 @@ def test_load_now_counts_other_runnable_threads(tmp_path):
     loadavg.write_text("garbled\n")
     with pytest.raises(ValueError, match="loadavg: expected .*got 'garbled'"):
         load_now(samples=1, loadavg=loadavg)
+
+
+def test_load_now_leaves_out_this_processs_own_running_children(tmp_path):
+    """The pool's forkserver importing its modules is this run's work, not other work."""
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("3.52 2.10 1.01 4/145 8420\n")
+    proc = tmp_path / "proc"
+    (proc / "self" / "task" / "7").mkdir(parents=True)
+    (proc / "self" / "task" / "7" / "children").write_text("101 102 103 ")
+    for pid, state in (("101", "R"), ("102", "S")):  # 103 ended meanwhile: no stat file
+        (proc / pid).mkdir()
+        (proc / pid / "stat").write_text(f"{pid} (python (forkserver)) {state} 7 101 101 0 -1 4194560\n")
+    assert load_now(samples=2, interval=0.0, loadavg=loadavg, proc=proc) == 2.0  # 4 less the reader, less 101

@@ -79,3 +79,12 @@ def _blas_threads(item, _):
 def test_a_pools_workers_run_their_share_of_the_cores_as_blas_threads(cores, threads):
     out = ProcessPool(2, min_rows=0, min_bytes=0, cores=cores).map(_blas_threads, [0, 1, 2, 3], (None,))
     assert out == [[threads]] * 4  # 2 processes x threads <= cores
+
+
+def test_a_pool_starts_only_as_many_processes_as_cores_are_free():
+    busy = ProcessPool(2, min_rows=0, min_bytes=0, cores=2, load=lambda: 1.0)  # one of two cores busy elsewhere
+    assert busy.size(10) == 1
+    assert {p for p, _ in busy.map(_pid_plus, [1, 2, 3], (0,))} == {os.getpid()}  # run here, as with one worker
+    idle = ProcessPool(2, min_rows=0, min_bytes=0, cores=2, load=lambda: 0.2)
+    assert idle.size(10) == 2 and idle.size(1) == 1
+    assert os.getpid() not in {p for p, _ in idle.map(_pid_plus, [1, 2, 3], (0,))}
