@@ -187,7 +187,8 @@ def _run_ingest(args) -> None:
     steps = _Steps()
     with _engine(args) as eng, steps("ingest"):
         report = ingest(args.data, args.store, map_files=eng.map_files)
-    print(json.dumps({"engine": repr(eng), "totals": report["totals"], "digest": _store_digest(Path(args.store)), "steps": steps.out}))
+    print(json.dumps({"engine": repr(eng), "pool_processes": getattr(eng._workers, "used", None),
+                      "totals": report["totals"], "digest": _store_digest(Path(args.store)), "steps": steps.out}))
 
 
 def _run_engine(args) -> None:
@@ -222,7 +223,8 @@ def _run_engine(args) -> None:
             model = fit_at(fb, estimator, cutoffs[-1], train_origins=12, min_train_history=6)
         with steps("rank"):
             scores = model.predict(forecast_matrix(fb, cutoffs[-1]))
-    print(json.dumps({"engine": repr(eng), "fit_threads": estimator.get_params().get("n_jobs"),
+    print(json.dumps({"engine": repr(eng), "pool_processes": getattr(eng._workers, "used", None),
+                      "fit_threads": estimator.get_params().get("n_jobs"),
                       "units": len(units), "events": fb.assignment_report()["read"], "cutoffs": cutoffs,
                       "pieces": sums.partitions, "cube_sum": float(sums.cube.counts.sum()),
                       "kernel_sum": float(sums.kernel.near.sum()), "score_sum": float(scores.sum()),

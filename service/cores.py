@@ -10,9 +10,9 @@
 
 On a 2-core machine with another job busy on one core, London's XGBoost fit on 2 threads took
 58.0 s against 16.5 s on 1 (issue 34): its threads meet at every level of every tree, and the
-one sharing a core with the other job holds the other back each time. Process workers are
-hurt far less (each piece is independent), so the engine honours an explicit ``workers``
-count for its pools and sizes only its defaults (and a fit's threads) to the free cores.
+one sharing a core with the other job holds the other back each time. Pools of processes
+lost less but still lost (event sums 10.7 s on 2 workers against 9.7 s on 1), so the engine
+treats ``workers`` as the most and sizes each pool and each fit to the cores free as it starts.
 """
 
 from __future__ import annotations

@@ -163,7 +163,8 @@ class Settings(BaseSettings):
         "auto", description="Processes that sum events and load files on the local engine, or workers of the "
         "Dask LocalCluster started when dask_scheduler is unset. \"auto\": the cores this process may use "
         "(affinity mask, cgroup quota) less those other work keeps busy when the run starts, at least 1; "
-        "the choice is printed with the run. A number is used as given.",
+        "the choice is printed with the run. A number is the most; each pool starts only as many processes as "
+        "cores are free then.",
     )
     processes: bool = Field(
         True, description="The Dask LocalCluster's workers are processes (False: threads in this process).",

@@ -98,6 +98,7 @@ class ProcessPool:
         self.min_rows, self.min_bytes = int(min_rows), int(min_bytes)
         self.cores = int(cores) if cores is not None else usable_cores()
         self.load = load
+        self.used: list[int] = []  # processes each pooled call ran on (1: in this process), for benchmarks
 
     def __repr__(self) -> str:
         return f"ProcessPool(workers={self.workers})"
@@ -123,6 +124,7 @@ class ProcessPool:
 
     def _executor(self, items: list, shared: tuple) -> ProcessPoolExecutor | None:
         n = self.size(len(items)) if items else 0
+        self.used.append(max(n, 1))
         if n < 2:
             return None
         return ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=_init,

@@ -88,3 +88,4 @@ def test_a_pool_starts_only_as_many_processes_as_cores_are_free():
     idle = ProcessPool(2, min_rows=0, min_bytes=0, cores=2, load=lambda: 0.2)
     assert idle.size(10) == 2 and idle.size(1) == 1
     assert os.getpid() not in {p for p, _ in idle.map(_pid_plus, [1, 2, 3], (0,))}
+    assert (busy.used, idle.used) == ([1], [2])  # what each call ran on, as the benchmark reports it
