@@ -9,8 +9,9 @@ with ``/usr/bin/time`` (wall time, peak resident memory of the measured process)
   police.uk monthly files validated on the workers);
 * **pipeline**: units (grid 250 m), **event sums** (one task per partition of the store's
   events on the workers, added in a fixed tree), context features, feature matrices at
-  ``--cutoffs`` month ends, an XGBoost fit at the last cutoff (12 training origins, local:
-  ``n_jobs`` = workers threads) and the ranking (prediction) at it.
+  ``--cutoffs`` month ends, an XGBoost fit at the last cutoff (12 training origins; local:
+  the engine's threads for a fit, ``workers`` less the cores busy as it starts) and the
+  ranking (prediction) at it.
 
 Every step reports its seconds, its speed-up over the local engine with one worker
 measured in the same run, and the CPUs busy during it (from ``/proc/stat``, the whole
@@ -23,6 +24,11 @@ Prints one JSON object and, on stderr, a speed-up table per size::
     {"machine": {...}, "sizes": {"london": {"events": ..., "units": ..., "generate_s": ...,
       "runs": [{"engine": "local", "workers": 1, "ingest": {...}, "pipeline": {...}}, ...],
       "speedup": {"local x2": {"ingest": 1.7, "event_sums": 1.9, ...}}}}}
+
+``--background N`` measures every run twice: on an idle machine, then with N cores kept busy
+by plain CPU loops (one ``python -c "while True: pass"`` process per core, started before the
+runs and stopped after them), as on a shared analysis server or a laptop in use; speed-ups
+are against local x1 under the same load (``"speedup"`` and ``"busy N"`` in the output).
 
 ``--one-file`` ingests the same crimes as one street-level CSV of every month (a force's
 multi-year export, written once beside the data as ``one-file/``), which the workers check
@@ -48,6 +54,7 @@ from pathlib import Path
 
 SIZES = {  # name: (boroughs, years)
     "borough": (1, 3),
+    "small": (8, 2),  # 335,000 events, 72 MB of monthly files: over the pool's thresholds, minutes per run
     "london": (32, 3),
     "national": (99, 1),
 }
@@ -133,7 +140,21 @@ def _engine(args):
     from service.engine import Engine
 
     return Engine(args.engine, args.scheduler, npartitions=args.partitions, n_workers=args.workers,
-                  processes=args.processes, n_jobs=args.workers if args.engine == "local" else None)
+                  processes=args.processes)
+
+
+@contextlib.contextmanager
+def _busy_cores(n: int):
+    """``n`` plain CPU loops (one process each) running while the block runs."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        time.sleep(1.0 if n else 0.0)  # the loops are running before the first measured step
+        yield
+    finally:
+        for proc in loops:
+            proc.terminate()
+        for proc in loops:
+            proc.wait()
 
 
 def _store_digest(store_dir: Path) -> str:
@@ -166,7 +187,8 @@ def _run_ingest(args) -> None:
     steps = _Steps()
     with _engine(args) as eng, steps("ingest"):
         report = ingest(args.data, args.store, map_files=eng.map_files)
-    print(json.dumps({"totals": report["totals"], "digest": _store_digest(Path(args.store)), "steps": steps.out}))
+    print(json.dumps({"engine": repr(eng), "pool_processes": getattr(eng._workers, "used", None),
+                      "totals": report["totals"], "digest": _store_digest(Path(args.store)), "steps": steps.out}))
 
 
 def _run_engine(args) -> None:
@@ -176,7 +198,7 @@ def _run_engine(args) -> None:
     from features.build import FeatureBuilder
     from features.sources.store import Store
     from features.units import build_units
-    from models.backtest import forecast_matrix
+    from models.backtest import fit_at, forecast_matrix
     from models.boosting import PoissonBoost
     from service.settings import get_settings
 
@@ -196,11 +218,14 @@ def _run_engine(args) -> None:
         with steps("matrices"):
             for c in cutoffs:
                 fb.matrix(c)
+        estimator = eng.estimator(PoissonBoost())  # a local fit's threads are decided here, from the load now
         with steps("train"):
-            model = eng.fit_at(fb, PoissonBoost(), cutoffs[-1], train_origins=12, min_train_history=6)
+            model = fit_at(fb, estimator, cutoffs[-1], train_origins=12, min_train_history=6)
         with steps("rank"):
             scores = model.predict(forecast_matrix(fb, cutoffs[-1]))
-    print(json.dumps({"units": len(units), "events": fb.assignment_report()["read"], "cutoffs": cutoffs,
+    print(json.dumps({"engine": repr(eng), "pool_processes": getattr(eng._workers, "used", None),
+                      "fit_threads": estimator.get_params().get("n_jobs"),
+                      "units": len(units), "events": fb.assignment_report()["read"], "cutoffs": cutoffs,
                       "pieces": sums.partitions, "cube_sum": float(sums.cube.counts.sum()),
                       "kernel_sum": float(sums.kernel.near.sum()), "score_sum": float(scores.sum()),
                       "steps": steps.out}))
@@ -218,13 +243,25 @@ def _child(args, mode: str, engine: str, workers: int, store: Path, data: Path) 
     return _timed(cmd)
 
 
+def _key(run: dict) -> str:
+    return f"{run['engine']} x{run['workers']}" + (f" busy {run['background']}" if run.get("background") else "")
+
+
 def _speedups(runs: list[dict]) -> dict:
+    """Each run's speed-up per step over local x1 under the same background load."""
+    out = {}
+    for background in dict.fromkeys(r.get("background", 0) for r in runs):
+        out.update(_speedups_of([r for r in runs if r.get("background", 0) == background]))
+    return out
+
+
+def _speedups_of(runs: list[dict]) -> dict:
     base = next((r for r in runs if r["engine"] == "local" and r["workers"] == 1), None)
     if base is None:
         return {}
     out = {}
     for r in runs:
-        key = f"{r['engine']} x{r['workers']}"
+        key = _key(r)
         row = {}
         if "ingest" in r:
             row["ingest"] = round(base["ingest"]["steps"]["ingest"]["s"] / r["ingest"]["steps"]["ingest"]["s"], 2)
@@ -238,11 +275,11 @@ def _speedups(runs: list[dict]) -> dict:
 
 def _table(name: str, runs: list[dict], speedup: dict) -> str:
     steps = [*(["ingest"] if "ingest" in runs[0] else []), *runs[0].get("pipeline", {}).get("steps", {})]
-    lines = [f"## {name}: seconds (speed-up over local x1; busy CPUs)",
+    lines = [f"## {name}: seconds (speed-up over local x1 under the same load; busy CPUs)",
              "| run | " + " | ".join(steps) + " | pipeline wall | same as serial |",
              "|---" * (len(steps) + 3) + "|"]
     for r in runs:
-        key = f"{r['engine']} x{r['workers']}"
+        key = _key(r)
         cells = []
         for step in steps:
             v = r["ingest"]["steps"]["ingest"] if step == "ingest" else r["pipeline"]["steps"][step]
@@ -264,6 +301,8 @@ def main(argv=None) -> None:
     ap.add_argument("--partitions", type=int, default=None)
     ap.add_argument("--scheduler", default=None)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--background", type=int, default=0,
+                    help="also measure every run with this many cores kept busy by CPU loops")
     ap.add_argument("--one-file", action="store_true",
                     help="street-level crime as one CSV of every month (checked in pieces on the workers)")
     ap.add_argument("--ingest-only", action="store_true", help="measure ingest only, not the pipeline")
@@ -288,6 +327,8 @@ def main(argv=None) -> None:
         ap.error(f"--workers: expected counts such as 1,2,4, got {args.workers!r}")
     if not workers or min(workers) < 1:
         ap.error(f"--workers: counts must be >= 1, got {args.workers!r}")
+    if args.background < 0:
+        ap.error(f"--background: a number of cores >= 0, got {args.background}")
     unknown = [s for s in args.sizes.split(",") if s and s not in SIZES]
     if unknown:
         ap.error(f"--sizes: unknown {unknown}; known sizes are {list(SIZES)}")
@@ -295,7 +336,10 @@ def main(argv=None) -> None:
     # the baseline of every speed-up, measured in the same run: the local engine with one worker
     engines, workers = ["local", *[e for e in engines if e != "local"]], sorted({1, *workers})
     root = Path(args.root)
-    out = {"machine": {"cpus": os.cpu_count()}, "units": args.units, "workers": workers,
+    from service.cores import usable_cores
+
+    out = {"machine": {"cpus": os.cpu_count(), "usable_cores": usable_cores()}, "units": args.units,
+           "workers": workers, "background": args.background,
            "dask_workers": "processes" if args.processes else "threads", "sizes": {}}
     for name in [s for s in args.sizes.split(",") if s]:
         res = _prepare(root, name, args.seed)
@@ -304,22 +348,24 @@ def main(argv=None) -> None:
         if args.one_file:
             data = _one_file(data)
             res["layout"] = "one street-level CSV of every month"
-        for engine in engines:
-            for w in workers:
-                store = root / name / f"store-{'one-' if args.one_file else ''}{engine}-{w}"
-                runs.append({"engine": engine, "workers": w})
-                if args.pipeline_only:
-                    store = root / name / f"store-{'one-' if args.one_file else ''}local-1"
-                    if not (store / "ingest_report.json").is_file():
-                        ap.error(f"--pipeline-only: no store at {store}; run once without it")
-                else:
-                    ing, ing_wall, ing_peak = _child(args, "--run-ingest", engine, w, store, data)
-                    runs[-1]["ingest"] = {"wall_s": round(ing_wall, 1), "peak_rss_mb": round(ing_peak), **ing}
-                if not args.ingest_only:
-                    pipe, wall, peak = _child(args, "--run-engine", engine, w, store, data)
-                    res.update(events=pipe["events"], units=pipe["units"])
-                    runs[-1]["pipeline"] = {"wall_s": round(wall, 1), "peak_rss_mb": round(peak), **pipe}
-                print(json.dumps({name: runs[-1]}), file=sys.stderr)  # progress
+        for background in dict.fromkeys([0, args.background]):
+            with _busy_cores(background):
+                for engine in engines:
+                    for w in workers:
+                        store = root / name / f"store-{'one-' if args.one_file else ''}{engine}-{w}"
+                        runs.append({"engine": engine, "workers": w, "background": background})
+                        if args.pipeline_only:
+                            store = root / name / f"store-{'one-' if args.one_file else ''}local-1"
+                            if not (store / "ingest_report.json").is_file():
+                                ap.error(f"--pipeline-only: no store at {store}; run once without it")
+                        else:
+                            ing, ing_wall, ing_peak = _child(args, "--run-ingest", engine, w, store, data)
+                            runs[-1]["ingest"] = {"wall_s": round(ing_wall, 1), "peak_rss_mb": round(ing_peak), **ing}
+                        if not args.ingest_only:
+                            pipe, wall, peak = _child(args, "--run-engine", engine, w, store, data)
+                            res.update(events=pipe["events"], units=pipe["units"])
+                            runs[-1]["pipeline"] = {"wall_s": round(wall, 1), "peak_rss_mb": round(peak), **pipe}
+                        print(json.dumps({name: runs[-1]}), file=sys.stderr)  # progress
         first = runs[0]
         for r in runs:
             r["same_as_serial"] = (("ingest" not in r or (r["ingest"]["digest"] == first["ingest"]["digest"]

@@ -7,12 +7,18 @@ Settings (``svrisk.toml`` or ``SVRISK_ENGINE`` / ``SVRISK_DASK_SCHEDULER``)::
 
 Both engines run the same functions (see :mod:`features.scale`) over the pieces of
 the store's partitioned events table (month x spatial zone, no shuffle): the local
-engine on a pool of ``workers`` processes of this machine (all its cores by default;
-one: in this process), the Dask engine as one task per partition on the cluster,
-with the partial sums added in the same fixed tree (:mod:`service.workers`).
-Feature windows are then slices of the summed (units x months x groups) arrays,
-identical code on both engines. Training uses ``n_jobs`` threads locally (all cores
-by default) and ``xgboost.dask`` on the Dask engine
+engine on a pool of ``workers`` processes of this machine (one: in this process), the
+Dask engine as one task per partition on the cluster, with the partial sums added in
+the same fixed tree (:mod:`service.workers`). Feature windows are then slices of the
+summed (units x months x groups) arrays, identical code on both engines.
+
+``workers = "auto"`` (the default) is the cores this process may use (affinity mask,
+cgroup quota) less those other work keeps busy when the engine starts, at least 1
+(:mod:`service.cores`); a number is the most. Each call of the local pool then starts
+only as many processes as cores are free at that moment. Training uses ``n_jobs`` threads
+locally; by default the engine's ``workers`` less the cores busy when the fit starts
+(its threads wait for each other, so one sharing a core with other work holds all
+back), and ``xgboost.dask`` on the Dask engine
 (:class:`models.boosting.DaskPoissonBoost`); the fitted booster is brought back and
 predicts and explains locally, so ranking, reasons and the backtest's measures are
 the same code on both engines.
@@ -34,12 +40,12 @@ from features.scale import DEFAULT_CHUNK_ROWS, event_sums
 from features.sources.memstore import as_store
 from models.backtest import backtest, default_methods, fit_at
 from models.boosting import BlendedBoost, DaskPoissonBoost, PoissonBoost
+from service.cores import free_cores, load_now, usable_cores
 from service.workers import (
     PARALLEL_MIN_BYTES,
     PARALLEL_MIN_ROWS,
     DaskWorkers,
     ProcessPool,
-    available_cores,
     geo_worker_plugin,
 )
 
@@ -72,25 +78,42 @@ class Engine:
         ones joined on the local engine; see :func:`features.scale.event_pieces`).
     chunk_rows : int
         Most events in one piece.
-    n_workers : int, optional
-        Local engine: processes summing events (None: every core this process may use;
-        1: in this process). Dask: workers of the LocalCluster started when
-        ``scheduler`` is None (None: one per core).
+    n_workers : int or "auto", optional
+        Local engine: processes summing events and loading files (1: in this process).
+        Dask: workers of the LocalCluster started when ``scheduler`` is None. ``"auto"``
+        (or None): the cores this process may use less the load of other work now
+        (:func:`service.cores.free_cores`), at least 1; a number is the most. A local
+        pool starts only as many processes as cores are free as each call starts.
     processes : bool
         Whether that LocalCluster's workers are processes (the default) or threads in
         this process.
     n_jobs : int, optional
-        Threads of a local XGBoost fit (None: every core). On Dask each worker's
+        Threads of a local XGBoost fit. None: decided as each fit starts, the engine's
+        explicit ``n_workers`` (or the usable cores with ``"auto"``) less the cores other
+        work keeps busy then, at least 1 (:meth:`fit_threads`). On Dask each worker's
         threads train.
     min_parallel : (rows, bytes), optional
         Local engine: event sums under ``rows`` events and ingests under ``bytes`` of
         monthly files run in this process (None: ``service.workers.PARALLEL_MIN_ROWS``
         and ``PARALLEL_MIN_BYTES``; tests pass ``(0, 0)`` to use the pool always).
+    cores : int, optional
+        Cores this process may use (None: :func:`service.cores.usable_cores`).
+    load : callable, optional
+        Runnable threads of other work now (None: :func:`service.cores.load_now`); read
+        when ``"auto"`` workers are sized and as each fit with ``n_jobs=None`` starts.
+
+    Attributes
+    ----------
+    n_workers : int
+        The processes (or Dask workers) used.
+    sizing : str
+        How ``n_workers`` was chosen, for the run's progress line (``repr`` shows it).
     """
 
     def __init__(self, kind: str = "local", scheduler: str | None = None, *, npartitions: int | None = None,
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS, n_workers: int | None = None, processes: bool = True,
-                 n_jobs: int | None = None, min_parallel: tuple[int, int] | None = None):
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS, n_workers: int | str | None = "auto", processes: bool = True,
+                 n_jobs: int | None = None, min_parallel: tuple[int, int] | None = None, cores: int | None = None,
+                 load=None):
         if kind not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {kind!r}")
         if scheduler is not None and kind != "dask":
@@ -99,16 +122,29 @@ class Engine:
         self.scheduler = scheduler
         self.npartitions = npartitions
         self.chunk_rows = int(chunk_rows)
-        for name, value in (("n_workers", n_workers), ("n_jobs", n_jobs), ("npartitions", npartitions)):
+        auto = n_workers is None or n_workers == "auto"
+        if isinstance(n_workers, str) and not auto:
+            raise ValueError(f"n_workers must be a number >= 1 or \"auto\", got {n_workers!r}")
+        for name, value in (("n_workers", None if auto else n_workers), ("n_jobs", n_jobs), ("npartitions", npartitions)):
             if value is not None and int(value) < 1:
-                raise ValueError(f"{name} must be >= 1 (or None for every core), got {value!r}")
-        self.n_workers = int(n_workers) if n_workers is not None else available_cores()
+                raise ValueError(f"{name} must be >= 1 (or None for the default), got {value!r}")
+        self.cores = int(cores) if cores is not None else usable_cores()
+        self._load = load or load_now
+        self._explicit_workers = None if auto else int(n_workers)
+        if auto:
+            busy = self._load()
+            self.n_workers = free_cores(self.cores, busy)
+            self.sizing = f"auto: {self.cores} usable cores, {busy:.1f} busy with other work"
+        else:
+            self.n_workers = int(n_workers)
+            self.sizing = f"at most, as set; {self.cores} usable cores"
         self.processes = bool(processes)
         self.n_jobs = int(n_jobs) if n_jobs is not None else None
         self.client = None
         self._cluster = None
         min_rows, min_bytes = min_parallel or (PARALLEL_MIN_ROWS, PARALLEL_MIN_BYTES)
-        self._workers = ProcessPool(self.n_workers, min_rows, min_bytes) if kind == "local" else None
+        self._workers = (ProcessPool(self.n_workers, min_rows, min_bytes, self.cores, self._load) if kind == "local"
+                         else None)
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> Engine:
@@ -117,7 +153,7 @@ class Engine:
         return cls(settings.engine, settings.dask_scheduler, **{**options, **kwargs})
 
     def __repr__(self) -> str:
-        where = f", scheduler={self.scheduler!r}" if self.scheduler else f", workers={self.n_workers}"
+        where = f", scheduler={self.scheduler!r}" if self.scheduler else f", workers={self.n_workers} ({self.sizing})"
         if self.kind == "dask" and self.scheduler is None:
             where += ", processes" if self.processes else ", threads"
         return f"Engine({self.kind!r}{where})"
@@ -209,16 +245,26 @@ class Engine:
             return clone(estimator).set_params(estimator=self.estimator(inner))
         return estimator
 
-    def _local_threads(self, estimator):
-        """``estimator`` with the engine's ``n_jobs`` (a copy; the boosting inside a blend too)."""
+    def fit_threads(self) -> int:
+        """Threads for a local fit starting now: ``n_jobs`` if set, else the engine's explicit
+        ``n_workers`` (the usable cores with ``"auto"``) less the cores other work keeps busy
+        now, at least 1. No pool of the engine runs meanwhile (each is closed when its call returns)."""
+        if self.n_jobs is not None:
+            return self.n_jobs
+        most = min(self._explicit_workers or self.cores, self.cores)
+        return min(most, free_cores(self.cores, self._load()))
+
+    def _local_threads(self, estimator, threads: int | None = None):
+        """``estimator`` with :meth:`fit_threads` as its ``n_jobs`` (a copy; the boosting inside a blend too)."""
         if isinstance(estimator, BlendedBoost):
             inner = PoissonBoost() if estimator.estimator is None else estimator.estimator
-            threaded = self._local_threads(inner)
+            threaded = self._local_threads(inner, threads)
             return estimator if threaded is inner else clone(estimator).set_params(estimator=threaded)
         params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
-        if "n_jobs" in params and params["n_jobs"] != self.n_jobs:
-            return clone(estimator).set_params(n_jobs=self.n_jobs)
-        return estimator
+        if "n_jobs" not in params:
+            return estimator
+        threads = self.fit_threads() if threads is None else threads
+        return estimator if params["n_jobs"] == threads else clone(estimator).set_params(n_jobs=threads)
 
     def methods(self, seed: int = 0) -> dict:
         """:func:`models.backtest.default_methods` with the boosted model trained on this engine."""

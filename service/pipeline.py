@@ -93,6 +93,8 @@ def ingest_step(settings: Settings, store_dir: Path | None = None, progress: Pro
     data = data_dir_for(settings, progress)
     store = Path(store_dir) if store_dir is not None else default_store_dir(settings, data)
     with Engine.from_settings(settings) as engine:
+        if progress:
+            progress(f"loading files on {engine!r}")
         report = ingest(data, store, options=ingest_options(settings), progress=progress, map_files=engine.map_files)
     return report, store
 
@@ -334,10 +336,19 @@ def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None =
         progress(f"training {method or 'the default model'} on {fb.units.edition} before {cutoff}, "
                  f"horizon {horizon} month(s)")
     report = store.report()
+
+    def on_engine(estimator):
+        chosen = engine.estimator(estimator)  # a local fit's threads are decided now, from the load now
+        params = chosen.get_params() if hasattr(chosen, "get_params") else {}
+        threads = params.get("n_jobs", params.get("estimator__n_jobs"))
+        if progress and engine.kind == "local" and threads:
+            progress(f"fitting on {threads} thread(s) of {engine.cores} usable core(s)")
+        return chosen
+
     return train(fb, cutoff, settings.out_dir / "models", method=method, horizon=horizon, seed=settings.model.seed,
                  backtest_origins=origins or None, data_hashes=data_hashes(report),
                  data_dir=report.get("data_dir_resolved"),
-                 estimator_for=engine.estimator, documents=card_documents)
+                 estimator_for=on_engine, documents=card_documents)
 
 
 def evaluate_step(settings: Settings, area: str, start: str, end: str | None = None, *, run: str | None = None,

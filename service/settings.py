@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -184,15 +185,19 @@ class Settings(BaseSettings):
     demo_seed: int = 7
     engine: str = Field("local", pattern="^(local|dask)$")
     dask_scheduler: str | None = None
-    workers: int | None = Field(
-        None, ge=1, description="Processes that sum events on the local engine, or workers of the Dask "
-        "LocalCluster started when dask_scheduler is unset. None: one per core this process may use.",
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="Processes that sum events and load files on the local engine, or workers of the "
+        "Dask LocalCluster started when dask_scheduler is unset. \"auto\": the cores this process may use "
+        "(affinity mask, cgroup quota) less those other work keeps busy when the run starts, at least 1; "
+        "the choice is printed with the run. A number is the most; each pool starts only as many processes as "
+        "cores are free then.",
     )
     processes: bool = Field(
         True, description="The Dask LocalCluster's workers are processes (False: threads in this process).",
     )
     n_jobs: int | None = Field(
-        None, ge=1, description="Threads of a local XGBoost fit. None: every core.",
+        None, ge=1, description="Threads of a local XGBoost fit. None: `workers` (the usable cores with "
+        "\"auto\") less the cores other work keeps busy as the fit starts, at least 1.",
     )
     ingest: IngestSettings = IngestSettings()
     units: UnitSettings = UnitSettings()

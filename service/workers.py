@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import errno
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import forkserver
 
 from features.scale import SPLIT_EVERY, TreeReducer, serial_map_reduce, tree_reduce
+from service.cores import free_cores, thread_budget, usable_cores
 
 _SHARED: tuple = ()
 PARALLEL_MIN_ROWS = 300_000
@@ -55,17 +55,12 @@ def _lost(exc: BaseException) -> WorkerLost:
                       "out of memory: set fewer workers (svrisk.toml `workers`, or SVRISK_WORKERS=1) and run again")
 
 
-def available_cores() -> int:
-    """CPU cores this process may use (its affinity mask, else ``os.cpu_count()``)."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(os.cpu_count() or 1, 1)
-
-
-def _init(shared: tuple) -> None:
+def _init(shared: tuple, threads: int) -> None:
     global _SHARED
     _SHARED = shared
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)  # BLAS and OpenMP of this worker: the pool's processes x threads <= cores
 
 
 def _call(func, item):
@@ -82,15 +77,28 @@ class ProcessPool:
     """``map`` and ``map_reduce`` over ``workers`` processes of this machine (1: in this process).
 
     A pool is started for each call and closed after it (its workers fork from the
-    forkserver in milliseconds); ``shared`` is pickled once per worker. Jobs under
-    ``min_rows`` events or ``min_bytes`` of input run in this process.
+    forkserver in milliseconds), so no pool is left running while the caller trains a
+    model; ``shared`` is pickled once per worker. Jobs under ``min_rows`` events or
+    ``min_bytes`` of input run in this process. Each worker's BLAS and OpenMP threads are
+    limited (threadpoolctl) to :func:`service.cores.thread_budget` of the pool's processes
+    and the ``cores`` this process may use (None: :func:`service.cores.usable_cores`).
+
+    With ``load`` (a callable giving the runnable threads of other work now, e.g.
+    :func:`service.cores.load_now`), ``workers`` is the most: each call starts only as many
+    processes as cores are free then (:func:`service.cores.free_cores`), and runs in this
+    process when one is; on a busy machine a second process cost more than it gave (London,
+    2 cores, load 3-4: event sums 10.7 s on 2 workers against 9.7 s on 1; issue 34).
     """
 
-    def __init__(self, workers: int, min_rows: int = PARALLEL_MIN_ROWS, min_bytes: int = PARALLEL_MIN_BYTES):
+    def __init__(self, workers: int, min_rows: int = PARALLEL_MIN_ROWS, min_bytes: int = PARALLEL_MIN_BYTES,
+                 cores: int | None = None, load=None):
         if int(workers) < 1:
             raise ValueError(f"workers must be >= 1, got {workers!r}")
         self.workers = int(workers)
         self.min_rows, self.min_bytes = int(min_rows), int(min_bytes)
+        self.cores = int(cores) if cores is not None else usable_cores()
+        self.load = load
+        self.used: list[int] = []  # processes each pooled call ran on (1: in this process), for benchmarks
 
     def __repr__(self) -> str:
         return f"ProcessPool(workers={self.workers})"
@@ -102,15 +110,25 @@ class ProcessPool:
         the server is ready by the time the events are summed (the pipeline builds the
         units first), and the first pool's workers fork from it at once.
         """
-        if self.workers > 1:
+        if self.size(self.workers) > 1:  # on a busy machine the server's imports would take a core from the run
             _context()
             forkserver.ensure_running()
 
+    def size(self, items: int) -> int:
+        """Processes a call with ``items`` items starts now: ``workers`` at most, one per item,
+        and with ``load`` only as many as cores are free."""
+        n = min(self.workers, int(items))
+        if n > 1 and self.load is not None:
+            n = min(n, free_cores(self.cores, self.load()))
+        return max(n, 1)
+
     def _executor(self, items: list, shared: tuple) -> ProcessPoolExecutor | None:
-        n = min(self.workers, len(items))
+        n = self.size(len(items)) if items else 0
+        self.used.append(max(n, 1))
         if n < 2:
             return None
-        return ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=_init, initargs=(shared,))
+        return ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=_init,
+                                   initargs=(shared, thread_budget(n, self.cores)))
 
     def _in_order(self, pool: ProcessPoolExecutor, func, items: list):
         """``func(item, *shared)`` of every item on ``pool``, yielded in item order.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -77,3 +78,12 @@ def test_backtest_rejects_an_unknown_method(env):
     variables, _ = env
     result = runner.invoke(app, ["backtest", "--method", "magic"], env=variables)
     assert result.exit_code == 2 and "unknown method(s) ['magic']" in result.output
+
+
+def test_the_run_prints_the_workers_and_threads_it_chose(env):
+    variables, _ = env
+    result = runner.invoke(app, ["train", "--units", "lsoa2011", "--cutoff", "2018-07", "--method", "xgb"],
+                           env={**variables, "SVRISK_WORKERS": "2"})
+    assert result.exit_code == 0, result.output
+    assert "summing events per unit and month on Engine('local', workers=2 (at most, as set; " in result.output
+    assert re.search(r"fitting on [12] thread\(s\) of \d+ usable core\(s\)", result.output), result.output

@@ -35,6 +35,7 @@ from models.backtest import forecast_matrix
 from models.baselines import baseline_methods
 from models.boosting import PoissonBoost
 from models.evaluation import rank_order
+from service.cores import usable_cores
 from service.engine import DaskPoissonBoost, Engine
 from service.settings import get_settings
 from service.workers import DaskWorkers
@@ -85,9 +86,12 @@ def test_engine_setting_is_validated(settings):
     assert Engine.from_settings(settings).kind == "local"
     eng = Engine.from_settings(settings.model_copy(update={"workers": 3, "processes": False, "n_jobs": 2}))
     assert (eng.n_workers, eng.processes, eng.n_jobs) == (3, False, 2)
-    assert Engine("local").n_workers >= 1 and Engine("dask").processes  # every core; process workers
+    assert settings.workers == "auto" and 1 <= Engine.from_settings(settings).n_workers <= usable_cores()
+    assert Engine("dask").processes  # process workers
     with pytest.raises(ValueError, match="n_workers must be >= 1"):
         Engine("local", n_workers=0)
+    with pytest.raises(ValueError, match="n_workers must be a number >= 1 or \"auto\", got 'all'"):
+        Engine("local", n_workers="all")
     with pytest.raises(ValueError, match="engine must be one of"):
         Engine("spark")
     with pytest.raises(ValueError, match="dask_scheduler='tcp://x:8786' is set but engine is 'local'"):
@@ -151,7 +155,7 @@ def test_same_pieces_give_identical_sums_on_every_engine(store, dask_engine):
     units = build_units(store, "grid250")
     groups, _ = event_groups()
     one = Engine("local", n_workers=1).event_sums(store, units, TARGET)
-    with Engine("local", n_workers=2, min_parallel=(0, 0)) as pool:  # the pool even for a small job
+    with Engine("local", n_workers=2, min_parallel=(0, 0), load=_idle) as pool:  # the pool even for a small job
         two = pool.event_sums(store, units, TARGET)
     cluster = event_sums(store, units, groups, TARGET, map_reduce=DaskWorkers(dask_engine.client).map_reduce,
                          engine="dask")
@@ -221,7 +225,6 @@ def test_the_engine_sends_the_blends_boosting_to_dask():
     assert type(on_dask.estimator) is DaskPoissonBoost
     assert on_dask.estimator.get_params()["seed"] == 3 and on_dask.weight == 0.4
     assert type(blend.estimator) is PoissonBoost  # the original is not changed
-    assert Engine("local").estimator(blend) is blend
 
 
 def test_the_local_engine_trains_with_its_threads():
@@ -233,7 +236,38 @@ def test_the_local_engine_trains_with_its_threads():
     threaded = local.estimator(blend)
     assert threaded is not blend and threaded.estimator.n_jobs == 2 and threaded.estimator.seed == 3
     assert blend.estimator.n_jobs is None  # the original is not changed
-    assert Engine("local").estimator(blend) is blend  # every core: already the estimator's default
+
+
+def _idle():
+    return 0.0  # tests that need a pool of 2 get one however busy the machine is
+
+
+@pytest.mark.parametrize(("workers", "busy", "workers_used", "processes", "fit_threads"), [
+    ("auto", 0.0, 4, 4, 4),   # an idle machine: every usable core, as processes or as a fit's threads
+    ("auto", 1.0, 3, 3, 3),   # one core busy with other work: left to it
+    ("auto", 6.0, 1, 1, 1),   # more work than cores: never below 1
+    (2, 0.0, 2, 2, 2),        # a number is the most; a fit has as many threads
+    (2, 3.0, 2, 1, 1),        # ... and neither processes nor a fit's threads take a busy core
+    (8, 0.0, 8, 4, 4),        # never more processes or threads than usable cores
+])
+def test_workers_and_fit_threads_sized_to_the_free_cores(workers, busy, workers_used, processes, fit_threads):
+    from models.boosting import PoissonBoost
+
+    eng = Engine("local", n_workers=workers, cores=4, load=lambda: busy)
+    assert eng.n_workers == workers_used and eng._workers.size(10) == processes
+    assert eng.fit_threads() == fit_threads and eng.estimator(PoissonBoost()).n_jobs == fit_threads
+    assert f"workers={workers_used} (" in repr(eng)  # the choice and why, in the run's progress line
+    assert ("auto: 4 usable cores, " + f"{busy:.1f} busy" in repr(eng)) == (workers == "auto")
+
+
+def test_a_fit_measures_the_load_as_it_starts():
+    from models.boosting import PoissonBoost
+
+    loads = iter([0.0, 1.0, 0.0])  # idle as the engine starts, one core busy at the first fit, idle at the next
+    eng = Engine("local", cores=2, load=lambda: next(loads))
+    assert eng.n_workers == 2
+    assert eng.estimator(PoissonBoost()).n_jobs == 1
+    assert eng.estimator(PoissonBoost()).n_jobs == 2
 
 
 @pytest.mark.parametrize("kind", ["local", "dask"])
@@ -254,7 +288,7 @@ def test_parallel_ingest_gives_the_same_store(tmp_path, kind):
         write_csv(data / "crime" / f"2017-0{m}" / f"2017-0{m}-fixture-street.csv", STREET_HEADER, rows)
     local = ingest(data, tmp_path / "serial")
     calls = []
-    with Engine(kind, n_workers=2, **({"min_parallel": (0, 0)} if kind == "local" else {})) as engine:
+    with Engine(kind, n_workers=2, **({"min_parallel": (0, 0), "load": _idle} if kind == "local" else {})) as engine:
         def mapper(func, items, shared=(), nbytes=None):
             calls.append((len(items), nbytes > 0))
             return engine.map_files(func, items, shared, nbytes)
@@ -290,7 +324,7 @@ def test_one_long_file_checked_in_pieces_gives_the_same_store(tmp_path, kind):
     options = IngestOptions(piece_mb=1000 / 2**20)
     local = ingest(data, tmp_path / "serial", options=options)
     calls = []
-    with Engine(kind, n_workers=2, **({"min_parallel": (0, 0)} if kind == "local" else {})) as engine:
+    with Engine(kind, n_workers=2, **({"min_parallel": (0, 0), "load": _idle} if kind == "local" else {})) as engine:
         def mapper(func, items, shared=(), nbytes=None):
             calls.append((getattr(func, "func", func).__name__, len(items)))
             return engine.map_files(func, items, shared, nbytes)

@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from features.scale import tree_reduce
-from service.workers import ProcessPool, WorkerLost, available_cores
+from service.workers import ProcessPool, WorkerLost
 
 
 def _pid_plus(item, offset):
@@ -65,6 +65,27 @@ def test_a_killed_worker_is_one_clear_error():
 
 
 def test_workers_validated():
-    assert available_cores() >= 1
     with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
         ProcessPool(0)
+
+
+def _blas_threads(item, _):
+    from threadpoolctl import threadpool_info
+
+    return sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(2, 1), (4, 2)])
+def test_a_pools_workers_run_their_share_of_the_cores_as_blas_threads(cores, threads):
+    out = ProcessPool(2, min_rows=0, min_bytes=0, cores=cores).map(_blas_threads, [0, 1, 2, 3], (None,))
+    assert out == [[threads]] * 4  # 2 processes x threads <= cores
+
+
+def test_a_pool_starts_only_as_many_processes_as_cores_are_free():
+    busy = ProcessPool(2, min_rows=0, min_bytes=0, cores=2, load=lambda: 1.0)  # one of two cores busy elsewhere
+    assert busy.size(10) == 1
+    assert {p for p, _ in busy.map(_pid_plus, [1, 2, 3], (0,))} == {os.getpid()}  # run here, as with one worker
+    idle = ProcessPool(2, min_rows=0, min_bytes=0, cores=2, load=lambda: 0.2)
+    assert idle.size(10) == 2 and idle.size(1) == 1
+    assert os.getpid() not in {p for p, _ in idle.map(_pid_plus, [1, 2, 3], (0,))}
+    assert (busy.used, idle.used) == ([1], [2])  # what each call ran on, as the benchmark reports it
