@@ -64,9 +64,13 @@ Synthetic control
     events (the cap) scatter more, so the test is conservative then.
 Displacement and diffusion
     Bowers & Johnson's (2003) Weighted Displacement Quotient ``WDQ = (B_a/C_a - B_b/C_b) /
-    (A_a/C_a - A_b/C_b)`` with its two measures, Guerette's total net effect in events, a
-    difference in differences for the buffer against the comparison, and the change in
-    the rest of the borough (:func:`displacement`).
+    (A_a/C_a - A_b/C_b)`` with its two measures, read only when its denominator means
+    something (:func:`wdq_meaningful`: the area clearly improved), else "not meaningful"
+    with the reason; Wheeler & Ratcliffe's (2018) weighted displacement difference test
+    (:func:`displacement_test`) with its standard error, which gives the net effect in
+    events (Guerette's) and the events displaced to the buffer with intervals; a
+    difference in differences for the buffer against the comparison; and the change in
+    the rest of the borough.
 Minimum detectable effect
     The smallest reduction the difference in differences would detect with
     :data:`POWER` power at the 5% level, from the pre-period counts and the number of
@@ -590,6 +594,88 @@ def wdq(A_b: float, A_a: float, B_b: float, B_a: float, C_b: float, C_a: float) 
             "net_effect": prevented - displaced}
 
 
+def wdq_meaningful(area_did: dict) -> tuple[bool, str]:
+    """Whether the WDQ's denominator (the area's success measure) means something, and why not.
+
+    The quotient divides the buffer's change by the area's; when the area's own change is
+    within chance (its difference-in-differences interval holds 1, or lies above it), the
+    denominator is indistinguishable from zero or of the wrong sign and the quotient can
+    take any value (-249 on a placebo area of Barnet). Bowers & Johnson (2003) read it only
+    once the area clearly improved.
+    """
+    lo, hi = 100 * (area_did["lo"] - 1), 100 * (area_did["hi"] - 1)
+    if area_did["hi"] < 1:
+        return True, ""
+    if area_did["lo"] > 1:
+        return False, (f"not meaningful: the area got worse against its comparison ({lo:+.0f}% to {hi:+.0f}%), "
+                       "so there is no benefit to weigh displacement against")
+    return False, (f"not meaningful: the area's own change ({lo:+.0f}% to {hi:+.0f}%) is within chance, so the "
+                   "quotient would divide by a number that cannot be told from zero")
+
+
+def displacement_test(A_b: float, A_a: float, B_b: float, B_a: float, C_b: float, C_a: float,
+                      CB_b: float | None = None, CB_a: float | None = None, *, dispersion: float = 1.0,
+                      level: float = LEVEL) -> dict:
+    """Wheeler & Ratcliffe's (2018) weighted displacement difference test, in events, with intervals.
+
+    ``WDD = (A_a - A_b gA) + (B_a - B_b gB)`` is the events in the area and its buffer
+    above what their comparisons' change predicts (``gA = C_a / C_b``; ``gB = CB_a / CB_b``
+    for a separate control of the buffer ``CB``, else ``gA``): negative is a net reduction.
+    It is Wheeler & Ratcliffe's ``ΔT - ΔC + ΔD - ΔCD`` with each comparison scaled to the
+    pre-period level of the place it stands for (``A_b / C_b``), so a comparison of many
+    units and unequal periods before and after are allowed; minus it is Guerette's total
+    net effect. Its variance under Poisson counts, by the delta method::
+
+        Var = A_a + gA² A_b + kA² (C_a + gA² C_b) + B_a + gB² B_b + kB² (CB_a + gB² CB_b)
+              [+ 2 kA kB (C_a + gA² C_b) when the buffer shares the area's comparison]
+
+    with ``kA = A_b / C_b``, ``kB = B_b / CB_b``. With equal pre-period levels and no change
+    in the comparisons (``k = g = 1``) this is Wheeler & Ratcliffe's sum of the eight
+    counts. ``se_poisson`` is that; ``se`` multiplies it by ``sqrt(dispersion)`` (at
+    least 1), the overdispersion of the monthly counts. The buffer's part alone
+    (``displaced``: events above expectation in the buffer) and the area's
+    (``prevented``) get intervals the same way; ``z`` and ``p_value`` test ``WDD = 0``.
+
+    Examples
+    --------
+    >>> r = displacement_test(A_b=60, A_a=40, B_b=50, B_a=55, C_b=60, C_a=60, CB_b=50, CB_a=50)
+    >>> r["wdd"], round(r["se_poisson"] ** 2)
+    (-15.0, 425)
+    """
+    CB_b_, CB_a_ = (C_b, C_a) if CB_b is None else (CB_b, CB_a)
+    if min(C_b, C_a, CB_b_, CB_a_) <= 0:
+        raise EvaluationRefused("a comparison had no events before or after the start: no displacement test")
+    gA, gB = C_a / C_b, CB_a_ / CB_b_
+    kA, kB = A_b / C_b, B_b / CB_b_
+    area_part = A_a - A_b * gA
+    buffer_part = B_a - B_b * gB
+    var_cA = kA ** 2 * (C_a + gA ** 2 * C_b)
+    var_cB = kB ** 2 * (CB_a_ + gB ** 2 * CB_b_)
+    var_area = A_a + gA ** 2 * A_b + var_cA
+    var_buffer = B_a + gB ** 2 * B_b + var_cB
+    shared = CB_b is None
+    var = var_area + var_buffer + (2 * kA * kB * (C_a + gA ** 2 * C_b) if shared else 0.0)
+    phi = max(float(dispersion), 1.0) if np.isfinite(dispersion) else 1.0
+    se_poisson = math.sqrt(var)
+    se = se_poisson * math.sqrt(phi)
+    z_crit = stats.norm.ppf(0.5 + level / 2)
+    wdd = area_part + buffer_part
+    z = wdd / se if se > 0 else float("nan")
+
+    def band(value, v):
+        s = math.sqrt(v * phi)
+        return [value - z_crit * s, value + z_crit * s]
+
+    return {
+        "wdd": wdd, "se_poisson": se_poisson, "se": se, "dispersion": phi, "z": z,
+        "p_value": float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else float("nan"), "level": level,
+        "net_effect": -wdd, "net_effect_interval": [-h for h in band(wdd, var)[::-1]],
+        "prevented": -area_part, "prevented_interval": [-h for h in band(area_part, var_area)[::-1]],
+        "displaced": buffer_part, "displaced_interval": band(buffer_part, var_buffer),
+        "separate_buffer_control": not shared,
+    }
+
+
 def rate_change(before: np.ndarray, after: np.ndarray, level: float = LEVEL) -> dict:
     """Change in the mean monthly count from before to after, with a Poisson interval."""
     b, a = float(np.sum(before)), float(np.sum(after))
@@ -752,8 +838,11 @@ def evaluate_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, start, 
         b_did = count_did(buff, comp, post, level=level)
         wd = wdq(area[pre].sum(), area[post].sum(), buff[pre].sum(), buff[post].sum(),
                  comp[pre].sum(), comp[post].sum())
+        wdd = displacement_test(area[pre].sum(), area[post].sum(), buff[pre].sum(), buff[post].sum(),
+                                comp[pre].sum(), comp[post].sum(),
+                                dispersion=max(did["dispersion"], b_did["dispersion"]), level=level)
     else:
-        b_did, wd = None, None
+        b_did, wd, wdd = None, None, None
         warnings.append("no buffer (buffer_m is 0): displacement was not looked at")
     rest_change = rate_change(rest[pre], rest[post], level)
 
@@ -777,6 +866,7 @@ def evaluate_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, start, 
     if scm:
         scm = {k: v for k, v in scm.items() if k != "synthetic"}
 
+    meaningful, reason = wdq_meaningful(did)
     estimates = {
         "area": {"unit_ids": area_ids, "n_units": len(area_ids), "edition": units.edition,
                  "area_km2": float(units.frame.set_index("unit_id").loc[area_ids, "area_m2"].sum() / 1e6)},
@@ -792,9 +882,9 @@ def evaluate_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, start, 
             "area_trend": float(_halves_trend(area[pre])), "comparison_trend": float(_halves_trend(comp[pre])),
         },
         "did": did, "pre_trend": trend, "synthetic_control": scm,
-        "displacement": {"buffer_did": b_did, "wdq": wd,
-                         # Bowers & Johnson: the quotient means something only once the area clearly improved
-                         "wdq_informative": bool(wd is not None and wd["wdq"] is not None and did["hi"] < 1)},
+        "displacement": {"buffer_did": b_did, "wdq": wd, "test": wdd,
+                         "wdq_informative": meaningful and wd is not None and wd["wdq"] is not None,
+                         "wdq_reason": reason},
         "rest_of_borough": rest_change,
         "minimum_detectable_effect": {**mde, "text": mde_text},
         "parameters": {"pre_months": int(pre_months), "buffer_m": float(buffer_m), "n_placebos": int(n_placebos),
@@ -822,7 +912,11 @@ def rules() -> dict:
                               f"first) with its nearest eligible units until it had {MIN_DONOR_MEAN:g} events a month; "
                               "placebo areas grown from a donor to the area's pre-period events; "
                               "p = share of area and placebos with a post-period change at least the area's in size"),
-        "wdq": "Bowers & Johnson (2003): (B_a/C_a - B_b/C_b) / (A_a/C_a - A_b/C_b)",
+        "wdq": ("Bowers & Johnson (2003): (B_a/C_a - B_b/C_b) / (A_a/C_a - A_b/C_b); read only when the area's "
+                "difference-in-differences interval lies below 1 (else 'not meaningful', with the reason)"),
+        "displacement_test": ("Wheeler & Ratcliffe (2018) weighted displacement difference, comparisons scaled to "
+                              "the pre-period level; delta-method Poisson variance times the larger overdispersion "
+                              "of the area's and the buffer's difference in differences; normal interval"),
         "months": (f"refused with fewer than {MIN_PRE_MONTHS} complete months before or {MIN_POST_MONTHS} after; "
                    f"warned below {WARN_PRE_MONTHS} before; incomplete months left out"),
         "minimum_detectable_effect": (f"{100 * POWER:.0f}% power, two-sided 5%; refused above {100 * REFUSE_MDE:.0f}%, "

@@ -281,14 +281,17 @@ def summary_context(ev: InterventionEvaluation, spec: AreaSpec, meta: dict, unit
     figures.append({"label": "Change in the rest of the borough", "value": _pct(r["change_pct"]),
                     "detail": (f"{r['before_per_month']:,.0f} to {r['after_per_month']:,.0f} a month"
                                if r["change_pct"] is not None else "")})
-    w = disp["wdq"]
+    w, t = disp["wdq"], disp.get("test")
     wdq = None
-    if w is not None:
-        wdq = {"value": "not defined" if w["wdq"] is None else f"{w['wdq']:+.2f}", "reading": w["reading"],
+    if w is not None and t is not None:
+        meaningful = bool(disp["wdq_informative"])
+        wdq = {"value": f"{w['wdq']:+.2f}" if meaningful else "not meaningful",
+               "reading": w["reading"] if meaningful else disp["wdq_reason"],
                "success": f"{w['success_measure']:+.3f}", "buffer": f"{w['buffer_measure']:+.3f}",
-               "prevented": f"{w['prevented_in_area']:+,.0f}", "displaced": f"{w['displaced_to_buffer']:+,.0f}",
-               "net": f"{w['net_effect']:+,.0f}",
-               "informative": disp["wdq_informative"]}
+               "prevented": _events(t["prevented"], t["prevented_interval"]),
+               "displaced": _events(t["displaced"], t["displaced_interval"]),
+               "net": _events(t["net_effect"], t["net_effect_interval"]),
+               "p_value": f"{t['p_value']:.2f}", "informative": meaningful, "level": level}
     comp = est["comparison"]
     checks = [
         (f"Before the start the area and its comparison moved in parallel (difference "
@@ -325,6 +328,11 @@ def summary_context(ev: InterventionEvaluation, spec: AreaSpec, meta: dict, unit
         "n_units": est["area"]["n_units"], "edition": est["area"]["edition"],
         "area_km2": f"{est['area']['area_km2']:.2f}",
     }
+
+
+def _events(value: float, interval) -> str:
+    """``+76 (+31 to +121)``: a number of events with its interval."""
+    return f"{value:+,.0f} ({interval[0]:+,.0f} to {interval[1]:+,.0f})"
 
 
 def _interval_year(t: dict) -> str:

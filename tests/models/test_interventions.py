@@ -200,3 +200,55 @@ def test_the_same_borough_without_the_intervention_shows_no_effect(planted_demo,
     assert d["lo"] <= 1.0 <= d["hi"]
     # the counterfactual's area counts are the truth's counts without the intervention
     assert d["treated_after"] == sum(truth["area_counts_without"][20:])
+
+
+# ---------------------------------------------------------------------------- displacement with uncertainty
+
+
+def _constructed_panel():
+    """Four places, 6 months before and 6 after: area A, buffer B, their controls C and CB (Poisson-like)."""
+    A = np.array([10, 12, 9, 11, 10, 8, 6, 7, 5, 6, 7, 5], dtype=float)
+    B = np.array([8, 9, 10, 7, 8, 8, 9, 10, 9, 11, 8, 9], dtype=float)
+    C = np.array([11, 10, 9, 12, 10, 8, 10, 9, 11, 10, 9, 11], dtype=float)
+    CB = np.array([7, 9, 8, 10, 8, 8, 9, 8, 8, 9, 7, 9], dtype=float)
+    post = np.arange(12) >= 6
+    return A, B, C, CB, post
+
+
+def test_displacement_test_se_is_wheeler_and_ratcliffe_by_hand():
+    A, B, C, CB, post = _constructed_panel()
+    tot = {k: (v[~post].sum(), v[post].sum()) for k, v in dict(A=A, B=B, C=C, CB=CB).items()}
+    # A: 60 -> 36, B: 50 -> 56, C: 60 -> 60, CB: 50 -> 50: equal levels, controls unchanged (k = g = 1)
+    assert tot == {"A": (60, 36), "B": (50, 56), "C": (60, 60), "CB": (50, 50)}
+    r = mi.displacement_test(*tot["A"], *tot["B"], *tot["C"], *tot["CB"])
+    # Wheeler & Ratcliffe (2018): WDD = dT - dC + dD - dCD, Var = the sum of the eight counts
+    assert r["wdd"] == pytest.approx((36 - 60) - (60 - 60) + (56 - 50) - (50 - 50))
+    assert r["se_poisson"] == pytest.approx(np.sqrt(60 + 36 + 50 + 56 + 60 + 60 + 50 + 50))
+    assert r["z"] == pytest.approx(-18 / np.sqrt(422))
+    assert r["net_effect"] == pytest.approx(18) and r["displaced"] == pytest.approx(6)
+    lo, hi = r["net_effect_interval"]
+    assert lo == pytest.approx(18 - 1.959964 * np.sqrt(422), rel=1e-6) and hi > 18
+    # overdispersion widens the interval by its square root
+    wide = mi.displacement_test(*tot["A"], *tot["B"], *tot["C"], *tot["CB"], dispersion=4.0)
+    assert wide["se"] == pytest.approx(2 * r["se_poisson"])
+
+
+def test_displacement_test_scales_a_larger_shared_comparison_by_hand():
+    # comparison 4x the area's level and rising 10%: k_A = 0.25, k_B = 0.5, g = 1.1
+    r = mi.displacement_test(A_b=50, A_a=40, B_b=100, B_a=120, C_b=200, C_a=220)
+    g, kA, kB = 1.1, 0.25, 0.5
+    assert r["prevented"] == pytest.approx(50 * g - 40)
+    assert r["displaced"] == pytest.approx(120 - 100 * g)
+    var_c = 220 + g ** 2 * 200
+    var = (40 + g ** 2 * 50) + (120 + g ** 2 * 100) + (kA + kB) ** 2 * var_c
+    assert r["se_poisson"] == pytest.approx(np.sqrt(var))
+    assert r["net_effect"] == pytest.approx(mi.wdq(50, 40, 100, 120, 200, 220)["net_effect"])  # Guerette's
+
+
+def test_wdq_is_not_meaningful_when_the_area_did_not_clearly_improve():
+    ok, why = mi.wdq_meaningful({"lo": 0.5, "hi": 0.8})
+    assert ok and why == ""
+    ok, why = mi.wdq_meaningful({"lo": 0.7, "hi": 1.3})
+    assert not ok and "within chance" in why and "-30% to +30%" in why
+    ok, why = mi.wdq_meaningful({"lo": 1.1, "hi": 1.4})
+    assert not ok and "got worse" in why
