@@ -71,6 +71,13 @@ Displacement and diffusion
     events (Guerette's) and the events displaced to the buffer with intervals; a
     difference in differences for the buffer against the comparison; and the change in
     the rest of the borough.
+In-time placebo and the verdict
+    The difference in differences is also fitted on the pre-period alone with a false start
+    half-way through it (:func:`in_time_placebo`). :func:`one_verdict` combines the
+    methods into one of "reduced", "increased", "no detectable change (could have
+    detected X%)" or "inconclusive (...)": a change is claimed only when the difference in
+    differences excludes no change and the synthetic control, the pre-trend check and the
+    in-time placebo all agree.
 Minimum detectable effect
     The smallest reduction the difference in differences would detect with
     :data:`POWER` power at the 5% level, from the pre-period counts and the number of
@@ -867,6 +874,14 @@ def evaluate_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, start, 
         scm = {k: v for k, v in scm.items() if k != "synthetic"}
 
     meaningful, reason = wdq_meaningful(did)
+    try:
+        placebo_t = in_time_placebo(area[pre], comp[pre], level=level)
+    except EvaluationRefused as err:
+        placebo_t = None
+        warnings.append(f"no in-time placebo: {err}")
+    if placebo_t is not None and not placebo_t["holds_no_change"]:
+        warnings.append(f"in-time placebo: a false start at {pre_used[placebo_t['fake_start_index']]:%Y-%m}, before "
+                        f"anything was done, shows a {placebo_t['change_pct']:+.0f}% change against the comparison")
     estimates = {
         "area": {"unit_ids": area_ids, "n_units": len(area_ids), "edition": units.edition,
                  "area_km2": float(units.frame.set_index("unit_id").loc[area_ids, "area_m2"].sum() / 1e6)},
@@ -891,6 +906,8 @@ def evaluate_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, start, 
                        "seed": int(seed), "level": level, "hac_lags": HAC_LAGS},
         "rules": rules(),
     }
+    estimates["in_time_placebo"] = placebo_t
+    estimates["finding"] = one_verdict(did, scm, trend, placebo_t, mde["mde"])
     estimates["verdict"] = verdict(estimates)
     return InterventionEvaluation(series, estimates, warnings)
 
@@ -919,9 +936,85 @@ def rules() -> dict:
                               "of the area's and the buffer's difference in differences; normal interval"),
         "months": (f"refused with fewer than {MIN_PRE_MONTHS} complete months before or {MIN_POST_MONTHS} after; "
                    f"warned below {WARN_PRE_MONTHS} before; incomplete months left out"),
+        "in_time_placebo": "the difference in differences on the pre-period with a false start half-way through it",
+        "verdict": ("reduced/increased: the DiD interval excludes 1, the synthetic control points the same way, no "
+                    "pre-period drift and the in-time placebo holds no change (else inconclusive, with the reason); "
+                    f"DiD interval holds 1: inconclusive (methods disagree) if the synthetic control's p <= "
+                    f"{SCM_DISAGREE_P:g}, else no detectable change (could have detected the minimum detectable "
+                    "effect)"),
         "minimum_detectable_effect": (f"{100 * POWER:.0f}% power, two-sided 5%; refused above {100 * REFUSE_MDE:.0f}%, "
                                       f"warned above {100 * WARN_MDE:.0f}%"),
     }
+
+
+SCM_DISAGREE_P = 0.1
+"""A synthetic control whose placebo p is at most this, against a difference in differences that
+sees nothing (or the opposite), makes the verdict "inconclusive (methods disagree)"."""
+VERDICTS = ("reduced", "increased", "no detectable change", "inconclusive")
+
+
+def in_time_placebo(treated_pre, control_pre, *, lags: int = HAC_LAGS, level: float = LEVEL) -> dict:
+    """The difference in differences with a false start half-way through the pre-period.
+
+    Nothing was done then, so its interval should hold 1; when it does not, the area moves
+    against its comparison without any intervention and a change after the real start
+    cannot be put down to it.
+    """
+    treated_pre = np.asarray(treated_pre, dtype=float)
+    half = len(treated_pre) // 2
+    fake_post = np.arange(len(treated_pre)) >= half
+    out = count_did(treated_pre, control_pre, fake_post, lags=lags, level=level)
+    return {**out, "fake_start_index": int(half), "holds_no_change": bool(out["lo"] <= 1 <= out["hi"])}
+
+
+def one_verdict(did: dict, scm: dict | None, trend: dict, in_time: dict | None, mde: float,
+                *, scm_p: float = SCM_DISAGREE_P) -> dict:
+    """One of "reduced", "increased", "no detectable change", "inconclusive", with the reasons.
+
+    The rule (its false-positive rate on placebo areas and its power on planted effects are
+    measured by ``benchmarks/interventions.py``):
+
+    1. The difference in differences (DiD) interval excludes 1: the change is claimed
+       ("reduced" / "increased") only if the synthetic control points the same way, the
+       pre-period trend check finds no drift, and the in-time placebo (a false start
+       half-way through the pre-period) holds no change; otherwise "inconclusive" with
+       the reason (methods disagree, drift before the start, change without intervention).
+    2. The DiD interval holds 1: "inconclusive (methods disagree)" if the synthetic
+       control's placebo test says the change is larger than places where nothing was done
+       (``p <= scm_p``), else "no detectable change (could have detected X%)" with ``X``
+       the minimum detectable effect.
+
+    A claim needs every method to agree, so its false-positive rate is at most the DiD's.
+    """
+    reasons: list[str] = []
+    scm_effect = scm["effect_pct"] if scm is not None else float("nan")
+    scm_pv = scm["p_value"] if scm is not None else float("nan")
+    if did["hi"] < 1 or did["lo"] > 1:
+        sign = -1 if did["hi"] < 1 else 1
+        if np.isfinite(scm_effect) and np.sign(scm_effect) != sign:
+            reasons.append("methods disagree: the synthetic control points the other way "
+                           f"({scm_effect:+.0f}% against {did['change_pct']:+.0f}%)")
+        if not trend["parallel"]:
+            reasons.append(f"the area was already drifting from its comparison before the start "
+                           f"({trend['change_pct_per_year']:+.0f}% a year)")
+        if in_time is not None and not in_time["holds_no_change"]:
+            reasons.append(f"a false start half-way through the months before shows a change too "
+                           f"({in_time['change_pct']:+.0f}%), with nothing done")
+        if reasons:
+            code, label = "inconclusive", "Inconclusive (" + reasons[0].split(":")[0] + ")"
+        else:
+            code = "reduced" if sign < 0 else "increased"
+            label = code.capitalize()
+    elif np.isfinite(scm_pv) and scm_pv <= scm_p:
+        code, label = "inconclusive", "Inconclusive (methods disagree)"
+        reasons.append(f"the synthetic control's change ({scm_effect:+.0f}%) is larger than almost all places where "
+                       f"nothing was done (p = {scm_pv:.2f}) but the comparison with similar places cannot tell it "
+                       "from chance")
+    else:
+        code = "no detectable change"
+        label = f"No detectable change (could have detected {100 * mde:.0f}%)"
+    return {"verdict": code, "label": label, "reasons": reasons, "mde_pct": 100 * mde,
+            "rule": {"scm_disagree_p": scm_p}}
 
 
 def _pct(v: float) -> str:
@@ -929,45 +1022,41 @@ def _pct(v: float) -> str:
 
 
 def verdict(est: dict) -> str:
-    """One plain sentence (or three) a partnership board can read, with the uncertainty."""
+    """The verdict first, then plain sentences a partnership board can read, with the uncertainty."""
+    finding = est["finding"]
     d = est["did"]
     lo, hi = 100 * (d["lo"] - 1), 100 * (d["hi"] - 1)
     c = d["change_pct"]
     level = f"{100 * d['level']:.0f}%"
+    what = est.get("outcome_label", "serious violence")
     if d["hi"] < 1:
-        first = (f"Serious violence in the area fell by about {_pct(c)} compared with similar places "
-                 f"({level} interval: {_pct(hi)} to {_pct(lo)} fewer), more than chance would explain.")
+        first = (f"{what.capitalize()} in the area fell by about {_pct(c)} compared with similar places "
+                 f"(likely between {_pct(hi)} and {_pct(lo)} fewer; {level} interval).")
     elif d["lo"] > 1:
-        first = (f"Serious violence in the area rose by about {_pct(c)} compared with similar places "
-                 f"({level} interval: {_pct(lo)} to {_pct(hi)} more), more than chance would explain.")
+        first = (f"{what.capitalize()} in the area rose by about {_pct(c)} compared with similar places "
+                 f"(likely between {_pct(lo)} and {_pct(hi)} more; {level} interval).")
     else:
         direction = "fall" if c < 0 else "rise"
-        first = (f"We cannot tell whether serious violence in the area changed: the best estimate is a "
+        first = (f"We cannot tell whether {what} in the area changed: the best estimate is a "
                  f"{_pct(c)} {direction} compared with similar places, but anything from a {_pct(lo)} fall to a "
                  f"{_pct(hi)} rise fits the counts ({level} interval).")
-    parts = [first]
-    b = est["displacement"]["buffer_did"]
-    if b is not None:
-        width = f"{est['buffer']['buffer_m']:.0f} m"
-        if b["lo"] > 1:
-            parts.append(f"Within {width} of it violence rose by about {_pct(b['change_pct'])} "
-                         f"(interval {_pct(100 * (b['lo'] - 1))} to {_pct(100 * (b['hi'] - 1))}): "
-                         "some of it may have moved round the corner.")
-        elif b["hi"] < 1:
-            parts.append(f"Within {width} of it violence also fell, by about {_pct(b['change_pct'])}: "
-                         "the benefit seems to have spread, not moved.")
-        else:
-            parts.append(f"Within {width} of it there was no clear change "
-                         f"({b['change_pct']:+.0f}%, interval {100 * (b['lo'] - 1):+.0f}% to {100 * (b['hi'] - 1):+.0f}%).")
+    parts = [finding["label"] + ".", first]
+    parts += [r[0].upper() + r[1:] + "." for r in finding["reasons"]]
     scm = est.get("synthetic_control")
-    if scm is not None and np.isfinite(scm["p_value"]):
-        lead = (f"A second method, a synthetic comparison built from {scm['n_donors']} similar places, gives "
-                f"{scm['effect_pct']:+.0f}%")
-        if scm["p_value"] <= 0.1:
-            parts.append(f"{lead}, a bigger change than almost all of {scm['n_placebos']} places where nothing "
-                         f"was done (p = {scm['p_value']:.2f}).")
+    if scm is not None and finding["verdict"] in ("reduced", "increased"):
+        parts.append(f"A second method, a synthetic comparison built from {scm['n_donors']} similar places, agrees "
+                     f"({scm['effect_pct']:+.0f}%).")
+    t = est["displacement"].get("test")
+    if t is not None:
+        width = f"{est['buffer']['buffer_m']:.0f} m"
+        lo_d, hi_d = t["displaced_interval"]
+        if lo_d > 0:
+            parts.append(f"Within {width} of it there were about {t['displaced']:.0f} more events than expected "
+                         f"(between {lo_d:.0f} and {hi_d:.0f}): some may have moved round the corner.")
+        elif hi_d < 0:
+            parts.append(f"Within {width} of it there were about {-t['displaced']:.0f} fewer events than expected "
+                         f"(between {-hi_d:.0f} and {-lo_d:.0f}): the benefit seems to have spread, not moved.")
         else:
-            parts.append(f"{lead}, within what places where nothing was done showed (p = {scm['p_value']:.2f}).")
-    if not est["pre_trend"]["parallel"]:
-        parts.append("Before the start the area was already drifting from its comparison, so treat this with care.")
+            parts.append(f"Within {width} of it there was no clear displacement (between {-lo_d:.0f} fewer and "
+                         f"{hi_d:.0f} more events than expected).")
     return " ".join(parts)

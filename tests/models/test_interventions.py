@@ -147,7 +147,9 @@ def test_planted_reduction_is_recovered_within_its_interval(planted_demo, lsoa):
     d = ev.estimates["did"]
     assert d["lo"] < truth["rate_ratio"] < d["hi"]
     assert d["hi"] < 1  # and it is told apart from no effect
-    assert ev.estimates["verdict"].startswith("Serious violence in the area fell by about")
+    assert ev.estimates["finding"]["verdict"] == "reduced"
+    assert ev.estimates["verdict"].startswith("Reduced. Serious violence in the area fell by about")
+    assert ev.estimates["in_time_placebo"]["holds_no_change"]
     scm = ev.estimates["synthetic_control"]
     assert -60 < scm["effect_pct"] < -20
     assert ev.estimates["pre_trend"]["parallel"]
@@ -166,7 +168,12 @@ def test_without_a_planted_effect_the_interval_covers_no_change(planted_demo, ls
                                   complete_months=months, pre_months=12, buffer_m=300.0, n_placebos=19)
     d = ev.estimates["did"]
     assert d["lo"] <= 1.0 <= d["hi"]
-    assert ev.estimates["verdict"].startswith("We cannot tell")
+    finding = ev.estimates["finding"]
+    assert finding["verdict"] in ("no detectable change", "inconclusive")
+    if finding["verdict"] == "no detectable change":
+        mde = ev.estimates["minimum_detectable_effect"]["mde"]
+        assert ev.estimates["verdict"].startswith(f"No detectable change (could have detected {100 * mde:.0f}%). "
+                                                  "We cannot tell")
     assert any("only 12 months before the start" in w for w in ev.warnings)
 
 
@@ -252,3 +259,49 @@ def test_wdq_is_not_meaningful_when_the_area_did_not_clearly_improve():
     assert not ok and "within chance" in why and "-30% to +30%" in why
     ok, why = mi.wdq_meaningful({"lo": 1.1, "hi": 1.4})
     assert not ok and "got worse" in why
+
+
+# ---------------------------------------------------------------------------- one verdict
+
+
+def _did(rr, lo, hi):
+    return {"rate_ratio": rr, "lo": lo, "hi": hi, "change_pct": 100 * (rr - 1)}
+
+
+PARALLEL = {"parallel": True, "change_pct_per_year": 2.0}
+CALM = {"holds_no_change": True, "change_pct": 3.0}
+
+
+def test_one_verdict_claims_a_change_only_when_every_method_agrees():
+    scm_down = {"effect_pct": -35.0, "p_value": 0.05}
+    assert mi.one_verdict(_did(0.6, 0.45, 0.8), scm_down, PARALLEL, CALM, 0.3)["verdict"] == "reduced"
+    assert mi.one_verdict(_did(1.5, 1.2, 1.9), {"effect_pct": 30.0, "p_value": 0.2}, PARALLEL, CALM,
+                          0.3)["verdict"] == "increased"
+    # the synthetic control points the other way: methods disagree
+    other = mi.one_verdict(_did(0.6, 0.45, 0.8), {"effect_pct": 5.0, "p_value": 0.6}, PARALLEL, CALM, 0.3)
+    assert other["verdict"] == "inconclusive" and other["label"] == "Inconclusive (methods disagree)"
+    # drift before the start, or a change at a false start: not claimed
+    drift = mi.one_verdict(_did(0.6, 0.45, 0.8), scm_down, {"parallel": False, "change_pct_per_year": -30.0},
+                           CALM, 0.3)
+    assert drift["verdict"] == "inconclusive" and "drifting" in drift["reasons"][0]
+    fake = mi.one_verdict(_did(0.6, 0.45, 0.8), scm_down, PARALLEL, {"holds_no_change": False, "change_pct": -25.0},
+                          0.3)
+    assert fake["verdict"] == "inconclusive" and "false start" in fake["reasons"][0]
+
+
+def test_one_verdict_without_a_clear_did_is_no_detectable_change_or_disagreement():
+    none = mi.one_verdict(_did(0.9, 0.7, 1.15), {"effect_pct": -8.0, "p_value": 0.5}, PARALLEL, CALM, 0.312)
+    assert none["verdict"] == "no detectable change"
+    assert none["label"] == "No detectable change (could have detected 31%)"
+    # the 21 placebos: DiD "cannot tell", synthetic control "bigger than almost all"
+    split = mi.one_verdict(_did(0.9, 0.7, 1.15), {"effect_pct": -30.0, "p_value": 0.05}, PARALLEL, CALM, 0.312)
+    assert split["label"] == "Inconclusive (methods disagree)"
+    assert mi.one_verdict(_did(0.9, 0.7, 1.15), None, PARALLEL, None, 0.312)["verdict"] == "no detectable change"
+
+
+def test_in_time_placebo_splits_the_pre_period_in_half():
+    A, _, C, _, _ = _constructed_panel()
+    r = mi.in_time_placebo(A, C)
+    assert r["fake_start_index"] == 6
+    by_hand = (A[6:].sum() / C[6:].sum()) / (A[:6].sum() / C[:6].sum())
+    assert r["rate_ratio"] == pytest.approx(by_hand, rel=1e-6)
