@@ -16,6 +16,10 @@
 ``series.csv``       the monthly series (area, buffer, comparison, synthetic, rest)
 ``evaluation.json``  every estimate, rule, parameter and warning
 ===================  ==============================================================
+
+:func:`write_plan` writes a plan folder before an intervention starts (``svrisk evaluate
+--plan``): ``plan.html``, one page with the detectable effect, the power and what to
+record, and ``plan.json``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ from reports.run_folder import load_run, read_meta
 from reports.templating import environment
 
 TEMPLATE = "evaluation.html.j2"
+PLAN_TEMPLATE = "evaluation_plan.html.j2"
+MIN_WARD_SHARE = 0.1
+"""A ward names an area when at least this share of the area lies in it."""
 RUN_AREA = re.compile(r"^(?:(?P<run>[A-Za-z0-9][A-Za-z0-9._-]*)/)?(?P<area>A\d+)$")
 BUFFER_COLOUR = "#e6550d"
 COMPARISON_COLOUR = "#737373"
@@ -307,7 +314,7 @@ def summary_context(ev: InterventionEvaluation, spec: AreaSpec, meta: dict, unit
     months_text = (f"{est['months_before'][0]} to {est['months_before'][-1]} "
                    f"({len(est['months_before'])} months) against {est['months_after'][0]} to "
                    f"{est['months_after'][-1]} ({len(est['months_after'])} months)")
-    title = spec.label + (f" ({spec.wards.replace(SEPARATOR, ', ')})" if spec.wards else "")
+    title = _named(spec)
     n_placebos = scm["n_placebos"] if scm is not None else 0
     method = (
         f"Similar places are the {comp['n_units']} places, neither in nor next to the area or its buffer, whose level "
@@ -407,3 +414,89 @@ def read_evaluation(folder) -> dict:
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON: {err}") from err
 
+
+
+# --------------------------------------------------------------------------- place names and the plan
+
+
+def area_wards(units: UnitSet, area_ids, wards) -> str:
+    """The wards covering at least :data:`MIN_WARD_SHARE` of the area, largest share first (``SEPARATOR``-joined).
+
+    ``wards`` has ``name`` and geometry in EPSG:27700 (``None`` or empty: ``""``). A board
+    knows Burnt Oak, not E05013630.
+    """
+    if wards is None or len(wards) == 0:
+        return ""
+    frame = units.frame
+    area = shapely.union_all(frame.geometry[frame["unit_id"].astype(str).isin([str(u) for u in area_ids])].to_numpy())
+    if area.is_empty:
+        return ""
+    share = shapely.area(shapely.intersection(wards.geometry.to_numpy(), area)) / area.area
+    order = pd.DataFrame({"name": wards["name"].astype(str).to_numpy(), "share": share})
+    order = order[order["share"] >= MIN_WARD_SHARE].sort_values(["share", "name"], ascending=[False, True],
+                                                                 kind="stable")
+    return SEPARATOR.join(order["name"])
+
+
+def _named(spec: AreaSpec) -> str:
+    """Place names first; a list of codes only as a last resort."""
+    wards = spec.wards.replace(SEPARATOR, ", ") if spec.wards else ""
+    if spec.kind == "units" and wards:
+        return f"{wards} ({spec.label})"
+    return spec.label + (f" ({wards})" if wards else "")
+
+
+RECORD = (
+    "The exact start date, and the date of any pause, change of tactics or end, month by month.",
+    "The streets or boundary actually covered (a map), if it differs from the area planned.",
+    "What was done each month: patrol hours, arrests, youth-work sessions, CCTV or lighting installed.",
+    "Anything else that started in or next to the area in the same months (another operation, "
+    "a new venue, a closed station): the evaluation cannot tell it apart from the intervention.",
+    "Changes in recording or reporting in the area (a new reporting route, a recording audit).",
+    "Keep the comparison places and the buffer ring free of the intervention, or note where they were not.",
+)
+
+
+def plan_context(plan: dict, spec: AreaSpec, meta: dict) -> dict:
+    """Everything the one-page plan shows, as plain strings (testable without HTML)."""
+    meta = {"evaluation_id": "", "created": "", "area_name": "", "offences": "serious violence", **meta}
+    mde = plan["mde"]
+    months = plan["months_after"]
+    powers = [{"effect": k, "power": f"{100 * v:.0f}%",
+               "reading": ("likely to be seen" if v >= 0.8 else "a fair chance" if v >= 0.5 else "likely to be missed")}
+              for k, v in plan["power"].items()]
+    headline = (f"Over {months} months, only a fall of about {100 * mde:.0f}% or more in {meta['offences']} would "
+                f"reliably be told apart from chance ({100 * plan['parameters']['power']:.0f}% of the time); "
+                "a smaller effect may be real but go unseen." if mde < 1 else
+                f"Over {months} months the counts in this area are too few for any effect to be told apart from "
+                "chance: evaluate a larger area, for longer, or a broader outcome.")
+    advice = []
+    if mde > 0.5:
+        advice.append("The area is too small or the period too short for the counts to say anything: a real effect "
+                      "is likely to be missed. Consider a larger area, a longer period, or a broader outcome.")
+    elif mde > 0.3:
+        advice.append("Only a large effect would be seen. If the intervention is expected to do less, plan a longer "
+                      "period or a larger area, or judge it on what was delivered rather than on crime counts.")
+    return {
+        "title": _named(spec), "headline": headline, "powers": powers, "advice": advice, "record": list(RECORD),
+        "area_per_month": f"{plan['area_per_month']:.1f}",
+        "buffer_per_month": "–" if plan["buffer_per_month"] is None else f"{plan['buffer_per_month']:.1f}",
+        "comparison_n": plan["comparison"]["n_units"], "months_before": plan["months_before"],
+        "months_after": months, "mde": f"{100 * mde:.0f}%", "dispersion": f"{plan['dispersion']:.2f}",
+        "buffer_m": f"{plan['buffer']['buffer_m']:.0f}", "n_units": plan["area"]["n_units"],
+        "edition": plan["area"]["edition"], "meta": meta, "area_source": spec.source,
+    }
+
+
+def write_plan(plan: dict, folder, spec: AreaSpec, *, meta: dict) -> Written:
+    """Write ``plan.html`` (one page) and ``plan.json`` to ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = Written(folder)
+    out.paths["json"] = folder / "plan.json"
+    doc = {"meta": meta, "area_source": spec.source, "area_label": spec.label, "wards": spec.wards, **plan}
+    out.paths["json"].write_text(json.dumps(_finite(doc), indent=1, default=_json_default), encoding="utf-8")
+    out.paths["html"] = folder / "plan.html"
+    out.paths["html"].write_text(environment().get_template(PLAN_TEMPLATE).render(**plan_context(plan, spec, meta)),
+                                 encoding="utf-8")
+    return out

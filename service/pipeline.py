@@ -35,10 +35,11 @@ from models.interventions import (
     DEFAULT_PLACEBOS,
     DEFAULT_PRE_MONTHS,
     evaluate_intervention,
+    plan_intervention,
 )
 from models.lifecycle import REFERENCE, train
 from models.ranking import DEFAULT_METHOD
-from reports.evaluation import evaluation_id, parse_area, write_evaluation
+from reports.evaluation import area_wards, evaluation_id, parse_area, write_evaluation, write_plan
 from reports.layers import write_gpkg
 from reports.model_card import card_documents
 from service.engine import Engine
@@ -349,7 +350,7 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
     ``<run_id>/A1``) or unit ids (see :func:`reports.evaluation.parse_area`). Returns the
     evaluation and the written files (:class:`reports.evaluation.Written`).
     """
-    from service.run import area_name  # import here: service.run imports this module
+    from service.run import area_name, latest_wards  # import here: service.run imports this module
 
     start, end = label(start), label(end) if end is not None else None  # a bad month fails before any work
     spec = parse_area(area, settings.runs_dir, run)
@@ -357,7 +358,9 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
                                 cutoff=start)
     if progress:
         progress(f"evaluating {spec.label} from {start} on {fb.units.edition} ({placebos} placebos)")
-    ev = evaluate_intervention(fb.panel(), fb.units, spec.unit_ids_in(fb.units), start, end=end,
+    area_ids = spec.unit_ids_in(fb.units)
+    spec.wards = spec.wards or area_wards(fb.units, area_ids, latest_wards(store))
+    ev = evaluate_intervention(fb.panel(), fb.units, area_ids, start, end=end,
                                complete_months=fb.complete_months, pre_months=pre_months, buffer_m=buffer_m,
                                n_placebos=placebos, seed=settings.model.seed)
     ev.warnings += spec.warnings(start)
@@ -368,3 +371,31 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
             "data_period": f"{fb.months[0]:%Y-%m}/{fb.months[-1]:%Y-%m}", "store": str(store.root)}
     folder = Path(out_dir) if out_dir is not None else settings.out_dir / "evaluations" / meta["evaluation_id"]
     return ev, write_evaluation(ev, folder, spec, fb.units, meta=meta)
+
+
+def plan_step(settings: Settings, area: str, months: int, *, before: str | None = None, run: str | None = None,
+              units: str | None = None, buffer_m: float = DEFAULT_BUFFER_M, pre_months: int = DEFAULT_PRE_MONTHS,
+              store_dir: Path | None = None, out_dir: Path | None = None, progress: Progress | None = None):
+    """Before an intervention: the detectable effect and power for ``months`` months in ``area``; write the plan.
+
+    The pre-period is the last ``pre_months`` complete months of the data (before ``before``
+    if given). Returns the plan and the written files (:class:`reports.evaluation.Written`).
+    """
+    from service.run import area_name, latest_wards  # import here: service.run imports this module
+
+    before = label(before) if before is not None else None
+    spec = parse_area(area, settings.runs_dir, run)
+    store, fb = feature_builder(settings, spec.units_edition(units, settings.units.default), store_dir, progress,
+                                cutoff=before)
+    area_ids = spec.unit_ids_in(fb.units)
+    spec.wards = spec.wards or area_wards(fb.units, area_ids, latest_wards(store))
+    if progress:
+        progress(f"planning {spec.label} for {months} months on {fb.units.edition}")
+    plan = plan_intervention(fb.panel(), fb.units, area_ids, months, complete_months=fb.complete_months,
+                             pre_months=pre_months, buffer_m=buffer_m, before=before)
+    created = datetime.now(UTC)
+    meta = {"evaluation_id": "plan-" + evaluation_id(spec, plan["months_before"][-1], created),
+            "created": created.isoformat(timespec="seconds"), "area_name": area_name(store),
+            "offences": "serious violence (" + ", ".join(fb.target_groups) + ")", "store": str(store.root)}
+    folder = Path(out_dir) if out_dir is not None else settings.out_dir / "evaluations" / meta["evaluation_id"]
+    return plan, write_plan(plan, folder, spec, meta=meta)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from scipy import stats
 
 from features.build import FeatureBuilder
 from features.sources.store import Store
@@ -92,9 +93,17 @@ def test_minimum_detectable_effect_shrinks_with_more_events():
     small = mi.minimum_detectable_effect(np.full(24, 2.0), np.full(24, 20.0), 12)
     large = mi.minimum_detectable_effect(np.full(24, 50.0), np.full(24, 500.0), 12)
     assert large["mde"] < small["mde"] < 1
-    # by hand: SE0 = sqrt(1/48 + 1/480 + 1/24 + 1/240), z = 1.96 + 0.84
-    se0 = np.sqrt(1 / 48 + 1 / 480 + 1 / 24 + 1 / 240)
-    assert small["mde"] == pytest.approx(1 - np.exp(-(1.959964 + 0.841621) * se0), rel=1e-4)
+    # by hand (steady counts: no overdispersion): SE(e) = sqrt(1/48 + 1/480 + 1/(24 (1 - e)) + 1/240),
+    # and at the MDE the power F_t34(|log(1 - e)| / SE(e) - t_34,0.975) is 80%
+    e = small["mde"]
+    se = np.sqrt(1 / 48 + 1 / 480 + 1 / (24 * (1 - e)) + 1 / 240)
+    assert small["dispersion"] == pytest.approx(1.0)
+    assert stats.t.cdf(abs(np.log(1 - e)) / se - stats.t.ppf(0.975, 34), 34) == pytest.approx(0.8, abs=1e-6)
+    # overdispersed shares raise it
+    rng = np.random.default_rng(3)
+    noisy = mi.minimum_detectable_effect(rng.negative_binomial(2, 0.04, 24).astype(float) + 2.0,
+                                         np.full(24, 480.0), 12)
+    assert noisy["dispersion"] > 2 and noisy["mde"] > large["mde"]
 
 
 def _toy_panel(units: UnitSet, months: int = 30, level: float = 8.0, seed: int = 2) -> pd.DataFrame:
@@ -305,3 +314,23 @@ def test_in_time_placebo_splits_the_pre_period_in_half():
     assert r["fake_start_index"] == 6
     by_hand = (A[6:].sum() / C[6:].sum()) / (A[:6].sum() / C[:6].sum())
     assert r["rate_ratio"] == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_plan_looks_only_at_the_months_before_and_matches_the_evaluation_mde():
+    units = grid_units(7)
+    panel = _toy_panel(units, months=36, level=6.0)
+    months = list(panel.columns)
+    plan = mi.plan_intervention(panel, units, ["c00", "c01"], 12, complete_months=months, pre_months=18,
+                                buffer_m=50.0, before="2017-07")
+    assert plan["months_before"][0] == "2016-01" and plan["months_before"][-1] == "2017-06"
+    later = panel.copy()
+    later.loc[:, later.columns >= "2017-07-01"] *= 3  # what happens after cannot change the plan
+    again = mi.plan_intervention(later, units, ["c00", "c01"], 12, complete_months=months, pre_months=18,
+                                 buffer_m=50.0, before="2017-07")
+    assert again["mde"] == plan["mde"] and again["power"] == plan["power"]
+    ev = mi.evaluate_intervention(panel, units, ["c00", "c01"], "2017-07", end="2018-06", complete_months=months,
+                                  pre_months=18, buffer_m=50.0, n_placebos=0)
+    assert ev.estimates["minimum_detectable_effect"]["mde"] == pytest.approx(plan["mde"])
+    assert plan["power"]["20%"] < plan["power"]["30%"] < plan["power"]["40%"]
+    # at the MDE the power is the stated 80%: between the powers at the effects either side
+    assert (plan["mde"] < 0.3) == (plan["power"]["30%"] > 0.8)
