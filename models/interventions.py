@@ -10,7 +10,10 @@ Months
     ``start`` to ``end`` (default: the last month of the unbroken run of complete months
     from ``start``). Months that are not complete (``complete_months``, the forecasts' rule
     ``FeatureBuilder.complete_months``: no data, or thin) are left out of every series and
-    named in a warning. Fewer than :data:`MIN_PRE_MONTHS`
+    named in a warning. So are thin months (:func:`thin_months`): a month where the
+    comparison (or, before the start, the area) recorded far fewer events than its share
+    of the borough's total implies, a recording gap in part of the borough. Fewer than
+    :data:`MIN_PRE_MONTHS`
     complete months before the start, or fewer than :data:`MIN_POST_MONTHS` from it, and
     the evaluation is refused; fewer than :data:`WARN_PRE_MONTHS` before it is a warning.
 Buffer
@@ -130,8 +133,12 @@ DEFAULT_PLACEBOS = 99
 HAC_LAGS = 3
 LEVEL = 0.95
 POWER = 0.8
-WARN_MDE = 0.25
-REFUSE_MDE = 0.5
+WARN_MDE = 0.3
+REFUSE_MDE = 0.75
+THIN_P = 1e-3
+THIN_RATIO = 0.5
+"""A month of a series is thin when its count is below ``THIN_RATIO`` of its expected share of the
+borough's events that month and that low a count has a binomial probability below ``THIN_P``."""
 MAX_RING_OUTSIDE = 0.1
 """Warn when more than this share of the buffer ring lies outside the units (the data's edge)."""
 MIN_POLYGON_SHARE = 0.5
@@ -262,6 +269,36 @@ def similarity(pre: pd.DataFrame, area_ids, candidates) -> pd.DataFrame:
     dist = np.hypot((log_level - math.log(level_a + 0.1)) / sd_l, (trend - trend_a) / sd_t)
     out = pd.DataFrame({"unit_id": cand, "level": level, "trend": trend, "distance": dist})
     return out.sort_values(["distance", "unit_id"], kind="stable").reset_index(drop=True)
+
+
+def thin_months(series: dict, total: np.ndarray, months, *, p: float = THIN_P, ratio: float = THIN_RATIO) -> list[dict]:
+    """Months where a series recorded far fewer events than its share of the borough's total implies.
+
+    ``series`` maps a name to counts per month (NaN: not checked that month), ``total`` is
+    the borough's count per month. A month is thin when the count is below ``ratio`` of
+    ``share x total`` (``share`` the series' share over the checked months) and the
+    binomial probability of so few is below ``p``: a recording gap in part of the borough
+    (police.uk April 2016 has 6 records for Brunswick Park ward against 57-94 in other
+    months), which would otherwise pass for a fall or rise in the places there.
+
+    Returns one dict per thin (month, series): ``month`` ("YYYY-MM"), ``series``,
+    ``count``, ``expected``, ``p_value``.
+    """
+    total = np.asarray(total, dtype=float)
+    out = []
+    for name, values in series.items():
+        x = np.asarray(values, dtype=float)
+        ok = np.isfinite(x) & (total > 0)
+        if not ok.any() or x[ok].sum() <= 0:
+            continue
+        share = x[ok].sum() / total[ok].sum()
+        for i in np.flatnonzero(ok):
+            expected = share * total[i]
+            pv = float(stats.binom.cdf(x[i], int(total[i]), min(share, 1.0)))
+            if x[i] < ratio * expected and pv < p:
+                out.append({"month": f"{month(months[i]):%Y-%m}", "series": name, "count": float(x[i]),
+                            "expected": float(expected), "p_value": pv})
+    return sorted(out, key=lambda t: (t["month"], t["series"]))
 
 
 # --------------------------------------------------------------------------- difference in differences
@@ -924,14 +961,36 @@ def evaluate_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, start, 
 
     area = data.loc[area_ids].sum(axis=0).to_numpy(dtype=float)
     comp = data.loc[comparison].sum(axis=0).to_numpy(dtype=float)
+    thin = thin_months({"comparison": comp, "area": np.where(pre, area, np.nan)},
+                       data.sum(axis=0).to_numpy(dtype=float), months)
+    if thin:
+        drop = {month(t["month"]) for t in thin}
+        warnings.append("thin month(s) left out, where far fewer events were recorded than the borough's total "
+                        "implies (a recording gap in part of the borough): " + "; ".join(
+                            f"{t['month']} {t['series']} {t['count']:.0f} against about {t['expected']:.0f}"
+                            for t in thin))
+        pre_used = [m for m in pre_used if m not in drop]
+        post_used = [m for m in post_used if m not in drop]
+        gaps = sorted(set(gaps) | drop)
+        if len(pre_used) < MIN_PRE_MONTHS or len(post_used) < MIN_POST_MONTHS:
+            raise EvaluationRefused(f"after leaving out thin months only {len(pre_used)} month(s) before and "
+                                    f"{len(post_used)} after the start are complete (at least {MIN_PRE_MONTHS} and "
+                                    f"{MIN_POST_MONTHS} are needed)")
+        months = pre_used + post_used
+        data = panel.loc[:, months]
+        pre = np.array([m < s for m in months])
+        post = ~pre
+        area = data.loc[area_ids].sum(axis=0).to_numpy(dtype=float)
+        comp = data.loc[comparison].sum(axis=0).to_numpy(dtype=float)
     buff = data.loc[buffer_ids].sum(axis=0).to_numpy(dtype=float) if buffer_ids else np.zeros(len(months))
     rest_ids = [u for u in index if u not in set(area_ids) | set(buffer_ids)]
     rest = data.loc[rest_ids].sum(axis=0).to_numpy(dtype=float)
 
     mde = minimum_detectable_effect(area[pre], comp[pre], int(post.sum()), level=level)
     mde_text = (f"with {mde['area_per_month']:.1f} events a month in the area before the start and "
-                f"{int(post.sum())} months after it, only a change of about {100 * mde['mde']:.0f}% or more "
-                f"could be told apart from chance ({100 * POWER:.0f}% power, 5% level)")
+                f"{int(post.sum())} months after it, "
+                + (f"only a change of about {100 * mde['mde']:.0f}% or more" if mde["mde"] < 1 else "no fall at all")
+                + f" could be told apart from chance ({100 * POWER:.0f}% power, 5% level)")
     if mde["mde"] > REFUSE_MDE:
         raise EvaluationRefused(f"the area is too small for its counts to say anything: {mde_text}")
     if mde["mde"] > WARN_MDE:
@@ -998,7 +1057,7 @@ def evaluate_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, start, 
                  "area_km2": float(units.frame.set_index("unit_id").loc[area_ids, "area_m2"].sum() / 1e6)},
         "start": f"{s:%Y-%m}", "end": f"{e:%Y-%m}",
         "months_before": [f"{m:%Y-%m}" for m in pre_used], "months_after": [f"{m:%Y-%m}" for m in post_used],
-        "months_left_out": [f"{m:%Y-%m}" for m in gaps],
+        "months_left_out": [f"{m:%Y-%m}" for m in gaps], "months_thin": thin,
         "buffer": {"unit_ids": buffer_ids, "n_units": len(buffer_ids), "buffer_m": float(buffer_m),
                    "ring_outside_share": outside},
         "comparison": {
@@ -1046,7 +1105,9 @@ def rules() -> dict:
                               "the pre-period level; delta-method Poisson variance times the larger overdispersion "
                               "of the area's and the buffer's difference in differences; normal interval"),
         "months": (f"refused with fewer than {MIN_PRE_MONTHS} complete months before or {MIN_POST_MONTHS} after; "
-                   f"warned below {WARN_PRE_MONTHS} before; incomplete months left out"),
+                   f"warned below {WARN_PRE_MONTHS} before; incomplete months left out; thin months of the comparison "
+                   f"(any month) or the area (before the start) left out: below {THIN_RATIO:g} of their share of the "
+                   f"borough's total with binomial p < {THIN_P:g}"),
         "in_time_placebo": "the difference in differences on the pre-period with a false start half-way through it",
         "verdict": ("reduced/increased: the DiD interval excludes 1, the synthetic control points the same way, no "
                     "pre-period drift and the in-time placebo holds no change (else inconclusive, with the reason); "

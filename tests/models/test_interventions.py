@@ -132,7 +132,7 @@ def test_refuses_a_short_pre_period_and_warns_about_gaps():
 def test_refuses_an_area_too_small_to_say_anything():
     units = grid_units(7)
     panel = _toy_panel(units, level=0.3)
-    with pytest.raises(mi.EvaluationRefused, match=r"too small.*only a change of about \d+%"):
+    with pytest.raises(mi.EvaluationRefused, match=r"too small.*(only a change of about \d+%|no fall at all)"):
         mi.evaluate_intervention(panel, units, ["c00"], "2017-07", complete_months=list(panel.columns),
                                  pre_months=18, buffer_m=50.0, n_placebos=0)
 
@@ -334,3 +334,45 @@ def test_plan_looks_only_at_the_months_before_and_matches_the_evaluation_mde():
     assert plan["power"]["20%"] < plan["power"]["30%"] < plan["power"]["40%"]
     # at the MDE the power is the stated 80%: between the powers at the effects either side
     assert (plan["mde"] < 0.3) == (plan["power"]["30%"] > 0.8)
+
+
+# ---------------------------------------------------------------------------- completeness of the comparison
+
+
+def test_a_thin_month_of_the_comparison_is_left_out_and_stated():
+    units = grid_units(7)
+    panel = _toy_panel(units, months=36, level=8.0, seed=5)
+    total = panel.sum(axis=0).to_numpy()
+    # by hand: 50 of the borough's 450 a month, but 10 in 2016-04; share (35 x 50 + 10) / (36 x 450)
+    comp = np.full(36, 50.0)
+    comp[3] = 10.0
+    flagged = mi.thin_months({"comparison": comp}, np.full(36, 450.0), panel.columns)
+    assert [(t["month"], t["count"]) for t in flagged] == [("2016-04", 10.0)]
+    assert flagged[0]["expected"] == pytest.approx(450 * 1760 / (36 * 450))
+    assert mi.thin_months({"comparison": np.full(36, 50.0)}, np.full(36, 450.0), panel.columns) == []
+    # in an evaluation: every unit that may be a comparison (not touching the area's ring) records a tenth of its
+    # events in 2016-04, the area and the units near it do not
+    near = set(mi.buffer_units(units, ["c00", "c01"], 50.0)) | {"c00", "c01"}
+    far = mi.eligible_units(units, ["c00", "c01"], sorted(near - {"c00", "c01"}))
+    panel.loc[far, pd.Timestamp("2016-04-01")] = np.floor(panel.loc[far, pd.Timestamp("2016-04-01")] / 10)
+    ev = mi.evaluate_intervention(panel, units, ["c00", "c01"], "2017-07", complete_months=list(panel.columns),
+                                  pre_months=18, buffer_m=50.0, n_placebos=0)
+    assert total.sum() > 0 and [t["month"] for t in ev.estimates["months_thin"]] == ["2016-04"]
+    assert "2016-04" not in ev.estimates["months_before"] and "2016-04" in ev.estimates["months_left_out"]
+    assert any("thin month" in w and "2016-04 comparison" in w for w in ev.warnings)
+
+
+@pytest.mark.realdata
+def test_brunswick_park_april_2016_is_found_thin_on_real_data(real_store):
+    store = Store(real_store)
+    units = build_units(store, "lsoa2011")
+    fb = FeatureBuilder(store, units)
+    wards = store.units("ward2022")
+    ward = wards[wards["name"] == "Brunswick Park"].geometry.iloc[0]
+    ids = mi.units_in_polygon(units, ward)
+    ev = mi.evaluate_intervention(fb.panel(), units, ids, "2017-07", complete_months=fb.complete_months,
+                                  pre_months=18, n_placebos=0)
+    thin = ev.estimates["months_thin"]
+    assert [(t["month"], t["series"]) for t in thin] == [("2016-04", "area")]
+    assert thin[0]["count"] < thin[0]["expected"] / 5  # police.uk lost most of the ward that month
+    assert "2016-04" not in ev.estimates["months_before"]
