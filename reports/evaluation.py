@@ -203,6 +203,43 @@ def series_png(series: pd.DataFrame, start: str, buffer_m: float, *, width_in: f
     return buf.getvalue()
 
 
+def event_png(series: pd.DataFrame, start: str, *, width_in: float = 5.4, dpi: int = 130) -> bytes:
+    """Month by month: the area's change against similar places, with intervals (the event study)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import DateFormatter, MonthLocator
+    from matplotlib.figure import Figure
+
+    s = series.assign(when=pd.to_datetime(series["month"] + "-01"))
+    s = s[s["effect_pct"].notna()]
+    fig = Figure(figsize=(width_in, 1.2), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    edge = pd.Timestamp(f"{start}-01") - pd.Timedelta(days=15)
+    ax.axhline(0, color="#444444", linewidth=0.8)
+    ax.axvline(edge, color="#444444", linestyle="--", linewidth=1)
+    after = (s["period"] == "after").to_numpy()
+    for mask, colour, label in ((~after, COMPARISON_COLOUR, "before the start (should hover around 0)"),
+                                (after, gl.AREA_COLOUR, "after the start")):
+        part = s[mask]
+        ax.errorbar(part["when"], part["effect_pct"],
+                    yerr=[part["effect_pct"] - part["effect_lo_pct"], part["effect_hi_pct"] - part["effect_pct"]],
+                    fmt="o", markersize=2.5, color=colour, elinewidth=0.8, capsize=1.5, label=label)
+    lo = float(np.nanmin(s["effect_lo_pct"])) if len(s) else -100.0
+    hi = float(np.nanmax(s["effect_hi_pct"])) if len(s) else 100.0
+    ax.set_ylim(max(-100.0, lo - 5), min(max(hi + 5, 10.0), 300.0))
+    ax.set_ylabel("% change vs similar places", fontsize=7)
+    ax.xaxis.set_major_locator(MonthLocator(bymonth=range(1, 13, 3)))
+    ax.xaxis.set_major_formatter(DateFormatter("%b\n%Y"))
+    ax.tick_params(labelsize=6.5)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.legend(fontsize=6.5, frameon=False, loc="upper left", ncol=2)
+    fig.tight_layout(pad=0.4)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
 def places_png(units: UnitSet, est: dict, *, width_in: float = 2.6, dpi: int = 130) -> bytes:
     """A small map: the area, its buffer and the comparison places among all units."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -301,11 +338,7 @@ def summary_context(ev: InterventionEvaluation, spec: AreaSpec, meta: dict, unit
                "p_value": f"{t['p_value']:.2f}", "informative": meaningful, "level": level}
     comp = est["comparison"]
     checks = [
-        (f"Before the start the area and its comparison moved in parallel (difference "
-         f"{trend['change_pct_per_year']:+.0f}% a year, {level} interval {_interval_year(trend)}): a fair yardstick."
-         if trend["parallel"] else
-         f"Before the start the area drifted from its comparison by {trend['change_pct_per_year']:+.0f}% a year "
-         f"({level} interval {_interval_year(trend)}): the comparison may not be a fair yardstick."),
+        _trend_check(trend, level),
         f"How small a change these counts can show: {est['minimum_detectable_effect']['text']}.",
         (f"Comparison: the {comp['n_units']} places (of {comp['n_eligible']} far enough away) most like the area "
          f"before the start, {comp['comparison_level_per_unit']:.1f} events a month each against the area's "
@@ -331,7 +364,9 @@ def summary_context(ev: InterventionEvaluation, spec: AreaSpec, meta: dict, unit
         "figures": figures, "rows": rows, "wdq": wdq, "checks": checks, "warnings": list(ev.warnings),
         "chart_png": base64.b64encode(series_png(s, est["start"], est["buffer"]["buffer_m"])).decode("ascii"),
         "map_png": base64.b64encode(places_png(units, est)).decode("ascii"),
-        "method": method, "meta": meta, "area_source": spec.source,
+        "event_png": (base64.b64encode(event_png(s, est["start"])).decode("ascii")
+                      if "effect_pct" in s and s["effect_pct"].notna().any() else None),
+        "method": method, "meta": meta, "area_source": spec.source, "evidence": evidence(est, spec),
         "n_units": est["area"]["n_units"], "edition": est["area"]["edition"],
         "area_km2": f"{est['area']['area_km2']:.2f}",
     }
@@ -340,6 +375,56 @@ def summary_context(ev: InterventionEvaluation, spec: AreaSpec, meta: dict, unit
 def _events(value: float, interval) -> str:
     """``+76 (+31 to +121)``: a number of events with its interval."""
     return f"{value:+,.0f} ({interval[0]:+,.0f} to {interval[1]:+,.0f})"
+
+
+TIGHT_TREND_PCT = 15.0
+"""A pre-trend check vouches for the comparison only when its interval stays within this many % a year."""
+
+MARYLAND = {
+    3: ("level 3 of 5 on the Maryland Scientific Methods Scale: counts before and after in the area and in "
+        "comparison places (not randomised: levels 4-5 need many areas or random assignment)"),
+    2: ("level 2 of 5 on the Maryland Scientific Methods Scale in effect: the comparison places were not moving "
+        "with the area before the start, so they are a weak yardstick"),
+}
+
+
+def evidence(est: dict, spec: AreaSpec) -> dict:
+    """The evidence level in words: design, comparison, Maryland scale level, what the design cannot rule out."""
+    comp, scm = est["comparison"], est.get("synthetic_control")
+    design = "before and after, against similar places (difference in differences)"
+    if scm is not None:
+        design += f" and against a synthetic comparison tested on {scm['n_placebos']} places where nothing was done"
+    if est.get("in_time_placebo") is not None:
+        design += "; an in-time placebo (a false start before the real one)"
+    level = 3 if est["pre_trend"]["parallel"] else 2
+    cannot = [
+        "something else that changed only in this area at the same time (another operation, a new venue, a "
+        "closed station, a change in reporting or recording there)",
+        f"violence moved further than {est['buffer']['buffer_m']:.0f} m, or to other kinds of offence or times",
+    ]
+    if spec.run is not None:
+        cannot.append("the area was chosen for its high counts, which tend to fall back anyway (regression to the "
+                      "mean) if it was chosen on months close to the start")
+    if est["buffer"].get("ring_outside_share", 0) > 0.1:
+        cannot.append("displacement across the borough edge (part of the ring around the area has no data)")
+    cannot.append("police.uk places each crime at an approximate street point, so events near the edge of the area "
+                  "may be counted on the wrong side")
+    return {"design": design,
+            "comparison": (f"{comp['n_units']} places (of {comp['n_eligible']} not in or next to the area and its "
+                           "buffer) most like the area in level and trend before the start"),
+            "maryland_level": level, "maryland": MARYLAND[level], "cannot_rule_out": cannot}
+
+
+def _trend_check(trend: dict, level: str) -> str:
+    interval = _interval_year(trend)
+    if not trend["parallel"]:
+        return (f"Before the start the area drifted from its comparison by {trend['change_pct_per_year']:+.0f}% a year "
+                f"({level} interval {interval}): the comparison may not be a fair yardstick.")
+    if max(abs(100 * (trend["lo"] - 1)), abs(100 * (trend["hi"] - 1))) <= TIGHT_TREND_PCT:
+        return (f"Before the start the area and its comparison moved in parallel (difference "
+                f"{trend['change_pct_per_year']:+.0f}% a year, {level} interval {interval}): a fair yardstick.")
+    return (f"Before the start no clear drift between the area and its comparison was seen, but the check is too "
+            f"imprecise to vouch for it: anything from {interval} a year fits the counts.")
 
 
 def _interval_year(t: dict) -> str:

@@ -31,6 +31,9 @@ def evaluate_command(
     buffer_m: float = typer.Option(DEFAULT_BUFFER_M, "--buffer", help="Width of the buffer ring in metres."),
     pre_months: int = typer.Option(DEFAULT_PRE_MONTHS, "--pre-months", help="Months before the start to compare with."),
     placebos: int = typer.Option(DEFAULT_PLACEBOS, "--placebos", help="Placebo areas for the synthetic control's test."),
+    groups: str = typer.Option(None, "--groups", help="Comma-separated offence groups of the taxonomy to count "
+                               "(default: the serious violence groups), e.g. robbery."),
+    weight: str = typer.Option("count", "--weight", help="count, or harm (each event weighted by its harm)."),
     data: Path = typer.Option(None, "--data", help="Data folder to ingest if the store does not exist yet."),
     store: Path = typer.Option(None, "--store", help="Store folder (default: <out_dir>/store)."),
     out: Path = typer.Option(None, "--out", help="Output folder (default: <out_dir>/evaluations/<id>)."),
@@ -42,7 +45,8 @@ def evaluate_command(
     settings = settings_for(data)
     if plan:
         planned, written = plan_step(settings, area, months, before=start, run=run, units=units, buffer_m=buffer_m,
-                                     pre_months=pre_months, store_dir=store, out_dir=out, progress=progress)
+                                     pre_months=pre_months, store_dir=store, out_dir=out, progress=progress,
+                                     groups=groups, weight=weight)
         power = ", ".join(f"{k}: {100 * v:.0f}%" for k, v in planned["power"].items())
         typer.echo(f"minimum detectable effect over {months} months: {100 * planned['mde']:.0f}% "
                    f"(power {power}; {planned['area_per_month']:.1f} events a month in the area)")
@@ -55,7 +59,7 @@ def evaluate_command(
                                  param_hint="--start")
     ev, written = evaluate_step(settings, area, start, end, run=run, units=units, buffer_m=buffer_m,
                                 pre_months=pre_months, placebos=placebos, store_dir=store, out_dir=out,
-                                progress=progress)
+                                progress=progress, groups=groups, weight=weight)
     typer.echo(ev.estimates["verdict"])
     for w in ev.warnings:
         typer.echo(f"warning: {w}", err=True)

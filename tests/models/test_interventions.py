@@ -376,3 +376,17 @@ def test_brunswick_park_april_2016_is_found_thin_on_real_data(real_store):
     assert [(t["month"], t["series"]) for t in thin] == [("2016-04", "area")]
     assert thin[0]["count"] < thin[0]["expected"] / 5  # police.uk lost most of the ward that month
     assert "2016-04" not in ev.estimates["months_before"]
+
+
+def test_event_study_month_effects_are_ratios_against_the_reference_half():
+    A, _, C, _, _ = _constructed_panel()
+    A = np.r_[A, [4.0, 5.0]]
+    C = np.r_[C, [10.0, 10.0]]
+    post = np.arange(14) >= 8  # 8 months before: the first 4 are the reference
+    es = mi.event_study(A, C, post)
+    ref = A[:4].sum() / C[:4].sum()
+    assert es.loc[:3, "rate_ratio"].isna().all()
+    for m in range(4, 14):  # each later month: (A_m / C_m) / (A_ref / C_ref), by hand
+        assert es.loc[m, "rate_ratio"] == pytest.approx((A[m] / C[m]) / ref, rel=1e-5)
+        assert es.loc[m, "lo"] < es.loc[m, "rate_ratio"] < es.loc[m, "hi"]
+    assert es["post"].tolist() == post.tolist()
