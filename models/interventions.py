@@ -740,6 +740,125 @@ def synthetic_control(panel: pd.DataFrame, area_ids, donors: list[list[str]], pr
     }
 
 
+# --------------------------------------------------------------------------- staggered adoption
+
+
+def group_time_att(panel: pd.DataFrame, starts: dict, never_treated, *, complete_months,
+                   pre_months: int = MIN_PRE_MONTHS, control: str = "notyet") -> pd.DataFrame:
+    """Group-time effects ATT(g, t) of areas that started at different months (Callaway & Sant'Anna 2021).
+
+    ``starts`` maps each treated unit id to its start month (units sharing a start month
+    form the cohort ``g``); ``never_treated`` are unit ids never treated (the comparison
+    pool). For each cohort and each complete month ``t`` from its start, in events per
+    unit and month::
+
+        ATT(g, t) = mean_{i in g} (Y_it - Ybar_i,base(g)) - mean_{j in C(g, t)} (Y_jt - Ybar_j,base(g))
+
+    with ``base(g)`` the ``pre_months`` complete months before ``g`` (a long base, not
+    Callaway & Sant'Anna's single month ``g - 1``: monthly counts of small areas are too
+    noisy for one month) and ``C(g, t)`` the never-treated units plus, with
+    ``control="notyet"``, the units of cohorts that start after ``t`` (not yet treated);
+    ``control="never"`` uses the never-treated only. Returns one row per (g, t):
+    ``cohort``, ``month``, ``event_time`` (months since the start), ``att``,
+    ``counterfactual`` (the cohort's base level plus the controls' change), ``n_units``,
+    ``n_controls``.
+    """
+    if control not in ("notyet", "never"):
+        raise ValueError(f"control must be 'notyet' or 'never', got {control!r}")
+    panel = panel.set_axis(panel.index.astype(str)).set_axis(pd.DatetimeIndex(pd.to_datetime(panel.columns)), axis=1)
+    starts = {str(u): month(m) for u, m in starts.items()}
+    never = [str(u) for u in never_treated]
+    missing = [u for u in list(starts) + never if u not in panel.index]
+    if missing:
+        raise ValueError(f"unit ids {missing[:5]} are not in the panel")
+    overlap = sorted(set(starts) & set(never))
+    if overlap:
+        raise ValueError(f"unit ids {overlap[:5]} are both treated and never treated")
+    have = [m for m in panel.columns if m in {month(c) for c in complete_months}]
+    rows = []
+    for g in sorted(set(starts.values())):
+        cohort = [u for u, s in starts.items() if s == g]
+        base = [m for m in have if m < g][-int(pre_months):]
+        if len(base) < int(pre_months):
+            raise EvaluationRefused(f"the cohort starting {g:%Y-%m} has only {len(base)} complete month(s) before "
+                                    f"it; {pre_months} are needed")
+        level = panel.loc[:, base].mean(axis=1)
+        for t in [m for m in have if m >= g]:
+            later = [u for u, s in starts.items() if s > t] if control == "notyet" else []
+            controls = never + later
+            if not controls:
+                continue
+            change = panel[t] - level
+            cf = float(level[cohort].mean() + change[controls].mean())
+            rows.append({"cohort": f"{g:%Y-%m}", "month": f"{t:%Y-%m}",
+                         "event_time": (t.year - g.year) * 12 + t.month - g.month,
+                         "att": float(change[cohort].mean() - change[controls].mean()), "counterfactual": cf,
+                         "n_units": len(cohort), "n_controls": len(controls)})
+    return pd.DataFrame(rows)
+
+
+def aggregate_att(gt: pd.DataFrame) -> dict:
+    """Callaway & Sant'Anna's aggregations of group-time effects, weighted by cohort size.
+
+    ``overall``: the mean of every post-start ATT(g, t) weighted by its cohort's units
+    (their "simple" aggregation), in events per unit and month, and as a % of the
+    counterfactual; ``by_event_time``: ATT(e) for each number of months since the start,
+    weighting the cohorts observed ``e`` months after their start by their units.
+    """
+    w = gt["n_units"].astype(float)
+    overall = float(np.sum(w * gt["att"]) / np.sum(w))
+    cf = float(np.sum(w * gt["counterfactual"]) / np.sum(w))
+    by_e = (gt.assign(wa=w * gt["att"], w=w).groupby("event_time")[["wa", "w"]].sum())
+    return {"overall": overall, "overall_pct": 100 * overall / cf if cf > 0 else float("nan"),
+            "by_event_time": {int(e): float(r["wa"] / r["w"]) for e, r in by_e.iterrows()}}
+
+
+def staggered_did(panel: pd.DataFrame, starts: dict, never_treated, *, complete_months,
+                  pre_months: int = MIN_PRE_MONTHS, control: str = "notyet", n_boot: int = 199, seed: int = 0,
+                  level: float = LEVEL) -> dict:
+    """Several areas starting at different months: group-time effects, aggregated, with bootstrap intervals.
+
+    :func:`group_time_att` then :func:`aggregate_att`; the intervals are percentile
+    intervals of ``n_boot`` bootstrap resamples of units (each cohort's units and the
+    never-treated units resampled with replacement, so correlation within a unit over
+    months is kept, as Callaway & Sant'Anna's unit-clustered bootstrap does).
+    """
+    gt = group_time_att(panel, starts, never_treated, complete_months=complete_months, pre_months=pre_months,
+                        control=control)
+    if gt.empty:
+        raise EvaluationRefused("no month after any start has a control unit")
+    point = aggregate_att(gt)
+    rng = np.random.default_rng(seed)
+    starts = {str(u): s for u, s in starts.items()}
+    never = [str(u) for u in never_treated]
+    by_cohort: dict = {}
+    for u, s in starts.items():
+        by_cohort.setdefault(month(s), []).append(u)
+    panel = panel.set_axis(panel.index.astype(str))
+    draws, pct_draws = [], []
+    for _ in range(int(n_boot)):
+        picked, new_starts = [], {}
+        for g, members in by_cohort.items():
+            for u in rng.choice(members, size=len(members), replace=True):
+                new_starts[f"t{len(picked)}"] = g
+                picked.append(u)
+        new_never = []
+        for u in rng.choice(never, size=len(never), replace=True):
+            new_never.append(f"t{len(picked)}")
+            picked.append(u)
+        boot = panel.loc[picked].set_axis([f"t{i}" for i in range(len(picked))])
+        agg = aggregate_att(group_time_att(boot, new_starts, new_never, complete_months=complete_months,
+                                           pre_months=pre_months, control=control))
+        draws.append(agg["overall"])
+        pct_draws.append(agg["overall_pct"])
+    q = [(1 - level) / 2, (1 + level) / 2]
+    return {"group_time": gt.to_dict("records"), **point,
+            "interval": np.quantile(draws, q).tolist() if draws else [float("nan")] * 2,
+            "interval_pct": np.nanquantile(pct_draws, q).tolist() if pct_draws else [float("nan")] * 2,
+            "n_cohorts": len(by_cohort), "control": control, "n_boot": int(n_boot), "seed": int(seed),
+            "level": level}
+
+
 # --------------------------------------------------------------------------- displacement
 
 
