@@ -516,8 +516,10 @@ def plan_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, months_afte
                       effects=PLAN_EFFECTS, level: float = LEVEL, power: float = POWER) -> dict:
     """Before an intervention starts: could an effect be detected at all?
 
-    The pre-period is the last ``pre_months`` complete months (before month ``before`` if
-    given, else up to the end of the data); the comparison is chosen as
+    The pre-period is the complete months of the ``pre_months`` calendar months before
+    month ``before`` (default: the month after the latest unbroken run of at least
+    :data:`MIN_PRE_MONTHS` complete months, so an isolated recent month is not mixed
+    with older ones; ``notes`` says so); the comparison is chosen as
     :func:`evaluate_intervention` would choose it; the minimum detectable effect and the
     power at each of ``effects`` follow :func:`minimum_detectable_effect` with the data's
     own overdispersion and ``months_after`` months of intervention. No outcome is looked at.
@@ -538,8 +540,25 @@ def plan_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, months_afte
     if unknown or not area_ids:
         raise ValueError(f"area units {unknown[:5] or area_ids} are not {units.edition} units of the store")
     have = sorted(set(panel.columns) & {month(m) for m in complete_months})
+    notes = []
+    if before is None:
+        # plan from the latest unbroken run long enough to know what normal looks like
+        runs: list[list] = []
+        for m in have:
+            if runs and shift(runs[-1][-1], 1) == m:
+                runs[-1].append(m)
+            else:
+                runs.append([m])
+        long_runs = [r for r in runs if len(r) >= MIN_PRE_MONTHS]
+        if long_runs:
+            before = shift(long_runs[-1][-1], 1)
+            if long_runs[-1] is not runs[-1]:
+                notes.append(f"planned from {long_runs[-1][0]:%Y-%m}..{long_runs[-1][-1]:%Y-%m}, the latest unbroken "
+                             f"run of {MIN_PRE_MONTHS}+ complete months; later data ({ranges(sum(runs[runs.index(long_runs[-1]) + 1:], []))}) "
+                             "are too short a run")
     if before is not None:
-        have = [m for m in have if m < month(before)]
+        window = {shift(month(before), -k) for k in range(1, int(pre_months) + 1)}
+        have = [m for m in have if m in window]
     pre_used = have[-int(pre_months):]
     if len(pre_used) < MIN_PRE_MONTHS:
         raise EvaluationRefused(f"only {len(pre_used)} complete month(s) of data to plan from; at least "
@@ -562,7 +581,7 @@ def plan_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, months_afte
         "comparison": {"unit_ids": comparison, "n_units": len(comparison),
                        "per_month": float(comp.mean())},
         "parameters": {"pre_months": int(pre_months), "buffer_m": float(buffer_m), "level": level,
-                       "power": power, "effects": list(effects)},
+                       "power": power, "effects": list(effects)}, "notes": notes,
     }
 
 

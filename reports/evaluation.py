@@ -164,7 +164,7 @@ def series_png(series: pd.DataFrame, start: str, buffer_m: float, *, width_in: f
     s = series.assign(when=pd.to_datetime(series["month"] + "-01"))
     used = (s["period"] != "left out").to_numpy()
     has_buffer = s["buffer"].notna().any()
-    fig = Figure(figsize=(width_in, 2.35), dpi=dpi)
+    fig = Figure(figsize=(width_in, 2.1), dpi=dpi)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2 if has_buffer else 1, squeeze=False)[0]
     edge = pd.Timestamp(f"{start}-01") - pd.Timedelta(days=15)
@@ -361,7 +361,9 @@ def summary_context(ev: InterventionEvaluation, spec: AreaSpec, meta: dict, unit
     return {
         "title": title, "area_name": meta.get("area_name", ""), "start": est["start"],
         "offences": meta.get("offences", ""), "months_text": months_text, "verdict": est["verdict"],
-        "figures": figures, "rows": rows, "wdq": wdq, "checks": checks, "warnings": list(ev.warnings),
+        "figures": figures, "rows": rows, "wdq": wdq, "checks": checks,
+        # the minimum detectable effect is already a check: not said twice
+        "warnings": [w for w in ev.warnings if not w.startswith("small counts:")],
         "chart_png": base64.b64encode(series_png(s, est["start"], est["buffer"]["buffer_m"])).decode("ascii"),
         "map_png": base64.b64encode(places_png(units, est)).decode("ascii"),
         "event_png": (base64.b64encode(event_png(s, est["start"])).decode("ascii")
@@ -381,21 +383,21 @@ TIGHT_TREND_PCT = 15.0
 """A pre-trend check vouches for the comparison only when its interval stays within this many % a year."""
 
 MARYLAND = {
-    3: ("level 3 of 5 on the Maryland Scientific Methods Scale: counts before and after in the area and in "
-        "comparison places (not randomised: levels 4-5 need many areas or random assignment)"),
-    2: ("level 2 of 5 on the Maryland Scientific Methods Scale in effect: the comparison places were not moving "
-        "with the area before the start, so they are a weak yardstick"),
+    3: ("Maryland Scientific Methods Scale level 3 of 5 (before and after, area and comparison places; "
+        "not randomised)"),
+    2: ("Maryland Scientific Methods Scale level 2 of 5 in effect (the comparison places were not moving with "
+        "the area before the start)"),
 }
 
 
 def evidence(est: dict, spec: AreaSpec) -> dict:
     """The evidence level in words: design, comparison, Maryland scale level, what the design cannot rule out."""
     comp, scm = est["comparison"], est.get("synthetic_control")
-    design = "before and after, against similar places (difference in differences)"
+    design = "before and after against similar places"
     if scm is not None:
-        design += f" and against a synthetic comparison tested on {scm['n_placebos']} places where nothing was done"
+        design += f" and a synthetic comparison ({scm['n_placebos']} placebo places)"
     if est.get("in_time_placebo") is not None:
-        design += "; an in-time placebo (a false start before the real one)"
+        design += ", with an in-time placebo"
     level = 3 if est["pre_trend"]["parallel"] else 2
     cannot = [
         "something else that changed only in this area at the same time (another operation, a new venue, a "
@@ -410,8 +412,7 @@ def evidence(est: dict, spec: AreaSpec) -> dict:
     cannot.append("police.uk places each crime at an approximate street point, so events near the edge of the area "
                   "may be counted on the wrong side")
     return {"design": design,
-            "comparison": (f"{comp['n_units']} places (of {comp['n_eligible']} not in or next to the area and its "
-                           "buffer) most like the area in level and trend before the start"),
+            "comparison": f"the {comp['n_units']} places most like the area before the start",
             "maryland_level": level, "maryland": MARYLAND[level], "cannot_rule_out": cannot}
 
 
@@ -570,6 +571,7 @@ def plan_context(plan: dict, spec: AreaSpec, meta: dict) -> dict:
         "months_after": months, "mde": f"{100 * mde:.0f}%", "dispersion": f"{plan['dispersion']:.2f}",
         "buffer_m": f"{plan['buffer']['buffer_m']:.0f}", "n_units": plan["area"]["n_units"],
         "edition": plan["area"]["edition"], "meta": meta, "area_source": spec.source,
+        "notes": list(plan.get("notes", [])),
     }
 
 
