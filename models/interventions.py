@@ -888,6 +888,31 @@ def staggered_did(panel: pd.DataFrame, starts: dict, never_treated, *, complete_
             "level": level}
 
 
+def staggered_areas(panel: pd.DataFrame, units: UnitSet, areas, *, complete_months,
+                    pre_months: int = MIN_PRE_MONTHS, buffer_m: float = DEFAULT_BUFFER_M, n_boot: int = 199,
+                    seed: int = 0, level: float = LEVEL) -> dict:
+    """:func:`staggered_did` for whole areas: ``areas`` is a list of ``(unit_ids, start)``.
+
+    Every unit of an area is treated from the area's start; the never-treated units are
+    those in no area and no buffer and touching neither (as :func:`eligible_units`), so
+    displacement next door does not flatter the controls. A unit in two areas is an error.
+    """
+    starts: dict = {}
+    for ids, start in areas:
+        for u in ids:
+            u = str(u)
+            if u in starts:
+                raise ValueError(f"unit {u} is in two areas (starting {starts[u]:%Y-%m} and {month(start):%Y-%m})")
+            starts[u] = month(start)
+    treated = list(starts)
+    buffers = sorted({b for ids, _ in areas for b in buffer_units(units, ids, buffer_m)} - set(treated))
+    never = eligible_units(units, treated, buffers)
+    out = staggered_did(panel, starts, never, complete_months=complete_months, pre_months=pre_months,
+                        n_boot=n_boot, seed=seed, level=level)
+    return {**out, "areas": [{"n_units": len(ids), "start": f"{month(st):%Y-%m}"} for ids, st in areas],
+            "n_never_treated": len(never)}
+
+
 # --------------------------------------------------------------------------- displacement
 
 

@@ -344,6 +344,12 @@ def summary_context(ev: InterventionEvaluation, spec: AreaSpec, meta: dict, unit
          f"before the start, {comp['comparison_level_per_unit']:.1f} events a month each against the area's "
          f"{comp['area_level_per_unit']:.1f} per unit."),
     ]
+    st = est.get("staggered")
+    if st:
+        checks.append(f"All {len(st['areas'])} areas together, each from its own start "
+                      f"({', '.join(a['start'] for a in st['areas'])}), against places not yet or never treated "
+                      f"(Callaway & Sant'Anna): {st['overall_pct']:+.0f}% ({level} interval "
+                      f"{st['interval_pct'][0]:+.0f}% to {st['interval_pct'][1]:+.0f}%).")
     months_text = (f"{est['months_before'][0]} to {est['months_before'][-1]} "
                    f"({len(est['months_before'])} months) against {est['months_after'][0]} to "
                    f"{est['months_after'][-1]} ({len(est['months_after'])} months)")

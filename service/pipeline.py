@@ -34,8 +34,10 @@ from models.interventions import (
     DEFAULT_BUFFER_M,
     DEFAULT_PLACEBOS,
     DEFAULT_PRE_MONTHS,
+    EvaluationRefused,
     evaluate_intervention,
     plan_intervention,
+    staggered_areas,
 )
 from models.lifecycle import REFERENCE, train
 from models.ranking import DEFAULT_METHOD
@@ -359,14 +361,16 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
                   units: str | None = None, buffer_m: float = DEFAULT_BUFFER_M, pre_months: int = DEFAULT_PRE_MONTHS,
                   placebos: int = DEFAULT_PLACEBOS, evaluation: str | None = None, store_dir: Path | None = None,
                   out_dir: Path | None = None, progress: Progress | None = None, groups: str | None = None,
-                  weight: str = "count"):
+                  weight: str = "count", also: list[str] | None = None):
     """Evaluate an intervention area from ``start``; write summary (HTML, PDF), series and estimates.
 
     ``area`` is a polygon file, a run's area (``A1`` in the latest run or ``run``, or
     ``<run_id>/A1``) or unit ids (see :func:`reports.evaluation.parse_area`). ``groups``
     (comma-separated taxonomy groups, default the target groups) and ``weight`` ("count"
-    or "harm") choose the outcome. Returns the evaluation and the written files
-    (:class:`reports.evaluation.Written`).
+    or "harm") choose the outcome. ``also``: other areas that started at other months,
+    ``AREA@YYYY-MM`` each; with them the areas together are evaluated as a staggered
+    adoption (``estimates["staggered"]``, :func:`models.interventions.staggered_areas`).
+    Returns the evaluation and the written files (:class:`reports.evaluation.Written`).
     """
     from service.run import area_name, latest_wards  # import here: service.run imports this module
 
@@ -383,6 +387,20 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
                                complete_months=fb.complete_months, pre_months=pre_months, buffer_m=buffer_m,
                                n_placebos=placebos, seed=settings.model.seed, outcome=offences)
     ev.warnings += spec.warnings(start)
+    if also:
+        areas = [(area_ids, start)]
+        for text in also:
+            name, sep, when = text.rpartition("@")
+            if not sep or not name:
+                raise ValueError(f"--also {text!r}: give AREA@YYYY-MM (an area and the month it started)")
+            other = parse_area(name, settings.runs_dir, run)
+            areas.append((other.unit_ids_in(fb.units), label(when)))
+        try:
+            ev.estimates["staggered"] = staggered_areas(
+                fb.panel(chosen, weight), fb.units, areas, complete_months=fb.complete_months,
+                pre_months=pre_months, buffer_m=buffer_m, seed=settings.model.seed)
+        except EvaluationRefused as err:
+            ev.warnings.append(f"the areas were not judged together: {err}")
     created = datetime.now(UTC)
     meta = {"evaluation_id": evaluation or evaluation_id(spec, start, created),
             "created": created.isoformat(timespec="seconds"), "area_name": area_name(store),

@@ -34,6 +34,9 @@ def evaluate_command(
     groups: str = typer.Option(None, "--groups", help="Comma-separated offence groups of the taxonomy to count "
                                "(default: the serious violence groups), e.g. robbery."),
     weight: str = typer.Option("count", "--weight", help="count, or harm (each event weighted by its harm)."),
+    also: list[str] = typer.Option(None, "--also", help="Another area that started at another month, "
+                                   "AREA@YYYY-MM (repeat): the areas are also judged together as a staggered "
+                                   "adoption (Callaway & Sant'Anna)."),
     data: Path = typer.Option(None, "--data", help="Data folder to ingest if the store does not exist yet."),
     store: Path = typer.Option(None, "--store", help="Store folder (default: <out_dir>/store)."),
     out: Path = typer.Option(None, "--out", help="Output folder (default: <out_dir>/evaluations/<id>)."),
@@ -59,8 +62,13 @@ def evaluate_command(
                                  param_hint="--start")
     ev, written = evaluate_step(settings, area, start, end, run=run, units=units, buffer_m=buffer_m,
                                 pre_months=pre_months, placebos=placebos, store_dir=store, out_dir=out,
-                                progress=progress, groups=groups, weight=weight)
+                                progress=progress, groups=groups, weight=weight, also=also)
     typer.echo(ev.estimates["verdict"])
+    st = ev.estimates.get("staggered")
+    if st:
+        lo, hi = st["interval_pct"]
+        typer.echo(f"All {len(st['areas'])} areas together (staggered starts, Callaway & Sant'Anna): "
+                   f"{st['overall_pct']:+.0f}% ({100 * st['level']:.0f}% interval {lo:+.0f}% to {hi:+.0f}%)")
     for w in ev.warnings:
         typer.echo(f"warning: {w}", err=True)
     for problem in written.problems:
