@@ -8,6 +8,10 @@ three quarters of the removed events moved within 300 m), ingested and evaluated
 * ``displacement``: on 200 m grid cells, the area as a polygon; is the buffer's interval above 1?
 * ``null``: the same area over months 0..19 only (nothing planted there); does the interval hold 1?
 
+and the displacement intervals against the truth: the net events prevented (removed less
+displaced), the displaced events (LSOA buffer, 200 m cells) and the WDQ (true: minus the
+displaced over the removed events).
+
 Figures are shares of seeds, printed as JSON beside the nominal 95% coverage (a ratio
 of 1.0 is calibrated). Then, on the first seed's borough *without* the intervention, every
 one of the 30 busiest LSOAs is evaluated as if treated from three start months: the share
@@ -97,6 +101,11 @@ def one_seed(seed: int, root: Path) -> dict:
         "verdict": planted["finding"]["verdict"], "null_verdict": null["finding"]["verdict"],
         "true_net": true_net, "net": round(t["net_effect"], 1), "net_interval": [round(v, 1) for v in t["net_effect_interval"]],
         "net_covered": bool(t["net_effect_interval"][0] <= true_net <= t["net_effect_interval"][1]),
+        "true_wdq": round(-true_displaced / max(true_net + true_displaced, 1), 3),
+        "wdq": planted["displacement"]["wdq"]["wdq"], "wdq_interval": planted["displacement"]["wdq"].get("interval"),
+        "wdq_covered": bool(planted["displacement"]["wdq"].get("interval") is not None
+                            and planted["displacement"]["wdq"]["interval"][0] <= -true_displaced / max(
+                                true_net + true_displaced, 1) <= planted["displacement"]["wdq"]["interval"][1]),
         "true_displaced": true_displaced, "displaced_grid": round(tg["displaced"], 1),
         "displaced_grid_covered": bool(tg["displaced_interval"][0] <= true_displaced <= tg["displaced_interval"][1]),
         "displaced_lsoa_covered": bool(t["displaced_interval"][0] <= true_displaced <= t["displaced_interval"][1]),
@@ -161,6 +170,7 @@ def main(seeds: list[int]) -> None:
             sum(r["null_verdict"] in ("reduced", "increased") for r in rows) / n, 3),
         "net_interval_coverage": share("net_covered"), "displaced_interval_coverage_grid200": share("displaced_grid_covered"),
         "displaced_interval_coverage_lsoa": share("displaced_lsoa_covered"),
+        "wdq_interval_coverage": share("wdq_covered"),
     }, indent=1), flush=True)
     with tempfile.TemporaryDirectory(prefix="svrisk-iv-") as tmp:
         print(json.dumps(placebo_coverage(seeds[0], Path(tmp)), indent=1))

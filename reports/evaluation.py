@@ -329,7 +329,9 @@ def summary_context(ev: InterventionEvaluation, spec: AreaSpec, meta: dict, unit
     wdq = None
     if w is not None and t is not None:
         meaningful = bool(disp["wdq_informative"])
-        wdq = {"value": f"{w['wdq']:+.2f}" if meaningful else "not meaningful",
+        band = w.get("interval") or [float("nan")] * 2
+        value = f"{w['wdq']:+.2f}" + (f" ({band[0]:+.2f} to {band[1]:+.2f})" if np.all(np.isfinite(band)) else "")
+        wdq = {"value": value if meaningful else "not meaningful",
                "reading": w["reading"] if meaningful else disp["wdq_reason"],
                "success": f"{w['success_measure']:+.3f}", "buffer": f"{w['buffer_measure']:+.3f}",
                "prevented": _events(t["prevented"], t["prevented_interval"]),

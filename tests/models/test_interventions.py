@@ -440,3 +440,13 @@ def test_staggered_did_recovers_a_planted_effect_with_a_bootstrap_interval():
     assert r["n_cohorts"] == 2
     assert r["interval"][0] < -4.0 < r["interval"][1] and r["interval"][1] < 0
     assert -55 < r["overall_pct"] < -25
+
+
+def test_wdq_interval_holds_the_quotient_and_narrows_with_more_events():
+    small = mi.wdq_interval(A_b=100, A_a=60, B_b=200, B_a=215, C_b=1000, C_a=1000)
+    big = mi.wdq_interval(A_b=10000, A_a=6000, B_b=20000, B_a=21500, C_b=100000, C_a=100000)
+    q = mi.wdq(100, 60, 200, 215, 1000, 1000)["wdq"]  # -0.375, the same for both by construction
+    assert small[0] < q < small[1] and big[0] < q < big[1]
+    assert big[1] - big[0] < (small[1] - small[0]) / 5
+    wide = mi.wdq_interval(A_b=100, A_a=60, B_b=200, B_a=215, C_b=1000, C_a=1000, dispersion=4.0)
+    assert wide[1] - wide[0] > small[1] - small[0]
