@@ -34,11 +34,14 @@ from models.interventions import (
     DEFAULT_BUFFER_M,
     DEFAULT_PLACEBOS,
     DEFAULT_PRE_MONTHS,
+    EvaluationRefused,
     evaluate_intervention,
+    plan_intervention,
+    staggered_areas,
 )
 from models.lifecycle import REFERENCE, train
 from models.ranking import DEFAULT_METHOD
-from reports.evaluation import evaluation_id, parse_area, write_evaluation
+from reports.evaluation import area_wards, evaluation_id, parse_area, write_evaluation, write_plan
 from reports.layers import write_gpkg
 from reports.model_card import card_documents
 from service.engine import Engine
@@ -351,17 +354,37 @@ def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None =
                  estimator_for=on_engine, documents=card_documents)
 
 
+def outcome(fb, groups: str | None, weight: str) -> tuple[list[str], str]:
+    """The taxonomy groups an evaluation counts (``groups`` comma-separated, default the target) and its name.
+
+    An unknown group or weight is an error naming the known ones.
+    """
+    chosen = [g.strip() for g in groups.split(",") if g.strip()] if groups else list(fb.target_groups)
+    unknown = [g for g in chosen if g not in fb.groups]
+    if unknown or not chosen:
+        raise ValueError(f"--groups {groups!r}: unknown offence group(s) {unknown}; known: {fb.groups}")
+    if weight not in ("count", "harm"):
+        raise ValueError(f"--weight must be 'count' or 'harm', got {weight!r}")
+    name = "serious violence" if set(chosen) == set(fb.target_groups) else " and ".join(chosen)
+    return chosen, ("harm-weighted " + name) if weight == "harm" else name
+
+
 def evaluate_step(settings: Settings, area: str, start: str, end: str | None = None, *, run: str | None = None,
                   units: str | None = None, buffer_m: float = DEFAULT_BUFFER_M, pre_months: int = DEFAULT_PRE_MONTHS,
                   placebos: int = DEFAULT_PLACEBOS, evaluation: str | None = None, store_dir: Path | None = None,
-                  out_dir: Path | None = None, progress: Progress | None = None):
+                  out_dir: Path | None = None, progress: Progress | None = None, groups: str | None = None,
+                  weight: str = "count", also: list[str] | None = None):
     """Evaluate an intervention area from ``start``; write summary (HTML, PDF), series and estimates.
 
     ``area`` is a polygon file, a run's area (``A1`` in the latest run or ``run``, or
-    ``<run_id>/A1``) or unit ids (see :func:`reports.evaluation.parse_area`). Returns the
-    evaluation and the written files (:class:`reports.evaluation.Written`).
+    ``<run_id>/A1``) or unit ids (see :func:`reports.evaluation.parse_area`). ``groups``
+    (comma-separated taxonomy groups, default the target groups) and ``weight`` ("count"
+    or "harm") choose the outcome. ``also``: other areas that started at other months,
+    ``AREA@YYYY-MM`` each; with them the areas together are evaluated as a staggered
+    adoption (``estimates["staggered"]``, :func:`models.interventions.staggered_areas`).
+    Returns the evaluation and the written files (:class:`reports.evaluation.Written`).
     """
-    from service.run import area_name  # import here: service.run imports this module
+    from service.run import area_name, latest_wards  # import here: service.run imports this module
 
     start, end = label(start), label(end) if end is not None else None  # a bad month fails before any work
     spec = parse_area(area, settings.runs_dir, run)
@@ -369,14 +392,61 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
                                 cutoff=start)
     if progress:
         progress(f"evaluating {spec.label} from {start} on {fb.units.edition} ({placebos} placebos)")
-    ev = evaluate_intervention(fb.panel(), fb.units, spec.unit_ids_in(fb.units), start, end=end,
+    area_ids = spec.unit_ids_in(fb.units)
+    spec.wards = spec.wards or area_wards(fb.units, area_ids, latest_wards(store))
+    chosen, offences = outcome(fb, groups, weight)
+    ev = evaluate_intervention(fb.panel(chosen, weight), fb.units, area_ids, start, end=end,
                                complete_months=fb.complete_months, pre_months=pre_months, buffer_m=buffer_m,
-                               n_placebos=placebos, seed=settings.model.seed)
+                               n_placebos=placebos, seed=settings.model.seed, outcome=offences)
     ev.warnings += spec.warnings(start)
+    if also:
+        areas = [(area_ids, start)]
+        for text in also:
+            name, sep, when = text.rpartition("@")
+            if not sep or not name:
+                raise ValueError(f"--also {text!r}: give AREA@YYYY-MM (an area and the month it started)")
+            other = parse_area(name, settings.runs_dir, run)
+            areas.append((other.unit_ids_in(fb.units), label(when)))
+        try:
+            ev.estimates["staggered"] = staggered_areas(
+                fb.panel(chosen, weight), fb.units, areas, complete_months=fb.complete_months,
+                pre_months=pre_months, buffer_m=buffer_m, seed=settings.model.seed)
+        except EvaluationRefused as err:
+            ev.warnings.append(f"the areas were not judged together: {err}")
     created = datetime.now(UTC)
     meta = {"evaluation_id": evaluation or evaluation_id(spec, start, created),
             "created": created.isoformat(timespec="seconds"), "area_name": area_name(store),
-            "offences": "serious violence (" + ", ".join(fb.target_groups) + ")", "seed": settings.model.seed,
+            "offences": f"{offences} (" + ", ".join(chosen) + ")", "seed": settings.model.seed,
             "data_period": f"{fb.months[0]:%Y-%m}/{fb.months[-1]:%Y-%m}", "store": str(store.root)}
     folder = Path(out_dir) if out_dir is not None else settings.out_dir / "evaluations" / meta["evaluation_id"]
     return ev, write_evaluation(ev, folder, spec, fb.units, meta=meta)
+
+
+def plan_step(settings: Settings, area: str, months: int, *, before: str | None = None, run: str | None = None,
+              units: str | None = None, buffer_m: float = DEFAULT_BUFFER_M, pre_months: int = DEFAULT_PRE_MONTHS,
+              store_dir: Path | None = None, out_dir: Path | None = None, progress: Progress | None = None,
+              groups: str | None = None, weight: str = "count"):
+    """Before an intervention: the detectable effect and power for ``months`` months in ``area``; write the plan.
+
+    The pre-period is the last ``pre_months`` complete months of the data (before ``before``
+    if given). Returns the plan and the written files (:class:`reports.evaluation.Written`).
+    """
+    from service.run import area_name, latest_wards  # import here: service.run imports this module
+
+    before = label(before) if before is not None else None
+    spec = parse_area(area, settings.runs_dir, run)
+    store, fb = feature_builder(settings, spec.units_edition(units, settings.units.default), store_dir, progress,
+                                cutoff=before)
+    area_ids = spec.unit_ids_in(fb.units)
+    spec.wards = spec.wards or area_wards(fb.units, area_ids, latest_wards(store))
+    if progress:
+        progress(f"planning {spec.label} for {months} months on {fb.units.edition}")
+    chosen, offences = outcome(fb, groups, weight)
+    plan = plan_intervention(fb.panel(chosen, weight), fb.units, area_ids, months, complete_months=fb.complete_months,
+                             pre_months=pre_months, buffer_m=buffer_m, before=before)
+    created = datetime.now(UTC)
+    meta = {"evaluation_id": "plan-" + evaluation_id(spec, plan["months_before"][-1], created),
+            "created": created.isoformat(timespec="seconds"), "area_name": area_name(store),
+            "offences": f"{offences} (" + ", ".join(chosen) + ")", "store": str(store.root)}
+    folder = Path(out_dir) if out_dir is not None else settings.out_dir / "evaluations" / meta["evaluation_id"]
+    return plan, write_plan(plan, folder, spec, meta=meta)
