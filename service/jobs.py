@@ -23,6 +23,7 @@ import functools
 import logging
 import multiprocessing as mp
 import queue
+import re
 import secrets
 import threading
 import time
@@ -31,7 +32,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from service.inputs import check_cutoff, check_method, check_model, check_units
+from service.inputs import check_options, shown
 from service.pipeline import evaluate_step, ingest_step, train_step
 from service.run import make_run
 from service.settings import Settings
@@ -51,24 +52,10 @@ class QueueFull(RuntimeError):
 
 
 def check_job(kind: str, params: Mapping | None, settings: Settings) -> dict:
-    """The options of a ``kind`` job, checked like the CLI's; ``ValueError`` names the bad one."""
+    """The options of a ``kind`` job, checked like the CLI's (:func:`service.inputs.check_options`)."""
     if kind not in OPTIONS:
-        raise ValueError(f"no job kind {kind!r}; choose one of {list(KINDS)}")
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(OPTIONS[kind]))
-    if unknown:
-        allowed = list(OPTIONS[kind]) or "none (the server reads the data folder it was started with)"
-        raise ValueError(f"{kind} job: unknown option(s) {unknown}; it takes {allowed}")
-    out = {k: v for k, v in params.items() if v is not None}
-    if "units" in out:
-        out["units"] = check_units(out["units"], settings)
-    if "cutoff" in out:
-        out["cutoff"] = check_cutoff(out["cutoff"])
-    if "model" in out:
-        out["model"] = check_model(out["model"], settings)
-    if "method" in out:
-        out["method"] = check_method(out["method"], settings)
-    return out
+        raise ValueError(f"no job kind {shown(kind)}; choose one of {list(KINDS)}")
+    return check_options(params, settings, OPTIONS[kind], what=f"{kind} job")
 
 
 def ingest_job(settings: Settings, params: dict) -> dict:
@@ -164,20 +151,26 @@ def _now() -> str:
 
 
 def redactor(*folders) -> Callable[[str], str]:
-    """A function that replaces each folder's absolute path in a text by ``<folder name>``."""
-    pairs = []
+    """A function that replaces each folder's absolute path in a text by ``<folder name>``.
+
+    Only whole paths are replaced: a folder ``/srv/out`` is redacted in ``/srv/out`` and
+    ``/srv/out/runs/x`` but not in ``/srv/outside``, and words such as "without" are left
+    alone (a relative folder such as ``out`` is matched only by its absolute form).
+    """
+    pairs = {}
     for f in folders:
         if f is None:
             continue
-        for form in {str(Path(f)), str(Path(f).resolve())}:
-            if form not in (".", "/"):
-                pairs.append((form, f"<{Path(f).name or 'folder'}>"))
-    pairs.sort(key=lambda p: -len(p[0]))
+        for form in {str(Path(f).absolute()), str(Path(f).resolve())}:
+            if form != "/":
+                pairs[form] = f"<{Path(f).name or 'folder'}>"
+    if not pairs:
+        return lambda text: text
+    forms = sorted(pairs, key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w./-])(" + "|".join(map(re.escape, forms)) + r")(?![\w.-])")
 
     def redact(text: str) -> str:
-        for a, b in pairs:
-            text = text.replace(a, b)
-        return text
+        return pattern.sub(lambda m: pairs[m.group(1)], text)
 
     return redact
 

@@ -8,6 +8,7 @@ import typer
 
 from models.interventions import DEFAULT_BUFFER_M, DEFAULT_PLACEBOS, DEFAULT_PRE_MONTHS
 from service.cli.common import progress, settings_for, user_errors
+from service.inputs import check_options
 from service.pipeline import evaluate_step
 
 app = typer.Typer()
@@ -33,6 +34,9 @@ def evaluate_command(
 ) -> None:
     """Before/after with comparison places, a synthetic control, and displacement to a buffer ring."""
     settings = settings_for(data)
+    checked = check_options({"units": units, "start": start, "end": end}, settings, ("units", "start", "end"),
+                            what="options")
+    start, end, units = checked["start"], checked.get("end"), checked.get("units")
     ev, written = evaluate_step(settings, area, start, end, run=run, units=units, buffer_m=buffer_m,
                                 pre_months=pre_months, placebos=placebos, store_dir=store, out_dir=out,
                                 progress=progress)
