@@ -135,8 +135,8 @@ class ServiceSettings(BaseModel):
         None, description="SQLite file the worker processes share (sessions, login throttling); "
         "unset: a fresh file per server start, so a restart logs everyone out.")
     max_sessions: int = Field(10_000, ge=1, description="Browser sessions kept; beyond, the oldest end.")
-    login_attempts: int = Field(10, ge=1, description="Logins allowed per client address, and per key id, "
-                                "within login_window_s; more answer 429 with Retry-After.")
+    login_attempts: int = Field(10, ge=1, description="Failed logins allowed per client address, and per key "
+                                "id, within login_window_s; then every login answers 429 with Retry-After.")
     login_window_s: float = Field(60.0, gt=0, description="The window login_attempts counts in.")
     max_json_depth: int = Field(32, ge=2, description="Deepest nesting of a JSON request body (422 beyond).")
     max_number_digits: int = Field(32, ge=8, description="Longest number in a JSON request body (422 beyond).")

@@ -4,7 +4,8 @@ session cookie (Secure, HttpOnly, SameSite=Strict), ``POST /logout`` ends it.
 The key itself never goes into the cookie, a URL or a log: the cookie holds the key id, an
 expiry, a nonce the server's session table must hold, and a signature (see
 :class:`service.api.auth.Sessions`). Attempts to log in are throttled per client address
-and per key id (``login_attempts`` within ``login_window_s``: 429 with ``Retry-After``).
+and per key id (after ``login_attempts`` failures within ``login_window_s``: 429 with
+``Retry-After``, whether the next key is right or not).
 """
 
 from __future__ import annotations
@@ -50,13 +51,15 @@ async def login(request: Request):
     buckets = [f"client:{request.client.host if request.client else '-'}"]
     if parts:
         buckets.append(f"key:{parts[0][:64]}")
-    wait = request.app.state.shared.attempt(buckets, settings.login_attempts, settings.login_window_s)
+    shared = request.app.state.shared
+    wait = shared.blocked(buckets, settings.login_attempts, settings.login_window_s)
     if wait:
-        response = _form(request, 429, f"Too many attempts to log in: try again in {wait} s.", target)
+        response = _form(request, 429, f"Too many failed attempts to log in: try again in {wait} s.", target)
         response.headers["Retry-After"] = str(wait)
         return response
     record, why = request.app.state.keys.lookup(*parts) if parts else (None, "not recognised")
     if record is None:
+        shared.failed(buckets, settings.login_window_s)
         return _form(request, 401, f"That key was {why}. Check you pasted the whole key.", target)
     if not record.allows("read"):
         return _form(request, 403, "That key may not read results.", target)

@@ -10,7 +10,7 @@ so a restart logs everyone out):
   the row; past ``max_sessions`` the oldest rows are deleted (those browsers log in again).
   A deleted row never comes back, however many sessions are made after it, so a logged-out
   cookie can never be "resurrected" by evicting the record of its logout;
-- login attempts per client address and per key id in a sliding window, for throttling.
+- failed logins per client address and per key id in a sliding window, for throttling.
 
 SQLite in WAL mode with a busy timeout serialises the few writes (log in, log out, login
 attempts); reads (a session check per request) take a few tens of microseconds.
@@ -101,30 +101,24 @@ class SharedState:
             return int(self._db.execute("SELECT count(*) FROM sessions").fetchone()[0])
 
     # throttling ---------------------------------------------------------------------------
-    def attempt(self, buckets: list[str], limit: int, window_s: float) -> int:
-        """Record one attempt in each bucket unless one is full: 0, or seconds to wait.
-
-        A bucket is full when it holds ``limit`` attempts within the last ``window_s``
-        seconds; a refused attempt is not recorded (waiting is enough to get in again).
-        """
+    def blocked(self, buckets: list[str], limit: int, window_s: float) -> int:
+        """0 if every bucket holds fewer than ``limit`` failures in the last ``window_s``
+        seconds, else the seconds until the fullest lets one more through."""
         now = time.time()
+        wait = 0.0
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("DELETE FROM attempts WHERE ts <= ?", (now - window_s,))
-                wait = 0.0
-                for b in buckets:
-                    n, oldest = self._db.execute("SELECT count(*), min(ts) FROM attempts WHERE bucket = ?",
-                                                 (b,)).fetchone()
-                    if n >= limit:
-                        wait = max(wait, oldest + window_s - now)
-                if wait <= 0:
-                    self._db.executemany("INSERT INTO attempts VALUES (?, ?)", [(b, now) for b in buckets])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            for b in buckets:
+                n, oldest = self._db.execute("SELECT count(*), min(ts) FROM attempts WHERE bucket = ? AND ts > ?",
+                                             (b, now - window_s)).fetchone()
+                if n >= limit:
+                    wait = max(wait, oldest + window_s - now)
         return max(int(wait + 0.999), 1) if wait > 0 else 0
+
+    def failed(self, buckets: list[str], window_s: float) -> None:
+        """Record a failed attempt in each bucket (and forget those older than the window)."""
+        now = time.time()
+        self._write([("DELETE FROM attempts WHERE ts <= ?", (now - window_s,)),
+                     *(("INSERT INTO attempts VALUES (?, ?)", (b, now)) for b in buckets)])
 
 
 __all__ = ["SharedState", "fresh_state_file"]
