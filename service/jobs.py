@@ -190,10 +190,16 @@ class JobQueue:
         Finished jobs remembered (oldest forgotten first).
     redact : callable, optional
         Applied to error messages before they are shown (server paths out).
+    shared : service.api.state.SharedState, optional
+        Where every change of a job's record is also written, so the other worker processes
+        of ``svrisk serve --workers N`` can answer for it (each process still runs its own
+        jobs, at most ``max_queued`` waiting each).
     """
 
     def __init__(self, runners: Mapping[str, Callable[[dict], Any]], *, max_queued: int = 8,
-                 workers: int = 1, keep: int = 500, redact: Callable[[str], str] | None = None):
+                 workers: int = 1, keep: int = 500, redact: Callable[[str], str] | None = None,
+                 shared=None):
+        self.shared = shared
         self.runners = dict(runners)
         self.max_queued = int(max_queued)
         self.workers = int(workers)
@@ -224,7 +230,7 @@ class JobQueue:
             except queue.Empty:
                 break
             if job is not None:
-                job.update(status="cancelled", finished=_now(), error="the server stopped")
+                self._set(job, status="cancelled", finished=_now(), error="the server stopped")
         for _ in threads:
             try:
                 self._queue.put_nowait(None)
@@ -234,6 +240,14 @@ class JobQueue:
             stop_children()
         for t in threads:
             t.join(timeout)
+
+    def _set(self, job: dict, **changes) -> None:
+        job.update(changes)
+        if self.shared is not None:
+            try:
+                self.shared.put_job(job, self.keep)
+            except Exception:  # the job's own state is still right in this process
+                log.exception("job %s: its state could not be shared with the other workers", job["job_id"])
 
     def _work(self) -> None:
         while True:
@@ -245,17 +259,17 @@ class JobQueue:
     def _run(self, job: dict) -> None:
         func = self.runners[job["kind"]]
         started = time.monotonic()
-        job.update(status="running", started=_now())
+        self._set(job, status="running", started=_now())
         try:
             result = func(dict(job["params"]))
         except Exception as err:  # reported in the job's state and the log, not swallowed
             log.exception("job %s (%s) failed", job["job_id"], job["kind"])
             text = str(err) if isinstance(err, JobFailed) else f"{type(err).__name__}: {err}"
-            job.update(status="failed", finished=_now(), error=self.redact(text))
+            self._set(job, status="failed", finished=_now(), error=self.redact(text))
         else:
-            job.update(status="done", finished=_now(),
-                       result=result if isinstance(result, dict | list | str | int | float | None)
-                       else str(result))
+            self._set(job, status="done", finished=_now(),
+                      result=result if isinstance(result, dict | list | str | int | float | None)
+                      else str(result))
         with self._lock:
             self._durations = (self._durations + [time.monotonic() - started])[-20:]
 
@@ -274,6 +288,8 @@ class JobQueue:
                 raise QueueFull(f"{self.max_queued} jobs are already waiting; try again later",
                                 self.retry_after()) from None
             self._jobs[job["job_id"]] = job
+            if self.shared is not None:
+                self.shared.put_job(job, self.keep)
             while len(self._jobs) > self.keep:
                 oldest = next(iter(self._jobs))
                 if self._jobs[oldest]["status"] in ("queued", "running"):
@@ -286,12 +302,17 @@ class JobQueue:
         mean = sum(self._durations) / len(self._durations) if self._durations else 30.0
         return max(1, min(3600, round(mean)))
 
-    def get(self, job_id: str) -> dict | None:
+    def get(self, job_id: str, ref: str | None = None) -> dict | None:
+        """A job's record by id (or, with ``ref``, the job that makes that evaluation id)."""
         with self._lock:
             job = self._jobs.get(job_id)
-            return dict(job) if job is not None else None
+            if job is not None:
+                return dict(job)
+        return self.shared.job(job_id, ref) if self.shared is not None else None
 
     def recent(self, n: int = 20) -> list[dict]:
+        if self.shared is not None:
+            return self.shared.recent_jobs(n)
         with self._lock:
             return [dict(j) for j in list(self._jobs.values())[-n:]][::-1]
 

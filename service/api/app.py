@@ -61,8 +61,9 @@ def create_app(settings=None, *, jobs: Mapping[str, Callable[[dict], Any]] | Non
         app_version = version("svrisk")
     except PackageNotFoundError:
         app_version = "0+unknown"
+    shared = SharedState(s.state_file, max_sessions=s.max_sessions)
     queue = JobQueue(jobs or {}, max_queued=s.job_queue_size, workers=s.job_workers, keep=s.jobs_kept,
-                     redact=redactor(settings.out_dir, settings.data_dir, settings.demo_dir))
+                     redact=redactor(settings.out_dir, settings.data_dir, settings.demo_dir), shared=shared)
 
     repo = RunRepository(settings.runs_dir, cache_size=s.run_cache_size)
 
@@ -86,7 +87,7 @@ def create_app(settings=None, *, jobs: Mapping[str, Callable[[dict], Any]] | Non
     app.router.redirect_slashes = False  # the guard redirects, from the public URL
     app.state.repo = repo
     app.state.keys = KeyStore(s.keys_file)
-    app.state.shared = SharedState(s.state_file, max_sessions=s.max_sessions)
+    app.state.shared = shared
     app.state.sessions = Sessions(hours=s.session_hours, state=app.state.shared)
     app.state.jobs = queue
 

@@ -111,12 +111,17 @@ def list_evaluations(request: Request) -> dict:
 def get_evaluation(evaluation_id: str, request: Request) -> dict:
     folder = _folder(request, evaluation_id)
     job = _state(request).get(evaluation_id)
-    state = (request.app.state.jobs.get(job["job_id"]) or {}) if job is not None else {}
+    # the job's record; queued by another worker process, it is found by the evaluation id
+    state = request.app.state.jobs.get(job["job_id"] if job else "", ref=evaluation_id) or {}
+    if job is None and state:
+        job = {"evaluation_id": evaluation_id, "job_id": state["job_id"], "status": state["status"],
+               "requested_by": state.get("requested_by"), "created": state.get("created"),
+               "params": {k: v for k, v in state.get("params", {}).items() if k != "evaluation"}}
     # done when its job has finished writing (evaluation.json comes before the summary files)
     if (folder / "evaluation.json").is_file() and state.get("status") not in ("queued", "running"):
         return {"evaluation_id": evaluation_id, "status": "done", **read_evaluation(folder)}
     if job is None:
-        raise HTTPException(404, f"no evaluation {evaluation_id!r}")
+        raise HTTPException(404, "no such evaluation")
     return {**job, **{k: state[k] for k in ("status", "started", "finished", "error") if k in state}}
 
 

@@ -10,7 +10,9 @@ so a restart logs everyone out):
   the row; past ``max_sessions`` the oldest rows are deleted (those browsers log in again).
   A deleted row never comes back, however many sessions are made after it, so a logged-out
   cookie can never be "resurrected" by evicting the record of its logout;
-- failed logins per client address and per key id in a sliding window, for throttling.
+- failed logins per client address and per key id in a sliding window, for throttling;
+- the records of jobs (queued, running, done, failed), so ``GET /jobs/{id}`` and
+  ``GET /evaluations/{id}`` answer on every worker, whichever one queued the job.
 
 SQLite in WAL mode with a busy timeout serialises the few writes (log in, log out, login
 attempts); reads (a session check per request) take a few tens of microseconds.
@@ -18,6 +20,7 @@ attempts); reads (a session check per request) take a few tens of microseconds.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 import tempfile
@@ -31,6 +34,9 @@ CREATE TABLE IF NOT EXISTS sessions (sid TEXT PRIMARY KEY, key_id TEXT NOT NULL,
                                      expires INTEGER NOT NULL, created REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created);
 CREATE TABLE IF NOT EXISTS attempts (bucket TEXT NOT NULL, ts REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, ref TEXT, record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_seq ON jobs (seq);
+CREATE INDEX IF NOT EXISTS jobs_ref ON jobs (ref);
 CREATE INDEX IF NOT EXISTS attempts_bucket ON attempts (bucket, ts);
 """
 
@@ -119,6 +125,30 @@ class SharedState:
         now = time.time()
         self._write([("DELETE FROM attempts WHERE ts <= ?", (now - window_s,)),
                      *(("INSERT INTO attempts VALUES (?, ?)", (b, now)) for b in buckets)])
+
+
+    # jobs ---------------------------------------------------------------------------------
+    def put_job(self, job: dict, keep: int = 500) -> None:
+        """Store (or update) a job's record; the newest ``keep`` are kept."""
+        ref = (job.get("params") or {}).get("evaluation")
+        self._write([
+            ("INSERT INTO jobs VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM jobs), ?, ?) "
+             "ON CONFLICT (job_id) DO UPDATE SET record = excluded.record",
+             (job["job_id"], ref, json.dumps(job, default=str))),
+            ("DELETE FROM jobs WHERE seq <= (SELECT max(seq) FROM jobs) - ?", (int(keep),)),
+        ])
+
+    def job(self, job_id: str, ref: str | None = None) -> dict | None:
+        """A job's record by its id, or by what it made (an evaluation id)."""
+        with self._lock:
+            row = self._db.execute("SELECT record FROM jobs WHERE job_id = ? OR ref = ? ORDER BY seq DESC",
+                                   (job_id, ref)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def recent_jobs(self, n: int = 20) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM jobs ORDER BY seq DESC LIMIT ?", (int(n),)).fetchall()
+        return [json.loads(r[0]) for r in rows]
 
 
 __all__ = ["SharedState", "fresh_state_file"]

@@ -45,13 +45,14 @@ def raw(port: int, request: bytes, timeout: float = 5.0) -> tuple[bytes, bool]:
 
 @pytest.fixture(scope="module")
 def served(api_settings, api_keys, tmp_path_factory):
-    """``svrisk serve --workers 2`` (workers from the settings) over the API test runs."""
+    """``svrisk serve --workers 2`` over the API test runs."""
     log = tmp_path_factory.mktemp("serve32") / "serve.log"
     port = free_port()
-    with cli_server(api_settings.out_dir, api_settings.service.keys_file, port, log, workers=2,
+    with cli_server(api_settings.out_dir, api_settings.service.keys_file, port, log, ("--workers", "2"),
                     cookie_secure="false", keep_alive_s=2) as (base, proc):
         for _ in range(20):  # both workers up
             assert httpx.get(f"{base}/health", timeout=120).status_code == 200
+        assert log.read_text().count("Started server process") == 2
         yield base, port, log
 
 
@@ -222,3 +223,21 @@ def test_redaction_replaces_whole_paths_only(tmp_path):
     redact = redactor(out, os.path.relpath(out))
     text = f"the job ended without a result, about 86,799,132 cells: {out}/runs/x and {out}side"
     assert redact(text) == f"the job ended without a result, about 86,799,132 cells: <out>/runs/x and {out}side"
+
+
+def test_a_job_queued_on_one_worker_is_known_to_the_others(api_settings, api_keys, tmp_path):
+    from service.api import create_app
+
+    svc = api_settings.service.model_copy(update={"state_file": tmp_path / "state.sqlite"})
+    settings = api_settings.model_copy(update={"service": svc})
+    h = {"X-API-Key": api_keys["analyst"]}
+    with TestClient(create_app(settings, jobs={"rank": lambda p: {"ranked": p}}), base_url="https://testserver") as a, \
+            TestClient(create_app(settings, jobs={"rank": lambda p: {}}), base_url="https://testserver") as b:
+        job = a.post("/jobs/rank", json={"cutoff": "2018-07"}, headers=h).json()
+        for _ in range(100):
+            seen = b.get(f"/jobs/{job['job_id']}", headers=h)
+            if seen.status_code == 200 and seen.json()["status"] == "done":
+                break
+            time.sleep(0.05)
+        assert seen.json()["result"] == {"ranked": {"cutoff": "2018-07"}}
+        assert [j["job_id"] for j in b.get("/jobs", headers=h).json()["jobs"]] == [job["job_id"]]
