@@ -320,6 +320,12 @@ def load_phase(label: str, env: dict, service: dict, key: str, levels: list[int]
     try:
         urls, about = endpoints(base, key)
         out = {"service": service, **about, "server_start": tree_memory(proc.pid), "levels": {}}
+        import httpx
+
+        with httpx.Client(headers={"X-API-Key": key}, timeout=120) as client:
+            for path in urls.values():  # each worker's caches warm, as after a publication
+                for _ in range(2 * int(service.get("workers", 1))):
+                    client.get(base + path).raise_for_status()
         for c in levels:
             before = tree_memory(proc.pid)
             r = asyncio.run(_keepalive(port, urls, key, c, seconds))

@@ -5,6 +5,12 @@ capped and read only for a known caller, CSRF for browser sessions); routes then
 scope. Links are built from ``settings.service.base_url`` (the configured public URL),
 never from the request's ``Host`` header. ``/docs`` and ``/redoc`` load their scripts from
 this service (the ``fastapi-offline`` package ships them), so they work without internet.
+
+Behind the guard, :class:`service.api.cache.ResponseCache` answers repeated requests about a
+run from memory (ETag, gzip). Sessions, login throttling and job records live in
+:class:`service.api.state.SharedState` (``settings.service.state_file``), so the worker
+processes of ``svrisk serve --workers N`` agree on them. Validation errors name the field,
+never the value sent.
 """
 
 from __future__ import annotations

@@ -4,19 +4,21 @@ A run never changes once written (:mod:`service.publish`), so a page of its rank
 or an OGC API page is the same bytes for every caller until another run is published. The
 middleware :class:`ResponseCache` (inside the guard: every request is still identified and
 checked first) keeps the body of each successful ``GET`` under ``/runs/`` and ``/ogc`` by
-path, query and ``Accept``, stamped with what it was made from (the runs folder, the
-publication record and the run's files, see :meth:`RunRepository.stamp`): a new publication
-or a changed run makes a new entry. A hit costs a few ``stat`` calls, no serialisation:
+path, query and ``Accept``, stamped with what it was made from (the publication record and
+the run's files, see :meth:`RunRepository.stamp`): a new publication or a changed run makes
+a new entry. A hit costs a few ``stat`` calls, no serialisation:
 
 - ``ETag`` on every cached answer; ``If-None-Match`` with it answers 304 without a body;
 - ``Content-Encoding: gzip`` for clients that accept it (compressed once, kept);
-- least recently used entries leave first beyond ``response_cache_mb``.
+- least recently used entries leave first beyond ``response_cache_mb``;
+- many clients asking at once for an answer not yet kept wait for the one being made.
 
 HTML pages (they carry the session's CSRF token) and file downloads are never kept.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import threading
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from starlette.datastructures import Headers
 
 from service.api.repository import NotFound, RunRepository, Unavailable
+from service.publish import PUBLISHED
 
 CACHED_PREFIXES = ("/runs/", "/ogc")
 NEVER = ("/download/",)  # files: streamed from disk, never held
@@ -66,6 +69,7 @@ class ResponseCache:
         self._size = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
+        self._pending: dict[tuple, asyncio.Future] = {}  # answers being made (one per key at a time)
 
     def _cacheable(self, scope) -> bool:
         if scope["type"] != "http":
@@ -80,7 +84,12 @@ class ResponseCache:
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
         try:
-            stamp = self.repo.stamp(run_ref(scope["path"]))
+            # answers about any run say whether it is the published one: a publication renews them all
+            published = (self.repo.runs_dir / PUBLISHED).stat().st_mtime_ns
+        except OSError:
+            published = 0
+        try:
+            stamp = (published, *self.repo.stamp(run_ref(scope["path"])))
         except (NotFound, Unavailable, IndexError):
             return await self.app(scope, receive, send)  # the route answers the 404 or 503
         key = (scope["path"], scope.get("query_string", b""), headers.get("accept", ""))
@@ -92,8 +101,22 @@ class ResponseCache:
             else:
                 entry = None
         if entry is None:
+            pending = self._pending.get(key)
+            if pending is not None:
+                # the same answer is being made for another client: wait for it, do not make it twice
+                entry = await asyncio.shield(pending)
+                if entry is None or entry.stamp != stamp:
+                    return await self.app(scope, receive, send)
+                return await self._answer(entry, headers, send)
             self.misses += 1
-            entry = await self._fill(scope, receive, send, key, stamp)
+            entry = None
+            future = self._pending[key] = asyncio.get_running_loop().create_future()
+            try:
+                entry = await self._fill(scope, receive, send, key, stamp)
+            finally:
+                del self._pending[key]
+                if not future.done():
+                    future.set_result(entry)
             if entry is None:
                 return None  # answered as it came (not cacheable)
         return await self._answer(entry, headers, send)

@@ -241,3 +241,28 @@ def test_a_job_queued_on_one_worker_is_known_to_the_others(api_settings, api_key
             time.sleep(0.05)
         assert seen.json()["result"] == {"ranked": {"cutoff": "2018-07"}}
         assert [j["job_id"] for j in b.get("/jobs", headers=h).json()["jobs"]] == [job["job_id"]]
+
+
+def test_a_new_publication_is_served_at_once_despite_the_cache(tmp_path):
+    from run_folder import make_run_dir
+
+    from service.api import create_app
+    from service.keys import KeyStore
+    from service.publish import publish
+    from service.settings import get_settings
+
+    runs = tmp_path / "out" / "runs"
+    make_run_dir(runs, "run-a", created="2023-12-05T09:00:00+00:00", previous=False)
+    make_run_dir(runs, "run-b", created="2024-01-05T09:00:00+00:00")
+    publish(runs, "run-a")
+    settings = get_settings(out_dir=tmp_path / "out", service={"keys_file": tmp_path / "keys.json",
+                                                               "public_url": "https://testserver"})
+    h = {"X-API-Key": KeyStore(settings.service.keys_file).create("t", "viewer")}
+    with TestClient(create_app(settings), base_url="https://testserver") as c:
+        first = c.get("/runs/published", headers=h)
+        assert first.json()["run_id"] == "run-a"
+        assert c.get("/runs/published", headers={**h, "If-None-Match": first.headers["etag"]}).status_code == 304
+        publish(runs, "run-b")
+        again = c.get("/runs/published", headers={**h, "If-None-Match": first.headers["etag"]})
+        assert again.status_code == 200 and again.json()["run_id"] == "run-b"
+        assert again.headers["etag"] != first.headers["etag"]
