@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 
 import h11
 import uvicorn
@@ -136,13 +137,19 @@ def serve(app, settings: Settings, **kwargs) -> None:
     if workers <= 1:
         uvicorn.Server(uvicorn_config(app, settings, **kwargs)).run()
         return
+    made = None
     if settings.service.state_file is None:
-        service = settings.service.model_copy(update={"state_file": fresh_state_file()})
+        made = fresh_state_file()
+        service = settings.service.model_copy(update={"state_file": made})
         settings = settings.model_copy(update={"service": service})
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     config = uvicorn_config("service.api.server:app_from_env", settings, workers=workers, **kwargs)
-    sock = config.bind_socket()
-    Multiprocess(config, sockets=[sock]).run()
+    try:
+        sock = config.bind_socket()
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        if made is not None:  # this start's sessions end with it
+            shutil.rmtree(made.parent, ignore_errors=True)
 
 
 __all__ = ["HeaderTimeoutProtocol", "RedactKeys", "app_from_env", "protocol_class", "serve", "uvicorn_config"]

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import sqlite3
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 
 SCHEMA = """
@@ -60,6 +62,8 @@ class SharedState:
     def __init__(self, path=None, max_sessions: int = 10_000):
         self.path = Path(path) if path is not None else fresh_state_file()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if path is None:  # ours alone: gone with this object (or at exit)
+            weakref.finalize(self, shutil.rmtree, self.path.parent, True)
         self.max_sessions = int(max_sessions)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
