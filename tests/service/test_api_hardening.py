@@ -266,3 +266,10 @@ def test_a_new_publication_is_served_at_once_despite_the_cache(tmp_path):
         again = c.get("/runs/published", headers={**h, "If-None-Match": first.headers["etag"]})
         assert again.status_code == 200 and again.json()["run_id"] == "run-b"
         assert again.headers["etag"] != first.headers["etag"]
+
+
+def test_long_query_values_are_not_echoed_whole(client, api_keys):
+    junk = "<script>" + "x" * 5000
+    for query in (f"bbox={junk}", f"limit={junk}", f"{junk}=1", f"crs={junk}"):
+        r = client.get(f"/ogc/collections/ranked_units/items?{query}", headers={"X-API-Key": api_keys["viewer"]})
+        assert r.status_code == 400 and "x" * 100 not in r.text and len(r.text) < 1000, (query, r.text[:200])
