@@ -8,6 +8,7 @@ import typer
 
 from models.interventions import DEFAULT_BUFFER_M, DEFAULT_PLACEBOS, DEFAULT_PRE_MONTHS
 from service.cli.common import progress, settings_for, user_errors
+from service.inputs import check_options
 from service.pipeline import evaluate_step, plan_step
 
 app = typer.Typer()
@@ -46,6 +47,9 @@ def evaluate_command(
     With --plan, before the intervention starts: could an effect be detected at all?
     """
     settings = settings_for(data)
+    checked = check_options({"units": units, "start": start, "end": end}, settings, ("units", "start", "end"),
+                            what="options")
+    start, end, units = checked.get("start"), checked.get("end"), checked.get("units")
     if plan:
         planned, written = plan_step(settings, area, months, before=start, run=run, units=units, buffer_m=buffer_m,
                                      pre_months=pre_months, store_dir=store, out_dir=out, progress=progress,
