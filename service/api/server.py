@@ -119,7 +119,7 @@ SETTINGS_ENV = "SVRISK_SERVE_SETTINGS"
 
 def app_from_env():
     """The app of one worker process: settings from :data:`SETTINGS_ENV` (JSON), jobs wired."""
-    from service.api.app import create_app  # import here: each uvicorn worker process builds its own app
+    from service.api.app import create_app  # import here: each worker process builds its own app
     from service.jobs import job_runners  # import here: only a worker process wires the jobs
 
     _redact_logs()
