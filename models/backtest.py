@@ -45,6 +45,7 @@ from sklearn.base import clone
 from features.months import (
     LONG_MEAN_COLUMN,
     LONG_WINDOW,
+    backtest_origins,
     complete_windows,
     long_window_mean,
     month,
@@ -57,6 +58,21 @@ from models.boosting import BlendedBoost, PoissonBoost
 from models.ceiling import N_SIMS, attainable_ceiling
 from models.evaluation import MEASURES, evaluate_ranking
 from models.glm import OTHER_LEVELS, OWN_HISTORY, PoissonGLM
+
+MIN_TRAIN_HISTORY = 6
+"""Months of data a training origin needs before it (the training design's default)."""
+
+
+def min_history(horizon: int, min_train_history: int = MIN_TRAIN_HISTORY) -> int:
+    """The fewest months of history a cutoff can be fitted at for ``horizon``: a training origin
+    ``horizon`` months before it with ``min_train_history`` months before that.
+
+    The floor of a shortened window (``min_history`` of :func:`features.months.usable_cutoffs`).
+
+    >>> min_history(1), min_history(3)
+    (7, 9)
+    """
+    return int(min_train_history) + int(horizon)
 
 
 class _Cache:
@@ -128,7 +144,7 @@ def with_long_levels(X: pd.DataFrame, panels: dict[str, pd.DataFrame], cutoff) -
 
 def training_origins(
     months: Sequence[pd.Timestamp], cutoff, horizon: int, train_origins: int = 12,
-    min_train_history: int = 6,
+    min_train_history: int = MIN_TRAIN_HISTORY,
 ) -> list[pd.Timestamp]:
     """Origins whose targets ``[t, t + horizon)`` end before ``cutoff``, newest first."""
     c = month(cutoff)
@@ -143,7 +159,7 @@ def training_origins(
 
 
 def training_set(
-    fb, cutoff, horizon: int = 1, *, train_origins: int = 12, min_train_history: int = 6,
+    fb, cutoff, horizon: int = 1, *, train_origins: int = 12, min_train_history: int = MIN_TRAIN_HISTORY,
     groups=None, _cache: _Cache | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Stacked (origin, unit_id) rows for fitting a model that forecasts from ``cutoff``.
@@ -169,7 +185,7 @@ def training_set(
 
 
 def fit_at(fb, estimator, cutoff, horizon: int = 1, *, train_origins: int = 12,
-           min_train_history: int = 6, groups=None, _cache=None):
+           min_train_history: int = MIN_TRAIN_HISTORY, groups=None, _cache=None):
     """A clone of ``estimator`` fitted on data before ``cutoff`` (see the training design).
 
     A :class:`NestedChoice` first chooses its candidate by a backtest on earlier
@@ -242,7 +258,7 @@ class NestedChoice:
             cache.memo[key] = float(table["pei"].mean())
         return cache.memo[key]
 
-    def choose(self, cache, cutoff, horizon, train_origins=12, min_train_history=6, groups=None) -> tuple[str, dict]:
+    def choose(self, cache, cutoff, horizon, train_origins=12, min_train_history=MIN_TRAIN_HISTORY, groups=None) -> tuple[str, dict]:
         """(name, evidence): the chosen candidate and each candidate's mean criterion on the inner origins."""
         c = month(cutoff)
         inner = training_origins(cache.months, c, horizon, self.inner_origins, min_train_history)
@@ -334,10 +350,11 @@ def backtest(
     history_months: int = 12,
     *,
     train_origins: int = 12,
-    min_train_history: int = 6,
+    min_train_history: int = MIN_TRAIN_HISTORY,
     groups=None,
     per_origin: bool = False,
     forecasts: dict | None = None,
+    min_history_months: int | None = None,
 ) -> pd.DataFrame:
     """Rolling-origin backtest of several ranking methods on one unit set.
 
@@ -347,14 +364,17 @@ def backtest(
     methods : mapping name -> estimator or :class:`~models.baselines.PanelMean`
         None means :func:`default_methods`.
     origins : sequence of "YYYY-MM", optional
-        Forecast origins. None means every month with ``history_months`` of data
-        before it and ``horizon`` months of data from it.
+        Forecast origins. None means every usable cutoff
+        (:func:`features.months.backtest_origins`): ``history_months`` complete months
+        before it (at least ``min_history_months`` when the data begin inside that
+        window) and ``horizon`` complete months from it.
     horizon : int
         Months forecast (the target window).
     coverages, top_n
         Slices (share of area, number of places).
-    history_months : int
-        Months of data an origin needs before it (default origins only).
+    history_months, min_history_months : int
+        Complete months an origin needs before it, and the shortest history allowed when the
+        data begin inside that window (default origins only; None: no shortening).
     train_origins, min_train_history
         Training design, see the module notes.
     groups : list of str, optional
@@ -384,8 +404,8 @@ def backtest(
         raise ValueError("the builder has no months of event data")
     last = cache.months[-1]
     if origins is None:
-        origins = [m for m in cache.months if cache.history(m) >= history_months
-                   and all(shift(m, k) in set(cache.months) for k in range(horizon))]
+        origins = backtest_origins(data_months(fb), history_months, horizon, min_history=min_history_months,
+                                   count=len(cache.months)).origins
     origins = [month(o) for o in origins]
     have = set(cache.months)
     for o in origins:

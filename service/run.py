@@ -46,7 +46,14 @@ from models.registry import list_versions, load_model
 from reports.model_card import skill_summary
 from reports.outputs import write_outputs
 from service.engine import Engine
-from service.pipeline import builder_on, checked_cutoff, hotspot_options, target_events, train_on
+from service.pipeline import (
+    builder_on,
+    checked_cutoff,
+    hotspot_options,
+    shortest_history,
+    target_events,
+    train_on,
+)
 from service.publish import complete_run, is_demo_store, stage_run
 from service.settings import Settings
 
@@ -199,7 +206,7 @@ def current_builder(engine: Engine, settings: Settings, store_dir, main_fb, main
                          settings.model.history_months) != "areas":
             continue
         _, fb = builder_on(engine, settings, edition, store_dir, say, source="areas")
-        usable = fb.usable_cutoffs(settings.model.history_months)
+        usable = fb.usable_cutoffs(settings.model.history_months, 0, shortest_history(settings))
         if usable and usable[-1] > month(main_cutoff) and (best is None or usable[-1] > best[1]):
             best = (fb, usable[-1])
     return best
@@ -221,7 +228,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     with Engine.from_settings(settings) as engine:
         store, fb = builder_on(engine, settings, units, store_dir, say, cutoff=cutoff)
         binding = data_binding(store)
-        cutoff = checked_cutoff(fb, cutoff, settings.model.history_months)
+        cutoff = checked_cutoff(fb, cutoff, settings.model.history_months, min_history=shortest_history(settings))
         if model_version == "latest":
             model_version = latest_model(models_dir, units, binding["data_dir"])
         if model_version is not None:
