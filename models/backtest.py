@@ -205,25 +205,34 @@ def fit_at(fb, estimator, cutoff, horizon: int = 1, *, train_origins: int = 12,
 
 
 class NestedChoice:
-    """The candidate forecaster that did best on earlier origins, chosen afresh at every cutoff.
+    """The simple candidate, unless a richer one clearly beat it on earlier origins; chosen afresh at every cutoff.
 
     At a cutoff ``c`` each candidate is backtested on the (at most
     ``inner_origins``) latest origins whose targets end before ``c``
-    (:func:`training_origins`), each fitted only on data before its own origin;
-    the candidate with the highest mean PEI* over the area slices ``coverages``
-    (averaged over those origins) is chosen, then fitted on data before ``c`` as
-    usual. Nothing at or after ``c`` is used, so an outer backtest of a
-    ``NestedChoice`` is an honest (nested) estimate of the whole procedure: the
-    choice is made per borough and unit set from its own past, not tuned on any
-    one borough. Ties, and a cutoff with no earlier origin to judge by, go to the
-    first candidate.
+    (:func:`training_origins`), each fitted only on data before its own origin, and
+    scored by its mean PEI* over the area slices ``coverages``. The first candidate
+    is the simple one (the long-run mean). A richer candidate is chosen only when
+
+    * there are at least ``min_inner`` inner origins to judge by, and
+    * its mean paired difference from the simple one over those origins is more than
+      ``noise`` standard errors of that difference (its paired noise);
+
+    among those that pass, the one with the largest mean difference. Otherwise the
+    simple one: with few origins, or a gain within noise, a richer model's lead is
+    more likely luck than skill (on little history it can lose badly). Nothing at or
+    after ``c`` is used, so an outer backtest of a ``NestedChoice`` is an honest
+    (nested) estimate of the whole procedure.
 
     Parameters
     ----------
     candidates : mapping name -> estimator
-        Fittable estimators (their ``predict`` gives expected counts).
+        Fittable estimators (their ``predict`` gives expected counts), the simple one first.
     inner_origins : int
-        Earlier origins the choice is judged on.
+        Earlier origins the choice is judged on (at most).
+    min_inner : int
+        Fewest inner origins on which a richer candidate may be chosen.
+    noise : float
+        Standard errors of the paired difference a richer candidate must beat the simple one by.
     coverages : sequence of float
         Area slices of the criterion.
 
@@ -231,20 +240,25 @@ class NestedChoice:
     ----------
     choices_ : dict
         Cutoff ("YYYY-MM") -> chosen candidate name, for every cutoff chosen at.
+    reasons_ : dict
+        Cutoff ("YYYY-MM") -> why that candidate, in words.
     """
 
-    def __init__(self, candidates: Mapping, inner_origins: int = 12,
+    def __init__(self, candidates: Mapping, inner_origins: int = 12, min_inner: int = 6, noise: float = 2.0,
                  coverages: Sequence[float] = (0.01, 0.05, 0.10)):
         if not candidates:
             raise ValueError("NestedChoice needs at least one candidate")
         self.candidates = dict(candidates)
         self.inner_origins = int(inner_origins)
+        self.min_inner = int(min_inner)
+        self.noise = float(noise)
         self.coverages = tuple(coverages)
         self.choices_: dict[str, str] = {}
+        self.reasons_: dict[str, str] = {}
 
     def _measure(self, cache, name, origin, horizon, train_origins, min_train_history, groups) -> float:
         """Mean PEI* over the area slices of one candidate at one origin (memoised on the cache)."""
-        key = ("nested", id(self), name, origin, horizon, train_origins, min_train_history)
+        key = ("nested", self.coverages, id(self.candidates[name]), origin, horizon, train_origins, min_train_history)
         if key not in cache.memo:
             if not training_origins(cache.months, origin, horizon, train_origins, min_train_history):
                 cache.memo[key] = float("nan")  # too little history before this origin to fit a candidate
@@ -258,26 +272,59 @@ class NestedChoice:
             cache.memo[key] = float(table["pei"].mean())
         return cache.memo[key]
 
-    def choose(self, cache, cutoff, horizon, train_origins=12, min_train_history=MIN_TRAIN_HISTORY, groups=None) -> tuple[str, dict]:
-        """(name, evidence): the chosen candidate and each candidate's mean criterion on the inner origins."""
+    def choose(self, cache, cutoff, horizon, train_origins=12, min_train_history=MIN_TRAIN_HISTORY,
+               groups=None) -> tuple[str, dict]:
+        """(name, evidence): the chosen candidate, why, and each candidate's mean criterion on the inner origins."""
         c = month(cutoff)
         inner = training_origins(cache.months, c, horizon, self.inner_origins, min_train_history)
         table = pd.DataFrame({name: [self._measure(cache, name, v, horizon, train_origins, min_train_history, groups)
-                                     for v in inner] for name in self.candidates}, index=inner)
+                                     for v in inner] for name in self.candidates}, index=pd.DatetimeIndex(inner))
         table = table.dropna()
-        names = list(self.candidates)
-        if table.empty:
-            name, means = names[0], {}
-        else:
-            means = table.mean().to_dict()
-            name = max(names, key=lambda n: (means[n], -names.index(n)))
+        name, why, paired = self.decide(table)
         self.choices_[f"{c:%Y-%m}"] = name
+        self.reasons_[f"{c:%Y-%m}"] = why
         return name, {"criterion": f"mean PEI* at {', '.join(f'{x:.0%}' for x in self.coverages)} of area",
-                      "inner_origins": [f"{v:%Y-%m}" for v in table.index],
-                      "scores": {k: round(float(v), 4) for k, v in means.items()}}
+                      "inner_origins": [f"{v:%Y-%m}" for v in table.index], "why": why,
+                      "scores": {k: round(float(v), 4) for k, v in table.mean().items()} if len(table) else {},
+                      "paired": {k: {m: round(v, 4) for m, v in p.items()} for k, p in paired.items()}}
+
+    def decide(self, table: pd.DataFrame) -> tuple[str, str, dict]:
+        """(name, why, paired) from inner origins x candidates criterion rows (the rule in the class notes).
+
+        Examples
+        --------
+        >>> rows = pd.DataFrame({"simple": [0.5, 0.6, 0.4, 0.5, 0.6, 0.5], "rich": [0.6, 0.7, 0.5, 0.6, 0.7, 0.6]})
+        >>> NestedChoice({"simple": None, "rich": None}).decide(rows)[:2]
+        ('rich', 'rich: beat simple by +0.1000 on 6 inner origins, more than its paired noise (2 s.e. = 0.0000)')
+        >>> NestedChoice({"simple": None, "rich": None}).decide(rows.head(3))[1]
+        'simple: 3 inner origins, fewer than the 6 a richer candidate needs'
+        """
+        names = list(self.candidates)
+        simple, n = names[0], len(table)
+        if n == 0:
+            return simple, f"{simple}: no earlier origin to judge by", {}
+        paired = {}
+        for r in names[1:]:
+            d = (table[r] - table[simple]).to_numpy(dtype=float)
+            se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
+            paired[r] = {"mean_diff": float(d.mean()), "se": se}
+        if n < self.min_inner:
+            return simple, f"{simple}: {n} inner origin{'s' if n != 1 else ''}, fewer than the {self.min_inner} a richer candidate needs", paired
+        passing = [r for r, p in paired.items() if p["mean_diff"] > 0 and p["mean_diff"] > self.noise * p["se"]]
+        if passing:
+            best = max(passing, key=lambda r: (paired[r]["mean_diff"], -names.index(r)))
+            p = paired[best]
+            return best, (f"{best}: beat {simple} by {p['mean_diff']:+.4f} on {n} inner origins, more than its "
+                          f"paired noise ({self.noise:g} s.e. = {self.noise * p['se']:.4f})"), paired
+        if not paired:
+            return simple, f"{simple}: the only candidate", paired
+        best = max(paired, key=lambda r: (paired[r]["mean_diff"], -names.index(r)))
+        p = paired[best]
+        return simple, (f"{simple}: no richer candidate beat it by more than its paired noise on {n} inner origins "
+                        f"(best {best} {p['mean_diff']:+.4f}, {self.noise:g} s.e. = {self.noise * p['se']:.4f})"), paired
 
     def __repr__(self) -> str:
-        return f"NestedChoice({list(self.candidates)!r}, inner_origins={self.inner_origins})"
+        return f"NestedChoice({list(self.candidates)!r}, inner_origins={self.inner_origins}, min_inner={self.min_inner})"
 
 
 def forecast_matrix(fb, cutoff) -> pd.DataFrame:
@@ -443,6 +490,7 @@ def backtest(
             table.insert(0, "method", name)
             if isinstance(method, NestedChoice):
                 table["chosen"] = method.choices_[f"{o:%Y-%m}"]
+                table["why"] = method.reasons_[f"{o:%Y-%m}"]
             rows.append(table)
     per = pd.concat(rows, ignore_index=True)
     per["horizon"] = int(horizon)

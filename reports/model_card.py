@@ -155,6 +155,10 @@ def backtest_text(report: dict) -> list[str]:
         mark = "*" if r["default"] else " "
         lines.append(f"  {r['method']:<12}{mark} {r['slice']:>8}: {num(r['mean_diff'])} "
                      f"[{num(r['boot_lo'])}, {num(r['boot_hi'])}]  {r['wins']}/{r['losses']}/{r['ties']}")
+    chosen = [r for r in report["records"] if "origin" in r and r.get("why") and r.get("slice") == VERDICT_SLICE]
+    for method in dict.fromkeys(r["method"] for r in chosen):
+        lines.append(f"{method} chose per origin (on earlier origins only):")
+        lines += [f"  {r['origin']}: {r['why']}" for r in chosen if r["method"] == method]
     ceiling = report.get("ceiling")
     if ceiling:
         parts = ", ".join(f"{r['slice']} {r['ceiling_pei']:.3f}" for r in ceiling["rows"])
@@ -200,7 +204,8 @@ def _sections(meta: dict) -> list[tuple[str, list]]:
         method.append(("p", f"Chosen by a backtest on earlier origins only (nested): {chosen.get('method')}. "
                             f"Criterion: {chosen.get('criterion', '')}"
                             + (f" over {len(inner)} origins {inner[-1]}..{inner[0]}" if inner else "")
-                            + (f": {scores}." if scores else " (no earlier origin to judge by: the first candidate).")))
+                            + (f": {scores}." if scores else " (no earlier origin to judge by: the first candidate).")
+                            + (f" Why: {chosen['why']}." if chosen.get("why") else "")))
     if meta.get("rate_ratios"):
         method.append(("p", "Rate ratios: how the forecast changes when a feature doubles (counts and rates) "
                             "or rises by one standard deviation (scores and shares), others held fixed."))
