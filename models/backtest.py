@@ -31,11 +31,13 @@ A :class:`NestedChoice` (the default) chooses among its candidates at each origi
 a backtest on earlier origins only, so its own backtest is nested.
 :func:`backtest_report` turns the per-origin rows into the evidence every output
 shows: per-origin and summary rows, paired differences against last year's counts
-(:func:`paired_comparison`) and the attainable ceiling (:func:`backtest_ceiling`).
+(:func:`paired_comparison`) and the expected PEI* of a long-run-rate oracle
+(:func:`backtest_ceiling`), with how often methods score above it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -55,7 +57,7 @@ from features.months import (
 )
 from models.baselines import ColumnRanker, EventSurface, KernelBaseline, PanelMean, baseline_methods
 from models.boosting import BlendedBoost, PoissonBoost
-from models.ceiling import N_SIMS, attainable_ceiling
+from models.ceiling import N_SIMS, oracle_ceiling
 from models.evaluation import MEASURES, evaluate_ranking
 from models.glm import OTHER_LEVELS, OWN_HISTORY, PoissonGLM
 
@@ -170,6 +172,9 @@ def training_set(
     y : Series, events in ``[origin, origin + horizon)``
     """
     cache = _cache or _Cache(fb, groups)
+    key = ("training_set", month(cutoff), int(horizon), train_origins, min_train_history)
+    if key in cache.memo:  # every model fitted at this cutoff stacks the same rows
+        return cache.memo[key]
     origins = training_origins(cache.months, cutoff, horizon, train_origins, min_train_history)
     if not origins:
         raise ValueError(
@@ -181,6 +186,7 @@ def training_set(
     ys = {t: window_sum(cache.count, t, horizon).reindex(Xs[t].index) for t in origins}
     X = pd.concat(Xs, names=["origin", "unit_id"])
     y = pd.concat(ys, names=["origin", "unit_id"]).rename("target")
+    cache.memo[key] = (X, y)
     return X, y
 
 
@@ -367,6 +373,15 @@ def default_methods(seed: int = 0) -> dict:
     return methods
 
 
+ON_REQUEST = ("xgb", "blend")
+"""Methods of :func:`default_methods` a backtest runs only when asked (the boosting: slow, and not the default)."""
+
+
+def backtest_methods(seed: int = 0) -> dict:
+    """The methods a backtest runs by default: :func:`default_methods` less :data:`ON_REQUEST`."""
+    return {k: v for k, v in default_methods(seed).items() if k not in ON_REQUEST}
+
+
 def _scores(method, cache: _Cache, origin, horizon, train_origins, min_train_history, groups):
     if isinstance(method, PanelMean):
         before = cache.count.loc[:, pd.to_datetime(cache.count.columns) < origin]
@@ -402,6 +417,7 @@ def backtest(
     per_origin: bool = False,
     forecasts: dict | None = None,
     min_history_months: int | None = None,
+    seconds: dict | None = None,
 ) -> pd.DataFrame:
     """Rolling-origin backtest of several ranking methods on one unit set.
 
@@ -409,7 +425,7 @@ def backtest(
     ----------
     fb : features.build.FeatureBuilder (or an object with ``matrix``, ``panel``, ``months``, ``units``)
     methods : mapping name -> estimator or :class:`~models.baselines.PanelMean`
-        None means :func:`default_methods`.
+        None means :func:`backtest_methods` (every method but the boosting).
     origins : sequence of "YYYY-MM", optional
         Forecast origins. None means every usable cutoff
         (:func:`features.months.backtest_origins`): ``history_months`` complete months
@@ -428,6 +444,10 @@ def backtest(
         Target offence groups (default: the builder's target groups).
     per_origin : bool
         Return one row per (method, origin, slice) instead of the means.
+    seconds : dict, optional
+        Filled with each method's own run time in seconds, summed over origins: what it
+        added to the shared work (feature matrices, training rows and candidate fits are
+        computed once, by the first method that needs them, in the order of ``methods``).
     forecasts : dict, optional
         Filled with ``(method, "YYYY-MM") -> expected counts`` (Series by unit_id)
         and ``("actual", "YYYY-MM") -> events``, e.g. for a pooled calibration check.
@@ -440,7 +460,7 @@ def backtest(
     """
     if int(horizon) != horizon or horizon < 1:
         raise ValueError(f"horizon must be a whole number of months >= 1, got {horizon!r}")
-    methods = dict(default_methods() if methods is None else methods)
+    methods = dict(backtest_methods() if methods is None else methods)
     if getattr(fb, "source", "points") != "points":
         points = [k for k, m in methods.items() if isinstance(m, KernelBaseline)]
         if points:
@@ -474,6 +494,7 @@ def backtest(
         previous = window_sum(cache.count, shift(o, -horizon), horizon)
         harm_previous = window_sum(cache.harm, shift(o, -horizon), horizon)
         for name, method in methods.items():
+            started = time.perf_counter()
             scores = _scores(method, cache, o, horizon, train_origins, min_train_history, groups)
             scores.index = scores.index.astype(str)
             if forecasts is not None:
@@ -492,6 +513,8 @@ def backtest(
                 table["chosen"] = method.choices_[f"{o:%Y-%m}"]
                 table["why"] = method.reasons_[f"{o:%Y-%m}"]
             rows.append(table)
+            if seconds is not None:
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
     per = pd.concat(rows, ignore_index=True)
     per["horizon"] = int(horizon)
     return per if per_origin else summarise_origins(per)
@@ -569,7 +592,7 @@ def backtest_ceiling(
     fb, origins: Sequence, horizon: int = 1, coverages: Sequence[float] = (0.01, 0.05, 0.10),
     top_n: Sequence[int] = (10, 20), *, groups=None, n_sims: int = N_SIMS, seed: int = 0,
 ) -> dict:
-    """The attainable ceiling (:func:`models.ceiling.attainable_ceiling`) for a backtest's origins.
+    """The expected PEI* of a long-run-rate oracle (:func:`models.ceiling.oracle_ceiling`) for a backtest's origins.
 
     Rates and overdispersion come from the months with complete data from
     :data:`features.months.LONG_WINDOW` months before the first origin to the end of
@@ -584,7 +607,7 @@ def backtest_ceiling(
     use = [m for m in data_months(fb) if first <= m < end and m in have]
     frame = fb.units.frame
     areas = pd.Series(frame["area_m2"].to_numpy(dtype=float), index=frame["unit_id"].astype(str))
-    return attainable_ceiling(panel, areas, horizon, months=use, coverages=coverages, top_n=top_n,
+    return oracle_ceiling(panel, areas, horizon, months=use, coverages=coverages, top_n=top_n,
                               n_sims=n_sims, seed=seed)
 
 
@@ -623,6 +646,7 @@ def backtest_report(
     """
     summary = summarise_origins(per)
     if ceiling is not None:
+        ceiling = {**ceiling, "rows": ceiling_exceedance(per, summary, ceiling["rows"])}
         ceil = pd.DataFrame(ceiling["rows"])[["slice", "ceiling_pei", "ceiling_hit_rate"]]
         summary = summary.merge(ceil, on="slice", how="left")
         summary["pei_share"] = summary["pei"] / summary["ceiling_pei"]
@@ -646,8 +670,31 @@ def backtest_report(
         "default_method": default, "reference": reference, "records": records, "paired": paired,
         "ceiling": None if ceiling is None else {
             **{k: _plain(v) for k, v in ceiling.items() if k != "rows"},
-            "rows": [{k: _plain(v) for k, v in r.items()} for r in ceiling["rows"]]},
+            "rows": [{k: v if isinstance(v, list) else _plain(v) for k, v in r.items()} for r in ceiling["rows"]]},
     }
+
+
+def ceiling_exceedance(per: pd.DataFrame, summary: pd.DataFrame, rows: list[dict]) -> list[dict]:
+    """The ceiling rows with how often methods score above the oracle's expected PEI*, per slice.
+
+    Adds ``above`` (share of per-origin method rows with PEI* above ``ceiling_pei``),
+    ``above_hi`` (share above the top of its simulation interval, ``ceiling_pei_hi``)
+    and ``methods_above`` (methods whose mean PEI* over origins is above ``ceiling_pei``).
+    A forecaster that knew each place's long-run rate would score about ``ceiling_pei``;
+    rows above it are expected (noise, and places that really changed), so it is a
+    yardstick, not an upper bound.
+    """
+    out = []
+    for r in rows:
+        mine = per[per["slice"] == r["slice"]]["pei"].dropna()
+        means = summary[summary["slice"] == r["slice"]].set_index("method")["pei"].dropna()
+        c, hi = r.get("ceiling_pei"), r.get("ceiling_pei_hi")
+        ok = c is not None and np.isfinite(c)
+        out.append({**r,
+                    "above": float((mine > c).mean()) if ok and len(mine) else None,
+                    "above_hi": float((mine > hi).mean()) if ok and hi is not None and len(mine) else None,
+                    "methods_above": sorted(means[means > c].index) if ok else []})
+    return out
 
 
 def _plain(v):

@@ -26,7 +26,13 @@ from features.sources.loaders.context import IngestOptions
 from features.sources.store import REPORT_NAME, STORE_VERSION, Store
 from features.units import build_units
 from geo.units import UnitSet
-from models.backtest import backtest_ceiling, backtest_report, default_methods, min_history
+from models.backtest import (
+    ON_REQUEST,
+    backtest_ceiling,
+    backtest_report,
+    default_methods,
+    min_history,
+)
 from models.baselines import KernelBaseline
 from models.hotspots import write_geotiff
 from models.hotspots.analysis import analyse_hotspots
@@ -301,7 +307,8 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
     unknown = sorted(set(methods or []) - set(every))
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {sorted(every)}")
-    chosen = {k: v for k, v in every.items() if not methods or k in methods or k == REFERENCE}
+    chosen = {k: v for k, v in every.items()
+              if (k in methods if methods else k not in ON_REQUEST) or k == REFERENCE}
     with Engine.from_settings(settings) as engine:
         _, fb = builder_on(engine, settings, units, store_dir, progress)
         if getattr(fb, "source", "points") != "points" and not methods:

@@ -272,5 +272,9 @@ def test_backtest_report_has_per_origin_and_summary_rows_paired_differences_and_
     ceiling = five["count_1m"]["ceiling_pei"]
     assert 0.85 < ceiling < 1.0
     assert five["count_1m"]["pei_share"] == pytest.approx(1.0 / ceiling) and five["count_12m"]["pei_share"] == 0.0
+    # it is the oracle's expected PEI*, not a bound: every count_1m month (3 of the 6 method-months) is above it
+    (row,) = [r for r in report["ceiling"]["rows"] if r["slice"] == "25% area"]
+    assert report["ceiling"]["label"] == "expected PEI* of a long-run-rate oracle"
+    assert row["above"] == 0.5 and row["methods_above"] == ["count_1m"] and row["ceiling_pei_lo"] <= ceiling
     assert report["origins"] == ["2017-02", "2017-04", 3] and report["horizon"] == 1
     json.dumps(report)  # plain JSON: no NaN, no numpy scalars
