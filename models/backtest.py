@@ -116,6 +116,11 @@ class _Cache:
             self._X[origin] = with_long_levels(with_long_window(X, self.sv, origin), self.levels, origin)
         return self._X[origin]
 
+    def n_stars(self, origin: pd.Timestamp, horizon: int) -> dict:
+        """The ``n*`` of the target period at ``origin`` shared by every ranking scored there
+        (``n_stars`` of :func:`models.evaluation.evaluate_ranking`)."""
+        return self.memo.setdefault(("n_stars", origin, int(horizon)), {})
+
     def history(self, origin: pd.Timestamp) -> int:
         return sum(m < origin for m in self.months)
 
@@ -274,7 +279,7 @@ class NestedChoice:
             scores = scores.set_axis(scores.index.astype(str))
             table = evaluate_ranking(scores, cache.areas.reindex(scores.index),
                                      actual.set_axis(actual.index.astype(str)).reindex(scores.index),
-                                     coverages=self.coverages, top_n=())
+                                     coverages=self.coverages, top_n=(), n_stars=cache.n_stars(origin, horizon))
             cache.memo[key] = float(table["pei"].mean())
         return cache.memo[key]
 
@@ -505,7 +510,7 @@ def backtest(
                 previous=previous.set_axis(previous.index.astype(str)),
                 harm=harm.set_axis(harm.index.astype(str)),
                 harm_previous=harm_previous.set_axis(harm_previous.index.astype(str)),
-                coverages=coverages, top_n=top_n,
+                coverages=coverages, top_n=top_n, n_stars=cache.n_stars(o, horizon),
             )
             table.insert(0, "origin", f"{o:%Y-%m}")
             table.insert(0, "method", name)
