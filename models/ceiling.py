@@ -32,6 +32,17 @@ Model (stated so it can be checked):
   :func:`models.evaluation.ranking_slices`) and is scored with exact ``n*``. The ceiling is the
   mean over draws, with the 2.5% and 97.5% quantiles.
 
+Small slices of unequal units. An area slice is a prefix of the ranking that stops at the
+first unit that would overflow the budget, while ``n*`` may pack any units into the whole
+budget. At 1% of a borough's LSOAs the slice holds four or five units, so the oracle's
+expected PEI* there measures how well its densest units happen to pack the budget as much
+as what it knows: on Barnet's LSOAs its 1% slice covers 0.73% of the area and holds a
+long-run rate of 29.1 events a month, where the best whole-unit selection within 1% holds
+36.1. Where the oracle's second unit is a large one, its slice is one small unit and its
+expected PEI* collapses, while a forecast ordered differently fills the budget and scores
+far above it. ``oracle_area_share`` in each row says how much of the budget the oracle's
+slice covers; read the 1% figures on areas with it.
+
 What it is not: a bound on forecasters that know more than each place's long-run
 rate (a real change in a place, known ahead, could beat it), and, like any
 estimate of true rates from a few years of data, it is approximate (a few
@@ -162,7 +173,9 @@ def oracle_ceiling(
 
     Returns
     -------
-    dict: ``label`` (:data:`LABEL`), ``rows`` (one per slice: ``slice``, ``ceiling_pei``, ``ceiling_pei_lo``,
+    dict: ``label`` (:data:`LABEL`), ``rows`` (one per slice: ``slice``, ``oracle_area_share`` (the
+    share of the area the oracle's slice covers: an area slice stops at the first unit that would
+    overflow it, see :mod:`models.evaluation`), ``ceiling_pei``, ``ceiling_pei_lo``,
     ``ceiling_pei_hi``, ``ceiling_hit_rate``, ``ceiling_hit_rate_lo``,
     ``ceiling_hit_rate_hi``), ``alpha``, ``rates`` (the shrinkage info),
     ``events_per_period``, ``horizon``, ``n_sims``, ``seed``, ``months`` (first, last, n).
@@ -194,8 +207,9 @@ def oracle_ceiling(
             sims[sl["slice"]]["pei"].append(n / best if best > 0 else np.nan)
             sims[sl["slice"]]["hit_rate"].append(n / N if N > 0 else np.nan)
     rows = []
+    shares = {sl["slice"]: float(areas.loc[sl["units"]].sum() / areas.sum()) for sl in slices}
     for label, g in sims.items():
-        row = {"slice": label}
+        row = {"slice": label, "oracle_area_share": shares[label]}
         for m in ("pei", "hit_rate"):
             v = np.asarray(g[m], dtype=float)
             v = v[np.isfinite(v)]

@@ -171,6 +171,10 @@ def backtest_text(report: dict) -> list[str]:
                           for r in ceiling["rows"])
         lines.append(f"{ceiling.get('label', ORACLE)} (95% simulation interval): {parts} (overdispersion "
                      f"{ceiling['alpha']:.3f}, {ceiling['n_sims']} simulated periods, seed {ceiling['seed']})")
+        packed = [r for r in ceiling["rows"] if r.get("oracle_area_share") is not None and "area" in r["slice"]]
+        if packed:
+            lines.append("  the oracle's slices cover: " + ", ".join(
+                f"{r['slice']} {r['oracle_area_share']:.2%}" for r in packed) + " of the area")
         above = [r for r in ceiling["rows"] if r.get("above") is not None]
         if above:
             lines.append("  method-months above it (above its interval): " + ", ".join(
@@ -237,7 +241,10 @@ def _sections(meta: dict) -> list[tuple[str, list]]:
             backtest += [("p", f"The {ORACLE} per slice, with its 95% simulation interval; 'above' is the share "
                                "of method-months that scored above it ('above_hi': above its interval)."),
                          ("table", *_table(rows, ["slice", "ceiling_pei", "ceiling_pei_lo", "ceiling_pei_hi",
-                                                  "above", "above_hi"]))]
+                                                  "above", "above_hi", "oracle_area_share"])),
+                         ("p", "oracle_area_share: how much of the area the oracle's slice covers (a slice stops at "
+                               "the first place that would overflow it); at 1% of an area's LSOAs it is a few "
+                               "places, and the oracle's figure there measures packing as much as knowledge.")]
         if meta.get("backtest_paired"):
             backtest += [("p", f"Paired per origin against {meta['backtest_paired'][0].get('against')}: mean "
                                "difference in PEI*, 95% bootstrap interval over origins, months better/worse."),

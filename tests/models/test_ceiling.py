@@ -89,3 +89,19 @@ def test_ceiling_validation():
         oracle_ceiling(panel_from([1.0]), areas, 0)
     with pytest.raises(ValueError, match="no month 2030-01"):
         oracle_ceiling(panel_from([1.0]), areas, 1, months=["2030-01"])
+
+
+def test_at_a_small_slice_of_unequal_units_the_oracle_measures_packing_and_says_how_much_it_covers():
+    # a (2 km², 10 a month) is densest, then b (10 km², 30), then c, d, e (1 km², 2.5 each); 85 fillers.
+    # A 5% slice (5 of 100 km²) is a prefix: a, then b would overflow, so the oracle takes a alone
+    # (2% of the area, 10 a month) while n* packs a + c + d + e (17.5 a month) into the budget.
+    rates = np.r_[10.0, 30.0, 2.5, 2.5, 2.5, np.full(85, 0.05)]
+    areas = pd.Series(np.r_[2.0, 10.0, 1.0, 1.0, 1.0, np.ones(85)], index=[f"u{i}" for i in range(90)])
+    # seed 1: the estimated rates keep b denser than c, d and e, as the true ones are
+    c = oracle_ceiling(panel_from(rates, seed=1), areas, 1, coverages=(0.05,), top_n=(), alpha=0.0,
+                       n_sims=200, seed=0)
+    (row,) = c["rows"]
+    assert c["label"] == "expected PEI* of a long-run-rate oracle"
+    assert row["oracle_area_share"] == pytest.approx(0.02)
+    # about 10 / 17.5: far below what knowing the rates would give with a better packing
+    assert 0.5 < row["ceiling_pei"] < 0.65 and row["ceiling_pei_lo"] < row["ceiling_pei"] < row["ceiling_pei_hi"]
