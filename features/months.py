@@ -190,12 +190,13 @@ class OriginPlan:
 
 
 def backtest_origins(complete: Iterable, history: int, horizon: int = 1, *, min_history: int | None = None,
-                     count: int = 18) -> OriginPlan:
+                     count: int = 18, max_gap: int = 3) -> OriginPlan:
     """The last ``count`` usable cutoffs (:func:`usable_cutoffs`) as backtest origins, with what removed others.
 
     A month between the first and last complete month that is not complete (missing or
     thin) removes every origin whose history or horizon it falls in; ``removed`` names,
-    per such month, the origins that the last ``count`` would otherwise have held.
+    per such month in a run of at most ``max_gap`` of them, the origins that the last
+    ``count`` would otherwise have held (a longer gap is the data's span, not a hole).
 
     Raises
     ------
@@ -219,7 +220,18 @@ def backtest_origins(complete: Iterable, history: int, horizon: int = 1, *, min_
     if not usable:
         raise ValueError(f"no backtest origin has {need} (at least {floor + horizon} complete months in a row); "
                          f"the complete months are {ranges(have)}")
-    every = months_between(have[0], have[-1])
+    # a short run of missing or thin months is a hole in the data: name what it removed; a long
+    # gap (years between a series and a later extract) is the data's span, said elsewhere
+    every = set(have)
+    span = months_between(have[0], have[-1])
+    run: list[pd.Timestamp] = []
+    for m in span:
+        if m in every:
+            if len(run) <= max_gap:
+                every.update(run)
+            run = []
+        else:
+            run.append(m)
     ideal = usable_cutoffs(every, history, horizon, min_history=min_history)[-int(count):]
     removed: dict[pd.Timestamp, list[pd.Timestamp]] = {}
     for o in ideal:

@@ -76,3 +76,13 @@ def test_a_12_month_folder_backtests_on_a_shortened_window_and_6_months_refuse_n
     assert ranges(backtest_origins(months_between("2016-01", "2016-12"), 12, 3, min_history=9).origins) == "2016-10"
     with pytest.raises(ValueError, match=r"at least 8 complete months in a row\); the complete months are 2016-01..2016-06"):
         backtest_origins(months_between("2016-01", "2016-06"), 12, 1, min_history=7)
+
+
+def test_a_long_gap_before_a_later_extract_is_not_named_month_by_month():
+    have = months_between("2016-01", "2018-06") + [month("2024-04")]  # years later, one extract
+    plan = backtest_origins(have, 12, 1, min_history=7)
+    assert ranges(plan.origins) == "2017-01..2018-06" and plan.removed == {}
+    with_hole = [m for m in have if m not in (month("2017-09"), month("2017-10"))]  # a two-month hole
+    plan = backtest_origins(with_hole, 12, 1, min_history=7)
+    assert {f"{m:%Y-%m}": ranges(o) for m, o in plan.removed.items()} == {
+        "2017-09": "2017-09..2018-06", "2017-10": "2017-10..2018-06"}
