@@ -105,7 +105,7 @@ def ceiling_sentence(summary: list[dict], ceiling: dict | None, *, method: str, 
     interval = (f"; its simulation interval {row['ceiling_pei_lo']:.2f}-{row['ceiling_pei_hi']:.2f}"
                 if row.get("ceiling_pei_lo") is not None and row.get("ceiling_pei_hi") is not None else "")
     above = (f"; {row['above']:.0%} of the methods' months scored above it" if row.get("above") is not None else "")
-    what = (f"The oracle knows every place's long-run rate and nothing else; next month's counts are a random draw "
+    what = (f"The oracle knows every place's long-run rate and nothing else; each period's counts are a random draw "
             f"around those rates ({ceiling.get('n_sims')} simulated periods, overdispersion "
             f"{ceiling.get('alpha', 0):.3f}), so it is a yardstick, not a bound: a month's draw, or a place that "
             "really changed, can put a forecast above it")

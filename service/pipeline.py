@@ -301,7 +301,9 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
 
     Returns :func:`models.backtest.backtest_report` (the plain 12-month count is
     always included: every method is compared with it) with ``skipped``: the
-    requested origins that could not be scored, and why.
+    requested origins that could not be scored, and why; and ``origin_notes``: for
+    default origins, what shortened or removed them (:func:`origin_plan`). The boosting
+    (:data:`models.backtest.ON_REQUEST`) runs only when asked for by name.
     """
     every = default_methods(seed=settings.model.seed)
     unknown = sorted(set(methods or []) - set(every))
@@ -323,15 +325,13 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
             if not origins:
                 raise ValueError(f"none of the origins can be scored: {skipped}")
         else:
-            origins, notes = origin_plan(fb, horizon, settings.model.history_months)
+            origins, notes = origin_plan(fb, horizon, settings.model.history_months)  # said with the report
         if progress:
-            for note in notes:
-                progress(note)
             progress(f"backtest on {units}: {len(chosen)} methods x {len(origins)} origins ({origins[0]}..{origins[-1]})")
         per = engine.backtest(fb, chosen, origins=origins, horizon=horizon,
                               history_months=settings.model.history_months, per_origin=True)
         if progress:
-            progress("attainable ceiling (simulation from the long-run rates)")
+            progress("expected PEI* of a long-run-rate oracle (simulation from the long-run rates)")
         ceiling = backtest_ceiling(fb, origins, horizon, seed=settings.model.seed)
     report = backtest_report(per, units, default=DEFAULT_METHOD, reference=REFERENCE, ceiling=ceiling,
                              seed=settings.model.seed)
