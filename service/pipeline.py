@@ -26,7 +26,13 @@ from features.sources.loaders.context import IngestOptions
 from features.sources.store import REPORT_NAME, STORE_VERSION, Store
 from features.units import build_units
 from geo.units import UnitSet
-from models.backtest import backtest_ceiling, backtest_report, default_methods
+from models.backtest import (
+    ON_REQUEST,
+    backtest_ceiling,
+    backtest_report,
+    default_methods,
+    min_history,
+)
 from models.baselines import KernelBaseline
 from models.hotspots import write_geotiff
 from models.hotspots.analysis import analyse_hotspots
@@ -177,29 +183,44 @@ def feature_builder(settings: Settings, units: str, store_dir: Path | None = Non
 def features_step(settings: Settings, units: str, cutoff: str, store_dir: Path | None = None,
                   out_dir: Path | None = None, progress: Progress | None = None) -> dict:
     _, builder = feature_builder(settings, units, store_dir, progress, cutoff=cutoff)
-    cutoff = checked_cutoff(builder, cutoff, settings.model.history_months)
+    cutoff = checked_cutoff(builder, cutoff, settings.model.history_months,
+                            min_history=shortest_history(settings))
     return features_to_files(builder, cutoff, Path(out_dir) if out_dir is not None else settings.out_dir / "features")
 
 
-def latest_cutoff(fb, window_months: int = 12, horizon: int = 0) -> str:
+def shortest_history(settings: Settings, horizon: int | None = None) -> int:
+    """The fewest complete months a cutoff may stand on when the data begin inside its window.
+
+    What fitting needs (:func:`models.backtest.min_history`) for ``horizon``, or for the
+    longest horizon a run trains (next month and the planning horizon) when None.
+    """
+    if horizon is None:
+        horizon = max(int(settings.model.horizon_months), int(settings.model.planning_horizon_months or 0))
+    return min(min_history(int(horizon)), int(settings.model.history_months))
+
+
+def latest_cutoff(fb, window_months: int = 12, horizon: int = 0, min_history: int | None = None) -> str:
     """The latest cutoff whose previous ``window_months`` (and ``horizon`` after it) are complete.
 
     A store can end with an isolated extract (one month years after the main series),
     or with a thin month; a cutoff after either would see a broken history, so it is skipped.
+    With ``min_history``, data shorter than the window are used from their first complete
+    month, when there are at least ``min_history`` of them.
     """
-    usable = fb.usable_cutoffs(window_months, horizon)
+    usable = fb.usable_cutoffs(window_months, horizon, min_history)
     if not usable:
-        raise ValueError(f"no cutoff of {fb.units.edition} has {window_months} complete months before it "
+        floor = window_months if min_history is None else min(min_history, window_months)
+        raise ValueError(f"no cutoff of {fb.units.edition} has {floor} complete months before it "
                          f"(data {fb.data_span()})")
     return label(usable[-1])
 
 
-def checked_cutoff(fb, cutoff: str | None, history: int, horizon: int = 0) -> str:
+def checked_cutoff(fb, cutoff: str | None, history: int, horizon: int = 0, min_history: int | None = None) -> str:
     """``cutoff`` if its history (and horizon) are complete, else a ValueError naming the bad months;
     the latest usable cutoff when ``cutoff`` is None."""
     if cutoff is None:
-        return latest_cutoff(fb, history, horizon)
-    return label(fb.check_cutoff(month(cutoff), history, horizon))
+        return latest_cutoff(fb, history, horizon, min_history)
+    return label(fb.check_cutoff(month(cutoff), history, horizon, min_history=min_history))
 
 
 def target_events(store, settings: Settings):
@@ -228,7 +249,7 @@ def hotspots_step(settings: Settings, units: str, cutoff: str | None = None, sto
     the settings' (see :func:`hotspot_options`).
     """
     store, fb = feature_builder(settings, units, store_dir, progress, cutoff=cutoff)
-    cutoff = checked_cutoff(fb, cutoff, HOTSPOT_WINDOW)
+    cutoff = checked_cutoff(fb, cutoff, HOTSPOT_WINDOW, min_history=shortest_history(settings))
     options = hotspot_options(settings, **overrides)
     if progress:
         how = (f"{options['permutations']} permutations" if options["inference"] == "permutation"
@@ -254,13 +275,17 @@ def hotspots_step(settings: Settings, units: str, cutoff: str | None = None, sto
     return result, paths
 
 
+def origin_plan(fb, horizon: int, history_months: int, count: int = 18) -> tuple[list[str], list[str]]:
+    """(origins, notes): the last ``count`` usable origins (:meth:`features.build.FeatureBuilder.backtest_origins`,
+    history shortened down to :func:`models.backtest.min_history` when the data are short) and what
+    shortened or removed them."""
+    plan, notes = fb.backtest_origins(history_months, horizon, min_history(horizon), count)
+    return [label(m) for m in plan.origins], notes
+
+
 def backtest_origins(fb, horizon: int, history_months: int, count: int = 18) -> list[str]:
-    """The last ``count`` origins with complete history before them and a complete horizon after."""
-    ok = [label(m) for m in fb.usable_cutoffs(history_months, horizon)]
-    if not ok:
-        raise ValueError(f"no origin of {fb.units.edition} has {history_months} complete months of history and "
-                         f"{horizon} complete month(s) after it (data {fb.data_span()})")
-    return ok[-count:]
+    """The last ``count`` origins with complete history before them and a complete horizon after (:func:`origin_plan`)."""
+    return origin_plan(fb, horizon, history_months, count)[0]
 
 
 def split_origins(fb, origins: list[str], horizon: int, history_months: int) -> tuple[list[str], dict[str, str]]:
@@ -268,7 +293,7 @@ def split_origins(fb, origins: list[str], horizon: int, history_months: int) -> 
     usable, skipped = [], {}
     for o in origins:
         try:
-            fb.check_cutoff(month(o), history_months, horizon, what="origin")
+            fb.check_cutoff(month(o), history_months, horizon, what="origin", min_history=min_history(horizon))
             usable.append(label(o))
         except ValueError as exc:
             skipped[label(o)] = str(exc).split(": ", 1)[1].split("; the latest", 1)[0].split("; no origin", 1)[0]
@@ -282,13 +307,16 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
 
     Returns :func:`models.backtest.backtest_report` (the plain 12-month count is
     always included: every method is compared with it) with ``skipped``: the
-    requested origins that could not be scored, and why.
+    requested origins that could not be scored, and why; and ``origin_notes``: for
+    default origins, what shortened or removed them (:func:`origin_plan`). The boosting
+    (:data:`models.backtest.ON_REQUEST`) runs only when asked for by name.
     """
     every = default_methods(seed=settings.model.seed)
     unknown = sorted(set(methods or []) - set(every))
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {sorted(every)}")
-    chosen = {k: v for k, v in every.items() if not methods or k in methods or k == REFERENCE}
+    chosen = {k: v for k, v in every.items()
+              if (k in methods if methods else k not in ON_REQUEST) or k == REFERENCE}
     with Engine.from_settings(settings) as engine:
         _, fb = builder_on(engine, settings, units, store_dir, progress)
         if getattr(fb, "source", "points") != "points" and not methods:
@@ -297,22 +325,23 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
             if progress:
                 progress(f"{', '.join(kernels)} left out: the {units} events are monthly counts by area, not points")
         skipped: dict[str, str] = {}
+        notes: list[str] = []
         if origins:
             origins, skipped = split_origins(fb, origins, horizon, settings.model.history_months)
             if not origins:
                 raise ValueError(f"none of the origins can be scored: {skipped}")
         else:
-            origins = backtest_origins(fb, horizon, settings.model.history_months)
+            origins, notes = origin_plan(fb, horizon, settings.model.history_months)  # said with the report
         if progress:
             progress(f"backtest on {units}: {len(chosen)} methods x {len(origins)} origins ({origins[0]}..{origins[-1]})")
         per = engine.backtest(fb, chosen, origins=origins, horizon=horizon,
                               history_months=settings.model.history_months, per_origin=True)
         if progress:
-            progress("attainable ceiling (simulation from the long-run rates)")
+            progress("expected PEI* of a long-run-rate oracle (simulation from the long-run rates)")
         ceiling = backtest_ceiling(fb, origins, horizon, seed=settings.model.seed)
     report = backtest_report(per, units, default=DEFAULT_METHOD, reference=REFERENCE, ceiling=ceiling,
                              seed=settings.model.seed)
-    return {**report, "skipped": skipped}
+    return {**report, "skipped": skipped, "origin_notes": notes}
 
 
 def train_step(settings: Settings, units: str, cutoff: str | None = None, method: str | None = None,
@@ -330,7 +359,7 @@ def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None =
              progress: Progress | None = None, horizon: int | None = None) -> str:
     """Train and save one version on ``engine`` for ``horizon`` months (default the settings'); the card is written with it."""
     horizon = int(horizon or settings.model.horizon_months)
-    cutoff = checked_cutoff(fb, cutoff, settings.model.history_months)
+    cutoff = checked_cutoff(fb, cutoff, settings.model.history_months, min_history=shortest_history(settings, horizon))
     try:
         origins = [o for o in backtest_origins(fb, horizon, settings.model.history_months, count=24) if o < cutoff][-12:]
     except ValueError:
