@@ -263,6 +263,18 @@ def _sections(meta: dict) -> list[tuple[str, list]]:
     fairness = [("table", *_table(fair.get("rows"), ["measure", "top_places", "borough", "ratio"])),
                 ("p", f"Top {fair.get('top_n')} places. {fair.get('note', '')}")] \
         if fair else [("p", "No fairness profile was computed.")]
+    issued = [r for r in meta.get("ledger") or [] if r.get("units") == meta.get("units")]
+    ledger = [("p", "Every forecast svrisk issued on this data folder is scored once its months arrive (the "
+                    "forecast ledger, `svrisk ledger`): PEI* at 5% of the area against the 12-month count issued "
+                    "at the same cutoff. A backtest says how a method would have done; this is how it did."),
+              ("table", ["horizon", "scored", "cutoffs", "PEI* forecast", "PEI* count", "difference",
+                         "paired 95% interval"],
+               [[str(r["horizon"]), str(r["scored"]), f"{r['first']}..{r['last']}", f"{r['pei_5']:.3f}",
+                 f"{r['count_pei_5']:.3f}", f"{r['difference']:+.3f}",
+                 f"{r['interval'][0]:+.3f} to {r['interval'][1]:+.3f}" if r.get("interval") else "needs 6 scored"]
+                for r in issued])] + [("p", w) for r in issued for w in r.get("warnings", [])] \
+        if issued else [("p", "No forecast on these units has been scored yet: the ledger fills as the data "
+                              "for forecast months arrive.")]
     caveats = [("p", c) for c in meta.get("caveats") or []]
     summary = meta.get("backtest") or []
     name = meta.get("method", "")
@@ -272,6 +284,7 @@ def _sections(meta: dict) -> list[tuple[str, list]]:
         ("p", ceiling_sentence(summary, meta.get("ceiling"), method=name)),
     ]
     return [("Verdict", verdict_blocks), ("Data", data), ("Method", method), ("Backtest", backtest),
+            ("Issued forecasts, scored", ledger),
             ("Calibration", calibration), ("Fairness profile", fairness), ("Caveats", caveats)]
 
 

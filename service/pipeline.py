@@ -45,6 +45,7 @@ from models.interventions import (
     plan_intervention,
     staggered_areas,
 )
+from models.ledger import Ledger, LedgerError, running_record
 from models.lifecycle import REFERENCE, train
 from models.ranking import DEFAULT_METHOD
 from reports.evaluation import area_wards, evaluation_id, parse_area, write_evaluation, write_plan
@@ -355,6 +356,11 @@ def train_step(settings: Settings, units: str, cutoff: str | None = None, method
     return version, models_dir / version
 
 
+def ledger_dir(settings: Settings, store) -> Path:
+    """The forecast ledger of one data folder: beside the runs, named like its store (which is remade on ingest)."""
+    return settings.out_dir / "ledger" / Path(store.root).name
+
+
 def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None = None, method: str | None = None,
              progress: Progress | None = None, horizon: int | None = None) -> str:
     """Train and save one version on ``engine`` for ``horizon`` months (default the settings'); the card is written with it."""
@@ -377,8 +383,14 @@ def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None =
             progress(f"fitting on {threads} thread(s) of {engine.cores} usable core(s)")
         return chosen
 
+    try:
+        issued = running_record(Ledger(ledger_dir(settings, store)))
+    except LedgerError as exc:
+        issued = []
+        if progress:
+            progress(f"warning: the model card leaves out the forecast ledger: {exc}")
     return train(fb, cutoff, settings.out_dir / "models", method=method, horizon=horizon, seed=settings.model.seed,
-                 backtest_origins=origins or None, data_hashes=data_hashes(report),
+                 backtest_origins=origins or None, data_hashes=data_hashes(report), ledger=issued,
                  data_dir=report.get("data_dir_resolved"),
                  estimator_for=on_engine, documents=card_documents)
 

@@ -51,6 +51,7 @@ from service.pipeline import (
     builder_on,
     checked_cutoff,
     hotspot_options,
+    ledger_dir,
     shortest_history,
     target_events,
     train_on,
@@ -324,6 +325,11 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         if model_version is not None:
             model, model_meta = checked_model(models_dir, model_version, fb, cutoff, binding["data_dir"])
         current = beside_choice(fb, cutoff, areas)
+        # earlier forecasts whose months have arrived are scored before anything is trained, so the
+        # model cards and this run's briefing quote them
+        ledger = Ledger(ledger_dir(settings, store))
+        say("forecast ledger: scoring earlier forecasts whose months have arrived")
+        score_due(ledger, {(b.units.edition, b.source): b for b in built})
         trained = model_version is None
         if trained:
             model_version = train_on(engine, settings, store, fb, cutoff, progress=say)
@@ -393,9 +399,6 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     figures["knife"] = knife_figures(store.table("dashboard_counts") if store.has("dashboard_counts") else None,
                                      wards)
 
-    ledger = Ledger(ledger_dir(settings, store))
-    say("forecast ledger: scoring earlier forecasts whose months have arrived")
-    score_due(ledger, {(b.units.edition, b.source): b for b in built})
     ledger_meta = ledger_summary(ledger, units)
 
     demo = is_demo_store(store.report(), settings.demo_dir)
@@ -451,11 +454,6 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
                                      units=bfb.units.edition, source=bfb.source, cutoff=str(cut), horizon=int(h),
                                      method=mmeta.get("method"), model_version=version, areas=areas_m2))
     return final
-
-
-def ledger_dir(settings: Settings, store) -> Path:
-    """The forecast ledger of one data folder: beside the runs, named like its store (which is remade on ingest)."""
-    return settings.out_dir / "ledger" / Path(store.root).name
 
 
 def ledger_summary(ledger: Ledger, units: str, recent: int = 12) -> dict:

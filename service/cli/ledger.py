@@ -22,7 +22,7 @@ def ledger_command(
 ) -> None:
     """The forecast ledger of DATA: per units and horizon, scored forecasts against the 12-month count."""
     settings = settings_for(data)
-    folder = settings.out_dir / "ledger" / default_store_dir(settings, data_dir_for(settings)).name
+    folder = settings.out_dir / "ledger" / default_store_dir(settings, data_dir_for(settings)).name  # as ledger_dir
     ledger = Ledger(folder)
     entries = ledger.entries()
     running = running_record(ledger)
