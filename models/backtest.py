@@ -222,7 +222,10 @@ class NestedChoice:
     ``inner_origins``) latest origins whose targets end before ``c``
     (:func:`training_origins`), each fitted only on data before its own origin, and
     scored by its mean PEI* over the area slices ``coverages``. The first candidate
-    is the simple one (the long-run mean). A richer candidate is chosen only when
+    is the simple one (the long-run mean); with ``simple=2`` the first two are simple
+    yardsticks (the long-run mean and last year's count) and, given ``min_inner`` inner
+    origins, the one with the better mean criterion is the simple one. A richer candidate
+    is chosen only when
 
     * there are at least ``min_inner`` inner origins to judge by, and
     * its mean paired difference from the simple one over those origins is more than
@@ -256,10 +259,13 @@ class NestedChoice:
     """
 
     def __init__(self, candidates: Mapping, inner_origins: int = 12, min_inner: int = 6, noise: float = 2.0,
-                 coverages: Sequence[float] = (0.01, 0.05, 0.10)):
+                 coverages: Sequence[float] = (0.01, 0.05, 0.10), simple: int = 1):
         if not candidates:
             raise ValueError("NestedChoice needs at least one candidate")
+        if not 1 <= int(simple) <= len(candidates):
+            raise ValueError(f"simple must be between 1 and the {len(candidates)} candidates, got {simple!r}")
         self.candidates = dict(candidates)
+        self.simple = int(simple)
         self.inner_origins = int(inner_origins)
         self.min_inner = int(min_inner)
         self.noise = float(noise)
@@ -314,6 +320,16 @@ class NestedChoice:
         simple, n = names[0], len(table)
         if n == 0:
             return simple, f"{simple}: no earlier origin to judge by", {}
+        lead = ""
+        if self.simple > 1 and n >= self.min_inner:
+            # the simple yardsticks (a long-run mean, last year's count): the better one on the inner origins;
+            # where places change (new estates, boundary re-basing) last year's count can beat a long mean
+            best_simple = max(names[:self.simple], key=lambda r: (float(table[r].mean()), -names.index(r)))
+            if best_simple != simple:
+                lead = (f"{best_simple} led {simple} on {n} inner origins "
+                        f"({float(table[best_simple].mean()):.4f} against {float(table[simple].mean()):.4f}); ")
+                simple = best_simple
+        names = [simple] + [r for r in names[self.simple:]]
         paired = {}
         for r in names[1:]:
             d = (table[r] - table[simple]).to_numpy(dtype=float)
@@ -325,13 +341,13 @@ class NestedChoice:
         if passing:
             best = max(passing, key=lambda r: (paired[r]["mean_diff"], -names.index(r)))
             p = paired[best]
-            return best, (f"{best}: beat {simple} by {p['mean_diff']:+.4f} on {n} inner origins, more than its "
+            return best, (f"{best}: {lead}beat {simple} by {p['mean_diff']:+.4f} on {n} inner origins, more than its "
                           f"paired noise ({self.noise:g} s.e. = {self.noise * p['se']:.4f})"), paired
         if not paired:
-            return simple, f"{simple}: the only candidate", paired
+            return simple, f"{simple}: {lead}the only candidate", paired
         best = max(paired, key=lambda r: (paired[r]["mean_diff"], -names.index(r)))
         p = paired[best]
-        return simple, (f"{simple}: no richer candidate beat it by more than its paired noise on {n} inner origins "
+        return simple, (f"{simple}: {lead}no richer candidate beat it by more than its paired noise on {n} inner origins "
                         f"(best {best} {p['mean_diff']:+.4f}, {self.noise:g} s.e. = {self.noise * p['se']:.4f})"), paired
 
     def __repr__(self) -> str:
@@ -347,7 +363,9 @@ def forecast_matrix(fb, cutoff) -> pd.DataFrame:
 def transparent_candidates() -> dict:
     """The default's candidates, simplest first: each a rate anyone can read.
 
-    ``long_mean`` the 36-month mean (as an estimator on the matrix), ``glm_own`` a
+    ``long_mean`` the 36-month mean (as an estimator on the matrix), ``count_12m`` last
+    year's count (the two simple yardsticks: :class:`NestedChoice` takes the better of them on
+    the inner origins as the one a richer candidate must beat), ``glm_own`` a
     Poisson GLM on the place's own history (:data:`models.glm.OWN_HISTORY`),
     ``glm_levels`` that plus the long-run levels of other crime types
     (:data:`models.glm.OTHER_LEVELS`), ``glm`` that plus context and the spatial lag
@@ -355,6 +373,7 @@ def transparent_candidates() -> dict:
     """
     return {
         "long_mean": ColumnRanker(LONG_MEAN_COLUMN),
+        "count_12m": ColumnRanker("cnt_sv_12m"),
         "glm_own": PoissonGLM(features=OWN_HISTORY, spatial_lag=False),
         "glm_levels": PoissonGLM(features=(*OWN_HISTORY, *OTHER_LEVELS), spatial_lag=False),
         "glm": PoissonGLM(),
@@ -371,8 +390,8 @@ def default_methods(seed: int = 0) -> dict:
     """
     methods = baseline_methods()
     candidates = transparent_candidates()
-    methods |= {k: v for k, v in candidates.items() if k != "long_mean"}  # long_mean is already a baseline
-    methods["nested"] = NestedChoice(candidates)
+    methods |= {k: v for k, v in candidates.items() if k not in ("long_mean", "count_12m")}  # already baselines
+    methods["nested"] = NestedChoice(candidates, simple=2)
     methods["xgb"] = PoissonBoost(seed=seed)
     methods["blend"] = BlendedBoost(PoissonBoost(seed=seed))
     return methods

@@ -278,3 +278,23 @@ def test_backtest_report_has_per_origin_and_summary_rows_paired_differences_and_
     assert row["above"] == 0.5 and row["methods_above"] == ["count_1m"] and row["ceiling_pei_lo"] <= ceiling
     assert report["origins"] == ["2017-02", "2017-04", 3] and report["horizon"] == 1
     json.dumps(report)  # plain JSON: no NaN, no numpy scalars
+
+
+def test_the_better_of_two_simple_yardsticks_is_the_one_a_richer_candidate_must_beat():
+    from models.backtest import NestedChoice
+
+    # last year's count leads the long mean on every inner origin (a place that changed); the GLM
+    # beats the long mean but not the count by more than noise
+    rows = pd.DataFrame({"long_mean": [0.60, 0.62, 0.58, 0.61, 0.59, 0.60],
+                         "count_12m": [0.80, 0.82, 0.79, 0.81, 0.80, 0.80],
+                         "glm": [0.81, 0.80, 0.80, 0.82, 0.79, 0.81]})
+    nested = NestedChoice({"long_mean": None, "count_12m": None, "glm": None}, simple=2)
+    name, why, paired = nested.decide(rows)
+    assert name == "count_12m" and why.startswith("count_12m: count_12m led long_mean on 6 inner origins")
+    assert set(paired) == {"glm"} and paired["glm"]["mean_diff"] == pytest.approx(0.0017, abs=1e-4)
+    # with too few inner origins to judge, the first (the long-run mean) stands
+    assert nested.decide(rows.head(3))[0] == "long_mean"
+    # one simple yardstick (the old rule): the GLM clearly beats the long mean
+    assert NestedChoice({"long_mean": None, "glm": None}).decide(rows[["long_mean", "glm"]])[0] == "glm"
+    with pytest.raises(ValueError, match="simple must be between 1 and the 3 candidates"):
+        NestedChoice({"long_mean": None, "count_12m": None, "glm": None}, simple=4)
