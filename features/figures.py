@@ -16,7 +16,17 @@ import pandas as pd
 from features.months import month, months_between, ranges, shift, window_months
 
 SV_MEASURE = "serious violence"
+"""The broad measure: every offence of the groups violence against the person, robbery and sexual
+offences (the taxonomy's ``serious_violence`` flag, which is set exactly on those groups)."""
+CORE_MEASURE = "core serious violence"
+"""The core measure: violence with injury, homicide, personal robbery and sexual offences (the
+taxonomy's ``core`` flag); only sources with the Met's minor categories can give it."""
 ALL_MEASURE = "all offences"
+MEASURE_NAMES = {
+    CORE_MEASURE: "Serious violence, core (violence with injury, homicide, personal robbery, sexual offences)",
+    SV_MEASURE: "Serious violence, broad (all violence against the person, robbery, sexual offences)",
+}
+"""One name per measure, used by the evidence pack and the briefing alike."""
 NOT_AN_OFFENCE = ("asb",)
 """Groups that are not notifiable offences: left out of "all offences"."""
 
@@ -51,7 +61,8 @@ def window_figures(
     ----------
     counts : DataFrame
         Columns ``month``, ``group``, ``serious_violence``, ``police_generated`` and, optionally,
-        ``count`` (else each row counts 1) and the ``by`` column.
+        ``core`` (the core measure is reported only with it), ``count`` (else each row counts 1)
+        and the ``by`` column.
     period_end : month
         Last month of the window ("YYYY-MM").
     by : str, optional
@@ -66,14 +77,16 @@ def window_figures(
     months : int
         Window length.
     groups : sequence of str, optional
-        Offence groups to report, in order; default every group in ``counts`` (sorted). Two
-        measures follow them: :data:`SV_MEASURE` (rows flagged serious violence) and
+        Offence groups to report, in order; default every group in ``counts`` (sorted). The
+        measures follow them: :data:`SV_MEASURE` (rows flagged serious violence), then
+        :data:`CORE_MEASURE` (rows flagged core, when ``counts`` has the column) and
         :data:`ALL_MEASURE` (every group but :data:`NOT_AN_OFFENCE`).
 
     Returns
     -------
     DataFrame
         One row per (``by`` value, measure): ``measure``, ``count``, ``previous``, ``change_pct``,
+        ``change_lo_pct`` and ``change_hi_pct`` (95% interval of the change, :func:`change_interval`),
         ``rate_per_1000``, ``previous_rate_per_1000``, ``police_generated_share``,
         ``police_generated`` (share >= 0.5), ``period_start``, ``period_end``,
         ``previous_start``, ``previous_end`` ("YYYY-MM").
@@ -98,6 +111,8 @@ def window_figures(
     names = list(groups) if groups is not None else sorted(group.dropna().unique())
     masks = {g: (group == g).to_numpy() for g in names}
     masks[SV_MEASURE] = counts["serious_violence"].to_numpy(dtype=bool)
+    if "core" in counts:
+        masks[CORE_MEASURE] = counts["core"].to_numpy(dtype=bool)
     masks[ALL_MEASURE] = (~group.isin(NOT_AN_OFFENCE)).to_numpy(dtype=bool)
     key = counts[by] if by is not None else pd.Series("all", index=counts.index)
     keys = pd.Index(list(index) if index is not None else sorted(key.dropna().unique()) if by else ["all"])
@@ -116,6 +131,9 @@ def window_figures(
             part["police_generated_share"] = np.where(n.to_numpy() > 0, pg.to_numpy() / np.where(n > 0, n, 1), np.nan)
         rows.append(part)
     out = pd.concat(rows, ignore_index=True)
+    lo, hi = change_interval(out["count"].to_numpy(dtype=float), out["previous"].to_numpy(dtype=float))
+    out.insert(out.columns.get_loc("change_pct") + 1, "change_lo_pct", lo)
+    out.insert(out.columns.get_loc("change_pct") + 2, "change_hi_pct", hi)
     if population is None:
         pop = np.full(len(out), np.nan)
     elif isinstance(population, pd.Series):
@@ -131,6 +149,32 @@ def window_figures(
     if by is None:
         return out.drop(columns="key")
     return out.rename(columns={"key": by})
+
+
+def change_interval(count, previous, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """95% interval of the % change from ``previous`` to ``count``, both read as Poisson counts over
+    equal periods: the rate ratio's Wald interval on the log scale (statsmodels
+    ``confint_poisson_2indep``, ``method="wald-log"``), as % change. NA where either count is 0 or NA.
+
+    A change whose interval contains 0 is within what chance alone gives two years of
+    counts: say "no clear change", not "rose" or "fell".
+
+    Examples
+    --------
+    >>> lo, hi = change_interval([110.0], [100.0])
+    >>> round(float(lo[0]), 1), round(float(hi[0]), 1)
+    (-16.1, 44.2)
+    """
+    from statsmodels.stats.rates import confint_poisson_2indep
+
+    n = np.asarray(count, dtype=float)
+    b = np.asarray(previous, dtype=float)
+    ok = np.isfinite(n) & np.isfinite(b) & (n > 0) & (b > 0)
+    lo, hi = np.full(n.shape, np.nan), np.full(n.shape, np.nan)
+    if ok.any():
+        low, upp = confint_poisson_2indep(n[ok], 1.0, b[ok], 1.0, method="wald-log", compare="ratio", alpha=alpha)
+        lo[ok], hi[ok] = 100.0 * (np.asarray(low) - 1.0), 100.0 * (np.asarray(upp) - 1.0)
+    return lo, hi
 
 
 def needs_assessment_figures(fb, population: pd.DataFrame | None, cutoff) -> dict:

@@ -190,7 +190,10 @@ def _finish_grid(axes, used: int) -> None:
 
 
 def monthly_trends(series: pd.DataFrame, window: tuple[str, str], changes: Sequence[str], spec: FigureFile,
-                   folder: Path, measures: Sequence[str] = MAP_MEASURES) -> FigureFile:
+                   folder: Path, measures: Sequence[str] = MAP_MEASURES,
+                   recording: Sequence[tuple[str, str]] = ()) -> FigureFile:
+    """Monthly counts and 12-month averages per measure; dotted lines at category-scheme changes,
+    dashed red lines labelled at known recording changes (``recording``: (``YYYY-MM``, short name))."""
     present = [m for m in measures if m in set(series["measure"])]
     rows = int(np.ceil(len(present) / 2))
     fig = _figure(6.3, 1.75 * rows + 0.4)
@@ -203,11 +206,18 @@ def monthly_trends(series: pd.DataFrame, window: tuple[str, str], changes: Seque
         ax.plot(s["month"], s["rolling_12m"] / 12, color=ACCENT, linewidth=1.4, label="12-month average")
         for c in changes:
             ax.axvline(pd.Timestamp(c + "-01"), color="#6a51a3", linestyle=":", linewidth=0.8)
+        for when, short in recording:
+            ax.axvline(pd.Timestamp(when + "-01"), color="#cb181d", linestyle="--", linewidth=0.9)
+            ax.annotate(short, (pd.Timestamp(when + "-01"), 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(2, -2), textcoords="offset points", fontsize=5.5, color="#cb181d", va="top")
         _time_axis(ax, measure_label(m))
     _finish_grid(axes, len(present))
-    fig.suptitle("Offences per month; shaded: the latest 12 months; dotted: changes in the Met's category "
-                 "scheme" if changes else "Offences per month; shaded: the latest 12 months", fontsize=7.5,
-                 x=0.005, ha="left")
+    title = "Offences per month; shaded: the latest 12 months"
+    if changes:
+        title += "; dotted: changes in the Met's category scheme"
+    if recording:
+        title += "; red dashed: recording changes (" + ", ".join(f"{s} {w}" for w, s in recording) + ")"
+    fig.suptitle(title, fontsize=7.5, x=0.005, ha="left")
     return save(fig, spec, folder)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.figures import ALL_MEASURE, SV_MEASURE
+from features.figures import ALL_MEASURE, CORE_MEASURE, SV_MEASURE
 from models.needs import risk
 from models.needs.assessment import Assessment
 from models.needs.monitoring import BASELINE_FILE, unit_list
@@ -33,7 +33,9 @@ TEMPLATE = "needs_pack.html.j2"
 HTML_NAME, PDF_NAME, META_NAME = "evidence_pack.html", "evidence_pack.pdf", "pack.json"
 TABLES = {
     "headline_rolling_12m": ("2", "Rolling 12-month counts, rates per 1,000 and change, borough"),
+    "minor_categories_12m": ("2", "Every minor category: 12-month counts, change, core and broad membership"),
     "open_data_gaps": ("2", "What open data cannot show"),
+    "trend_estimates": ("2", "Change statements with intervals: rolling 12-month change and Theil-Sen trend"),
     "monthly_series": ("2", "Monthly counts and rolling 12-month totals, borough"),
     "stl_serious_violence": ("2", "Trend and seasonality decomposition (STL) of serious violence"),
     "age_structure": ("1", "Residents by age band"),
@@ -97,11 +99,30 @@ def findings(a: Assessment) -> list[str]:
     out = []
     h = a.tables["headline_rolling_12m"].set_index("measure")
     end = _month_text(a.period_end)
-    if SV_MEASURE in h.index:
-        r = h.loc[SV_MEASURE]
+    def said(m):
+        r = h.loc[m]
         ch = "" if pd.isna(r["change_pct"]) else f", {abs(r['change_pct']):.1f}% {'more' if r['change_pct'] > 0 else 'fewer'} than in the previous 12 months"
         rate = "" if pd.isna(r["rate_per_1000"]) else f" ({r['rate_per_1000']:.1f} per 1,000 residents)"
-        out.append(f"In the 12 months to {end}, {r['count']:,.0f} serious violence offences were recorded{rate}{ch}.")
+        return f"{r['count']:,.0f}{rate}{ch}"
+
+    if CORE_MEASURE in h.index:
+        out.append(f"In the 12 months to {end}, {said(CORE_MEASURE)} offences of core serious violence (violence "
+                   "with injury, homicide, personal robbery, sexual offences) were recorded.")
+        if SV_MEASURE in h.index:
+            out.append(f"Broad serious violence (all violence against the person, robbery and sexual offences, the "
+                       f"briefing's measure): {said(SV_MEASURE)}.")
+    elif SV_MEASURE in h.index:
+        out.append(f"In the 12 months to {end}, {said(SV_MEASURE)} offences of broad serious violence (all violence "
+                   "against the person, robbery, sexual offences) were recorded; this source cannot separate the core.")
+    mc = a.tables.get("minor_categories_12m")
+    if mc is not None and SV_MEASURE in h.index and pd.notna(h.loc[SV_MEASURE, "previous"]):
+        rise = h.loc[SV_MEASURE, "count"] - h.loc[SV_MEASURE, "previous"]
+        broad = mc[mc["in_broad"] == "broad"].assign(d=lambda f: f["count"] - f["previous"].fillna(0))
+        top = broad.sort_values("d", ascending=abs(rise) != rise).head(2)
+        if rise and len(top):
+            out.append(f"Of the broad measure's change ({rise:+,.0f}), " + " and ".join(
+                f"{r.minor_category.split(' / ')[-1].lower()} {r.d:+,.0f}" for r in top.itertuples())
+                + f" make {100 * top['d'].sum() / rise:.0f}%.")
     parts = []
     for m in ("violence", "robbery", "sexual"):
         if m in h.index and pd.notna(h.loc[m, "change_pct"]):
@@ -191,10 +212,13 @@ def _figures(a: Assessment, folder: Path) -> dict[str, nf.FigureFile]:
             "LSOAs by national IMD 2019 decile.", "IoD 2019 (LSOA 2011)", "IMD 2019 (indicators mostly 2015/16)",
             "LSOAs (count)"), folder)
     run = part("2", "monthly series and rolling 12-month totals")
+    shown = [m for m in (CORE_MEASURE, *nf.MAP_MEASURES) if m in set(a.tables["monthly_series"]["measure"])]
     figs["monthly"] = nf.monthly_trends(a.tables["monthly_series"], tuple(period.split("..")), a.meta["scheme_changes"],
                                         nf.FigureFile("trends_monthly", "Monthly offences",
                                                       "Offences per month and the 12-month average, by group.",
-                                                      src, run.get("period", ""), "counts (no rate)"), folder)
+                                                      src, run.get("period", ""), "counts (no rate)"), folder,
+                                        measures=shown,
+                                        recording=[(r["month"], r["short"]) for r in a.meta.get("recording_changes", [])])
     if "stl_serious_violence" in a.tables:
         figs["stl"] = nf.stl_panels(a.tables["stl_serious_violence"], nf.FigureFile(
             "trends_stl", "Trend and seasonality", "STL decomposition of serious violence per month.", src,
@@ -253,9 +277,17 @@ def context(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str) -> d
     h = a.tables["headline_rolling_12m"]
     headline = _rows(h, {"label": ("label",), "count": ("count", 0), "previous": ("previous", 0),
                          "change": ("change_pct", 1, True, True), "rate": ("rate_per_1000", 2),
-                         "pg": ("police_generated",)})
+                         "pg": ("police_generated",), "lo": ("change_lo_pct", 0, True, True),
+                         "hi": ("change_hi_pct", 0, True, True)})
     for row, m in zip(headline, h["measure"], strict=True):
-        row["key"] = m in (SV_MEASURE, "violence", "robbery", "sexual", "weapons", "drugs")
+        row["key"] = m in (CORE_MEASURE, SV_MEASURE, "violence", "robbery", "sexual", "weapons", "drugs")
+        row["headline"] = m in (CORE_MEASURE, SV_MEASURE)
+    minors = _rows(a.tables.get("minor_categories_12m"), {
+        "group": ("group",), "label": ("minor_category",), "count": ("count", 0), "previous": ("previous", 0),
+        "change": ("change_pct", 1, True, True), "rate": ("rate_per_1000", 2), "core": ("in_core",),
+        "broad": ("in_broad",)})
+    for row in minors:
+        row["group"] = measure_label(row["group"])
     w = a.tables["ward_rolling_12m"]
     sv_w = w[w["measure"] == SV_MEASURE].sort_values("rate_eb_per_1000", ascending=False)
     ward_rows = _rows(sv_w, {"name": ("name",), "count": ("count", 0), "rate": ("rate_per_1000", 1),
@@ -366,7 +398,11 @@ def context(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str) -> d
         "previous_period": a.meta["previous_period"], "parts": a.parts, "findings": findings(a),
         "figs": {k: {"src": v.files.get("svg"), "png": v.files.get("png"), "title": v.title, "caption": v.caption,
                      "footer": v.footer} for k, v in figs.items()},
-        "headline": headline, "gaps": a.tables["open_data_gaps"].to_dict("records"),
+        "headline": headline, "minors": minors, "recording_changes": a.meta.get("recording_changes", []),
+        "trend_rows": _rows(a.tables.get("trend_estimates"), {
+            "label": ("label",), "method": ("method",), "estimate": ("estimate", 0, False, True), "lo": ("lo", 0, False, True),
+            "hi": ("hi", 0, False, True), "period": ("period",), "spans": ("spans_recording_change",)}),
+        "gaps": a.tables["open_data_gaps"].to_dict("records"),
         "population": _num(a.meta.get("borough_population"), 0), "population_year": a.meta.get("population_year"),
         "ward_population_method": a.meta.get("ward_population_method"), "ward_edition": a.meta.get("ward_edition"),
         "trend_source": a.meta["trend_source"], "scheme_changes": a.meta["scheme_changes"],

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from features.context import Context
-from features.figures import ALL_MEASURE, SV_MEASURE, window_figures
+from features.figures import ALL_MEASURE, CORE_MEASURE, SV_MEASURE, window_figures
 from features.months import label, month, shift
 from features.needs import (
     AREA,
@@ -36,6 +36,7 @@ from features.needs import (
     borough_monthly,
     count_sources,
     population_bands,
+    recording_changes,
     scheme_changes,
     unit_counts,
     unit_population,
@@ -195,6 +196,75 @@ def _window_counts(counts: pd.DataFrame, ids, end, measure: str = SV_MEASURE, va
     return counts[sel].groupby("unit_id")[value].sum().reindex(ids, fill_value=0.0)
 
 
+def borough_headline(source: CountSource, end, population: float | None) -> pd.DataFrame:
+    """The pack's headline: the borough's 12 months to ``end`` per offence group and measure (core when the
+    source has it, broad, all offences), labelled, in reporting order (:func:`features.figures.window_figures`,
+    the computation the briefing's figures use too)."""
+    measures = trends.ordered_measures(source.groups)
+    headline = window_figures(borough_monthly(source), end, population=population, complete=source.complete,
+                              groups=measures)
+    headline = trends.sort_measures(headline)
+    headline.insert(1, "label", headline["measure"].map(trends.label))
+    return headline
+
+
+def _trend_estimates(series: pd.DataFrame, headline: pd.DataFrame, measures, changes: pd.DataFrame) -> pd.DataFrame:
+    """Change statements with intervals: the rolling 12-month change and a Theil-Sen trend per measure."""
+    h = headline.set_index("measure")
+    rows = []
+    for m in measures:
+        r = h.loc[m]
+        if pd.notna(r["previous"]):
+            # the change in the 12-month total, per month: (this year - last year) / 12, its interval from the
+            # rate ratio's (features.figures.change_interval)
+            rows.append({"measure": m, "label": trends.label(m), "method": "rolling 12-month change, per month",
+                         "estimate": (r["count"] - r["previous"]) / 12.0,
+                         "lo": r["previous"] * r["change_lo_pct"] / 1200.0,
+                         "hi": r["previous"] * r["change_hi_pct"] / 1200.0,
+                         "period": f"{r['period_start']}..{r['period_end']} vs {r['previous_start']}..{r['previous_end']}",
+                         "spans_recording_change": ", ".join(
+                             c.short for c in changes.itertuples()
+                             if pd.Timestamp(r["previous_start"] + "-01") <= c.month <= pd.Timestamp(r["period_end"] + "-01"))})
+        s = series[series["measure"] == m].set_index("month")["count"]
+        try:
+            t = trends.robust_trend(s)
+        except ValueError:
+            continue
+        rows.append({"measure": m, "label": trends.label(m), "method": t["method"] + ", change in offences a month per year",
+                     "estimate": t["per_year"], "lo": t["lo"], "hi": t["hi"], "period": f"{t['first']}..{t['last']}",
+                     "spans_recording_change": ", ".join(
+                         c.short for c in changes.itertuples()
+                         if pd.Timestamp(t["first"] + "-01") <= c.month <= pd.Timestamp(t["last"] + "-01"))})
+    return pd.DataFrame(rows, columns=["measure", "label", "method", "estimate", "lo", "hi", "period",
+                                       "spans_recording_change"])
+
+
+def minor_categories(source: CountSource, end, population: float | None) -> pd.DataFrame | None:
+    """Every minor category of an area source in the 12 months to ``end``, its group and whether it is
+    in the core and the broad measure (:func:`features.figures.window_figures` per category).
+
+    Category names are compared case-insensitively (the Met's schemes differ in case); a minor
+    category that exists in only one of the two windows (a scheme change) has no change figure.
+    None for sources without minor categories (police.uk points).
+    """
+    if source.kind != AREA or source.frame is None or source.frame["subcategory"].isna().all():
+        return None
+    f = source.frame
+    minor = (f["category"].str.strip().str.casefold().str.capitalize() + " / "
+             + f["subcategory"].fillna("-").str.strip().str.casefold().str.capitalize())
+    long = f.assign(group=minor.to_numpy(), core=f["core"] if "core" in f else False)
+    names = sorted(minor.unique())
+    fig = window_figures(long, end, population=population, complete=source.complete, groups=names)
+    fig = fig[fig["measure"].isin(names)].rename(columns={"measure": "minor_category"})
+    flags = long.assign(parent=f["group"].to_numpy()).groupby("group").agg(
+        group=("parent", "first"), broad=("serious_violence", "any"), core=("core", "any"))
+    fig = fig.join(flags, on="minor_category")
+    fig["in_core"] = fig["core"].map({True: "core", False: ""})
+    fig["in_broad"] = fig["broad"].map({True: "broad", False: ""})
+    fig = fig[(fig["count"] > 0) | (fig["previous"].fillna(0) > 0)]
+    return trends.sort_measures(fig, "group").reset_index(drop=True)
+
+
 def assess(store, *, compare: CompareData | None = None, period_end=None, baseline: pd.DataFrame | None = None,
            hotspot_options: dict | None = None, seed: int = 0, knn: int = 8, distance_band_m: float = 500.0,
            progress: Callable[[str], None] | None = None) -> Assessment:
@@ -261,9 +331,7 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     say("serious violence data and trends")
     measures = trends.ordered_measures(src.groups)
     bm = borough_monthly(src)
-    headline = window_figures(bm, end, population=borough_pop, complete=src.complete, groups=measures)
-    headline = trends.sort_measures(headline)
-    headline.insert(1, "label", headline["measure"].map(trends.label))
+    headline = borough_headline(src, end, borough_pop)
     headline["population"], headline["population_year"], headline["source"] = borough_pop, pop_year, src.name
     a.tables["headline_rolling_12m"] = headline.reset_index(drop=True)
     gaps = pd.DataFrame(trends.OPEN_DATA_GAPS, columns=["measure", "why open data cannot show it", "where it lives"])
@@ -271,12 +339,27 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     a.part("2. Serious violence data and trends", "rolling 12-month counts, rates and change", src.name,
            f"{period} vs {prev_period}", "borough", f"residents {pop_year} ({borough_pop:,.0f})"
            if borough_pop else "no residents table")
+    minors = minor_categories(src, end, borough_pop)
+    if minors is not None:
+        a.tables["minor_categories_12m"] = minors
+        a.part("2. Serious violence data and trends", "every minor category (core and broad membership)",
+               src.name, f"{period} vs {prev_period}", "borough", f"residents {pop_year}" if pop_year else "no residents table")
+    if not src.has_core:
+        a.note("trends", f"{src.name} has no minor categories: the core measure (violence with injury, homicide, "
+               "personal robbery, sexual offences) cannot be separated; the broad measure is the headline")
     run = trends.consecutive_run(src.complete, end)
-    all_measures = [SV_MEASURE, *measures, ALL_MEASURE]
+    all_measures = [*([CORE_MEASURE] if src.has_core else []), SV_MEASURE, *measures, ALL_MEASURE]
     series = trends.monthly_series(bm, run, all_measures)
     a.tables["monthly_series"] = series
     changes = [m for m in scheme_changes(src) if run[0] <= m <= end]
     a.meta["scheme_changes"] = [label(m) for m in changes]
+    scheme = "policeuk" if src.kind == POINTS else "met"
+    rec = recording_changes(run[0], end)
+    rec = rec[rec["sources"].str.split(";").map(lambda v: scheme in v)]
+    a.meta["recording_changes"] = [{"month": label(r.month), "short": r.short, "change": r.change, "effect": r.effect}
+                                   for r in rec.itertuples()]
+    a.tables["trend_estimates"] = _trend_estimates(series, headline, [m for m in (CORE_MEASURE, SV_MEASURE)
+                                                                      if m in set(series["measure"])], rec)
     sv = series[series["measure"] == SV_MEASURE].set_index("month")["count"]
     a.part("2. Serious violence data and trends", "monthly series and rolling 12-month totals", src.name,
            f"{run[0]:%Y-%m}..{end:%Y-%m}", "borough", "counts (no rate)")
@@ -515,6 +598,7 @@ def _compare(a: Assessment, data: CompareData, end, measures, headline: pd.DataF
         theirs = rates[rates["area_code"] == code].set_index("measure")["count"]
         rec = pd.DataFrame({"measure": own.index, "own_data": own.to_numpy(),
                             "comparison_folder": theirs.reindex(own.index).to_numpy()})
+        rec = rec[rec["comparison_folder"].notna()]  # the folder's own measures (it has no minor categories: no core)
         rec["difference"] = rec["comparison_folder"] - rec["own_data"]
         a.tables["comparison_reconciliation"] = rec
 

@@ -104,3 +104,34 @@ def test_kpis_sum_their_units_and_compare_with_a_baseline_on_the_same_footprint(
 def test_a_baseline_without_kpi_columns_is_refused():
     with pytest.raises(ValueError, match="kpi_id"):
         monitoring.compare_with_baseline(pd.DataFrame({"kpi_id": []}), pd.DataFrame({"x": [1]}))
+
+
+def test_the_pack_and_the_briefing_count_the_same_broad_serious_violence():
+    """The briefing's figures (feature builder groups) and the pack's headline (taxonomy flag) on one store."""
+    from features.build import FeatureBuilder
+    from features.figures import CORE_MEASURE, SV_MEASURE, needs_assessment_figures
+    from features.needs import count_sources
+    from features.sources.memstore import MemoryStore
+    from models.needs.assessment import borough_headline, trend_source
+    from tests.features.test_needs import _four_groups, _units
+
+    frame, units = _units()
+    store = MemoryStore({"area_counts": _four_groups(), "units_ward2022": frame})
+    briefing = {r["group"]: r for r in needs_assessment_figures(FeatureBuilder(store, units, source="areas"),
+                                                                None, "2022-07")["rows"]}
+    src = trend_source(count_sources(store))
+    pack = borough_headline(src, "2022-06", None).set_index("measure")
+    assert briefing[SV_MEASURE]["count_12m"] == pack.loc[SV_MEASURE, "count"] == 12 * 7  # business robbery in both
+    assert briefing[SV_MEASURE]["previous_12m"] == pack.loc[SV_MEASURE, "previous"]
+    assert pack.loc[CORE_MEASURE, "count"] == 12 * 5 and pack.loc[CORE_MEASURE, "label"].startswith("Serious violence, core")
+
+
+def test_the_robust_trend_ignores_a_spike_at_the_end():
+    months = pd.date_range("2021-01-01", periods=36, freq="MS")
+    s = pd.Series(100.0 + 2.0 * np.arange(36), index=months)
+    s.iloc[-1] += 300  # one unusual last month: an end-point trend would jump, the median slope does not
+    t = trends.robust_trend(s)
+    assert t["per_month"] == pytest.approx(2.0) and t["per_year"] == pytest.approx(24.0)
+    assert t["lo"] <= 24.0 <= t["hi"] and (t["first"], t["last"], t["months"]) == ("2021-01", "2023-12", 36)
+    with pytest.raises(ValueError, match="at least 12 months"):
+        trends.robust_trend(s.iloc[:6])
