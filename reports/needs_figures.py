@@ -210,14 +210,14 @@ def monthly_trends(series: pd.DataFrame, window: tuple[str, str], changes: Seque
             ax.axvline(pd.Timestamp(when + "-01"), color="#cb181d", linestyle="--", linewidth=0.9)
             ax.annotate(short, (pd.Timestamp(when + "-01"), 1.0), xycoords=("data", "axes fraction"),
                         xytext=(2, -2), textcoords="offset points", fontsize=5.5, color="#cb181d", va="top")
-        _time_axis(ax, measure_label(m))
+        _time_axis(ax, measure_label(m).split(" (")[0])
     _finish_grid(axes, len(present))
     title = "Offences per month; shaded: the latest 12 months"
     if changes:
         title += "; dotted: changes in the Met's category scheme"
     if recording:
         title += "; red dashed: recording changes (" + ", ".join(f"{s} {w}" for w, s in recording) + ")"
-    fig.suptitle(title, fontsize=7.5, x=0.005, ha="left")
+    fig.suptitle("\n".join(textwrap.wrap(title, 110)), fontsize=7.5, x=0.005, ha="left")
     return save(fig, spec, folder)
 
 
@@ -425,4 +425,34 @@ def assets_map(wards, layers: dict, spec: FigureFile, folder: Path) -> FigureFil
             handles.append(Line2D([], [], marker=marker, linestyle="", color=colour, label=lab, markersize=4))
     _map_axes(ax, wards)
     ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return save(fig, spec, folder)
+
+
+def funnel_plot(funnel: pd.DataFrame, panels: Sequence[tuple[str, str]], spec: FigureFile, folder: Path,
+                levels: Sequence[str] = ("95", "99.8")) -> FigureFile:
+    """Ward rates against residents with Poisson 95% and 99.8% limits around the borough rate, one panel per
+    (``measure``, title) of ``panels``; wards outside the 99.8% limits are labelled."""
+    fig = _figure(6.3, 2.6)
+    axes = np.atleast_1d(fig.subplots(1, len(panels))).ravel()
+    for ax, (m, title) in zip(axes, panels, strict=True):
+        f = funnel[funnel["measure"] == m].sort_values("population")
+        if not len(f):
+            ax.set_visible(False)
+            continue
+        for lvl, style in ((lv, "--" if lv == "95" else "-") for lv in levels):
+            ax.plot(f["population"], f[f"lo_{lvl}"], color=GREY, linestyle=style, linewidth=0.8)
+            ax.plot(f["population"], f[f"hi_{lvl}"], color=GREY, linestyle=style, linewidth=0.8,
+                    label=f"{lvl}% limits")
+        rate = float(f["borough_rate_per_1000"].iloc[0]) if "borough_rate_per_1000" in f else \
+            float(f["wards_rate_per_1000"].iloc[0])
+        ax.axhline(rate, color=INK, linewidth=0.8, label="borough rate")
+        out = f["outside"].str.contains("99.8", na=False)
+        ax.scatter(f["population"], f["rate_per_1000"], s=10, color=np.where(out, ACCENT, SIMILAR_COLOUR), zorder=3)
+        for r in f[out].itertuples():
+            ax.annotate(str(r.name), (r.population, r.rate_per_1000), fontsize=5, xytext=(2, 2), textcoords="offset points")
+        ax.set_title(title, fontsize=7.5, loc="left")
+        ax.set_xlabel("residents", fontsize=6.5)
+        ax.set_ylabel("per 1,000", fontsize=6.5)
+        _style(ax)
+    axes[0].legend(fontsize=5.5, frameon=False)
     return save(fig, spec, folder)

@@ -152,3 +152,31 @@ def test_recording_changes_are_data_with_connect_and_a_bad_month_is_named(tmp_pa
     bad.write_text("month,sources,short,change,effect\n2024-02,met,A,a,b\nFeb 2025,met,B,b,c\n")
     with pytest.raises(ValueError, match=r"changes.csv row 3: month must be YYYY-MM, got 'Feb 2025'"):
         recording_changes(path=bad)
+
+
+def _dash(rows):
+    return pd.DataFrame([{"month": pd.Timestamp(m + "-01"), "area_type": t, "area_code": c, "area_name": c,
+                          "series": s, "subtype": sub, "measure": "Offences", "count": float(n)}
+                         for m, t, c, s, sub, n in rows])
+
+
+def test_a_dashboard_cohort_sums_its_windows_and_knife_is_the_same_computation():
+    from features.figures import KNIFE_SERIES, KNIFE_SUBTYPES, dashboard_cohorts, dashboard_figures, knife_figures
+
+    rows = [("2024-12", "borough", "E09000099", "Domestic Abuse", "Domestic Abuse", 5),      # previous window
+            ("2025-06", "borough", "E09000099", "Domestic Abuse", "Domestic Abuse", 7),      # last window
+            ("2025-12", "borough", "E09000099", "Domestic Abuse", "Domestic Abuse", 3),      # last month
+            ("2025-12", "ward", "E05000001", "Domestic Abuse", "Domestic Abuse", 3),
+            ("2025-12", "borough", "E09000099", "Knife Crime", "Knife Crime", 2),
+            ("2023-12", "borough", "E09000099", "Domestic Abuse", "Domestic Abuse", 100)]    # before both
+    f = dashboard_figures(_dash(rows), "Domestic Abuse", ["Domestic Abuse"])
+    assert (f["period_start"], f["period_end"], f["previous_start"]) == ("2025-01", "2025-12", "2024-01")
+    assert f["borough"] == [{"measure": "Domestic Abuse", "count": 10.0, "previous": 5.0, "change_pct": 100.0}]
+    assert f["wards"] == [{"code": "E05000001", "name": "E05000001", "domestic_abuse": 3.0,
+                           "domestic_abuse_previous": 0.0, "domestic_abuse_change_pct": None}]
+    knife = knife_figures(_dash(rows))
+    same = dashboard_figures(_dash(rows), KNIFE_SERIES, KNIFE_SUBTYPES)
+    assert knife["borough"] == same["borough"] and knife["borough"][0]["count"] == 2.0
+    t = dashboard_cohorts()
+    assert set(t.loc[t["cohort"] == "knife", "subtype"]) == set(KNIFE_SUBTYPES)
+    assert not t.loc[t["cohort"] == "domestic abuse", "place_based"].any()

@@ -135,3 +135,32 @@ def test_the_robust_trend_ignores_a_spike_at_the_end():
     assert t["lo"] <= 24.0 <= t["hi"] and (t["first"], t["last"], t["months"]) == ("2021-01", "2023-12", 36)
     with pytest.raises(ValueError, match="at least 12 months"):
         trends.robust_trend(s.iloc[:6])
+
+
+def test_disproportionality_rates_and_ratio_by_hand():
+    from models.needs import cohorts
+
+    groups = pd.Series(["Black"] * 6 + ["White"] * 4 + [None] * 2, dtype="string")
+    residents = pd.Series({"Black": 1000.0, "White": 2000.0, "Asian": 500.0})
+    d = cohorts.disproportionality(groups, residents).set_index("group")
+    assert d.loc["Black", "rate_per_1000"] == 6.0 and d.loc["White", "rate_per_1000"] == 2.0
+    assert d.loc["Black", "rate_ratio"] == pytest.approx(3.0) and d.loc["Asian", "searches"] == 0
+    se = np.sqrt(1 / 6 + 1 / 4)  # Var(log rate ratio) = 1/n1 + 1/n0
+    assert d.loc["Black", "lo"] == pytest.approx(3.0 * np.exp(-1.959964 * se), rel=1e-4)
+    assert d.loc["Black", "hi"] == pytest.approx(3.0 * np.exp(1.959964 * se), rel=1e-4)
+    assert d.attrs["unrecorded"] == 2
+    with pytest.raises(ValueError, match="reference group 'White' has no residents"):
+        cohorts.disproportionality(groups, residents.drop("White"))
+
+
+def test_funnel_limits_are_the_poisson_quantiles_of_the_expected_count():
+    from models.needs import cohorts
+
+    # borough rate 10 per 1,000: a ward of 1,000 residents expects 10; a Poisson(10) count is >= 21 with
+    # probability 0.0016 and >= 22 with 0.0007, so 99.8% (two-sided, 0.1% a tail) puts the upper limit at 21;
+    # P(X <= 1) = 0.0005 and P(X <= 2) = 0.0028: the lower limit is 2
+    f = cohorts.funnel_limits([10, 22, 21, 1], [1000, 1000, 1000, 1000], 10.0)
+    assert f["expected"].tolist() == [10.0] * 4
+    assert f["hi_99.8"].iloc[0] == pytest.approx(21.0) and f["lo_99.8"].iloc[0] == pytest.approx(2.0)
+    assert f["outside"].tolist() == ["", "above 99.8%", "above 95%", "below 99.8%"]
+    assert f["rate_per_1000"].tolist() == [10.0, 22.0, 21.0, 1.0]
