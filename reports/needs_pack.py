@@ -30,6 +30,8 @@ from reports.pdf import PdfError, html_to_pdf
 from reports.templating import environment
 
 TEMPLATE = "needs_pack.html.j2"
+HEADLINE_DOMAINS = ("income_score", "employment_score", "education_score")
+"""Deprivation domains the summary leads with: none of them is built from crime."""
 HTML_NAME, PDF_NAME, META_NAME = "evidence_pack.html", "evidence_pack.pdf", "pack.json"
 TABLES = {
     "headline_rolling_12m": ("2", "Rolling 12-month counts, rates per 1,000 and change, borough"),
@@ -169,6 +171,17 @@ def findings(a: Assessment) -> list[str]:
             x = r.loc["violence"]
             out.append(f"Violence against the person: rank {x['rank']} of {x['of']} "
                        f"({x['rate_per_1000']:.1f} per 1,000; region {x['region_rate_per_1000']:.1f}).")
+    dom = a.tables.get("risk_domains")
+    if dom is not None and len(dom):
+        head = dom[dom["factor"].isin(HEADLINE_DOMAINS)].set_index("factor").reindex(
+            [d for d in HEADLINE_DOMAINS if d in set(dom["factor"])])
+        if len(head):
+            out.append(f"Deprivation without the crime domain ({head['units'].iloc[0]}, {head['period'].iloc[0]}; one "
+                       "model per domain, other factors held): serious violence is higher where " + "; ".join(
+                           f"{r.label[:1].lower() + r.label[1:]} is higher (×{r.rate_ratio:.2f} per SD, 95% interval "
+                           f"{r.lo:.2f} to {r.hi:.2f})" for r in head.itertuples())
+                       + ". The IMD score below includes a crime domain built from recorded crime, so it partly "
+                       "measures the outcome itself.")
     rf = a.tables.get("risk_factors")
     if rf is not None and len(rf):
         lv = rf["level"].iloc[0]

@@ -161,7 +161,13 @@ def _dash(rows):
 
 
 def test_a_dashboard_cohort_sums_its_windows_and_knife_is_the_same_computation():
-    from features.figures import KNIFE_SERIES, KNIFE_SUBTYPES, dashboard_cohorts, dashboard_figures, knife_figures
+    from features.figures import (
+        KNIFE_SERIES,
+        KNIFE_SUBTYPES,
+        dashboard_cohorts,
+        dashboard_figures,
+        knife_figures,
+    )
 
     rows = [("2024-12", "borough", "E09000099", "Domestic Abuse", "Domestic Abuse", 5),      # previous window
             ("2025-06", "borough", "E09000099", "Domestic Abuse", "Domestic Abuse", 7),      # last window
