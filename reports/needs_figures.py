@@ -177,7 +177,8 @@ def _time_axis(ax, title: str) -> None:
 
     ax.set_title(title, fontsize=8, loc="left")
     ax.set_ylim(bottom=0)
-    ax.xaxis.set_major_locator(mdates.YearLocator())
+    # a year a tick for short series; longer histories (the ward tables go back to 2010) every few years
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
     _style(ax)
 
@@ -221,9 +222,16 @@ def monthly_trends(series: pd.DataFrame, window: tuple[str, str], changes: Seque
     return save(fig, spec, folder)
 
 
-def stl_panels(stl: pd.DataFrame, spec: FigureFile, folder: Path) -> FigureFile:
+def stl_panels(stl: pd.DataFrame, spec: FigureFile, folder: Path,
+               recording: Sequence[tuple[str, str]] = ()) -> FigureFile:
+    """STL panels; dashed red lines labelled at known recording changes (``recording``)."""
     fig = _figure(6.3, 4.4)
     axes = fig.subplots(4, 1, sharex=True)
+    for when, short in recording:
+        for ax in axes:
+            ax.axvline(pd.Timestamp(when + "-01"), color="#cb181d", linestyle="--", linewidth=0.9)
+        axes[0].annotate(short, (pd.Timestamp(when + "-01"), 1.0), xycoords=("data", "axes fraction"),
+                         xytext=(2, -2), textcoords="offset points", fontsize=5.5, color="#cb181d", va="top")
     for ax, col, title in zip(axes, ("observed", "trend", "seasonal", "resid"),
                               ("Observed (offences a month)", "Trend", "Seasonal effect", "Remainder"), strict=True):
         if col in ("seasonal", "resid"):

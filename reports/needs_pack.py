@@ -267,7 +267,8 @@ def _figures(a: Assessment, folder: Path) -> dict[str, nf.FigureFile]:
     if "stl_serious_violence" in a.tables:
         figs["stl"] = nf.stl_panels(a.tables["stl_serious_violence"], nf.FigureFile(
             "trends_stl", "Trend and seasonality", "STL decomposition of serious violence per month.", src,
-            part("2", "trend and seasonality (STL)").get("period", ""), "counts (no rate)"), folder)
+            part("2", "trend and seasonality (STL)").get("period", ""), "counts (no rate)"), folder,
+            recording=[(r["month"], r["short"]) for r in a.meta.get("recording_changes", [])])
     wards = a.layers["wards"]
     figs["ward_rates"] = nf.ward_rate_maps(wards, a.tables["rate_bands"], nf.FigureFile(
         "spatial_ward_rates", "Ward rates", "Rate per 1,000 residents by ward, in bands.", src, period,

@@ -663,6 +663,9 @@ def _stop_search(a: Assessment, store, pop_year) -> None:
     for col, what in (("age_range", "age"), ("gender", "sex"), ("officer_defined_ethnicity", "officer-defined ethnicity")):
         if col not in w:
             continue
+        if w[col].isna().all():
+            a.note("stop_search", f"no search of {period} records the {what}: not shown")
+            continue
         vc = w[col].fillna("not recorded").value_counts()
         people.append(pd.DataFrame({"breakdown": what, "value": vc.index, "searches": vc.to_numpy(),
                                     "share": vc.to_numpy() / max(len(w), 1), "period": period}))
