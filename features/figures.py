@@ -16,7 +16,17 @@ import pandas as pd
 from features.months import month, months_between, ranges, shift, window_months
 
 SV_MEASURE = "serious violence"
+"""The broad measure: every offence of the groups violence against the person, robbery and sexual
+offences (the taxonomy's ``serious_violence`` flag, which is set exactly on those groups)."""
+CORE_MEASURE = "core serious violence"
+"""The core measure: violence with injury, homicide, personal robbery and sexual offences (the
+taxonomy's ``core`` flag); only sources with the Met's minor categories can give it."""
 ALL_MEASURE = "all offences"
+MEASURE_NAMES = {
+    CORE_MEASURE: "Serious violence, core (violence with injury, homicide, personal robbery, sexual offences)",
+    SV_MEASURE: "Serious violence, broad (all violence against the person, robbery, sexual offences)",
+}
+"""One name per measure, used by the evidence pack and the briefing alike."""
 NOT_AN_OFFENCE = ("asb",)
 """Groups that are not notifiable offences: left out of "all offences"."""
 
@@ -51,7 +61,8 @@ def window_figures(
     ----------
     counts : DataFrame
         Columns ``month``, ``group``, ``serious_violence``, ``police_generated`` and, optionally,
-        ``count`` (else each row counts 1) and the ``by`` column.
+        ``core`` (the core measure is reported only with it), ``count`` (else each row counts 1)
+        and the ``by`` column.
     period_end : month
         Last month of the window ("YYYY-MM").
     by : str, optional
@@ -66,14 +77,16 @@ def window_figures(
     months : int
         Window length.
     groups : sequence of str, optional
-        Offence groups to report, in order; default every group in ``counts`` (sorted). Two
-        measures follow them: :data:`SV_MEASURE` (rows flagged serious violence) and
+        Offence groups to report, in order; default every group in ``counts`` (sorted). The
+        measures follow them: :data:`SV_MEASURE` (rows flagged serious violence), then
+        :data:`CORE_MEASURE` (rows flagged core, when ``counts`` has the column) and
         :data:`ALL_MEASURE` (every group but :data:`NOT_AN_OFFENCE`).
 
     Returns
     -------
     DataFrame
         One row per (``by`` value, measure): ``measure``, ``count``, ``previous``, ``change_pct``,
+        ``change_lo_pct`` and ``change_hi_pct`` (95% interval of the change, :func:`change_interval`),
         ``rate_per_1000``, ``previous_rate_per_1000``, ``police_generated_share``,
         ``police_generated`` (share >= 0.5), ``period_start``, ``period_end``,
         ``previous_start``, ``previous_end`` ("YYYY-MM").
@@ -98,6 +111,8 @@ def window_figures(
     names = list(groups) if groups is not None else sorted(group.dropna().unique())
     masks = {g: (group == g).to_numpy() for g in names}
     masks[SV_MEASURE] = counts["serious_violence"].to_numpy(dtype=bool)
+    if "core" in counts:
+        masks[CORE_MEASURE] = counts["core"].to_numpy(dtype=bool)
     masks[ALL_MEASURE] = (~group.isin(NOT_AN_OFFENCE)).to_numpy(dtype=bool)
     key = counts[by] if by is not None else pd.Series("all", index=counts.index)
     keys = pd.Index(list(index) if index is not None else sorted(key.dropna().unique()) if by else ["all"])
@@ -116,6 +131,9 @@ def window_figures(
             part["police_generated_share"] = np.where(n.to_numpy() > 0, pg.to_numpy() / np.where(n > 0, n, 1), np.nan)
         rows.append(part)
     out = pd.concat(rows, ignore_index=True)
+    lo, hi = change_interval(out["count"].to_numpy(dtype=float), out["previous"].to_numpy(dtype=float))
+    out.insert(out.columns.get_loc("change_pct") + 1, "change_lo_pct", lo)
+    out.insert(out.columns.get_loc("change_pct") + 2, "change_hi_pct", hi)
     if population is None:
         pop = np.full(len(out), np.nan)
     elif isinstance(population, pd.Series):
@@ -131,6 +149,32 @@ def window_figures(
     if by is None:
         return out.drop(columns="key")
     return out.rename(columns={"key": by})
+
+
+def change_interval(count, previous, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """95% interval of the % change from ``previous`` to ``count``, both read as Poisson counts over
+    equal periods: the rate ratio's Wald interval on the log scale (statsmodels
+    ``confint_poisson_2indep``, ``method="wald-log"``), as % change. NA where either count is 0 or NA.
+
+    A change whose interval contains 0 is within what chance alone gives two years of
+    counts: say "no clear change", not "rose" or "fell".
+
+    Examples
+    --------
+    >>> lo, hi = change_interval([110.0], [100.0])
+    >>> round(float(lo[0]), 1), round(float(hi[0]), 1)
+    (-16.1, 44.2)
+    """
+    from statsmodels.stats.rates import confint_poisson_2indep
+
+    n = np.asarray(count, dtype=float)
+    b = np.asarray(previous, dtype=float)
+    ok = np.isfinite(n) & np.isfinite(b) & (n > 0) & (b > 0)
+    lo, hi = np.full(n.shape, np.nan), np.full(n.shape, np.nan)
+    if ok.any():
+        low, upp = confint_poisson_2indep(n[ok], 1.0, b[ok], 1.0, method="wald-log", compare="ratio", alpha=alpha)
+        lo[ok], hi[ok] = 100.0 * (np.asarray(low) - 1.0), 100.0 * (np.asarray(upp) - 1.0)
+    return lo, hi
 
 
 def needs_assessment_figures(fb, population: pd.DataFrame | None, cutoff) -> dict:
@@ -184,27 +228,41 @@ KNIFE_SUBTYPES = ("Knife Crime", "Knife Crime with Injury", "Knife Injury Victim
 
 def knife_figures(dashboard: pd.DataFrame | None, wards: pd.DataFrame | None = None, months: int = 12) -> dict | None:
     """Knife crime, knife crime with injury and knife injury victims aged 1-24 (offences) from the
-    Met crime dashboard: the borough's and each ward's last ``months`` to the dashboard's latest
-    month, the ``months`` before, the change, and the borough's monthly series.
+    Met crime dashboard (:func:`dashboard_figures` of :data:`KNIFE_SERIES`); None when the table has
+    no knife series."""
+    out = dashboard_figures(dashboard, KNIFE_SERIES, KNIFE_SUBTYPES, wards, months)
+    if out is not None:
+        out["note"] = ("the dashboard lists only months with at least one offence: an absent month is zero; "
+                       "a knife offence is also counted in its own category (violence or robbery), so these "
+                       "figures are a view of serious violence, not an addition to it")
+    return out
+
+
+def dashboard_figures(dashboard: pd.DataFrame | None, series: str, subtypes: Sequence[str],
+                      wards: pd.DataFrame | None = None, months: int = 12) -> dict | None:
+    """One series of the Met crime dashboard (offences): the borough's and each ward's last ``months``
+    to the series' latest month, the ``months`` before, the change, and the borough's monthly series
+    of the first subtype.
 
     The dashboard lists only months with at least one offence, so a month absent for a
     subtype and area counts as zero (every month of the window is reported). ``wards``
-    (``code``, ``name``) names the wards; None when the table has no knife series.
+    (``code``, ``name``) names the wards; None when the table has no such series.
     """
     if dashboard is None or dashboard.empty:
         return None
-    knife = dashboard[(dashboard["series"].str.casefold() == KNIFE_SERIES.casefold())
-                      & (dashboard["measure"].str.casefold() == "offences")]
-    if knife.empty:
+    rows = dashboard[(dashboard["series"].str.casefold() == series.casefold())
+                     & (dashboard["measure"].str.casefold() == "offences")]
+    if rows.empty:
         return None
-    end = pd.Timestamp(knife["month"].max())
+    end = pd.Timestamp(rows["month"].max())
     span = window_months(shift(end, 1), 2 * months)
     previous, last = span[:months], span[months:]
     names = dict(zip(wards["code"].astype(str), wards["name"].astype(str), strict=False)) if wards is not None else {}
+    first = _key(subtypes[0])
 
     def sums(rows: pd.DataFrame) -> dict:
         out = {}
-        for sub in KNIFE_SUBTYPES:
+        for sub in subtypes:
             r = rows[rows["subtype"].str.casefold() == sub.casefold()]
             now = float(r.loc[r["month"].isin(last), "count"].sum())
             before = float(r.loc[r["month"].isin(previous), "count"].sum())
@@ -212,26 +270,57 @@ def knife_figures(dashboard: pd.DataFrame | None, wards: pd.DataFrame | None = N
                         "change_pct": round(100.0 * (now - before) / before, 1) if before else None}
         return out
 
-    borough = knife[knife["area_type"] == "borough"]
-    by_ward = knife[knife["area_type"] == "ward"]
+    borough = rows[rows["area_type"] == "borough"]
+    by_ward = rows[rows["area_type"] == "ward"]
     ward_rows = []
-    for code, rows in by_ward.groupby("area_code"):
-        s = sums(rows)
-        ward_rows.append({"code": str(code), "name": names.get(str(code), str(rows["area_name"].iloc[0])),
+    for code, part in by_ward.groupby("area_code"):
+        s = sums(part)
+        ward_rows.append({"code": str(code), "name": names.get(str(code), str(part["area_name"].iloc[0])),
                           **{_key(k): v["count"] for k, v in s.items()},
-                          "knife_crime_previous": s[KNIFE_SUBTYPES[0]]["previous"],
-                          "knife_crime_change_pct": s[KNIFE_SUBTYPES[0]]["change_pct"]})
-    ward_rows.sort(key=lambda w: (-w["knife_crime"], w["name"]))
-    monthly = borough[borough["subtype"].str.casefold() == KNIFE_SUBTYPES[0].casefold()].groupby("month")["count"].sum()
-    series = [{"month": f"{m:%Y-%m}", "knife_crime": float(monthly.get(m, 0.0))} for m in span]
-    return {"source": "Met crime dashboard (offences)", "period_start": f"{last[0]:%Y-%m}",
+                          f"{first}_previous": s[subtypes[0]]["previous"],
+                          f"{first}_change_pct": s[subtypes[0]]["change_pct"]})
+    ward_rows.sort(key=lambda w: (-w[first], w["name"]))
+    monthly = borough[borough["subtype"].str.casefold() == subtypes[0].casefold()].groupby("month")["count"].sum()
+    trend = [{"month": f"{m:%Y-%m}", first: float(monthly.get(m, 0.0))} for m in span]
+    return {"source": "Met crime dashboard (offences)", "series": series, "period_start": f"{last[0]:%Y-%m}",
             "period_end": f"{last[-1]:%Y-%m}", "previous_start": f"{previous[0]:%Y-%m}",
             "previous_end": f"{previous[-1]:%Y-%m}",
             "borough": [{"measure": k, **v} for k, v in sums(borough).items()] if len(borough) else [],
-            "wards": ward_rows, "monthly": series,
-            "note": "the dashboard lists only months with at least one offence: an absent month is zero; "
-                    "a knife offence is also counted in its own category (violence or robbery), so these "
-                    "figures are a view of serious violence, not an addition to it"}
+            "wards": ward_rows, "monthly": trend,
+            "note": "the dashboard lists only months with at least one offence: an absent month is zero"}
+
+
+DASHBOARD_COHORTS = "dashboard_cohorts.csv"
+"""The strategy's cohorts from the Met crime dashboard (``features/sources/data``): cohort, series,
+subtype, label, place_based (false: left out of place-based work, e.g. domestic abuse)."""
+
+
+def dashboard_cohorts(path=None) -> pd.DataFrame:
+    """The cohort table (the packaged one when ``path`` is None); ``place_based`` as bool.
+
+    Raises
+    ------
+    ValueError
+        A missing column, or a ``place_based`` that is not true/false (naming the file and row).
+    """
+    from importlib import resources
+
+    if path is None:
+        with resources.files("features.sources.data").joinpath(DASHBOARD_COHORTS).open("rb") as fh:
+            table = pd.read_csv(fh, dtype=str)
+        where = f"features/sources/data/{DASHBOARD_COHORTS}"
+    else:
+        table, where = pd.read_csv(path, dtype=str), str(path)
+    need = ["cohort", "series", "subtype", "label", "place_based"]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise ValueError(f"{where}: missing columns {missing}; expected {need}")
+    flag = table["place_based"].str.strip().str.lower()
+    bad = ~flag.isin(["true", "false"])
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(f"{where} row {row + 2}: place_based must be true/false, got {table['place_based'].iloc[row]!r}")
+    return table.assign(place_based=flag == "true")
 
 
 def _key(subtype: str) -> str:

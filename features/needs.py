@@ -81,6 +81,7 @@ class CountSource:
     frame: pd.DataFrame = field(default=None, repr=False)  # area sources: COUNT_COLUMNS + period months
     events: gpd.GeoDataFrame | None = field(default=None, repr=False)  # point sources
     edition_months: dict[str, list[pd.Timestamp]] = field(default_factory=dict)
+    has_core: bool = False  # its categories can say the core measure (the taxonomy's ``core`` flag)
 
     @property
     def first(self) -> pd.Timestamp | None:
@@ -146,7 +147,7 @@ def _area_source(rows: pd.DataFrame, paths: list[str], period: str, taxonomy, fl
     notes: list[str] = []
     path = paths[0]
     sub = rows["subcategory"] if "subcategory" in rows else pd.Series(pd.NA, index=rows.index, dtype="string")
-    _, cls = taxonomy.best_scheme(rows["category"], sub)
+    scheme, cls = taxonomy.best_scheme(rows["category"], sub)
     keep = (cls["group"] != UNMAPPED_GROUP).to_numpy()
     for f in [f for p in paths for f in _flags_for(p, flags)]:
         if f["check"] == "category_all_zero":
@@ -168,6 +169,7 @@ def _area_source(rows: pd.DataFrame, paths: list[str], period: str, taxonomy, fl
         "month": pd.to_datetime(rows["period_start"]).dt.to_period("M").dt.to_timestamp().to_numpy(),
         "group": cls["group"].astype("string").to_numpy(),
         "serious_violence": cls["serious_violence"].to_numpy(dtype=bool),
+        "core": cls["core"].to_numpy(dtype=bool),
         "police_generated": cls["police_generated"].to_numpy(dtype=bool),
         "count": rows["count"].to_numpy(dtype=float),
         "harm": (rows["count"].to_numpy(dtype=float) * cls["harm"].to_numpy(dtype=float)),
@@ -197,7 +199,8 @@ def _area_source(rows: pd.DataFrame, paths: list[str], period: str, taxonomy, fl
                      + ", ".join(Path(p).name for p in paths))
     return CountSource(name=name, kind=AREA, period=period, editions=editions,
                        groups=tuple(sorted(frame["group"].unique())), months=list(months), complete=list(complete),
-                       files=list(paths), notes=notes, frame=frame, edition_months=edition_months)
+                       files=list(paths), notes=notes, frame=frame, edition_months=edition_months,
+                       has_core=taxonomy.has_core(scheme))
 
 
 def _points_source(events: gpd.GeoDataFrame) -> CountSource | None:
@@ -257,8 +260,8 @@ def count_sources(store) -> list[CountSource]:
 def unit_counts(source: CountSource, units: UnitSet, first=None, last=None) -> pd.DataFrame:
     """Counts of ``source`` per unit of ``units``, month and offence group.
 
-    Columns: ``unit_id``, ``month``, ``group``, ``serious_violence``, ``police_generated``,
-    ``count``, ``harm``. Rows exist only for what happened (a unit and month with nothing
+    Columns: ``unit_id``, ``month``, ``group``, ``serious_violence``, (``core`` when the source
+    has the core measure), ``police_generated``, ``count``, ``harm``. Rows exist only for what happened (a unit and month with nothing
     is absent: treat it as 0 inside complete months). Points are assigned by
     point-in-polygon; area counts are taken as they are when their edition is the units'
     edition, and refused otherwise (no silent areal interpolation of crime counts).
@@ -294,17 +297,19 @@ def unit_counts(source: CountSource, units: UnitSet, first=None, last=None) -> p
             f = f[f["month"] >= month(first)]
         if last is not None:
             f = f[f["month"] <= month(last)]
+        if source.has_core:
+            cols = [*cols[:4], "core", *cols[4:]]
         frame = f.rename(columns={"unit_code": "unit_id"})[cols]
         frame = frame[frame["unit_id"].isin(set(units.ids))]
-    keys = ["unit_id", "month", "group", "serious_violence", "police_generated"]
+    keys = [c for c in cols if c not in ("count", "harm")]
     return frame.groupby(keys, as_index=False, observed=True)[["count", "harm"]].sum()[cols]
 
 
 def borough_monthly(source: CountSource) -> pd.DataFrame:
     """Borough totals per month and group (every edition of an area source summed).
 
-    Columns ``month``, ``group``, ``serious_violence``, ``police_generated``, ``count``, ``harm``.
-    For points every located event of the store counts (they were already checked to lie in
+    Columns ``month``, ``group``, ``serious_violence``, (``core`` when the source has the core
+    measure), ``police_generated``, ``count``, ``harm``. For points every located event of the store counts (they were already checked to lie in
     the study area at ingest).
     """
     keys = ["month", "group", "serious_violence", "police_generated"]
@@ -316,6 +321,8 @@ def borough_monthly(source: CountSource) -> pd.DataFrame:
                               "count": 1.0, "harm": ev["harm"].to_numpy(dtype=float)})
     else:
         frame = source.frame
+        if source.has_core:
+            keys = [*keys, "core"]
     return frame.groupby(keys, as_index=False, observed=True)[["count", "harm"]].sum()
 
 
@@ -333,6 +340,42 @@ def scheme_changes(source: CountSource) -> list[pd.Timestamp]:
     months = sorted(by_month.index)
     return [m for prev, m in zip(months, months[1:], strict=False)
             if by_month[m] != by_month[prev] and shift(prev, 1) == m]
+
+
+RECORDING_CHANGES = "recording_changes.csv"
+"""Known changes in how police record crime (``features/sources/data``): month, sources, short, change, effect."""
+
+
+def recording_changes(first=None, last=None, path=None) -> pd.DataFrame:
+    """Known recording changes (e.g. the Met's move to CONNECT, 2024-02) between ``first`` and ``last``.
+
+    The table is data, not code: an analyst adds a row for a change they know of. ``sources``
+    names the taxonomy schemes (``met``, ``policeuk``) whose counts it affects, ``;``-separated.
+
+    Raises
+    ------
+    ValueError
+        A row whose month is not ``YYYY-MM`` (naming the file and row).
+    """
+    from importlib import resources
+
+    if path is None:
+        with resources.files("features.sources.data").joinpath(RECORDING_CHANGES).open("rb") as fh:
+            table = pd.read_csv(fh, dtype=str)
+        where = f"features/sources/data/{RECORDING_CHANGES}"
+    else:
+        table, where = pd.read_csv(path, dtype=str), str(path)
+    parsed = pd.to_datetime(table["month"], format="%Y-%m", errors="coerce")
+    if parsed.isna().any():
+        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        raise ValueError(f"{where} row {row + 2}: month must be YYYY-MM, got {table['month'].iloc[row]!r}")
+    table["month"] = parsed
+    keep = pd.Series(True, index=table.index)
+    if first is not None:
+        keep &= table["month"] >= month(first)
+    if last is not None:
+        keep &= table["month"] <= month(last)
+    return table[keep].reset_index(drop=True)
 
 
 def population_bands(store, edition: str, year: int) -> pd.DataFrame:

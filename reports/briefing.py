@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.areas import coverage_note
+from features.figures import MEASURE_NAMES
 from models.reasons import GROUP_LABELS
 from reports import layers as gl
 from reports.maps import (
@@ -197,7 +198,10 @@ def short_gi(label: str) -> str:
 
 
 def group_name(group) -> str:
-    """``public_order`` -> "Public order offences"; ``asb`` -> "Anti-social behaviour"."""
+    """``public_order`` -> "Public order offences"; ``asb`` -> "Anti-social behaviour"; the serious
+    violence measures by their one name (:data:`features.figures.MEASURE_NAMES`)."""
+    if str(group) in MEASURE_NAMES:
+        return MEASURE_NAMES[str(group)]
     text = GROUP_LABELS.get(str(group), str(group).replace("_", " "))
     return text[:1].upper() + text[1:]
 

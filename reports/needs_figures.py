@@ -177,7 +177,8 @@ def _time_axis(ax, title: str) -> None:
 
     ax.set_title(title, fontsize=8, loc="left")
     ax.set_ylim(bottom=0)
-    ax.xaxis.set_major_locator(mdates.YearLocator())
+    # a year a tick for short series; longer histories (the ward tables go back to 2010) every few years
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
     _style(ax)
 
@@ -190,7 +191,10 @@ def _finish_grid(axes, used: int) -> None:
 
 
 def monthly_trends(series: pd.DataFrame, window: tuple[str, str], changes: Sequence[str], spec: FigureFile,
-                   folder: Path, measures: Sequence[str] = MAP_MEASURES) -> FigureFile:
+                   folder: Path, measures: Sequence[str] = MAP_MEASURES,
+                   recording: Sequence[tuple[str, str]] = ()) -> FigureFile:
+    """Monthly counts and 12-month averages per measure; dotted lines at category-scheme changes,
+    dashed red lines labelled at known recording changes (``recording``: (``YYYY-MM``, short name))."""
     present = [m for m in measures if m in set(series["measure"])]
     rows = int(np.ceil(len(present) / 2))
     fig = _figure(6.3, 1.75 * rows + 0.4)
@@ -203,17 +207,31 @@ def monthly_trends(series: pd.DataFrame, window: tuple[str, str], changes: Seque
         ax.plot(s["month"], s["rolling_12m"] / 12, color=ACCENT, linewidth=1.4, label="12-month average")
         for c in changes:
             ax.axvline(pd.Timestamp(c + "-01"), color="#6a51a3", linestyle=":", linewidth=0.8)
-        _time_axis(ax, measure_label(m))
+        for when, short in recording:
+            ax.axvline(pd.Timestamp(when + "-01"), color="#cb181d", linestyle="--", linewidth=0.9)
+            ax.annotate(short, (pd.Timestamp(when + "-01"), 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(2, -2), textcoords="offset points", fontsize=5.5, color="#cb181d", va="top")
+        _time_axis(ax, measure_label(m).split(" (")[0])
     _finish_grid(axes, len(present))
-    fig.suptitle("Offences per month; shaded: the latest 12 months; dotted: changes in the Met's category "
-                 "scheme" if changes else "Offences per month; shaded: the latest 12 months", fontsize=7.5,
-                 x=0.005, ha="left")
+    title = "Offences per month; shaded: the latest 12 months"
+    if changes:
+        title += "; dotted: changes in the Met's category scheme"
+    if recording:
+        title += "; red dashed: recording changes (" + ", ".join(f"{s} {w}" for w, s in recording) + ")"
+    fig.suptitle("\n".join(textwrap.wrap(title, 110)), fontsize=7.5, x=0.005, ha="left")
     return save(fig, spec, folder)
 
 
-def stl_panels(stl: pd.DataFrame, spec: FigureFile, folder: Path) -> FigureFile:
+def stl_panels(stl: pd.DataFrame, spec: FigureFile, folder: Path,
+               recording: Sequence[tuple[str, str]] = ()) -> FigureFile:
+    """STL panels; dashed red lines labelled at known recording changes (``recording``)."""
     fig = _figure(6.3, 4.4)
     axes = fig.subplots(4, 1, sharex=True)
+    for when, short in recording:
+        for ax in axes:
+            ax.axvline(pd.Timestamp(when + "-01"), color="#cb181d", linestyle="--", linewidth=0.9)
+        axes[0].annotate(short, (pd.Timestamp(when + "-01"), 1.0), xycoords=("data", "axes fraction"),
+                         xytext=(2, -2), textcoords="offset points", fontsize=5.5, color="#cb181d", va="top")
     for ax, col, title in zip(axes, ("observed", "trend", "seasonal", "resid"),
                               ("Observed (offences a month)", "Trend", "Seasonal effect", "Remainder"), strict=True):
         if col in ("seasonal", "resid"):
@@ -415,4 +433,34 @@ def assets_map(wards, layers: dict, spec: FigureFile, folder: Path) -> FigureFil
             handles.append(Line2D([], [], marker=marker, linestyle="", color=colour, label=lab, markersize=4))
     _map_axes(ax, wards)
     ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return save(fig, spec, folder)
+
+
+def funnel_plot(funnel: pd.DataFrame, panels: Sequence[tuple[str, str]], spec: FigureFile, folder: Path,
+                levels: Sequence[str] = ("95", "99.8")) -> FigureFile:
+    """Ward rates against residents with Poisson 95% and 99.8% limits around the borough rate, one panel per
+    (``measure``, title) of ``panels``; wards outside the 99.8% limits are labelled."""
+    fig = _figure(6.3, 2.6)
+    axes = np.atleast_1d(fig.subplots(1, len(panels))).ravel()
+    for ax, (m, title) in zip(axes, panels, strict=True):
+        f = funnel[funnel["measure"] == m].sort_values("population")
+        if not len(f):
+            ax.set_visible(False)
+            continue
+        for lvl, style in ((lv, "--" if lv == "95" else "-") for lv in levels):
+            ax.plot(f["population"], f[f"lo_{lvl}"], color=GREY, linestyle=style, linewidth=0.8)
+            ax.plot(f["population"], f[f"hi_{lvl}"], color=GREY, linestyle=style, linewidth=0.8,
+                    label=f"{lvl}% limits")
+        rate = float(f["borough_rate_per_1000"].iloc[0]) if "borough_rate_per_1000" in f else \
+            float(f["wards_rate_per_1000"].iloc[0])
+        ax.axhline(rate, color=INK, linewidth=0.8, label="borough rate")
+        out = f["outside"].str.contains("99.8", na=False)
+        ax.scatter(f["population"], f["rate_per_1000"], s=10, color=np.where(out, ACCENT, SIMILAR_COLOUR), zorder=3)
+        for r in f[out].itertuples():
+            ax.annotate(str(r.name), (r.population, r.rate_per_1000), fontsize=5, xytext=(2, 2), textcoords="offset points")
+        ax.set_title(title, fontsize=7.5, loc="left")
+        ax.set_xlabel("residents", fontsize=6.5)
+        ax.set_ylabel("per 1,000", fontsize=6.5)
+        _style(ax)
+    axes[0].legend(fontsize=5.5, frameon=False)
     return save(fig, spec, folder)

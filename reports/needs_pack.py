@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.figures import ALL_MEASURE, SV_MEASURE
+from features.figures import ALL_MEASURE, CORE_MEASURE, SV_MEASURE
 from models.needs import risk
 from models.needs.assessment import Assessment
 from models.needs.monitoring import BASELINE_FILE, unit_list
@@ -30,10 +30,14 @@ from reports.pdf import PdfError, html_to_pdf
 from reports.templating import environment
 
 TEMPLATE = "needs_pack.html.j2"
+HEADLINE_DOMAINS = ("income_score", "employment_score", "education_score")
+"""Deprivation domains the summary leads with: none of them is built from crime."""
 HTML_NAME, PDF_NAME, META_NAME = "evidence_pack.html", "evidence_pack.pdf", "pack.json"
 TABLES = {
     "headline_rolling_12m": ("2", "Rolling 12-month counts, rates per 1,000 and change, borough"),
+    "minor_categories_12m": ("2", "Every minor category: 12-month counts, change, core and broad membership"),
     "open_data_gaps": ("2", "What open data cannot show"),
+    "trend_estimates": ("2", "Change statements with intervals: rolling 12-month change and Theil-Sen trend"),
     "monthly_series": ("2", "Monthly counts and rolling 12-month totals, borough"),
     "stl_serious_violence": ("2", "Trend and seasonality decomposition (STL) of serious violence"),
     "age_structure": ("1", "Residents by age band"),
@@ -45,6 +49,12 @@ TABLES = {
     "hotspots": ("3", "Hot spots (Gi*), LISA and emerging hot spots per unit"),
     "operational_areas": ("3", "Operational areas (contiguous highest-harm units)"),
     "concentration": ("3", "Concentration of serious violence (top 5% share, Gini)"),
+    "ward_funnel": ("3", "Ward funnel limits around the borough rate (core and broad)"),
+    "cohorts_borough": ("3b", "Cohorts from the Met crime dashboard: borough counts, change, rate"),
+    "cohorts_wards": ("3b", "Cohorts by ward with funnel limits"),
+    "stop_search_people": ("3b", "Stop and search by age, sex and ethnicity (police-generated)"),
+    "stop_search_disproportionality": ("3b", "Stop and search per 1,000 residents by ethnic group (police-generated)"),
+    "knife_london": ("4", "Knife crime in every London borough"),
     "region_comparison": ("4", "Comparison with the region and similar boroughs"),
     "region_rates": ("4", "Every authority's counts, rates and ranks"),
     "similarity": ("4", "Similarity of authorities (the similarity rule's figures and distances)"),
@@ -97,11 +107,30 @@ def findings(a: Assessment) -> list[str]:
     out = []
     h = a.tables["headline_rolling_12m"].set_index("measure")
     end = _month_text(a.period_end)
-    if SV_MEASURE in h.index:
-        r = h.loc[SV_MEASURE]
+    def said(m):
+        r = h.loc[m]
         ch = "" if pd.isna(r["change_pct"]) else f", {abs(r['change_pct']):.1f}% {'more' if r['change_pct'] > 0 else 'fewer'} than in the previous 12 months"
         rate = "" if pd.isna(r["rate_per_1000"]) else f" ({r['rate_per_1000']:.1f} per 1,000 residents)"
-        out.append(f"In the 12 months to {end}, {r['count']:,.0f} serious violence offences were recorded{rate}{ch}.")
+        return f"{r['count']:,.0f}{rate}{ch}"
+
+    if CORE_MEASURE in h.index:
+        out.append(f"In the 12 months to {end}, {said(CORE_MEASURE)} offences of core serious violence (violence "
+                   "with injury, homicide, personal robbery, sexual offences) were recorded.")
+        if SV_MEASURE in h.index:
+            out.append(f"Broad serious violence (all violence against the person, robbery and sexual offences, the "
+                       f"briefing's measure): {said(SV_MEASURE)}.")
+    elif SV_MEASURE in h.index:
+        out.append(f"In the 12 months to {end}, {said(SV_MEASURE)} offences of broad serious violence (all violence "
+                   "against the person, robbery, sexual offences) were recorded; this source cannot separate the core.")
+    mc = a.tables.get("minor_categories_12m")
+    if mc is not None and SV_MEASURE in h.index and pd.notna(h.loc[SV_MEASURE, "previous"]):
+        rise = h.loc[SV_MEASURE, "count"] - h.loc[SV_MEASURE, "previous"]
+        broad = mc[mc["in_broad"] == "broad"].assign(d=lambda f: f["count"] - f["previous"].fillna(0))
+        top = broad.sort_values("d", ascending=abs(rise) != rise).head(2)
+        if rise and len(top):
+            out.append(f"Of the broad measure's change ({rise:+,.0f}), " + " and ".join(
+                f"{r.minor_category.split(' / ')[-1].lower()} {r.d:+,.0f}" for r in top.itertuples())
+                + f" make {100 * top['d'].sum() / rise:.0f}%.")
     parts = []
     for m in ("violence", "robbery", "sexual"):
         if m in h.index and pd.notna(h.loc[m, "change_pct"]):
@@ -142,6 +171,17 @@ def findings(a: Assessment) -> list[str]:
             x = r.loc["violence"]
             out.append(f"Violence against the person: rank {x['rank']} of {x['of']} "
                        f"({x['rate_per_1000']:.1f} per 1,000; region {x['region_rate_per_1000']:.1f}).")
+    dom = a.tables.get("risk_domains")
+    if dom is not None and len(dom):
+        head = dom[dom["factor"].isin(HEADLINE_DOMAINS)].set_index("factor").reindex(
+            [d for d in HEADLINE_DOMAINS if d in set(dom["factor"])])
+        if len(head):
+            out.append(f"Deprivation without the crime domain ({head['units'].iloc[0]}, {head['period'].iloc[0]}; one "
+                       "model per domain, other factors held): serious violence is higher where " + "; ".join(
+                           f"{r.label[:1].lower() + r.label[1:]} is higher (×{r.rate_ratio:.2f} per SD, 95% interval "
+                           f"{r.lo:.2f} to {r.hi:.2f})" for r in head.itertuples())
+                       + ". The IMD score below includes a crime domain built from recorded crime, so it partly "
+                       "measures the outcome itself.")
     rf = a.tables.get("risk_factors")
     if rf is not None and len(rf):
         lv = rf["level"].iloc[0]
@@ -152,6 +192,32 @@ def findings(a: Assessment) -> list[str]:
             out.append(f"Area associations ({t['units'].iloc[0]}, {t['period'].iloc[0]}): higher rates where "
                        + (", ".join(hi) or "no factor clearly") + (f"; lower where {', '.join(lo)}" if lo else "")
                        + ". These are associations between places, not causes.")
+    cb = a.tables.get("cohorts_borough")
+    if cb is not None and len(cb):
+        c = cb.set_index("measure")
+        if "Knife Crime" in c.index:
+            parts = [f"{c.loc[m, 'label'].lower()} {c.loc[m, 'count']:,.0f} ({_num(c.loc[m, 'change_pct'], 1, True, True)}, "
+                     f"95% interval {_num(c.loc[m, 'change_lo_pct'], 0, True, True)} to {_num(c.loc[m, 'change_hi_pct'], 0, True, True)})"
+                     for m in ("Knife Crime", "Knife Crime with Injury", "Knife Injury Victims (1-24)") if m in c.index]
+            kl = a.tables.get("knife_london")
+            rank = ""
+            if kl is not None and len(kl[kl["is_borough"] & (kl["measure"] == "Knife Crime")]):
+                r = kl[kl["is_borough"] & (kl["measure"] == "Knife Crime")].iloc[0]
+                rank = (f"; {r['rate_per_1000']:.2f} per 1,000 against {r['london_rate_per_1000']:.2f} for London "
+                        f"(rank {r['rank']:.0f} of {r['of']:.0f}, 1 = highest)")
+            out.append(f"Knife crime, {c.loc['Knife Crime', 'period']}: " + "; ".join(parts) + rank + ".")
+        if "Domestic Abuse" in c.index:
+            r = c.loc["Domestic Abuse"]
+            out.append(f"Domestic abuse (shown separately, {r['period']}): {r['count']:,.0f} offences "
+                       f"({_num(r['change_pct'], 1, True, True)}), {r['rate_per_1000']:.1f} per 1,000 residents.")
+    d = a.tables.get("stop_search_disproportionality")
+    if d is not None and d["searches"].sum() > 0:
+        top = d[d["group"] != d.attrs.get("reference", "White")].sort_values("rate_ratio", ascending=False)
+        if len(top) and pd.notna(top["rate_ratio"].iloc[0]):
+            r = top.iloc[0]
+            out.append(f"Stop and search (police-generated, {r['period']}): {r['group'].split(',')[0]} residents were "
+                       f"searched {r['rate_ratio']:.1f} times as often per head as White residents (95% interval "
+                       f"{r['lo']:.1f} to {r['hi']:.1f}; Census {r['residents_year']}).")
     k = a.tables.get("kpi_vs_baseline")
     if k is not None and len(k):
         b = k[(k["area_type"] == "borough") & (k["measure"] == SV_MEASURE) & (k["status"] == "compared")]
@@ -191,14 +257,18 @@ def _figures(a: Assessment, folder: Path) -> dict[str, nf.FigureFile]:
             "LSOAs by national IMD 2019 decile.", "IoD 2019 (LSOA 2011)", "IMD 2019 (indicators mostly 2015/16)",
             "LSOAs (count)"), folder)
     run = part("2", "monthly series and rolling 12-month totals")
+    shown = [m for m in (CORE_MEASURE, *nf.MAP_MEASURES) if m in set(a.tables["monthly_series"]["measure"])]
     figs["monthly"] = nf.monthly_trends(a.tables["monthly_series"], tuple(period.split("..")), a.meta["scheme_changes"],
                                         nf.FigureFile("trends_monthly", "Monthly offences",
                                                       "Offences per month and the 12-month average, by group.",
-                                                      src, run.get("period", ""), "counts (no rate)"), folder)
+                                                      src, run.get("period", ""), "counts (no rate)"), folder,
+                                        measures=shown,
+                                        recording=[(r["month"], r["short"]) for r in a.meta.get("recording_changes", [])])
     if "stl_serious_violence" in a.tables:
         figs["stl"] = nf.stl_panels(a.tables["stl_serious_violence"], nf.FigureFile(
             "trends_stl", "Trend and seasonality", "STL decomposition of serious violence per month.", src,
-            part("2", "trend and seasonality (STL)").get("period", ""), "counts (no rate)"), folder)
+            part("2", "trend and seasonality (STL)").get("period", ""), "counts (no rate)"), folder,
+            recording=[(r["month"], r["short"]) for r in a.meta.get("recording_changes", [])])
     wards = a.layers["wards"]
     figs["ward_rates"] = nf.ward_rate_maps(wards, a.tables["rate_bands"], nf.FigureFile(
         "spatial_ward_rates", "Ward rates", "Rate per 1,000 residents by ward, in bands.", src, period,
@@ -210,6 +280,22 @@ def _figures(a: Assessment, folder: Path) -> dict[str, nf.FigureFile]:
             "spatial_sv_raw_vs_smoothed", "Serious violence: recorded and smoothed",
             "Serious violence per 1,000 residents by ward: recorded (left) and empirical-Bayes smoothed (right).",
             src, period, part("3", "ward rates, bands and smoothed rates").get("residents", residents)), folder)
+    if "ward_funnel" in a.tables:
+        wf = a.tables["ward_funnel"]
+        panels = [(m, measure_label(m).split(" (")[0]) for m in (CORE_MEASURE, SV_MEASURE) if m in set(wf["measure"])]
+        figs["funnel"] = nf.funnel_plot(wf, panels, nf.FigureFile(
+            "spatial_funnel", "Ward rates with funnel limits", "Each ward's rate against its residents; lines: the "
+            "borough rate and Poisson 95% (dashed) and 99.8% (solid) limits; red, named: outside 99.8%.", src, period,
+            part("3", "ward rates, bands and smoothed rates").get("residents", residents)), folder)
+    cw = a.tables.get("cohorts_wards")
+    if cw is not None and len(cw):
+        panels = [(m, lab) for m, lab in cw[["measure", "label"]].drop_duplicates().itertuples(index=False)
+                  if m in ("Knife Crime", "Domestic Abuse")]
+        if panels:
+            figs["cohort_funnel"] = nf.funnel_plot(cw, panels, nf.FigureFile(
+                "cohorts_funnel", "Knife crime and domestic abuse by ward", "Ward rates per 1,000 residents with "
+                "Poisson 99.8% limits around the wards' rate; red, named: outside.", "Met crime dashboard",
+                "; ".join(sorted(set(cw["period"]))), residents), folder, levels=("99.8",))
     hp = part("3", "hot spots (Gi*, FDR), LISA, emerging hot spots")
     figs["hotspots"] = nf.hotspot_maps(a.layers["hotspots"], a.layers.get("operational_areas"), nf.FigureFile(
         "spatial_hotspots", "Hot spots", "Gi* hot and cold spots of serious violence (left) and emerging hot spot "
@@ -253,9 +339,17 @@ def context(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str) -> d
     h = a.tables["headline_rolling_12m"]
     headline = _rows(h, {"label": ("label",), "count": ("count", 0), "previous": ("previous", 0),
                          "change": ("change_pct", 1, True, True), "rate": ("rate_per_1000", 2),
-                         "pg": ("police_generated",)})
+                         "pg": ("police_generated",), "lo": ("change_lo_pct", 0, True, True),
+                         "hi": ("change_hi_pct", 0, True, True)})
     for row, m in zip(headline, h["measure"], strict=True):
-        row["key"] = m in (SV_MEASURE, "violence", "robbery", "sexual", "weapons", "drugs")
+        row["key"] = m in (CORE_MEASURE, SV_MEASURE, "violence", "robbery", "sexual", "weapons", "drugs")
+        row["headline"] = m in (CORE_MEASURE, SV_MEASURE)
+    minors = _rows(a.tables.get("minor_categories_12m"), {
+        "group": ("group",), "label": ("minor_category",), "count": ("count", 0), "previous": ("previous", 0),
+        "change": ("change_pct", 1, True, True), "rate": ("rate_per_1000", 2), "core": ("in_core",),
+        "broad": ("in_broad",)})
+    for row in minors:
+        row["group"] = measure_label(row["group"])
     w = a.tables["ward_rolling_12m"]
     sv_w = w[w["measure"] == SV_MEASURE].sort_values("rate_eb_per_1000", ascending=False)
     ward_rows = _rows(sv_w, {"name": ("name",), "count": ("count", 0), "rate": ("rate_per_1000", 1),
@@ -366,7 +460,12 @@ def context(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str) -> d
         "previous_period": a.meta["previous_period"], "parts": a.parts, "findings": findings(a),
         "figs": {k: {"src": v.files.get("svg"), "png": v.files.get("png"), "title": v.title, "caption": v.caption,
                      "footer": v.footer} for k, v in figs.items()},
-        "headline": headline, "gaps": a.tables["open_data_gaps"].to_dict("records"),
+        "cohorts": _cohort_context(a),
+        "headline": headline, "minors": minors, "recording_changes": a.meta.get("recording_changes", []),
+        "trend_rows": _rows(a.tables.get("trend_estimates"), {
+            "label": ("label",), "method": ("method",), "estimate": ("estimate", 0, False, True), "lo": ("lo", 0, False, True),
+            "hi": ("hi", 0, False, True), "period": ("period",), "spans": ("spans_recording_change",)}),
+        "gaps": a.tables["open_data_gaps"].to_dict("records"),
         "population": _num(a.meta.get("borough_population"), 0), "population_year": a.meta.get("population_year"),
         "ward_population_method": a.meta.get("ward_population_method"), "ward_edition": a.meta.get("ward_edition"),
         "trend_source": a.meta["trend_source"], "scheme_changes": a.meta["scheme_changes"],
@@ -388,6 +487,46 @@ def context(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str) -> d
         "sv_label": measure_label(SV_MEASURE), "all_label": measure_label(ALL_MEASURE),
         "hs_options": a.meta["hotspot_options"], "seed": a.meta["seed"],
     }
+
+
+def _cohort_context(a: Assessment) -> dict | None:
+    """The cohorts section: borough table, knife in London, wards outside the limits, stop and search."""
+    cb = a.tables.get("cohorts_borough")
+    d = a.tables.get("stop_search_disproportionality")
+    sp = a.tables.get("stop_search_people")
+    if cb is None and d is None and sp is None:
+        return None
+    out = {"borough": _rows(cb, {"label": ("label",), "period": ("period",), "count": ("count", 0),
+                                  "previous": ("previous", 0), "change": ("change_pct", 1, True, True),
+                                  "lo": ("change_lo_pct", 0, True, True), "hi": ("change_hi_pct", 0, True, True),
+                                  "rate": ("rate_per_1000", 2), "place": ("place_based",)}),
+           "knife_london": None, "wards": [], "ss_people": [], "ss_disp": [], "ss_meta": a.meta.get("stop_search")}
+    kl = a.tables.get("knife_london")
+    if kl is not None:
+        out["knife_london"] = _rows(kl[kl["is_borough"]], {
+            "measure": ("measure",), "rate": ("rate_per_1000", 2), "london": ("london_rate_per_1000", 2),
+            "rank": ("rank", 0), "of": ("of", 0), "period": ("period",), "year": ("population_year",)})
+    cw = a.tables.get("cohorts_wards")
+    if cw is not None:
+        for (label, period), g in cw.groupby(["label", "period"], sort=False):
+            hi = g[g["outside"].str.startswith("above 99.8")].sort_values("rate_per_1000", ascending=False)
+            top = g.sort_values("count", ascending=False).head(3)
+            out["wards"].append({"label": label, "period": period,
+                                 "above": ", ".join(f"{r.name} ({r.rate_per_1000:.1f})" for r in hi.itertuples()) or "none",
+                                 "top": ", ".join(f"{r.name} {r.count:,.0f}" for r in top.itertuples())})
+    if sp is not None:
+        out["ss_people"] = _rows(sp, {"breakdown": ("breakdown",), "value": ("value",), "searches": ("searches", 0),
+                                      "share": ("share", 2), "period": ("period",)})
+        for row, v in zip(out["ss_people"], sp["share"], strict=True):
+            row["share"] = _num(100 * v, 0, True)
+    if d is not None:
+        out["ss_disp"] = _rows(d, {"group": ("group",), "searches": ("searches", 0), "residents": ("residents", 0),
+                                   "rate": ("rate_per_1000", 1), "ratio": ("rate_ratio", 2), "lo": ("lo", 2),
+                                   "hi": ("hi", 2), "period": ("period",)})
+        out["ss_disp_meta"] = {"period": d["period"].iloc[0], "year": d["residents_year"].iloc[0],
+                               "unrecorded": d.attrs.get("unrecorded"), "in_period": int(d["searches_in_period"].iloc[0])
+                               if "searches_in_period" in d else None}
+    return out
 
 
 def render_pack(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str, template_dir=None) -> str:

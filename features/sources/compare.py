@@ -58,6 +58,9 @@ class CompareData:
         IMD score by code; ``imd_column`` names the column used.
     area_km2 : Series or None
         Land area (km², from the polygons) by code.
+    dashboard : DataFrame or None
+        The Met crime dashboard's borough rows (``month``, ``area_type``, ``area_code``, ``series``,
+        ``subtype``, ``measure``, ``count``), e.g. knife crime for every borough.
     """
 
     root: Path
@@ -67,6 +70,7 @@ class CompareData:
     imd: pd.Series | None = None
     imd_column: str | None = None
     area_km2: pd.Series | None = None
+    dashboard: pd.DataFrame | None = None  # the Met crime dashboard by borough (month, area_code, series, ...)
     files: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
@@ -117,6 +121,8 @@ def _kind(sample: pd.DataFrame) -> str | None:
     code = _code_column(sample, AUTHORITY)
     if code is None:
         return None
+    if _find(cols, r"^crime_type$") and _find(cols, r"^crime_subtype$"):
+        return "crime dashboard"
     if _find(cols, r"^month$", r"month") and _find(cols, r"^count$", r"^value$", r"offences|crimes"):
         return "monthly counts"
     if _find(cols, r"^year$") and _find(cols, r"^population$", r"usual_?residents|all_?ages|^residents$"):
@@ -170,6 +176,20 @@ def read_compare_folder(root: str | Path) -> CompareData:
         data.imd = to_number(f[col]).set_axis(f[code].astype(str)).dropna()
         data.imd_column = col
         data.files["deprivation"] = str(p)
+    if "crime dashboard" in found:
+        p, f = found["crime dashboard"]
+        kind = f["area_type"].astype("string").str.strip().str.casefold()
+        f = f[kind == "borough"]
+        data.dashboard = pd.DataFrame({
+            "month": pd.to_datetime(f["month_year"], format="%Y-%m", errors="coerce"), "area_type": "borough",
+            "area_code": f["area_code"].astype("string").str.strip(), "series": f["crime_type"].astype("string").str.strip(),
+            "subtype": f["crime_subtype"].astype("string").str.strip(), "measure": f["measure"].astype("string").str.strip(),
+            "count": to_number(f["count"]).astype(float), "area_name": f.get("area_name", f["area_code"]).astype("string")})
+        bad = data.dashboard["month"].isna() | data.dashboard["count"].isna()
+        if bad.any():
+            data.notes.append(f"{p.name}: {int(bad.sum())} dashboard rows without a month or count left out")
+            data.dashboard = data.dashboard[~bad]
+        data.files["crime dashboard"] = str(p)
     for vp in vectors:
         area = _areas(vp)
         if area is not None and data.area_km2 is None:

@@ -1,8 +1,19 @@
 """Map each source's offence categories to svrisk's groups and harm weights.
 
 The mapping is data (``features/sources/data/offence_taxonomy.csv``), not code: one row per
-(scheme, category, subcategory) with the group, the serious-violence and
-police-generated flags, a harm weight and where the weight comes from. Matching is
+(scheme, category, subcategory) with the group, the serious-violence, core and
+police-generated flags, a harm weight and where the weight comes from.
+
+Two measures of serious violence are defined here, once:
+
+* **broad** (``serious_violence``): every offence of the groups violence against the person,
+  robbery and sexual offences (the feature builder's target groups): a row is flagged exactly
+  when its group is one of them, so the flag and the groups give the same total;
+* **core** (``core``): violence with injury, homicide, personal robbery and sexual offences,
+  the Home Office Duty guidance's focus. Only a scheme with minor categories (the Met's) can
+  say it; a scheme with no row flagged ``core`` has no core measure (police.uk cannot
+  separate injury from other violence). The column is optional in an analyst's own table
+  (absent: no core measure). Matching is
 case-insensitive and ignores runs of spaces; a subcategory ``*`` matches any
 subcategory of its category. An analyst can point :func:`load_taxonomy` at their
 own table with the same columns.
@@ -72,7 +83,7 @@ class Taxonomy:
     def classify(
         self, scheme: str, category: pd.Series, subcategory: pd.Series | None = None
     ) -> pd.DataFrame:
-        """Return group, serious_violence, police_generated and harm for each row.
+        """Return group, serious_violence, core, police_generated and harm for each row.
 
         Unknown categories get group ``unmapped`` and harm 0; the caller reports them.
         """
@@ -89,12 +100,13 @@ class Taxonomy:
         wild = rules[rules["subcategory"] == "*"].set_index("category_key")
         out = pd.DataFrame(index=category.index)
         keys = pd.MultiIndex.from_arrays([cat.to_numpy(), sub.to_numpy()])
-        fields = ["group", "serious_violence", "police_generated", "harm_weight"]
+        fields = ["group", "serious_violence", "core", "police_generated", "harm_weight"]
         hit = exact.reindex(keys)[fields].set_axis(category.index)
         fallback = wild.reindex(cat.to_numpy())[fields].set_axis(category.index)
         merged = hit.where(hit["group"].notna(), fallback)
         out["group"] = merged["group"].fillna(UNMAPPED_GROUP).astype("string")
         out["serious_violence"] = merged["serious_violence"].fillna(False).astype(bool)
+        out["core"] = merged["core"].fillna(False).astype(bool)
         out["police_generated"] = merged["police_generated"].fillna(False).astype(bool)
         out["harm"] = merged["harm_weight"].fillna(0.0).astype("float64")
         return out
@@ -112,6 +124,10 @@ class Taxonomy:
                 best = (mapped, scheme, cls)
         return best[1], best[2]
 
+    def has_core(self, scheme: str) -> bool:
+        """The scheme defines the core measure (at least one of its rows is flagged ``core``)."""
+        return bool(self.table.loc[self.table["scheme"] == scheme, "core"].any())
+
 
 def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     """Read the taxonomy table (the packaged default when ``path`` is None)."""
@@ -125,7 +141,9 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{where}: taxonomy is missing columns {missing}; expected {list(COLUMNS)}")
-    for flag in ("serious_violence", "police_generated"):
+    if "core" not in table.columns:
+        table["core"] = "false"
+    for flag in ("serious_violence", "core", "police_generated"):
         bad = ~table[flag].str.lower().isin(["true", "false"])
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0]) + 2

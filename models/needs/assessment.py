@@ -27,7 +27,18 @@ import numpy as np
 import pandas as pd
 
 from features.context import Context
-from features.figures import ALL_MEASURE, SV_MEASURE, window_figures
+from features.figures import (
+    ALL_MEASURE,
+    CORE_MEASURE,
+    KNIFE_SERIES,
+    KNIFE_SUBTYPES,
+    SV_MEASURE,
+    change_interval,
+    dashboard_cohorts,
+    dashboard_figures,
+    knife_figures,
+    window_figures,
+)
 from features.months import label, month, shift
 from features.needs import (
     AREA,
@@ -36,6 +47,7 @@ from features.needs import (
     borough_monthly,
     count_sources,
     population_bands,
+    recording_changes,
     scheme_changes,
     unit_counts,
     unit_population,
@@ -44,12 +56,17 @@ from features.sources.compare import CompareData
 from features.sources.memstore import as_store
 from features.units import build_units
 from geo.units import UnitSet
+from models.needs import cohorts, monitoring, risk, spatial, trends
 from models.needs import compare as cmp
-from models.needs import monitoring, risk, spatial, trends
 
 SV_GROUPS = ("violence", "robbery", "sexual")
 """Offence groups that make up serious violence (a source covering more of them describes it better)."""
 WINDOW = 12
+GAPS_FILLED = {"knife": "Knife-related offences", "gun": "Gun-related offences",
+               "domestic abuse": "Domestic abuse-related offences"}
+"""Open-data gaps (:data:`models.needs.trends.OPEN_DATA_GAPS`) a dashboard cohort fills when present."""
+ETHNICITY_RECORDED = 0.8
+"""Share of a window's searches that must record ethnicity for a disproportionality figure."""
 
 
 @dataclass
@@ -195,6 +212,75 @@ def _window_counts(counts: pd.DataFrame, ids, end, measure: str = SV_MEASURE, va
     return counts[sel].groupby("unit_id")[value].sum().reindex(ids, fill_value=0.0)
 
 
+def borough_headline(source: CountSource, end, population: float | None) -> pd.DataFrame:
+    """The pack's headline: the borough's 12 months to ``end`` per offence group and measure (core when the
+    source has it, broad, all offences), labelled, in reporting order (:func:`features.figures.window_figures`,
+    the computation the briefing's figures use too)."""
+    measures = trends.ordered_measures(source.groups)
+    headline = window_figures(borough_monthly(source), end, population=population, complete=source.complete,
+                              groups=measures)
+    headline = trends.sort_measures(headline)
+    headline.insert(1, "label", headline["measure"].map(trends.label))
+    return headline
+
+
+def _trend_estimates(series: pd.DataFrame, headline: pd.DataFrame, measures, changes: pd.DataFrame) -> pd.DataFrame:
+    """Change statements with intervals: the rolling 12-month change and a Theil-Sen trend per measure."""
+    h = headline.set_index("measure")
+    rows = []
+    for m in measures:
+        r = h.loc[m]
+        if pd.notna(r["previous"]):
+            # the change in the 12-month total, per month: (this year - last year) / 12, its interval from the
+            # rate ratio's (features.figures.change_interval)
+            rows.append({"measure": m, "label": trends.label(m), "method": "rolling 12-month change, per month",
+                         "estimate": (r["count"] - r["previous"]) / 12.0,
+                         "lo": r["previous"] * r["change_lo_pct"] / 1200.0,
+                         "hi": r["previous"] * r["change_hi_pct"] / 1200.0,
+                         "period": f"{r['period_start']}..{r['period_end']} vs {r['previous_start']}..{r['previous_end']}",
+                         "spans_recording_change": ", ".join(
+                             c.short for c in changes.itertuples()
+                             if pd.Timestamp(r["previous_start"] + "-01") <= c.month <= pd.Timestamp(r["period_end"] + "-01"))})
+        s = series[series["measure"] == m].set_index("month")["count"]
+        try:
+            t = trends.robust_trend(s)
+        except ValueError:
+            continue
+        rows.append({"measure": m, "label": trends.label(m), "method": t["method"] + ", change in offences a month per year",
+                     "estimate": t["per_year"], "lo": t["lo"], "hi": t["hi"], "period": f"{t['first']}..{t['last']}",
+                     "spans_recording_change": ", ".join(
+                         c.short for c in changes.itertuples()
+                         if pd.Timestamp(t["first"] + "-01") <= c.month <= pd.Timestamp(t["last"] + "-01"))})
+    return pd.DataFrame(rows, columns=["measure", "label", "method", "estimate", "lo", "hi", "period",
+                                       "spans_recording_change"])
+
+
+def minor_categories(source: CountSource, end, population: float | None) -> pd.DataFrame | None:
+    """Every minor category of an area source in the 12 months to ``end``, its group and whether it is
+    in the core and the broad measure (:func:`features.figures.window_figures` per category).
+
+    Category names are compared case-insensitively (the Met's schemes differ in case); a minor
+    category that exists in only one of the two windows (a scheme change) has no change figure.
+    None for sources without minor categories (police.uk points).
+    """
+    if source.kind != AREA or source.frame is None or source.frame["subcategory"].isna().all():
+        return None
+    f = source.frame
+    minor = (f["category"].str.strip().str.casefold().str.capitalize() + " / "
+             + f["subcategory"].fillna("-").str.strip().str.casefold().str.capitalize())
+    long = f.assign(group=minor.to_numpy(), core=f["core"] if "core" in f else False)
+    names = sorted(minor.unique())
+    fig = window_figures(long, end, population=population, complete=source.complete, groups=names)
+    fig = fig[fig["measure"].isin(names)].rename(columns={"measure": "minor_category"})
+    flags = long.assign(parent=f["group"].to_numpy()).groupby("group").agg(
+        group=("parent", "first"), broad=("serious_violence", "any"), core=("core", "any"))
+    fig = fig.join(flags, on="minor_category")
+    fig["in_core"] = fig["core"].map({True: "core", False: ""})
+    fig["in_broad"] = fig["broad"].map({True: "broad", False: ""})
+    fig = fig[(fig["count"] > 0) | (fig["previous"].fillna(0) > 0)]
+    return trends.sort_measures(fig, "group").reset_index(drop=True)
+
+
 def assess(store, *, compare: CompareData | None = None, period_end=None, baseline: pd.DataFrame | None = None,
            hotspot_options: dict | None = None, seed: int = 0, knn: int = 8, distance_band_m: float = 500.0,
            progress: Callable[[str], None] | None = None) -> Assessment:
@@ -261,9 +347,7 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     say("serious violence data and trends")
     measures = trends.ordered_measures(src.groups)
     bm = borough_monthly(src)
-    headline = window_figures(bm, end, population=borough_pop, complete=src.complete, groups=measures)
-    headline = trends.sort_measures(headline)
-    headline.insert(1, "label", headline["measure"].map(trends.label))
+    headline = borough_headline(src, end, borough_pop)
     headline["population"], headline["population_year"], headline["source"] = borough_pop, pop_year, src.name
     a.tables["headline_rolling_12m"] = headline.reset_index(drop=True)
     gaps = pd.DataFrame(trends.OPEN_DATA_GAPS, columns=["measure", "why open data cannot show it", "where it lives"])
@@ -271,12 +355,27 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     a.part("2. Serious violence data and trends", "rolling 12-month counts, rates and change", src.name,
            f"{period} vs {prev_period}", "borough", f"residents {pop_year} ({borough_pop:,.0f})"
            if borough_pop else "no residents table")
+    minors = minor_categories(src, end, borough_pop)
+    if minors is not None:
+        a.tables["minor_categories_12m"] = minors
+        a.part("2. Serious violence data and trends", "every minor category (core and broad membership)",
+               src.name, f"{period} vs {prev_period}", "borough", f"residents {pop_year}" if pop_year else "no residents table")
+    if not src.has_core:
+        a.note("trends", f"{src.name} has no minor categories: the core measure (violence with injury, homicide, "
+               "personal robbery, sexual offences) cannot be separated; the broad measure is the headline")
     run = trends.consecutive_run(src.complete, end)
-    all_measures = [SV_MEASURE, *measures, ALL_MEASURE]
+    all_measures = [*([CORE_MEASURE] if src.has_core else []), SV_MEASURE, *measures, ALL_MEASURE]
     series = trends.monthly_series(bm, run, all_measures)
     a.tables["monthly_series"] = series
     changes = [m for m in scheme_changes(src) if run[0] <= m <= end]
     a.meta["scheme_changes"] = [label(m) for m in changes]
+    scheme = "policeuk" if src.kind == POINTS else "met"
+    rec = recording_changes(run[0], end)
+    rec = rec[rec["sources"].str.split(";").map(lambda v: scheme in v)]
+    a.meta["recording_changes"] = [{"month": label(r.month), "short": r.short, "change": r.change, "effect": r.effect}
+                                   for r in rec.itertuples()]
+    a.tables["trend_estimates"] = _trend_estimates(series, headline, [m for m in (CORE_MEASURE, SV_MEASURE)
+                                                                      if m in set(series["measure"])], rec)
     sv = series[series["measure"] == SV_MEASURE].set_index("month")["count"]
     a.part("2. Serious violence data and trends", "monthly series and rolling 12-month totals", src.name,
            f"{run[0]:%Y-%m}..{end:%Y-%m}", "borough", "counts (no rate)")
@@ -369,6 +468,12 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     a.tables["concentration"] = pd.concat(conc_rows, ignore_index=True)
     a.meta["lorenz"] = {k: v.tolist() for k, v in curves.items()}
 
+    # ---- 3b. ward funnel limits, cohorts, stop and search ------------------------------------------
+    _funnels(a, per_ward, headline)
+    say("cohorts: knife, gun, domestic abuse, hate crime; stop and search")
+    _cohorts(a, store, wards, ward_pop, borough_pop, pop_year, compare)
+    _stop_search(a, store, pop_year)
+
     # ---- 4. comparison ------------------------------------------------------------------------
     if compare is not None:
         say("comparison with the region and similar boroughs")
@@ -414,6 +519,189 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
         for n in notes:
             a.note("monitoring", n)
     return a
+
+
+def _funnels(a: Assessment, per_ward: pd.DataFrame, headline: pd.DataFrame) -> None:
+    """Funnel limits of ward rates around the borough rate, for the core and broad measures."""
+    h = headline.set_index("measure")
+    parts = []
+    for m in (CORE_MEASURE, SV_MEASURE):
+        w = per_ward[per_ward["measure"] == m]
+        if not len(w) or m not in h.index or not np.isfinite(h.loc[m, "rate_per_1000"]):
+            continue
+        f = cohorts.funnel_limits(w["count"].to_numpy(), w["population"].to_numpy(), float(h.loc[m, "rate_per_1000"]))
+        f.insert(0, "measure", m)
+        f.insert(1, "unit_id", w["unit_id"].to_numpy())
+        f.insert(2, "name", w["name"].to_numpy())
+        f["borough_rate_per_1000"] = float(h.loc[m, "rate_per_1000"])
+        f["change_pct"], f["change_lo_pct"], f["change_hi_pct"] = (w[c].to_numpy() for c in
+                                                                   ("change_pct", "change_lo_pct", "change_hi_pct"))
+        f["borough_change_pct"] = float(h.loc[m, "change_pct"])
+        # a ward's change differs from the borough's only when its interval leaves out the borough's change
+        f["change_vs_borough"] = np.where(f["change_lo_pct"] > f["borough_change_pct"], "rose more than the borough",
+                                          np.where(f["change_hi_pct"] < f["borough_change_pct"],
+                                                   "rose less / fell more than the borough", ""))
+        f["period"] = a.meta["period"]
+        parts.append(f)
+    if parts:
+        a.tables["ward_funnel"] = pd.concat(parts, ignore_index=True)
+        a.part("3. Spatial distribution", "ward funnel limits (Poisson, around the borough rate)",
+               a.meta["trend_source"], a.meta["period"], f"{a.meta['ward_edition']}", f"residents {a.meta['population_year']}")
+
+
+def _cohorts(a: Assessment, store, wards: UnitSet, ward_pop: pd.DataFrame, borough_pop, pop_year, compare) -> None:
+    """The strategy's cohorts from the Met crime dashboard (:func:`features.figures.dashboard_cohorts`):
+    borough and ward counts, change with intervals, rates; knife crime against London's boroughs."""
+    if not store.has("dashboard_counts"):
+        a.note("cohorts", "no Met crime dashboard in the data folder: knife, gun, domestic abuse and hate crime "
+               "cannot be shown (they are not zero)")
+        return
+    dash = store.table("dashboard_counts")
+    table = dashboard_cohorts()
+    names = pd.DataFrame({"code": wards.ids, "name": wards.frame["name"].to_numpy()})
+    pop = ward_pop["population"]
+    brows, wrows = [], []
+    for cohort, rows in table.groupby("cohort", sort=False):
+        series, subtypes = rows["series"].iloc[0], list(rows["subtype"])
+        labels = dict(zip(rows["subtype"], rows["label"], strict=True))
+        # knife: the briefing's own computation, so the two documents show one number
+        f = knife_figures(dash, names) if series == KNIFE_SERIES and tuple(subtypes) == KNIFE_SUBTYPES \
+            else dashboard_figures(dash, series, subtypes, names)
+        if f is None:
+            a.note("cohorts", f"{cohort}: the dashboard has no {series!r} series")
+            continue
+        place = bool(rows["place_based"].iloc[0])
+        for b in f["borough"]:
+            lo, hi = change_interval([b["count"]], [b["previous"]])
+            brows.append({"cohort": cohort, "measure": b["measure"], "label": labels[b["measure"]],
+                          "count": b["count"], "previous": b["previous"], "change_pct": b["change_pct"],
+                          "change_lo_pct": lo[0], "change_hi_pct": hi[0],
+                          "rate_per_1000": 1000 * b["count"] / borough_pop if borough_pop else np.nan,
+                          "period": f"{f['period_start']}..{f['period_end']}",
+                          "previous_period": f"{f['previous_start']}..{f['previous_end']}", "place_based": place,
+                          "source": f["source"]})
+        first = subtypes[0]
+        key = next(k for k in f["wards"][0] if k not in ("code", "name")) if f["wards"] else None
+        if key is None or a.meta.get("ward_edition") != "ward2022":
+            continue
+        wf = pd.DataFrame(f["wards"])
+        wf["population"] = pop.reindex(wf["code"]).to_numpy()
+        total = float(wf[key].sum())
+        rate = 1000 * total / float(wf["population"].sum()) if wf["population"].sum() > 0 else np.nan
+        fl = cohorts.funnel_limits(wf[key].to_numpy(), wf["population"].to_numpy(), rate)
+        wrows.append(pd.DataFrame({"cohort": cohort, "measure": first, "label": labels[first], "unit_id": wf["code"],
+                                   "name": wf["name"], "count": wf[key], "previous": wf.get(f"{key}_previous"),
+                                   "population": wf["population"], "rate_per_1000": fl["rate_per_1000"],
+                                   "wards_rate_per_1000": rate, "lo_99.8": fl["lo_99.8"], "hi_99.8": fl["hi_99.8"],
+                                   "outside": fl["outside"], "period": f"{f['period_start']}..{f['period_end']}",
+                                   "place_based": place}))
+        a.part("3b. Cohorts", f"{cohort} by borough and ward", f"{f['source']}: {series}",
+               f"{f['period_start']}..{f['period_end']}", "borough; ward2022", f"residents {pop_year}")
+        if not place:
+            a.note("cohorts", f"{cohort}: shown here by ward for need, but left out of the place-based work "
+                   "(hot spots, operational areas) as the strategy's place work does; the recorded-crime counts "
+                   "behind the maps still contain it (the Met's tables do not flag it)")
+    if brows:
+        a.tables["cohorts_borough"] = pd.DataFrame(brows)
+        shown = set(a.tables["cohorts_borough"]["cohort"])
+        gaps = a.tables["open_data_gaps"]
+        a.tables["open_data_gaps"] = gaps[~gaps["measure"].isin([g for c, g in GAPS_FILLED.items() if c in shown])]
+    if wrows:
+        a.tables["cohorts_wards"] = pd.concat(wrows, ignore_index=True)
+    if compare is not None and compare.dashboard is not None and a.area_code:
+        _knife_london(a, compare)
+
+
+def _knife_london(a: Assessment, data) -> None:
+    """Knife crime per 1,000 residents in every borough of the comparison folder, over the same 12 months."""
+    rows = []
+    for code, part in data.dashboard.groupby("area_code"):
+        f = knife_figures(part)
+        if f is None:
+            continue
+        for b in f["borough"]:
+            rows.append({"area_code": str(code), "measure": b["measure"], "count": b["count"], "previous": b["previous"],
+                         "period": f"{f['period_start']}..{f['period_end']}"})
+    if not rows:
+        return
+    t = pd.DataFrame(rows)
+    end = t["period"].str[-7:].max()
+    year = cmp.population_year(data, end)
+    pop = cmp._pop(data, year) if year is not None else pd.Series(dtype=float)
+    t["population"] = pop.reindex(t["area_code"]).to_numpy()
+    t["rate_per_1000"] = 1000 * t["count"] / t["population"]
+    t["rank"] = t.groupby("measure")["rate_per_1000"].rank(ascending=False, method="min")
+    t["of"] = t.groupby("measure")["rate_per_1000"].transform("count")
+    t["name"] = t["area_code"].map(data.names).fillna(t["area_code"])
+    t["population_year"] = year
+    t["is_borough"] = t["area_code"] == a.area_code
+    london = t.groupby("measure")[["count", "population"]].sum()
+    t["london_rate_per_1000"] = t["measure"].map(1000 * london["count"] / london["population"])
+    a.tables["knife_london"] = t
+    a.part("4. Comparison with the region and similar boroughs", "knife crime in every borough",
+           data.files.get("crime dashboard", "crime dashboard").rsplit("/", 1)[-1], t["period"].iloc[0],
+           f"authorities ({t['area_code'].nunique()})", f"residents {year}")
+
+
+def _stop_search(a: Assessment, store, pop_year) -> None:
+    """Stop and search in the latest 12 months with data: by age, sex and ethnicity, and searches per 1,000
+    residents of each ethnic group (Census 2021) against White residents. Police-generated."""
+    if not store.has("stop_search"):
+        a.note("stop_search", "no stop and search records in the data folder")
+        return
+    ss = store.table("stop_search")
+    if not len(ss):
+        return
+    end = pd.Timestamp(ss["month"].max())
+    start = shift(end, -(WINDOW - 1))
+    w = ss[(ss["month"] >= start) & (ss["month"] <= end)]
+    present = sorted(w["month"].unique())
+    period = f"{start:%Y-%m}..{end:%Y-%m}"
+    a.meta["stop_search"] = {"period": period, "searches": int(len(w)), "months_with_data": len(present),
+                             "ethnicity_recorded": int(w.get("self_defined_ethnicity", pd.Series(dtype="string")).notna().sum())}
+    people = []
+    for col, what in (("age_range", "age"), ("gender", "sex"), ("officer_defined_ethnicity", "officer-defined ethnicity")):
+        if col not in w:
+            continue
+        if w[col].isna().all():
+            a.note("stop_search", f"no search of {period} records the {what}: not shown")
+            continue
+        vc = w[col].fillna("not recorded").value_counts()
+        people.append(pd.DataFrame({"breakdown": what, "value": vc.index, "searches": vc.to_numpy(),
+                                    "share": vc.to_numpy() / max(len(w), 1), "period": period}))
+    if people:
+        a.tables["stop_search_people"] = pd.concat(people, ignore_index=True)
+    if store.has("ethnicity") and "self_defined_ethnicity" in ss:
+        # the latest 12 months in which most searches record ethnicity (some months' files lack the column)
+        recorded = ss["self_defined_ethnicity"].notna().groupby(ss["month"]).agg(["sum", "size"])
+        e_end = None
+        for m in sorted(recorded.index, reverse=True):
+            win = recorded.loc[(recorded.index >= shift(m, -(WINDOW - 1))) & (recorded.index <= m)]
+            if win["sum"].sum() >= ETHNICITY_RECORDED * win["size"].sum():
+                e_end = m
+                break
+        if e_end is None:
+            a.note("stop_search", "no 12 months in which most searches record ethnicity: no disproportionality")
+        else:
+            e_start = shift(e_end, -(WINDOW - 1))
+            we = ss[(ss["month"] >= e_start) & (ss["month"] <= e_end)]
+            eperiod = f"{e_start:%Y-%m}..{pd.Timestamp(e_end):%Y-%m}"
+            eth = store.table("ethnicity")
+            year = int(eth["year"].max())
+            residents = eth[eth["year"] == year].groupby("group")["residents"].sum()
+            d = cohorts.disproportionality(cohorts.census_group(we["self_defined_ethnicity"]), residents)
+            d["basis"], d["period"], d["residents_year"] = "self-defined ethnicity; Census residents", eperiod, year
+            d["searches_in_period"] = len(we)
+            if eperiod != period:
+                a.note("stop_search", f"disproportionality uses {eperiod}, the latest 12 months in which most "
+                       f"searches record ethnicity (the files of later months do not); age and sex use {period}")
+            period = eperiod
+        a.tables["stop_search_disproportionality"] = d
+        a.meta["stop_search"]["unrecorded"] = d.attrs["unrecorded"]
+        a.part("3b. Cohorts", "stop and search by age, sex, ethnicity; disproportionality (police-generated)",
+               "police.uk stop and search", period, "borough", f"Census {year} residents by ethnic group")
+    a.note("stop_search", "stop and search is police-generated: its counts measure where and whom police search, "
+           "not harm, and are never a target of svrisk's models")
 
 
 def _profile(a: Assessment, store, wards: UnitSet, ctx: Context, pop: pd.DataFrame, cutoff) -> None:
@@ -515,6 +803,7 @@ def _compare(a: Assessment, data: CompareData, end, measures, headline: pd.DataF
         theirs = rates[rates["area_code"] == code].set_index("measure")["count"]
         rec = pd.DataFrame({"measure": own.index, "own_data": own.to_numpy(),
                             "comparison_folder": theirs.reindex(own.index).to_numpy()})
+        rec = rec[rec["comparison_folder"].notna()]  # the folder's own measures (it has no minor categories: no core)
         rec["difference"] = rec["comparison_folder"] - rec["own_data"]
         a.tables["comparison_reconciliation"] = rec
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.figures import window_figures
+from features.figures import ALL_MEASURE, CORE_MEASURE, SV_MEASURE, window_figures
 
 KPI_COLUMNS = (
     "kpi_id", "area_type", "area_code", "area_name", "edition", "measure", "period_start", "period_end",
@@ -71,7 +71,7 @@ def kpi_table(counts: pd.DataFrame, population: pd.Series, areas: Iterable[KpiAr
     joined = counts.merge(link, on="unit_id", how="inner")
     pop = link.assign(p=population.reindex(link["unit_id"]).to_numpy(dtype=float)).groupby("area_key")["p"] \
         .sum(min_count=1)
-    groups = [m for m in measures if m not in ("serious violence", "all offences")]
+    groups = [m for m in measures if m not in (SV_MEASURE, CORE_MEASURE, ALL_MEASURE)]
     fig = window_figures(joined, period_end, by="area_key", index=[a.key for a in areas], population=pop,
                          complete=complete, groups=groups)
     fig = fig[fig["measure"].isin(measures)]

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from features.figures import ALL_MEASURE, SV_MEASURE
+from features.figures import ALL_MEASURE, CORE_MEASURE, MEASURE_NAMES, SV_MEASURE
 from features.months import month, shift
 
-MEASURE_ORDER = (SV_MEASURE, "violence", "robbery", "sexual", "weapons", "drugs")
+MEASURE_ORDER = (CORE_MEASURE, SV_MEASURE, "violence", "robbery", "sexual", "weapons", "drugs")
 """Measures the needs assessment reports first, in this order; other groups follow, then all offences."""
 MEASURE_LABELS = {
-    SV_MEASURE: "Serious violence", "violence": "Violence against the person", "robbery": "Robbery",
+    **MEASURE_NAMES, "violence": "Violence against the person", "robbery": "Robbery",
     "sexual": "Sexual offences", "weapons": "Possession of weapons", "drugs": "Drug offences",
     "burglary": "Burglary", "theft": "Theft", "vehicle": "Vehicle offences", "damage": "Arson and criminal damage",
     "public_order": "Public order offences", "other": "Other offences", "asb": "Anti-social behaviour",
@@ -39,8 +39,8 @@ OPEN_DATA_GAPS = (
 
 def ordered_measures(groups: Sequence[str]) -> list[str]:
     """Offence groups in reporting order (:data:`MEASURE_ORDER` first, the rest sorted)."""
-    first = [g for g in MEASURE_ORDER if g in groups and g != SV_MEASURE]
-    return first + sorted(g for g in groups if g not in first and g != SV_MEASURE)
+    first = [g for g in MEASURE_ORDER if g in groups and g not in (SV_MEASURE, CORE_MEASURE)]
+    return first + sorted(g for g in groups if g not in first and g not in (SV_MEASURE, CORE_MEASURE))
 
 
 def label(measure: str) -> str:
@@ -69,6 +69,8 @@ def monthly_series(monthly: pd.DataFrame, months: Sequence[pd.Timestamp], measur
     for m in measures:
         if m == SV_MEASURE:
             sel = monthly["serious_violence"].to_numpy(dtype=bool)
+        elif m == CORE_MEASURE:
+            sel = monthly["core"].to_numpy(dtype=bool)
         elif m == ALL_MEASURE:
             sel = (monthly["group"] != "asb").to_numpy()
         else:
@@ -119,6 +121,39 @@ def decompose(series: pd.Series, period: int = 12, robust: bool = True, seasonal
         "period": period, "robust": robust, "seasonal_smoother": seasonal, "first": f"{idx[0]:%Y-%m}", "last": f"{idx[-1]:%Y-%m}",
     }
     return out
+
+
+def robust_trend(series: pd.Series, months: int = 36, confidence: float = 0.95) -> dict:
+    """Theil-Sen trend of a monthly series over its last ``months`` months, with an interval.
+
+    The slope is the median of all pairwise slopes (scipy ``theilslopes``), so one unusual
+    month at either end cannot swing it the way an end-point difference of a smoothed trend
+    can; 36 months hold three whole seasonal cycles, so the season does not tilt it. The
+    interval ignores autocorrelation between months: read it as a lower bound on the
+    uncertainty.
+
+    Returns
+    -------
+    dict
+        ``per_month`` (change in offences a month, per month), ``per_year`` (12 x it: how much
+        the monthly level changes in a year), ``lo``/``hi`` (``per_year`` interval), ``first``,
+        ``last``, ``months``, ``method``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 12 months.
+    """
+    from scipy.stats import theilslopes
+
+    s = series.sort_index().astype(float).iloc[-months:]
+    if len(s) < 12:
+        raise ValueError(f"a robust trend needs at least 12 months, got {len(s)}")
+    slope, _, lo, hi = theilslopes(s.to_numpy(), np.arange(len(s), dtype=float), alpha=confidence)
+    idx = pd.DatetimeIndex(s.index)
+    return {"per_month": float(slope), "per_year": 12.0 * float(slope), "lo": 12.0 * float(lo),
+            "hi": 12.0 * float(hi), "first": f"{idx[0]:%Y-%m}", "last": f"{idx[-1]:%Y-%m}", "months": len(s),
+            "confidence": confidence, "method": f"Theil-Sen slope over {len(s)} months"}
 
 
 def consecutive_run(months: Sequence[pd.Timestamp], end) -> list[pd.Timestamp]:

@@ -84,3 +84,105 @@ def test_window_figures_have_no_change_when_the_previous_window_is_incomplete():
     f = window_figures(c, "2022-03", by="unit_id", complete=src.complete)  # previous: 2020-04..2021-03, thin
     assert f["previous"].isna().all() and f["change_pct"].isna().all()
     assert np.isfinite(f["count"]).all()
+
+
+def _four_groups() -> pd.DataFrame:
+    """The two-ward table plus business robbery (broad, not core) and rape (core), 1 a month each, in ward A."""
+    ac = _area_counts(thin=None)
+    ac["group"] = ac["category"].map({"Violence Against the Person": "violence", "Robbery": "robbery"})
+    personal = ac[ac["subcategory"] == "Robbery of Personal Property"]
+    business = personal.assign(subcategory="Robbery of Business Property")
+    rape = personal.assign(category="Sexual Offences", subcategory="Rape", group="sexual")
+    return pd.concat([ac, business, rape], ignore_index=True)
+
+
+def test_the_core_and_broad_measures_count_what_the_taxonomy_flags():
+    frame, _ = _units()
+    (src,) = count_sources(MemoryStore({"area_counts": _four_groups(), "units_ward2022": frame}))
+    assert src.has_core
+    from features.figures import CORE_MEASURE, SV_MEASURE
+    from features.needs import borough_monthly
+
+    f = window_figures(borough_monthly(src), "2022-06", complete=src.complete).set_index("measure")
+    # by hand, 2021-07..2022-06: A violence with injury 3 + personal robbery 1 + rape 1 a month (core); B's
+    # violence is stalking and harassment from 2021-07 (broad only), business robbery 1 a month (broad only)
+    assert f.loc[CORE_MEASURE, "count"] == 12 * (3 + 1 + 1)
+    assert f.loc[SV_MEASURE, "count"] == 12 * (3 + 1 + 1 + 1 + 1)
+    # 2020-07..2021-06: B's violence was with injury then, so it was core
+    assert f.loc[CORE_MEASURE, "previous"] == 12 * (3 + 1 + 1 + 1)
+
+
+def test_police_uk_has_no_core_measure():
+    from features.sources.taxonomy import load_taxonomy
+
+    t = load_taxonomy()
+    assert t.has_core("met") and not t.has_core("policeuk") and not t.has_core("met_annual")
+
+
+def test_the_broad_flag_is_set_exactly_on_the_target_groups():
+    """One definition of broad serious violence: the taxonomy's flag and the feature builder's groups agree,
+    row by row, so the briefing (groups) and the pack (flag) cannot count different totals."""
+    from features.build import TARGET_GROUPS
+    from features.sources.taxonomy import load_taxonomy
+
+    t = load_taxonomy().table
+    assert (t["serious_violence"] == t["group"].isin(TARGET_GROUPS)).all(), \
+        t.loc[t["serious_violence"] != t["group"].isin(TARGET_GROUPS), ["scheme", "category", "subcategory"]]
+    assert not (t["core"] & ~t["serious_violence"]).any()  # the core is inside the broad measure
+
+
+def test_the_change_interval_is_the_log_rate_ratio_wald_interval():
+    from features.figures import change_interval
+
+    lo, hi = change_interval([110.0, 0.0, 5.0], [100.0, 4.0, np.nan])
+    se = np.sqrt(1 / 110 + 1 / 100)  # by hand: Var(log n1/n0) = 1/n1 + 1/n0
+    assert lo[0] == pytest.approx(100 * (1.1 * np.exp(-1.959964 * se) - 1), abs=1e-3)
+    assert hi[0] == pytest.approx(100 * (1.1 * np.exp(1.959964 * se) - 1), abs=1e-3)
+    assert np.isnan(lo[1:]).all() and np.isnan(hi[1:]).all()  # no interval from a zero or a missing count
+
+
+def test_recording_changes_are_data_with_connect_and_a_bad_month_is_named(tmp_path):
+    from features.needs import recording_changes
+
+    rc = recording_changes("2020-01", "2026-03")
+    connect = rc[rc["short"] == "CONNECT"]
+    assert connect["month"].tolist() == [pd.Timestamp("2024-02-01")] and "met" in connect["sources"].iloc[0]
+    assert recording_changes("2024-03", "2026-03").empty  # outside the window: not marked
+    bad = tmp_path / "changes.csv"
+    bad.write_text("month,sources,short,change,effect\n2024-02,met,A,a,b\nFeb 2025,met,B,b,c\n")
+    with pytest.raises(ValueError, match=r"changes.csv row 3: month must be YYYY-MM, got 'Feb 2025'"):
+        recording_changes(path=bad)
+
+
+def _dash(rows):
+    return pd.DataFrame([{"month": pd.Timestamp(m + "-01"), "area_type": t, "area_code": c, "area_name": c,
+                          "series": s, "subtype": sub, "measure": "Offences", "count": float(n)}
+                         for m, t, c, s, sub, n in rows])
+
+
+def test_a_dashboard_cohort_sums_its_windows_and_knife_is_the_same_computation():
+    from features.figures import (
+        KNIFE_SERIES,
+        KNIFE_SUBTYPES,
+        dashboard_cohorts,
+        dashboard_figures,
+        knife_figures,
+    )
+
+    rows = [("2024-12", "borough", "E09000099", "Domestic Abuse", "Domestic Abuse", 5),      # previous window
+            ("2025-06", "borough", "E09000099", "Domestic Abuse", "Domestic Abuse", 7),      # last window
+            ("2025-12", "borough", "E09000099", "Domestic Abuse", "Domestic Abuse", 3),      # last month
+            ("2025-12", "ward", "E05000001", "Domestic Abuse", "Domestic Abuse", 3),
+            ("2025-12", "borough", "E09000099", "Knife Crime", "Knife Crime", 2),
+            ("2023-12", "borough", "E09000099", "Domestic Abuse", "Domestic Abuse", 100)]    # before both
+    f = dashboard_figures(_dash(rows), "Domestic Abuse", ["Domestic Abuse"])
+    assert (f["period_start"], f["period_end"], f["previous_start"]) == ("2025-01", "2025-12", "2024-01")
+    assert f["borough"] == [{"measure": "Domestic Abuse", "count": 10.0, "previous": 5.0, "change_pct": 100.0}]
+    assert f["wards"] == [{"code": "E05000001", "name": "E05000001", "domestic_abuse": 3.0,
+                           "domestic_abuse_previous": 0.0, "domestic_abuse_change_pct": None}]
+    knife = knife_figures(_dash(rows))
+    same = dashboard_figures(_dash(rows), KNIFE_SERIES, KNIFE_SUBTYPES)
+    assert knife["borough"] == same["borough"] and knife["borough"][0]["count"] == 2.0
+    t = dashboard_cohorts()
+    assert set(t.loc[t["cohort"] == "knife", "subtype"]) == set(KNIFE_SUBTYPES)
+    assert not t.loc[t["cohort"] == "domestic abuse", "place_based"].any()

@@ -104,3 +104,63 @@ def test_kpis_sum_their_units_and_compare_with_a_baseline_on_the_same_footprint(
 def test_a_baseline_without_kpi_columns_is_refused():
     with pytest.raises(ValueError, match="kpi_id"):
         monitoring.compare_with_baseline(pd.DataFrame({"kpi_id": []}), pd.DataFrame({"x": [1]}))
+
+
+def test_the_pack_and_the_briefing_count_the_same_broad_serious_violence():
+    """The briefing's figures (feature builder groups) and the pack's headline (taxonomy flag) on one store."""
+    from features.build import FeatureBuilder
+    from features.figures import CORE_MEASURE, SV_MEASURE, needs_assessment_figures
+    from features.needs import count_sources
+    from features.sources.memstore import MemoryStore
+    from models.needs.assessment import borough_headline, trend_source
+    from tests.features.test_needs import _four_groups, _units
+
+    frame, units = _units()
+    store = MemoryStore({"area_counts": _four_groups(), "units_ward2022": frame})
+    briefing = {r["group"]: r for r in needs_assessment_figures(FeatureBuilder(store, units, source="areas"),
+                                                                None, "2022-07")["rows"]}
+    src = trend_source(count_sources(store))
+    pack = borough_headline(src, "2022-06", None).set_index("measure")
+    assert briefing[SV_MEASURE]["count_12m"] == pack.loc[SV_MEASURE, "count"] == 12 * 7  # business robbery in both
+    assert briefing[SV_MEASURE]["previous_12m"] == pack.loc[SV_MEASURE, "previous"]
+    assert pack.loc[CORE_MEASURE, "count"] == 12 * 5 and pack.loc[CORE_MEASURE, "label"].startswith("Serious violence, core")
+
+
+def test_the_robust_trend_ignores_a_spike_at_the_end():
+    months = pd.date_range("2021-01-01", periods=36, freq="MS")
+    s = pd.Series(100.0 + 2.0 * np.arange(36), index=months)
+    s.iloc[-1] += 300  # one unusual last month: an end-point trend would jump, the median slope does not
+    t = trends.robust_trend(s)
+    assert t["per_month"] == pytest.approx(2.0) and t["per_year"] == pytest.approx(24.0)
+    assert t["lo"] <= 24.0 <= t["hi"] and (t["first"], t["last"], t["months"]) == ("2021-01", "2023-12", 36)
+    with pytest.raises(ValueError, match="at least 12 months"):
+        trends.robust_trend(s.iloc[:6])
+
+
+def test_disproportionality_rates_and_ratio_by_hand():
+    from models.needs import cohorts
+
+    groups = pd.Series(["Black"] * 6 + ["White"] * 4 + [None] * 2, dtype="string")
+    residents = pd.Series({"Black": 1000.0, "White": 2000.0, "Asian": 500.0})
+    d = cohorts.disproportionality(groups, residents).set_index("group")
+    assert d.loc["Black", "rate_per_1000"] == 6.0 and d.loc["White", "rate_per_1000"] == 2.0
+    assert d.loc["Black", "rate_ratio"] == pytest.approx(3.0) and d.loc["Asian", "searches"] == 0
+    se = np.sqrt(1 / 6 + 1 / 4)  # Var(log rate ratio) = 1/n1 + 1/n0
+    assert d.loc["Black", "lo"] == pytest.approx(3.0 * np.exp(-1.959964 * se), rel=1e-4)
+    assert d.loc["Black", "hi"] == pytest.approx(3.0 * np.exp(1.959964 * se), rel=1e-4)
+    assert d.attrs["unrecorded"] == 2
+    with pytest.raises(ValueError, match="reference group 'White' has no residents"):
+        cohorts.disproportionality(groups, residents.drop("White"))
+
+
+def test_funnel_limits_are_the_poisson_quantiles_of_the_expected_count():
+    from models.needs import cohorts
+
+    # borough rate 10 per 1,000: a ward of 1,000 residents expects 10; a Poisson(10) count is >= 21 with
+    # probability 0.0016 and >= 22 with 0.0007, so 99.8% (two-sided, 0.1% a tail) puts the upper limit at 21;
+    # P(X <= 1) = 0.0005 and P(X <= 2) = 0.0028: the lower limit is 2
+    f = cohorts.funnel_limits([10, 22, 21, 1], [1000, 1000, 1000, 1000], 10.0)
+    assert f["expected"].tolist() == [10.0] * 4
+    assert f["hi_99.8"].iloc[0] == pytest.approx(21.0) and f["lo_99.8"].iloc[0] == pytest.approx(2.0)
+    assert f["outside"].tolist() == ["", "above 99.8%", "above 95%", "below 99.8%"]
+    assert f["rate_per_1000"].tolist() == [10.0, 22.0, 21.0, 1.0]

@@ -440,6 +440,11 @@ def _counted_flags(source: str) -> dict:
     return {OFF_MONTH: lambda flag, rows: _off_month_flag(source, rows, flag["file_month"])}
 
 
+STOP_SEARCH_PEOPLE = {"gender": "Gender", "age_range": "Age range", "self_defined_ethnicity": "Self-defined ethnicity",
+                      "officer_defined_ethnicity": "Officer-defined ethnicity"}
+"""Stop and search columns describing the person searched (store column -> police.uk column)."""
+
+
 def _stop_search_columns(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: IngestContext) -> dict:
     """The stop and search columns of one police.uk file (before its points are validated)."""
     f = raw.frame
@@ -451,6 +456,9 @@ def _stop_search_columns(raw: RawTable, checks: RowChecks, flags: list[dict], ct
     return {
         "month": month, "date": date, "type": f["Type"], "object_of_search": f["Object of search"],
         "outcome": f.get("Outcome", pd.Series(pd.NA, index=f.index, dtype="string")),
+        # who was searched: the needs assessment's disproportionality (absent in some files: NA, never guessed)
+        **{col: f.get(name, pd.Series(pd.NA, index=f.index, dtype="string")).astype("string")
+           for col, name in STOP_SEARCH_PEOPLE.items()},
         "source_file": pd.Series(raw.source, index=f.index, dtype="string"), "source_row": f["_row"],
     }
 
