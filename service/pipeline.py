@@ -20,7 +20,7 @@ from features.areas import choose_source
 from features.build import FeatureBuilder, features_to_files
 from features.demo.borough import generate_demo
 from features.months import label, month
-from features.sources.fingerprint import changes, data_files
+from features.sources.fingerprint import changes
 from features.sources.ingest import data_hashes, ingest
 from features.sources.loaders.context import IngestOptions
 from features.sources.store import REPORT_NAME, STORE_VERSION, Store
@@ -42,6 +42,7 @@ from reports.evaluation import evaluation_id, parse_area, write_evaluation
 from reports.layers import write_gpkg
 from reports.model_card import card_documents
 from service.engine import Engine
+from service.inputs import check_data_dir
 from service.settings import Settings
 
 Progress = Callable[[str], None]
@@ -61,18 +62,6 @@ def data_dir_for(settings: Settings, progress: Progress | None = None) -> Path:
     if progress:
         progress(f"demo borough (seed {settings.demo_seed}) -> {target}")
     return Path(generate_demo(target, seed=settings.demo_seed))
-
-
-def check_data_dir(data) -> Path:
-    """``data`` if it is a folder that holds files; else one clear error."""
-    data = Path(data)
-    if not data.exists():
-        raise FileNotFoundError(f"data folder {data} not found")
-    if not data.is_dir():
-        raise ValueError(f"{data} is not a folder: --data takes the folder holding the input files")
-    if not data_files(data):
-        raise ValueError(f"data folder {data} is empty: it holds no input files")
-    return data
 
 
 def default_store_dir(settings: Settings, data: Path) -> Path:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from models.interventions import DEFAULT_BUFFER_M, DEFAULT_PLACEBOS, DEFAULT_PRE_MONTHS
+from features.months import label
 from service.cli.common import progress, settings_for, user_errors
-from service.pipeline import evaluate_step
+from service.inputs import check_units
 
 app = typer.Typer()
 
@@ -24,18 +24,27 @@ def evaluate_command(
     run: str = typer.Option(None, "--run", help="Run whose area --area names (default: the latest run)."),
     units: str = typer.Option(None, "--units", help="Unit set for a polygon or unit ids (default: "
                               "settings units.default; a run's area uses the run's)."),
-    buffer_m: float = typer.Option(DEFAULT_BUFFER_M, "--buffer", help="Width of the buffer ring in metres."),
-    pre_months: int = typer.Option(DEFAULT_PRE_MONTHS, "--pre-months", help="Months before the start to compare with."),
-    placebos: int = typer.Option(DEFAULT_PLACEBOS, "--placebos", help="Placebo areas for the synthetic control's test."),
+    # Defaults None: the evaluation's own (models.interventions.DEFAULT_*), not loaded for --help.
+    buffer_m: float = typer.Option(None, "--buffer", help="Width of the buffer ring in metres (default: 400)."),
+    pre_months: int = typer.Option(None, "--pre-months", help="Months before the start to compare with "
+                                   "(default: 24)."),
+    placebos: int = typer.Option(None, "--placebos", help="Placebo areas for the synthetic control's test "
+                                 "(default: 99)."),
     data: Path = typer.Option(None, "--data", help="Data folder to ingest if the store does not exist yet."),
     store: Path = typer.Option(None, "--store", help="Store folder (default: <out_dir>/store)."),
     out: Path = typer.Option(None, "--out", help="Output folder (default: <out_dir>/evaluations/<id>)."),
 ) -> None:
     """Before/after with comparison places, a synthetic control, and displacement to a buffer ring."""
     settings = settings_for(data)
-    ev, written = evaluate_step(settings, area, start, end, run=run, units=units, buffer_m=buffer_m,
-                                pre_months=pre_months, placebos=placebos, store_dir=store, out_dir=out,
-                                progress=progress)
+    start, end = label(start), label(end) if end is not None else None
+    if units is not None:
+        check_units(units, settings)
+    from service.pipeline import evaluate_step  # import here: heavy, after the checks
+
+    given = {k: v for k, v in {"buffer_m": buffer_m, "pre_months": pre_months, "placebos": placebos}.items()
+             if v is not None}
+    ev, written = evaluate_step(settings, area, start, end, run=run, units=units, store_dir=store, out_dir=out,
+                                progress=progress, **given)
     typer.echo(ev.estimates["verdict"])
     for w in ev.warnings:
         typer.echo(f"warning: {w}", err=True)
