@@ -38,11 +38,12 @@ from models.interventions import (
 )
 from models.lifecycle import REFERENCE, train
 from models.ranking import DEFAULT_METHOD
-from reports.evaluation import evaluation_id, parse_area, write_evaluation
+from reports.evaluation import RUN_AREA, AreaSpec, evaluation_id, parse_area, write_evaluation
 from reports.layers import write_gpkg
 from reports.model_card import card_documents
 from service.engine import Engine
 from service.inputs import check_data_dir
+from service.publish import run_for_areas
 from service.settings import Settings
 
 Progress = Callable[[str], None]
@@ -340,20 +341,41 @@ def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None =
                  estimator_for=on_engine, documents=card_documents)
 
 
+def area_spec(settings: Settings, area: str, run: str | None = None) -> tuple[AreaSpec, str | None]:
+    """What ``--area`` names (:func:`reports.evaluation.parse_area`), a run's area read from the
+    run ``run`` names, else the published one (:func:`service.publish.run_for_areas`).
+
+    Returns the area and, for a run's area, which run it came from and why:
+    ``"area A1 of run <id> (published)"`` (None for a polygon or unit ids).
+    """
+    chosen, how = run_for_areas(settings.runs_dir, run)
+    named = RUN_AREA.match((area or "").strip())
+    if named and named.group("run"):
+        how = "named in --area"
+    spec = parse_area(area, settings.runs_dir, chosen)
+    if spec.kind != "run_area":
+        return spec, None
+    run_id, area_id = spec.source.rsplit("/", 1)
+    return spec, f"area {area_id} of run {run_id} ({how})"
+
+
 def evaluate_step(settings: Settings, area: str, start: str, end: str | None = None, *, run: str | None = None,
                   units: str | None = None, buffer_m: float = DEFAULT_BUFFER_M, pre_months: int = DEFAULT_PRE_MONTHS,
                   placebos: int = DEFAULT_PLACEBOS, evaluation: str | None = None, store_dir: Path | None = None,
                   out_dir: Path | None = None, progress: Progress | None = None):
     """Evaluate an intervention area from ``start``; write summary (HTML, PDF), series and estimates.
 
-    ``area`` is a polygon file, a run's area (``A1`` in the latest run or ``run``, or
-    ``<run_id>/A1``) or unit ids (see :func:`reports.evaluation.parse_area`). Returns the
-    evaluation and the written files (:class:`reports.evaluation.Written`).
+    ``area`` is a polygon file, a run's area (``A1`` in the published run or ``run``, a
+    run id or ``"latest"``, or ``<run_id>/A1``) or unit ids (see :func:`area_spec`); which
+    run an area came from is said in a progress line and in the evaluation's ``area_run``.
+    Returns the evaluation and the written files (:class:`reports.evaluation.Written`).
     """
     from service.run import area_name  # import here: service.run imports this module
 
     start, end = label(start), label(end) if end is not None else None  # a bad month fails before any work
-    spec = parse_area(area, settings.runs_dir, run)
+    spec, area_run = area_spec(settings, area, run)
+    if progress and area_run:
+        progress(area_run)
     store, fb = feature_builder(settings, spec.units_edition(units, settings.units.default), store_dir, progress,
                                 cutoff=start)
     if progress:
@@ -366,6 +388,7 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
     meta = {"evaluation_id": evaluation or evaluation_id(spec, start, created),
             "created": created.isoformat(timespec="seconds"), "area_name": area_name(store),
             "offences": "serious violence (" + ", ".join(fb.target_groups) + ")", "seed": settings.model.seed,
-            "data_period": f"{fb.months[0]:%Y-%m}/{fb.months[-1]:%Y-%m}", "store": str(store.root)}
+            "data_period": f"{fb.months[0]:%Y-%m}/{fb.months[-1]:%Y-%m}", "store": str(store.root),
+            **({"area_run": area_run} if area_run else {})}
     folder = Path(out_dir) if out_dir is not None else settings.out_dir / "evaluations" / meta["evaluation_id"]
     return ev, write_evaluation(ev, folder, spec, fb.units, meta=meta)

@@ -21,7 +21,8 @@ def evaluate_command(
     start: str = typer.Option(..., "--start", help="YYYY-MM: the first month of the intervention."),
     end: str = typer.Option(None, "--end", help="YYYY-MM: the last month evaluated (default: the last "
                             "month before the data's next gap)."),
-    run: str = typer.Option(None, "--run", help="Run whose area --area names (default: the latest run)."),
+    run: str = typer.Option(None, "--run", help="Run whose area --area names: a run id, or latest (default: the "
+                            "published run, the one GIS, the map and the briefing show; the latest if none is)."),
     units: str = typer.Option(None, "--units", help="Unit set for a polygon or unit ids (default: "
                               "settings units.default; a run's area uses the run's)."),
     # Defaults None: the evaluation's own (models.interventions.DEFAULT_*), not loaded for --help.
