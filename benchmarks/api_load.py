@@ -1,26 +1,30 @@
-"""Load and abuse on the HTTP service: concurrent clients, a full job queue, hostile clients; prints JSON.
+"""Load and abuse on the HTTP service: keep-alive clients before/after, hostile clients, a full job queue; prints JSON.
 
-Starts the service in a child process with the same uvicorn settings as ``svrisk serve``
-(:func:`service.api.server.uvicorn_config`) over an existing runs folder (default: the
-settings' ``out/runs``; run ``svrisk run`` first) with throw-away API keys, then measures:
+Serves an existing runs folder (default: the settings' ``out/runs``; run ``svrisk run``
+first) with throw-away API keys, on 127.0.0.1 only, and measures:
 
-1. **load**: at each ``--concurrency`` (default 200 and 1,000), that many requests at once,
-   each on its own connection (asyncio + httpx), at each endpoint: ``/health`` (the
-   baseline), the published ranking as a JSON page and as CSV, small layers as GeoJSON,
-   and OGC API items in CRS84 and in EPSG:27700. Errors, p50/p95/p99 and the ratio of each
-   endpoint's p99 to ``/health``'s at the same concurrency; the server's CPU time per
-   request (independent of the client and of other load on the machine) and its ratio to
-   ``/health``'s; the server's resident memory before and after each level.
-2. **hostile**: the server's memory before and after a 50 MB chunked body without a key,
-   ``/health`` latency while 200 clients trickle request heads (slowloris) against idle,
-   and how long the slow clients were left connected.
-3. **jobs**: 60 rank jobs posted at once while one job keeps a core busy (a stand-in run as
-   real jobs are, in its own process): how many are accepted (202) and refused (429), and
-   ``/health`` latency meanwhile against ``/health`` idle.
+1. **load** (``--seconds`` per level, default 20): ``svrisk serve`` in a child process,
+   twice in the same run: *before* (one worker process, response cache off: how the
+   service answered until issue 32) and *after* (``--workers`` processes, default 2, the
+   per-run response cache with ETag and gzip on). At each ``--concurrency`` (default 200
+   and 1,000) that many keep-alive connections (a small asyncio HTTP/1.1 client in this
+   process, on the same machine: its own cost is in the figures) send requests one after
+   another for the given time, each connection cycling through the endpoints: ``/health``
+   (the baseline), the published ranking as a JSON page and as CSV, small layers as
+   GeoJSON, OGC API items in CRS84 and in EPSG:27700. Per endpoint: requests, errors,
+   p50/p99; the ratio of each after-figure to its before-figure; the server's resident
+   memory (all its processes) before and after each level.
+2. **hostile** (``--abuse``): the server's memory before and after a 50 MB chunked body
+   without a key, ``/health`` latency while 200 clients trickle request heads (slowloris)
+   against idle, and how long the slow clients were left connected.
+3. **jobs** (``--abuse``): 60 rank jobs posted at once while one job keeps a core busy (a
+   stand-in run as real jobs are, in its own process): how many are accepted (202) and
+   refused (429), and ``/health`` latency meanwhile against ``/health`` idle.
 
 Usage::
 
     .venv/bin/python -P benchmarks/api_load.py [--runs-dir out/runs] [--concurrency 200 1000]
+        [--seconds 20] [--workers 2] [--abuse]
 """
 
 from __future__ import annotations
@@ -84,26 +88,96 @@ def summary(lat_s: list[float]) -> dict:
             "p99_ms": round(float(np.percentile(lat, 99)), 1), "max_ms": round(float(lat.max()), 1)}
 
 
-async def _fire(url: str, n: int, headers: dict, timeout: float) -> dict:
-    import httpx
+def tree_memory(pid: int) -> dict:
+    """Resident memory of a process and its children (the worker processes), in MB."""
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            todo.extend(int(c) for c in task.read_text().split())
+    per = [memory(p) for p in pids if Path(f"/proc/{p}/status").exists()]
+    return {"processes": len(per), "rss_mb": round(sum(m["rss_mb"] or 0 for m in per), 1),
+            "peak_mb": round(sum(m["peak_mb"] or 0 for m in per), 1)}
 
-    limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
-    async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers) as client:
-        async def one() -> tuple[float, bool, int]:
+
+async def _request(reader, writer, path: str, key: str) -> tuple[int, bool, int]:
+    """One GET on an open connection: (status, whether the server closes it, body bytes)."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\n"
+                 "Accept-Encoding: gzip\r\n\r\n".encode())
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+    status = int(head[9:12])
+    fields = dict(line.split(":", 1) for line in head.split("\r\n")[1:] if ":" in line)
+    if fields.get("transfer-encoding", "").strip() == "chunked":
+        size = 0
+        while True:
+            n = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            await reader.readexactly(n + 2)
+            size += n
+            if n == 0:
+                break
+    else:
+        size = len(await reader.readexactly(int(fields.get("content-length", "0"))))
+    return status, fields.get("connection", "").strip() == "close", size
+
+
+async def _keepalive(port: int, paths: dict, key: str, connections: int, seconds: float) -> dict:
+    """``connections`` keep-alive connections, each cycling through ``paths`` for ``seconds``."""
+    names = list(paths)
+    lat = {n: [] for n in names}
+    errors = {n: 0 for n in names}
+    ready, go = asyncio.Event(), asyncio.Event()
+    opened = 0
+
+    async def connect():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await _request(reader, writer, paths[names[0]], key)  # opened and answered once: not timed
+        return reader, writer
+
+    async def one(k: int):
+        nonlocal opened
+        try:
+            reader, writer = await connect()
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            reader = writer = None
+        opened += 1
+        if opened == connections:
+            ready.set()
+        await go.wait()
+        deadline = time.monotonic() + seconds
+        i = k
+        while time.monotonic() < deadline:
+            name = names[i % len(names)]
+            i += 1
             t0 = time.perf_counter()
             try:
-                r = await client.get(url)
-                ok = r.status_code == 200 and len(r.content) > 0
-                return time.perf_counter() - t0, ok, len(r.content)
-            except httpx.HTTPError:
-                return time.perf_counter() - t0, False, 0
+                if writer is None:
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                status, close, size = await _request(reader, writer, paths[name], key)
+                lat[name].append(time.perf_counter() - t0)
+                if status != 200 or size == 0:
+                    errors[name] += 1
+                if close:
+                    writer.close()
+                    writer = None
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+                lat[name].append(time.perf_counter() - t0)
+                errors[name] += 1
+                if writer is not None:
+                    writer.close()
+                writer = None
+        if writer is not None:
+            writer.close()
 
-        t0 = time.perf_counter()
-        results = await asyncio.gather(*(one() for _ in range(n)))
-        wall = time.perf_counter() - t0
-    return {"requests": n, "errors": int(sum(not r[1] for r in results)),
-            "bytes_per_response": int(max(r[2] for r in results)), **summary([r[0] for r in results]),
-            "wall_s": round(wall, 3), "throughput_rps": round(n / wall, 1)}
+    tasks = [asyncio.create_task(one(k)) for k in range(connections)]
+    await asyncio.wait_for(ready.wait(), 120)
+    t0 = time.perf_counter()
+    go.set()
+    await asyncio.gather(*tasks)
+    wall = time.perf_counter() - t0
+    out = {n: {"requests": len(lat[n]), "errors": errors[n], **summary(lat[n] or [0.0]),
+               "throughput_rps": round(len(lat[n]) / wall, 1)} for n in names}
+    return out
 
 
 def health_series(base: str, n: int, pause: float = 0.02) -> list[float]:
@@ -188,16 +262,100 @@ def hostile_phase(base: str, pid: int) -> dict:
     }
 
 
+def start_server(args: list[str], env: dict, port: int, timeout: float = 180) -> subprocess.Popen:
+    import httpx
+
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            stop(proc)
+            raise RuntimeError("the service did not start")
+        time.sleep(0.3)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def endpoints(base: str, key: str) -> tuple[dict, dict]:
+    import httpx
+
+    headers = {"X-API-Key": key}
+    published = httpx.get(f"{base}/health").json()["published_run"]
+    run = "published" if published else "latest"
+    meta = httpx.get(f"{base}/runs/{run}", headers=headers).json()
+    ogc = f"/ogc/runs/{meta['run_id']}"
+    small = [n for n in meta["layers"] if n in ("hubs", "areas")]
+    urls = {"health (baseline)": "/health",
+            "ranking_json_100": f"/runs/{run}/ranking?limit=100",
+            "ranking_csv": f"/runs/{run}/ranking?format=csv",
+            **{f"layer_{n}": f"/runs/{run}/layers/{n}" for n in small},
+            "ogc_items_100": f"{ogc}/collections/ranked_units/items?limit=100",
+            "ogc_items_100_bng": f"{ogc}/collections/ranked_units/items?limit=100"
+                                 "&crs=http://www.opengis.net/def/crs/EPSG/0/27700"}
+    return urls, {"run_id": meta["run_id"], "area_name": meta.get("area_name"), "units": meta.get("units")}
+
+
+def load_phase(label: str, env: dict, service: dict, key: str, levels: list[int], seconds: float) -> dict:
+    """One server configuration under each level of keep-alive connections."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    env = {**env, "SVRISK_SERVICE__PUBLIC_URL": base,
+           **{f"SVRISK_SERVICE__{k.upper()}": str(v) for k, v in service.items()}}
+    proc = start_server([sys.executable, "-c", "from service.cli import main; main()", "serve",
+                         "--port", str(port)], env, port)
+    try:
+        urls, about = endpoints(base, key)
+        out = {"service": service, **about, "server_start": tree_memory(proc.pid), "levels": {}}
+        import httpx
+
+        with httpx.Client(headers={"X-API-Key": key}, timeout=120) as client:
+            for path in urls.values():  # each worker's caches warm, as after a publication
+                for _ in range(2 * int(service.get("workers", 1))):
+                    client.get(base + path).raise_for_status()
+        for c in levels:
+            before = tree_memory(proc.pid)
+            r = asyncio.run(_keepalive(port, urls, key, c, seconds))
+            after = tree_memory(proc.pid)
+            out["levels"][f"connections_{c}"] = {
+                "endpoints": r, "errors": sum(e["errors"] for e in r.values()),
+                "requests": sum(e["requests"] for e in r.values()),
+                "server_before": before, "server_after": after,
+                "ratio_rss_after_over_before": round(after["rss_mb"] / max(before["rss_mb"], 1e-3), 2)}
+        return out
+    finally:
+        stop(proc)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs-dir", type=Path, default=None, help="folder of run folders")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[200, 1000],
-                    help="concurrent connections per endpoint (each at most 2,000)")
-    ap.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+                    help="keep-alive connections per level (each at most 2,000)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="seconds each level lasts")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes of the 'after' server")
+    ap.add_argument("--abuse", action="store_true", help="also the hostile and job-queue phases")
     ap.add_argument("--busy-s", type=float, default=20.0, help="seconds the stand-in job keeps a worker busy")
     args = ap.parse_args(argv)
     if not all(1 <= c <= 2000 for c in args.concurrency):
         ap.error(f"--concurrency {args.concurrency}: each must be between 1 and 2000")
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8192)), hard))
 
     import httpx
 
@@ -213,74 +371,41 @@ def main(argv=None) -> int:
         keys = Path(tmp) / "keys.json"
         viewer = KeyStore(keys).create("api_load benchmark", "viewer", days=1)
         analyst = KeyStore(keys).create("api_load benchmark jobs", "analyst", days=1)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        base = f"http://127.0.0.1:{port}"
         env = {**os.environ, "SVRISK_OUT_DIR": str(runs_dir.resolve().parent), "SVRISK_SERVICE__KEYS_FILE": str(keys),
-               "SVRISK_SERVICE__PUBLIC_URL": base, "SVRISK_SERVICE__HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S)}
-        proc = subprocess.Popen([sys.executable, "-c", SERVER.format(port=port, busy_s=args.busy_s)], env=env)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    print(json.dumps({"error": "the service did not start"}))
-                    return 1
-                time.sleep(0.2)
-            headers = {"X-API-Key": viewer}
-            published = httpx.get(f"{base}/health").json()["published_run"]
-            run = "published" if published else "latest"
-            meta = httpx.get(f"{base}/runs/{run}", headers=headers).json()
-            ogc = f"/ogc/runs/{meta['run_id']}"
-            small = [n for n in meta["layers"] if n in ("hubs", "areas")]
-            urls = {"health (baseline)": "/health",
-                    "ranking_json_100": f"/runs/{run}/ranking?limit=100",
-                    "ranking_csv": f"/runs/{run}/ranking?format=csv",
-                    **{f"layer_{n}": f"/runs/{run}/layers/{n}" for n in small},
-                    "ogc_items_100": f"{ogc}/collections/ranked_units/items?limit=100",
-                    "ogc_items_100_bng": f"{ogc}/collections/ranked_units/items?limit=100"
-                                         "&crs=http://www.opengis.net/def/crs/EPSG/0/27700"}
-            out: dict = {"benchmark": "api_load", "run_id": meta["run_id"], "area_name": meta.get("area_name"),
-                         "units": meta.get("units"), "load": {}}
-            start_mem = memory(proc.pid)
-            for c in args.concurrency:
-                level = {"server_before": memory(proc.pid), "endpoints": {}}
-                for name, path in urls.items():
-                    asyncio.run(_fire(base + path, 10, headers, args.timeout))  # warm caches
-                    used = cpu_s(proc.pid)
-                    r = asyncio.run(_fire(base + path, c, headers, args.timeout))
-                    # what the server spent per request, whatever the client and the machine's load
-                    r["server_cpu_ms_per_request"] = round((cpu_s(proc.pid) - used) / c * 1000, 2)
-                    level["endpoints"][name] = r
-                base_p99 = max(level["endpoints"]["health (baseline)"]["p99_ms"], 1e-3)
-                base_p50 = max(level["endpoints"]["health (baseline)"]["p50_ms"], 1e-3)
-                base_cpu = max(level["endpoints"]["health (baseline)"]["server_cpu_ms_per_request"], 1e-3)
-                for r in level["endpoints"].values():
-                    r["ratio_p99"] = round(r["p99_ms"] / base_p99, 2)
-                    r["ratio_p50"] = round(r["p50_ms"] / base_p50, 2)
-                    r["ratio_server_cpu"] = round(r["server_cpu_ms_per_request"] / base_cpu, 2)
-                level["server_after"] = memory(proc.pid)
-                level["errors"] = sum(r["errors"] for r in level["endpoints"].values())
-                out["load"][f"concurrency_{c}"] = level
-            out["total_errors"] = sum(v["errors"] for v in out["load"].values())
-            out["server_memory"] = {"start": start_mem, "after_load": memory(proc.pid)}
-            out["hostile"] = hostile_phase(base, proc.pid)
-            out["jobs"] = jobs_phase(base, analyst, args.busy_s)  # last: its jobs keep a core busy
-            out["server_memory"]["end"] = memory(proc.pid)
-            print(json.dumps(out, indent=2))
-            return 0 if out["total_errors"] == 0 else 1
-        finally:
-            proc.terminate()
+               "SVRISK_SERVICE__HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S)}
+        out: dict = {"benchmark": "api_load", "seconds_per_level": args.seconds, "client": "asyncio HTTP/1.1 "
+                     "keep-alive, same machine", "cpus": os.cpu_count(), "load": {}}
+        configs = {"before": {"workers": 1, "response_cache_mb": 0},
+                   "after": {"workers": args.workers, "response_cache_mb": 128}}
+        for label, service in configs.items():
+            out["load"][label] = load_phase(label, env, service, viewer, args.concurrency, args.seconds)
+        ratios = {}
+        for level in out["load"]["after"]["levels"]:
+            b, a = out["load"]["before"]["levels"][level], out["load"]["after"]["levels"][level]
+            ratios[level] = {n: {"p50_after_over_before": round(e["p50_ms"] / max(b["endpoints"][n]["p50_ms"], 1e-3), 3),
+                                 "p99_after_over_before": round(e["p99_ms"] / max(b["endpoints"][n]["p99_ms"], 1e-3), 3),
+                                 "rps_after_over_before": round(e["throughput_rps"]
+                                                                / max(b["endpoints"][n]["throughput_rps"], 1e-3), 2)}
+                             for n, e in a["endpoints"].items()}
+            ratios[level]["worst_p99_ms_after"] = max(e["p99_ms"] for e in a["endpoints"].values())
+            ratios[level]["worst_p99_ms_before"] = max(e["p99_ms"] for e in b["endpoints"].values())
+        out["after_over_before"] = ratios
+        out["total_errors"] = {k: sum(v["errors"] for v in c["levels"].values()) for k, c in out["load"].items()}
+        if args.abuse:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            base = f"http://127.0.0.1:{port}"
+            proc = start_server([sys.executable, "-c", SERVER.format(port=port, busy_s=args.busy_s)],
+                                {**env, "SVRISK_SERVICE__PUBLIC_URL": base}, port)
             try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+                httpx.get(f"{base}/health").raise_for_status()
+                out["hostile"] = hostile_phase(base, proc.pid)
+                out["jobs"] = jobs_phase(base, analyst, args.busy_s)
+            finally:
+                stop(proc)
+        print(json.dumps(out, indent=2))
+        return 0 if sum(out["total_errors"].values()) == 0 else 1
 
 
 if __name__ == "__main__":

@@ -2,23 +2,26 @@
 
     SVRISK_REAL_DATA=../shared/data .venv/bin/python -P benchmarks/backtest.py [--json out.json]
         [--units grid250 lsoa2011] [--horizons 1 3] [--methods count_12m long_mean nested ...]
-        [--store DIR] [--demo SEED] [--n-sims 200]
+        [--origins 18] [--store DIR] [--demo SEED [--boroughs N] [--years Y]] [--n-sims 200]
 
-Origins are the pipeline's (:func:`service.pipeline.backtest_origins`: the last 18 with 12
-complete months of history and the horizon after them); target: violence + robbery +
+Origins are the pipeline's (:func:`service.pipeline.origin_plan`: the last ``--origins`` usable
+ones, with the history shortened, and said so, on short data); target: violence + robbery +
 sexual (settings default). The data is ingested into a temporary store (or ``--store``,
-reused if it exists). ``--demo SEED`` backtests the generated demo borough instead.
+reused if it exists). ``--demo SEED`` backtests the generated demo borough instead
+(``--boroughs N`` of them side by side, ``--years Y`` of crime: a short history with 2).
 
-Each method is backtested on its own (so its run time is its whole cost, a nested choice
-included), timed, and scored exactly (:mod:`models.evaluation`). For each unit set and
-horizon the JSON has: ``origins``; ``seconds`` per method and ``seconds_vs_count`` (ratio to
-the 12-month count's time in the same run); ``pei_5pct`` per method and
-``pei_5pct_vs_count`` (ratio to the count's PEI* in the same run); ``paired``: each method
-against ``count_12m`` per origin at 1%, 5% and 10% of the area (mean difference, 95%
-bootstrap interval, wins/losses/ties, seed 0) and ``default_vs_long_mean`` (the default
-against the long-window mean, the same way); ``ceiling``: the attainable PEI* and hit rate
-(:mod:`models.ceiling`) and each method's share of it; ``verdict``: the default method's
-sentence; ``choices``: what the nested default chose at each origin. The report text
+Timing, in one run: ``count_12m`` backtested alone, then the whole default backtest (every
+method of :func:`models.backtest.backtest_methods`, or ``--methods``) in one call sharing its
+feature matrices, training rows and candidate fits, as ``svrisk backtest`` runs it. The JSON
+has ``seconds`` (``count_12m_alone``, ``default``, ``ceiling``), ``default_vs_count`` (the
+ratio; target at most 3), ``method_seconds`` (each method's own added time in the shared
+run) and ``nested_share`` (the nested default's own share of the default run). Scores
+(:mod:`models.evaluation`, exact): ``pei_5pct`` per method and ``pei_5pct_vs_count``;
+``paired``: each method against ``count_12m`` per origin at 1%, 5% and 10% of the area (mean
+difference, 95% bootstrap interval, wins/losses/ties, seed 0) and ``default_vs_long_mean``;
+``ceiling``: the expected PEI* of a long-run-rate oracle per slice with its simulation
+interval and how often methods scored above it (:mod:`models.ceiling`); ``verdict``; and
+``choices``: what the nested default chose at each origin and why. The report text
 (:func:`reports.model_card.backtest_text`) goes to stderr.
 """
 
@@ -33,8 +36,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
 REFERENCE = "count_12m"
 
 
@@ -48,6 +49,9 @@ def main(argv=None) -> int:
     parser.add_argument("--n-sims", type=int, default=200, help="simulated periods of the ceiling")
     parser.add_argument("--demo", type=int, default=None, metavar="SEED",
                         help="backtest the demo borough generated with this seed instead")
+    parser.add_argument("--boroughs", type=int, default=1, help="with --demo: boroughs side by side")
+    parser.add_argument("--years", type=int, default=3, help="with --demo: years of crime from 2016-01")
+    parser.add_argument("--origins", type=int, default=18, help="the last N usable origins")
     parser.add_argument("--json", default=None, help="also write the JSON document here")
     args = parser.parse_args(argv)
 
@@ -60,21 +64,24 @@ def main(argv=None) -> int:
         area_slice_labels,
         backtest,
         backtest_ceiling,
+        backtest_methods,
         backtest_report,
         default_methods,
         paired_comparison,
     )
     from models.ranking import DEFAULT_METHOD
     from reports.model_card import backtest_text, verdict
-    from service.pipeline import backtest_origins
+    from service.pipeline import origin_plan
     from service.settings import get_settings
 
     settings = get_settings()
     tmp = tempfile.mkdtemp(prefix="svrisk-bt-")
     if args.demo is not None:
         from features.demo.borough import generate_demo
+        from features.demo.scale import generate_scaled
 
-        data = generate_demo(Path(tmp) / "demo", seed=args.demo)
+        data = (generate_demo(Path(tmp) / "demo", seed=args.demo, months=12 * args.years) if args.boroughs == 1
+                else generate_scaled(Path(tmp) / "demo", boroughs=args.boroughs, years=args.years, seed=args.demo))
     else:
         data = Path(args.data)
         if not data.is_dir():
@@ -84,32 +91,39 @@ def main(argv=None) -> int:
     if not (store_dir / "ingest_report.json").is_file():
         ingest(data, store_dir)
     store = Store(store_dir)
-    names = list(default_methods()) if not args.methods else list(dict.fromkeys([REFERENCE, *args.methods]))
+    names = list(backtest_methods()) if not args.methods else list(dict.fromkeys([REFERENCE, *args.methods]))
     runs, records = [], []
     for edition in args.units:
         fb = FeatureBuilder(store, build_units(store, edition), target_groups=settings.model.target_groups)
         for horizon in args.horizons:
-            origins = backtest_origins(fb, horizon, settings.model.history_months)
+            origins, notes = origin_plan(fb, horizon, settings.model.history_months, count=args.origins)
+            for note in notes:
+                print(f"{edition} h{horizon} origins: {note}", file=sys.stderr)
             methods = {k: v for k, v in default_methods(seed=settings.model.seed).items() if k in names}
-            pers, seconds = [], {}
-            for name, method in methods.items():
-                t0 = time.perf_counter()
-                pers.append(backtest(fb, {name: method}, origins=origins, horizon=horizon,
-                                     history_months=settings.model.history_months, per_origin=True))
-                seconds[name] = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter()
+            backtest(fb, {REFERENCE: methods[REFERENCE]}, origins=origins, horizon=horizon,
+                     history_months=settings.model.history_months, per_origin=True)
+            seconds = {"count_12m_alone": round(time.perf_counter() - t0, 2)}
+            method_seconds: dict = {}
+            t0 = time.perf_counter()
+            per = backtest(fb, methods, origins=origins, horizon=horizon, history_months=settings.model.history_months,
+                           per_origin=True, seconds=method_seconds)
+            seconds["default"] = round(time.perf_counter() - t0, 2)
             t0 = time.perf_counter()
             ceiling = backtest_ceiling(fb, origins, horizon, n_sims=args.n_sims, seed=0)
             seconds["ceiling"] = round(time.perf_counter() - t0, 2)
-            per = pd.concat(pers, ignore_index=True)
             report = backtest_report(per, edition, default=DEFAULT_METHOD, reference=REFERENCE, ceiling=ceiling)
             print("\n" + "\n".join(backtest_text(report)), file=sys.stderr)
             summary = [r for r in report["records"] if "origin" not in r]
             five = {r["method"]: r for r in summary if r["slice"] == "5% area"}
-            ref_pei, ref_s = five[REFERENCE]["pei"], seconds[REFERENCE]
+            ref_pei, ref_s = five[REFERENCE]["pei"], seconds["count_12m_alone"]
+            nested = [k for k, m in methods.items() if isinstance(m, NestedChoice)]
             runs.append({
-                "units": edition, "horizon": horizon, "origins": report["origins"],
-                "seconds": seconds,
-                "seconds_vs_count": {k: round(v / ref_s, 2) for k, v in seconds.items() if ref_s > 0},
+                "units": edition, "horizon": horizon, "origins": report["origins"], "origin_notes": notes,
+                "seconds": seconds, "default_vs_count": round(seconds["default"] / ref_s, 2) if ref_s > 0 else None,
+                "method_seconds": {k: round(v, 2) for k, v in method_seconds.items()},
+                "nested_share": {k: round(method_seconds[k] / seconds["default"], 3) for k in nested
+                                 if seconds["default"] > 0},
                 "pei_5pct": {k: round(r["pei"], 4) for k, r in five.items()},
                 "pei_5pct_vs_count": {k: round(r["pei"] / ref_pei, 4) for k, r in five.items()},
                 "hit_rate_5pct": {k: round(r["hit_rate"], 4) for k, r in five.items()},
@@ -126,7 +140,8 @@ def main(argv=None) -> int:
                 "ceiling": {k: v for k, v in report["ceiling"].items()},
                 "verdict": verdict(report["paired"], summary, method=DEFAULT_METHOD, units=edition,
                                    horizon=horizon) if DEFAULT_METHOD in five else None,
-                "choices": {name: m.choices_ for name, m in methods.items() if isinstance(m, NestedChoice)},
+                "choices": {name: {o: [c, m.reasons_[o]] for o, c in m.choices_.items() if o in set(per["origin"])}
+                            for name, m in methods.items() if isinstance(m, NestedChoice)},
             })
             records += report["records"]
     doc = {"benchmark": "backtest", "data": str(data), "demo_seed": args.demo, "default_method": DEFAULT_METHOD,

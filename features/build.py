@@ -32,7 +32,15 @@ from features.incidents import (
     NEAR_REPEAT_WEEKS,
     MonthlyCube,
 )
-from features.months import month, ranges, shift, unusable_months, usable_cutoffs
+from features.months import (
+    OriginPlan,
+    backtest_origins,
+    month,
+    ranges,
+    shift,
+    unusable_months,
+    usable_cutoffs,
+)
 from features.scale import event_sums as local_event_sums
 from features.sources.loaders.crime import thin_counts
 from features.sources.memstore import as_store
@@ -164,18 +172,55 @@ class FeatureBuilder:
         thin = self.thin_months
         return [m for m in self.months if m not in thin]
 
-    def usable_cutoffs(self, history: int, horizon: int = 0) -> list[pd.Timestamp]:
-        """Cutoffs whose ``history`` months before (or all since the data begins) and ``horizon``
-        months from them are complete: the cutoffs :meth:`check_cutoff` accepts."""
-        return usable_cutoffs(self.complete_months, history, horizon, from_start=True)
+    def usable_cutoffs(self, history: int, horizon: int = 0, min_history: int | None = None) -> list[pd.Timestamp]:
+        """Cutoffs whose ``history`` months before (or, with ``min_history``, at least that many since
+        the data begin) and ``horizon`` months from them are complete: the cutoffs :meth:`check_cutoff`
+        accepts (``features.months.usable_cutoffs``)."""
+        return usable_cutoffs(self.complete_months, history, horizon, min_history=min_history)
 
-    def check_cutoff(self, cutoff, history: int, horizon: int = 0, what: str = "cutoff") -> pd.Timestamp:
+    def backtest_origins(self, history: int, horizon: int = 1, min_history: int | None = None,
+                         count: int = 18) -> tuple[OriginPlan, list[str]]:
+        """The last ``count`` usable origins (``features.months.backtest_origins``) and notes saying what
+        shortened or removed them: each missing or thin month once, with the origins it removed.
+
+        Raises
+        ------
+        ValueError
+            One line naming the complete months there are and what an origin needs.
+        """
+        try:
+            plan = backtest_origins(self.complete_months, history, horizon, min_history=min_history, count=count)
+        except ValueError as exc:
+            thin = self.thin_months
+            shown = f"; thin months {ranges(thin)}" if thin else ""
+            raise ValueError(f"{exc} ({self.units.edition}, data {self.data_span()}{shown})") from None
+        notes = []
+        if plan.short:
+            first = self.complete_months[0]
+            lo, hi = plan.history_of(plan.short[0], first), plan.history_of(plan.short[-1], first)
+            notes.append(f"window shortened: origins {ranges(plan.short)} have {lo}..{hi} months of history, not "
+                         f"{history} (the complete data begin {first:%Y-%m}); their windows are scaled up to full length")
+        thin = self.thin_months
+        median = float(self.month_totals().median()) if self.months else 0.0
+        for m, gone in plan.removed.items():
+            why = (f"{m:%Y-%m} is thin ({thin[m]:,.0f} events where about {median:,.0f} is usual)" if m in thin
+                   else f"{m:%Y-%m} has no data")
+            notes.append(f"{why}: origins {ranges(gone)} left out")
+        for m in thin:
+            if m not in plan.removed:
+                notes.append(f"{m:%Y-%m} is thin ({thin[m]:,.0f} events where about {median:,.0f} is usual): "
+                             "left out; none of these origins needed it")
+        return plan, notes
+
+    def check_cutoff(self, cutoff, history: int, horizon: int = 0, what: str = "cutoff",
+                     min_history: int | None = None) -> pd.Timestamp:
         """``cutoff`` as a month if the ``history`` months before it (and ``horizon`` from it) are complete.
 
-        A window reaching back before the first month of data is shortened to the months
-        since it (the windows of a short history are completed by scaling, see
-        ``features.months.complete_windows``); a month missing or thin *inside* the data's
-        span, or after its end, makes the cutoff unusable.
+        With ``min_history``, a window reaching back before the first month of data is
+        shortened to the months since it, but not below ``min_history`` (the windows of a
+        short history are completed by scaling, see ``features.months.complete_windows``);
+        a month missing or thin *inside* the data's span, or after its end, makes the
+        cutoff unusable.
 
         Raises
         ------
@@ -183,10 +228,10 @@ class FeatureBuilder:
             Naming the months that are missing or thin, and the latest usable cutoff.
         """
         c = month(cutoff)
-        bad = unusable_months(self.complete_months, c, history, horizon, from_start=True)
+        bad = unusable_months(self.complete_months, c, history, horizon, min_history=min_history)
         if not bad:
             return c
-        usable = self.usable_cutoffs(history, horizon)
+        usable = self.usable_cutoffs(history, horizon, min_history)
         thin = self.thin_months
         median = float(self.month_totals().median()) if self.months else 0.0
         missing = [m for m in bad if m not in thin]
@@ -199,8 +244,10 @@ class FeatureBuilder:
                 parts.append("too few events in " + ", ".join(
                     f"{m:%Y-%m} ({thin[m]:,.0f} where about {median:,.0f} is usual)" for m in shown))
         span = f"{history} months before it" + (f" and {horizon} from it" if horizon else "")
+        floor = history if min_history is None else min(min_history, history)
         latest = (f"the latest usable {what} is {usable[-1]:%Y-%m}" if usable
-                  else f"no {what} has {span} complete")
+                  else f"no {what} has {span} complete" if floor == history
+                  else f"no {what} has even {floor} complete months in a row before it")
         raise ValueError(f"{what} {c:%Y-%m} needs complete data in the {span} "
                          f"({ranges([shift(c, k) for k in range(-int(history), int(horizon))])}): "
                          f"{'; '.join(parts)}; {latest} ({self.units.edition}, data {self.data_span()})")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -108,13 +109,14 @@ def window_sum(panel: pd.DataFrame, start, months: int) -> pd.Series:
 
 
 def usable_cutoffs(complete: Iterable, history: int, horizon: int = 0, *,
-                   from_start: bool = False) -> list[pd.Timestamp]:
+                   min_history: int | None = None) -> list[pd.Timestamp]:
     """Cutoffs whose ``history`` months before and ``horizon`` months from them are all complete.
 
     ``complete`` are the months with complete data (no gap, not thin). A cutoff may lie
     one month past a complete month when ``horizon`` is 0 (a forecast of the month after
-    the data). With ``from_start``, a history reaching back before the first complete
-    month is shortened to the months since it (see :func:`unusable_months`). Sorted,
+    the data). With ``min_history``, a history reaching back before the first complete
+    month is shortened to the months since it, but never below ``min_history`` months
+    (see :func:`unusable_months`): no cutoff stands on a month or two of data. Sorted,
     oldest first.
 
     Examples
@@ -124,29 +126,121 @@ def usable_cutoffs(complete: Iterable, history: int, horizon: int = 0, *,
     ['2017-01']
     >>> [f"{c:%Y-%m}" for c in usable_cutoffs(ms, history=6, horizon=3)]
     ['2016-07', '2016-08', '2016-09', '2016-10']
+    >>> [f"{c:%Y-%m}" for c in usable_cutoffs(ms, history=12, horizon=1, min_history=9)]
+    ['2016-10', '2016-11', '2016-12']
     """
     have = {month(m) for m in complete}
     if not have:
         return []
     candidates = sorted(have | {shift(m, 1) for m in have})
-    return [c for c in candidates if not unusable_months(have, c, history, horizon, from_start=from_start)]
+    return [c for c in candidates if not unusable_months(have, c, history, horizon, min_history=min_history)]
 
 
 def unusable_months(complete: Iterable, cutoff, history: int, horizon: int = 0, *,
-                    from_start: bool = False) -> list[pd.Timestamp]:
+                    min_history: int | None = None) -> list[pd.Timestamp]:
     """The months of ``[cutoff - history, cutoff + horizon)`` that are not complete.
 
-    With ``from_start``, months before the first complete month do not count against a
-    cutoff after it (a short history is shortened, not refused); a cutoff at or before
-    the first complete month is still refused.
+    With ``min_history`` (at most ``history``), months before the first complete month
+    do not count against a cutoff that has at least ``min_history`` months since it (a
+    short history at the start of the data is shortened, not refused); a cutoff with
+    fewer gets the months of ``[cutoff - min_history, cutoff)`` before the first complete
+    month as its missing months.
     """
     have = {month(m) for m in complete}
     c = month(cutoff)
     first = min(have) if have else None
     span = [shift(c, k) for k in range(-int(history), int(horizon))]
-    if from_start and first is not None and c > first:
-        span = [m for m in span if m >= first]
+    if min_history is not None and first is not None and shift(c, -int(history)) < first:
+        floor = min(int(min_history), int(history))
+        if shift(c, -floor) >= first:
+            span = [m for m in span if m >= first]
+        else:
+            span = [shift(c, k) for k in range(-floor, int(horizon))]
     return [m for m in span if m not in have]
+
+
+@dataclass(frozen=True)
+class OriginPlan:
+    """Backtest origins chosen by the usable-cutoff rule, and what the data cost them.
+
+    Attributes
+    ----------
+    origins : list of Timestamp
+        The origins, oldest first.
+    history, horizon, min_history : int
+        The rule they were chosen by.
+    short : list of Timestamp
+        Origins whose history is shortened (fewer than ``history`` months since the data begin).
+    removed : dict
+        Month that is missing or thin -> the origins it removed (those that would have been
+        chosen had that month been complete).
+    """
+
+    origins: list
+    history: int
+    horizon: int
+    min_history: int
+    short: list = field(default_factory=list)
+    removed: dict = field(default_factory=dict)
+
+    def history_of(self, origin, first) -> int:
+        """Months of history ``origin`` has when the data begin at ``first``."""
+        o, f = month(origin), month(first)
+        return min(self.history, (o.year - f.year) * 12 + o.month - f.month)
+
+
+def backtest_origins(complete: Iterable, history: int, horizon: int = 1, *, min_history: int | None = None,
+                     count: int = 18, max_gap: int = 3) -> OriginPlan:
+    """The last ``count`` usable cutoffs (:func:`usable_cutoffs`) as backtest origins, with what removed others.
+
+    A month between the first and last complete month that is not complete (missing or
+    thin) removes every origin whose history or horizon it falls in; ``removed`` names,
+    per such month in a run of at most ``max_gap`` of them, the origins that the last
+    ``count`` would otherwise have held (a longer gap is the data's span, not a hole).
+
+    Raises
+    ------
+    ValueError
+        When no origin is usable: one line naming the complete months there are and
+        the run of complete months an origin needs.
+
+    Examples
+    --------
+    >>> ms = [m for m in pd.date_range("2016-01-01", "2018-06-01", freq="MS") if m != pd.Timestamp("2016-03-01")]
+    >>> plan = backtest_origins(ms, 12, 1, min_history=7)
+    >>> ranges(plan.origins), {f"{m:%Y-%m}": ranges(o) for m, o in plan.removed.items()}
+    ('2017-04..2018-06', {'2016-03': '2017-01..2017-03'})
+    """
+    have = sorted({month(m) for m in complete})
+    floor = int(history if min_history is None else min(min_history, history))
+    need = f"{floor} complete months of history and {horizon} complete month(s) after it"
+    if not have:
+        raise ValueError(f"no backtest origin has {need}: there is no complete month of data")
+    usable = usable_cutoffs(have, history, horizon, min_history=min_history)[-int(count):]
+    if not usable:
+        raise ValueError(f"no backtest origin has {need} (at least {floor + horizon} complete months in a row); "
+                         f"the complete months are {ranges(have)}")
+    # a short run of missing or thin months is a hole in the data: name what it removed; a long
+    # gap (years between a series and a later extract) is the data's span, said elsewhere
+    every = set(have)
+    span = months_between(have[0], have[-1])
+    run: list[pd.Timestamp] = []
+    for m in span:
+        if m in every:
+            if len(run) <= max_gap:
+                every.update(run)
+            run = []
+        else:
+            run.append(m)
+    ideal = usable_cutoffs(every, history, horizon, min_history=min_history)[-int(count):]
+    removed: dict[pd.Timestamp, list[pd.Timestamp]] = {}
+    for o in ideal:
+        if o in usable:
+            continue
+        for m in unusable_months(have, o, history, horizon, min_history=min_history):
+            removed.setdefault(m, []).append(o)
+    short = [o for o in usable if shift(o, -int(history)) < have[0]]
+    return OriginPlan(usable, int(history), int(horizon), floor, short, dict(sorted(removed.items())))
 
 
 def complete_windows(X: pd.DataFrame, data_months: Sequence, cutoff) -> pd.DataFrame:

@@ -31,11 +31,13 @@ A :class:`NestedChoice` (the default) chooses among its candidates at each origi
 a backtest on earlier origins only, so its own backtest is nested.
 :func:`backtest_report` turns the per-origin rows into the evidence every output
 shows: per-origin and summary rows, paired differences against last year's counts
-(:func:`paired_comparison`) and the attainable ceiling (:func:`backtest_ceiling`).
+(:func:`paired_comparison`) and the expected PEI* of a long-run-rate oracle
+(:func:`backtest_ceiling`), with how often methods score above it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -45,6 +47,7 @@ from sklearn.base import clone
 from features.months import (
     LONG_MEAN_COLUMN,
     LONG_WINDOW,
+    backtest_origins,
     complete_windows,
     long_window_mean,
     month,
@@ -54,9 +57,24 @@ from features.months import (
 )
 from models.baselines import ColumnRanker, EventSurface, KernelBaseline, PanelMean, baseline_methods
 from models.boosting import BlendedBoost, PoissonBoost
-from models.ceiling import N_SIMS, attainable_ceiling
+from models.ceiling import N_SIMS, oracle_ceiling
 from models.evaluation import MEASURES, evaluate_ranking
 from models.glm import OTHER_LEVELS, OWN_HISTORY, PoissonGLM
+
+MIN_TRAIN_HISTORY = 6
+"""Months of data a training origin needs before it (the training design's default)."""
+
+
+def min_history(horizon: int, min_train_history: int = MIN_TRAIN_HISTORY) -> int:
+    """The fewest months of history a cutoff can be fitted at for ``horizon``: a training origin
+    ``horizon`` months before it with ``min_train_history`` months before that.
+
+    The floor of a shortened window (``min_history`` of :func:`features.months.usable_cutoffs`).
+
+    >>> min_history(1), min_history(3)
+    (7, 9)
+    """
+    return int(min_train_history) + int(horizon)
 
 
 class _Cache:
@@ -98,6 +116,11 @@ class _Cache:
             self._X[origin] = with_long_levels(with_long_window(X, self.sv, origin), self.levels, origin)
         return self._X[origin]
 
+    def n_stars(self, origin: pd.Timestamp, horizon: int) -> dict:
+        """The ``n*`` of the target period at ``origin`` shared by every ranking scored there
+        (``n_stars`` of :func:`models.evaluation.evaluate_ranking`)."""
+        return self.memo.setdefault(("n_stars", origin, int(horizon)), {})
+
     def history(self, origin: pd.Timestamp) -> int:
         return sum(m < origin for m in self.months)
 
@@ -128,7 +151,7 @@ def with_long_levels(X: pd.DataFrame, panels: dict[str, pd.DataFrame], cutoff) -
 
 def training_origins(
     months: Sequence[pd.Timestamp], cutoff, horizon: int, train_origins: int = 12,
-    min_train_history: int = 6,
+    min_train_history: int = MIN_TRAIN_HISTORY,
 ) -> list[pd.Timestamp]:
     """Origins whose targets ``[t, t + horizon)`` end before ``cutoff``, newest first."""
     c = month(cutoff)
@@ -143,7 +166,7 @@ def training_origins(
 
 
 def training_set(
-    fb, cutoff, horizon: int = 1, *, train_origins: int = 12, min_train_history: int = 6,
+    fb, cutoff, horizon: int = 1, *, train_origins: int = 12, min_train_history: int = MIN_TRAIN_HISTORY,
     groups=None, _cache: _Cache | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Stacked (origin, unit_id) rows for fitting a model that forecasts from ``cutoff``.
@@ -154,6 +177,9 @@ def training_set(
     y : Series, events in ``[origin, origin + horizon)``
     """
     cache = _cache or _Cache(fb, groups)
+    key = ("training_set", month(cutoff), int(horizon), train_origins, min_train_history)
+    if key in cache.memo:  # every model fitted at this cutoff stacks the same rows
+        return cache.memo[key]
     origins = training_origins(cache.months, cutoff, horizon, train_origins, min_train_history)
     if not origins:
         raise ValueError(
@@ -165,11 +191,12 @@ def training_set(
     ys = {t: window_sum(cache.count, t, horizon).reindex(Xs[t].index) for t in origins}
     X = pd.concat(Xs, names=["origin", "unit_id"])
     y = pd.concat(ys, names=["origin", "unit_id"]).rename("target")
+    cache.memo[key] = (X, y)
     return X, y
 
 
 def fit_at(fb, estimator, cutoff, horizon: int = 1, *, train_origins: int = 12,
-           min_train_history: int = 6, groups=None, _cache=None):
+           min_train_history: int = MIN_TRAIN_HISTORY, groups=None, _cache=None):
     """A clone of ``estimator`` fitted on data before ``cutoff`` (see the training design).
 
     A :class:`NestedChoice` first chooses its candidate by a backtest on earlier
@@ -189,25 +216,37 @@ def fit_at(fb, estimator, cutoff, horizon: int = 1, *, train_origins: int = 12,
 
 
 class NestedChoice:
-    """The candidate forecaster that did best on earlier origins, chosen afresh at every cutoff.
+    """The simple candidate, unless a richer one clearly beat it on earlier origins; chosen afresh at every cutoff.
 
     At a cutoff ``c`` each candidate is backtested on the (at most
     ``inner_origins``) latest origins whose targets end before ``c``
-    (:func:`training_origins`), each fitted only on data before its own origin;
-    the candidate with the highest mean PEI* over the area slices ``coverages``
-    (averaged over those origins) is chosen, then fitted on data before ``c`` as
-    usual. Nothing at or after ``c`` is used, so an outer backtest of a
-    ``NestedChoice`` is an honest (nested) estimate of the whole procedure: the
-    choice is made per borough and unit set from its own past, not tuned on any
-    one borough. Ties, and a cutoff with no earlier origin to judge by, go to the
-    first candidate.
+    (:func:`training_origins`), each fitted only on data before its own origin, and
+    scored by its mean PEI* over the area slices ``coverages``. The first candidate
+    is the simple one (the long-run mean); with ``simple=2`` the first two are simple
+    yardsticks (the long-run mean and last year's count) and, given ``min_inner`` inner
+    origins, the one with the better mean criterion is the simple one. A richer candidate
+    is chosen only when
+
+    * there are at least ``min_inner`` inner origins to judge by, and
+    * its mean paired difference from the simple one over those origins is more than
+      ``noise`` standard errors of that difference (its paired noise);
+
+    among those that pass, the one with the largest mean difference. Otherwise the
+    simple one: with few origins, or a gain within noise, a richer model's lead is
+    more likely luck than skill (on little history it can lose badly). Nothing at or
+    after ``c`` is used, so an outer backtest of a ``NestedChoice`` is an honest
+    (nested) estimate of the whole procedure.
 
     Parameters
     ----------
     candidates : mapping name -> estimator
-        Fittable estimators (their ``predict`` gives expected counts).
+        Fittable estimators (their ``predict`` gives expected counts), the simple one first.
     inner_origins : int
-        Earlier origins the choice is judged on.
+        Earlier origins the choice is judged on (at most).
+    min_inner : int
+        Fewest inner origins on which a richer candidate may be chosen.
+    noise : float
+        Standard errors of the paired difference a richer candidate must beat the simple one by.
     coverages : sequence of float
         Area slices of the criterion.
 
@@ -215,20 +254,28 @@ class NestedChoice:
     ----------
     choices_ : dict
         Cutoff ("YYYY-MM") -> chosen candidate name, for every cutoff chosen at.
+    reasons_ : dict
+        Cutoff ("YYYY-MM") -> why that candidate, in words.
     """
 
-    def __init__(self, candidates: Mapping, inner_origins: int = 12,
-                 coverages: Sequence[float] = (0.01, 0.05, 0.10)):
+    def __init__(self, candidates: Mapping, inner_origins: int = 12, min_inner: int = 6, noise: float = 2.0,
+                 coverages: Sequence[float] = (0.01, 0.05, 0.10), simple: int = 1):
         if not candidates:
             raise ValueError("NestedChoice needs at least one candidate")
+        if not 1 <= int(simple) <= len(candidates):
+            raise ValueError(f"simple must be between 1 and the {len(candidates)} candidates, got {simple!r}")
         self.candidates = dict(candidates)
+        self.simple = int(simple)
         self.inner_origins = int(inner_origins)
+        self.min_inner = int(min_inner)
+        self.noise = float(noise)
         self.coverages = tuple(coverages)
         self.choices_: dict[str, str] = {}
+        self.reasons_: dict[str, str] = {}
 
     def _measure(self, cache, name, origin, horizon, train_origins, min_train_history, groups) -> float:
         """Mean PEI* over the area slices of one candidate at one origin (memoised on the cache)."""
-        key = ("nested", id(self), name, origin, horizon, train_origins, min_train_history)
+        key = ("nested", self.coverages, id(self.candidates[name]), origin, horizon, train_origins, min_train_history)
         if key not in cache.memo:
             if not training_origins(cache.months, origin, horizon, train_origins, min_train_history):
                 cache.memo[key] = float("nan")  # too little history before this origin to fit a candidate
@@ -238,30 +285,73 @@ class NestedChoice:
             scores = scores.set_axis(scores.index.astype(str))
             table = evaluate_ranking(scores, cache.areas.reindex(scores.index),
                                      actual.set_axis(actual.index.astype(str)).reindex(scores.index),
-                                     coverages=self.coverages, top_n=())
+                                     coverages=self.coverages, top_n=(), n_stars=cache.n_stars(origin, horizon))
             cache.memo[key] = float(table["pei"].mean())
         return cache.memo[key]
 
-    def choose(self, cache, cutoff, horizon, train_origins=12, min_train_history=6, groups=None) -> tuple[str, dict]:
-        """(name, evidence): the chosen candidate and each candidate's mean criterion on the inner origins."""
+    def choose(self, cache, cutoff, horizon, train_origins=12, min_train_history=MIN_TRAIN_HISTORY,
+               groups=None) -> tuple[str, dict]:
+        """(name, evidence): the chosen candidate, why, and each candidate's mean criterion on the inner origins."""
         c = month(cutoff)
         inner = training_origins(cache.months, c, horizon, self.inner_origins, min_train_history)
         table = pd.DataFrame({name: [self._measure(cache, name, v, horizon, train_origins, min_train_history, groups)
-                                     for v in inner] for name in self.candidates}, index=inner)
+                                     for v in inner] for name in self.candidates}, index=pd.DatetimeIndex(inner))
         table = table.dropna()
-        names = list(self.candidates)
-        if table.empty:
-            name, means = names[0], {}
-        else:
-            means = table.mean().to_dict()
-            name = max(names, key=lambda n: (means[n], -names.index(n)))
+        name, why, paired = self.decide(table)
         self.choices_[f"{c:%Y-%m}"] = name
+        self.reasons_[f"{c:%Y-%m}"] = why
         return name, {"criterion": f"mean PEI* at {', '.join(f'{x:.0%}' for x in self.coverages)} of area",
-                      "inner_origins": [f"{v:%Y-%m}" for v in table.index],
-                      "scores": {k: round(float(v), 4) for k, v in means.items()}}
+                      "inner_origins": [f"{v:%Y-%m}" for v in table.index], "why": why,
+                      "scores": {k: round(float(v), 4) for k, v in table.mean().items()} if len(table) else {},
+                      "paired": {k: {m: round(v, 4) for m, v in p.items()} for k, p in paired.items()}}
+
+    def decide(self, table: pd.DataFrame) -> tuple[str, str, dict]:
+        """(name, why, paired) from inner origins x candidates criterion rows (the rule in the class notes).
+
+        Examples
+        --------
+        >>> rows = pd.DataFrame({"simple": [0.5, 0.6, 0.4, 0.5, 0.6, 0.5], "rich": [0.6, 0.7, 0.5, 0.6, 0.7, 0.6]})
+        >>> NestedChoice({"simple": None, "rich": None}).decide(rows)[:2]
+        ('rich', 'rich: beat simple by +0.1000 on 6 inner origins, more than its paired noise (2 s.e. = 0.0000)')
+        >>> NestedChoice({"simple": None, "rich": None}).decide(rows.head(3))[1]
+        'simple: 3 inner origins, fewer than the 6 a richer candidate needs'
+        """
+        names = list(self.candidates)
+        simple, n = names[0], len(table)
+        if n == 0:
+            return simple, f"{simple}: no earlier origin to judge by", {}
+        lead = ""
+        if self.simple > 1 and n >= self.min_inner:
+            # the simple yardsticks (a long-run mean, last year's count): the better one on the inner origins;
+            # where places change (new estates, boundary re-basing) last year's count can beat a long mean
+            best_simple = max(names[:self.simple], key=lambda r: (float(table[r].mean()), -names.index(r)))
+            if best_simple != simple:
+                lead = (f"{best_simple} led {simple} on {n} inner origins "
+                        f"({float(table[best_simple].mean()):.4f} against {float(table[simple].mean()):.4f}); ")
+                simple = best_simple
+        names = [simple] + [r for r in names[self.simple:]]
+        paired = {}
+        for r in names[1:]:
+            d = (table[r] - table[simple]).to_numpy(dtype=float)
+            se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
+            paired[r] = {"mean_diff": float(d.mean()), "se": se}
+        if n < self.min_inner:
+            return simple, f"{simple}: {n} inner origin{'s' if n != 1 else ''}, fewer than the {self.min_inner} a richer candidate needs", paired
+        passing = [r for r, p in paired.items() if p["mean_diff"] > 0 and p["mean_diff"] > self.noise * p["se"]]
+        if passing:
+            best = max(passing, key=lambda r: (paired[r]["mean_diff"], -names.index(r)))
+            p = paired[best]
+            return best, (f"{best}: {lead}beat {simple} by {p['mean_diff']:+.4f} on {n} inner origins, more than its "
+                          f"paired noise ({self.noise:g} s.e. = {self.noise * p['se']:.4f})"), paired
+        if not paired:
+            return simple, f"{simple}: {lead}the only candidate", paired
+        best = max(paired, key=lambda r: (paired[r]["mean_diff"], -names.index(r)))
+        p = paired[best]
+        return simple, (f"{simple}: {lead}no richer candidate beat it by more than its paired noise on {n} inner origins "
+                        f"(best {best} {p['mean_diff']:+.4f}, {self.noise:g} s.e. = {self.noise * p['se']:.4f})"), paired
 
     def __repr__(self) -> str:
-        return f"NestedChoice({list(self.candidates)!r}, inner_origins={self.inner_origins})"
+        return f"NestedChoice({list(self.candidates)!r}, inner_origins={self.inner_origins}, min_inner={self.min_inner})"
 
 
 def forecast_matrix(fb, cutoff) -> pd.DataFrame:
@@ -273,7 +363,9 @@ def forecast_matrix(fb, cutoff) -> pd.DataFrame:
 def transparent_candidates() -> dict:
     """The default's candidates, simplest first: each a rate anyone can read.
 
-    ``long_mean`` the 36-month mean (as an estimator on the matrix), ``glm_own`` a
+    ``long_mean`` the 36-month mean (as an estimator on the matrix), ``count_12m`` last
+    year's count (the two simple yardsticks: :class:`NestedChoice` takes the better of them on
+    the inner origins as the one a richer candidate must beat), ``glm_own`` a
     Poisson GLM on the place's own history (:data:`models.glm.OWN_HISTORY`),
     ``glm_levels`` that plus the long-run levels of other crime types
     (:data:`models.glm.OTHER_LEVELS`), ``glm`` that plus context and the spatial lag
@@ -281,6 +373,7 @@ def transparent_candidates() -> dict:
     """
     return {
         "long_mean": ColumnRanker(LONG_MEAN_COLUMN),
+        "count_12m": ColumnRanker("cnt_sv_12m"),
         "glm_own": PoissonGLM(features=OWN_HISTORY, spatial_lag=False),
         "glm_levels": PoissonGLM(features=(*OWN_HISTORY, *OTHER_LEVELS), spatial_lag=False),
         "glm": PoissonGLM(),
@@ -297,11 +390,20 @@ def default_methods(seed: int = 0) -> dict:
     """
     methods = baseline_methods()
     candidates = transparent_candidates()
-    methods |= {k: v for k, v in candidates.items() if k != "long_mean"}  # long_mean is already a baseline
-    methods["nested"] = NestedChoice(candidates)
+    methods |= {k: v for k, v in candidates.items() if k not in ("long_mean", "count_12m")}  # already baselines
+    methods["nested"] = NestedChoice(candidates, simple=2)
     methods["xgb"] = PoissonBoost(seed=seed)
     methods["blend"] = BlendedBoost(PoissonBoost(seed=seed))
     return methods
+
+
+ON_REQUEST = ("xgb", "blend")
+"""Methods of :func:`default_methods` a backtest runs only when asked (the boosting: slow, and not the default)."""
+
+
+def backtest_methods(seed: int = 0) -> dict:
+    """The methods a backtest runs by default: :func:`default_methods` less :data:`ON_REQUEST`."""
+    return {k: v for k, v in default_methods(seed).items() if k not in ON_REQUEST}
 
 
 def _scores(method, cache: _Cache, origin, horizon, train_origins, min_train_history, groups):
@@ -334,10 +436,12 @@ def backtest(
     history_months: int = 12,
     *,
     train_origins: int = 12,
-    min_train_history: int = 6,
+    min_train_history: int = MIN_TRAIN_HISTORY,
     groups=None,
     per_origin: bool = False,
     forecasts: dict | None = None,
+    min_history_months: int | None = None,
+    seconds: dict | None = None,
 ) -> pd.DataFrame:
     """Rolling-origin backtest of several ranking methods on one unit set.
 
@@ -345,22 +449,29 @@ def backtest(
     ----------
     fb : features.build.FeatureBuilder (or an object with ``matrix``, ``panel``, ``months``, ``units``)
     methods : mapping name -> estimator or :class:`~models.baselines.PanelMean`
-        None means :func:`default_methods`.
+        None means :func:`backtest_methods` (every method but the boosting).
     origins : sequence of "YYYY-MM", optional
-        Forecast origins. None means every month with ``history_months`` of data
-        before it and ``horizon`` months of data from it.
+        Forecast origins. None means every usable cutoff
+        (:func:`features.months.backtest_origins`): ``history_months`` complete months
+        before it (at least ``min_history_months`` when the data begin inside that
+        window) and ``horizon`` complete months from it.
     horizon : int
         Months forecast (the target window).
     coverages, top_n
         Slices (share of area, number of places).
-    history_months : int
-        Months of data an origin needs before it (default origins only).
+    history_months, min_history_months : int
+        Complete months an origin needs before it, and the shortest history allowed when the
+        data begin inside that window (default origins only; None: no shortening).
     train_origins, min_train_history
         Training design, see the module notes.
     groups : list of str, optional
         Target offence groups (default: the builder's target groups).
     per_origin : bool
         Return one row per (method, origin, slice) instead of the means.
+    seconds : dict, optional
+        Filled with each method's own run time in seconds, summed over origins: what it
+        added to the shared work (feature matrices, training rows and candidate fits are
+        computed once, by the first method that needs them, in the order of ``methods``).
     forecasts : dict, optional
         Filled with ``(method, "YYYY-MM") -> expected counts`` (Series by unit_id)
         and ``("actual", "YYYY-MM") -> events``, e.g. for a pooled calibration check.
@@ -373,7 +484,7 @@ def backtest(
     """
     if int(horizon) != horizon or horizon < 1:
         raise ValueError(f"horizon must be a whole number of months >= 1, got {horizon!r}")
-    methods = dict(default_methods() if methods is None else methods)
+    methods = dict(backtest_methods() if methods is None else methods)
     if getattr(fb, "source", "points") != "points":
         points = [k for k, m in methods.items() if isinstance(m, KernelBaseline)]
         if points:
@@ -384,8 +495,8 @@ def backtest(
         raise ValueError("the builder has no months of event data")
     last = cache.months[-1]
     if origins is None:
-        origins = [m for m in cache.months if cache.history(m) >= history_months
-                   and all(shift(m, k) in set(cache.months) for k in range(horizon))]
+        origins = backtest_origins(data_months(fb), history_months, horizon, min_history=min_history_months,
+                                   count=len(cache.months)).origins
     origins = [month(o) for o in origins]
     have = set(cache.months)
     for o in origins:
@@ -407,6 +518,7 @@ def backtest(
         previous = window_sum(cache.count, shift(o, -horizon), horizon)
         harm_previous = window_sum(cache.harm, shift(o, -horizon), horizon)
         for name, method in methods.items():
+            started = time.perf_counter()
             scores = _scores(method, cache, o, horizon, train_origins, min_train_history, groups)
             scores.index = scores.index.astype(str)
             if forecasts is not None:
@@ -417,13 +529,16 @@ def backtest(
                 previous=previous.set_axis(previous.index.astype(str)),
                 harm=harm.set_axis(harm.index.astype(str)),
                 harm_previous=harm_previous.set_axis(harm_previous.index.astype(str)),
-                coverages=coverages, top_n=top_n,
+                coverages=coverages, top_n=top_n, n_stars=cache.n_stars(o, horizon),
             )
             table.insert(0, "origin", f"{o:%Y-%m}")
             table.insert(0, "method", name)
             if isinstance(method, NestedChoice):
                 table["chosen"] = method.choices_[f"{o:%Y-%m}"]
+                table["why"] = method.reasons_[f"{o:%Y-%m}"]
             rows.append(table)
+            if seconds is not None:
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
     per = pd.concat(rows, ignore_index=True)
     per["horizon"] = int(horizon)
     return per if per_origin else summarise_origins(per)
@@ -501,7 +616,7 @@ def backtest_ceiling(
     fb, origins: Sequence, horizon: int = 1, coverages: Sequence[float] = (0.01, 0.05, 0.10),
     top_n: Sequence[int] = (10, 20), *, groups=None, n_sims: int = N_SIMS, seed: int = 0,
 ) -> dict:
-    """The attainable ceiling (:func:`models.ceiling.attainable_ceiling`) for a backtest's origins.
+    """The expected PEI* of a long-run-rate oracle (:func:`models.ceiling.oracle_ceiling`) for a backtest's origins.
 
     Rates and overdispersion come from the months with complete data from
     :data:`features.months.LONG_WINDOW` months before the first origin to the end of
@@ -516,7 +631,7 @@ def backtest_ceiling(
     use = [m for m in data_months(fb) if first <= m < end and m in have]
     frame = fb.units.frame
     areas = pd.Series(frame["area_m2"].to_numpy(dtype=float), index=frame["unit_id"].astype(str))
-    return attainable_ceiling(panel, areas, horizon, months=use, coverages=coverages, top_n=top_n,
+    return oracle_ceiling(panel, areas, horizon, months=use, coverages=coverages, top_n=top_n,
                               n_sims=n_sims, seed=seed)
 
 
@@ -555,6 +670,7 @@ def backtest_report(
     """
     summary = summarise_origins(per)
     if ceiling is not None:
+        ceiling = {**ceiling, "rows": ceiling_exceedance(per, summary, ceiling["rows"])}
         ceil = pd.DataFrame(ceiling["rows"])[["slice", "ceiling_pei", "ceiling_hit_rate"]]
         summary = summary.merge(ceil, on="slice", how="left")
         summary["pei_share"] = summary["pei"] / summary["ceiling_pei"]
@@ -578,8 +694,31 @@ def backtest_report(
         "default_method": default, "reference": reference, "records": records, "paired": paired,
         "ceiling": None if ceiling is None else {
             **{k: _plain(v) for k, v in ceiling.items() if k != "rows"},
-            "rows": [{k: _plain(v) for k, v in r.items()} for r in ceiling["rows"]]},
+            "rows": [{k: v if isinstance(v, list) else _plain(v) for k, v in r.items()} for r in ceiling["rows"]]},
     }
+
+
+def ceiling_exceedance(per: pd.DataFrame, summary: pd.DataFrame, rows: list[dict]) -> list[dict]:
+    """The ceiling rows with how often methods score above the oracle's expected PEI*, per slice.
+
+    Adds ``above`` (share of per-origin method rows with PEI* above ``ceiling_pei``),
+    ``above_hi`` (share above the top of its simulation interval, ``ceiling_pei_hi``)
+    and ``methods_above`` (methods whose mean PEI* over origins is above ``ceiling_pei``).
+    A forecaster that knew each place's long-run rate would score about ``ceiling_pei``;
+    rows above it are expected (noise, and places that really changed), so it is a
+    yardstick, not an upper bound.
+    """
+    out = []
+    for r in rows:
+        mine = per[per["slice"] == r["slice"]]["pei"].dropna()
+        means = summary[summary["slice"] == r["slice"]].set_index("method")["pei"].dropna()
+        c, hi = r.get("ceiling_pei"), r.get("ceiling_pei_hi")
+        ok = c is not None and np.isfinite(c)
+        out.append({**r,
+                    "above": float((mine > c).mean()) if ok and len(mine) else None,
+                    "above_hi": float((mine > hi).mean()) if ok and hi is not None and len(mine) else None,
+                    "methods_above": sorted(means[means > c].index) if ok else []})
+    return out
 
 
 def _plain(v):

@@ -227,6 +227,17 @@ def n_star(y: pd.Series, sel: pd.Index, areas: pd.Series, budget: float | None) 
     return best_possible(y, areas, budget)
 
 
+def _shared_n_star(n_stars: dict | None, kind: str, y: pd.Series, sel: pd.Index, areas: pd.Series,
+                   budget: float | None) -> float:
+    """:func:`n_star`, read from (and written to) ``n_stars`` when given."""
+    if n_stars is None:
+        return n_star(y, sel, areas, budget)
+    key = (kind, ("places", len(sel)) if budget is None else ("area", float(budget)))
+    if key not in n_stars:
+        n_stars[key] = n_star(y, sel, areas, budget)
+    return n_stars[key]
+
+
 def _slice_measures(sel: pd.Index, actual: pd.Series, previous, areas, n_star) -> dict:
     N = actual.sum()
     n = actual.loc[sel].sum()
@@ -277,6 +288,7 @@ def evaluate_ranking(
     harm_previous: pd.Series | None = None,
     coverages: Sequence[float] = (0.01, 0.05, 0.10),
     top_n: Sequence[int] = (10, 20),
+    n_stars: dict | None = None,
 ) -> pd.DataFrame:
     """Hit rate, PAI, PEI* and RRI of one ranking at each slice.
 
@@ -296,6 +308,11 @@ def evaluate_ranking(
         columns.
     coverages, top_n
         The slices: shares of area and numbers of places.
+    n_stars : dict, optional
+        ``n*`` already computed for these ``actual`` (and ``harm``) counts and ``areas``,
+        filled as computed: ``n*`` depends on the period, not on the ranking, so rankings
+        of one period (every method at one backtest origin) can share one dict. Keyed by
+        (``"count"`` or ``"harm"``, area budget or number of places).
 
     Returns
     -------
@@ -325,11 +342,11 @@ def evaluate_ranking(
             "area_share": areas.loc[sel].sum() / areas.sum(),
             "n": actual.loc[sel].sum(),
             "N": actual.sum(),
-            "n_star": n_star(actual, sel, areas, budget),
+            "n_star": _shared_n_star(n_stars, "count", actual, sel, areas, budget),
         }
         row.update(_slice_measures(sel, actual, previous, areas, row["n_star"]))
         if harm is not None:
-            m = _slice_measures(sel, harm, harm_previous, areas, n_star(harm, sel, areas, budget))
+            m = _slice_measures(sel, harm, harm_previous, areas, _shared_n_star(n_stars, "harm", harm, sel, areas, budget))
             row.update({f"harm_{k}": v for k, v in m.items()})
         rows.append(row)
     out = pd.DataFrame(rows)

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 SPATIAL_LAG = "lag_cnt_sv_12m"
 CONSTANT_SD = 1e-9
@@ -236,7 +237,9 @@ class PoissonGLM(RegressorMixin, BaseEstimator):
         self.scale_ = np.where(varies, sd, 1.0)
         self.used_ = varies
         Z = sm.add_constant(self._design(X)[:, self.used_], has_constant="add")
-        with warnings.catch_warnings():
+        # IRLS solves many small least-squares problems: BLAS threads only add overhead there
+        # (on a busy 2-core machine a 2,500 x 40 lstsq took 0.13 s threaded, 0.003 s on one thread)
+        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore")  # perfect fits on toy data warn; results still usable
             try:
                 res = sm.GLM(y, Z, family=sm.families.Poisson()).fit(cov_type="HC0")

@@ -48,6 +48,7 @@ def train(
     top_n: int = 20,
     estimator_for=None,
     documents=None,
+    ledger: list[dict] | None = None,
 ) -> str:
     """Fit ``method`` on data before ``cutoff``, check it, and save it as a new version.
 
@@ -96,6 +97,8 @@ def train(
         "police_generated_used": police,
         "fairness": fairness_profile(ranking, X, top_n=top_n, police_generated_used=police),
     }
+    if ledger:
+        meta["ledger"] = ledger  # how the forecasts already issued on this data did (models.ledger.running_record)
     if hasattr(model, "rate_ratios"):
         meta["rate_ratios"] = model.rate_ratios()
     if hasattr(model, "chosen_"):

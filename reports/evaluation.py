@@ -16,6 +16,10 @@
 ``series.csv``       the monthly series (area, buffer, comparison, synthetic, rest)
 ``evaluation.json``  every estimate, rule, parameter and warning
 ===================  ==============================================================
+
+:func:`write_plan` writes a plan folder before an intervention starts (``svrisk evaluate
+--plan``): ``plan.html``, one page with the detectable effect, the power and what to
+record, and ``plan.json``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ from reports.run_folder import load_run, read_meta
 from reports.templating import environment
 
 TEMPLATE = "evaluation.html.j2"
+PLAN_TEMPLATE = "evaluation_plan.html.j2"
+MIN_WARD_SHARE = 0.1
+"""A ward names an area when at least this share of the area lies in it."""
 RUN_AREA = re.compile(r"^(?:(?P<run>[A-Za-z0-9][A-Za-z0-9._-]*)/)?(?P<area>A\d+)$")
 BUFFER_COLOUR = "#e6550d"
 COMPARISON_COLOUR = "#737373"
@@ -157,7 +164,7 @@ def series_png(series: pd.DataFrame, start: str, buffer_m: float, *, width_in: f
     s = series.assign(when=pd.to_datetime(series["month"] + "-01"))
     used = (s["period"] != "left out").to_numpy()
     has_buffer = s["buffer"].notna().any()
-    fig = Figure(figsize=(width_in, 2.35), dpi=dpi)
+    fig = Figure(figsize=(width_in, 2.1), dpi=dpi)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2 if has_buffer else 1, squeeze=False)[0]
     edge = pd.Timestamp(f"{start}-01") - pd.Timedelta(days=15)
@@ -191,6 +198,43 @@ def series_png(series: pd.DataFrame, start: str, buffer_m: float, *, width_in: f
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=7, frameon=False)
     fig.tight_layout(pad=0.4, rect=(0, 0.08, 1, 1))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def event_png(series: pd.DataFrame, start: str, *, width_in: float = 5.4, dpi: int = 130) -> bytes:
+    """Month by month: the area's change against similar places, with intervals (the event study)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import DateFormatter, MonthLocator
+    from matplotlib.figure import Figure
+
+    s = series.assign(when=pd.to_datetime(series["month"] + "-01"))
+    s = s[s["effect_pct"].notna()]
+    fig = Figure(figsize=(width_in, 1.2), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    edge = pd.Timestamp(f"{start}-01") - pd.Timedelta(days=15)
+    ax.axhline(0, color="#444444", linewidth=0.8)
+    ax.axvline(edge, color="#444444", linestyle="--", linewidth=1)
+    after = (s["period"] == "after").to_numpy()
+    for mask, colour, label in ((~after, COMPARISON_COLOUR, "before the start (should hover around 0)"),
+                                (after, gl.AREA_COLOUR, "after the start")):
+        part = s[mask]
+        ax.errorbar(part["when"], part["effect_pct"],
+                    yerr=[part["effect_pct"] - part["effect_lo_pct"], part["effect_hi_pct"] - part["effect_pct"]],
+                    fmt="o", markersize=2.5, color=colour, elinewidth=0.8, capsize=1.5, label=label)
+    lo = float(np.nanmin(s["effect_lo_pct"])) if len(s) else -100.0
+    hi = float(np.nanmax(s["effect_hi_pct"])) if len(s) else 100.0
+    ax.set_ylim(max(-100.0, lo - 5), min(max(hi + 5, 10.0), 300.0))
+    ax.set_ylabel("% change vs similar places", fontsize=7)
+    ax.xaxis.set_major_locator(MonthLocator(bymonth=range(1, 13, 3)))
+    ax.xaxis.set_major_formatter(DateFormatter("%b\n%Y"))
+    ax.tick_params(labelsize=6.5)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.legend(fontsize=6.5, frameon=False, loc="upper left", ncol=2)
+    fig.tight_layout(pad=0.4)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
@@ -281,30 +325,37 @@ def summary_context(ev: InterventionEvaluation, spec: AreaSpec, meta: dict, unit
     figures.append({"label": "Change in the rest of the borough", "value": _pct(r["change_pct"]),
                     "detail": (f"{r['before_per_month']:,.0f} to {r['after_per_month']:,.0f} a month"
                                if r["change_pct"] is not None else "")})
-    w = disp["wdq"]
+    w, t = disp["wdq"], disp.get("test")
     wdq = None
-    if w is not None:
-        wdq = {"value": "not defined" if w["wdq"] is None else f"{w['wdq']:+.2f}", "reading": w["reading"],
+    if w is not None and t is not None:
+        meaningful = bool(disp["wdq_informative"])
+        band = w.get("interval") or [float("nan")] * 2
+        value = f"{w['wdq']:+.2f}" + (f" ({band[0]:+.2f} to {band[1]:+.2f})" if np.all(np.isfinite(band)) else "")
+        wdq = {"value": value if meaningful else "not meaningful",
+               "reading": w["reading"] if meaningful else disp["wdq_reason"],
                "success": f"{w['success_measure']:+.3f}", "buffer": f"{w['buffer_measure']:+.3f}",
-               "prevented": f"{w['prevented_in_area']:+,.0f}", "displaced": f"{w['displaced_to_buffer']:+,.0f}",
-               "net": f"{w['net_effect']:+,.0f}",
-               "informative": disp["wdq_informative"]}
+               "prevented": _events(t["prevented"], t["prevented_interval"]),
+               "displaced": _events(t["displaced"], t["displaced_interval"]),
+               "net": _events(t["net_effect"], t["net_effect_interval"]),
+               "p_value": f"{t['p_value']:.2f}", "informative": meaningful, "level": level}
     comp = est["comparison"]
     checks = [
-        (f"Before the start the area and its comparison moved in parallel (difference "
-         f"{trend['change_pct_per_year']:+.0f}% a year, {level} interval {_interval_year(trend)}): a fair yardstick."
-         if trend["parallel"] else
-         f"Before the start the area drifted from its comparison by {trend['change_pct_per_year']:+.0f}% a year "
-         f"({level} interval {_interval_year(trend)}): the comparison may not be a fair yardstick."),
+        _trend_check(trend, level),
         f"How small a change these counts can show: {est['minimum_detectable_effect']['text']}.",
         (f"Comparison: the {comp['n_units']} places (of {comp['n_eligible']} far enough away) most like the area "
          f"before the start, {comp['comparison_level_per_unit']:.1f} events a month each against the area's "
          f"{comp['area_level_per_unit']:.1f} per unit."),
     ]
+    st = est.get("staggered")
+    if st:
+        checks.append(f"All {len(st['areas'])} areas together, each from its own start "
+                      f"({', '.join(a['start'] for a in st['areas'])}), against places not yet or never treated "
+                      f"(Callaway & Sant'Anna): {st['overall_pct']:+.0f}% ({level} interval "
+                      f"{st['interval_pct'][0]:+.0f}% to {st['interval_pct'][1]:+.0f}%).")
     months_text = (f"{est['months_before'][0]} to {est['months_before'][-1]} "
                    f"({len(est['months_before'])} months) against {est['months_after'][0]} to "
                    f"{est['months_after'][-1]} ({len(est['months_after'])} months)")
-    title = spec.label + (f" ({spec.wards.replace(SEPARATOR, ', ')})" if spec.wards else "")
+    title = _named(spec)
     n_placebos = scm["n_placebos"] if scm is not None else 0
     method = (
         f"Similar places are the {comp['n_units']} places, neither in nor next to the area or its buffer, whose level "
@@ -318,13 +369,71 @@ def summary_context(ev: InterventionEvaluation, spec: AreaSpec, meta: dict, unit
     return {
         "title": title, "area_name": meta.get("area_name", ""), "start": est["start"],
         "offences": meta.get("offences", ""), "months_text": months_text, "verdict": est["verdict"],
-        "figures": figures, "rows": rows, "wdq": wdq, "checks": checks, "warnings": list(ev.warnings),
+        "figures": figures, "rows": rows, "wdq": wdq, "checks": checks,
+        # the minimum detectable effect is already a check: not said twice
+        "warnings": [w for w in ev.warnings if not w.startswith("small counts:")],
         "chart_png": base64.b64encode(series_png(s, est["start"], est["buffer"]["buffer_m"])).decode("ascii"),
         "map_png": base64.b64encode(places_png(units, est)).decode("ascii"),
-        "method": method, "meta": meta, "area_source": spec.source,
+        "event_png": (base64.b64encode(event_png(s, est["start"])).decode("ascii")
+                      if "effect_pct" in s and s["effect_pct"].notna().any() else None),
+        "method": method, "meta": meta, "area_source": spec.source, "evidence": evidence(est, spec),
         "n_units": est["area"]["n_units"], "edition": est["area"]["edition"],
         "area_km2": f"{est['area']['area_km2']:.2f}",
     }
+
+
+def _events(value: float, interval) -> str:
+    """``+76 (+31 to +121)``: a number of events with its interval."""
+    return f"{value:+,.0f} ({interval[0]:+,.0f} to {interval[1]:+,.0f})"
+
+
+TIGHT_TREND_PCT = 15.0
+"""A pre-trend check vouches for the comparison only when its interval stays within this many % a year."""
+
+MARYLAND = {
+    3: ("Maryland Scientific Methods Scale level 3 of 5 (before and after, area and comparison places; "
+        "not randomised)"),
+    2: ("Maryland Scientific Methods Scale level 2 of 5 in effect (the comparison places were not moving with "
+        "the area before the start)"),
+}
+
+
+def evidence(est: dict, spec: AreaSpec) -> dict:
+    """The evidence level in words: design, comparison, Maryland scale level, what the design cannot rule out."""
+    comp, scm = est["comparison"], est.get("synthetic_control")
+    design = "before and after against similar places"
+    if scm is not None:
+        design += f" and a synthetic comparison ({scm['n_placebos']} placebo places)"
+    if est.get("in_time_placebo") is not None:
+        design += ", with an in-time placebo"
+    level = 3 if est["pre_trend"]["parallel"] else 2
+    cannot = [
+        "something else that changed only in this area at the same time (another operation, a new venue, a "
+        "closed station, a change in reporting or recording there)",
+        f"violence moved further than {est['buffer']['buffer_m']:.0f} m, or to other kinds of offence or times",
+    ]
+    if spec.run is not None:
+        cannot.append("the area was chosen for its high counts, which tend to fall back anyway (regression to the "
+                      "mean) if it was chosen on months close to the start")
+    if est["buffer"].get("ring_outside_share", 0) > 0.1:
+        cannot.append("displacement across the borough edge (part of the ring around the area has no data)")
+    cannot.append("police.uk places each crime at an approximate street point, so events near the edge of the area "
+                  "may be counted on the wrong side")
+    return {"design": design,
+            "comparison": f"the {comp['n_units']} places most like the area before the start",
+            "maryland_level": level, "maryland": MARYLAND[level], "cannot_rule_out": cannot}
+
+
+def _trend_check(trend: dict, level: str) -> str:
+    interval = _interval_year(trend)
+    if not trend["parallel"]:
+        return (f"Before the start the area drifted from its comparison by {trend['change_pct_per_year']:+.0f}% a year "
+                f"({level} interval {interval}): the comparison may not be a fair yardstick.")
+    if max(abs(100 * (trend["lo"] - 1)), abs(100 * (trend["hi"] - 1))) <= TIGHT_TREND_PCT:
+        return (f"Before the start the area and its comparison moved in parallel (difference "
+                f"{trend['change_pct_per_year']:+.0f}% a year, {level} interval {interval}): a fair yardstick.")
+    return (f"Before the start no clear drift between the area and its comparison was seen, but the check is too "
+            f"imprecise to vouch for it: anything from {interval} a year fits the counts.")
 
 
 def _interval_year(t: dict) -> str:
@@ -399,3 +508,90 @@ def read_evaluation(folder) -> dict:
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON: {err}") from err
 
+
+
+# --------------------------------------------------------------------------- place names and the plan
+
+
+def area_wards(units: UnitSet, area_ids, wards) -> str:
+    """The wards covering at least :data:`MIN_WARD_SHARE` of the area, largest share first (``SEPARATOR``-joined).
+
+    ``wards`` has ``name`` and geometry in EPSG:27700 (``None`` or empty: ``""``). A board
+    knows Burnt Oak, not E05013630.
+    """
+    if wards is None or len(wards) == 0:
+        return ""
+    frame = units.frame
+    area = shapely.union_all(frame.geometry[frame["unit_id"].astype(str).isin([str(u) for u in area_ids])].to_numpy())
+    if area.is_empty:
+        return ""
+    share = shapely.area(shapely.intersection(wards.geometry.to_numpy(), area)) / area.area
+    order = pd.DataFrame({"name": wards["name"].astype(str).to_numpy(), "share": share})
+    order = order[order["share"] >= MIN_WARD_SHARE].sort_values(["share", "name"], ascending=[False, True],
+                                                                 kind="stable")
+    return SEPARATOR.join(order["name"])
+
+
+def _named(spec: AreaSpec) -> str:
+    """Place names first; a list of codes only as a last resort."""
+    wards = spec.wards.replace(SEPARATOR, ", ") if spec.wards else ""
+    if spec.kind == "units" and wards:
+        return f"{wards} ({spec.label})"
+    return spec.label + (f" ({wards})" if wards else "")
+
+
+RECORD = (
+    "The exact start date, and the date of any pause, change of tactics or end, month by month.",
+    "The streets or boundary actually covered (a map), if it differs from the area planned.",
+    "What was done each month: patrol hours, arrests, youth-work sessions, CCTV or lighting installed.",
+    "Anything else that started in or next to the area in the same months (another operation, "
+    "a new venue, a closed station): the evaluation cannot tell it apart from the intervention.",
+    "Changes in recording or reporting in the area (a new reporting route, a recording audit).",
+    "Keep the comparison places and the buffer ring free of the intervention, or note where they were not.",
+)
+
+
+def plan_context(plan: dict, spec: AreaSpec, meta: dict) -> dict:
+    """Everything the one-page plan shows, as plain strings (testable without HTML)."""
+    meta = {"evaluation_id": "", "created": "", "area_name": "", "offences": "serious violence", **meta}
+    mde = plan["mde"]
+    months = plan["months_after"]
+    powers = [{"effect": k, "power": f"{100 * v:.0f}%",
+               "reading": ("likely to be seen" if v >= 0.8 else "a fair chance" if v >= 0.5 else "likely to be missed")}
+              for k, v in plan["power"].items()]
+    headline = (f"Over {months} months, only a fall of about {100 * mde:.0f}% or more in {meta['offences']} would "
+                f"reliably be told apart from chance ({100 * plan['parameters']['power']:.0f}% of the time); "
+                "a smaller effect may be real but go unseen." if mde < 1 else
+                f"Over {months} months the counts in this area are too few for any effect to be told apart from "
+                "chance: evaluate a larger area, for longer, or a broader outcome.")
+    advice = []
+    if mde > 0.5:
+        advice.append("The area is too small or the period too short for the counts to say anything: a real effect "
+                      "is likely to be missed. Consider a larger area, a longer period, or a broader outcome.")
+    elif mde > 0.3:
+        advice.append("Only a large effect would be seen. If the intervention is expected to do less, plan a longer "
+                      "period or a larger area, or judge it on what was delivered rather than on crime counts.")
+    return {
+        "title": _named(spec), "headline": headline, "powers": powers, "advice": advice, "record": list(RECORD),
+        "area_per_month": f"{plan['area_per_month']:.1f}",
+        "buffer_per_month": "–" if plan["buffer_per_month"] is None else f"{plan['buffer_per_month']:.1f}",
+        "comparison_n": plan["comparison"]["n_units"], "months_before": plan["months_before"],
+        "months_after": months, "mde": f"{100 * mde:.0f}%", "dispersion": f"{plan['dispersion']:.2f}",
+        "buffer_m": f"{plan['buffer']['buffer_m']:.0f}", "n_units": plan["area"]["n_units"],
+        "edition": plan["area"]["edition"], "meta": meta, "area_source": spec.source,
+        "notes": list(plan.get("notes", [])),
+    }
+
+
+def write_plan(plan: dict, folder, spec: AreaSpec, *, meta: dict) -> Written:
+    """Write ``plan.html`` (one page) and ``plan.json`` to ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = Written(folder)
+    out.paths["json"] = folder / "plan.json"
+    doc = {"meta": meta, "area_source": spec.source, "area_label": spec.label, "wards": spec.wards, **plan}
+    out.paths["json"].write_text(json.dumps(_finite(doc), indent=1, default=_json_default), encoding="utf-8")
+    out.paths["html"] = folder / "plan.html"
+    out.paths["html"].write_text(environment().get_template(PLAN_TEMPLATE).render(**plan_context(plan, spec, meta)),
+                                 encoding="utf-8")
+    return out

@@ -4,7 +4,7 @@
 so the card is written into the same atomic version folder as the model. The card
 opens with the verdict in plain words (:func:`verdict`): better than, no better than,
 or worse than last year's counts at this scale, by the paired per-origin interval,
-and how close the forecast came to the attainable ceiling (:func:`ceiling_sentence`).
+and how it compares with the expected PEI* of a long-run-rate oracle (:func:`ceiling_sentence`).
 """
 
 from __future__ import annotations
@@ -88,23 +88,29 @@ def _tied(ties) -> str:
     return f", tied in {ties}" if ties else ""
 
 
+ORACLE = "expected PEI* of a long-run-rate oracle"
+"""How every output names the ceiling (``models.ceiling.LABEL``; reports do not import models)."""
+
+
 def ceiling_sentence(summary: list[dict], ceiling: dict | None, *, method: str, slice: str = VERDICT_SLICE) -> str:
-    """PEI* and hit rate as a share of the attainable ceiling, in words ("0.70 of an attainable ~0.72")."""
+    """PEI* beside the expected PEI* of a long-run-rate oracle and its simulation interval, in words.
+
+    ("PEI* 0.70 against 0.72 expected of a long-run-rate oracle (97%; ...)").
+    """
     mine = _pick(summary, method=method, slice=slice)
     row = _pick((ceiling or {}).get("rows"), slice=slice)
     if mine is None or row is None or not row.get("ceiling_pei"):
-        return "No attainable ceiling was estimated."
+        return "No long-run-rate oracle was simulated."
     share = mine["pei"] / row["ceiling_pei"]
-    what = (f"The ceiling is what a forecaster that knew every place's long-run rate would score, given the "
-            f"month-to-month noise in the counts ({ceiling.get('n_sims')} simulated periods, overdispersion "
-            f"{ceiling.get('alpha', 0):.3f})")
-    if share >= 1:
-        return (f"PEI* {mine['pei']:.2f}, at the attainable ~{row['ceiling_pei']:.2f} ({share:.0%} of the "
-                f"ceiling): as good as knowing each place's long-run rate over these months; hit rate "
-                f"{mine['hit_rate']:.2f} of an attainable ~{row['ceiling_hit_rate']:.2f}. {what}; it assumes "
-                "places keep their rates, so a forecast that follows a real change can reach past it.")
-    return (f"PEI* {mine['pei']:.2f} of an attainable ~{row['ceiling_pei']:.2f} ({share:.0%} of the ceiling); "
-            f"hit rate {mine['hit_rate']:.2f} of an attainable ~{row['ceiling_hit_rate']:.2f}. {what}.")
+    interval = (f"; its simulation interval {row['ceiling_pei_lo']:.2f}-{row['ceiling_pei_hi']:.2f}"
+                if row.get("ceiling_pei_lo") is not None and row.get("ceiling_pei_hi") is not None else "")
+    above = (f"; {row['above']:.0%} of the methods' months scored above it" if row.get("above") is not None else "")
+    what = (f"The oracle knows every place's long-run rate and nothing else; each period's counts are a random draw "
+            f"around those rates ({ceiling.get('n_sims')} simulated periods, overdispersion "
+            f"{ceiling.get('alpha', 0):.3f}), so it is a yardstick, not a bound: a month's draw, or a place that "
+            "really changed, can put a forecast above it")
+    return (f"PEI* {mine['pei']:.2f} against {row['ceiling_pei']:.2f}, the {ORACLE} ({share:.0%}{interval}{above}); "
+            f"hit rate {mine['hit_rate']:.2f} against the oracle's {row['ceiling_hit_rate']:.2f}. {what}.")
 
 
 def skill_summary(meta: dict, *, slice: str = VERDICT_SLICE, reference: str = "count_12m") -> dict:
@@ -155,11 +161,26 @@ def backtest_text(report: dict) -> list[str]:
         mark = "*" if r["default"] else " "
         lines.append(f"  {r['method']:<12}{mark} {r['slice']:>8}: {num(r['mean_diff'])} "
                      f"[{num(r['boot_lo'])}, {num(r['boot_hi'])}]  {r['wins']}/{r['losses']}/{r['ties']}")
+    chosen = [r for r in report["records"] if "origin" in r and r.get("why") and r.get("slice") == VERDICT_SLICE]
+    for method in dict.fromkeys(r["method"] for r in chosen):
+        lines.append(f"{method} chose per origin (on earlier origins only):")
+        lines += [f"  {r['origin']}: {r['why']}" for r in chosen if r["method"] == method]
     ceiling = report.get("ceiling")
     if ceiling:
-        parts = ", ".join(f"{r['slice']} {r['ceiling_pei']:.3f}" for r in ceiling["rows"])
-        lines.append(f"attainable ceiling of PEI*: {parts} (overdispersion {ceiling['alpha']:.3f}, "
-                     f"{ceiling['n_sims']} simulated periods, seed {ceiling['seed']})")
+        parts = ", ".join(f"{r['slice']} {r['ceiling_pei']:.3f} [{r['ceiling_pei_lo']:.3f}, {r['ceiling_pei_hi']:.3f}]"
+                          for r in ceiling["rows"])
+        lines.append(f"{ceiling.get('label', ORACLE)} (95% simulation interval): {parts} (overdispersion "
+                     f"{ceiling['alpha']:.3f}, {ceiling['n_sims']} simulated periods, seed {ceiling['seed']})")
+        packed = [r for r in ceiling["rows"] if r.get("oracle_area_share") is not None and "area" in r["slice"]]
+        if packed:
+            lines.append("  the oracle's slices cover: " + ", ".join(
+                f"{r['slice']} {r['oracle_area_share']:.2%}" for r in packed) + " of the area")
+        above = [r for r in ceiling["rows"] if r.get("above") is not None]
+        if above:
+            lines.append("  method-months above it (above its interval): " + ", ".join(
+                f"{r['slice']} {r['above']:.0%} ({r['above_hi']:.0%})" for r in above)
+                + "; methods whose mean is above it: " + "; ".join(
+                f"{r['slice']} {', '.join(r['methods_above']) or 'none'}" for r in above))
     methods = list(dict.fromkeys(r["method"] for r in summary))
     others = [m for m in methods if m != report["reference"]] or methods
     default = report["default_method"] if report["default_method"] in methods else others[0]
@@ -200,7 +221,8 @@ def _sections(meta: dict) -> list[tuple[str, list]]:
         method.append(("p", f"Chosen by a backtest on earlier origins only (nested): {chosen.get('method')}. "
                             f"Criterion: {chosen.get('criterion', '')}"
                             + (f" over {len(inner)} origins {inner[-1]}..{inner[0]}" if inner else "")
-                            + (f": {scores}." if scores else " (no earlier origin to judge by: the first candidate).")))
+                            + (f": {scores}." if scores else " (no earlier origin to judge by: the first candidate).")
+                            + (f" Why: {chosen['why']}." if chosen.get("why") else "")))
     if meta.get("rate_ratios"):
         method.append(("p", "Rate ratios: how the forecast changes when a feature doubles (counts and rates) "
                             "or rises by one standard deviation (scores and shares), others held fixed."))
@@ -214,6 +236,15 @@ def _sections(meta: dict) -> list[tuple[str, list]]:
                 "units", "method", "slice", "hit_rate", "pai", "pei", "ceiling_pei", "pei_share", "rri",
                 "harm_pei"])),
         ]
+        rows = (meta.get("ceiling") or {}).get("rows")
+        if rows:
+            backtest += [("p", f"The {ORACLE} per slice, with its 95% simulation interval; 'above' is the share "
+                               "of method-months that scored above it ('above_hi': above its interval)."),
+                         ("table", *_table(rows, ["slice", "ceiling_pei", "ceiling_pei_lo", "ceiling_pei_hi",
+                                                  "above", "above_hi", "oracle_area_share"])),
+                         ("p", "oracle_area_share: how much of the area the oracle's slice covers (a slice stops at "
+                               "the first place that would overflow it); at 1% of an area's LSOAs it is a few "
+                               "places, and the oracle's figure there measures packing as much as knowledge.")]
         if meta.get("backtest_paired"):
             backtest += [("p", f"Paired per origin against {meta['backtest_paired'][0].get('against')}: mean "
                                "difference in PEI*, 95% bootstrap interval over origins, months better/worse."),
@@ -232,6 +263,18 @@ def _sections(meta: dict) -> list[tuple[str, list]]:
     fairness = [("table", *_table(fair.get("rows"), ["measure", "top_places", "borough", "ratio"])),
                 ("p", f"Top {fair.get('top_n')} places. {fair.get('note', '')}")] \
         if fair else [("p", "No fairness profile was computed.")]
+    issued = [r for r in meta.get("ledger") or [] if r.get("units") == meta.get("units")]
+    ledger = [("p", "Every forecast svrisk issued on this data folder is scored once its months arrive (the "
+                    "forecast ledger, `svrisk ledger`): PEI* at 5% of the area against the 12-month count issued "
+                    "at the same cutoff. A backtest says how a method would have done; this is how it did."),
+              ("table", ["horizon", "scored", "cutoffs", "PEI* forecast", "PEI* count", "difference",
+                         "paired 95% interval"],
+               [[str(r["horizon"]), str(r["scored"]), f"{r['first']}..{r['last']}", f"{r['pei_5']:.3f}",
+                 f"{r['count_pei_5']:.3f}", f"{r['difference']:+.3f}",
+                 f"{r['interval'][0]:+.3f} to {r['interval'][1]:+.3f}" if r.get("interval") else "needs 6 scored"]
+                for r in issued])] + [("p", w) for r in issued for w in r.get("warnings", [])] \
+        if issued else [("p", "No forecast on these units has been scored yet: the ledger fills as the data "
+                              "for forecast months arrive.")]
     caveats = [("p", c) for c in meta.get("caveats") or []]
     summary = meta.get("backtest") or []
     name = meta.get("method", "")
@@ -241,6 +284,7 @@ def _sections(meta: dict) -> list[tuple[str, list]]:
         ("p", ceiling_sentence(summary, meta.get("ceiling"), method=name)),
     ]
     return [("Verdict", verdict_blocks), ("Data", data), ("Method", method), ("Backtest", backtest),
+            ("Issued forecasts, scored", ledger),
             ("Calibration", calibration), ("Fairness profile", fairness), ("Caveats", caveats)]
 
 

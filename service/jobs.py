@@ -23,6 +23,7 @@ import functools
 import logging
 import multiprocessing as mp
 import queue
+import re
 import secrets
 import threading
 import time
@@ -31,7 +32,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from service.inputs import check_cutoff, check_method, check_model, check_units
+from service.inputs import check_options, shown
 from service.pipeline import evaluate_step, ingest_step, train_step
 from service.run import make_run
 from service.settings import Settings
@@ -52,24 +53,10 @@ class QueueFull(RuntimeError):
 
 
 def check_job(kind: str, params: Mapping | None, settings: Settings) -> dict:
-    """The options of a ``kind`` job, checked like the CLI's; ``ValueError`` names the bad one."""
+    """The options of a ``kind`` job, checked like the CLI's (:func:`service.inputs.check_options`)."""
     if kind not in OPTIONS:
-        raise ValueError(f"no job kind {kind!r}; choose one of {list(KINDS)}")
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(OPTIONS[kind]))
-    if unknown:
-        allowed = list(OPTIONS[kind]) or "none (the server reads the data folder it was started with)"
-        raise ValueError(f"{kind} job: unknown option(s) {unknown}; it takes {allowed}")
-    out = {k: v for k, v in params.items() if v is not None}
-    if "units" in out:
-        out["units"] = check_units(out["units"], settings)
-    if "cutoff" in out:
-        out["cutoff"] = check_cutoff(out["cutoff"])
-    if "model" in out:
-        out["model"] = check_model(out["model"], settings)
-    if "method" in out:
-        out["method"] = check_method(out["method"], settings)
-    return out
+        raise ValueError(f"no job kind {shown(kind)}; choose one of {list(KINDS)}")
+    return check_options(params, settings, OPTIONS[kind], what=f"{kind} job")
 
 
 def ingest_job(settings: Settings, params: dict) -> dict:
@@ -173,20 +160,26 @@ def _now() -> str:
 
 
 def redactor(*folders) -> Callable[[str], str]:
-    """A function that replaces each folder's absolute path in a text by ``<folder name>``."""
-    pairs = []
+    """A function that replaces each folder's absolute path in a text by ``<folder name>``.
+
+    Only whole paths are replaced: a folder ``/srv/out`` is redacted in ``/srv/out`` and
+    ``/srv/out/runs/x`` but not in ``/srv/outside``, and words such as "without" are left
+    alone (a relative folder such as ``out`` is matched only by its absolute form).
+    """
+    pairs = {}
     for f in folders:
         if f is None:
             continue
-        for form in {str(Path(f)), str(Path(f).resolve())}:
-            if form not in (".", "/"):
-                pairs.append((form, f"<{Path(f).name or 'folder'}>"))
-    pairs.sort(key=lambda p: -len(p[0]))
+        for form in {str(Path(f).absolute()), str(Path(f).resolve())}:
+            if form != "/":
+                pairs[form] = f"<{Path(f).name or 'folder'}>"
+    if not pairs:
+        return lambda text: text
+    forms = sorted(pairs, key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w./-])(" + "|".join(map(re.escape, forms)) + r")(?![\w.-])")
 
     def redact(text: str) -> str:
-        for a, b in pairs:
-            text = text.replace(a, b)
-        return text
+        return pattern.sub(lambda m: pairs[m.group(1)], text)
 
     return redact
 
@@ -206,10 +199,16 @@ class JobQueue:
         Finished jobs remembered (oldest forgotten first).
     redact : callable, optional
         Applied to error messages before they are shown (server paths out).
+    shared : service.api.state.SharedState, optional
+        Where every change of a job's record is also written, so the other worker processes
+        of ``svrisk serve --workers N`` can answer for it (each process still runs its own
+        jobs, at most ``max_queued`` waiting each).
     """
 
     def __init__(self, runners: Mapping[str, Callable[[dict], Any]], *, max_queued: int = 8,
-                 workers: int = 1, keep: int = 500, redact: Callable[[str], str] | None = None):
+                 workers: int = 1, keep: int = 500, redact: Callable[[str], str] | None = None,
+                 shared=None):
+        self.shared = shared
         self.runners = dict(runners)
         self.max_queued = int(max_queued)
         self.workers = int(workers)
@@ -240,7 +239,7 @@ class JobQueue:
             except queue.Empty:
                 break
             if job is not None:
-                job.update(status="cancelled", finished=_now(), error="the server stopped")
+                self._set(job, status="cancelled", finished=_now(), error="the server stopped")
         for _ in threads:
             try:
                 self._queue.put_nowait(None)
@@ -250,6 +249,14 @@ class JobQueue:
             stop_children()
         for t in threads:
             t.join(timeout)
+
+    def _set(self, job: dict, **changes) -> None:
+        job.update(changes)
+        if self.shared is not None:
+            try:
+                self.shared.put_job(job, self.keep)
+            except Exception:  # the job's own state is still right in this process
+                log.exception("job %s: its state could not be shared with the other workers", job["job_id"])
 
     def _work(self) -> None:
         while True:
@@ -261,17 +268,17 @@ class JobQueue:
     def _run(self, job: dict) -> None:
         func = self.runners[job["kind"]]
         started = time.monotonic()
-        job.update(status="running", started=_now())
+        self._set(job, status="running", started=_now())
         try:
             result = func(dict(job["params"]))
         except Exception as err:  # reported in the job's state and the log, not swallowed
             log.exception("job %s (%s) failed", job["job_id"], job["kind"])
             text = str(err) if isinstance(err, JobFailed) else f"{type(err).__name__}: {err}"
-            job.update(status="failed", finished=_now(), error=self.redact(text))
+            self._set(job, status="failed", finished=_now(), error=self.redact(text))
         else:
-            job.update(status="done", finished=_now(),
-                       result=result if isinstance(result, dict | list | str | int | float | None)
-                       else str(result))
+            self._set(job, status="done", finished=_now(),
+                      result=result if isinstance(result, dict | list | str | int | float | None)
+                      else str(result))
         with self._lock:
             self._durations = (self._durations + [time.monotonic() - started])[-20:]
 
@@ -290,6 +297,8 @@ class JobQueue:
                 raise QueueFull(f"{self.max_queued} jobs are already waiting; try again later",
                                 self.retry_after()) from None
             self._jobs[job["job_id"]] = job
+            if self.shared is not None:
+                self.shared.put_job(job, self.keep)
             while len(self._jobs) > self.keep:
                 oldest = next(iter(self._jobs))
                 if self._jobs[oldest]["status"] in ("queued", "running"):
@@ -302,12 +311,17 @@ class JobQueue:
         mean = sum(self._durations) / len(self._durations) if self._durations else 30.0
         return max(1, min(3600, round(mean)))
 
-    def get(self, job_id: str) -> dict | None:
+    def get(self, job_id: str, ref: str | None = None) -> dict | None:
+        """A job's record by id (or, with ``ref``, the job that makes that evaluation id)."""
         with self._lock:
             job = self._jobs.get(job_id)
-            return dict(job) if job is not None else None
+            if job is not None:
+                return dict(job)
+        return self.shared.job(job_id, ref) if self.shared is not None else None
 
     def recent(self, n: int = 20) -> list[dict]:
+        if self.shared is not None:
+            return self.shared.recent_jobs(n)
         with self._lock:
             return [dict(j) for j in list(self._jobs.values())[-n:]][::-1]
 

@@ -26,7 +26,13 @@ from features.sources.loaders.context import IngestOptions
 from features.sources.store import REPORT_NAME, STORE_VERSION, Store
 from features.units import build_units
 from geo.units import UnitSet
-from models.backtest import backtest_ceiling, backtest_report, default_methods
+from models.backtest import (
+    ON_REQUEST,
+    backtest_ceiling,
+    backtest_report,
+    default_methods,
+    min_history,
+)
 from models.baselines import KernelBaseline
 from models.hotspots import write_geotiff
 from models.hotspots.analysis import analyse_hotspots
@@ -34,11 +40,23 @@ from models.interventions import (
     DEFAULT_BUFFER_M,
     DEFAULT_PLACEBOS,
     DEFAULT_PRE_MONTHS,
+    EvaluationRefused,
     evaluate_intervention,
+    plan_intervention,
+    staggered_areas,
 )
+from models.ledger import Ledger, LedgerError, running_record
 from models.lifecycle import REFERENCE, train
 from models.ranking import DEFAULT_METHOD
-from reports.evaluation import RUN_AREA, AreaSpec, evaluation_id, parse_area, write_evaluation
+from reports.evaluation import (
+    RUN_AREA,
+    AreaSpec,
+    area_wards,
+    evaluation_id,
+    parse_area,
+    write_evaluation,
+    write_plan,
+)
 from reports.layers import write_gpkg
 from reports.model_card import card_documents
 from service.engine import Engine
@@ -164,29 +182,44 @@ def feature_builder(settings: Settings, units: str, store_dir: Path | None = Non
 def features_step(settings: Settings, units: str, cutoff: str, store_dir: Path | None = None,
                   out_dir: Path | None = None, progress: Progress | None = None) -> dict:
     _, builder = feature_builder(settings, units, store_dir, progress, cutoff=cutoff)
-    cutoff = checked_cutoff(builder, cutoff, settings.model.history_months)
+    cutoff = checked_cutoff(builder, cutoff, settings.model.history_months,
+                            min_history=shortest_history(settings))
     return features_to_files(builder, cutoff, Path(out_dir) if out_dir is not None else settings.out_dir / "features")
 
 
-def latest_cutoff(fb, window_months: int = 12, horizon: int = 0) -> str:
+def shortest_history(settings: Settings, horizon: int | None = None) -> int:
+    """The fewest complete months a cutoff may stand on when the data begin inside its window.
+
+    What fitting needs (:func:`models.backtest.min_history`) for ``horizon``, or for the
+    longest horizon a run trains (next month and the planning horizon) when None.
+    """
+    if horizon is None:
+        horizon = max(int(settings.model.horizon_months), int(settings.model.planning_horizon_months or 0))
+    return min(min_history(int(horizon)), int(settings.model.history_months))
+
+
+def latest_cutoff(fb, window_months: int = 12, horizon: int = 0, min_history: int | None = None) -> str:
     """The latest cutoff whose previous ``window_months`` (and ``horizon`` after it) are complete.
 
     A store can end with an isolated extract (one month years after the main series),
     or with a thin month; a cutoff after either would see a broken history, so it is skipped.
+    With ``min_history``, data shorter than the window are used from their first complete
+    month, when there are at least ``min_history`` of them.
     """
-    usable = fb.usable_cutoffs(window_months, horizon)
+    usable = fb.usable_cutoffs(window_months, horizon, min_history)
     if not usable:
-        raise ValueError(f"no cutoff of {fb.units.edition} has {window_months} complete months before it "
+        floor = window_months if min_history is None else min(min_history, window_months)
+        raise ValueError(f"no cutoff of {fb.units.edition} has {floor} complete months before it "
                          f"(data {fb.data_span()})")
     return label(usable[-1])
 
 
-def checked_cutoff(fb, cutoff: str | None, history: int, horizon: int = 0) -> str:
+def checked_cutoff(fb, cutoff: str | None, history: int, horizon: int = 0, min_history: int | None = None) -> str:
     """``cutoff`` if its history (and horizon) are complete, else a ValueError naming the bad months;
     the latest usable cutoff when ``cutoff`` is None."""
     if cutoff is None:
-        return latest_cutoff(fb, history, horizon)
-    return label(fb.check_cutoff(month(cutoff), history, horizon))
+        return latest_cutoff(fb, history, horizon, min_history)
+    return label(fb.check_cutoff(month(cutoff), history, horizon, min_history=min_history))
 
 
 def target_events(store, settings: Settings):
@@ -215,7 +248,7 @@ def hotspots_step(settings: Settings, units: str, cutoff: str | None = None, sto
     the settings' (see :func:`hotspot_options`).
     """
     store, fb = feature_builder(settings, units, store_dir, progress, cutoff=cutoff)
-    cutoff = checked_cutoff(fb, cutoff, HOTSPOT_WINDOW)
+    cutoff = checked_cutoff(fb, cutoff, HOTSPOT_WINDOW, min_history=shortest_history(settings))
     options = hotspot_options(settings, **overrides)
     if progress:
         how = (f"{options['permutations']} permutations" if options["inference"] == "permutation"
@@ -241,13 +274,17 @@ def hotspots_step(settings: Settings, units: str, cutoff: str | None = None, sto
     return result, paths
 
 
+def origin_plan(fb, horizon: int, history_months: int, count: int = 18) -> tuple[list[str], list[str]]:
+    """(origins, notes): the last ``count`` usable origins (:meth:`features.build.FeatureBuilder.backtest_origins`,
+    history shortened down to :func:`models.backtest.min_history` when the data are short) and what
+    shortened or removed them."""
+    plan, notes = fb.backtest_origins(history_months, horizon, min_history(horizon), count)
+    return [label(m) for m in plan.origins], notes
+
+
 def backtest_origins(fb, horizon: int, history_months: int, count: int = 18) -> list[str]:
-    """The last ``count`` origins with complete history before them and a complete horizon after."""
-    ok = [label(m) for m in fb.usable_cutoffs(history_months, horizon)]
-    if not ok:
-        raise ValueError(f"no origin of {fb.units.edition} has {history_months} complete months of history and "
-                         f"{horizon} complete month(s) after it (data {fb.data_span()})")
-    return ok[-count:]
+    """The last ``count`` origins with complete history before them and a complete horizon after (:func:`origin_plan`)."""
+    return origin_plan(fb, horizon, history_months, count)[0]
 
 
 def split_origins(fb, origins: list[str], horizon: int, history_months: int) -> tuple[list[str], dict[str, str]]:
@@ -255,7 +292,7 @@ def split_origins(fb, origins: list[str], horizon: int, history_months: int) -> 
     usable, skipped = [], {}
     for o in origins:
         try:
-            fb.check_cutoff(month(o), history_months, horizon, what="origin")
+            fb.check_cutoff(month(o), history_months, horizon, what="origin", min_history=min_history(horizon))
             usable.append(label(o))
         except ValueError as exc:
             skipped[label(o)] = str(exc).split(": ", 1)[1].split("; the latest", 1)[0].split("; no origin", 1)[0]
@@ -269,13 +306,16 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
 
     Returns :func:`models.backtest.backtest_report` (the plain 12-month count is
     always included: every method is compared with it) with ``skipped``: the
-    requested origins that could not be scored, and why.
+    requested origins that could not be scored, and why; and ``origin_notes``: for
+    default origins, what shortened or removed them (:func:`origin_plan`). The boosting
+    (:data:`models.backtest.ON_REQUEST`) runs only when asked for by name.
     """
     every = default_methods(seed=settings.model.seed)
     unknown = sorted(set(methods or []) - set(every))
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {sorted(every)}")
-    chosen = {k: v for k, v in every.items() if not methods or k in methods or k == REFERENCE}
+    chosen = {k: v for k, v in every.items()
+              if (k in methods if methods else k not in ON_REQUEST) or k == REFERENCE}
     with Engine.from_settings(settings) as engine:
         _, fb = builder_on(engine, settings, units, store_dir, progress)
         if getattr(fb, "source", "points") != "points" and not methods:
@@ -284,22 +324,23 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
             if progress:
                 progress(f"{', '.join(kernels)} left out: the {units} events are monthly counts by area, not points")
         skipped: dict[str, str] = {}
+        notes: list[str] = []
         if origins:
             origins, skipped = split_origins(fb, origins, horizon, settings.model.history_months)
             if not origins:
                 raise ValueError(f"none of the origins can be scored: {skipped}")
         else:
-            origins = backtest_origins(fb, horizon, settings.model.history_months)
+            origins, notes = origin_plan(fb, horizon, settings.model.history_months)  # said with the report
         if progress:
             progress(f"backtest on {units}: {len(chosen)} methods x {len(origins)} origins ({origins[0]}..{origins[-1]})")
         per = engine.backtest(fb, chosen, origins=origins, horizon=horizon,
                               history_months=settings.model.history_months, per_origin=True)
         if progress:
-            progress("attainable ceiling (simulation from the long-run rates)")
+            progress("expected PEI* of a long-run-rate oracle (simulation from the long-run rates)")
         ceiling = backtest_ceiling(fb, origins, horizon, seed=settings.model.seed)
     report = backtest_report(per, units, default=DEFAULT_METHOD, reference=REFERENCE, ceiling=ceiling,
                              seed=settings.model.seed)
-    return {**report, "skipped": skipped}
+    return {**report, "skipped": skipped, "origin_notes": notes}
 
 
 def train_step(settings: Settings, units: str, cutoff: str | None = None, method: str | None = None,
@@ -313,11 +354,16 @@ def train_step(settings: Settings, units: str, cutoff: str | None = None, method
     return version, models_dir / version
 
 
+def ledger_dir(settings: Settings, store) -> Path:
+    """The forecast ledger of one data folder: beside the runs, named like its store (which is remade on ingest)."""
+    return settings.out_dir / "ledger" / Path(store.root).name
+
+
 def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None = None, method: str | None = None,
              progress: Progress | None = None, horizon: int | None = None) -> str:
     """Train and save one version on ``engine`` for ``horizon`` months (default the settings'); the card is written with it."""
     horizon = int(horizon or settings.model.horizon_months)
-    cutoff = checked_cutoff(fb, cutoff, settings.model.history_months)
+    cutoff = checked_cutoff(fb, cutoff, settings.model.history_months, min_history=shortest_history(settings, horizon))
     try:
         origins = [o for o in backtest_origins(fb, horizon, settings.model.history_months, count=24) if o < cutoff][-12:]
     except ValueError:
@@ -335,8 +381,14 @@ def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None =
             progress(f"fitting on {threads} thread(s) of {engine.cores} usable core(s)")
         return chosen
 
+    try:
+        issued = running_record(Ledger(ledger_dir(settings, store)))
+    except LedgerError as exc:
+        issued = []
+        if progress:
+            progress(f"warning: the model card leaves out the forecast ledger: {exc}")
     return train(fb, cutoff, settings.out_dir / "models", method=method, horizon=horizon, seed=settings.model.seed,
-                 backtest_origins=origins or None, data_hashes=data_hashes(report),
+                 backtest_origins=origins or None, data_hashes=data_hashes(report), ledger=issued,
                  data_dir=report.get("data_dir_resolved"),
                  estimator_for=on_engine, documents=card_documents)
 
@@ -359,18 +411,38 @@ def area_spec(settings: Settings, area: str, run: str | None = None) -> tuple[Ar
     return spec, f"area {area_id} of run {run_id} ({how})"
 
 
+def outcome(fb, groups: str | None, weight: str) -> tuple[list[str], str]:
+    """The taxonomy groups an evaluation counts (``groups`` comma-separated, default the target) and its name.
+
+    An unknown group or weight is an error naming the known ones.
+    """
+    chosen = [g.strip() for g in groups.split(",") if g.strip()] if groups else list(fb.target_groups)
+    unknown = [g for g in chosen if g not in fb.groups]
+    if unknown or not chosen:
+        raise ValueError(f"--groups {groups!r}: unknown offence group(s) {unknown}; known: {fb.groups}")
+    if weight not in ("count", "harm"):
+        raise ValueError(f"--weight must be 'count' or 'harm', got {weight!r}")
+    name = "serious violence" if set(chosen) == set(fb.target_groups) else " and ".join(chosen)
+    return chosen, ("harm-weighted " + name) if weight == "harm" else name
+
+
 def evaluate_step(settings: Settings, area: str, start: str, end: str | None = None, *, run: str | None = None,
                   units: str | None = None, buffer_m: float = DEFAULT_BUFFER_M, pre_months: int = DEFAULT_PRE_MONTHS,
                   placebos: int = DEFAULT_PLACEBOS, evaluation: str | None = None, store_dir: Path | None = None,
-                  out_dir: Path | None = None, progress: Progress | None = None):
+                  out_dir: Path | None = None, progress: Progress | None = None, groups: str | None = None,
+                  weight: str = "count", also: list[str] | None = None):
     """Evaluate an intervention area from ``start``; write summary (HTML, PDF), series and estimates.
 
     ``area`` is a polygon file, a run's area (``A1`` in the published run or ``run``, a
     run id or ``"latest"``, or ``<run_id>/A1``) or unit ids (see :func:`area_spec`); which
     run an area came from is said in a progress line and in the evaluation's ``area_run``.
+    ``groups`` (comma-separated taxonomy groups, default the target groups) and ``weight``
+    ("count" or "harm") choose the outcome. ``also``: other areas that started at other months,
+    ``AREA@YYYY-MM`` each; with them the areas together are evaluated as a staggered
+    adoption (``estimates["staggered"]``, :func:`models.interventions.staggered_areas`).
     Returns the evaluation and the written files (:class:`reports.evaluation.Written`).
     """
-    from service.run import area_name  # import here: service.run imports this module
+    from service.run import area_name, latest_wards  # import here: service.run imports this module
 
     start, end = label(start), label(end) if end is not None else None  # a bad month fails before any work
     spec, area_run = area_spec(settings, area, run)
@@ -380,15 +452,65 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
                                 cutoff=start)
     if progress:
         progress(f"evaluating {spec.label} from {start} on {fb.units.edition} ({placebos} placebos)")
-    ev = evaluate_intervention(fb.panel(), fb.units, spec.unit_ids_in(fb.units), start, end=end,
+    area_ids = spec.unit_ids_in(fb.units)
+    spec.wards = spec.wards or area_wards(fb.units, area_ids, latest_wards(store))
+    chosen, offences = outcome(fb, groups, weight)
+    ev = evaluate_intervention(fb.panel(chosen, weight), fb.units, area_ids, start, end=end,
                                complete_months=fb.complete_months, pre_months=pre_months, buffer_m=buffer_m,
-                               n_placebos=placebos, seed=settings.model.seed)
+                               n_placebos=placebos, seed=settings.model.seed, outcome=offences)
     ev.warnings += spec.warnings(start)
+    if also:
+        areas = [(area_ids, start)]
+        for text in also:
+            name, sep, when = text.rpartition("@")
+            if not sep or not name:
+                raise ValueError(f"--also {text!r}: give AREA@YYYY-MM (an area and the month it started)")
+            other, _ = area_spec(settings, name, run)
+            areas.append((other.unit_ids_in(fb.units), label(when)))
+        try:
+            ev.estimates["staggered"] = staggered_areas(
+                fb.panel(chosen, weight), fb.units, areas, complete_months=fb.complete_months,
+                pre_months=pre_months, buffer_m=buffer_m, seed=settings.model.seed)
+        except EvaluationRefused as err:
+            ev.warnings.append(f"the areas were not judged together: {err}")
     created = datetime.now(UTC)
     meta = {"evaluation_id": evaluation or evaluation_id(spec, start, created),
             "created": created.isoformat(timespec="seconds"), "area_name": area_name(store),
-            "offences": "serious violence (" + ", ".join(fb.target_groups) + ")", "seed": settings.model.seed,
+            "offences": f"{offences} (" + ", ".join(chosen) + ")", "seed": settings.model.seed,
             "data_period": f"{fb.months[0]:%Y-%m}/{fb.months[-1]:%Y-%m}", "store": str(store.root),
             **({"area_run": area_run} if area_run else {})}
     folder = Path(out_dir) if out_dir is not None else settings.out_dir / "evaluations" / meta["evaluation_id"]
     return ev, write_evaluation(ev, folder, spec, fb.units, meta=meta)
+
+
+def plan_step(settings: Settings, area: str, months: int, *, before: str | None = None, run: str | None = None,
+              units: str | None = None, buffer_m: float = DEFAULT_BUFFER_M, pre_months: int = DEFAULT_PRE_MONTHS,
+              store_dir: Path | None = None, out_dir: Path | None = None, progress: Progress | None = None,
+              groups: str | None = None, weight: str = "count"):
+    """Before an intervention: the detectable effect and power for ``months`` months in ``area``; write the plan.
+
+    The pre-period is the last ``pre_months`` complete months of the data (before ``before``
+    if given). Returns the plan and the written files (:class:`reports.evaluation.Written`).
+    """
+    from service.run import area_name, latest_wards  # import here: service.run imports this module
+
+    before = label(before) if before is not None else None
+    spec, area_run = area_spec(settings, area, run)
+    if progress and area_run:
+        progress(area_run)
+    store, fb = feature_builder(settings, spec.units_edition(units, settings.units.default), store_dir, progress,
+                                cutoff=before)
+    area_ids = spec.unit_ids_in(fb.units)
+    spec.wards = spec.wards or area_wards(fb.units, area_ids, latest_wards(store))
+    if progress:
+        progress(f"planning {spec.label} for {months} months on {fb.units.edition}")
+    chosen, offences = outcome(fb, groups, weight)
+    plan = plan_intervention(fb.panel(chosen, weight), fb.units, area_ids, months, complete_months=fb.complete_months,
+                             pre_months=pre_months, buffer_m=buffer_m, before=before)
+    created = datetime.now(UTC)
+    meta = {"evaluation_id": "plan-" + evaluation_id(spec, plan["months_before"][-1], created),
+            "created": created.isoformat(timespec="seconds"), "area_name": area_name(store),
+            "offences": f"{offences} (" + ", ".join(chosen) + ")", "store": str(store.root),
+            **({"area_run": area_run} if area_run else {})}
+    folder = Path(out_dir) if out_dir is not None else settings.out_dir / "evaluations" / meta["evaluation_id"]
+    return plan, write_plan(plan, folder, spec, meta=meta)

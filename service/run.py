@@ -47,7 +47,15 @@ from models.registry import list_versions, load_model
 from reports.model_card import skill_summary
 from reports.outputs import write_outputs
 from service.engine import Engine
-from service.pipeline import builder_on, checked_cutoff, hotspot_options, target_events, train_on
+from service.pipeline import (
+    builder_on,
+    checked_cutoff,
+    hotspot_options,
+    ledger_dir,
+    shortest_history,
+    target_events,
+    train_on,
+)
 from service.publish import complete_run, is_demo_store, stage_run
 from service.settings import Settings
 
@@ -199,7 +207,7 @@ def area_builders(engine: Engine, settings: Settings, store, store_dir, say, ski
         if choose_source(store, edition, "auto", settings.model.target_groups, history) != "areas":
             continue
         _, fb = builder_on(engine, settings, edition, store_dir, say, source="areas")
-        usable = fb.usable_cutoffs(history)
+        usable = fb.usable_cutoffs(history, 0, shortest_history(settings))
         if usable:
             out.append((fb, usable[-1]))
     return out
@@ -209,7 +217,8 @@ FINEST_WINDOW_MONTHS = 12
 """How much older than the freshest area table the finest one may be and still lead the run."""
 
 
-def lead_choice(default_fb, default_last, areas: list, cutoff=None, history: int = 12) -> tuple:
+def lead_choice(default_fb, default_last, areas: list, cutoff=None, history: int = 12,
+                min_history: int | None = None) -> tuple:
     """The analysis a run leads with when no units were asked for, and why (one sentence).
 
     The present, at the finest scale the data allow: the configured units (``default_fb``,
@@ -223,7 +232,7 @@ def lead_choice(default_fb, default_last, areas: list, cutoff=None, history: int
     candidates = [(default_fb, default_last)] + list(areas)
     if cutoff is not None:
         c = month(cutoff)
-        candidates = [(fb, c) for fb, _ in candidates if c in fb.usable_cutoffs(history)]
+        candidates = [(fb, c) for fb, _ in candidates if c in fb.usable_cutoffs(history, 0, min_history)]
         if not candidates:
             return default_fb, None
     candidates = [(fb, last) for fb, last in candidates if last is not None]
@@ -282,6 +291,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     models_dir = settings.out_dir / "models"
     created = datetime.now(UTC)
     history = settings.model.history_months
+    floor = shortest_history(settings)
     lead_note = None
     with Engine.from_settings(settings) as engine:
         chosen = units or settings.units.default
@@ -291,12 +301,12 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         areas = area_builders(engine, settings, store, store_dir, say,
                               skip=fb.units.edition if fb.source == "areas" else None)
         if fb.source == "areas":
-            own = fb.usable_cutoffs(history)
+            own = fb.usable_cutoffs(history, 0, floor)
             areas = [(fb, own[-1])] + areas if own else areas
         if units is None and source == "auto" and model_version in (None, "latest"):
-            usable = fb.usable_cutoffs(history)
+            usable = fb.usable_cutoffs(history, 0, floor)
             lead, lead_note = lead_choice(fb, usable[-1] if usable else None,
-                                          [a for a in areas if a[0] is not fb], cutoff, history)
+                                          [a for a in areas if a[0] is not fb], cutoff, history, floor)
             if lead is not fb:
                 say(f"leading with {lead.units.edition} ({lead_note})")
                 fb = lead
@@ -304,7 +314,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         built += [a for a, _ in areas]
         binding = data_binding(store)
         try:
-            cutoff = checked_cutoff(fb, cutoff, history)
+            cutoff = checked_cutoff(fb, cutoff, history, min_history=floor)
         except ValueError as exc:
             others = [f"{a.units.edition} from the area tables up to {last:%Y-%m}" for a, last in areas
                       if a.units.edition != fb.units.edition]
@@ -315,6 +325,11 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         if model_version is not None:
             model, model_meta = checked_model(models_dir, model_version, fb, cutoff, binding["data_dir"])
         current = beside_choice(fb, cutoff, areas)
+        # earlier forecasts whose months have arrived are scored before anything is trained, so the
+        # model cards and this run's briefing quote them
+        ledger = Ledger(ledger_dir(settings, store))
+        say("forecast ledger: scoring earlier forecasts whose months have arrived")
+        score_due(ledger, {(b.units.edition, b.source): b for b in built})
         trained = model_version is None
         if trained:
             model_version = train_on(engine, settings, store, fb, cutoff, progress=say)
@@ -384,9 +399,6 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     figures["knife"] = knife_figures(store.table("dashboard_counts") if store.has("dashboard_counts") else None,
                                      wards)
 
-    ledger = Ledger(ledger_dir(settings, store))
-    say("forecast ledger: scoring earlier forecasts whose months have arrived")
-    score_due(ledger, {(b.units.edition, b.source): b for b in built})
     ledger_meta = ledger_summary(ledger, units)
 
     demo = is_demo_store(store.report(), settings.demo_dir)
@@ -442,11 +454,6 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
                                      units=bfb.units.edition, source=bfb.source, cutoff=str(cut), horizon=int(h),
                                      method=mmeta.get("method"), model_version=version, areas=areas_m2))
     return final
-
-
-def ledger_dir(settings: Settings, store) -> Path:
-    """The forecast ledger of one data folder: beside the runs, named like its store (which is remade on ingest)."""
-    return settings.out_dir / "ledger" / Path(store.root).name
 
 
 def ledger_summary(ledger: Ledger, units: str, recent: int = 12) -> dict:

@@ -135,6 +135,19 @@ class ServiceSettings(BaseModel):
     session_hours: float = Field(8.0, gt=0, description="Lifetime of a browser login.")
     cookie_secure: bool = Field(
         True, description="Mark the session cookie Secure (browsers still send it to localhost).")
+    workers: int = Field(1, ge=1, le=32, description="Processes serving requests (svrisk serve --workers).")
+    state_file: Path | None = Field(
+        None, description="SQLite file the worker processes share (sessions, login throttling); "
+        "unset: a fresh file per server start, so a restart logs everyone out.")
+    max_sessions: int = Field(10_000, ge=1, description="Browser sessions kept; beyond, the oldest end.")
+    login_attempts: int = Field(10, ge=1, description="Failed logins allowed per client address, and per key "
+                                "id, within login_window_s; then every login answers 429 with Retry-After.")
+    login_window_s: float = Field(60.0, gt=0, description="The window login_attempts counts in.")
+    max_json_depth: int = Field(32, ge=2, description="Deepest nesting of a JSON request body (422 beyond).")
+    max_number_digits: int = Field(32, ge=8, description="Longest number in a JSON request body (422 beyond).")
+    response_cache_mb: float = Field(
+        128.0, ge=0, description="Memory per worker for finished responses (with ETag and gzip) of the "
+        "runs' data; 0 turns the cache off.")
 
     @property
     def base_url(self) -> str:

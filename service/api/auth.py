@@ -8,7 +8,8 @@ Credentials, checked in this order (:func:`identify`):
   configuration and GDAL's ``GDAL_HTTP_AUTH=BASIC`` send; a browser replays Basic
   credentials to any form, so they never start a job;
 - the ``svrisk_session`` cookie set by ``POST /login``: Secure, HttpOnly, SameSite=Strict,
-  signed with a secret made when the server starts (a restart logs everyone out). A request
+  signed, and valid only while the server's session table holds it (logging out deletes it;
+  a restart logs everyone out). A request
   that changes something with it also needs the session's CSRF token (form field
   ``csrf_token`` or header ``X-CSRF-Token``), see :class:`service.api.guard.Guard`.
 
@@ -25,7 +26,6 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +34,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPBasic
 
+from service.api.state import SharedState
 from service.keys import KeyRecord, KeyStore, split_key
 
 HEADER = "X-API-Key"
@@ -67,18 +68,19 @@ class Identity:
 
 
 class Sessions:
-    """Signed, expiring session cookies ``v1.<key_id>.<expires>.<nonce>.<signature>``.
+    """Signed, expiring session cookies ``v1.<key_id>.<expires>.<nonce>.<signature>``, each
+    valid only while the server's session table holds its nonce.
 
-    Nothing is stored per session; logging out adds the cookie's nonce to a small
-    in-memory list kept until the cookie would have expired anyway.
+    The table and the signing secret live in :class:`service.api.state.SharedState`, so every
+    worker process of ``svrisk serve --workers N`` agrees. Logging out deletes the row: the
+    cookie is dead for good, however many sessions are made later (past ``max_sessions`` the
+    oldest sessions are ended, never the other way round).
     """
 
-    def __init__(self, hours: float = 8.0, secret: bytes | None = None, max_logged_out: int = 10_000):
+    def __init__(self, hours: float = 8.0, state: SharedState | None = None, max_sessions: int = 10_000):
         self.seconds = int(hours * 3600)
-        self._secret = secret or secrets.token_bytes(32)
-        self._logged_out: dict[str, int] = {}
-        self._max = max_logged_out
-        self._lock = threading.Lock()
+        self.state = state if state is not None else SharedState(max_sessions=max_sessions)
+        self._secret = self.state.secret
 
     def _sign(self, payload: str) -> str:
         mac = hmac.new(self._secret, payload.encode("ascii"), hashlib.sha256).digest()
@@ -90,24 +92,27 @@ class Sessions:
         until = now + self.seconds
         if record.expires:
             until = min(until, int(dt.datetime.fromisoformat(record.expires).timestamp()))
-        payload = f"v1.{record.key_id}.{until}.{secrets.token_hex(8)}"
+        nonce = secrets.token_hex(16)
+        payload = f"v1.{record.key_id}.{until}.{nonce}"
+        self.state.add_session(nonce, record.key_id, until)
         return f"{payload}.{self._sign(payload)}", max(until - now, 0)
 
-    def key_id(self, value: str | None, now: float | None = None) -> str | None:
-        """The key id of a valid, unexpired, not logged-out cookie, else None."""
+    def _parts(self, value: str | None) -> list[str] | None:
         if not value or len(value) > 200:
             return None
         payload, _, sig = value.rpartition(".")
         parts = payload.split(".")
         if len(parts) != 4 or parts[0] != "v1" or not hmac.compare_digest(sig, self._sign(payload)):
             return None
-        try:
-            until = int(parts[2])
-        except ValueError:
+        return parts
+
+    def key_id(self, value: str | None, now: float | None = None) -> str | None:
+        """The key id of a valid, unexpired session that has not been ended, else None."""
+        parts = self._parts(value)
+        if parts is None or not parts[2].isdigit() or int(parts[2]) <= (now or time.time()):
             return None
-        if until <= (now or time.time()) or parts[3] in self._logged_out:
-            return None
-        return parts[1]
+        key_id = self.state.session_key_id(parts[3])
+        return key_id if key_id == parts[1] else None
 
     def csrf(self, value: str) -> str:
         """The CSRF token of a session: forms carry it, the guard compares it."""
@@ -117,15 +122,10 @@ class Sessions:
         return bool(token) and hmac.compare_digest(self.csrf(value), str(token))
 
     def log_out(self, value: str) -> None:
-        payload = value.rpartition(".")[0]
-        parts = payload.split(".")
-        if len(parts) != 4:
-            return
-        now = int(time.time())
-        with self._lock:
-            self._logged_out = {n: t for n, t in self._logged_out.items() if t > now}
-            if len(self._logged_out) < self._max:
-                self._logged_out[parts[3]] = int(parts[2]) if parts[2].isdigit() else now + self.seconds
+        """End a session: its row is deleted, so its cookie is refused from now on."""
+        parts = self._parts(value)
+        if parts is not None:
+            self.state.drop_session(parts[3])
 
 
 def _basic(value: str) -> tuple[str, str] | None:

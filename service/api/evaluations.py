@@ -1,6 +1,7 @@
 """Evaluations of place-based interventions: analysts start one, anyone with a key reads them.
 
-``POST /evaluations`` (analyst) queues ``svrisk evaluate`` with the request's options on the
+``POST /evaluations`` (analyst) checks its options as the CLI does
+(:func:`service.inputs.check_options`: 422 naming the value, before anything is queued) and queues ``svrisk evaluate`` with the request's options on the
 service's job queue (:class:`service.jobs.JobQueue`: bounded, 429 when full, each job in its
 own process) through the ``"evaluate"`` job callable ``create_app`` was given; its state is
 kept in memory until the folder ``<out_dir>/evaluations/<id>/`` holds ``evaluation.json``. ``GET /evaluations/{id}`` is that JSON (or the state while it runs);
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field
 from models.interventions import DEFAULT_BUFFER_M, DEFAULT_PLACEBOS, DEFAULT_PRE_MONTHS
 from reports.evaluation import RUN_AREA, read_evaluation
 from service.api.auth import require, viewer
+from service.inputs import check_options
 from service.jobs import QueueFull
 from service.keys import KeyRecord
 
@@ -50,7 +52,7 @@ class EvaluationRequest(BaseModel):
 
 def _folder(request: Request, evaluation_id: str) -> Path:
     if not EVALUATION_ID.match(evaluation_id or ""):
-        raise HTTPException(404, f"{evaluation_id!r} is not a valid evaluation id")
+        raise HTTPException(404, "that is not a valid evaluation id")
     return Path(request.app.state.settings.out_dir) / "evaluations" / evaluation_id
 
 
@@ -74,13 +76,19 @@ def start_evaluation(body: EvaluationRequest, request: Request,
     if not (RUN_AREA.match(body.area) or UNIT_IDS.match(body.area)):
         # a file path would let a caller read files on the server: polygons are for the command line
         raise HTTPException(400, "area must be a run's area (A1 or <run_id>/A1) or comma-separated unit ids")
-    evaluation_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-api-{secrets.token_hex(3)}-{body.start}"
+    try:  # the CLI's own checks, before anything is queued
+        checked = check_options({"units": body.units, "start": body.start, "end": body.end},
+                                request.app.state.settings, ("units", "start", "end"), what="evaluation")
+    except ValueError as err:
+        raise HTTPException(422, str(err)) from None
+    params = {**body.model_dump(), **checked}
+    evaluation_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-api-{secrets.token_hex(3)}-{params['start']}"
     try:
-        queued = queue.submit("evaluate", {**body.model_dump(), "evaluation": evaluation_id}, record.key_id)
+        queued = queue.submit("evaluate", {**params, "evaluation": evaluation_id}, record.key_id)
     except QueueFull as err:
         raise HTTPException(429, str(err), headers={"Retry-After": str(err.retry_after)}) from None
     job = {"evaluation_id": evaluation_id, "job_id": queued["job_id"], "status": "queued",
-           "requested_by": record.key_id, "created": _now(), "params": body.model_dump()}
+           "requested_by": record.key_id, "created": _now(), "params": params}
     _state(request)[evaluation_id] = job
     base = f"{request.app.state.base_url}/evaluations/{evaluation_id}"
     return {**job, "links": [{"rel": "self", "href": base}, {"rel": "summary", "href": f"{base}/summary"}]}
@@ -103,12 +111,17 @@ def list_evaluations(request: Request) -> dict:
 def get_evaluation(evaluation_id: str, request: Request) -> dict:
     folder = _folder(request, evaluation_id)
     job = _state(request).get(evaluation_id)
-    state = (request.app.state.jobs.get(job["job_id"]) or {}) if job is not None else {}
+    # the job's record; queued by another worker process, it is found by the evaluation id
+    state = request.app.state.jobs.get(job["job_id"] if job else "", ref=evaluation_id) or {}
+    if job is None and state:
+        job = {"evaluation_id": evaluation_id, "job_id": state["job_id"], "status": state["status"],
+               "requested_by": state.get("requested_by"), "created": state.get("created"),
+               "params": {k: v for k, v in state.get("params", {}).items() if k != "evaluation"}}
     # done when its job has finished writing (evaluation.json comes before the summary files)
     if (folder / "evaluation.json").is_file() and state.get("status") not in ("queued", "running"):
         return {"evaluation_id": evaluation_id, "status": "done", **read_evaluation(folder)}
     if job is None:
-        raise HTTPException(404, f"no evaluation {evaluation_id!r}")
+        raise HTTPException(404, "no such evaluation")
     return {**job, **{k: state[k] for k in ("status", "started", "finished", "error") if k in state}}
 
 

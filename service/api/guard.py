@@ -15,12 +15,22 @@ For every HTTP request, in this order:
 4. a change made with a session cookie needs the session's CSRF token and must not come
    from another site.
 
+Before any of that, requests a front end could read differently from this server are
+refused with 400 and the connection closed: both ``Content-Length`` and
+``Transfer-Encoding`` (request smuggling), more than one ``X-API-Key`` or ``Authorization``
+header (which one counts?), an API key in the path. A JSON body nested deeper than
+``max_json_depth`` or with a number longer than ``max_number_digits`` is refused with 422
+before any parser sees it. ``HEAD`` is answered as ``GET`` without the body, and a path
+with a trailing slash is redirected to the path without it, from the configured public URL
+(never from the ``Host`` header). No error repeats the path or a header it was sent.
+
 Slow or oversized request heads never reach this far: see :mod:`service.api.server`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from urllib.parse import parse_qs, quote
 
@@ -48,6 +58,31 @@ class BodyTooLarge(Exception):
     pass
 
 
+STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+BRACKET = re.compile(r"[\[\]{}]")
+NUMBER = re.compile(r"-?[0-9][0-9.eE+\-]*")
+
+
+def json_body_problem(body: bytes, max_depth: int, max_digits: int) -> str | None:
+    """Why a JSON body must be refused before it is parsed (too deep, too long a number), or None.
+
+    Python's parser recurses once per level (30,000 levels is a ``RecursionError``) and
+    refuses integers of more than 4,300 digits with a ``ValueError``: both are caught here,
+    by scanning the text outside its strings, in time linear in the body's size.
+    """
+    text = STRING.sub('""', body.decode("utf-8", "replace"))
+    depth = deepest = 0
+    for m in BRACKET.finditer(text):
+        depth += 1 if m.group() in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > max_depth:
+            return f"the JSON body is nested more than {max_depth} levels deep"
+    longest = max((len(m.group()) for m in NUMBER.finditer(text)), default=0)
+    if longest > max_digits:
+        return f"the JSON body holds a number of {longest} characters; at most {max_digits} are accepted"
+    return None
+
+
 def is_public(path: str) -> bool:
     return path in PUBLIC or path.startswith(PUBLIC_PREFIXES)
 
@@ -62,8 +97,10 @@ class Guard:
 
     def __init__(self, app, *, keys: KeyStore, sessions: Sessions, base_url: str,
                  max_body_bytes: int = 64 * 1024, body_timeout_s: float = 30.0,
-                 max_header_bytes: int = 16 * 1024):
+                 max_header_bytes: int = 16 * 1024, max_json_depth: int = 32, max_number_digits: int = 32):
         self.app = app
+        self.max_json_depth = int(max_json_depth)
+        self.max_number_digits = int(max_number_digits)
         self.max_header = int(max_header_bytes)
         self.keys = keys
         self.sessions = sessions
@@ -87,6 +124,19 @@ class Guard:
             return await self._refuse(scope, receive, send, 431, True,
                                       f"request head larger than {self.max_header} bytes")
 
+        names = [k for k, _ in scope["headers"]]
+        if b"transfer-encoding" in names and b"content-length" in names:
+            return await self._refuse(scope, receive, send, 400, True,
+                                      "a request may not carry both Content-Length and Transfer-Encoding")
+        for name in (b"x-api-key", b"authorization"):
+            if names.count(name) > 1:
+                return await self._refuse(scope, receive, send, 400, True,
+                                          f"more than one {name.decode()} header: send one credential")
+        if PREFIX.encode() + b"_" in (scope.get("raw_path") or path.encode("utf-8", "replace")):
+            return await self._refuse(scope, receive, send, 400, has_body,
+                                      "API keys are never accepted in URLs: send them in the "
+                                      "X-API-Key header or with HTTP Basic")
+
         if PREFIX.encode() + b"_" in scope.get("query_string", b""):
             return await self._refuse(scope, receive, send, 400, has_body,
                                       "API keys are never accepted in URLs (they end up in logs "
@@ -108,6 +158,13 @@ class Guard:
         if identity is not None and identity.via == "session":
             scope["svrisk.csrf"] = self.sessions.csrf(identity.session)
 
+        if method in ("GET", "HEAD") and len(path) > 1 and path.endswith("/"):
+            # Starlette would build this from the Host header; the public URL is ours
+            raw = (scope.get("raw_path") or path.encode()).decode("latin-1").rstrip("/")
+            query = scope.get("query_string") or b""
+            target = self.base_url + raw + ("?" + query.decode("latin-1") if query else "")
+            return await RedirectResponse(target, status_code=307)(scope, receive, send)
+
         if has_body:
             cap = self.max_body if identity is not None else min(self.max_body, PUBLIC_FORM_BYTES)
             length = headers.get("content-length")
@@ -125,6 +182,11 @@ class Guard:
             except ConnectionError:
                 return None  # the client went away
             receive = _replay(body, receive)
+            ctype = headers.get("content-type", "")
+            if "json" in ctype or (not ctype and body.lstrip()[:1] in (b"{", b"[")):
+                problem = json_body_problem(body, self.max_json_depth, self.max_number_digits)
+                if problem:
+                    return await self._refuse(scope, receive, send, 422, False, problem)
         else:
             body = b""
 
@@ -132,6 +194,8 @@ class Guard:
             problem = self._cross_site(headers, identity, body)
             if problem:
                 return await self._refuse(scope, receive, send, 403, False, problem)
+        if method == "HEAD":
+            return await self.app({**scope, "method": "GET"}, receive, _without_body(send))
         return await self.app(scope, receive, send)
 
     def _cross_site(self, headers: Headers, identity, body: bytes) -> str | None:
@@ -176,6 +240,21 @@ class Guard:
         await response(scope, receive, send)
 
 
+def _without_body(send):
+    """``send`` for a HEAD request answered by a GET route: the head, an empty body."""
+    done = False
+
+    async def head_only(message):
+        nonlocal done
+        if message["type"] != "http.response.body":
+            return await send(message)
+        if not done:
+            done = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return head_only
+
+
 def _replay(body: bytes, receive):
     done = False
 
@@ -189,4 +268,4 @@ def _replay(body: bytes, receive):
     return replay
 
 
-__all__ = ["Guard", "is_public"]
+__all__ = ["Guard", "is_public", "json_body_problem"]

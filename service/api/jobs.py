@@ -84,6 +84,6 @@ def list_jobs(request: Request, record: Annotated[KeyRecord, Depends(reader)]):
 def job_status(job_id: str, request: Request) -> dict:
     job = request.app.state.jobs.get(job_id)
     if job is None:
-        raise HTTPException(404, f"no job {job_id!r} (jobs are kept in memory until restart)")
+        raise HTTPException(404, "no such job (jobs are kept in memory until restart)")
     return job
 

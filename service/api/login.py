@@ -2,7 +2,10 @@
 session cookie (Secure, HttpOnly, SameSite=Strict), ``POST /logout`` ends it.
 
 The key itself never goes into the cookie, a URL or a log: the cookie holds the key id, an
-expiry and a signature (see :class:`service.api.auth.Sessions`).
+expiry, a nonce the server's session table must hold, and a signature (see
+:class:`service.api.auth.Sessions`). Attempts to log in are throttled per client address
+and per key id (after ``login_attempts`` failures within ``login_window_s``: 429 with
+``Retry-After``, whether the next key is right or not).
 """
 
 from __future__ import annotations
@@ -43,12 +46,23 @@ async def login(request: Request):
     key = (fields.get("key") or [""])[-1].strip()
     target = safe_next((fields.get("next") or ["/map"])[-1])
     parts = split_key(key)
+    settings = request.app.state.settings.service
+    # per client address and per key id, shared by every worker process (service.api.state)
+    buckets = [f"client:{request.client.host if request.client else '-'}"]
+    if parts:
+        buckets.append(f"key:{parts[0][:64]}")
+    shared = request.app.state.shared
+    wait = shared.blocked(buckets, settings.login_attempts, settings.login_window_s)
+    if wait:
+        response = _form(request, 429, f"Too many failed attempts to log in: try again in {wait} s.", target)
+        response.headers["Retry-After"] = str(wait)
+        return response
     record, why = request.app.state.keys.lookup(*parts) if parts else (None, "not recognised")
     if record is None:
+        shared.failed(buckets, settings.login_window_s)
         return _form(request, 401, f"That key was {why}. Check you pasted the whole key.", target)
     if not record.allows("read"):
         return _form(request, 403, "That key may not read results.", target)
-    settings = request.app.state.settings.service
     value, max_age = request.app.state.sessions.make(record)
     response = RedirectResponse(request.app.state.base_url + target, status_code=303)
     response.set_cookie(COOKIE, value, max_age=max_age, path="/", secure=settings.cookie_secure,

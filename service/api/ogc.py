@@ -32,6 +32,7 @@ from fastapi.responses import HTMLResponse
 
 from service.api.auth import reader
 from service.api.html import page, wants_html
+from service.inputs import shown
 
 router = APIRouter(prefix="/ogc", tags=["ogc"], dependencies=[Depends(reader)])
 
@@ -122,10 +123,11 @@ def _html(request: Request, title: str, **context) -> HTMLResponse:
 def _check_params(request: Request, allowed: set[str], formats=("json",)) -> None:
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
-        raise HTTPException(400, f"unknown query parameter(s) {unknown}; allowed: {sorted(allowed)}")
+        raise HTTPException(400, f"unknown query parameter(s) {[u[:40] for u in unknown[:5]]}; "
+                                 f"allowed: {sorted(allowed)}")
     f = request.query_params.get("f")
     if f is not None and f not in (*formats, "html"):
-        raise HTTPException(400, f"f={f!r} is not supported; use f={formats[0]} or f=html")
+        raise HTTPException(400, f"f={shown(f)} is not supported; use f={formats[0]} or f=html")
 
 
 def _crs(request: Request, name: str) -> str:
@@ -134,7 +136,7 @@ def _crs(request: Request, name: str) -> str:
         return CRS84
     crs = CRS_ALIASES.get(raw.strip())
     if crs is None:
-        raise HTTPException(400, f"{name}={raw!r} is not offered; use {CRS84} or {BNG}")
+        raise HTTPException(400, f"{name}={shown(raw)} is not offered; use {CRS84} or {BNG}")
     return crs
 
 
@@ -145,7 +147,7 @@ def _int(request: Request, name: str, default: int, minimum: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise HTTPException(400, f"{name}={raw!r} is not an integer") from None
+        raise HTTPException(400, f"{name}={shown(raw)} is not an integer") from None
     if value < minimum:
         raise HTTPException(400, f"{name}={value} is below the minimum {minimum}")
     return value
@@ -157,16 +159,16 @@ def _bbox(raw: str | None, crs: str) -> tuple[float, float, float, float] | None
     try:
         nums = [float(x) for x in raw.split(",")]
     except ValueError:
-        raise HTTPException(400, f"bbox={raw!r}: expected 4 or 6 comma-separated numbers") from None
+        raise HTTPException(400, f"bbox={shown(raw)}: expected 4 or 6 comma-separated numbers") from None
     if len(nums) == 6:
         nums = [nums[0], nums[1], nums[3], nums[4]]
     if len(nums) != 4 or not all(np.isfinite(nums)):
-        raise HTTPException(400, f"bbox={raw!r}: expected 4 or 6 finite numbers, got {len(nums)}")
+        raise HTTPException(400, f"bbox={shown(raw)}: expected 4 or 6 finite numbers, got {len(nums)}")
     minx, miny, maxx, maxy = nums
     if miny > maxy:
-        raise HTTPException(400, f"bbox={raw!r}: the lower corner is above the upper one")
+        raise HTTPException(400, f"bbox={shown(raw)}: the lower corner is above the upper one")
     if crs == CRS84 and not (-90 <= miny <= 90 and -90 <= maxy <= 90):
-        raise HTTPException(400, f"bbox={raw!r}: latitudes must be in [-90, 90] (or give bbox-crs)")
+        raise HTTPException(400, f"bbox={shown(raw)}: latitudes must be in [-90, 90] (or give bbox-crs)")
     return minx, miny, maxx, maxy
 
 
@@ -183,9 +185,9 @@ def _instant(raw: str, name: str) -> pd.Timestamp | None:
     try:
         ts = pd.Timestamp(raw)
     except (ValueError, TypeError):
-        raise HTTPException(400, f"datetime={name!r}: {raw!r} is not an RFC 3339 date-time") from None
+        raise HTTPException(400, f"datetime={shown(name)}: {shown(raw)} is not an RFC 3339 date-time") from None
     if pd.isna(ts):
-        raise HTTPException(400, f"datetime={name!r}: {raw!r} is not an RFC 3339 date-time")
+        raise HTTPException(400, f"datetime={shown(name)}: {shown(raw)} is not an RFC 3339 date-time")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
@@ -200,7 +202,7 @@ def _datetime_matches(raw: str | None, meta: dict) -> bool:
     else:
         lo = hi = _instant(raw, raw)
         if lo is None:
-            raise HTTPException(400, f"datetime={raw!r} is not an instant or an interval")
+            raise HTTPException(400, f"datetime={shown(raw)} is not an instant or an interval")
     return (lo is None or lo <= end) and (hi is None or hi >= start)
 
 
@@ -215,10 +217,10 @@ def _parse(name: str, raw: str, kind: str):
         if kind == "number":
             return float(raw)
     except ValueError:
-        raise HTTPException(400, f"{name}={raw!r} is not a {kind}") from None
+        raise HTTPException(400, f"{name}={shown(raw)} is not a {kind}") from None
     if kind == "boolean":
         if raw.lower() not in ("true", "false"):
-            raise HTTPException(400, f"{name}={raw!r} is not true or false")
+            raise HTTPException(400, f"{name}={shown(raw)} is not true or false")
         return raw.lower() == "true"
     return raw
 
@@ -436,7 +438,7 @@ def item(cid: str, fid: str, request: Request) -> Response:
     lc = repo.layer(repo.resolve(_run(request)), cid)
     i = lc.by_id.get(fid)
     if i is None:
-        raise HTTPException(404, f"collection {cid!r} has no feature {fid!r}")
+        raise HTTPException(404, f"collection {cid!r} has no feature {shown(fid)}")
     href = f"{_base(request)}/collections/{cid}"
     if wants_html(request):
         props = lc.props[i]

@@ -169,7 +169,7 @@ class RunRepository:
 
     def path(self, run_id: str) -> Path:
         if not RUN_ID.match(run_id or ""):
-            raise NotFound(f"run id {run_id!r} is not a valid run id")
+            raise NotFound("that is not a valid run id (letters, digits, '.', '_' and '-', at most 128)")
         p = self.runs_dir / run_id
         if not (p / "run.json").is_file():
             raise NotFound(f"no run {run_id!r}")
@@ -235,14 +235,20 @@ class RunRepository:
             return rid
         return run_id
 
-    def get(self, run_id: str) -> CachedRun:
+    def stamp(self, run_id: str) -> tuple:
+        """(resolved run id, modification times of its files): what a served answer was made from."""
         run_id = self.resolve(run_id)
         p = self.path(run_id)
         try:
-            stamp = tuple((p / f).stat().st_mtime_ns if (p / f).exists() else 0
-                          for f in ("run.json", "ranking.parquet", "hotspots.parquet", "areas.parquet"))
+            return (run_id, *((p / f).stat().st_mtime_ns if (p / f).exists() else 0
+                              for f in ("run.json", "ranking.parquet", "hotspots.parquet", "areas.parquet")))
         except OSError:
             raise Unavailable(f"run {run_id!r} cannot be read now") from None
+
+    def get(self, run_id: str) -> CachedRun:
+        stamp = self.stamp(run_id)
+        run_id = stamp[0]
+        p = self.runs_dir / run_id
         with self._lock:
             cached = self._cache.get(run_id)
             if cached is not None and cached.stamp == stamp:
@@ -267,6 +273,25 @@ class RunRepository:
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
             return cached
+
+    def warm(self, run_id: str = "published") -> str | None:
+        """Make what the heavy endpoints serve now (tables, layers, GeoJSON); the run's id or None.
+
+        Called when the service starts and when a run is published, so the first clients
+        after a publication do not wait for it. Nothing is raised: a run that cannot be
+        read is reported by the requests that ask for it.
+        """
+        try:
+            rid = self.resolve(run_id)
+            self.ranking_records(rid)
+            self.ranking_csv(rid)
+            for name in self.layer_names(rid):
+                self.layer(rid, name).geometry("web")
+                self.layer_geojson(rid, name)
+            return rid
+        except (NotFound, Unavailable) as err:
+            log.info("nothing to precompute for %s: %s", run_id, err)
+            return None
 
     def cached_ids(self) -> list[str]:
         """Runs held in memory, least recently used first."""

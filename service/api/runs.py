@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import PurePath
 from typing import Annotated
 
@@ -115,6 +116,9 @@ def publish_run(run_id: str, request: Request,
     rid = repo.resolve(run_id) if run_id == "latest" else run_id
     repo.get(rid)  # 404 if absent, 503 if it cannot be read: never publish a broken run
     try:
-        return publish(repo.runs_dir, rid, by=record.key_id)
+        record = publish(repo.runs_dir, rid, by=record.key_id)
     except ValueError as err:
         raise HTTPException(404, str(err)) from None
+    # the heavy answers of the newly published run are made now, not by its first clients
+    threading.Thread(target=repo.warm, args=(rid,), name="svrisk-warm", daemon=True).start()
+    return record

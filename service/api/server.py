@@ -15,12 +15,16 @@ them), and :class:`RedactKeys` blanks anything that looks like one all the same.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shutil
 
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.supervisors import Multiprocess
 
+from service.api.state import fresh_state_file
 from service.settings import Settings
 
 KEY_PATTERN = re.compile(r"svk_[A-Za-z0-9]+_[A-Za-z0-9_\-]+")
@@ -38,59 +42,114 @@ class RedactKeys(logging.Filter):
         return True
 
 
-def protocol_class(header_timeout_s: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with a deadline on each request head."""
+class HeaderTimeoutProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline on each request head.
 
-    class HeaderTimeoutProtocol(H11Protocol):
-        header_timeout = float(header_timeout_s)
+    The deadline is ``config.svrisk_header_timeout_s`` (set by :func:`uvicorn_config`): a
+    module-level class, so uvicorn's worker processes can import it by name.
+    """
 
-        def connection_made(self, transport) -> None:
-            super().connection_made(transport)
+    header_timeout: float | None = None  # a subclass made by protocol_class() fixes it
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        if self.header_timeout is None:
+            self.header_timeout = float(getattr(self.config, "svrisk_header_timeout_s", 10.0))
+        self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+
+    def data_received(self, data: bytes) -> None:
+        if getattr(self, "_head_timer", None) is None and self.conn.their_state is h11.IDLE:
+            # the first byte of the next request on a kept-alive connection
             self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
-
-        def data_received(self, data: bytes) -> None:
-            if getattr(self, "_head_timer", None) is None and self.conn.their_state is h11.IDLE:
-                # the first byte of the next request on a kept-alive connection
-                self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
-            super().data_received(data)
-            if self.conn.their_state is not h11.IDLE and self._head_timer is not None:
-                self._head_timer.cancel()  # the head is complete
-                self._head_timer = None
-
-        def connection_lost(self, exc) -> None:
-            if getattr(self, "_head_timer", None) is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
-            super().connection_lost(exc)
-
-        def _head_too_slow(self) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE and self._head_timer is not None:
+            self._head_timer.cancel()  # the head is complete
             self._head_timer = None
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                self.transport.close()
 
-    return HeaderTimeoutProtocol
+    def connection_lost(self, exc) -> None:
+        if getattr(self, "_head_timer", None) is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        super().connection_lost(exc)
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
 
 
-def uvicorn_config(app, settings: Settings, *, host: str | None = None, port: int | None = None,
-                   log_level: str = "info") -> uvicorn.Config:
-    """The uvicorn configuration ``svrisk serve`` uses (tests and benchmarks use it too)."""
-    s = settings.service
+def protocol_class(header_timeout_s: float) -> type[H11Protocol]:
+    """:class:`HeaderTimeoutProtocol` with a fixed deadline (one process only)."""
+    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": float(header_timeout_s)})
+
+
+def _redact_logs() -> None:
     for name in ("uvicorn.access", "uvicorn.error", "svrisk.api"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactKeys) for f in logger.filters):
             logger.addFilter(RedactKeys())
-    return uvicorn.Config(
+
+
+def uvicorn_config(app, settings: Settings, *, host: str | None = None, port: int | None = None,
+                   log_level: str = "info", workers: int = 1) -> uvicorn.Config:
+    """The uvicorn configuration ``svrisk serve`` uses (tests and benchmarks use it too).
+
+    ``app`` is the app, or for ``workers`` > 1 an import string of an app factory (each
+    worker process builds its own app).
+    """
+    s = settings.service
+    _redact_logs()
+    config = uvicorn.Config(
         app, host=host or s.host, port=port or s.port, log_level=log_level,
-        http=protocol_class(s.header_timeout_s),
+        http=HeaderTimeoutProtocol, factory=workers > 1, workers=workers,
         h11_max_incomplete_event_size=s.max_header_bytes,
         limit_concurrency=s.max_connections, backlog=max(2048, s.max_connections),
         timeout_keep_alive=s.keep_alive_s, server_header=False, proxy_headers=False,
         timeout_graceful_shutdown=5,
+        # a worker imports the whole app (pandas, geopandas) before it answers the parent's
+        # health check; on a busy 2-core machine that takes longer than uvicorn's 5 s default
+        timeout_worker_healthcheck=120,
     )
+    config.svrisk_header_timeout_s = float(s.header_timeout_s)
+    return config
+
+
+SETTINGS_ENV = "SVRISK_SERVE_SETTINGS"
+
+
+def app_from_env():
+    """The app of one worker process: settings from :data:`SETTINGS_ENV` (JSON), jobs wired."""
+    from service.api.app import create_app  # import here: each worker process builds its own app
+    from service.jobs import job_runners  # import here: only a worker process wires the jobs
+
+    _redact_logs()
+    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    return create_app(settings, jobs=job_runners(settings))
 
 
 def serve(app, settings: Settings, **kwargs) -> None:
-    uvicorn.Server(uvicorn_config(app, settings, **kwargs)).run()
+    """Serve ``app`` in this process, or, with ``settings.service.workers`` > 1, in that many
+    uvicorn worker processes sharing the listening socket (``app`` is then not used: each
+    worker builds its own with :func:`app_from_env`). What the workers must agree on
+    (sessions, login throttling) is in the SQLite file ``service.state_file``, made here
+    when unset so every worker opens the same one."""
+    workers = settings.service.workers
+    if workers <= 1:
+        uvicorn.Server(uvicorn_config(app, settings, **kwargs)).run()
+        return
+    made = None
+    if settings.service.state_file is None:
+        made = fresh_state_file()
+        service = settings.service.model_copy(update={"state_file": made})
+        settings = settings.model_copy(update={"service": service})
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    config = uvicorn_config("service.api.server:app_from_env", settings, workers=workers, **kwargs)
+    try:
+        sock = config.bind_socket()
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        if made is not None:  # this start's sessions end with it
+            shutil.rmtree(made.parent, ignore_errors=True)
 
 
-__all__ = ["RedactKeys", "protocol_class", "serve", "uvicorn_config"]
+__all__ = ["HeaderTimeoutProtocol", "RedactKeys", "app_from_env", "protocol_class", "serve", "uvicorn_config"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from service.inputs import check_cutoff, check_data_dir, check_units
+from service.inputs import check_data_dir, check_options
 from service.settings import Settings, get_settings
 
 UNITS_HELP = ("lsoa2011, lsoa2021, ward2018, ward2022, grid<metres> (squares), hex<metres> (hexagons), "
@@ -54,8 +54,9 @@ def settings_for(data: Path | None = None, out: Path | None = None) -> Settings:
 
 def run_options(settings: Settings, units: str | None, cutoff: str | None = None) -> tuple[str, str | None]:
     """``--units`` (default: settings) and ``--cutoff`` checked as the API's jobs check them."""
-    units = check_units(units or settings.units.default, settings)
-    return units, (check_cutoff(cutoff) if cutoff is not None else None)
+    out = check_options({"units": units or settings.units.default, "cutoff": cutoff}, settings,
+                        ("units", "cutoff"), what="options")
+    return out["units"], out.get("cutoff")
 
 
 def progress(message: str) -> None:

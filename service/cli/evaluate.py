@@ -6,9 +6,8 @@ from pathlib import Path
 
 import typer
 
-from features.months import label
 from service.cli.common import progress, settings_for, user_errors
-from service.inputs import check_units
+from service.inputs import check_options
 
 app = typer.Typer()
 
@@ -18,7 +17,11 @@ app = typer.Typer()
 def evaluate_command(
     area: str = typer.Option(..., "--area", help="A polygon file (any OGR format), a run's area (A1, or "
                              "<run_id>/A1), or comma-separated unit ids."),
-    start: str = typer.Option(..., "--start", help="YYYY-MM: the first month of the intervention."),
+    start: str = typer.Option(None, "--start", help="YYYY-MM: the first month of the intervention (with --plan: "
+                              "plan from the months before it; default the end of the data)."),
+    plan: bool = typer.Option(False, "--plan", help="Before it starts: the smallest effect the evaluation could "
+                              "detect, and its power, over --months months; writes a one-page plan."),
+    months: int = typer.Option(12, "--months", help="With --plan: how many months the intervention will run."),
     end: str = typer.Option(None, "--end", help="YYYY-MM: the last month evaluated (default: the last "
                             "month before the data's next gap)."),
     run: str = typer.Option(None, "--run", help="Run whose area --area names: a run id, or latest (default: the "
@@ -31,22 +34,50 @@ def evaluate_command(
                                    "(default: 24)."),
     placebos: int = typer.Option(None, "--placebos", help="Placebo areas for the synthetic control's test "
                                  "(default: 99)."),
+    groups: str = typer.Option(None, "--groups", help="Comma-separated offence groups of the taxonomy to count "
+                               "(default: the serious violence groups), e.g. robbery."),
+    weight: str = typer.Option("count", "--weight", help="count, or harm (each event weighted by its harm)."),
+    also: list[str] = typer.Option(None, "--also", help="Another area that started at another month, "
+                                   "AREA@YYYY-MM (repeat): the areas are also judged together as a staggered "
+                                   "adoption (Callaway & Sant'Anna)."),
     data: Path = typer.Option(None, "--data", help="Data folder to ingest if the store does not exist yet."),
     store: Path = typer.Option(None, "--store", help="Store folder (default: <out_dir>/store)."),
     out: Path = typer.Option(None, "--out", help="Output folder (default: <out_dir>/evaluations/<id>)."),
 ) -> None:
-    """Before/after with comparison places, a synthetic control, and displacement to a buffer ring."""
-    settings = settings_for(data)
-    start, end = label(start), label(end) if end is not None else None
-    if units is not None:
-        check_units(units, settings)
-    from service.pipeline import evaluate_step  # import here: heavy, after the checks
+    """Before/after with comparison places, a synthetic control, and displacement to a buffer ring.
 
-    given = {k: v for k, v in {"buffer_m": buffer_m, "pre_months": pre_months, "placebos": placebos}.items()
-             if v is not None}
+    With --plan, before the intervention starts: could an effect be detected at all?
+    """
+    settings = settings_for(data)
+    checked = check_options({"units": units, "start": start, "end": end}, settings, ("units", "start", "end"),
+                            what="options")
+    start, end, units = checked.get("start"), checked.get("end"), checked.get("units")
+    from service.pipeline import evaluate_step, plan_step  # import here: heavy, after the checks
+
+    given = {k: v for k, v in {"buffer_m": buffer_m, "pre_months": pre_months}.items() if v is not None}
+    if plan:
+        planned, written = plan_step(settings, area, months, before=start, run=run, units=units, store_dir=store,
+                                     out_dir=out, progress=progress, groups=groups, weight=weight, **given)
+        power = ", ".join(f"{k}: {100 * v:.0f}%" for k, v in planned["power"].items())
+        typer.echo(f"minimum detectable effect over {months} months: {100 * planned['mde']:.0f}% "
+                   f"(power {power}; {planned['area_per_month']:.1f} events a month in the area)")
+        typer.echo(f"plan written to {written.folder}")
+        for name, path in written.paths.items():
+            typer.echo(f"  {name}: {path}")
+        return
+    if start is None:
+        raise typer.BadParameter("give --start YYYY-MM (the first month of the intervention), or --plan",
+                                 param_hint="--start")
+    if placebos is not None:
+        given["placebos"] = placebos
     ev, written = evaluate_step(settings, area, start, end, run=run, units=units, store_dir=store, out_dir=out,
-                                progress=progress, **given)
+                                progress=progress, groups=groups, weight=weight, also=also, **given)
     typer.echo(ev.estimates["verdict"])
+    st = ev.estimates.get("staggered")
+    if st:
+        lo, hi = st["interval_pct"]
+        typer.echo(f"All {len(st['areas'])} areas together (staggered starts, Callaway & Sant'Anna): "
+                   f"{st['overall_pct']:+.0f}% ({100 * st['level']:.0f}% interval {lo:+.0f}% to {hi:+.0f}%)")
     for w in ev.warnings:
         typer.echo(f"warning: {w}", err=True)
     for problem in written.problems:

@@ -23,6 +23,7 @@ def ledger_command(
     from models.ledger import Ledger, record, running_record  # import here: heavy, after the checks
     from service import pipeline  # import here: heavy, after the checks
 
+    # as ledger_dir
     folder = settings.out_dir / "ledger" / pipeline.default_store_dir(settings, pipeline.data_dir_for(settings)).name
     ledger = Ledger(folder)
     entries = ledger.entries()

@@ -61,7 +61,8 @@ def backtest_command(
     units: str = typer.Option(None, "--units", help=UNITS_DEFAULT_HELP),
     horizon: int = typer.Option(None, "--horizon", min=1,
                                 help="Months ahead: 1 (next month) or 3 (next quarter) (default: settings model.horizon_months)."),
-    origins: str = typer.Option(None, "--origins", help="FIRST:LAST months, e.g. 2017-01:2018-06 (default: last 18)."),
+    origins: str = typer.Option(None, "--origins", help="FIRST:LAST months, e.g. 2017-01:2018-06 (default: the last 18 with complete history and horizon; "
+                                 "fewer, or a shortened history, on short data, said so)."),
     methods: list[str] = typer.Option(None, "--method", help="Repeat to choose methods (default: all; count_12m always)."),
     json_file: Path = typer.Option(None, "--json", help="Also write per-origin rows, summary, paired differences and ceiling here."),
     data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
@@ -87,6 +88,8 @@ def backtest_command(
                            progress)
     for line in backtest_text(report):
         typer.echo(line)
+    for note in report.get("origin_notes") or []:
+        typer.echo(f"origins: {note}")
     for origin, why in (report.get("skipped") or {}).items():
         typer.echo(f"skipped origin {origin}: {why}")
     if json_file:

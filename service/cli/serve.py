@@ -23,13 +23,17 @@ def serve_command(
     port: int = typer.Option(None, "--port", help="Port (default from settings: 8000)."),
     public_url: str = typer.Option(None, "--public-url", help="URL clients use, e.g. https://gis.example.org/svrisk "
                                    "(default: settings service.public_url, else http://HOST:PORT)."),
+    workers: int = typer.Option(None, "--workers", min=1, max=32,
+                                help="Processes serving requests (default from settings: 1). Sessions and "
+                                "login throttling are shared by all of them (service.state_file)."),
 ) -> None:
     """Serve the published run (OGC API - Features for QGIS/ArcGIS, map, briefing) and analysts' jobs."""
     if data is not None and not data.is_dir():
         raise FileNotFoundError(f"--data {data}: no such folder")
     base = settings_for(data)
     service = base.service.model_copy(update={k: v for k, v in
-                                              {"host": host, "port": port, "public_url": public_url}.items()
+                                              {"host": host, "port": port, "public_url": public_url,
+                                               "workers": workers}.items()
                                               if v is not None})
     settings = base.model_copy(update={"service": type(base.service).model_validate(service.model_dump())})
     if settings.service.public_url is None and settings.service.host in ("0.0.0.0", "::"):
@@ -37,11 +41,15 @@ def serve_command(
                    f"{settings.service.base_url}; set service.public_url to the address clients use", err=True)
     typer.echo(f"serving {settings.runs_dir} at {settings.service.base_url} (data: "
                f"{settings.data_dir or 'the demo borough'})", err=True)
-    from service.api.app import create_app  # import here: FastAPI, after the checks
     from service.api.server import serve  # import here: uvicorn, after the checks
-    from service.jobs import job_runners  # import here: the pipeline, after the checks
 
-    serve(create_app(settings, jobs=job_runners(settings)), settings)
+    if settings.service.workers > 1:
+        serve(None, settings)  # each worker process builds its own app (service.api.server)
+    else:
+        from service.api.app import create_app  # import here: FastAPI, after the checks
+        from service.jobs import job_runners  # import here: the pipeline, after the checks
+
+        serve(create_app(settings, jobs=job_runners(settings)), settings)
 
 
 @app.command("publish")

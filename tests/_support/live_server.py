@@ -92,17 +92,19 @@ def rss_mb(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def cli_server(out_dir: Path, keys_file: Path, port: int, log_file: Path, **service):
+def cli_server(out_dir: Path, keys_file: Path, port: int, log_file: Path, args: tuple[str, ...] = (),
+               **service):
     """``svrisk serve`` in a child process over ``out_dir``; yields ``(base_url, process)``.
 
-    ``service`` options become ``SVRISK_SERVICE__*`` variables (e.g. header_timeout_s=1).
+    ``args`` are more command-line options (e.g. ``("--workers", "2")``); ``service``
+    options become ``SVRISK_SERVICE__*`` variables (e.g. header_timeout_s=1).
     """
     env = {**os.environ, "SVRISK_OUT_DIR": str(out_dir), "SVRISK_SERVICE__KEYS_FILE": str(keys_file),
            **{f"SVRISK_SERVICE__{k.upper()}": str(v) for k, v in service.items()}}
     base = f"http://127.0.0.1:{port}"
     with open(log_file, "w") as log:
         proc = subprocess.Popen([sys.executable, "-c", "from service.cli import main; main()", "serve",
-                                 "--port", str(port), "--public-url", base],
+                                 "--port", str(port), "--public-url", base, *args],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60

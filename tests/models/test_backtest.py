@@ -210,7 +210,7 @@ def drifting_builder():
 def test_nested_choice_judges_candidates_on_earlier_origins_only():
     # last month's count follows the move at once; the 12-month count lags it by months
     candidates = {"count_12m": ColumnRanker("cnt_sv_12m"), "count_1m": ColumnRanker("cnt_sv_1m")}
-    nested = NestedChoice(candidates, inner_origins=3, coverages=(0.25,))
+    nested = NestedChoice(candidates, inner_origins=3, min_inner=3, coverages=(0.25,))
     per = backtest(drifting_builder(), {"nested": nested}, origins=["2017-01", "2017-02", "2017-06"],
                    coverages=(0.25,), top_n=(), per_origin=True)
     # at 2017-01 and 2017-02 the earlier origins (up to 2017-01, where both still pointed at a)
@@ -218,11 +218,36 @@ def test_nested_choice_judges_candidates_on_earlier_origins_only():
     assert nested.choices_ == {"2017-01": "count_12m", "2017-02": "count_12m", "2017-06": "count_1m"}
     assert per["chosen"].tolist() == ["count_12m", "count_12m", "count_1m"]
     # fitted as of a cutoff, the chosen candidate carries the evidence it was chosen on
-    model = fit_at(drifting_builder(), nested, "2017-06", 1)
+    model = fit_at(drifting_builder(), nested, "2017-06", 1)  # 3 inner origins, all won by count_1m
     assert isinstance(model, ColumnRanker) and model.column == "cnt_sv_1m"
     assert model.chosen_["method"] == "count_1m"
     assert model.chosen_["inner_origins"] == ["2017-05", "2017-04", "2017-03"]
     assert model.chosen_["scores"]["count_1m"] == 1.0 and model.chosen_["scores"]["count_12m"] == 0.0
+
+
+def test_nested_choice_takes_a_richer_candidate_only_on_enough_origins_and_beyond_its_paired_noise():
+    candidates = {"count_12m": ColumnRanker("cnt_sv_12m"), "count_1m": ColumnRanker("cnt_sv_1m")}
+    nested = NestedChoice(candidates, coverages=(0.25,))  # up to 12 inner origins, at least 6, 2 s.e.
+    per = backtest(drifting_builder(), {"nested": nested}, origins=["2017-03", "2017-06"],
+                   coverages=(0.25,), top_n=(), per_origin=True)
+    # at 2017-03 the 7 inner origins 2016-08..2017-02 (each with a training origin 6 months into the data)
+    # give count_1m - count_12m = 1 once, 0 six times: mean 1/7, s.e. sqrt(1/7) / sqrt(7) = 1/7,
+    # so 2 s.e. = 0.2857 > 0.1429: the simple one
+    assert nested.choices_["2017-03"] == "count_12m"
+    assert nested.reasons_["2017-03"] == ("count_12m: no richer candidate beat it by more than its paired noise on "
+                                          "7 inner origins (best count_1m +0.1429, 2 s.e. = 0.2857)")
+    # at 2017-06, 10 inner origins with 4 wins: mean 0.4 > 2 s.e. = 2 sqrt(0.4 * 0.6 * 10 / 9 / 10) = 0.3266
+    assert nested.choices_["2017-06"] == "count_1m"
+    assert nested.reasons_["2017-06"] == ("count_1m: beat count_12m by +0.4000 on 10 inner origins, more than its "
+                                          "paired noise (2 s.e. = 0.3266)")
+    assert per["why"].tolist() == [nested.reasons_["2017-03"], nested.reasons_["2017-06"]]
+    # the same evidence with too few origins to trust, or a stricter noise bar: the simple one
+    few = NestedChoice(candidates, min_inner=11, coverages=(0.25,))
+    model = fit_at(drifting_builder(), few, "2017-06", 1)
+    assert model.chosen_["method"] == "count_12m"
+    assert model.chosen_["why"] == "count_12m: 10 inner origins, fewer than the 11 a richer candidate needs"
+    strict = NestedChoice(candidates, noise=3.0, coverages=(0.25,))
+    assert fit_at(drifting_builder(), strict, "2017-06", 1).chosen_["method"] == "count_12m"
 
 
 def test_backtest_report_has_per_origin_and_summary_rows_paired_differences_and_the_ceiling():
@@ -247,5 +272,29 @@ def test_backtest_report_has_per_origin_and_summary_rows_paired_differences_and_
     ceiling = five["count_1m"]["ceiling_pei"]
     assert 0.85 < ceiling < 1.0
     assert five["count_1m"]["pei_share"] == pytest.approx(1.0 / ceiling) and five["count_12m"]["pei_share"] == 0.0
+    # it is the oracle's expected PEI*, not a bound: every count_1m month (3 of the 6 method-months) is above it
+    (row,) = [r for r in report["ceiling"]["rows"] if r["slice"] == "25% area"]
+    assert report["ceiling"]["label"] == "expected PEI* of a long-run-rate oracle"
+    assert row["above"] == 0.5 and row["methods_above"] == ["count_1m"] and row["ceiling_pei_lo"] <= ceiling
     assert report["origins"] == ["2017-02", "2017-04", 3] and report["horizon"] == 1
     json.dumps(report)  # plain JSON: no NaN, no numpy scalars
+
+
+def test_the_better_of_two_simple_yardsticks_is_the_one_a_richer_candidate_must_beat():
+    from models.backtest import NestedChoice
+
+    # last year's count leads the long mean on every inner origin (a place that changed); the GLM
+    # beats the long mean but not the count by more than noise
+    rows = pd.DataFrame({"long_mean": [0.60, 0.62, 0.58, 0.61, 0.59, 0.60],
+                         "count_12m": [0.80, 0.82, 0.79, 0.81, 0.80, 0.80],
+                         "glm": [0.81, 0.80, 0.80, 0.82, 0.79, 0.81]})
+    nested = NestedChoice({"long_mean": None, "count_12m": None, "glm": None}, simple=2)
+    name, why, paired = nested.decide(rows)
+    assert name == "count_12m" and why.startswith("count_12m: count_12m led long_mean on 6 inner origins")
+    assert set(paired) == {"glm"} and paired["glm"]["mean_diff"] == pytest.approx(0.0017, abs=1e-4)
+    # with too few inner origins to judge, the first (the long-run mean) stands
+    assert nested.decide(rows.head(3))[0] == "long_mean"
+    # one simple yardstick (the old rule): the GLM clearly beats the long mean
+    assert NestedChoice({"long_mean": None, "glm": None}).decide(rows[["long_mean", "glm"]])[0] == "glm"
+    with pytest.raises(ValueError, match="simple must be between 1 and the 3 candidates"):
+        NestedChoice({"long_mean": None, "count_12m": None, "glm": None}, simple=4)

@@ -1,10 +1,10 @@
-"""The attainable ceiling on constructed places whose answer is known."""
+"""The long-run-rate oracle's expected PEI* on constructed places whose answer is known."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from models.ceiling import attainable_ceiling, long_run_rates, overdispersion, window_sums
+from models.ceiling import long_run_rates, oracle_ceiling, overdispersion, window_sums
 
 MONTHS = pd.date_range("2016-01-01", periods=24, freq="MS")
 
@@ -52,7 +52,7 @@ def test_ceiling_is_near_perfect_when_all_events_are_in_the_known_hot_places():
     # but for the tiny rate the shrinkage gives places never seen with an event (0.005 a month each)
     rates = np.r_[np.full(10, 4.0), np.zeros(90)]
     areas = pd.Series(1.0, index=[f"u{i}" for i in range(100)])
-    c = attainable_ceiling(panel_from(rates), areas, 1, coverages=(0.10,), top_n=(), n_sims=30, seed=0)
+    c = oracle_ceiling(panel_from(rates), areas, 1, coverages=(0.10,), top_n=(), n_sims=30, seed=0)
     row = c["rows"][0]
     assert row["ceiling_pei"] == pytest.approx(1.0, abs=0.005)
     assert row["ceiling_hit_rate"] == pytest.approx(1.0, abs=0.015)
@@ -62,7 +62,7 @@ def test_ceiling_of_places_that_do_not_differ_is_no_better_than_chance():
     # 100 equal places at one event a month each: the oracle knows nothing that helps
     areas = pd.Series(1.0, index=[f"u{i}" for i in range(100)])
     panel = pd.DataFrame(1.0, index=areas.index, columns=MONTHS)  # exactly equal long-run rates
-    c = attainable_ceiling(panel, areas, 1, coverages=(0.10,), top_n=(), n_sims=60, seed=0)
+    c = oracle_ceiling(panel, areas, 1, coverages=(0.10,), top_n=(), n_sims=60, seed=0)
     row = c["rows"][0]
     assert row["ceiling_hit_rate"] == pytest.approx(0.10, abs=0.01)
     # it catches ~10 of the ~100 events; the best 10 places in hindsight hold ~25
@@ -75,17 +75,33 @@ def test_more_noise_and_a_longer_horizon_move_the_ceiling_the_right_way():
     areas = pd.Series(1.0, index=[f"u{i}" for i in range(50)])
     panel = panel_from(rates, seed=3)
     kw = dict(coverages=(0.10,), top_n=(), n_sims=40, seed=0)
-    base = attainable_ceiling(panel, areas, 1, alpha=0.0, **kw)["rows"][0]["ceiling_pei"]
-    noisy = attainable_ceiling(panel, areas, 1, alpha=0.5, **kw)["rows"][0]["ceiling_pei"]
-    quarter = attainable_ceiling(panel, areas, 3, alpha=0.0, **kw)["rows"][0]["ceiling_pei"]
+    base = oracle_ceiling(panel, areas, 1, alpha=0.0, **kw)["rows"][0]["ceiling_pei"]
+    noisy = oracle_ceiling(panel, areas, 1, alpha=0.5, **kw)["rows"][0]["ceiling_pei"]
+    quarter = oracle_ceiling(panel, areas, 3, alpha=0.0, **kw)["rows"][0]["ceiling_pei"]
     assert noisy < base < quarter  # noise lowers it; three months of events are easier to rank
-    again = attainable_ceiling(panel, areas, 1, alpha=0.0, **kw)["rows"][0]["ceiling_pei"]
+    again = oracle_ceiling(panel, areas, 1, alpha=0.0, **kw)["rows"][0]["ceiling_pei"]
     assert again == base  # seeded
 
 
 def test_ceiling_validation():
     areas = pd.Series(1.0, index=["u0"])
     with pytest.raises(ValueError, match="horizon"):
-        attainable_ceiling(panel_from([1.0]), areas, 0)
+        oracle_ceiling(panel_from([1.0]), areas, 0)
     with pytest.raises(ValueError, match="no month 2030-01"):
-        attainable_ceiling(panel_from([1.0]), areas, 1, months=["2030-01"])
+        oracle_ceiling(panel_from([1.0]), areas, 1, months=["2030-01"])
+
+
+def test_at_a_small_slice_of_unequal_units_the_oracle_measures_packing_and_says_how_much_it_covers():
+    # a (2 km², 10 a month) is densest, then b (10 km², 30), then c, d, e (1 km², 2.5 each); 85 fillers.
+    # A 5% slice (5 of 100 km²) is a prefix: a, then b would overflow, so the oracle takes a alone
+    # (2% of the area, 10 a month) while n* packs a + c + d + e (17.5 a month) into the budget.
+    rates = np.r_[10.0, 30.0, 2.5, 2.5, 2.5, np.full(85, 0.05)]
+    areas = pd.Series(np.r_[2.0, 10.0, 1.0, 1.0, 1.0, np.ones(85)], index=[f"u{i}" for i in range(90)])
+    # seed 1: the estimated rates keep b denser than c, d and e, as the true ones are
+    c = oracle_ceiling(panel_from(rates, seed=1), areas, 1, coverages=(0.05,), top_n=(), alpha=0.0,
+                       n_sims=200, seed=0)
+    (row,) = c["rows"]
+    assert c["label"] == "expected PEI* of a long-run-rate oracle"
+    assert row["oracle_area_share"] == pytest.approx(0.02)
+    # about 10 / 17.5: far below what knowing the rates would give with a better packing
+    assert 0.5 < row["ceiling_pei"] < 0.65 and row["ceiling_pei_lo"] < row["ceiling_pei"] < row["ceiling_pei_hi"]

@@ -87,7 +87,7 @@ def test_the_page_shows_the_numbers_of_the_series(toy):
     assert area["change"] == f"{100 * (after / before - 1):+.0f}%"
     headline = ctx["figures"][0]
     assert headline["value"] == f"{ev.estimates['did']['change_pct']:+.0f}%"
-    assert ctx["verdict"].startswith("Serious violence in the area fell")
+    assert ctx["verdict"].startswith("Reduced. Serious violence in the area fell")
 
 
 def test_write_evaluation_writes_the_four_files(toy, tmp_path):
@@ -102,4 +102,5 @@ def test_write_evaluation_writes_the_four_files(toy, tmp_path):
     assert list(series.columns[:4]) == ["month", "period", "area", "buffer"]
     assert series["area"].sum() == panel.loc[["c00", "c01"]].sum().sum()
     html = written.paths["html"].read_text()
+    assert 'id="event-study"' in html and series["effect_pct"].notna().sum() == 30 - 9  # all but the reference half
     assert "Did it work? c00 and 1 more" in html and ev.estimates["verdict"].split(" (")[0] in html

@@ -6,8 +6,10 @@ SUMMARY = [
     {"method": "nested", "slice": "5% area", "pei": 0.70, "hit_rate": 0.30, "pai": 6.0},
     {"method": "count_12m", "slice": "5% area", "pei": 0.68, "hit_rate": 0.29, "pai": 5.8},
 ]
-CEILING = {"rows": [{"slice": "5% area", "ceiling_pei": 0.72, "ceiling_hit_rate": 0.32}], "alpha": 0.08,
-           "n_sims": 200, "seed": 0}
+CEILING = {"label": "expected PEI* of a long-run-rate oracle",
+           "rows": [{"slice": "5% area", "ceiling_pei": 0.72, "ceiling_pei_lo": 0.65, "ceiling_pei_hi": 0.79,
+                     "ceiling_hit_rate": 0.32, "above": 0.4, "above_hi": 0.05, "methods_above": []}],
+           "alpha": 0.08, "n_sims": 200, "seed": 0}
 
 
 def paired(lo, hi, mean=0.01):
@@ -28,13 +30,13 @@ def test_verdict_follows_the_paired_interval():
     assert verdict([], SUMMARY, method="nested").startswith("No backtest against last year's counts")
 
 
-def test_ceiling_sentence_gives_the_share_of_the_attainable():
+def test_ceiling_sentence_names_the_oracle_its_interval_and_how_often_methods_beat_it():
     text = ceiling_sentence(SUMMARY, CEILING, method="nested")
-    assert text.startswith("PEI* 0.70 of an attainable ~0.72 (97% of the ceiling)")
-    assert "hit rate 0.30 of an attainable ~0.32" in text
-    assert ceiling_sentence(SUMMARY, None, method="nested") == "No attainable ceiling was estimated."
-    above = ceiling_sentence([{**SUMMARY[0], "pei": 0.73}], CEILING, method="nested")
-    assert above.startswith("PEI* 0.73, at the attainable ~0.72 (101% of the ceiling): as good as knowing")
+    assert text.startswith("PEI* 0.70 against 0.72, the expected PEI* of a long-run-rate oracle (97%; its simulation "
+                           "interval 0.65-0.79; 40% of the methods' months scored above it)")
+    assert "hit rate 0.30 against the oracle's 0.32" in text and "a yardstick, not a bound" in text
+    assert "attainable" not in text
+    assert ceiling_sentence(SUMMARY, None, method="nested") == "No long-run-rate oracle was simulated."
 
 
 def test_card_opens_with_the_verdict_and_the_ceiling():
@@ -49,7 +51,9 @@ def test_card_opens_with_the_verdict_and_the_ceiling():
     sections = [line for line in md.splitlines() if line.startswith("## ")]
     assert sections[0] == "## Verdict"
     first = md.split("## Verdict", 1)[1].split("## ", 1)[0]
-    assert "No better than last year's counts at this scale" in first and "of an attainable ~0.72" in first
+    assert "No better than last year's counts at this scale" in first and "against 0.72, the expected PEI*" in first
+    # the oracle per slice, with its interval and how often methods scored above it
+    assert "| 5% area | 0.72 | 0.65 | 0.79 | 0.4 | 0.05 |" in md
     assert "Chosen by a backtest on earlier origins only (nested): glm" in md and "glm 0.730" in md
     assert "pooled over the forecasts made at 12 origins" in md and "ratio_hi" in md
     assert "No better than last year&#x27;s counts" in page
@@ -63,5 +67,8 @@ def test_backtest_text_prints_paired_differences_and_the_ceiling():
     lines = backtest_text(report)
     assert lines[0].startswith("grid250, horizon 3 (next quarter), origins 2017-01..2018-04 (16)")
     assert any("nested      *  5% area: +0.0100 [+0.0020, +0.0180]  12/5/1" in line for line in lines)
-    assert any(line.startswith("attainable ceiling of PEI*: 5% area 0.720") for line in lines)
+    assert any(line.startswith("expected PEI* of a long-run-rate oracle (95% simulation interval): "
+                               "5% area 0.720 [0.650, 0.790]") for line in lines)
+    assert "  method-months above it (above its interval): 5% area 40% (5%); methods whose mean is above it: " \
+           "5% area none" in lines
     assert any(line.startswith("verdict: Better than last year's counts") for line in lines)

@@ -105,8 +105,38 @@ def test_a_thin_month_stops_a_run_before_anything_is_written(tmp_path):
     assert result.exit_code == 2, result.output
     line = result.output.strip().splitlines()[-1]
     assert "too few events in 2016-08 (2 where about 40 is usual)" in line
-    assert "the latest usable cutoff is 2016-08" in line
+    # 2016-01..07 is too short to stand on (a cutoff needs 9 complete months when the data begin in its window)
+    assert "no cutoff has even 9 complete months in a row before it" in line
     assert not (tmp_path / "out" / "models").exists() and not (tmp_path / "out" / "runs").exists()
+
+
+def test_30_months_of_points_with_a_thin_early_month_backtest_run_and_train_with_default_options(tmp_path):
+    months = [f"{m:%Y-%m}" for m in pd.date_range("2016-01-01", "2018-06-01", freq="MS")]
+    data = monthly_data(tmp_path / "data", months, rows_per_month=12, thin={"2016-03": 1})
+    result = invoke(tmp_path, "backtest", "--data", str(data), "--units", "grid250")
+    assert result.exit_code == 0, result.output
+    # the thin month is named once, with the origins it removed; the rest are the last usable ones
+    notes = [line for line in result.output.splitlines() if line.startswith("origins:")]
+    assert notes == ["origins: 2016-03 is thin (1 events where about 12 is usual): origins 2017-01..2017-03 left out"]
+    assert "15 origins (2017-04..2018-06)" in result.output
+    for command in ("run", "train"):
+        result = invoke(tmp_path, command, "--data", str(data), "--units", "grid250")
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "runs").is_dir() and len(list((tmp_path / "out" / "models").iterdir())) >= 2
+
+
+def test_12_months_backtest_on_a_shortened_window_said_so_and_6_months_refuse_in_one_line(tmp_path):
+    data = monthly_data(tmp_path / "year", MONTHS[:12], rows_per_month=12)
+    result = invoke(tmp_path, "backtest", "--data", str(data), "--units", "lsoa2011", "--method", "long_mean")
+    assert result.exit_code == 0, result.output
+    assert ("origins: window shortened: origins 2016-08..2016-12 have 7..11 months of history, not 12 "
+            "(the complete data begin 2016-01)") in result.output
+    data = monthly_data(tmp_path / "half", MONTHS[:6], rows_per_month=12)
+    result = invoke(tmp_path, "backtest", "--data", str(data), "--units", "lsoa2011", "--method", "long_mean")
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()[-1:]
+    assert line.startswith("error: no backtest origin has 7 complete months of history and 1 complete month(s) "
+                           "after it (at least 8 complete months in a row); the complete months are 2016-01..2016-06")
 
 
 @pytest.mark.realdata

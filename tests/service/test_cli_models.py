@@ -70,7 +70,7 @@ def test_backtest_prints_paired_differences_and_writes_per_origin_rows(env, tmp_
     assert len(five) == 3 and all(0 <= r["pei"] <= 1 and r["horizon"] == 3 and r["ceiling_pei"] for r in five)
     assert {(p["method"], p["slice"]) for p in doc["paired"]} >= {("nested", "5% area"), ("long_mean", "5% area")}
     assert doc["ceiling"]["horizon"] == 3 and len(doc["ceiling"]["rows"]) == 5
-    assert "nested      *  5% area:" in result.output and "attainable ceiling of PEI*" in result.output
+    assert "nested      *  5% area:" in result.output and "expected PEI* of a long-run-rate oracle (95% simulation interval): 1% area" in result.output
     assert "verdict: " in result.output and "(lsoa2011, next quarter)" in result.output
 
 

@@ -79,6 +79,9 @@ def test_the_second_run_scores_the_first_run_s_forecast_as_a_hand_computation_do
     assert json.loads((first / "run.json").read_text())["ledger"]["recent"] == []
     html = (second / "briefing.html").read_text()
     assert "How the last forecast did:</b> the lsoa2021 forecast for 2024-07" in html
+    # the second run's model card quotes the scored forecast beside its backtest
+    card = (tmp / "out" / "models" / meta["model_version"] / "card.md").read_text()
+    assert "## Issued forecasts, scored" in card and "| 1 | 1 | 2024-07..2024-07 |" in card
 
 
 def test_svrisk_ledger_prints_the_record_and_json(two_runs):
