@@ -45,10 +45,9 @@ from features.scale import event_sums as local_event_sums
 from features.sources.loaders.crime import thin_counts
 from features.sources.memstore import as_store
 from features.sources.taxonomy import load_taxonomy
+from features.targets import TARGET_GROUPS
 
 WINDOWS = (1, 3, 6, 12)
-TARGET_GROUPS = ("violence", "robbery", "sexual")
-"""The default target: victim-reported serious violence (never police-generated counts)."""
 AREA_TABLE_SCHEMES = ("met_annual",)
 """Taxonomy schemes used only for area count tables, whose groups are not event groups."""
 EVENT_COLUMNS = ("month", "group", "harm")

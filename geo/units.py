@@ -13,8 +13,6 @@ event locations (:func:`geo.grid.auto_cell_size`).
 
 from __future__ import annotations
 
-import re
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -23,6 +21,7 @@ from libpysal.graph import Graph
 from scipy.spatial import cKDTree
 
 from geo.crs import WORKING_CRS, check_crs
+from geo.editions import cell_edition
 from geo.grid import make_grid, make_hex_grid
 
 GRAPH_KINDS = ("queen", "knn", "band")
@@ -30,8 +29,6 @@ QUEEN_SNAP_M = 1.0
 """Polygons closer than this (metres) are queen neighbours: generalised boundaries leave slivers."""
 BAND_TOLERANCE_M = 1e-6
 """A unit exactly at the band distance is inside it (float noise cannot drop it)."""
-_CELLS = re.compile(r"^(grid|hex)(\d+(?:\.\d+)?)?$")
-CELL_PREFIXES = {"grid": "square", "hex": "hexagon"}
 
 
 class UnitSet:
@@ -327,24 +324,3 @@ def grid_units(area: gpd.GeoSeries, edition: str, knn: int = 8, distance_band_m:
     make = make_hex_grid if shape == "hexagon" else make_grid
     info = {"cell_shape": shape, "cell_size_m": size, **(meta or {})}
     return UnitSet(make(area, size), edition, knn=knn, distance_band_m=distance_band_m, meta=info)
-
-
-def cell_edition(edition: str) -> tuple[str, float | None] | None:
-    """``(shape, size_m)`` of a cell edition (size None when chosen from the data), None otherwise.
-
-    >>> cell_edition("grid250"), cell_edition("hex"), cell_edition("lsoa2011")
-    (('square', 250.0), ('hexagon', None), None)
-    """
-    m = _CELLS.match(edition)
-    if not m:
-        return None
-    size = float(m.group(2)) if m.group(2) else None
-    if size is not None and size <= 0:
-        raise ValueError(f"{edition!r}: a grid's cells must be more than 0 m wide, e.g. {m.group(1)}250")
-    return CELL_PREFIXES[m.group(1)], size
-
-
-def grid_size(edition: str) -> float | None:
-    """Cell size in metres of a ``grid<metres>`` or ``hex<metres>`` edition, None otherwise."""
-    cell = cell_edition(edition)
-    return cell[1] if cell else None

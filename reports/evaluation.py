@@ -124,7 +124,7 @@ def parse_area(text: str, runs_dir, run: str | None = None) -> AreaSpec:
     m = RUN_AREA.match(text)
     if m:
         run_id = m.group("run") or run
-        run_dir = Path(runs_dir) / run_id if run_id else latest_run_dir(runs_dir)
+        run_dir = Path(runs_dir) / run_id if run_id and run_id != "latest" else latest_run_dir(runs_dir)
         loaded = load_run(run_dir)
         areas = loaded.tables.get("areas")
         if areas is None:

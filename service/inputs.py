@@ -1,10 +1,12 @@
-"""Checks on what a person asks a run for: unit set, cutoff, model version, method.
+"""Checks on what a person asks a run for: data folder, unit set, cutoff, model version, method.
 
 The CLI, the API's jobs and its evaluations all call :func:`check_options` before any work
 starts or anything is queued, so a value the command line refuses is refused over HTTP too
 (422), with the same words. Each check returns the clean value or raises ``ValueError``
 naming the option, the value (shortened to 40 characters) and what it accepts; none of
-them names a server path.
+them names a server path (but :func:`check_data_dir`, whose folder the caller named). They
+import nothing heavy, so the command line refuses a wrong value in about the time of
+``svrisk --help`` (``benchmarks/cli_start.py``), before the pipeline is loaded.
 
 Examples
 --------
@@ -21,10 +23,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from features.months import label, month
-from geo.units import grid_size
-from models.backtest import default_methods
+from features.sources.fingerprint import data_files
+from geo.editions import boundary_year, cell_edition, grid_size
 from models.registry import list_versions
 from service.settings import Settings
 
@@ -47,8 +50,21 @@ def shown(value, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 5] + "...'" + f"({len(text)} chars)"
 
 
+def check_data_dir(data) -> Path:
+    """``data`` if it is a folder that holds files; else one clear error."""
+    data = Path(data)
+    if not data.exists():
+        raise FileNotFoundError(f"data folder {data} not found")
+    if not data.is_dir():
+        raise ValueError(f"{data} is not a folder: --data takes the folder holding the input files")
+    if not data_files(data):
+        raise ValueError(f"data folder {data} is empty: it holds no input files")
+    return data
+
+
 def check_units(value, settings: Settings) -> str:
-    """A unit-set name: letters and digits only; a grid no finer than ``units.grid_min_m``.
+    """A unit-set name: a boundary edition (``lsoa``/``ward`` and a year not in the future, or
+    ``borough``) or cells (:mod:`geo.editions`); a grid no finer than ``units.grid_min_m``.
 
     This is the check made before any data is read (a job is refused with 422 before it is
     queued); building the units then bounds a grid's cells over the study area
@@ -57,6 +73,11 @@ def check_units(value, settings: Settings) -> str:
     if not isinstance(value, str) or not UNITS_NAME.fullmatch(value):
         raise ValueError(f"units: {shown(value)} is not a unit set name (a boundary edition such as "
                          "lsoa2011 or ward2022, or cells such as grid250 or hex300)")
+    year, this_year = boundary_year(value), dt.date.today().year
+    if (cell_edition(value) is None and value != "borough") and (year is None or year > this_year):
+        raise ValueError(f"units: {shown(value)} is not a unit set: a boundary edition is lsoa or ward and its "
+                         f"year (no later than {this_year}, e.g. lsoa2011, ward2022) or borough; cells are "
+                         "grid<metres> or hex<metres> (e.g. grid250, hex300), or grid / hex alone")
     size = grid_size(value)
     if size is not None and size < settings.units.grid_min_m:
         raise ValueError(f"units: {value!r} asks for {size:g} m cells; grids may be no finer than "
@@ -100,6 +121,8 @@ def check_model(value, settings: Settings) -> str:
 
 def check_method(value, settings: Settings) -> str:
     """A method that can be trained (see :func:`models.backtest.default_methods`)."""
+    from models.backtest import default_methods  # import here: heavy (sklearn, xgboost)
+
     fittable = sorted(k for k, v in default_methods(seed=settings.model.seed).items() if hasattr(v, "fit"))
     if not isinstance(value, str) or value not in fittable:
         raise ValueError(f"method: {shown(value)} cannot be trained; choose one of {fittable}")
@@ -157,5 +180,5 @@ def check_options(options: Mapping | None, settings: Settings, allowed: Iterable
     return out
 
 
-__all__ = ["CHECKS", "check_cutoff", "check_method", "check_model", "check_month", "check_options",
+__all__ = ["CHECKS", "check_cutoff", "check_data_dir", "check_method", "check_model", "check_month", "check_options",
            "check_units", "shown"]

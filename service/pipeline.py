@@ -20,7 +20,7 @@ from features.areas import choose_source
 from features.build import FeatureBuilder, features_to_files
 from features.demo.borough import generate_demo
 from features.months import label, month
-from features.sources.fingerprint import changes, data_files
+from features.sources.fingerprint import changes
 from features.sources.ingest import data_hashes, ingest
 from features.sources.loaders.context import IngestOptions
 from features.sources.store import REPORT_NAME, STORE_VERSION, Store
@@ -48,10 +48,20 @@ from models.interventions import (
 from models.ledger import Ledger, LedgerError, running_record
 from models.lifecycle import REFERENCE, train
 from models.ranking import DEFAULT_METHOD
-from reports.evaluation import area_wards, evaluation_id, parse_area, write_evaluation, write_plan
+from reports.evaluation import (
+    RUN_AREA,
+    AreaSpec,
+    area_wards,
+    evaluation_id,
+    parse_area,
+    write_evaluation,
+    write_plan,
+)
 from reports.layers import write_gpkg
 from reports.model_card import card_documents
 from service.engine import Engine
+from service.inputs import check_data_dir
+from service.publish import run_for_areas
 from service.settings import Settings
 
 Progress = Callable[[str], None]
@@ -71,18 +81,6 @@ def data_dir_for(settings: Settings, progress: Progress | None = None) -> Path:
     if progress:
         progress(f"demo borough (seed {settings.demo_seed}) -> {target}")
     return Path(generate_demo(target, seed=settings.demo_seed))
-
-
-def check_data_dir(data) -> Path:
-    """``data`` if it is a folder that holds files; else one clear error."""
-    data = Path(data)
-    if not data.exists():
-        raise FileNotFoundError(f"data folder {data} not found")
-    if not data.is_dir():
-        raise ValueError(f"{data} is not a folder: --data takes the folder holding the input files")
-    if not data_files(data):
-        raise ValueError(f"data folder {data} is empty: it holds no input files")
-    return data
 
 
 def default_store_dir(settings: Settings, data: Path) -> Path:
@@ -395,6 +393,24 @@ def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None =
                  estimator_for=on_engine, documents=card_documents)
 
 
+def area_spec(settings: Settings, area: str, run: str | None = None) -> tuple[AreaSpec, str | None]:
+    """What ``--area`` names (:func:`reports.evaluation.parse_area`), a run's area read from the
+    run ``run`` names, else the published one (:func:`service.publish.run_for_areas`).
+
+    Returns the area and, for a run's area, which run it came from and why:
+    ``"area A1 of run <id> (published)"`` (None for a polygon or unit ids).
+    """
+    chosen, how = run_for_areas(settings.runs_dir, run)
+    named = RUN_AREA.match((area or "").strip())
+    if named and named.group("run"):
+        how = "named in --area"
+    spec = parse_area(area, settings.runs_dir, chosen)
+    if spec.kind != "run_area":
+        return spec, None
+    run_id, area_id = spec.source.rsplit("/", 1)
+    return spec, f"area {area_id} of run {run_id} ({how})"
+
+
 def outcome(fb, groups: str | None, weight: str) -> tuple[list[str], str]:
     """The taxonomy groups an evaluation counts (``groups`` comma-separated, default the target) and its name.
 
@@ -417,10 +433,11 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
                   weight: str = "count", also: list[str] | None = None):
     """Evaluate an intervention area from ``start``; write summary (HTML, PDF), series and estimates.
 
-    ``area`` is a polygon file, a run's area (``A1`` in the latest run or ``run``, or
-    ``<run_id>/A1``) or unit ids (see :func:`reports.evaluation.parse_area`). ``groups``
-    (comma-separated taxonomy groups, default the target groups) and ``weight`` ("count"
-    or "harm") choose the outcome. ``also``: other areas that started at other months,
+    ``area`` is a polygon file, a run's area (``A1`` in the published run or ``run``, a
+    run id or ``"latest"``, or ``<run_id>/A1``) or unit ids (see :func:`area_spec`); which
+    run an area came from is said in a progress line and in the evaluation's ``area_run``.
+    ``groups`` (comma-separated taxonomy groups, default the target groups) and ``weight``
+    ("count" or "harm") choose the outcome. ``also``: other areas that started at other months,
     ``AREA@YYYY-MM`` each; with them the areas together are evaluated as a staggered
     adoption (``estimates["staggered"]``, :func:`models.interventions.staggered_areas`).
     Returns the evaluation and the written files (:class:`reports.evaluation.Written`).
@@ -428,7 +445,9 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
     from service.run import area_name, latest_wards  # import here: service.run imports this module
 
     start, end = label(start), label(end) if end is not None else None  # a bad month fails before any work
-    spec = parse_area(area, settings.runs_dir, run)
+    spec, area_run = area_spec(settings, area, run)
+    if progress and area_run:
+        progress(area_run)
     store, fb = feature_builder(settings, spec.units_edition(units, settings.units.default), store_dir, progress,
                                 cutoff=start)
     if progress:
@@ -446,7 +465,7 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
             name, sep, when = text.rpartition("@")
             if not sep or not name:
                 raise ValueError(f"--also {text!r}: give AREA@YYYY-MM (an area and the month it started)")
-            other = parse_area(name, settings.runs_dir, run)
+            other, _ = area_spec(settings, name, run)
             areas.append((other.unit_ids_in(fb.units), label(when)))
         try:
             ev.estimates["staggered"] = staggered_areas(
@@ -458,7 +477,8 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
     meta = {"evaluation_id": evaluation or evaluation_id(spec, start, created),
             "created": created.isoformat(timespec="seconds"), "area_name": area_name(store),
             "offences": f"{offences} (" + ", ".join(chosen) + ")", "seed": settings.model.seed,
-            "data_period": f"{fb.months[0]:%Y-%m}/{fb.months[-1]:%Y-%m}", "store": str(store.root)}
+            "data_period": f"{fb.months[0]:%Y-%m}/{fb.months[-1]:%Y-%m}", "store": str(store.root),
+            **({"area_run": area_run} if area_run else {})}
     folder = Path(out_dir) if out_dir is not None else settings.out_dir / "evaluations" / meta["evaluation_id"]
     return ev, write_evaluation(ev, folder, spec, fb.units, meta=meta)
 
@@ -475,7 +495,9 @@ def plan_step(settings: Settings, area: str, months: int, *, before: str | None 
     from service.run import area_name, latest_wards  # import here: service.run imports this module
 
     before = label(before) if before is not None else None
-    spec = parse_area(area, settings.runs_dir, run)
+    spec, area_run = area_spec(settings, area, run)
+    if progress and area_run:
+        progress(area_run)
     store, fb = feature_builder(settings, spec.units_edition(units, settings.units.default), store_dir, progress,
                                 cutoff=before)
     area_ids = spec.unit_ids_in(fb.units)
@@ -488,6 +510,7 @@ def plan_step(settings: Settings, area: str, months: int, *, before: str | None 
     created = datetime.now(UTC)
     meta = {"evaluation_id": "plan-" + evaluation_id(spec, plan["months_before"][-1], created),
             "created": created.isoformat(timespec="seconds"), "area_name": area_name(store),
-            "offences": f"{offences} (" + ", ".join(chosen) + ")", "store": str(store.root)}
+            "offences": f"{offences} (" + ", ".join(chosen) + ")", "store": str(store.root),
+            **({"area_run": area_run} if area_run else {})}
     folder = Path(out_dir) if out_dir is not None else settings.out_dir / "evaluations" / meta["evaluation_id"]
     return plan, write_plan(plan, folder, spec, meta=meta)

@@ -114,6 +114,22 @@ def published(runs_dir) -> dict | None:
     return record
 
 
+def run_for_areas(runs_dir, run: str | None = None) -> tuple[str, str]:
+    """The run whose areas a command reads (``--area A1``), and how it was chosen.
+
+    ``run`` names one: a run id, or ``"latest"`` for the newest run. By default it is the
+    published run, the one GIS clients, the map and the briefing show, so "A1" is the A1
+    the tasking meeting saw; with nothing published, the latest. Returns ``(run, how)``:
+    a run id or ``"latest"``, and a few words for ``area A1 of run <id> (<how>)``.
+    """
+    if run is not None:
+        return run, "the latest" if run == "latest" else "chosen"
+    record = published(runs_dir)
+    if record is None or not (Path(runs_dir) / record["run_id"] / "run.json").is_file():
+        return "latest", "the latest; no run is published"
+    return record["run_id"], "published, a demo run" if record.get("demo") else "published"
+
+
 def _is_demo(run_folder: Path) -> bool:
     try:
         return bool(json.loads((run_folder / "run.json").read_text()).get("demo", False))
@@ -155,4 +171,4 @@ def auto_publish(runs_dir, run_id: str, *, demo: bool) -> dict | None:
 
 
 __all__ = ["PARTIAL", "PUBLISHED", "auto_publish", "complete_run", "is_demo_store", "publish", "published",
-           "stage_run"]
+           "run_for_areas", "stage_run"]

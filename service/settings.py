@@ -20,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from features.build import TARGET_GROUPS
+from features.targets import TARGET_GROUPS
 
 
 class IngestSettings(BaseModel):

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from features.sources.fetch import FetchOptions
 from features.sources.update import Endpoints, PoliceRate, update_folder
-from service.pipeline import Progress, check_data_dir, ingest_options
+from service.inputs import check_data_dir
+from service.pipeline import Progress, ingest_options
 from service.run import make_run
 from service.settings import Settings
 

@@ -42,7 +42,7 @@ class EvaluationRequest(BaseModel):
                       max_length=4000)
     start: str = Field(..., description="YYYY-MM: first month of the intervention.", pattern=r"^\d{4}-\d{2}$")
     end: str | None = Field(None, description="YYYY-MM: last month evaluated.", pattern=r"^\d{4}-\d{2}$")
-    run: str | None = Field(None, description="Run whose area `area` names (default: the latest).",
+    run: str | None = Field(None, description="Run whose area `area` names, or 'latest' (default: the published run).",
                             pattern=EVALUATION_ID.pattern)
     units: str | None = Field(None, description="Unit set for unit ids (default: the settings').")
     buffer_m: float = Field(DEFAULT_BUFFER_M, ge=0, le=5000)

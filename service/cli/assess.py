@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from service.assess import assess_step
 from service.cli.common import progress, settings_for, user_errors
 
 app = typer.Typer()
@@ -29,6 +28,8 @@ def assess_command(
     """Write the needs assessment's evidence pack: profile, trends, spatial distribution, comparison,
     risk and protective factors, monitoring KPIs."""
     settings = settings_for(data)
+    from service.assess import assess_step  # import here: heavy, after the checks
+
     a, paths = assess_step(settings, compare_dir=compare, period_end=period_end, baseline=baseline, out_dir=out,
                            store_dir=store, pdf=pdf, progress=progress)
     typer.echo(f"{a.area_name}: 12 months to {a.period_end} ({a.meta['period']}), source {a.meta['trend_source']}")

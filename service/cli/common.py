@@ -1,4 +1,9 @@
-"""Shared CLI plumbing: settings from options, and user errors as one clear line."""
+"""Shared CLI plumbing: settings from options, and user errors as one clear line.
+
+Every command module imports only what its argument checks need (:mod:`service.inputs`,
+the settings); the pipeline, models and geometry libraries are imported inside the command,
+after the checks, so a wrong value is refused in a second or two, before any progress line.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,7 @@ from pathlib import Path
 
 import typer
 
-from features.sources.readers import DataError
-from service.inputs import check_options
-from service.pipeline import check_data_dir
+from service.inputs import check_data_dir, check_options
 from service.settings import Settings, get_settings
 
 UNITS_HELP = ("lsoa2011, lsoa2021, ward2018, ward2022, grid<metres> (squares), hex<metres> (hexagons), "
@@ -22,15 +25,15 @@ UNITS_DEFAULT_HELP = UNITS_HELP.removesuffix(".") + " (default: settings units.d
 def user_errors(func: Callable) -> Callable:
     """Turn user-side failures into ``error: <file>: <what>`` on stderr and exit code 2, no traceback.
 
-    User-side: bad input (:class:`DataError`, ``ValueError``, an unknown key), and what the
-    operating system refuses (missing files, permissions, a full disk, a read-only folder).
+    User-side: bad input (``ValueError``, which :class:`features.sources.readers.DataError`
+    is, an unknown key), and what the operating system refuses (missing files, permissions, a full disk, a read-only folder).
     """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (DataError, ValueError) as exc:
+        except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         except OSError as exc:

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from features.demo.borough import generate_demo
-from features.demo.scale import generate_scaled
 from service.cli.common import progress, settings_for, user_errors
 
 app = typer.Typer()
@@ -25,6 +23,9 @@ def demo_command(
     settings = settings_for()
     target = out or settings.demo_dir
     seed = settings.demo_seed if seed is None else seed
+    from features.demo.borough import generate_demo  # import here: heavy, after the checks
+    from features.demo.scale import generate_scaled  # import here: heavy, after the checks
+
     if boroughs == 1:
         path = generate_demo(target, seed=seed, months=12 * years)
     else:

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import typer
 
-from models.interventions import DEFAULT_BUFFER_M, DEFAULT_PLACEBOS, DEFAULT_PRE_MONTHS
 from service.cli.common import progress, settings_for, user_errors
 from service.inputs import check_options
-from service.pipeline import evaluate_step, plan_step
 
 app = typer.Typer()
 
@@ -26,12 +24,16 @@ def evaluate_command(
     months: int = typer.Option(12, "--months", help="With --plan: how many months the intervention will run."),
     end: str = typer.Option(None, "--end", help="YYYY-MM: the last month evaluated (default: the last "
                             "month before the data's next gap)."),
-    run: str = typer.Option(None, "--run", help="Run whose area --area names (default: the latest run)."),
+    run: str = typer.Option(None, "--run", help="Run whose area --area names: a run id, or latest (default: the "
+                            "published run, the one GIS, the map and the briefing show; the latest if none is)."),
     units: str = typer.Option(None, "--units", help="Unit set for a polygon or unit ids (default: "
                               "settings units.default; a run's area uses the run's)."),
-    buffer_m: float = typer.Option(DEFAULT_BUFFER_M, "--buffer", help="Width of the buffer ring in metres."),
-    pre_months: int = typer.Option(DEFAULT_PRE_MONTHS, "--pre-months", help="Months before the start to compare with."),
-    placebos: int = typer.Option(DEFAULT_PLACEBOS, "--placebos", help="Placebo areas for the synthetic control's test."),
+    # Defaults None: the evaluation's own (models.interventions.DEFAULT_*), not loaded for --help.
+    buffer_m: float = typer.Option(None, "--buffer", help="Width of the buffer ring in metres (default: 400)."),
+    pre_months: int = typer.Option(None, "--pre-months", help="Months before the start to compare with "
+                                   "(default: 24)."),
+    placebos: int = typer.Option(None, "--placebos", help="Placebo areas for the synthetic control's test "
+                                 "(default: 99)."),
     groups: str = typer.Option(None, "--groups", help="Comma-separated offence groups of the taxonomy to count "
                                "(default: the serious violence groups), e.g. robbery."),
     weight: str = typer.Option("count", "--weight", help="count, or harm (each event weighted by its harm)."),
@@ -50,10 +52,12 @@ def evaluate_command(
     checked = check_options({"units": units, "start": start, "end": end}, settings, ("units", "start", "end"),
                             what="options")
     start, end, units = checked.get("start"), checked.get("end"), checked.get("units")
+    from service.pipeline import evaluate_step, plan_step  # import here: heavy, after the checks
+
+    given = {k: v for k, v in {"buffer_m": buffer_m, "pre_months": pre_months}.items() if v is not None}
     if plan:
-        planned, written = plan_step(settings, area, months, before=start, run=run, units=units, buffer_m=buffer_m,
-                                     pre_months=pre_months, store_dir=store, out_dir=out, progress=progress,
-                                     groups=groups, weight=weight)
+        planned, written = plan_step(settings, area, months, before=start, run=run, units=units, store_dir=store,
+                                     out_dir=out, progress=progress, groups=groups, weight=weight, **given)
         power = ", ".join(f"{k}: {100 * v:.0f}%" for k, v in planned["power"].items())
         typer.echo(f"minimum detectable effect over {months} months: {100 * planned['mde']:.0f}% "
                    f"(power {power}; {planned['area_per_month']:.1f} events a month in the area)")
@@ -64,9 +68,10 @@ def evaluate_command(
     if start is None:
         raise typer.BadParameter("give --start YYYY-MM (the first month of the intervention), or --plan",
                                  param_hint="--start")
-    ev, written = evaluate_step(settings, area, start, end, run=run, units=units, buffer_m=buffer_m,
-                                pre_months=pre_months, placebos=placebos, store_dir=store, out_dir=out,
-                                progress=progress, groups=groups, weight=weight, also=also)
+    if placebos is not None:
+        given["placebos"] = placebos
+    ev, written = evaluate_step(settings, area, start, end, run=run, units=units, store_dir=store, out_dir=out,
+                                progress=progress, groups=groups, weight=weight, also=also, **given)
     typer.echo(ev.estimates["verdict"])
     st = ev.estimates.get("staggered")
     if st:

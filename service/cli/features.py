@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from service.cli.common import UNITS_HELP, progress, run_options, settings_for, user_errors
-from service.pipeline import features_step
 
 app = typer.Typer()
 
@@ -24,6 +23,8 @@ def features_command(
     """Build the feature matrix for UNITS as of CUTOFF and write it (GeoParquet) with its dictionary."""
     settings = settings_for(data)
     units, cutoff = run_options(settings, units, cutoff)
+    from service.pipeline import features_step  # import here: heavy, after the checks
+
     paths = features_step(settings, units, cutoff, store_dir=store, out_dir=out, progress=progress)
     for name, path in paths.items():
         typer.echo(f"{name}: {path}")

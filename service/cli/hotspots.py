@@ -6,9 +6,7 @@ from pathlib import Path
 
 import typer
 
-from models.hotspots.analysis import summary_lines
 from service.cli.common import UNITS_HELP, progress, run_options, settings_for, user_errors
-from service.pipeline import hotspots_step
 
 app = typer.Typer()
 
@@ -33,6 +31,9 @@ def hotspots_command(
     """Where serious violence concentrates beyond chance, and whether it is new, persistent or fading."""
     settings = settings_for(data)
     units, cutoff = run_options(settings, units, cutoff)
+    from models.hotspots.analysis import summary_lines  # import here: heavy, after the checks
+    from service.pipeline import hotspots_step  # import here: heavy, after the checks
+
     result, paths = hotspots_step(settings, units, cutoff, store_dir=store, out_dir=out, progress=progress,
                                   neighbourhood=neighbourhood, band_m=band, min_neighbours=min_neighbours,
                                   inference=inference)

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from service.cli.common import progress, settings_for, user_errors
-from service.pipeline import ingest_step
 
 app = typer.Typer()
 
@@ -24,6 +23,8 @@ def ingest_command(
     settings = settings_for(data)
     if keep_going:
         settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"keep_going": True})})
+    from service.pipeline import ingest_step  # import here: heavy, after the checks
+
     report, store_dir = ingest_step(settings, store_dir=out, progress=progress)
     print_report(report)
     typer.echo(f"store written to {store_dir}")

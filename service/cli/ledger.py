@@ -7,9 +7,7 @@ from pathlib import Path
 
 import typer
 
-from models.ledger import Ledger, record, running_record
 from service.cli.common import settings_for, user_errors
-from service.pipeline import data_dir_for, default_store_dir
 
 app = typer.Typer()
 
@@ -22,7 +20,11 @@ def ledger_command(
 ) -> None:
     """The forecast ledger of DATA: per units and horizon, scored forecasts against the 12-month count."""
     settings = settings_for(data)
-    folder = settings.out_dir / "ledger" / default_store_dir(settings, data_dir_for(settings)).name  # as ledger_dir
+    from models.ledger import Ledger, record, running_record  # import here: heavy, after the checks
+    from service import pipeline  # import here: heavy, after the checks
+
+    # as ledger_dir
+    folder = settings.out_dir / "ledger" / pipeline.default_store_dir(settings, pipeline.data_dir_for(settings)).name
     ledger = Ledger(folder)
     entries = ledger.entries()
     running = running_record(ledger)

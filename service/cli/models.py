@@ -8,11 +8,8 @@ from pathlib import Path
 import typer
 
 from features.months import label, months_between
-from reports.model_card import backtest_text
 from service.cli.common import UNITS_DEFAULT_HELP, progress, run_options, settings_for, user_errors
 from service.cli.run import print_summary
-from service.pipeline import backtest_step, train_step
-from service.run import make_run
 
 app = typer.Typer()
 
@@ -32,6 +29,8 @@ def train_command(
     """Fit a model on data up to a cutoff and save it as a new version with its model card."""
     settings = settings_for(data)
     units, cutoff = run_options(settings, units, cutoff)
+    from service.pipeline import train_step  # import here: heavy, after the checks
+
     version, folder = train_step(settings, units, cutoff, method, store, progress, horizon=horizon)
     typer.echo(f"saved model {version} in {folder}")
     typer.echo(f"  model card: {folder / 'card.html'}")
@@ -49,6 +48,8 @@ def rank_command(
     """Rank places with a saved model and write a run (ranking, hot spots, areas, map, briefing, layers)."""
     settings = settings_for(data)
     units, cutoff = run_options(settings, units, cutoff)
+    from service.run import make_run  # import here: heavy, after the checks
+
     run_dir = make_run(settings, units=units, cutoff=cutoff, model_version=model or "latest", store_dir=store,
                        progress=progress)
     print_summary(run_dir)
@@ -80,6 +81,9 @@ def backtest_command(
             raise ValueError(f"--origins {origins!r}: expected FIRST:LAST months like 2017-01:2018-06 ({exc})") from None
         if not origin_list:
             raise ValueError(f"--origins {origins!r}: the first month is after the last")
+    from reports.model_card import backtest_text  # import here: heavy, after the checks
+    from service.pipeline import backtest_step  # import here: heavy, after the checks
+
     report = backtest_step(settings, units, horizon, origin_list, methods or None, store,
                            progress)
     for line in backtest_text(report):

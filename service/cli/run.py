@@ -7,10 +7,7 @@ from pathlib import Path
 
 import typer
 
-from features.areas import SOURCES, coverage_note
-from reports.maps import tile_source
 from service.cli.common import UNITS_HELP, progress, run_options, settings_for, user_errors
-from service.run import make_run
 
 app = typer.Typer()
 
@@ -31,13 +28,18 @@ def run_command(
 ) -> None:
     """Ingest (if needed), build features, find hot spots, train and rank, and write every output."""
     if tiles is not None:
-        tile_source(tiles)  # a bad value stops here, before any work
+        from reports.maps import tile_source  # import here: only to check --tiles, before any work
+
+        tile_source(tiles)
     settings = settings_for(data)
     if tiles is not None:
         settings.map.tiles = tiles
+    checked, cutoff = run_options(settings, units, cutoff)
+    from features.areas import SOURCES  # import here: heavy, after the checks
+    from service.run import make_run  # import here: heavy, after the checks
+
     if source not in SOURCES:
         raise ValueError(f"--source must be one of {', '.join(SOURCES)}, got {source!r}")
-    checked, cutoff = run_options(settings, units, cutoff)
     run_dir = make_run(settings, units=checked if units is not None else None, cutoff=cutoff, model_version=model,
                        store_dir=store, source=source, progress=progress)
     print_summary(run_dir)
@@ -45,6 +47,8 @@ def run_command(
 
 def print_summary(run_dir: Path) -> None:
     """What a run is about: each analysis with its data period and age, the flags that matter, the files."""
+    from features.areas import coverage_note  # import here: heavy, only once a run is written
+
     meta = json.loads((run_dir / "run.json").read_text())
     typer.echo(f"run written to {run_dir}")
     analyses = [("forecast", meta)]

@@ -6,10 +6,7 @@ from pathlib import Path
 
 import typer
 
-from service.api.app import create_app
-from service.api.server import serve
 from service.cli.common import settings_for, user_errors
-from service.jobs import job_runners
 from service.keys import ROLE_SCOPES, KeyStore
 from service.publish import publish
 
@@ -44,9 +41,14 @@ def serve_command(
                    f"{settings.service.base_url}; set service.public_url to the address clients use", err=True)
     typer.echo(f"serving {settings.runs_dir} at {settings.service.base_url} (data: "
                f"{settings.data_dir or 'the demo borough'})", err=True)
+    from service.api.server import serve  # import here: uvicorn, after the checks
+
     if settings.service.workers > 1:
         serve(None, settings)  # each worker process builds its own app (service.api.server)
     else:
+        from service.api.app import create_app  # import here: FastAPI, after the checks
+        from service.jobs import job_runners  # import here: the pipeline, after the checks
+
         serve(create_app(settings, jobs=job_runners(settings)), settings)
 
 

@@ -8,7 +8,6 @@ import typer
 
 from service.cli.common import progress, settings_for, user_errors
 from service.cli.run import print_summary
-from service.update import update_step
 
 app = typer.Typer()
 
@@ -28,6 +27,8 @@ def update_command(
     settings = settings_for(data)
     if proxy:
         settings.update.proxy = proxy
+    from service.update import update_step  # import here: heavy, after the checks
+
     report = update_step(settings, offline=offline, run=run, progress=progress)
     for item in report["would_fetch"]:
         typer.echo(f"would fetch for {item['source']} ({item['update']}, into {item['folder']}): {item['would']}")

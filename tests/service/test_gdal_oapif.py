@@ -2,11 +2,22 @@
 
 The server runs as ``svrisk serve`` in a child process: pyogrio keeps the GIL while GDAL
 fetches, so a server thread in this process could not answer.
+
+Clients that cannot negotiate a CRS: GDAL before 3.7 (Debian 12's ``gdal-bin`` is 3.6.2)
+reads no ``storageCrs`` and always asks for CRS84, as QGIS 3.22 does. The system GDAL's
+``ogrinfo``/``ogr2ogr``, when installed, check that such a client gets what the README says:
+EPSG:4326 that is true (not metres labelled degrees), and metres with ``-t_srs EPSG:27700``.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+
 import pytest
+import shapely
 from live_server import cli_server, free_port
 
 pyogrio = pytest.importorskip("pyogrio")
@@ -50,3 +61,48 @@ def test_gdal_reads_a_collection_in_british_national_grid(server, basic_auth):
 def test_gdal_without_credentials_is_refused(server):
     with pytest.raises(Exception, match="401"):
         pyogrio.read_dataframe(f"OAPIF:{server}/ogc/collections/ranked_units")
+
+
+def system_gdal() -> tuple[str, str, tuple[int, int]]:
+    """The system's ``ogrinfo`` and ``ogr2ogr`` (not pyogrio's GDAL) and their version."""
+    ogrinfo, ogr2ogr = shutil.which("ogrinfo"), shutil.which("ogr2ogr")
+    if not (ogrinfo and ogr2ogr):
+        pytest.skip("no system GDAL to play an older client (Debian: apt-get install gdal-bin, GDAL 3.6)")
+    found = re.search(r"GDAL (\d+)\.(\d+)", subprocess.run([ogrinfo, "--version"], capture_output=True,
+                                                              text=True, check=True).stdout)
+    return ogrinfo, ogr2ogr, (int(found.group(1)), int(found.group(2)))
+
+
+def basic_env(api_keys) -> dict:
+    _, key_id, secret = api_keys["viewer"].split("_", 2)
+    return {**os.environ, "GDAL_HTTP_AUTH": "BASIC", "GDAL_HTTP_USERPWD": f"{key_id}:{secret}",
+            "GDAL_HTTP_TIMEOUT": "30"}
+
+
+def test_the_system_gdal_gets_the_crs_the_readme_names(server, api_keys):
+    ogrinfo, _, version = system_gdal()
+    out = subprocess.run([ogrinfo, "-ro", "-so", "-al", f"OAPIF:{server}/ogc/collections/ranked_units"],
+                         capture_output=True, text=True, check=True, env=basic_env(api_keys)).stdout
+    wkt = out.split("Layer SRS WKT:", 1)[1].split("Data axis", 1)[0]
+    epsg = int(re.findall(r'ID\["EPSG",(\d+)\]', wkt)[-1])
+    lo_x, lo_y, hi_x, hi_y = map(float, re.search(r"Extent: \(([-\d.]+), ([-\d.]+)\) - \(([-\d.]+), ([-\d.]+)\)",
+                                                   out).groups())
+    if version < (3, 7):  # no Part 2: CRS84, labelled and true (degrees around Colindale, not metres)
+        assert epsg == 4326, out
+        assert -0.25 < lo_x < hi_x < -0.21 and 51.59 < lo_y < hi_y < 51.62, out
+    else:  # Part 2: storageCrs
+        assert epsg == 27700, out
+        assert [round(v) for v in (lo_x, lo_y, hi_x, hi_y)] == [522000, 190000, 523500, 191500], out
+
+
+def test_an_older_client_gets_metres_by_reprojecting_what_it_reads(server, api_keys, tmp_path):
+    # the README's recipe for GDAL 3.6: ogr2ogr -t_srs EPSG:27700 (the round trip costs under a centimetre)
+    _, ogr2ogr, _ = system_gdal()
+    out = subprocess.run([ogr2ogr, "-t_srs", "EPSG:27700", "-f", "CSV", "/vsistdout/",
+                          f"OAPIF:{server}/ogc/collections/ranked_units", "-lco", "GEOMETRY=AS_WKT",
+                          "-select", "unit_id,rank", "-where", "rank = 1"],
+                         capture_output=True, text=True, check=True, env=basic_env(api_keys)).stdout
+    wkt, unit_id = re.search(r'"(POLYGON[^"]+)",(\w+),', out).groups()
+    assert unit_id == "G11"
+    bounds = shapely.from_wkt(wkt).bounds
+    assert max(abs(a - b) for a, b in zip(bounds, (522250, 190250, 522500, 190500), strict=True)) < 0.01
