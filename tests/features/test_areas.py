@@ -96,8 +96,10 @@ def test_a_gap_names_the_missing_months_and_the_latest_usable_cutoff():
     assert "no data for 2020-09..2020-11" in msg and "latest usable cutoff is 2022-01" in msg
     with pytest.raises(ValueError, match="no data for 2029-01..2029-12"):
         fb.check_cutoff("2030-01", 12)
-    # a window reaching back before the data is shortened, not refused
-    assert fb.check_cutoff("2020-04", 12) == pd.Timestamp("2020-04-01")
+    # a window reaching back before the data is shortened down to what fitting needs, not below
+    assert fb.check_cutoff("2020-08", 12, min_history=7) == pd.Timestamp("2020-08-01")
+    with pytest.raises(ValueError, match=r"no data for 2019-09..2019-12"):
+        fb.check_cutoff("2020-04", 12, min_history=7)
 
 
 def test_a_table_that_withholds_a_small_target_group_stands_in_and_says_so():

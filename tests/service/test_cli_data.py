@@ -18,7 +18,9 @@ runner = CliRunner()
 def fixture_data(tmp_path):
     data = tmp_path / "data"
     write_boundaries(data / "boundaries")
-    rows = [street_row(f"{i:064x}", f"2017-0{1 + i % 3}", 530100 + 150 * (i % 12), 180200 + 60 * i) for i in range(12)]
+    # 12 months of 2017 (a feature matrix needs at least 9 complete months before its cutoff)
+    rows = [street_row(f"{i:064x}", f"2017-{1 + i % 12:02d}", 530100 + 150 * (i % 12), 180200 + 60 * (i % 12))
+            for i in range(24)]
     rows.append(street_row("f" * 64, "2017-01", 545000, 195000))  # far outside: rejected
     write_csv(data / "crime" / "2017-01-fixture-street.csv", STREET_HEADER, rows)
     return data
@@ -29,7 +31,7 @@ def test_ingest_prints_counts_and_writes_the_report(tmp_path):
     result = runner.invoke(app, ["ingest", "--data", str(data), "--out", str(tmp_path / "store")])
     assert result.exit_code == 0, result.output
     line = next(ln for ln in result.output.splitlines() if ln.endswith("outside the study area"))
-    assert re.search(r"\s13\s+12\s+1\s+outside the study area$", line), line
+    assert re.search(r"\s25\s+24\s+1\s+outside the study area$", line), line
     report = json.loads((tmp_path / "store" / "ingest_report.json").read_text())
     assert report["totals"]["rejected"] == 1 and report["reconciled"]
 
@@ -44,10 +46,10 @@ def test_ingest_of_a_missing_folder_is_one_line_and_exit_2(tmp_path):
 def test_features_writes_a_matrix_with_one_row_per_unit(tmp_path):
     data = fixture_data(tmp_path)
     runner.invoke(app, ["ingest", "--data", str(data), "--out", str(tmp_path / "store")])
-    result = runner.invoke(app, ["features", "--units", "lsoa2011", "--cutoff", "2017-03",
+    result = runner.invoke(app, ["features", "--units", "lsoa2011", "--cutoff", "2017-12",
                                  "--store", str(tmp_path / "store"), "--out", str(tmp_path / "feat")])
     assert result.exit_code == 0, result.output
-    matrix = pd.read_parquet(tmp_path / "feat" / "features_lsoa2011_2017-03.parquet")
+    matrix = pd.read_parquet(tmp_path / "feat" / "features_lsoa2011_2017-12.parquet")
     assert len(matrix) == 2
     assert (tmp_path / "feat" / "dictionary.csv").is_file()
 
@@ -59,10 +61,10 @@ def test_features_on_the_dask_engine_equal_the_local_engine(tmp_path):
     matrices = {}
     for engine in ("local", "dask"):
         out = tmp_path / engine
-        result = runner.invoke(app, ["features", "--units", "grid250", "--cutoff", "2017-04", "--store",
+        result = runner.invoke(app, ["features", "--units", "grid250", "--cutoff", "2017-12", "--store",
                                      str(tmp_path / "store"), "--out", str(out)], env={"SVRISK_ENGINE": engine})
         assert result.exit_code == 0, result.output
-        matrices[engine] = pd.read_parquet(out / "features_grid250_2017-04.parquet")
+        matrices[engine] = pd.read_parquet(out / "features_grid250_2017-12.parquet")
     local, dask = matrices["local"], matrices["dask"]
     assert local["cnt_violence_3m"].sum() > 0
     pd.testing.assert_frame_equal(local.drop(columns="geometry"), dask.drop(columns="geometry"), rtol=1e-9)
