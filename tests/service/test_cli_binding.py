@@ -140,6 +140,7 @@ def test_12_months_backtest_on_a_shortened_window_said_so_and_6_months_refuse_in
 
 
 @pytest.mark.realdata
+@pytest.mark.slow
 @pytest.mark.parametrize("cutoff, message", [
     ("2024-05", "no data for 2023-05..2024-03"),  # across the gap in the points
     ("2030-01", "no data for 2029-01..2029-12"),  # the future
@@ -166,6 +167,7 @@ def real_after_demo(tmp_path_factory, real_data):
 
 
 @pytest.mark.realdata
+@pytest.mark.slow
 def test_the_real_run_after_a_demo_run_is_about_the_real_data(real_after_demo, real_data):
     tmp, result, run_dir = real_after_demo
     meta = json.loads((run_dir / "run.json").read_text())
@@ -179,6 +181,7 @@ def test_the_real_run_after_a_demo_run_is_about_the_real_data(real_after_demo, r
 
 
 @pytest.mark.realdata
+@pytest.mark.slow
 def test_the_real_run_leads_with_the_finest_current_units_from_the_freshest_tables(real_after_demo):
     """The Met's LSOA tables (to 2026-02) lead at LSOA level; the ward tables (to 2026-03) sit beside;
     the points (to 2018-06) are named, never the lead."""

@@ -56,6 +56,7 @@ def two_runs(tmp_path_factory):
     return tmp, data, env, runs
 
 
+@pytest.mark.slow
 def test_the_second_run_scores_the_first_run_s_forecast_as_a_hand_computation_does(two_runs):
     tmp, data, env, runs = two_runs
     first, second = runs
@@ -84,6 +85,7 @@ def test_the_second_run_scores_the_first_run_s_forecast_as_a_hand_computation_do
     assert "## Issued forecasts, scored" in card and "| 1 | 1 | 2024-07..2024-07 |" in card
 
 
+@pytest.mark.slow
 def test_svrisk_ledger_prints_the_record_and_json(two_runs):
     tmp, data, env, _ = two_runs
     out = runner.invoke(app, ["ledger", "--data", str(data)], env=env)

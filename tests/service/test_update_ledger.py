@@ -3,6 +3,8 @@ service re-runs, and the ledger scores the earlier run's forecast against the re
 
 from __future__ import annotations
 
+import pytest
+
 import io
 import json
 
@@ -51,6 +53,7 @@ def release(first: str, last: str) -> bytes:
     return buf.getvalue().encode()
 
 
+@pytest.mark.slow
 def test_update_run_places_the_next_release_and_the_ledger_scores_the_earlier_forecast(tmp_path):
     data = tmp_path / "data"
     (data / "boundaries").mkdir(parents=True)
