@@ -3,13 +3,12 @@ service re-runs, and the ledger scores the earlier run's forecast against the re
 
 from __future__ import annotations
 
-import pytest
-
 import io
 import json
 
 import geopandas as gpd
 import pandas as pd
+import pytest
 from publishers import serve
 from shapely.geometry import box
 from typer.testing import CliRunner
