@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features.months import month, months_between, ranges, shift, window_months
+from features.sources.taxonomy import read_data_table
 
 SV_MEASURE = "serious violence"
 """The broad measure: every offence of the groups violence against the person, robbery and sexual
@@ -303,14 +304,7 @@ def dashboard_cohorts(path=None) -> pd.DataFrame:
     ValueError
         A missing column, or a ``place_based`` that is not true/false (naming the file and row).
     """
-    from importlib import resources
-
-    if path is None:
-        with resources.files("features.sources.data").joinpath(DASHBOARD_COHORTS).open("rb") as fh:
-            table = pd.read_csv(fh, dtype=str)
-        where = f"features/sources/data/{DASHBOARD_COHORTS}"
-    else:
-        table, where = pd.read_csv(path, dtype=str), str(path)
+    table, where = read_data_table(DASHBOARD_COHORTS, path)
     need = ["cohort", "series", "subtype", "label", "place_based"]
     missing = [c for c in need if c not in table.columns]
     if missing:

@@ -33,7 +33,7 @@ from features.context import youth_share_counts
 from features.months import month, months_between, shift
 from features.sources.loaders.crime import THIN_RATIO, thin_counts
 from features.sources.memstore import as_store
-from features.sources.taxonomy import UNMAPPED_GROUP, load_taxonomy
+from features.sources.taxonomy import UNMAPPED_GROUP, load_taxonomy, read_data_table
 from geo.units import UnitSet
 
 UNUSABLE_CHECKS = ("category_all_zero", "period_doubled", "period_inflated")
@@ -357,14 +357,7 @@ def recording_changes(first=None, last=None, path=None) -> pd.DataFrame:
     ValueError
         A row whose month is not ``YYYY-MM`` (naming the file and row).
     """
-    from importlib import resources
-
-    if path is None:
-        with resources.files("features.sources.data").joinpath(RECORDING_CHANGES).open("rb") as fh:
-            table = pd.read_csv(fh, dtype=str)
-        where = f"features/sources/data/{RECORDING_CHANGES}"
-    else:
-        table, where = pd.read_csv(path, dtype=str), str(path)
+    table, where = read_data_table(RECORDING_CHANGES, path)
     parsed = pd.to_datetime(table["month"], format="%Y-%m", errors="coerce")
     if parsed.isna().any():
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])

@@ -157,3 +157,12 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
         row = int(np.flatnonzero(dup.to_numpy())[0]) + 2
         raise ValueError(f"{where} row {row}: duplicate rule for {table.loc[dup].iloc[0][['scheme','category','subcategory']].tolist()}")
     return Taxonomy(table)
+
+
+def read_data_table(name: str, path: str | Path | None = None) -> tuple[pd.DataFrame, str]:
+    """A table that ships as package data (``features/sources/data/<name>``), or an analyst's own at
+    ``path``, read as strings; returns it and where it came from (for error messages)."""
+    if path is None:
+        with resources.files("features.sources.data").joinpath(name).open("rb") as fh:
+            return pd.read_csv(fh, dtype=str), f"features/sources/data/{name}"
+    return pd.read_csv(path, dtype=str), str(path)

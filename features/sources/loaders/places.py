@@ -116,15 +116,22 @@ def _partition(bands: dict[str, tuple[int, int]]) -> tuple[dict[str, tuple[int, 
     return kept, dropped
 
 
-def _population(raw, f, code, edition, year, band_cols: dict[str, str], total_col: str | None, ctx) -> LoadResult:
-    bands = {c: b for c in band_cols if (b := _band(band_cols[c])) is not None}
-    kept, dropped = _partition(bands)
+def _count_columns(raw, f, code: str, columns, what: str) -> tuple[RowChecks, dict[str, pd.Series]]:
+    """Checks of a table of counts by area (one row per area, one count column each of ``columns``):
+    a GSS code once per area, every count a number >= 0; returns the checks and the parsed counts."""
     checks = RowChecks(f, raw.source)
     checks.reject(~f[code].fillna("").str.match(GSS), "not a GSS code", f[code].astype("string"))
     checks.reject(f[code].duplicated(), "duplicate area", f[code].astype("string"))
-    nums = {c: to_number(f[c]) for c in kept}
+    nums = {c: to_number(f[c]) for c in columns}
     bad = pd.concat([(v.isna() | (v < 0)) for v in nums.values()], axis=1).any(axis=1)
-    checks.reject(bad, "age band count missing or negative", "non-numeric or negative count")
+    checks.reject(bad, f"{what} count missing or negative", "non-numeric or negative count")
+    return checks, nums
+
+
+def _population(raw, f, code, edition, year, band_cols: dict[str, str], total_col: str | None, ctx) -> LoadResult:
+    bands = {c: b for c in band_cols if (b := _band(band_cols[c])) is not None}
+    kept, dropped = _partition(bands)
+    checks, nums = _count_columns(raw, f, code, kept, "age band")
     if total_col is not None:
         total = to_number(f[total_col])
         sums = sum(nums.values())
@@ -379,12 +386,7 @@ def load_ethnicity_census(path: Path, ctx: IngestContext) -> LoadResult:
     if code is None or not groups:
         raise DataError(raw.source, f"expected an LSOA code column and one column per ethnic group; found {cols}")
     edition = "lsoa2011" if "11" in code else "lsoa2021"
-    checks = RowChecks(f, raw.source)
-    checks.reject(~f[code].fillna("").str.match(GSS), "not a GSS code", f[code].astype("string"))
-    checks.reject(f[code].duplicated(), "duplicate area", f[code].astype("string"))
-    nums = {c: to_number(f[c]) for c in groups}
-    bad = pd.concat([(v.isna() | (v < 0)) for v in nums.values()], axis=1).any(axis=1)
-    checks.reject(bad, "group count missing or negative", "non-numeric or negative count")
+    checks, nums = _count_columns(raw, f, code, groups, "group")
     if total is not None:
         tot, sums = to_number(f[total]), sum(nums.values())
         off = ((tot - sums).abs() > (0.05 * tot.abs()).clip(lower=10)).fillna(False)
