@@ -165,11 +165,17 @@ ax.set_axis_off()
 # %% [markdown]
 # ### SHAP contributions for the top places
 #
-# Contributions to each place's log rate (`model.contributions`, shap TreeExplainer for the
-# boosting model): the features that move the top places most, and their values per place.
+# Contributions to each place's log rate (`contributions`, shap TreeExplainer for the
+# boosting model; the boosting model is trained here when the default chose a plain rate): the features that move the top places most, and their values per place.
 
 # %% tags=["shap"]
-shap_top = model.contributions(X.loc[ranking["unit_id"].head(TOP_N)])
+# The default may have chosen a plain rate (last year's count, the long-run mean): nothing to decompose.
+# Then the boosting model, trained on the same data, is what the contributions explain.
+explained = model if hasattr(model, "contributions") else load_model(models_dir, train(
+    fb, cutoff, models_dir, method="xgb", horizon=HORIZON, seed=SEED, train_origins=TRAIN_ORIGINS, top_n=TOP_N,
+    documents=card_documents))[0]
+print("contributions of:", explained)
+shap_top = explained.contributions(X.loc[ranking["unit_id"].head(TOP_N)])
 strongest = shap_top.abs().mean().nlargest(TOP_N)
 strongest.sort_values().plot.barh(figsize=(8, 4), title=f"Mean |SHAP| over the top {TOP_N} places")
 shap_top[strongest.index].round(3)
