@@ -67,6 +67,16 @@ def shift(m: pd.Timestamp, k: int) -> pd.Timestamp:
     return m + pd.DateOffset(months=int(k))
 
 
+def months_apart(first, last) -> int:
+    """Whole months from ``first`` to ``last`` (negative when ``last`` is earlier).
+
+    >>> months_apart("2025-07", "2026-03")
+    8
+    """
+    a, b = month(first), month(last)
+    return (b.year - a.year) * 12 + (b.month - a.month)
+
+
 def months_between(first, last) -> list[pd.Timestamp]:
     """Every month from ``first`` to ``last`` inclusive."""
     return list(pd.date_range(month(first), month(last), freq="MS"))

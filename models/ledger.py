@@ -263,10 +263,10 @@ def record(ledger: Ledger) -> pd.DataFrame:
     return frame.sort_values(["units", "horizon", "cutoff", "entry_id"]).reset_index(drop=True) if len(frame) else frame
 
 
-def running_record(ledger: Ledger, months: int = DRIFT_MONTHS) -> list[dict]:
-    """Per units and horizon: how many forecasts are scored, their mean PEI* at 5% of the area against
-    count_12m's, a paired 95% interval once ``months`` are scored, and drift warnings on the latest ones."""
-    frame = record(ledger)
+def running_record(frame: pd.DataFrame, months: int = DRIFT_MONTHS) -> list[dict]:
+    """Per units and horizon of the scored forecasts (``frame``, :func:`record`): how many are scored,
+    their mean PEI* at 5% of the area against count_12m's, a paired 95% interval once ``months`` are
+    scored, and drift warnings on the latest ones."""
     out = []
     if frame.empty:
         return out
@@ -306,9 +306,9 @@ def _paired_interval(d: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return (float(d.mean() - half), float(d.mean() + half))
 
 
-def last_sentence(ledger: Ledger, units: str | None = None) -> str | None:
-    """One sentence on the latest scored forecast (of ``units``, if given), for page 1 of a briefing."""
-    frame = record(ledger)
+def last_sentence(frame: pd.DataFrame, units: str | None = None) -> str | None:
+    """One sentence on the latest scored forecast in ``frame`` (:func:`record`; of ``units``, if given),
+    for page 1 of a briefing."""
     if frame.empty:
         return None
     if units is not None and (frame["units"] == units).any():

@@ -23,6 +23,7 @@ import pandas as pd
 
 from features.areas import coverage_note
 from features.figures import MEASURE_NAMES
+from features.months import months_apart
 from models.reasons import GROUP_LABELS
 from reports import layers as gl
 from reports.maps import (
@@ -299,8 +300,7 @@ def current_leads(meta: dict) -> bool:
     ends = [(p or {}).get("end") for p in (meta.get("data_period"), current.get("data_period"))]
     if not all(ends):
         return bool(current)
-    (y0, m0), (y1, m1) = ((int(e[:4]), int(e[5:7])) for e in ends)
-    return (y1 - y0) * 12 + (m1 - m0) > LEAD_GAP_MONTHS
+    return months_apart(ends[0], ends[1]) > LEAD_GAP_MONTHS
 
 
 def current_context(run, top_n: int = TOP_N, *, layers=None, context=None) -> dict | None:

@@ -45,7 +45,7 @@ from models.interventions import (
     plan_intervention,
     staggered_areas,
 )
-from models.ledger import Ledger, LedgerError, running_record
+from models.ledger import Ledger, LedgerError, record, running_record
 from models.lifecycle import REFERENCE, train
 from models.ranking import DEFAULT_METHOD
 from reports.evaluation import (
@@ -382,7 +382,7 @@ def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None =
         return chosen
 
     try:
-        issued = running_record(Ledger(ledger_dir(settings, store)))
+        issued = running_record(record(Ledger(ledger_dir(settings, store))))
     except LedgerError as exc:
         issued = []
         if progress:

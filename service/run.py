@@ -34,7 +34,7 @@ import pandas as pd
 
 from features.areas import choose_source, point_month_counts, residents_by_group
 from features.figures import knife_figures, needs_assessment_figures
-from features.months import month, ranges, shift
+from features.months import month, months_apart, ranges, shift
 from features.sources.ingest import data_hashes
 from geo.crs import WORKING_CRS
 from geo.places import place_names
@@ -133,7 +133,7 @@ def data_period(fb, cutoff, today: date) -> dict:
     c = month(cutoff)
     used = [m for m in fb.complete_months if m < c]
     end = shift(c, -1)
-    age = (today.year - end.year) * 12 + (today.month - end.month)
+    age = months_apart(end, today)
     out = {"start": f"{used[0]:%Y-%m}" if used else f"{end:%Y-%m}", "end": f"{end:%Y-%m}",
            "age_months": int(age), "stale": bool(age > STALE_MONTHS), "source": fb.source,
            "units": fb.units.edition}
@@ -239,12 +239,12 @@ def lead_choice(default_fb, default_last, areas: list, cutoff=None, history: int
     if not candidates:
         return default_fb, None
     freshest = max(last for _, last in candidates)
-    if any(fb is default_fb and months_between(last, freshest) <= STALE_MONTHS for fb, last in candidates):
+    if any(fb is default_fb and months_apart(last, freshest) <= STALE_MONTHS for fb, last in candidates):
         return default_fb, None
     # the finest of the area editions that are not much older than the freshest: a month-old LSOA table
     # serves a tasking meeting better than this month's ward table, a years-old one does not
     recent = [(fb, last) for fb, last in candidates if fb is not default_fb
-              and months_between(last, freshest) <= FINEST_WINDOW_MONTHS]
+              and months_apart(last, freshest) <= FINEST_WINDOW_MONTHS]
     if not recent:
         return default_fb, None
     fb, last = max(recent, key=lambda c: (len(c[0].units), c[1]))
@@ -252,11 +252,6 @@ def lead_choice(default_fb, default_last, areas: list, cutoff=None, history: int
            f"{default_fb.units.edition} {default_fb.source} end {shift(default_last, -1):%Y-%m}"
            if default_last is not None else f"{fb.units.edition} from the area tables leads")
     return fb, why
-
-
-def months_between(a, b) -> int:
-    a, b = month(a), month(b)
-    return (b.year - a.year) * 12 + (b.month - a.month)
 
 
 def beside_choice(lead_fb, lead_cutoff, areas: list):
@@ -300,12 +295,11 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         built = [fb]
         areas = area_builders(engine, settings, store, store_dir, say,
                               skip=fb.units.edition if fb.source == "areas" else None)
-        if fb.source == "areas":
-            own = fb.usable_cutoffs(history, 0, floor)
-            areas = [(fb, own[-1])] + areas if own else areas
+        own = fb.usable_cutoffs(history, 0, floor)
+        if fb.source == "areas" and own:
+            areas = [(fb, own[-1])] + areas
         if units is None and source == "auto" and model_version in (None, "latest"):
-            usable = fb.usable_cutoffs(history, 0, floor)
-            lead, lead_note = lead_choice(fb, usable[-1] if usable else None,
+            lead, lead_note = lead_choice(fb, own[-1] if own else None,
                                           [a for a in areas if a[0] is not fb], cutoff, history, floor)
             if lead is not fb:
                 say(f"leading with {lead.units.edition} ({lead_note})")
@@ -461,8 +455,8 @@ def ledger_summary(ledger: Ledger, units: str, recent: int = 12) -> dict:
     units, the running record per units and horizon, and drift warnings."""
     table = record(ledger)
     mine = table[table["units"] == units].tail(recent) if len(table) else table
-    running = running_record(ledger)
-    return {"folder": str(ledger.root), "last": last_sentence(ledger, units),
+    running = running_record(table)
+    return {"folder": str(ledger.root), "last": last_sentence(table, units),
             "recent": mine.to_dict("records") if len(mine) else [], "record": running,
             "warnings": [w for r in running for w in r["warnings"]]}
 

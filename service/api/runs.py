@@ -103,7 +103,7 @@ def get_ledger(request: Request) -> dict:
     ledger = Ledger(request.app.state.settings.out_dir / "ledger" / PurePath(store).name)
     try:
         scored = record(ledger)
-        return {"run_id": run.run_id, "record": running_record(ledger),
+        return {"run_id": run.run_id, "record": running_record(scored),
                 "scored": scored.to_dict("records") if len(scored) else []}
     except LedgerError as err:
         raise HTTPException(503, "the forecast ledger cannot be read: " + str(err).split(": ", 1)[-1]) from None

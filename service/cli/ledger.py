@@ -27,8 +27,8 @@ def ledger_command(
     folder = settings.out_dir / "ledger" / pipeline.default_store_dir(settings, pipeline.data_dir_for(settings)).name
     ledger = Ledger(folder)
     entries = ledger.entries()
-    running = running_record(ledger)
     scored = record(ledger)
+    running = running_record(scored)
     if as_json:
         typer.echo(json.dumps({"folder": str(folder), "issued": int(entries["entry_id"].nunique()) if len(entries) else 0,
                                "record": running, "scored": scored.to_dict("records")}, indent=1, default=str))
