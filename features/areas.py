@@ -66,11 +66,12 @@ stand in for it, and every output says which groups it lacks; a table of burglar
 alone cannot."""
 
 
-def group_totals(store, edition: str | None = None) -> dict[str, pd.Series]:
-    """Offences per group of each monthly source: ``{"points": ..., "<edition>": ...}``."""
+def group_totals(store, points: bool = True) -> dict[str, pd.Series]:
+    """Offences per group of each monthly source: ``{"<edition>": ..., "points": ...}`` (the points,
+    whose table may be large, only when ``points``)."""
     store = as_store(store)
     out: dict[str, pd.Series] = {}
-    if store.has("events"):
+    if points and store.has("events"):
         path = store.path("events") if hasattr(store, "path") else None
         groups = (pd.read_parquet(path, columns=["group"])["group"] if path is not None and path.exists()
                   else store.table("events")["group"])
@@ -91,14 +92,14 @@ def target_coverage(store, edition: str, target_groups) -> dict:
     offences there. ``None`` when no source holds them all (then a partial table is not used).
     """
     target = list(target_groups or [])
-    totals = group_totals(store)
-    mine = totals.get(edition, pd.Series(dtype=float))
+    tables = group_totals(store, points=False)
+    mine = tables.get(edition, pd.Series(dtype=float))
     covered = [g for g in target if mine.get(g, 0) > 0]
     missing = [g for g in target if g not in covered]
     out = {"edition": edition, "covered": covered, "missing": missing, "share": 1.0 if not missing else None,
            "reference": None}
-    if missing and covered:
-        for name, tot in totals.items():
+    if missing and covered:  # only then is another source's share needed (reading the points)
+        for name, tot in group_totals(store).items():
             if name != edition and all(tot.get(g, 0) > 0 for g in target):
                 out["share"] = float(sum(tot.get(g, 0) for g in covered) / sum(tot.get(g, 0) for g in target))
                 out["reference"] = name
