@@ -16,12 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from features.sources.compare import read_compare_folder
-from features.sources.ingest import ingest
-from features.sources.store import Store
 from models.needs.assessment import assess
 from reports.needs_pack import write_pack
 from reports.pdf import html_to_pdf
+from sources.compare import read_compare_folder
+from sources.ingest import ingest
+from sources.store import Store
 
 
 def timed(fn):

@@ -56,8 +56,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from features.build import FeatureBuilder
-    from features.sources.ingest import ingest
-    from features.sources.store import Store
     from features.units import build_units
     from models.backtest import (
         NestedChoice,
@@ -73,12 +71,14 @@ def main(argv=None) -> int:
     from reports.model_card import backtest_text, verdict
     from service.pipeline import origin_plan
     from service.settings import get_settings
+    from sources.ingest import ingest
+    from sources.store import Store
 
     settings = get_settings()
     tmp = tempfile.mkdtemp(prefix="svrisk-bt-")
     if args.demo is not None:
-        from features.demo.borough import generate_demo
-        from features.demo.scale import generate_scaled
+        from sources.demo.borough import generate_demo
+        from sources.demo.scale import generate_scaled
 
         data = (generate_demo(Path(tmp) / "demo", seed=args.demo, months=12 * args.years) if args.boroughs == 1
                 else generate_scaled(Path(tmp) / "demo", boroughs=args.boroughs, years=args.years, seed=args.demo))

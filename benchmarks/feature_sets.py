@@ -4,7 +4,7 @@
 
 STORE (or env SVRISK_REAL_STORE) is an ingested store; when it has no
 ingest_report.json it is built from --data (env SVRISK_REAL_DATA, default
-../shared/data) with ``features.sources.ingest.ingest``. For each unit set the script
+../shared/data) with ``sources.ingest.ingest``. For each unit set the script
 times: building the units and the FeatureBuilder once (the geometry work), the
 matrices for N monthly cutoffs (default 18: 2017-01 .. 2018-06) on that one
 builder, one warm cutoff, and one cutoff from scratch (new units + new builder +
@@ -52,12 +52,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from features.build import FeatureBuilder
-    from features.sources.store import REPORT_NAME, Store
     from features.units import build_units
+    from sources.store import REPORT_NAME, Store
 
     store_dir = Path(args.store) if args.store else Path("out/bench-store")
     if not (store_dir / REPORT_NAME).is_file():
-        from features.sources.ingest import ingest
+        from sources.ingest import ingest
 
         if not Path(args.data).is_dir():
             print(f"no store at {store_dir} and no data folder {args.data}", file=sys.stderr)

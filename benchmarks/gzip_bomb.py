@@ -22,8 +22,8 @@ from pathlib import Path
 
 CHILD = r"""
 import json, resource, sys, time
-from features.sources.ingest import ingest
-from features.sources.readers import DataError
+from sources.ingest import ingest
+from sources.readers import DataError
 t = time.perf_counter()
 try:
     report = ingest(sys.argv[1], sys.argv[2])

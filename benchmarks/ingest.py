@@ -5,7 +5,7 @@ Usage: python benchmarks/ingest.py [--files N] [--line-mb MB] [--real [DATA_DIR]
 Prints JSON:
 
 * ``small_ingest``: peak memory (RSS, MB) of ingesting the demo borough, in a fresh process,
-  through the library (``features.sources.ingest.ingest``) and through ``svrisk ingest``,
+  through the library (``sources.ingest.ingest``) and through ``svrisk ingest``,
   as ratios to a fresh process that only runs ``pandas.read_csv`` on the same CSV files;
   and what importing the CLI alone costs (most of a small ingest's peak).
 * ``long_line``: the same folder plus a police.uk file whose last line is ``--line-mb`` MB
@@ -44,7 +44,7 @@ print(json.dumps({{"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 """
 READ_CSVS = ("import pandas as pd\nfrom pathlib import Path\n"
              "for p in sorted(Path({data!r}).rglob('*.csv')):\n    pd.read_csv(p, low_memory=False)\n")
-LIBRARY = "from features.sources.ingest import ingest\ningest({data!r}, {store!r})\n"
+LIBRARY = "from sources.ingest import ingest\ningest({data!r}, {store!r})\n"
 CLI = ("from service.cli import main\nsys.argv = ['svrisk', 'ingest', '--data', {data!r}, '--out', {store!r}]\n"
        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n")
 IMPORT_CLI = "import service.cli\n"
@@ -97,11 +97,11 @@ def many_files(root: Path, n: int) -> Path:
 def real_data(data: Path) -> dict:
     import pandas as pd
 
-    from features.sources.catalogue import load_catalogue
-    from features.sources.ingest import ingest
-    from features.sources.loaders.context import IngestContext
-    from features.sources.loaders.crime import load_policeuk_api, load_policeuk_street
-    from features.sources.taxonomy import load_taxonomy
+    from sources.catalogue import load_catalogue
+    from sources.ingest import ingest
+    from sources.loaders.context import IngestContext
+    from sources.loaders.crime import load_policeuk_api, load_policeuk_street
+    from sources.taxonomy import load_taxonomy
 
     def best_of(fn, repeat=3):
         times, out = [], None
@@ -134,7 +134,7 @@ def main() -> None:
     parser.add_argument("--real", nargs="?", const=os.environ.get("SVRISK_REAL_DATA", "../shared/data"),
                         help="also time a real data folder (default $SVRISK_REAL_DATA or ../shared/data)")
     args = parser.parse_args()
-    from features.demo.borough import generate_demo
+    from sources.demo.borough import generate_demo
 
     out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,7 +142,7 @@ def main() -> None:
         demo = generate_demo(root / "demo")
         out["small_ingest"] = {"folder": "demo borough", **peaks(demo, root / "s1"),
                                "import_cli_only_peak_mb": round(child(IMPORT_CLI)["peak_mb"]),
-                               "import_ingest_only_peak_mb": round(child("import features.sources.ingest")["peak_mb"])}
+                               "import_ingest_only_peak_mb": round(child("import sources.ingest")["peak_mb"])}
         add_long_line(demo, args.line_mb)
         long = peaks(demo, root / "s2")
         long["ingest_over_small_ingest"] = round(long["ingest_peak_mb"] / out["small_ingest"]["ingest_peak_mb"], 2)

@@ -53,9 +53,6 @@ import pandas as pd
 import shapely
 
 from features.build import FeatureBuilder
-from features.demo.borough import CrimeTypeRate, DemoIntervention, DemoProcess, generate_demo
-from features.sources.ingest import ingest
-from features.sources.store import Store
 from features.units import build_units
 from models.interventions import (
     PLAN_EFFECTS,
@@ -64,6 +61,9 @@ from models.interventions import (
     plan_intervention,
     units_in_polygon,
 )
+from sources.demo.borough import CrimeTypeRate, DemoIntervention, DemoProcess, generate_demo
+from sources.ingest import ingest
+from sources.store import Store
 
 RATE_RATIO = 0.6
 PROCESS = DemoProcess(other_types=(CrimeTypeRate("Burglary", 40, {"resid": 0.4}),),

@@ -63,7 +63,7 @@ warnings.simplefilter("ignore")
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from features.sources.store import Store
+from sources.store import Store
 from features.units import build_units
 from service.settings import get_settings
 from models.hotspots import regions
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
         if not data.is_dir():
             print(f"no real data at {data} (set SVRISK_REAL_DATA)", file=sys.stderr)
             return 2
-        from features.sources.ingest import ingest
+        from sources.ingest import ingest
 
         ingest(data, store_dir)
 

@@ -1,11 +1,11 @@
 """Scaling benchmark: ingest and the event-heavy pipeline on 1, 2, 4... workers of each engine.
 
-For each size the synthetic input is generated once (``features.demo.scale``) under
+For each size the synthetic input is generated once (``sources.demo.scale``) under
 ``--root`` (default ``/tmp/svrisk-scale``; never the repository). Then, for each engine
 and each worker count of ``--workers`` (e.g. ``1,2``), two fresh processes are measured
 with ``/usr/bin/time`` (wall time, peak resident memory of the measured process):
 
-* **ingest**: ``features.sources.ingest.ingest`` with the engine's ``map_files`` (the
+* **ingest**: ``sources.ingest.ingest`` with the engine's ``map_files`` (the
   police.uk monthly files validated on the workers);
 * **pipeline**: units (grid 250 m), **event sums** (one task per partition of the store's
   events on the workers, added in a fixed tree), context features, feature matrices at
@@ -102,7 +102,7 @@ def _prepare(root: Path, name: str, seed: int) -> dict:
     info: dict = {"boroughs": boroughs, "years": years}
     if not (data / "catalogue.toml").is_file():
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "features.demo.scale", str(data), "--boroughs", str(boroughs),
+        subprocess.run([sys.executable, "-m", "sources.demo.scale", str(data), "--boroughs", str(boroughs),
                         "--years", str(years), "--seed", str(seed)], check=True, capture_output=True)
         info["generate_s"] = round(time.perf_counter() - t0, 1)
     return info
@@ -163,7 +163,7 @@ def _store_digest(store_dir: Path) -> str:
 
     import pandas as pd
 
-    from features.sources.store import Store
+    from sources.store import Store
 
     store = Store(store_dir)
     h = hashlib.sha256()
@@ -181,7 +181,7 @@ def _run_ingest(args) -> None:
     """Child process: ingest ``--data`` into ``--store`` on one engine; prints JSON."""
     import shutil
 
-    from features.sources.ingest import ingest
+    from sources.ingest import ingest
 
     shutil.rmtree(args.store, ignore_errors=True)
     steps = _Steps()
@@ -196,11 +196,11 @@ def _run_engine(args) -> None:
     import pandas as pd
 
     from features.build import FeatureBuilder
-    from features.sources.store import Store
     from features.units import build_units
     from models.backtest import fit_at, forecast_matrix
     from models.boosting import PoissonBoost
     from service.settings import get_settings
+    from sources.store import Store
 
     settings = get_settings()
     store = Store(args.store)

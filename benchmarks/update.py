@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "_support
 
 from publishers import crime_record, serve  # noqa: E402
 
-from features.sources.fetch import FetchOptions  # noqa: E402
-from features.sources.update import Endpoints, update_folder  # noqa: E402
+from sources.fetch import FetchOptions  # noqa: E402
+from sources.update import Endpoints, update_folder  # noqa: E402
 
 LSOA = "crime/barnet_mps_lsoa_crime_monthly_202403_202602.csv"
 API = "crime/barnet_policeuk_api_street_crimes_2024-04.csv"

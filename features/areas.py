@@ -1,7 +1,7 @@
 """Monthly counts by area (e.g. the Met's ward tables) as an event source for units of that edition.
 
 The store's ``area_counts`` table holds recorded offences per area code, month and
-category (see ``features.sources.loaders.areas``). For units whose edition the table
+category (see ``sources.loaders.areas``). For units whose edition the table
 covers month by month (wards, for the Met's tables), the counts make the same
 (unit x month x group) cube that point events make, so every window, target, panel,
 hot-spot statistic and backtest works on them unchanged. What needs a point is left
@@ -20,8 +20,8 @@ import pandas as pd
 from features.incidents import CUBE_KEYS, group_positions, month_ordinal
 from features.months import month, usable_cutoffs
 from features.scale import COUNT_KEYS, KERNEL_META, EventSums, finish_sums
-from features.sources.loaders.crime import thin_counts
-from features.sources.memstore import as_store
+from sources.loaders.crime import thin_counts
+from sources.memstore import as_store
 
 SOURCES = ("auto", "points", "areas")
 
@@ -217,3 +217,22 @@ def residents_by_group(store, edition: str) -> pd.DataFrame | None:
         return None
     mapped = wide.groupby(look.reindex(wide.index).to_numpy()).sum()
     return mapped if len(mapped) else None
+
+
+def borough_identity(store) -> tuple[str | None, str]:
+    """(GSS code, name) of the study area from the store's borough boundary, else the catalogue's name."""
+    store = as_store(store)
+    if store.has("units_borough"):
+        b = store.units("borough")
+        if len(b) == 1 and pd.notna(b["name"].iloc[0]):
+            return str(b["code"].iloc[0]), str(b["name"].iloc[0])
+    name = store.report().get("catalogue", {}).get("name") if hasattr(store, "report") else None
+    return None, str(name or "study area")
+
+
+def latest_wards(store):
+    """The newest ward boundaries in the store (``code``, ``name``, geometry), or None."""
+    for edition in ("ward2022", "ward2018"):
+        if store.has(f"units_{edition}"):
+            return store.units(edition)
+    return None

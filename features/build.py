@@ -42,10 +42,10 @@ from features.months import (
     usable_cutoffs,
 )
 from features.scale import event_sums as local_event_sums
-from features.sources.loaders.crime import thin_counts
-from features.sources.memstore import as_store
-from features.sources.taxonomy import load_taxonomy
 from features.targets import TARGET_GROUPS
+from sources.loaders.crime import thin_counts
+from sources.memstore import as_store
+from sources.taxonomy import load_taxonomy
 
 WINDOWS = (1, 3, 6, 12)
 AREA_TABLE_SCHEMES = ("met_annual",)
@@ -163,7 +163,7 @@ class FeatureBuilder:
 
     @property
     def thin_months(self) -> dict[pd.Timestamp, float]:
-        """Months with data but far fewer events than usual (see ``features.sources.loaders.crime.thin_counts``)."""
+        """Months with data but far fewer events than usual (see ``sources.loaders.crime.thin_counts``)."""
         return thin_counts(self.month_totals())
 
     @property

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features.months import month, months_between, ranges, shift, window_months
-from features.sources.taxonomy import read_data_table
+from sources.taxonomy import read_data_table
 
 SV_MEASURE = "serious violence"
 """The broad measure: every offence of the groups violence against the person, robbery and sexual
@@ -292,7 +292,7 @@ def dashboard_figures(dashboard: pd.DataFrame | None, series: str, subtypes: Seq
 
 
 DASHBOARD_COHORTS = "dashboard_cohorts.csv"
-"""The strategy's cohorts from the Met crime dashboard (``features/sources/data``): cohort, series,
+"""The strategy's cohorts from the Met crime dashboard (``sources/data``): cohort, series,
 subtype, label, place_based (false: left out of place-based work, e.g. domestic abuse)."""
 
 

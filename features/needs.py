@@ -16,7 +16,7 @@ Rules
   ``period_doubled``, ``period_inflated``) are left out, with a note.
 * A month is *complete* when the source has rows for it and its total is at least
   ``THIN_RATIO`` of the source's median month (the ingest's thin-month rule,
-  ``features.sources.loaders.crime.thin_counts``, as ``FeatureBuilder.complete_months``);
+  ``sources.loaders.crime.thin_counts``, as ``FeatureBuilder.complete_months``);
   an annual source covers the 12 months of each year it has.
 """
 
@@ -31,10 +31,10 @@ import pandas as pd
 
 from features.context import youth_share_counts
 from features.months import month, months_between, shift
-from features.sources.loaders.crime import THIN_RATIO, thin_counts
-from features.sources.memstore import as_store
-from features.sources.taxonomy import UNMAPPED_GROUP, load_taxonomy, read_data_table
 from geo.units import UnitSet
+from sources.loaders.crime import THIN_RATIO, thin_counts
+from sources.memstore import as_store
+from sources.taxonomy import UNMAPPED_GROUP, load_taxonomy, read_data_table
 
 UNUSABLE_CHECKS = ("category_all_zero", "period_doubled", "period_inflated")
 """Ingest quality checks whose categories or periods are left out of the counts."""
@@ -343,7 +343,7 @@ def scheme_changes(source: CountSource) -> list[pd.Timestamp]:
 
 
 RECORDING_CHANGES = "recording_changes.csv"
-"""Known changes in how police record crime (``features/sources/data``): month, sources, short, change, effect."""
+"""Known changes in how police record crime (``sources/data``): month, sources, short, change, effect."""
 
 
 def recording_changes(first=None, last=None, path=None) -> pd.DataFrame:

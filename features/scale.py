@@ -15,7 +15,7 @@ of the events whose results add up:
 * :func:`piece_sums` - all three for one :class:`Piece`, as :class:`PartialSums`.
 
 **Pieces.** A store's events are a partitioned dataset, one file per month and
-spatial zone (see :mod:`features.sources.store`). :func:`event_pieces` plans the
+spatial zone (see :mod:`sources.store`). :func:`event_pieces` plans the
 pieces the engines work on: by default one per partition file (a file larger than
 ``max_rows`` is split at row ranges; with ``merge_rows`` small neighbouring files
 are taken together), or exactly ``npartitions`` equal row ranges. A piece is read
@@ -55,9 +55,9 @@ from features.incidents import (
     kernel_cells,
     month_ordinal,
 )
-from features.sources.memstore import as_store
 from geo.crs import WORKING_CRS, check_crs
 from geo.units import assignment_counts
+from sources.memstore import as_store
 
 EVENT_COLUMNS = ("month", "group", "harm")
 DEFAULT_CHUNK_ROWS = 250_000

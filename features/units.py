@@ -13,10 +13,10 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from features.sources.memstore import as_store
 from geo.crs import WORKING_CRS
 from geo.grid import auto_cell_size, cell_area
 from geo.units import UnitSet, boundary_units, cell_edition, grid_units
+from sources.memstore import as_store
 
 DEFAULT_KNN = 8
 DEFAULT_BAND_M = 500.0

@@ -13,7 +13,7 @@ import re
 _CELLS = re.compile(r"^(grid|hex)(\d+(?:\.\d+)?)?$")
 CELL_PREFIXES = {"grid": "square", "hex": "hexagon"}
 _BOUNDARY = re.compile(r"^(lsoa|ward)(\d{4})$")
-"""Boundary editions read from files are a family and a year (``features.sources.loaders.areas.boundary_edition``)."""
+"""Boundary editions read from files are a family and a year (``sources.loaders.areas.boundary_edition``)."""
 
 
 def cell_edition(edition: str) -> tuple[str, float | None] | None:

@@ -44,10 +44,10 @@ import pandas as pd
 from rasterio.plot import show as show_raster
 
 from features.build import FeatureBuilder
-from features.demo.borough import generate_demo
+from sources.demo.borough import generate_demo
 from features.figures import needs_assessment_figures
-from features.sources.ingest import ingest
-from features.sources.store import Store
+from sources.ingest import ingest
+from sources.store import Store
 from reports.layers import GI_BIN_COLOURS
 from features.units import build_units
 from models.hotspots.analysis import analyse_hotspots
@@ -64,7 +64,7 @@ print("target groups (serious violence):", settings.model.target_groups)
 # %% [markdown]
 # ## Ingest: what was read, accepted and rejected
 #
-# `features.sources.ingest.ingest` validates every file into the store (EPSG:27700). Counts
+# `sources.ingest.ingest` validates every file into the store (EPSG:27700). Counts
 # reconcile: rows read = accepted + rejected, per input.
 
 # %% tags=["ingest"]
@@ -95,7 +95,7 @@ pd.DataFrame(report["quality_flags"], columns=["table", "check", "severity", "so
 # %% [markdown]
 # ## Monthly trends by offence group
 #
-# Groups come from the offence taxonomy (`features/sources/data/offence_taxonomy.csv`).
+# Groups come from the offence taxonomy (`sources/data/offence_taxonomy.csv`).
 # Police-generated groups (drugs, weapons) are shown here but are never a modelling target.
 
 # %% tags=["trends"]

@@ -58,9 +58,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from features.build import FeatureBuilder
-from features.demo.borough import generate_demo
-from features.sources.ingest import data_hashes, ingest
-from features.sources.store import Store
+from sources.demo.borough import generate_demo
+from sources.ingest import data_hashes, ingest
+from sources.store import Store
 from features.units import build_units
 from models.backtest import backtest, default_methods, fit_at
 from models.fairness import fairness_profile

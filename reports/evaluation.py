@@ -38,7 +38,6 @@ import pandas as pd
 import shapely
 
 from features.months import month
-from features.sources.loaders.areas import read_polygon
 from geo.units import UnitSet
 from models.hotspots.regions import SEPARATOR
 from models.interventions import InterventionEvaluation, units_in_polygon
@@ -46,6 +45,7 @@ from reports import layers as gl
 from reports.pdf import PdfError, html_to_pdf
 from reports.run_folder import load_run, read_meta
 from reports.templating import environment
+from sources.loaders.areas import read_polygon
 
 TEMPLATE = "evaluation.html.j2"
 PLAN_TEMPLATE = "evaluation_plan.html.j2"

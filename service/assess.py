@@ -10,12 +10,12 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from features.sources.compare import read_compare_folder
 from models.needs.assessment import Assessment, assess
 from models.needs.monitoring import read_baseline
 from reports.needs_pack import write_pack
 from service.pipeline import hotspot_options, store_for
 from service.settings import Settings
+from sources.compare import read_compare_folder
 
 Progress = Callable[[str], None]
 

@@ -37,7 +37,6 @@ from sklearn.base import clone
 from features.areas import area_sums, choose_source
 from features.build import FeatureBuilder, event_groups
 from features.scale import DEFAULT_CHUNK_ROWS, event_sums
-from features.sources.memstore import as_store
 from models.backtest import backtest, default_methods, fit_at
 from models.boosting import BlendedBoost, DaskPoissonBoost, PoissonBoost
 from service.cores import free_cores, load_now, usable_cores
@@ -48,6 +47,7 @@ from service.workers import (
     ProcessPool,
     geo_worker_plugin,
 )
+from sources.memstore import as_store
 
 ENGINES = ("local", "dask")
 

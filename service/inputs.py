@@ -26,10 +26,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from features.months import label, month
-from features.sources.fingerprint import data_files
 from geo.editions import boundary_year, cell_edition, grid_size
 from models.registry import list_versions
 from service.settings import Settings
+from sources.fingerprint import data_files
 
 #: Unit set names: a boundary edition of the store (``lsoa2011``, ``ward2022``, ...) or cells
 #: (``grid250``, ``hex300``, ``grid62.5``, ``grid``): letters and digits, nothing a path could use.

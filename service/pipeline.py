@@ -16,14 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from features.areas import choose_source
+from features.areas import borough_identity, choose_source, latest_wards
 from features.build import FeatureBuilder, features_to_files
-from features.demo.borough import generate_demo
 from features.months import label, month
-from features.sources.fingerprint import changes
-from features.sources.ingest import data_hashes, ingest
-from features.sources.loaders.context import IngestOptions
-from features.sources.store import REPORT_NAME, STORE_VERSION, Store
 from features.units import build_units
 from geo.units import UnitSet
 from models.backtest import (
@@ -63,6 +58,11 @@ from service.engine import Engine
 from service.inputs import check_data_dir
 from service.publish import run_for_areas
 from service.settings import Settings
+from sources.demo.borough import generate_demo
+from sources.fingerprint import changes
+from sources.ingest import data_hashes, ingest
+from sources.loaders.context import IngestOptions
+from sources.store import REPORT_NAME, STORE_VERSION, Store
 
 Progress = Callable[[str], None]
 HOTSPOT_WINDOW = 12
@@ -442,7 +442,6 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
     adoption (``estimates["staggered"]``, :func:`models.interventions.staggered_areas`).
     Returns the evaluation and the written files (:class:`reports.evaluation.Written`).
     """
-    from service.run import area_name, latest_wards  # import here: service.run imports this module
 
     start, end = label(start), label(end) if end is not None else None  # a bad month fails before any work
     spec, area_run = area_spec(settings, area, run)
@@ -475,7 +474,7 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
             ev.warnings.append(f"the areas were not judged together: {err}")
     created = datetime.now(UTC)
     meta = {"evaluation_id": evaluation or evaluation_id(spec, start, created),
-            "created": created.isoformat(timespec="seconds"), "area_name": area_name(store),
+            "created": created.isoformat(timespec="seconds"), "area_name": borough_identity(store)[1],
             "offences": f"{offences} (" + ", ".join(chosen) + ")", "seed": settings.model.seed,
             "data_period": f"{fb.months[0]:%Y-%m}/{fb.months[-1]:%Y-%m}", "store": str(store.root),
             **({"area_run": area_run} if area_run else {})}
@@ -492,7 +491,6 @@ def plan_step(settings: Settings, area: str, months: int, *, before: str | None 
     The pre-period is the last ``pre_months`` complete months of the data (before ``before``
     if given). Returns the plan and the written files (:class:`reports.evaluation.Written`).
     """
-    from service.run import area_name, latest_wards  # import here: service.run imports this module
 
     before = label(before) if before is not None else None
     spec, area_run = area_spec(settings, area, run)
@@ -509,7 +507,7 @@ def plan_step(settings: Settings, area: str, months: int, *, before: str | None 
                              pre_months=pre_months, buffer_m=buffer_m, before=before)
     created = datetime.now(UTC)
     meta = {"evaluation_id": "plan-" + evaluation_id(spec, plan["months_before"][-1], created),
-            "created": created.isoformat(timespec="seconds"), "area_name": area_name(store),
+            "created": created.isoformat(timespec="seconds"), "area_name": borough_identity(store)[1],
             "offences": f"{offences} (" + ", ".join(chosen) + ")", "store": str(store.root),
             **({"area_run": area_run} if area_run else {})}
     folder = Path(out_dir) if out_dir is not None else settings.out_dir / "evaluations" / meta["evaluation_id"]

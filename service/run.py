@@ -32,10 +32,15 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from features.areas import choose_source, point_month_counts, residents_by_group
+from features.areas import (
+    borough_identity,
+    choose_source,
+    latest_wards,
+    point_month_counts,
+    residents_by_group,
+)
 from features.figures import knife_figures, needs_assessment_figures
 from features.months import month, months_apart, ranges, shift
-from features.sources.ingest import data_hashes
 from geo.crs import WORKING_CRS
 from geo.places import place_names
 from models.backtest import forecast_matrix
@@ -58,6 +63,7 @@ from service.pipeline import (
 )
 from service.publish import complete_run, is_demo_store, stage_run
 from service.settings import Settings
+from sources.ingest import data_hashes
 
 Progress = Callable[[str], None]
 
@@ -99,23 +105,6 @@ def hubs_layer(store) -> gpd.GeoDataFrame:
     out = pd.concat(parts, ignore_index=True)
     out["footfall"] = pd.to_numeric(out["footfall"], errors="coerce")
     return gpd.GeoDataFrame(out, geometry="geometry", crs=WORKING_CRS)
-
-
-def latest_wards(store) -> gpd.GeoDataFrame | None:
-    """The newest ward boundaries in the store (``code``, ``name``, geometry), or None."""
-    for edition in ("ward2022", "ward2018"):
-        if store.has(f"units_{edition}"):
-            return store.units(edition)
-    return None
-
-
-def area_name(store) -> str:
-    """The borough's name from its boundary layer, else the catalogue's name."""
-    if store.has("units_borough"):
-        names = store.units("borough")["name"].dropna()
-        if len(names) == 1:
-            return str(names.iloc[0])
-    return str(store.report().get("catalogue", {}).get("name") or "study area")
 
 
 STALE_MONTHS = 3
@@ -402,7 +391,7 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
         "run_id": run_id, "created": created.isoformat(timespec="seconds"), "model_version": model_version,
         "method": model_meta.get("method"), "units": units, "cutoff": cutoff,
         "horizon": settings.model.horizon_months, "data_period": data_period(fb, cutoff, today),
-        "area_name": area_name(store), "seed": settings.model.seed,
+        "area_name": borough_identity(store)[1], "seed": settings.model.seed,
         "permutations": settings.model.permutations, "target_groups": settings.model.target_groups,
         "police_generated_used": police, "previous_run": previous_id, "demo": demo,
         "hotspots": hs.meta, "feature_notes": list(getattr(fb, "notes", [])),

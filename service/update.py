@@ -1,7 +1,7 @@
 """`svrisk update`: bring a data folder up to date from its publishers, then (optionally) run.
 
 The settings (``[update]`` in ``svrisk.toml``, ``SVRISK_UPDATE__*``) are turned into the
-explicit arguments of :func:`features.sources.update.update_folder`; with ``run`` a new
+explicit arguments of :func:`sources.update.update_folder`; with ``run`` a new
 run is made (ingest, features, model, outputs: the same :func:`service.run.make_run` as
 ``svrisk run``) when something new was placed.
 """
@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from features.sources.fetch import FetchOptions
-from features.sources.update import Endpoints, PoliceRate, update_folder
 from service.inputs import check_data_dir
 from service.pipeline import Progress, ingest_options
 from service.run import make_run
 from service.settings import Settings
+from sources.fetch import FetchOptions
+from sources.update import Endpoints, PoliceRate, update_folder
 
 
 def fetch_options(settings: Settings) -> FetchOptions:
@@ -29,7 +29,7 @@ def update_step(settings: Settings, *, offline: bool = False, run: bool = False,
                 progress: Progress | None = None, fetch: FetchOptions | None = None) -> dict:
     """Update ``settings.data_dir`` from its publishers; with ``run``, make a run if anything was placed.
 
-    Returns the update report (:func:`features.sources.update.update_folder`) with ``"run"``:
+    Returns the update report (:func:`sources.update.update_folder`) with ``"run"``:
     the run folder made, or None.
     """
     if settings.data_dir is None:

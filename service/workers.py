@@ -37,7 +37,7 @@ PARALLEL_MIN_ROWS = 300_000
 """Events below which a pool sums them in this process (about 2 s of work on one core)."""
 PARALLEL_MIN_BYTES = 32 * 2**20
 """Input bytes below which a pool loads files in this process (about 15 s of work on one core)."""
-PRELOAD = ["__main__", "features.scale", "features.sources.ingest"]
+PRELOAD = ["__main__", "features.scale", "sources.ingest"]
 """Modules the forkserver imports once, so a forked worker starts with them loaded (``__main__``
 as multiprocessing does by default: a worker needs it to unpickle what the main script defines)."""
 

@@ -39,7 +39,7 @@ def real_data() -> Path:
 
 @pytest.fixture(scope="session")
 def real_store(real_data, tmp_path_factory) -> Path:
-    from features.sources.ingest import ingest
+    from sources.ingest import ingest
 
     out = tmp_path_factory.mktemp("real") / "store"
     ingest(real_data, out)
@@ -54,8 +54,8 @@ def london_data() -> Path:
 @pytest.fixture(scope="session")
 def demo_store(tmp_path_factory) -> Path:
     """The demo borough (seed 7, 2016-01..2018-12) ingested once per session; its folder holds truth.json."""
-    from features.demo.borough import generate_demo
-    from features.sources.ingest import ingest
+    from sources.demo.borough import generate_demo
+    from sources.ingest import ingest
 
     root = tmp_path_factory.mktemp("demo-borough")
     ingest(generate_demo(root / "data"), root / "store")

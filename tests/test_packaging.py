@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import sys
 sys.path.insert(0, sys.argv[1])
-import features.sources.taxonomy as taxonomy, reports.templating as templating
+import sources.taxonomy as taxonomy, reports.templating as templating
 assert taxonomy.__file__.startswith(sys.argv[1]), taxonomy.__file__
 assert len(taxonomy.load_taxonomy().table) > 10
 env = templating.environment()
@@ -35,9 +35,9 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_holds_the_packages_and_their_data_but_no_tests(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    assert {n.split("/")[0] for n in names} == {"geo", "features", "models", "reports", "service",
+    assert {n.split("/")[0] for n in names} == {"geo", "sources", "features", "models", "reports", "service",
                                                  "svrisk-0.1.0.dist-info"}
-    assert "features/sources/data/offence_taxonomy.csv" in names
+    assert "sources/data/offence_taxonomy.csv" in names
     assert "reports/templates/briefing.html.j2" in names
     assert "service/api/templates/login.html.j2" in names
     assert not [n for n in names if "/tests/" in n or n.startswith("tests/") or "_support" in n]

@@ -26,6 +26,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from features.areas import borough_identity
 from features.context import Context
 from features.figures import (
     ALL_MEASURE,
@@ -52,12 +53,12 @@ from features.needs import (
     unit_counts,
     unit_population,
 )
-from features.sources.compare import CompareData
-from features.sources.memstore import as_store
 from features.units import build_units
 from geo.units import UnitSet
 from models.needs import cohorts, monitoring, risk, spatial, trends
 from models.needs import compare as cmp
+from sources.compare import CompareData
+from sources.memstore import as_store
 
 SV_GROUPS = ("violence", "robbery", "sexual")
 """Offence groups that make up serious violence (a source covering more of them describes it better)."""
@@ -104,16 +105,6 @@ class Assessment:
         self.parts.append({"section": section, "what": what, "source": source, "period": period,
                            "units": units, "residents": residents})
 
-
-def borough_identity(store) -> tuple[str | None, str]:
-    """(GSS code, name) of the study area from the store's borough boundary, else the catalogue's name."""
-    store = as_store(store)
-    if store.has("units_borough"):
-        b = store.units("borough")
-        if len(b) == 1:
-            return str(b["code"].iloc[0]), str(b["name"].iloc[0])
-    name = store.report().get("catalogue", {}).get("name") if hasattr(store, "report") else None
-    return None, str(name or "study area")
 
 
 def _sv_groups(source: CountSource) -> int:
@@ -290,7 +281,7 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     ----------
     store : Store, path or mapping of table name -> DataFrame
     compare : CompareData, optional
-        A comparison folder (:func:`features.sources.compare.read_compare_folder`).
+        A comparison folder (:func:`sources.compare.read_compare_folder`).
     period_end : month, optional
         Last month of the 12-month window; default the latest with 12 complete months.
     baseline : DataFrame, optional

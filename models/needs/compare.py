@@ -20,7 +20,7 @@ import pandas as pd
 
 from features.figures import window_figures
 from features.months import month, months_between, shift
-from features.sources.compare import CompareData
+from sources.compare import CompareData
 
 SIMILAR_K = 5
 SIMILARITY_FEATURES = {

@@ -25,7 +25,7 @@ UNITS_DEFAULT_HELP = UNITS_HELP.removesuffix(".") + " (default: settings units.d
 def user_errors(func: Callable) -> Callable:
     """Turn user-side failures into ``error: <file>: <what>`` on stderr and exit code 2, no traceback.
 
-    User-side: bad input (``ValueError``, which :class:`features.sources.readers.DataError`
+    User-side: bad input (``ValueError``, which :class:`sources.readers.DataError`
     is, an unknown key), and what the operating system refuses (missing files, permissions, a full disk, a read-only folder).
     """
 

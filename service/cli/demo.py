@@ -23,8 +23,8 @@ def demo_command(
     settings = settings_for()
     target = out or settings.demo_dir
     seed = settings.demo_seed if seed is None else seed
-    from features.demo.borough import generate_demo  # import here: heavy, after the checks
-    from features.demo.scale import generate_scaled  # import here: heavy, after the checks
+    from sources.demo.borough import generate_demo  # import here: heavy, after the checks
+    from sources.demo.scale import generate_scaled  # import here: heavy, after the checks
 
     if boroughs == 1:
         path = generate_demo(target, seed=seed, months=12 * years)

@@ -13,8 +13,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from features.demo.borough import CrimeTypeRate, DemoIntervention, DemoProcess, generate_demo
-from features.sources.ingest import ingest
+from sources.demo.borough import CrimeTypeRate, DemoIntervention, DemoProcess, generate_demo
+from sources.ingest import ingest
 
 SEED = 1
 MONTHS = 36

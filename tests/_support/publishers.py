@@ -252,7 +252,7 @@ def catalogue_from_discovery(data, updatable: dict[str, dict]) -> str:
     """A ``catalogue.toml`` listing every source ``discover`` finds in ``data``, except that a source
     whose path is a key of ``updatable`` becomes the folder source those keys describe
     (``{"crime/met-lsoa/x.csv": {"path": "crime/met-lsoa", "update": ...}}``)."""
-    from features.sources.catalogue import discover
+    from sources.catalogue import discover
 
     lines = ["[catalogue]", f'name = "{data.name}"', ""]
     done = set()

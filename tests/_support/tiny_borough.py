@@ -102,7 +102,7 @@ def events_frame(events=EVENTS) -> gpd.GeoDataFrame:
 
 
 def tiny_store(events=EVENTS, exclusions: bool = True, stop_search=STOP_SEARCH) -> dict[str, pd.DataFrame]:
-    """The tables of the tiny borough, as a mapping for :class:`features.sources.memstore.MemoryStore`."""
+    """The tables of the tiny borough, as a mapping for :class:`sources.memstore.MemoryStore`."""
     lsoa11 = _units([(CODES[k], f"Tiny {k}", _box(*off, 500, 500)) for k, off in
                      {"A": (0, 0), "B": (500, 0), "C": (0, 500), "D": (500, 500)}.items()], "lsoa2011")
     lsoa21 = _units([

@@ -14,8 +14,8 @@ from features.areas import (
     target_coverage,
 )
 from features.build import FeatureBuilder
-from features.sources.memstore import MemoryStore
 from features.units import build_units
+from sources.memstore import MemoryStore
 
 # every month 2020-01..2021-12: west 3 violence + 1 robbery, east 1 violence and 0 sexual
 # offences; in 2021-06 the west has 10 violence instead of 3; burglary in the east is not a

@@ -10,8 +10,8 @@ from tiny_borough import tiny_store
 
 from features.build import FeatureBuilder, features_to_files
 from features.context import eb_rate, youth_share_counts
-from features.sources.memstore import MemoryStore
 from features.units import build_units
+from sources.memstore import MemoryStore
 
 A, B, C, D = "E01000001", "E01000002", "E01000003", "E01000004"
 

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from features.build import FeatureBuilder, features_to_files
-from features.sources.memstore import MemoryStore
-from features.sources.store import Store
 from features.units import build_units
+from sources.memstore import MemoryStore
+from sources.store import Store
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -23,7 +23,7 @@ def store(tmp_path_factory):
     data = Path(os.environ.get("SVRISK_REAL_DATA", "../shared/data"))
     if not data.is_dir():
         pytest.skip(f"real data folder {data} not found (set SVRISK_REAL_DATA)")
-    from features.sources.ingest import ingest
+    from sources.ingest import ingest
 
     out = tmp_path_factory.mktemp("realstore")
     ingest(data, out)

@@ -5,8 +5,8 @@ import pytest
 from tiny_borough import CENTRES, EVENTS, STOP_SEARCH, tiny_store
 
 from features.build import FeatureBuilder
-from features.sources.memstore import MemoryStore
 from features.units import build_units
+from sources.memstore import MemoryStore
 
 A, B = "E01000001", "E01000002"
 EDITIONS = ["lsoa2011", "lsoa2021", "ward2022", "grid250"]

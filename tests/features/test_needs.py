@@ -11,9 +11,9 @@ from geopandas import GeoDataFrame
 from features.figures import window_figures
 from features.months import months_between
 from features.needs import count_sources, scheme_changes, unit_counts
-from features.sources.memstore import MemoryStore
 from geo.crs import WORKING_CRS
 from geo.units import boundary_units
+from sources.memstore import MemoryStore
 
 MONTHS = months_between("2020-01", "2022-06")  # 30 months
 
@@ -113,7 +113,7 @@ def test_the_core_and_broad_measures_count_what_the_taxonomy_flags():
 
 
 def test_police_uk_has_no_core_measure():
-    from features.sources.taxonomy import load_taxonomy
+    from sources.taxonomy import load_taxonomy
 
     t = load_taxonomy()
     assert t.has_core("met") and not t.has_core("policeuk") and not t.has_core("met_annual")
@@ -123,7 +123,7 @@ def test_the_broad_flag_is_set_exactly_on_the_target_groups():
     """One definition of broad serious violence: the taxonomy's flag and the feature builder's groups agree,
     row by row, so the briefing (groups) and the pack (flag) cannot count different totals."""
     from features.build import TARGET_GROUPS
-    from features.sources.taxonomy import load_taxonomy
+    from sources.taxonomy import load_taxonomy
 
     t = load_taxonomy().table
     assert (t["serious_violence"] == t["group"].isin(TARGET_GROUPS)).all(), \

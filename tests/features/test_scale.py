@@ -15,8 +15,6 @@ import pandas as pd
 import pytest
 import shapely
 
-from features.demo.borough import CrimeTypeRate, DemoProcess, generate_demo
-from features.demo.scale import MAX_BOROUGHS, generate_scaled
 from features.incidents import KDE_BANDWIDTH_M, cube_cells, kernel_cells, month_ordinal
 from features.scale import (
     Piece,
@@ -30,8 +28,10 @@ from features.scale import (
     read_piece,
     tree_reduce,
 )
-from features.sources.memstore import MemoryStore
 from geo.units import UnitSet
+from sources.demo.borough import CrimeTypeRate, DemoProcess, generate_demo
+from sources.demo.scale import MAX_BOROUGHS, generate_scaled
+from sources.memstore import MemoryStore
 
 GROUPS = ["violence", "robbery", "theft"]
 TARGET = ["violence", "robbery"]
@@ -118,7 +118,7 @@ def test_iter_events_streams_only_needed_columns(tmp_path):
     ev = events().assign(location="On or near X", outcome="none")
     ev.to_parquet(tmp_path / "events.parquet")
     (tmp_path / "ingest_report.json").write_text("{}")
-    from features.sources.store import Store
+    from sources.store import Store
 
     chunks = list(iter_events(Store(tmp_path), chunk_rows=2))
     assert [len(c) for c in chunks] == [2, 1, 2]  # equal row ranges of at most chunk_rows
@@ -164,7 +164,7 @@ def test_streamed_tree_adds_in_the_same_order_as_the_level_by_level_tree(split_e
 
 
 def test_pieces_of_a_partitioned_store_read_back_every_event(tmp_path):
-    from features.sources.store import Store, write_partitioned
+    from sources.store import Store, write_partitioned
 
     many = pd.concat([events()] * 7, ignore_index=True)  # 35 events, 2 months
     many["harm"] = np.arange(len(many), dtype=float)

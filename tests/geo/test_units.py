@@ -116,8 +116,8 @@ def test_queen_graph_links_polygons_separated_by_a_sliver():
     import geopandas as gpd
     from shapely.geometry import box
 
-    from features.sources.memstore import MemoryStore
     from features.units import build_units
+    from sources.memstore import MemoryStore
 
     frame = gpd.GeoDataFrame({"code": ["E01900001", "E01900002", "E01900003"], "name": ["a", "b", "c"],
                               "edition": "lsoa2011"},

@@ -6,9 +6,9 @@ import pytest
 from tiny_borough import CENTRES, X0, Y0, tiny_store
 
 from features.incidents import month_ordinal
-from features.sources.memstore import MemoryStore
 from features.units import build_units
 from models.baselines import EventSurface, KernelBaseline, baseline_methods
+from sources.memstore import MemoryStore
 
 
 @pytest.fixture(scope="module")

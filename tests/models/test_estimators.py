@@ -150,10 +150,10 @@ def test_blend_validates_its_anchor_and_weight_and_leaves_a_missing_anchor_to_th
 @pytest.fixture(scope="module")
 def demo_builder(tmp_path_factory):
     from features.build import FeatureBuilder
-    from features.demo.borough import generate_demo
-    from features.sources.ingest import ingest
-    from features.sources.store import Store
     from features.units import build_units
+    from sources.demo.borough import generate_demo
+    from sources.ingest import ingest
+    from sources.store import Store
 
     root = tmp_path_factory.mktemp("demo")
     ingest(generate_demo(root / "data"), root / "store")  # seed 7, 2016-01..2018-12

@@ -19,7 +19,7 @@ CORRIDOR_WARDS = ("Burnt Oak", "Colindale", "West Hendon")
 
 @pytest.fixture(scope="module")
 def store(real_store):
-    from features.sources.store import Store
+    from sources.store import Store
 
     return Store(real_store)
 

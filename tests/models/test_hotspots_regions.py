@@ -281,9 +281,9 @@ def test_real_lsoas_are_linked_and_described(real_store):
     # generalised London boundaries (no shared vertices), made every unit its own area
     import pandas as pd
 
-    from features.sources.store import Store
     from features.units import build_units
     from service.settings import get_settings
+    from sources.store import Store
 
     store, settings = Store(real_store), get_settings()
     units = build_units(store, "lsoa2011")

@@ -14,10 +14,10 @@ import shapely
 from scipy import stats
 
 from features.build import FeatureBuilder
-from features.sources.store import Store
 from features.units import build_units
 from geo.units import UnitSet
 from models import interventions as mi
+from sources.store import Store
 
 # ---------------------------------------------------------------------------- a 5 x 5 grid by hand
 

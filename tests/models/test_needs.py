@@ -111,8 +111,8 @@ def test_the_pack_and_the_briefing_count_the_same_broad_serious_violence():
     from features.build import FeatureBuilder
     from features.figures import CORE_MEASURE, SV_MEASURE, needs_assessment_figures
     from features.needs import count_sources
-    from features.sources.memstore import MemoryStore
     from models.needs.assessment import borough_headline, trend_source
+    from sources.memstore import MemoryStore
     from tests.features.test_needs import _four_groups, _units
 
     frame, units = _units()

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import shapely
 
-from features.sources.readers import DataError
 from geo.units import UnitSet
 from models.interventions import evaluate_intervention
 from reports.evaluation import (
@@ -21,6 +20,7 @@ from reports.evaluation import (
     summary_context,
     write_evaluation,
 )
+from sources.readers import DataError
 
 
 def test_a_run_area_is_read_from_the_latest_run_or_a_named_one(runs_dir):

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.sources.store import Store
 from models.needs.assessment import assess
 from reports.needs_pack import write_pack
 from reports.pdf import find_browser
+from sources.store import Store
 
 SECTIONS = ("summary", "profile", "trends", "open-data-gaps", "spatial", "comparison", "risk", "monitoring", "methods")
 PLANTED = {"b_dep": "imd_score", "b_foot": "foot_decay", "b_school": "sec_school_prox"}

@@ -125,7 +125,7 @@ def test_core_serious_violence_is_the_hand_sum_of_its_minor_categories(real_pack
 
 def test_the_knife_cohort_is_the_briefings_knife_figures_and_the_raw_dashboard(real_pack, real_data, real_store):
     from features.figures import knife_figures
-    from features.sources.store import Store
+    from sources.store import Store
 
     out, _ = real_pack
     cb = pd.read_csv(out / "tables" / "cohorts_borough.csv").set_index("measure")

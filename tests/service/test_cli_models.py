@@ -8,8 +8,8 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from features.demo.borough import generate_demo
 from service.cli import app
+from sources.demo.borough import generate_demo
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

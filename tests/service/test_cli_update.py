@@ -11,10 +11,10 @@ import time
 from publishers import folder, publish_ward, serve, ward_release
 from typer.testing import CliRunner
 
-from features.sources.catalogue import MANIFEST_NAME
-from features.sources.fingerprint import data_files, fingerprint
-from features.sources.update import PART_SUFFIX
 from service.cli import app
+from sources.catalogue import MANIFEST_NAME
+from sources.fingerprint import data_files, fingerprint
+from sources.update import PART_SUFFIX
 
 runner = CliRunner()
 NAME = "MPS Ward Level Crime (most recent 24 months).csv"

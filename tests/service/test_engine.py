@@ -25,11 +25,7 @@ import pandas as pd
 import pytest
 
 from features.build import event_groups
-from features.demo.borough import CrimeTypeRate, DemoProcess
-from features.demo.scale import generate_scaled
 from features.scale import event_sums, read_events_dask
-from features.sources.ingest import ingest
-from features.sources.store import Store
 from features.units import build_units
 from models.backtest import forecast_matrix
 from models.baselines import baseline_methods
@@ -39,6 +35,10 @@ from service.cores import usable_cores
 from service.engine import DaskPoissonBoost, Engine
 from service.settings import get_settings
 from service.workers import DaskWorkers
+from sources.demo.borough import CrimeTypeRate, DemoProcess
+from sources.demo.scale import generate_scaled
+from sources.ingest import ingest
+from sources.store import Store
 
 pytest.importorskip("dask_geopandas")
 pytest.importorskip("distributed")
@@ -127,7 +127,7 @@ def test_a_new_clusters_workers_have_imported_what_the_pieces_need_before_any_ta
 
     with Engine("dask", n_workers=1) as eng:
         loaded = eng.client.run(lambda: [m in sys.modules for m in ("dask_geopandas", "features.scale",
-                                                                     "features.sources.ingest")])
+                                                                     "sources.ingest")])
     assert list(loaded.values()) == [[True, True, True]]
 
 
@@ -276,8 +276,8 @@ def test_parallel_ingest_gives_the_same_store(tmp_path, kind):
     records across files resolved after loading: the same tables, rejects and report."""
     from ingest_fixtures import STREET_HEADER, street_row, write_boundaries, write_csv
 
-    from features.sources.ingest import ingest
     from service.engine import Engine
+    from sources.ingest import ingest
 
     data = tmp_path / "data"
     write_boundaries(data / "boundaries")
@@ -310,7 +310,7 @@ def test_one_long_file_checked_in_pieces_gives_the_same_store(tmp_path, kind):
     worker processes (a pool, or Dask process workers): the same tables, rejects and report."""
     from ingest_fixtures import STREET_HEADER, street_row, write_boundaries, write_csv
 
-    from features.sources.loaders.context import IngestOptions
+    from sources.loaders.context import IngestOptions
 
     data = tmp_path / "data"
     write_boundaries(data / "boundaries")

@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from features.build import FeatureBuilder
-from features.sources.store import Store
 from features.units import build_units
 from service.cli import app
+from sources.store import Store
 
 runner = CliRunner()
 

@@ -8,10 +8,10 @@ import re
 from typer.testing import CliRunner
 
 from features.build import FeatureBuilder
-from features.sources.store import Store
 from features.units import build_units
 from models.interventions import plan_intervention
 from service.cli import app
+from sources.store import Store
 
 runner = CliRunner()
 

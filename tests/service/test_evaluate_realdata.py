@@ -19,12 +19,12 @@ import pytest
 import shapely
 
 from features.build import TARGET_GROUPS, FeatureBuilder
-from features.sources.store import Store
 from features.units import build_units
 from models.ranking import clear_hold_build
 from reports.pdf import find_browser
 from service.pipeline import evaluate_step
 from service.settings import get_settings
+from sources.store import Store
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 START, PRE = "2017-07", 18

@@ -8,9 +8,9 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from features.demo.borough import generate_demo
 from service.run import make_run
 from service.settings import get_settings
+from sources.demo.borough import generate_demo
 
 pytestmark = pytest.mark.slow
 CONTRACT = ["run.json", "ranking.parquet", "hotspots.parquet", "areas.parquet", "youth_list.parquet",
@@ -65,9 +65,9 @@ def test_planted_hot_spots_come_out_hot_on_the_grid(demo_runs):
     import numpy as np
 
     from features.build import FeatureBuilder
-    from features.sources.store import Store
     from features.units import build_units
     from models.hotspots.analysis import analyse_hotspots
+    from sources.store import Store
 
     first, _, truth = demo_runs
     store = Store(json.loads((first / "run.json").read_text())["data"]["store"])

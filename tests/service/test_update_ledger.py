@@ -13,8 +13,8 @@ from publishers import serve
 from shapely.geometry import box
 from typer.testing import CliRunner
 
-from features.sources.catalogue import MANIFEST_NAME
 from service.cli import app
+from sources.catalogue import MANIFEST_NAME
 
 runner = CliRunner()
 CODES = [f"E0190{i:04d}" for i in range(9)]

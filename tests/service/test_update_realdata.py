@@ -10,9 +10,9 @@ import pytest
 from publishers import catalogue_from_discovery, serve
 from typer.testing import CliRunner
 
-from features.sources.catalogue import MANIFEST_NAME
-from features.sources.fingerprint import sha256
 from service.cli import app
+from sources.catalogue import MANIFEST_NAME
+from sources.fingerprint import sha256
 
 OLDER = "crime/barnet_mps_lsoa_crime_monthly_202308_202507.csv"
 NEWEST = "crime/barnet_mps_lsoa_crime_monthly_202403_202602.csv"
@@ -60,7 +60,7 @@ def test_a_real_police_uk_month_for_barnet_is_split_and_placed_whole(real_data, 
     import pandas as pd
     from publishers import crime_record
 
-    from features.sources.update import Endpoints, update_folder
+    from sources.update import Endpoints, update_folder
 
     data = tmp_path / "data"
     (data / "boundaries").mkdir(parents=True)
@@ -79,7 +79,7 @@ def test_a_real_police_uk_month_for_barnet_is_split_and_placed_whole(real_data, 
     assert entry["release"] == {"month": "2024-04", "records": len(api)}  # the newest month only, every record once
     assert len(asks) > 3  # 2,784 crimes over a 1,000 limit: the borough was split
     assert all(len(a["query"]["poly"].split(":")) <= 100 for a in asks)
-    from features.sources.ingest import ingest
+    from sources.ingest import ingest
 
     store = ingest(data, tmp_path / "store")
     [item] = [i for i in store["inputs"] if i["kind"] == "policeuk_api"]

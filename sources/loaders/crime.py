@@ -1,0 +1,605 @@
+"""Loaders for police.uk crime and stop-and-search records, and the rule for linked records.
+
+Formats read:
+
+* police.uk bulk street-level CSV (``Crime ID, Month, Reported by, Falls within,
+  Longitude, Latitude, Location, LSOA code, LSOA name, Crime type, Last outcome
+  category, Context``), as one file, a folder of monthly files
+  (``YYYY-MM/YYYY-MM-<force>-street.csv``) or the downloadable archive zip;
+* police.uk API ``crimes-street`` output flattened to CSV (``id, persistent_id,
+  month, category, latitude, longitude, street_name, outcome_category, ...``;
+  categories are slugs such as ``violent-crime``);
+* police.uk crime records without coordinates (``Crime ID, Month, LSOA code, Crime type``),
+  counted by LSOA;
+* police.uk stop-and-search CSV (bulk layout, with or without extra columns).
+
+Each file is loaded by a pure function of (file, context); which records are counted
+across files is decided afterwards by :func:`resolve_police_records` (see the
+taxonomy module for the rule and why).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo.crs import WORKING_CRS
+from sources.confine import walk
+from sources.loaders.areas import _edition_or_reject
+from sources.loaders.context import IngestContext
+from sources.loaders.points import file_rules_fire, judge_grid_columns, point_table
+from sources.readers import (
+    MB,
+    CsvFile,
+    DataError,
+    Limits,
+    LoadResult,
+    RawTable,
+    RowChecks,
+    check_month,
+    concat_rejects,
+    empty_rejects,
+    finish_csv,
+    merge_counted_flags,
+    missing_ids,
+    open_csv,
+    parse_month,
+    parse_rows,
+    per_distinct,
+    read_csv_raw,
+    split_csv,
+    zip_names,
+)
+
+STREET_COLUMNS = ["Crime ID", "Month", "Longitude", "Latitude", "Crime type"]
+API_COLUMNS = ["id", "month", "category", "latitude", "longitude"]
+RECORD_COLUMNS = ["Crime ID", "Month", "LSOA code", "Crime type"]
+STOP_SEARCH_COLUMNS = ["Type", "Date", "Latitude", "Longitude", "Object of search"]
+MONTHLY_STREET = re.compile(r"(\d{4}-\d{2})-[\w.-]+-street\.csv$")
+MONTHLY_STOP = re.compile(r"(\d{4}-\d{2})-[\w.-]+-stop-and-search\.csv$")
+#: police.uk publishes street-level crime and stop and search from December 2010: an earlier month is not data.
+POLICEUK_FIRST_MONTH = "2010-12"
+DUPLICATE = "duplicate record"
+LINKED = "linked record of one crime"
+POLICEUK_COORDS = ("Longitude", "Latitude", "EPSG:4326")
+API_COORDS = ("longitude", "latitude", "EPSG:4326")
+EVENT_COLUMNS = ["event_id", "crime_id", "month", "category", "group", "serious_violence", "police_generated",
+                 "harm", "lsoa_code", "location", "outcome", "source_file", "source_row"]
+
+
+def list_members(path: Path, pattern: re.Pattern, limits: Limits | None = None) -> list[tuple[Path, str | None]]:
+    """The monthly CSVs behind ``path``: itself, the matching files in a folder tree, or zip members."""
+    limits = limits or Limits()
+    if path.is_dir():
+        found = [e.path for e in walk(path) if e.problem is None]  # no link out, no named pipe (confine.walk)
+        files = sorted(p for p in found if pattern.search(p.name))
+        zips = sorted(p for p in found if p.suffix.lower() == ".zip")
+        out: list[tuple[Path, str | None]] = [(p, None) for p in files]
+        for z in zips:
+            out.extend(list_members(z, pattern, limits))
+        return out
+    if path.suffix.lower() == ".zip":
+        names, _ = zip_names(path, limits)
+        return [(path, n) for n in sorted(n for n in names if pattern.search(n.rsplit("/", 1)[-1]))]
+    if not path.exists():
+        raise DataError(path, "file not found")
+    return [(path, None)]
+
+
+def _classify(ctx: IngestContext, checks: RowChecks, scheme: str, category: pd.Series) -> pd.DataFrame:
+    cls = ctx.taxonomy.classify(scheme, category)
+    checks.reject(
+        category.isna(), "missing crime type", "blank crime type/category"
+    )
+    checks.reject(
+        cls["group"] == "unmapped", "crime type not in the taxonomy",
+        "add a row for " + category.astype("string") + " to the offence taxonomy",
+    )
+    return cls
+
+
+def _check_month(ctx: IngestContext, checks: RowChecks, month_raw: pd.Series) -> pd.Series:
+    return check_month(checks, month_raw, today=ctx.today, first=POLICEUK_FIRST_MONTH, source_name="police.uk")
+
+
+def _month_text(month: pd.Series) -> pd.Series:
+    return month.dt.strftime("%Y-%m")
+
+
+def _row_hash(frame: pd.DataFrame) -> pd.Series:
+    """A fingerprint of each row's values: two identical rows are the same record written twice."""
+    cols = [c for c in frame.columns if not c.startswith("_")]
+    return "csv:" + pd.util.hash_pandas_object(frame[cols], index=False).astype("string")
+
+
+# ---------------------------------------------------------------------------- linked records
+
+
+def _repeats(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For integer codes in order (-1 = none): (True where a code appeared earlier, position of each code's first)."""
+    valid = codes >= 0
+    pos = np.flatnonzero(valid)
+    first_of = np.full(int(codes.max(initial=-1)) + 1, -1, dtype=np.int64)
+    repeat = valid.copy()
+    if len(pos):
+        uniq, first = np.unique(codes[pos], return_index=True)
+        first_of[uniq] = pos[first]
+        repeat[pos[first]] = False
+    return repeat, first_of
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    return pd.factorize(values, use_na_sentinel=True)[0]
+
+
+def rank_records(table: pd.DataFrame) -> pd.DataFrame:
+    """Which police.uk records are counted: one per record, and one per crime reference.
+
+    ``table`` lists records in load order with ``record`` (an identity of the record: the
+    API ``id``, or the row's fingerprint in bulk CSVs; NA when unknown), ``crime_id`` (the
+    crime reference: API ``persistent_id`` / bulk ``Crime ID``; NA for ASB),
+    ``serious_violence``, ``harm``, ``category``, ``source_file`` and ``source_row``.
+
+    A repeated ``record`` is a duplicate. Records sharing a ``crime_id`` are linked records
+    of one crime, counted once, as the most serious of them: serious violence first, then
+    the higher harm weight, then the one loaded first. So a lower-harm record never
+    displaces a serious-violence record of the same reference, whatever the file order.
+
+    Returns a frame indexed like ``table`` with ``reason`` (NA where counted) and ``detail``.
+    """
+    n = len(table)
+    reason = np.full(n, None, dtype=object)
+    detail = np.full(n, None, dtype=object)
+    if n:
+        sv = table["serious_violence"].to_numpy(dtype=bool)
+        harm = table["harm"].to_numpy(dtype="float64")
+        order = np.lexsort((np.arange(n), -harm, -sv.astype(np.int8)))  # ranked: most serious first
+
+        def text(column: str, at: np.ndarray) -> list[str]:  # only the rows a detail names: not 2M strings
+            return [str(v) for v in table[column].iloc[at].tolist()]
+
+        record = _codes(table["record"])[order]
+        dup, first_of = _repeats(record)
+        p = np.flatnonzero(dup)
+        i, k = order[p], order[first_of[record[p]]]
+        reason[i] = DUPLICATE
+        detail[i] = [f"same record as {f} row {r}" for f, r in zip(text("source_file", k), text("source_row", k),
+                                                                     strict=True)]
+        crime = np.where(dup, -1, _codes(table["crime_id"])[order])
+        linked, first_of = _repeats(crime)
+        p = np.flatnonzero(linked)
+        i, k = order[p], order[first_of[crime[p]]]
+        reason[i] = LINKED
+        detail[i] = [f"crime reference {ref[:12]}… is counted once, as {c} from {f} row {r}" for ref, c, f, r in
+                     zip(text("crime_id", i), text("category", k), text("source_file", k), text("source_row", k),
+                         strict=True)]
+    return pd.DataFrame({"reason": pd.array(reason, dtype="string"), "detail": pd.array(detail, dtype="string")},
+                        index=table.index)
+
+
+def linked_summary(table: pd.DataFrame, decision: pd.DataFrame) -> dict:
+    """What the rule did: references with several records, and events by group under this rule
+    and under "keep the first record of a reference" (the rule before it), for comparison."""
+    why = decision["reason"].to_numpy(dtype=object, na_value=None)
+    live = why != DUPLICATE
+    counted = pd.isna(decision["reason"]).to_numpy()
+    crime = np.where(live, _codes(table["crime_id"]), -1)
+    later, first_of = _repeats(crime)  # in load order: the first record of each reference, and the rest
+    first_rule = live & ~later
+    # groups as integer codes: counting them is a bincount, not a sort of 2M strings (4 s for London)
+    group, names = pd.factorize(table["group"].astype(str), sort=True)
+    sv = table["serious_violence"].to_numpy(dtype=bool)
+    kept_refs = counted & (crime >= 0)
+    first_row = first_of[crime[kept_refs]]
+    sizes = np.bincount(crime[crime >= 0]) if (crime >= 0).any() else np.zeros(0, dtype=int)
+
+    def by_group(mask: np.ndarray) -> dict[str, int]:
+        counts = np.bincount(group[mask], minlength=len(names))
+        return {str(k): int(v) for k, v in zip(names, counts, strict=True) if v}
+
+    return {
+        "rule": "one event per crime reference (persistent_id / Crime ID), counted as its most serious record",
+        "references_with_several_records": int((sizes > 1).sum()),
+        "linked_rows": int((why == LINKED).sum()),
+        "duplicate_rows": int((why == DUPLICATE).sum()),
+        "references_counted_as_a_record_other_than_their_first": int((group[kept_refs] != group[first_row]).sum()),
+        "serious_violence_references_whose_first_record_is_not": int((sv[kept_refs] & ~sv[first_row]).sum()),
+        "events_by_group": {"most_serious_record": by_group(counted), "first_record": by_group(first_rule)},
+    }
+
+
+def resolve_police_records(results: list[LoadResult]) -> dict:
+    """Apply :func:`rank_records` across every events input (in load order); move the records
+    not counted to each input's rejects, with their reason, and return :func:`linked_summary`."""
+    if not results:
+        return {}
+    cols = ["_record", "crime_id", "serious_violence", "harm", "category", "group", "source_file", "source_row"]
+    parts = [r.frame[cols].assign(_input=i).rename(columns={"_record": "record"}) for i, r in enumerate(results)]
+    table = pd.concat(parts, ignore_index=True)
+    decision = rank_records(table)
+    summary = linked_summary(table, decision)
+    start = 0
+    for i, res in enumerate(results):
+        n = len(res.frame)
+        dec = decision.iloc[start:start + n].reset_index(drop=True)
+        start += n
+        for reason in (DUPLICATE, LINKED):
+            hit = (dec["reason"] == reason).fillna(False).to_numpy(dtype=bool)
+            res.move_to_rejects(hit, reason, dec["detail"].to_numpy()[hit])
+            dec = dec[~hit].reset_index(drop=True)
+        res.frame = res.frame.drop(columns="_record")
+        moved = len(res.rejects[res.rejects["reason"] == LINKED])
+        if moved:
+            res.flag("linked_records", f"{res.source}: {moved} records share a crime reference with a record "
+                     "counted instead (one event per crime, counted as its most serious record)",
+                     severity="info", rows=moved)
+        if i == 0:
+            res.notes.append("police.uk records: " + summary["rule"])
+    return summary
+
+
+# ---------------------------------------------------------------------------- monthly files
+
+
+def _failed_file(source: str, exc: DataError) -> tuple:
+    empty = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=WORKING_CRS), crs=WORKING_CRS)
+    return empty, [empty_rejects()], 0, source, [], [{"path": source, "why": exc.reason}]
+
+
+def _load_one(member, required, kind, ctx: IngestContext, columns_for, pieces: bool = False) -> tuple:
+    """Read and validate one monthly file: (frame, rejects, rows_read, source, flags, failed).
+
+    Pure: the result depends on the file and ``ctx`` only, so files can be mapped in any
+    order or in parallel. A file that cannot be read at all comes back empty, in ``failed``.
+    ``pieces``: a long file is checked in pieces on ``ctx``'s mapper (see :func:`_load_file`).
+    """
+    path, name = member
+    try:
+        return _load_file(member, required, kind, ctx, columns_for, POLICEUK_COORDS, pieces)
+    except DataError as exc:
+        return _failed_file(f"{path}!{name}" if name else str(path), exc)
+
+
+def _load_file(member, required, kind, ctx: IngestContext, columns_for, coords, pieces: bool = False) -> tuple:
+    """:func:`_load_one` of a readable file (else :class:`DataError`); with ``pieces`` (and a mapper in
+    ``ctx``) a long file is parsed and checked in pieces on the mapper's workers."""
+    path, name = member
+    f = open_csv(path, name, required=required, kind=kind, limits=ctx.limits)
+    split = split_csv(f, int(ctx.options.piece_mb * MB)) if pieces and ctx.map_files is not None else None
+    if split is not None:
+        done = _load_pieces(f, split, ctx, columns_for, coords)
+        if done is not None:
+            return done
+    rows = parse_rows(f, f.text, ctx.limits)
+    raw = finish_csv(f, rows.frame, [rows.bad], [rows.flags], rows.total)
+    flags: list[dict] = list(raw.flags)
+    checks = RowChecks(raw.frame, raw.source)
+    columns = columns_for(raw, checks, flags, ctx)
+    gdf, rej = point_table(raw, checks, columns, ctx.area, ctx.options.point_tolerance_m, coords=coords, flags=flags)
+    return gdf, [raw.malformed, rej], raw.rows_read, raw.source, flags, []
+
+
+def _load_pieces(f: CsvFile, split: list, ctx: IngestContext, columns_for, coords) -> tuple | None:
+    """:func:`_load_file` of ``f`` from its pieces checked on the mapper's workers, or None where the
+    pieces cannot stand for the whole file (a piece parsed to another number of rows than its
+    lines; a rule of the whole file fired): it is then checked whole, here."""
+    task = functools.partial(_load_piece, columns_for=columns_for, coords=coords)
+    parts = ctx.map_files(task, split, (f.without_text(), _without_mapper(ctx)), nbytes=len(f.text))
+    if any(p is None for p in parts):
+        return None
+    votes = {k: sum(p["votes"].get(k, 0) for p in parts) for k in ("swapped", "candidates", "commas", "present")}
+    if file_rules_fire(votes):
+        return None
+    raw = finish_csv(f, pd.DataFrame(), [p["bad"] for p in parts], [p["read_flags"] for p in parts],
+                     sum(p["total"] for p in parts))
+    flags = raw.flags + merge_counted_flags([p["flags"] for p in parts], _counted_flags(f.source))
+    grids = [p["votes"].get("grid") for p in parts]
+    if grids[0] is not None:
+        labelled = grids[0][0]
+        joined = (labelled, *(np.concatenate([g[i] for g in grids]) for i in range(1, 5)))
+        flags.extend(judge_grid_columns(joined, f.source))
+    kept = [p["frame"] for p in parts if len(p["frame"])] or [parts[0]["frame"]]
+    frame = gpd.GeoDataFrame(pd.concat(kept, ignore_index=True), geometry="geometry", crs=WORKING_CRS)
+    rows_read = sum(p["rows"] for p in parts) + len(raw.malformed)
+    return frame, [raw.malformed, *(p["rejects"] for p in parts)], rows_read, f.source, flags, []
+
+
+def _load_piece(piece: tuple[str, int, int], f: CsvFile, ctx: IngestContext, columns_for, coords) -> dict | None:
+    """Parse and check one piece of a file (the task a mapper runs); None if it parsed to another
+    number of rows than it has lines."""
+    text, before, lines = piece
+    rows = parse_rows(f, text, ctx.limits, first_row=before)
+    if rows.total != lines:
+        return None
+    raw = RawTable(rows.frame, empty_rejects(), f.encoding, f.source, [])
+    flags: list[dict] = []
+    votes: dict = {}
+    checks = RowChecks(raw.frame, raw.source)
+    columns = columns_for(raw, checks, flags, ctx)
+    gdf, rej = point_table(raw, checks, columns, ctx.area, ctx.options.point_tolerance_m, coords=coords,
+                           flags=flags, votes=votes)
+    return {"frame": gdf, "rejects": rej, "bad": rows.bad, "read_flags": rows.flags, "total": rows.total,
+            "rows": len(rows.frame), "flags": flags, "votes": votes}
+
+
+def _load_member(member, ctx: IngestContext, required, kind, columns_for) -> tuple:
+    """:func:`_load_one` with the context second: the task a mapper runs (the context is sent
+    to each worker once, not with every file)."""
+    return _load_one(member, required, kind, ctx, columns_for)
+
+
+def _load_members(members, required, kind, ctx: IngestContext, columns_for) -> tuple[list, list, int, list, list, list]:
+    """Read each monthly file, build its columns with ``columns_for(raw, checks, flags, ctx)`` and
+    validate its coordinates; return (frames, rejects, rows_read, files, flags, failed).
+
+    With ``ctx.map_files`` (the engine's map: a process pool or a Dask cluster) the files
+    are loaded in parallel, and a file longer than two pieces (``piece_mb``) is loaded here
+    in pieces on the workers; the results are the same as loading them one after another,
+    because each load is pure. ``columns_for`` must then be a module-level function (it
+    travels to the workers by name).
+    """
+    if ctx.map_files is None:
+        results = [_load_one(m, required, kind, ctx, columns_for) for m in members]
+    else:
+        sizes = member_sizes(members)
+        long = [ctx.options.piece_mb > 0 and s > 2 * ctx.options.piece_mb * MB for s in sizes]
+        task = functools.partial(_load_member, required=required, kind=kind, columns_for=columns_for)
+        rest = [m for m, big in zip(members, long, strict=True) if not big]
+        loaded = iter(ctx.map_files(task, rest, (_without_mapper(ctx),),
+                                    nbytes=sum(s for s, big in zip(sizes, long, strict=True) if not big)))
+        results = [_load_one(m, required, kind, ctx, columns_for, pieces=True) if big else next(loaded)
+                   for m, big in zip(members, long, strict=True)]
+    frames, rejects, flags, files, failed = [], [], [], [], []
+    rows_read = 0
+    for frame, rej, n, source, file_flags, file_failed in results:
+        frames.append(frame)
+        rejects.extend(rej)
+        rows_read += n
+        files.append(source)
+        flags.extend(file_flags)
+        failed.extend(file_failed)
+    return frames, rejects, rows_read, files, flags, failed
+
+
+def members_bytes(members) -> int:
+    """Bytes of the monthly files (uncompressed size of zip members; unreadable ones count 0)."""
+    return sum(member_sizes(members))
+
+
+def member_sizes(members) -> list[int]:
+    """Bytes of each monthly file (uncompressed: of a zip member, or from a gzip file's trailer; 0 if unreadable)."""
+    import zipfile
+
+    sizes, zips = [], {}
+    for path, member in members:
+        size = 0
+        try:
+            if member is None and str(path).lower().endswith(".gz"):
+                with open(path, "rb") as fh:  # gzip's trailer: the uncompressed size (mod 4 GB)
+                    fh.seek(-4, 2)
+                    size = max(int.from_bytes(fh.read(4), "little"), Path(path).stat().st_size)
+            elif member is None:
+                size = Path(path).stat().st_size
+            else:
+                if path not in zips:
+                    with zipfile.ZipFile(path) as z:
+                        zips[path] = {i.filename: i.file_size for i in z.infolist()}
+                size = zips[path].get(member, 0)
+        except (OSError, zipfile.BadZipFile):
+            zips.setdefault(path, {})
+        sizes.append(size)
+    return sizes
+
+
+def _without_mapper(ctx: IngestContext) -> IngestContext:
+    """What is sent to workers: the context without the mapper (it holds the pool or the cluster client)."""
+    import dataclasses
+
+    return dataclasses.replace(ctx, map_files=None)
+
+
+def _street_columns(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: IngestContext) -> dict:
+    """The events columns of one police.uk street-level file (before its points are validated)."""
+    f = raw.frame
+    month = _check_month(ctx, checks, f["Month"])
+    expected = MONTHLY_STREET.search(raw.source.rsplit("/", 1)[-1])
+    if expected is not None:
+        off = checks.ok & month.notna() & (per_distinct(_month_text, month) != expected.group(1))
+        if off.any():
+            flags.append(_off_month_flag(raw.source, int(off.sum()), expected.group(1)))
+    cls = _classify(ctx, checks, "policeuk", f["Crime type"])
+    crime_id = missing_ids(f["Crime ID"])
+    ids = crime_id.fillna(pd.Series(raw.source.rsplit("/", 1)[-1] + "#", index=f.index) + f["_row"].astype("string"))
+    blank = pd.Series(pd.NA, index=f.index, dtype="string")
+    return {
+        "event_id": ids, "crime_id": crime_id, "month": month, "category": f["Crime type"],
+        **{k: cls[k] for k in ("group", "serious_violence", "police_generated", "harm")},
+        "lsoa_code": f.get("LSOA code", blank), "location": f.get("Location", blank),
+        "outcome": f.get("Last outcome category", blank),
+        "source_file": pd.Series(raw.source, index=f.index, dtype="string"), "source_row": f["_row"],
+        "_record": _row_hash(f).where(crime_id.notna()),
+    }
+
+
+def _off_month_flag(source: str, rows: int, month: str) -> dict:
+    return {"check": OFF_MONTH, "severity": "warning", "rows": rows, "file_month": month,
+            "message": f"{source}: {rows} rows have a Month other than the file's {month}"}
+
+
+OFF_MONTH = "month_not_file_month"
+
+
+def _counted_flags(source: str) -> dict:
+    """How the flags that count rows in a piece of ``source`` are worded for the whole file
+    (see ``merge_counted_flags``)."""
+    return {OFF_MONTH: lambda flag, rows: _off_month_flag(source, rows, flag["file_month"])}
+
+
+STOP_SEARCH_PEOPLE = {"gender": "Gender", "age_range": "Age range", "self_defined_ethnicity": "Self-defined ethnicity",
+                      "officer_defined_ethnicity": "Officer-defined ethnicity"}
+"""Stop and search columns describing the person searched (store column -> police.uk column)."""
+
+
+def _stop_search_columns(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: IngestContext) -> dict:
+    """The stop and search columns of one police.uk file (before its points are validated)."""
+    f = raw.frame
+    date = pd.to_datetime(f["Date"], errors="coerce", utc=True, format="ISO8601")
+    checks.reject(date.isna(), "unparseable date", "expected an ISO date-time, got " + f["Date"].astype("string"))
+    month = parse_month(f["month"]) if "month" in f else date.dt.tz_localize(None).dt.to_period("M").dt.to_timestamp()
+    month = check_month(checks, f["month"] if "month" in f else f["Date"], today=ctx.today,
+                        first=POLICEUK_FIRST_MONTH, source_name="police.uk", month=month)
+    return {
+        "month": month, "date": date, "type": f["Type"], "object_of_search": f["Object of search"],
+        "outcome": f.get("Outcome", pd.Series(pd.NA, index=f.index, dtype="string")),
+        # who was searched: the needs assessment's disproportionality (absent in some files: NA, never guessed)
+        **{col: f.get(name, pd.Series(pd.NA, index=f.index, dtype="string")).astype("string")
+           for col, name in STOP_SEARCH_PEOPLE.items()},
+        "source_file": pd.Series(raw.source, index=f.index, dtype="string"), "source_row": f["_row"],
+    }
+
+
+def load_policeuk_street(path: Path, ctx: IngestContext) -> LoadResult:
+    """police.uk bulk street-level crime: a CSV, a folder of monthly CSVs or an archive zip."""
+    members = list_members(path, MONTHLY_STREET, ctx.limits)
+    if not members:
+        raise DataError(path, "no police.uk street-level files (YYYY-MM-<force>-street.csv) found")
+
+    frames, rejects, rows_read, files, flags, failed = _load_members(
+        members, STREET_COLUMNS, "police.uk street-level crime", ctx, _street_columns)
+    return _events_result(path, frames, rejects, rows_read, files, flags, ctx, failed)
+
+
+def load_policeuk_api(path: Path, ctx: IngestContext) -> LoadResult:
+    """police.uk API crimes-street output flattened to CSV (category slugs)."""
+    frame, rejects, rows_read, source, flags, _ = _load_file(
+        (path, None), API_COLUMNS, "police.uk API street crime", ctx, _api_columns, API_COORDS, pieces=True)
+    return _events_result(path, [frame], rejects, rows_read, [source], flags, ctx)
+
+
+def _api_columns(raw: RawTable, checks: RowChecks, flags: list[dict], ctx: IngestContext) -> dict:
+    """The events columns of a police.uk API file (before its points are validated)."""
+    f = raw.frame
+    month = _check_month(ctx, checks, f["month"])
+    cls = _classify(ctx, checks, "policeuk", f["category"])
+    record = "api:" + missing_ids(f["id"])
+    event_id = record.fillna(raw.source.rsplit("/", 1)[-1] + "#" + f["_row"].astype("string"))
+    pid = missing_ids(f["persistent_id"]) if "persistent_id" in f else pd.Series(pd.NA, index=f.index, dtype="string")
+    lsoa = next((f[c] for c in ("lsoa_code", "lsoa11cd_by_point", "lsoa21cd_by_point") if c in f), None)
+    return {
+        "event_id": event_id, "crime_id": pid, "month": month, "category": f["category"],
+        **{k: cls[k] for k in ("group", "serious_violence", "police_generated", "harm")},
+        "lsoa_code": lsoa if lsoa is not None else pd.Series(pd.NA, index=f.index, dtype="string"),
+        "location": f.get("street_name", pd.Series(pd.NA, index=f.index, dtype="string")),
+        "outcome": f.get("outcome_category", pd.Series(pd.NA, index=f.index, dtype="string")),
+        "source_file": pd.Series(raw.source, index=f.index, dtype="string"),
+        "source_row": f["_row"], "_record": record,
+    }
+
+
+def _events_result(path, frames, rejects, rows_read, files, flags, ctx, failed=()) -> LoadResult:
+    frames = [f for f in frames if len(f.columns) > 1]
+    if frames:
+        frame = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=WORKING_CRS)
+    else:
+        frame = gpd.GeoDataFrame({c: pd.Series(dtype="object") for c in [*EVENT_COLUMNS, "_record"]},
+                                 geometry=gpd.GeoSeries([], crs=WORKING_CRS), crs=WORKING_CRS)
+    result = LoadResult("events", frame, concat_rejects(rejects), str(path), rows_read, files=files, flags=flags,
+                        failed=list(failed))
+    if len(frame) and frame["lsoa_code"].notna().any():
+        ed = ctx.edition_of(frame["lsoa_code"], "lsoa")
+        known = ed.dropna()
+        kinds = sorted({e.rstrip("+") for e in known.unique() if not e.endswith("+")})
+        if len(kinds) > 1:
+            counts = known[~known.str.endswith("+")].value_counts().to_dict()
+            result.flag("mixed_lsoa_editions", f"{path}: LSOA codes from more than one edition: {counts} "
+                        "(codes in both editions not counted); units are assigned by point, not by code")
+        unknown = int(ed.isna().sum() - frame["lsoa_code"].isna().sum())
+        if unknown and ctx.codes:
+            result.flag("unknown_lsoa_codes", f"{path}: {unknown} rows carry an LSOA code of no loaded boundary edition "
+                        "(points outside the area's LSOAs, or another edition)", rows=unknown)
+    return result
+
+
+def load_incident_records(path: Path, ctx: IngestContext) -> LoadResult:
+    """police.uk crime records without coordinates (``Crime ID, Month, LSOA code, Crime type``): counts by LSOA.
+
+    Linked records of one crime reference are counted once, by the same rule as the point
+    records (:func:`rank_records`).
+    """
+    raw = read_csv_raw(path, required=RECORD_COLUMNS, kind="crime records by LSOA", limits=ctx.limits)
+    f = raw.frame
+    checks = RowChecks(f, raw.source)
+    month = _check_month(ctx, checks, f["Month"])
+    edition = _edition_or_reject(ctx, checks, f["LSOA code"], "lsoa")
+    cls = _classify(ctx, checks, "policeuk", f["Crime type"])
+    crime_id = missing_ids(f["Crime ID"])
+    ok = checks.ok.to_numpy()
+    table = pd.DataFrame({"record": _row_hash(f).where(crime_id.notna()), "crime_id": crime_id,
+                          "serious_violence": cls["serious_violence"], "harm": cls["harm"],
+                          "category": f["Crime type"], "group": cls["group"],
+                          "source_file": raw.source, "source_row": f["_row"]})[ok]
+    decision = rank_records(table).reindex(f.index)
+    for reason in (DUPLICATE, LINKED):
+        checks.reject((decision["reason"] == reason).fillna(False), reason, decision["detail"])
+    good, rejects = checks.split()
+    out = pd.DataFrame({
+        "unit_code": good["LSOA code"], "edition": edition[good.index], "period_start": month[good.index],
+        "period": "month", "category": good["Crime type"], "subcategory": pd.NA,
+        "group": cls["group"][good.index], "count": 1.0, "harm": cls["harm"][good.index],
+        "serious_violence": cls["serious_violence"][good.index], "release": pd.NA, "source_file": raw.source,
+    }).reset_index(drop=True)
+    result = raw.result("area_counts", out, rejects)
+    eds = out["edition"].dropna()
+    plain = eds[~eds.isna()].value_counts().to_dict()
+    if len(plain) > 1:
+        result.flag("mixed_lsoa_editions", f"{raw.source}: LSOA codes from several editions {plain}", severity="info")
+    return result
+
+
+def load_stop_search(path: Path, ctx: IngestContext) -> LoadResult:
+    """police.uk stop and search: a CSV, or monthly files in a folder/zip. Police-generated."""
+    members = list_members(path, MONTHLY_STOP, ctx.limits) if (path.is_dir() or path.suffix == ".zip") else [(path, None)]
+
+    frames, rejects, rows_read, files, flags, failed = _load_members(
+        members, STOP_SEARCH_COLUMNS, "police.uk stop and search", ctx, _stop_search_columns)
+    frames = [f for f in frames if len(f.columns) > 1] or frames[:1]
+    frame = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=WORKING_CRS)
+    result = LoadResult("stop_search", frame, concat_rejects(rejects), str(path), rows_read, files=files, flags=flags,
+                        failed=failed)
+    result.notes.append("police-generated: never a modelling target; off by default as a feature")
+    return result
+
+
+def month_gaps(months: pd.Series) -> list[str]:
+    """Months missing inside the span of ``months``."""
+    m = pd.DatetimeIndex(months.dropna().unique()).sort_values()
+    if len(m) < 2:
+        return []
+    full = pd.date_range(m[0], m[-1], freq="MS")
+    return [d.strftime("%Y-%m") for d in full.difference(m)]
+
+
+THIN_RATIO = 0.2
+"""A month with fewer rows than this share of the median month is thin: partial or missing data."""
+
+
+def thin_counts(counts: pd.Series, ratio: float = THIN_RATIO) -> dict:
+    """The entries of ``counts`` (rows per month, months with data only) below ``ratio`` x their median.
+
+    With fewer than 4 months there is no usual level to compare with, so nothing is thin.
+    """
+    if len(counts) < 4:
+        return {}
+    med = float(np.median(counts.to_numpy(dtype=float)))
+    return {k: v for k, v in counts.items() if v < ratio * med}
+
+
+def thin_months(months: pd.Series, ratio: float = THIN_RATIO) -> dict[str, int]:
+    """Months whose row count is below ``ratio`` x the median month (partial or missing data)."""
+    counts = months.dropna().dt.strftime("%Y-%m").value_counts().sort_index()
+    return {k: int(v) for k, v in thin_counts(counts, ratio).items()}
