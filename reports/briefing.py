@@ -26,6 +26,7 @@ from features.figures import MEASURE_NAMES
 from features.months import months_apart
 from models.reasons import GROUP_LABELS
 from reports import layers as gl
+from reports import run_catalogue as rc
 from reports.maps import (
     TOP_N,
     forecast_text,
@@ -242,24 +243,6 @@ def _changes(ranking: pd.DataFrame, top_n: int) -> dict:
     order = order.sort_values(["change", "rank"], ascending=[True, True])
     down = [f"{x.label}: down {int(-x.change)} to #{int(x.rank)}" for x in order[order["change"] < 0].head(5).itertuples()]
     return {"has_previous": True, "entered": entered, "left_count": left, "up": up, "down": down}
-
-
-def _backtest_text(backtest, method) -> str:
-    rows = backtest.get("rows", []) if isinstance(backtest, dict) else (backtest or [])
-    rows = [r for r in rows if isinstance(r, dict) and r.get("method", method) == method]
-    parts = []
-    for r in rows[:3]:
-        cov = r.get("coverage", "")
-        cov = f"{float(cov):.0%} of the area" if isinstance(cov, int | float) else str(cov)
-        bits = []
-        if "hit_rate" in r:
-            bits.append(f"caught {float(r['hit_rate']):.0%} of the next period's events")
-        if "pai" in r:
-            bits.append(f"PAI {_fmt(r['pai'], 1)}")
-        if "pei" in r:
-            bits.append(f"PEI* {_fmt(r['pei'], 2)}")
-        parts.append(f"the top {cov} " + ", ".join(bits))
-    return "; ".join(parts)
 
 
 def age_text(period: dict) -> dict:
@@ -482,7 +465,7 @@ def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", 
                          "quantile": "quantile classes"}.get(scheme, scheme),
         "map_png": base64.b64encode(png).decode("ascii"),
         "legend": [{"label": lab, "colour": col, "shape": shape} for lab, col, shape in legend],
-        "map_href": "map.html",
+        "map_href": rc.MAP.path,
         "top": top, "areas": areas, "youth": youth, "changes": _changes(ranking, top_n),
         "hotspot_text": hotspot_text,
         "has_previous": previous,
@@ -496,7 +479,6 @@ def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", 
             "No police-generated data (stop and search, possession offences) was used: the "
             "model learns from victim-reported harm only."
         ),
-        "backtest": _backtest_text(run.backtest, meta.get("method")) if run.backtest else "",
         "attribution": gl.attribution_text(meta),
         "forecast_example": forecast_text(ranking["expected"].iloc[0], horizon=horizon) if len(ranking) else "",
         "horizons": horizons_context(meta), "horizons_note": meta.get("horizons_note") or "",

@@ -42,6 +42,7 @@ from geo.units import UnitSet
 from models.hotspots.regions import SEPARATOR
 from models.interventions import InterventionEvaluation, units_in_polygon
 from reports import layers as gl
+from reports import run_catalogue as rc
 from reports.pdf import PdfError, html_to_pdf
 from reports.run_folder import load_run, read_meta
 from reports.templating import environment
@@ -105,7 +106,7 @@ class AreaSpec:
 def latest_run_dir(runs_dir) -> Path:
     """The run folder under ``runs_dir`` with the latest ``created`` (then run id)."""
     runs_dir = Path(runs_dir)
-    metas = [read_meta(p) for p in sorted(runs_dir.iterdir()) if (p / "run.json").is_file()] \
+    metas = [read_meta(p) for p in sorted(runs_dir.iterdir()) if (p / rc.RUN_JSON.path).is_file()] \
         if runs_dir.is_dir() else []
     if not metas:
         raise FileNotFoundError(f"no runs in {runs_dir}: make one with `svrisk run` or name a polygon file")
@@ -128,7 +129,7 @@ def parse_area(text: str, runs_dir, run: str | None = None) -> AreaSpec:
         loaded = load_run(run_dir)
         areas = loaded.tables.get("areas")
         if areas is None:
-            raise FileNotFoundError(f"{run_dir / 'areas.parquet'} not found: run {loaded.run_id} has no areas")
+            raise FileNotFoundError(f"{run_dir / rc.AREAS.path} not found: run {loaded.run_id} has no areas")
         row = areas[areas["area_id"].astype(str) == m.group("area")]
         if row.empty:
             raise ValueError(f"run {loaded.run_id} has no area {m.group('area')!r}; it has "

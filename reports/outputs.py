@@ -2,7 +2,8 @@
 
 A run folder (``<out>/runs/<run_id>/``, written by the pipeline) holds ``run.json`` and
 GeoParquet tables; :func:`load_run` reads it, :func:`run_layers` turns it into the export
-layers, and :func:`write_outputs` writes them next to the tables:
+layers, and :func:`write_outputs` writes them next to the tables (every name is in
+:mod:`reports.run_catalogue`):
 
 ==================  =====================================================================
 ``map.html``        self-contained folium map (no network needed to read it)
@@ -22,6 +23,7 @@ import warnings
 from pathlib import Path
 
 from reports import layers as gl
+from reports import run_catalogue as rc
 from reports.briefing import write_briefing
 from reports.maps import risk_map, save_map
 from reports.pdf import PdfError, html_to_pdf
@@ -59,21 +61,23 @@ def write_outputs(run_dir, *, scheme: str = "top_area", value: str = "expected",
     paths: dict[str, Path] = {}
     fmap = risk_map(layers, run.meta, context=context_layers(run), scheme=scheme, value=value, tiles=tiles,
                     tiles_attribution=tiles_attribution)
-    paths["map"] = save_map(fmap, run_dir / "map.html")
-    paths["briefing"] = write_briefing(run, run_dir / "briefing.html", scheme=scheme, value=value)
+    paths[rc.MAP.key] = save_map(fmap, run_dir / rc.MAP.path)
+    paths[rc.BRIEFING.key] = write_briefing(run, run_dir / rc.BRIEFING.path, scheme=scheme, value=value)
     if pdf:
         try:
-            paths["briefing_pdf"] = html_to_pdf(paths["briefing"], run_dir / "briefing.pdf", browser=browser)
+            paths[rc.BRIEFING_PDF.key] = html_to_pdf(paths[rc.BRIEFING.key], run_dir / rc.BRIEFING_PDF.path,
+                                                     browser=browser)
         except PdfError as err:
             warnings.warn(str(err), RuntimeWarning, stacklevel=2)
-    paths["gpkg"] = gl.write_gpkg(layers, run_dir / "layers.gpkg")
-    fields = gl.write_shapefile_zip(layers, run_dir / "layers_shp.zip")
-    paths["shp_zip"] = run_dir / "layers_shp.zip"
-    paths["shp_fields"] = run_dir / "layers_shp_fields.csv"
-    fields.to_csv(paths["shp_fields"], index=False)
-    for name, p in gl.write_geojson(layers, run_dir / "geojson").items():
-        paths[f"geojson:{name}"] = p
-    paths["kml"] = gl.write_kml(layers, run_dir / "layers.kml")
-    for name, p in gl.write_csv_wkt(layers, run_dir / "csv").items():
-        paths[f"csv:{name}"] = p
+    paths[rc.GPKG.key] = gl.write_gpkg(layers, run_dir / rc.GPKG.path)
+    fields = gl.write_shapefile_zip(layers, run_dir / rc.SHP_ZIP.path)
+    paths[rc.SHP_ZIP.key] = run_dir / rc.SHP_ZIP.path
+    paths[rc.SHP_FIELDS.key] = run_dir / rc.SHP_FIELDS.path
+    fields.to_csv(paths[rc.SHP_FIELDS.key], index=False)
+    # the layer files are written one per layer into the folder of their catalogue entry
+    for name, p in gl.write_geojson(layers, run_dir / Path(rc.GEOJSON.path).parent).items():
+        paths[f"{rc.GEOJSON.key}:{name}"] = p
+    paths[rc.KML.key] = gl.write_kml(layers, run_dir / rc.KML.path)
+    for name, p in gl.write_csv_wkt(layers, run_dir / Path(rc.CSV.path).parent).items():
+        paths[f"{rc.CSV.key}:{name}"] = p
     return paths

@@ -1,8 +1,9 @@
 """A run folder read back: its metadata, tables and side files, and the export layers.
 
 A run folder (``<out>/runs/<run_id>/``, written by the pipeline) holds ``run.json`` and
-GeoParquet tables; :func:`load_run` reads it and :func:`run_layers` turns it into the
-layers every output (map, briefing, GIS files, API) is made from.
+GeoParquet tables, each named in :mod:`reports.run_catalogue`; :func:`load_run` reads it and
+:func:`run_layers` turns it into the layers every output (map, briefing, GIS files, API) is
+made from. :func:`previous_ranking` finds the ranking a new run compares its ranks with.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import pandas as pd
 
 from geo.crs import WORKING_CRS
 from reports import layers as gl
+from reports import run_catalogue as rc
+from reports.run_catalogue import REQUIRED_META
 
-REQUIRED_META = ("run_id", "created", "model_version", "cutoff", "data_period")
-TABLES = ("ranking", "hotspots", "areas", "youth_list", "hubs", "wards", "borough", "current_ranking")
-CONTEXT = ("borough", "wards")
+CONTEXT = (rc.BOROUGH.key, rc.WARDS.key)
 """Orientation tables (boundaries with names) the map and briefing draw under the places."""
 
 
@@ -32,7 +33,6 @@ class Run:
     tables: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     fairness: dict | None = None
     figures: dict | None = None
-    backtest: list | dict | None = None
 
     @property
     def run_id(self) -> str:
@@ -45,7 +45,7 @@ class Run:
 
 def read_meta(run_dir) -> dict:
     """Read and check ``run.json`` of a run folder."""
-    path = Path(run_dir) / "run.json"
+    path = Path(run_dir) / rc.RUN_JSON.path
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {run_dir} is not a run folder")
     try:
@@ -68,31 +68,65 @@ def _read_json(path: Path):
         raise ValueError(f"{path} is not valid JSON: {err}") from err
 
 
+def planning_file(meta: dict) -> str | None:
+    """The planning forecast's file named in ``run.json["horizons"]`` (``ranking_h3.parquet``), or None."""
+    for entry in meta.get("horizons") or []:
+        if entry.get("role") == "planning" and rc.PLANNING_RANKING.pattern().match(str(entry.get("ranking", ""))):
+            return str(entry["ranking"])
+    return None
+
+
 def load_run(run_dir) -> Run:
     """Read a run folder; ``ranking.parquet`` is required, the other tables are optional.
 
-    Tables are brought to EPSG:27700 (a table without a CRS is an error naming the file).
+    The tables are those of :data:`reports.run_catalogue.TABLES`, keyed as there, plus
+    ``planning_ranking`` when ``run.json["horizons"]`` names one. Tables are brought to
+    EPSG:27700 (a table without a CRS is an error naming the file).
     """
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
     tables: dict[str, gpd.GeoDataFrame] = {}
-    for name in TABLES:
-        p = run_dir / f"{name}.parquet"
+    files = [(f.key, f.path) for f in rc.TABLES]
+    if (plan := planning_file(meta)) is not None:
+        files.append((rc.PLANNING_RANKING.key, plan))
+    for key, name in files:
+        p = run_dir / name
         if not p.is_file():
-            if name == "ranking":
+            if key == rc.RANKING.key:
                 raise FileNotFoundError(f"{p} not found: every run needs a ranking")
             continue
         gdf = gpd.read_parquet(p)
         if gdf.crs is None:
             raise ValueError(f"{p} has no CRS; expected EPSG:27700")
-        tables[name] = gdf.to_crs(WORKING_CRS)
+        tables[key] = gdf.to_crs(WORKING_CRS)
     ranking = tables["ranking"]
     for col in ("unit_id", "rank", "expected"):
         if col not in ranking.columns:
-            raise ValueError(f"{run_dir / 'ranking.parquet'} lacks column {col!r}")
+            raise ValueError(f"{run_dir / rc.RANKING.path} lacks column {col!r}")
     tables["ranking"] = ranking.sort_values(["rank", "unit_id"], kind="stable").reset_index(drop=True)
-    return Run(run_dir, meta, tables, _read_json(run_dir / "fairness.json"),
-               _read_json(run_dir / "figures.json"), _read_json(run_dir / "backtest.json"))
+    return Run(run_dir, meta, tables, _read_json(run_dir / rc.FAIRNESS.path), _read_json(run_dir / rc.FIGURES.path))
+
+
+def previous_ranking(runs_dir, units: str, table: rc.RunFile = rc.RANKING,
+                     name: str | None = None) -> tuple[pd.DataFrame | None, str | None]:
+    """The latest earlier run's ``table`` on the same ``units``: its ``unit_id`` and ``rank`` and its run id.
+
+    A new run reads it for each ranking's ``change``. ``name`` fills a patterned entry
+    (``ranking_h3.parquet`` of :data:`~reports.run_catalogue.PLANNING_RANKING`); for
+    :data:`~reports.run_catalogue.CURRENT_RANKING` the units are those of ``run.json["current"]``.
+    Hidden (unfinished) runs are skipped; ``(None, None)`` when there is none.
+    """
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return None, None
+    name = name or table.path
+    for run in sorted((p for p in runs_dir.iterdir() if not p.name.startswith(".")
+                       and (p / rc.RUN_JSON.path).is_file()), reverse=True):
+        meta = json.loads((run / rc.RUN_JSON.path).read_text())
+        on = (meta.get("current") or {}).get("units") if table is rc.CURRENT_RANKING else meta.get("units")
+        if on == units and (run / name).is_file():
+            return pd.read_parquet(run / name, columns=["unit_id", "rank"]), meta["run_id"]
+    return None, None
 
 
 def _is_pattern(value) -> bool:
@@ -126,7 +160,7 @@ def run_layers(run: Run) -> dict[str, gpd.GeoDataFrame]:
         if table in t:
             out[name] = t[table]
     stamped = {name: gl.stamp(gdf, run.meta) for name, gdf in out.items()}
-    if "current_ranking" in t and run.meta.get("current"):
+    if rc.CURRENT_RANKING.key in t and run.meta.get("current"):
         current = dict(run.meta["current"], run_id=run.meta["run_id"])
-        stamped["current_ranked_units"] = gl.stamp(gl.with_risk_class(t["current_ranking"]), current)
+        stamped["current_ranked_units"] = gl.stamp(gl.with_risk_class(t[rc.CURRENT_RANKING.key]), current)
     return stamped

@@ -23,6 +23,8 @@ import shutil
 import time
 from pathlib import Path
 
+from reports.run_catalogue import RUN_JSON
+
 PUBLISHED = ".published.json"
 PARTIAL = ".partial-"
 _LOCK = ".publish.lock"
@@ -125,14 +127,14 @@ def run_for_areas(runs_dir, run: str | None = None) -> tuple[str, str]:
     if run is not None:
         return run, "the latest" if run == "latest" else "chosen"
     record = published(runs_dir)
-    if record is None or not (Path(runs_dir) / record["run_id"] / "run.json").is_file():
+    if record is None or not (Path(runs_dir) / record["run_id"] / RUN_JSON.path).is_file():
         return "latest", "the latest; no run is published"
     return record["run_id"], "published, a demo run" if record.get("demo") else "published"
 
 
 def _is_demo(run_folder: Path) -> bool:
     try:
-        return bool(json.loads((run_folder / "run.json").read_text()).get("demo", False))
+        return bool(json.loads((run_folder / RUN_JSON.path).read_text()).get("demo", False))
     except (OSError, json.JSONDecodeError):
         return False
 
@@ -149,7 +151,7 @@ def _write(runs: Path, run_id: str, by: str) -> dict:
 def publish(runs_dir, run_id: str, *, by: str = "cli") -> dict:
     """Publish a complete run: GIS clients and the default pages serve it from now on."""
     runs = Path(runs_dir)
-    if not RUN_ID.match(run_id or "") or not (runs / run_id / "run.json").is_file():
+    if not RUN_ID.match(run_id or "") or not (runs / run_id / RUN_JSON.path).is_file():
         raise ValueError(f"no complete run {run_id!r} to publish")
     with _locked(runs):
         return _write(runs, run_id, by)
@@ -164,7 +166,7 @@ def auto_publish(runs_dir, run_id: str, *, demo: bool) -> dict | None:
             current = published(runs)
         except ValueError:
             current = None
-        if current is not None and (runs / current["run_id"] / "run.json").is_file():
+        if current is not None and (runs / current["run_id"] / RUN_JSON.path).is_file():
             if not _is_demo(runs / current["run_id"]):
                 return None
         return _write(runs, run_id, "auto")

@@ -7,14 +7,15 @@ from typing import Literal
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 
+from reports import run_catalogue as rc
 from service.api.auth import reader
 
 router = APIRouter(tags=["layers"], dependencies=[Depends(reader)])
 
 DOWNLOADS = {
-    "gpkg": ("layers.gpkg", "application/geopackage+sqlite3"),
-    "shp": ("layers_shp.zip", "application/zip"),
-    "kml": ("layers.kml", "application/vnd.google-earth.kml+xml"),
+    "gpkg": (rc.GPKG.path, "application/geopackage+sqlite3"),
+    "shp": (rc.SHP_ZIP.path, "application/zip"),
+    "kml": (rc.KML.path, "application/vnd.google-earth.kml+xml"),
 }
 
 

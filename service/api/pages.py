@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from reports import run_catalogue as rc
 from service.api.auth import reader
 
 router = APIRouter(tags=["pages"], dependencies=[Depends(reader)])
@@ -28,30 +29,30 @@ def _page(request: Request, run_id: str, name: str) -> HTMLResponse:
 
 @router.get("/map", response_class=HTMLResponse, summary="The published run's hotspot map")
 def published_map(request: Request) -> HTMLResponse:
-    return _page(request, "published", "map.html")
+    return _page(request, "published", rc.MAP.path)
 
 
 @router.get("/map.html", response_class=HTMLResponse, include_in_schema=False)
 def published_map_file(request: Request) -> HTMLResponse:
     # the briefing links "map.html" relative to itself
-    return _page(request, "published", "map.html")
+    return _page(request, "published", rc.MAP.path)
 
 
 @router.get("/briefing", response_class=HTMLResponse, summary="The published run's tasking briefing")
 def published_briefing(request: Request) -> HTMLResponse:
-    return _page(request, "published", "briefing.html")
+    return _page(request, "published", rc.BRIEFING.path)
 
 
 @router.get("/runs/{run_id}/map", response_class=HTMLResponse, summary="The hotspot map of a run")
 def map_page(run_id: str, request: Request) -> HTMLResponse:
-    return _page(request, run_id, "map.html")
+    return _page(request, run_id, rc.MAP.path)
 
 
 @router.get("/runs/{run_id}/map.html", response_class=HTMLResponse, include_in_schema=False)
 def map_file(run_id: str, request: Request) -> HTMLResponse:
-    return _page(request, run_id, "map.html")
+    return _page(request, run_id, rc.MAP.path)
 
 
 @router.get("/runs/{run_id}/briefing", response_class=HTMLResponse, summary="The tasking briefing of a run")
 def briefing_page(run_id: str, request: Request) -> HTMLResponse:
-    return _page(request, run_id, "briefing.html")
+    return _page(request, run_id, rc.BRIEFING.path)

@@ -26,10 +26,13 @@ import shapely
 
 from geo.crs import WORKING_CRS
 from reports import layers as gl
+from reports import run_catalogue as rc
 from reports.run_folder import Run, load_run, read_meta, run_layers
 from service.publish import RUN_ID, published
 
 log = logging.getLogger("svrisk.api")
+#: a cached run is read again when one of these changes on disk
+STAMP_FILES = tuple(f.path for f in (rc.RUN_JSON, rc.RANKING, rc.HOTSPOTS, rc.AREAS))
 
 
 class NotFound(LookupError):
@@ -171,7 +174,7 @@ class RunRepository:
         if not RUN_ID.match(run_id or ""):
             raise NotFound("that is not a valid run id (letters, digits, '.', '_' and '-', at most 128)")
         p = self.runs_dir / run_id
-        if not (p / "run.json").is_file():
+        if not (p / rc.RUN_JSON.path).is_file():
             raise NotFound(f"no run {run_id!r}")
         return p
 
@@ -188,13 +191,13 @@ class RunRepository:
         with self._lock:
             cached = self._listing
             if (cached is not None and cached[0] == mtime
-                    and not any((p / "run.json").is_file() for p in cached[2])):
+                    and not any((p / rc.RUN_JSON.path).is_file() for p in cached[2])):
                 return cached[1]
             out, pending = [], []
             for p in self.runs_dir.iterdir():
                 if not p.is_dir() or not RUN_ID.match(p.name):
                     continue
-                if not (p / "run.json").is_file():
+                if not (p / rc.RUN_JSON.path).is_file():
                     pending.append(p)
                     continue
                 try:
@@ -229,7 +232,7 @@ class RunRepository:
             if rid is None:
                 raise NotFound("no run is published yet: an analyst publishes one with "
                                "`svrisk publish RUN` or POST /runs/{run_id}/publish")
-            if not (self.runs_dir / rid / "run.json").is_file():
+            if not (self.runs_dir / rid / rc.RUN_JSON.path).is_file():
                 raise Unavailable(f"the published run {rid!r} is not on the server any more; "
                                   "an analyst should publish another")
             return rid
@@ -241,7 +244,7 @@ class RunRepository:
         p = self.path(run_id)
         try:
             return (run_id, *((p / f).stat().st_mtime_ns if (p / f).exists() else 0
-                              for f in ("run.json", "ranking.parquet", "hotspots.parquet", "areas.parquet")))
+                              for f in STAMP_FILES))
         except OSError:
             raise Unavailable(f"run {run_id!r} cannot be read now") from None
 

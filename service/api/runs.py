@@ -9,13 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from models.ledger import Ledger, LedgerError, record, running_record
+from reports import run_catalogue as rc
 from service.api.auth import publisher, reader
 from service.keys import KeyRecord
 from service.publish import publish
 
 router = APIRouter(tags=["runs"])
 
-OUTPUT_FILES = ("map.html", "briefing.html", "briefing.pdf", "layers.gpkg", "layers_shp.zip", "layers.kml")
+OUTPUT_FILES = tuple(f.path for f in rc.OUTPUT_FILES)
 #: run.json entries a client is not shown: how the server is set up is not its business
 PRIVATE_META = ("settings",)
 
