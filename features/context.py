@@ -43,6 +43,18 @@ IMD_DOMAIN_MEANINGS = {
 }
 
 
+def open_schools(schools: pd.DataFrame) -> pd.DataFrame:
+    """The schools that count as open: every row whose ``status`` does not say "closed".
+
+    A school "proposed to open" or "open, but proposed to close" counts, and so does one
+    without a status; the feature matrix and the map's hubs layer both use this rule.
+    """
+    if "status" not in schools.columns:
+        return schools
+    closed = schools["status"].astype("string").str.contains("closed", case=False, na=False)
+    return schools[~closed.to_numpy()]
+
+
 @dataclass(frozen=True)
 class Spec:
     """One feature column as the data dictionary describes it."""
@@ -344,10 +356,7 @@ class Context:
         if sc is None or sc.empty:
             self.notes.append("no schools in the store: schools_* and dist_school_m left out")
             return
-        if "status" in sc.columns:
-            closed = sc["status"].astype("string").str.contains("closed", case=False, na=False)
-            sc = sc[~closed.to_numpy()]
-        sc = sc.reset_index(drop=True)
+        sc = open_schools(sc).reset_index(drop=True)
         sxy = np.column_stack([sc.geometry.x, sc.geometry.y])
         d = np.hypot(xy[:, None, 0] - sxy[None, :, 0], xy[:, None, 1] - sxy[None, :, 1])
         for r in SCHOOL_RADII_M:

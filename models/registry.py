@@ -60,6 +60,17 @@ def list_versions(models_dir: str | Path) -> list[str]:
     return [name for _, name in sorted(found)]
 
 
+def version_meta(models_dir: str | Path, version: str) -> dict:
+    """The ``meta.json`` of one saved version (what it was trained on, for, and how well it did)."""
+    path = Path(models_dir) / version / META_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{Path(models_dir)}: no model version {version!r}") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from err
+
+
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
@@ -192,6 +203,4 @@ def load_model(models_dir: str | Path, version: str | None = None):
     version = versions[-1] if version is None else version
     if version not in versions:
         raise FileNotFoundError(f"{root}: no model version {version!r}; saved versions: {versions}")
-    folder = root / version
-    meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-    return joblib.load(folder / MODEL_FILE), meta
+    return joblib.load(root / version / MODEL_FILE), version_meta(root, version)

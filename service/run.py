@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -39,8 +41,9 @@ from features.areas import (
     point_month_counts,
     residents_by_group,
 )
+from features.context import open_schools
 from features.figures import knife_figures, needs_assessment_figures
-from features.months import month, months_apart, ranges, shift
+from features.months import label, month, months_apart, ranges, shift
 from geo.crs import WORKING_CRS
 from geo.places import place_names
 from models.backtest import forecast_matrix
@@ -48,9 +51,11 @@ from models.fairness import fairness_profile
 from models.hotspots.analysis import analyse_hotspots
 from models.ledger import Ledger, forecast_entry, last_sentence, record, running_record, score_due
 from models.ranking import clear_hold_build, expected_harm, rank_from_model, youth_list
-from models.registry import list_versions, load_model
+from models.registry import list_versions, load_model, version_meta
+from reports import run_catalogue as rc
 from reports.model_card import skill_summary
 from reports.outputs import write_outputs
+from reports.run_folder import previous_ranking
 from service.engine import Engine
 from service.pipeline import (
     builder_on,
@@ -68,19 +73,6 @@ from sources.ingest import data_hashes
 Progress = Callable[[str], None]
 
 
-def previous_ranking(runs_dir: Path, units: str, table: str = "ranking") -> tuple[pd.DataFrame | None, str | None]:
-    """The latest earlier run's ``table`` on the same units (for rank_change)."""
-    if not runs_dir.is_dir():
-        return None, None
-    for run in sorted((p for p in runs_dir.iterdir() if not p.name.startswith(".") and (p / "run.json").is_file()),
-                      reverse=True):
-        meta = json.loads((run / "run.json").read_text())
-        on = (meta.get("current") or {}).get("units") if table == "current_ranking" else meta.get("units")
-        if on == units and (run / f"{table}.parquet").is_file():
-            return pd.read_parquet(run / f"{table}.parquet", columns=["unit_id", "rank"]), meta["run_id"]
-    return None, None
-
-
 def hubs_layer(store) -> gpd.GeoDataFrame:
     """Stations (with their latest entries/exits) and open schools as one point layer."""
     parts = []
@@ -95,9 +87,7 @@ def hubs_layer(store) -> gpd.GeoDataFrame:
                                        "footfall": st["station_key"].map(foot) if foot is not None else pd.NA},
                                       geometry=st.geometry, crs=st.crs))
     if store.has("schools"):
-        sc = store.table("schools")
-        open_ = sc["status"].fillna("open").str.lower().str.startswith("open")
-        sc = sc[open_]
+        sc = open_schools(store.table("schools"))
         parts.append(gpd.GeoDataFrame({"kind": "school", "name": sc["name"], "footfall": pd.NA},
                                       geometry=sc.geometry, crs=sc.crs))
     if not parts:
@@ -163,7 +153,7 @@ def checked_model(models_dir: Path, version: str, fb, cutoff, data_dir: str | No
 def latest_model(models_dir: Path, units: str, data_dir: str | None, horizon: int | None = None) -> str:
     """The newest saved version trained on ``units`` of this data folder (for ``horizon`` months, if given)."""
     for version in reversed(list_versions(models_dir)):
-        meta = json.loads((models_dir / version / "meta.json").read_text(encoding="utf-8"))
+        meta = version_meta(models_dir, version)
         if meta.get("units") == units and (not data_dir or meta.get("data_dir") in (None, data_dir)) \
                 and (horizon is None or int(meta.get("horizon", 1)) == int(horizon)):
             return version
@@ -259,6 +249,79 @@ def beside_choice(lead_fb, lead_cutoff, areas: list):
     return max(pick, key=lambda p: (p[1], -len(p[0].units)))
 
 
+@dataclass
+class Analysis:
+    """What a run forecasts from: the store, the analysis it leads with and its checked cutoff.
+
+    ``areas`` are the monthly area editions that can forecast (``[(builder, latest usable
+    cutoff)]``), ``built`` every builder made (their earlier forecasts are scored),
+    ``current`` the area forecast shown beside the lead (:func:`beside_choice`), or None.
+    """
+
+    store: Any
+    fb: Any
+    cutoff: str
+    areas: list
+    built: list
+    binding: dict
+    lead_note: str | None
+    current: tuple | None
+
+    @property
+    def units(self) -> str:
+        return self.fb.units.edition
+
+
+@dataclass
+class Forecast:
+    """One forecast of a run: its role (``main``, ``planning``, ``current``), analysis, cutoff and model;
+    :func:`rank_places` adds its ranking, feature matrix and the run it was compared with."""
+
+    role: str
+    fb: Any
+    cutoff: Any
+    version: str
+    meta: dict
+    model: Any
+    ranking: pd.DataFrame | None = None
+    X: pd.DataFrame | None = None
+    previous_run: str | None = None
+
+    @property
+    def horizon(self) -> int:
+        return int(self.meta.get("horizon", 1))
+
+    @property
+    def entry(self) -> rc.RunFile:
+        return {"main": rc.RANKING, "planning": rc.PLANNING_RANKING, "current": rc.CURRENT_RANKING}[self.role]
+
+    @property
+    def file(self) -> str:
+        """Its ranking's file in the run folder (:mod:`reports.run_catalogue`)."""
+        return self.entry.name(horizon=self.horizon)
+
+
+@dataclass
+class PlaceContext:
+    """Where places are: stations and open schools (``hubs``) and the latest wards, for names and areas."""
+
+    hubs: gpd.GeoDataFrame
+    wards: gpd.GeoDataFrame | None
+
+    def names(self, units) -> pd.Series:
+        return place_names(units.frame, self.wards, self.hubs[self.hubs["kind"] == "station"])
+
+
+@dataclass
+class Products:
+    """What a run makes from its rankings besides them: areas, youth list, fairness profile, figures."""
+
+    areas: gpd.GeoDataFrame
+    youth: pd.DataFrame
+    fairness: dict
+    figures: dict
+
+
 def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None = None,
              model_version: str | None = None, store_dir: Path | None = None, source: str = "auto",
              progress: Progress | None = None) -> Path:
@@ -272,171 +335,248 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     trained on these units of this data folder; any other value names a version.
     """
     say = progress or (lambda _m: None)
-    models_dir = settings.out_dir / "models"
     created = datetime.now(UTC)
-    history = settings.model.history_months
-    floor = shortest_history(settings)
-    lead_note = None
     with Engine.from_settings(settings) as engine:
-        chosen = units or settings.units.default
-        say(f"units {chosen}: building geometry and features")
-        store, fb = builder_on(engine, settings, chosen, store_dir, say, cutoff=cutoff, source=source)
-        built = [fb]
-        areas = area_builders(engine, settings, store, store_dir, say,
-                              skip=fb.units.edition if fb.source == "areas" else None)
-        own = fb.usable_cutoffs(history, 0, floor)
-        if fb.source == "areas" and own:
-            areas = [(fb, own[-1])] + areas
-        if units is None and source == "auto" and model_version in (None, "latest"):
-            lead, lead_note = lead_choice(fb, own[-1] if own else None,
-                                          [a for a in areas if a[0] is not fb], cutoff, history, floor)
-            if lead is not fb:
-                say(f"leading with {lead.units.edition} ({lead_note})")
-                fb = lead
-        units = fb.units.edition
-        built += [a for a, _ in areas]
-        binding = data_binding(store)
+        analysis = choose_analysis(engine, settings, units, cutoff, source, model_version, store_dir, say)
+        saved = saved_model(settings, analysis, model_version)  # checked before any work
+        ledger = score_earlier_forecasts(settings, analysis, say)
+        forecasts, plan_note = fit_models(engine, settings, analysis, saved, say)
+    hot_spots = find_hot_spots(settings, analysis, forecasts, say)
+    context = place_context(analysis.store)
+    rank_places(settings, forecasts, hot_spots, context, say)
+    products = make_products(settings, analysis, forecasts, context)
+    run_dir, meta = write_run_folder(settings, analysis, forecasts, hot_spots, context, products, ledger,
+                                     plan_note, created, say)
+    final = complete_run(run_dir, demo=meta["demo"])
+    record_forecasts(ledger, forecasts, run_id=final.name, created=meta["created"])
+    return final
+
+
+def choose_analysis(engine: Engine, settings: Settings, units: str | None, cutoff: str | None, source: str,
+                    model_version: str | None, store_dir: Path | None, say: Progress) -> Analysis:
+    """Ingest -> units -> features: the store, the analysis the run leads with, and its checked cutoff.
+
+    The cutoff is checked against the lead's complete months before anything is trained
+    or written; the error names the units that could forecast instead.
+    """
+    history, floor = settings.model.history_months, shortest_history(settings)
+    chosen = units or settings.units.default
+    say(f"units {chosen}: building geometry and features")
+    store, fb = builder_on(engine, settings, chosen, store_dir, say, cutoff=cutoff, source=source)
+    built = [fb]
+    areas = area_builders(engine, settings, store, store_dir, say,
+                          skip=fb.units.edition if fb.source == "areas" else None)
+    own = fb.usable_cutoffs(history, 0, floor)
+    if fb.source == "areas" and own:
+        areas = [(fb, own[-1])] + areas
+    lead_note = None
+    if units is None and source == "auto" and model_version in (None, "latest"):
+        lead, lead_note = lead_choice(fb, own[-1] if own else None,
+                                      [a for a in areas if a[0] is not fb], cutoff, history, floor)
+        if lead is not fb:
+            say(f"leading with {lead.units.edition} ({lead_note})")
+            fb = lead
+    built += [a for a, _ in areas]
+    try:
+        cutoff = checked_cutoff(fb, cutoff, history, min_history=floor)
+    except ValueError as exc:
+        others = [f"{a.units.edition} from the area tables up to {last:%Y-%m}" for a, last in areas
+                  if a.units.edition != fb.units.edition]
+        raise ValueError(str(exc) + (f"; units that can forecast now: {', '.join(others)} (--units)"
+                                     if others else "")) from None
+    return Analysis(store, fb, cutoff, areas, built, data_binding(store), lead_note, beside_choice(fb, cutoff, areas))
+
+
+def saved_model(settings: Settings, analysis: Analysis, model_version: str | None) -> Forecast | None:
+    """The main forecast's saved model (``"latest"`` or a version), checked against this run; None: train one."""
+    if model_version is None:
+        return None
+    models_dir, data_dir = settings.out_dir / "models", analysis.binding["data_dir"]
+    if model_version == "latest":
+        model_version = latest_model(models_dir, analysis.units, data_dir)
+    model, meta = checked_model(models_dir, model_version, analysis.fb, analysis.cutoff, data_dir)
+    return Forecast("main", analysis.fb, analysis.cutoff, model_version, meta, model)
+
+
+def score_earlier_forecasts(settings: Settings, analysis: Analysis, say: Progress) -> Ledger:
+    """The forecast ledger, with earlier forecasts whose months have arrived scored.
+
+    Scored before anything is trained, so the model cards and this run's briefing quote them.
+    """
+    ledger = Ledger(ledger_dir(settings, analysis.store))
+    say("forecast ledger: scoring earlier forecasts whose months have arrived")
+    score_due(ledger, {(b.units.edition, b.source): b for b in analysis.built})
+    return ledger
+
+
+def fit_models(engine: Engine, settings: Settings, analysis: Analysis, saved: Forecast | None,
+               say: Progress) -> tuple[dict[str, Forecast], str | None]:
+    """Models: the main forecast's (``saved``, else trained), the planning horizon's and the current one's.
+
+    Returns the forecasts by role and, when the planning forecast falls back to the main
+    one, the sentence that says so.
+    """
+    models_dir = settings.out_dir / "models"
+    main = saved
+    if main is None:
+        version = train_on(engine, settings, analysis.store, analysis.fb, analysis.cutoff, progress=say)
+        model, meta = load_model(models_dir, version)
+        main = Forecast("main", analysis.fb, analysis.cutoff, version, meta, model)
+    forecasts = {"main": main}
+    planning, plan_note = planning_model(engine, settings, analysis, main, trained=saved is None, say=say)
+    if planning is not None:
+        forecasts["planning"] = planning
+    if analysis.current is not None:
+        cfb, ccut = analysis.current
+        say(f"forecast beside it: {cfb.units.edition} from the area tables, for {ccut:%Y-%m}")
+        version = train_on(engine, settings, analysis.store, cfb, f"{ccut:%Y-%m}", progress=say)
+        model, meta = load_model(models_dir, version)
+        forecasts["current"] = Forecast("current", cfb, ccut, version, meta, model)
+    return forecasts, plan_note
+
+
+def planning_model(engine: Engine, settings: Settings, analysis: Analysis, main: Forecast, *, trained: bool,
+                   say: Progress) -> tuple[Forecast | None, str | None]:
+    """The planning forecast's model (``model.planning_horizon_months``): trained beside a trained main
+    model, else the latest saved one for that horizon; ``(None, why)`` when there is none."""
+    plan_h = int(settings.model.planning_horizon_months)
+    if not plan_h or plan_h == main.horizon:
+        return None, None
+    models_dir, data_dir = settings.out_dir / "models", analysis.binding["data_dir"]
+    if trained:
+        version = train_on(engine, settings, analysis.store, analysis.fb, analysis.cutoff, progress=say,
+                           horizon=plan_h)
+    else:
         try:
-            cutoff = checked_cutoff(fb, cutoff, history, min_history=floor)
-        except ValueError as exc:
-            others = [f"{a.units.edition} from the area tables up to {last:%Y-%m}" for a, last in areas
-                      if a.units.edition != fb.units.edition]
-            raise ValueError(str(exc) + (f"; units that can forecast now: {', '.join(others)} (--units)"
-                                         if others else "")) from None
-        if model_version == "latest":
-            model_version = latest_model(models_dir, units, binding["data_dir"])
-        if model_version is not None:
-            model, model_meta = checked_model(models_dir, model_version, fb, cutoff, binding["data_dir"])
-        current = beside_choice(fb, cutoff, areas)
-        # earlier forecasts whose months have arrived are scored before anything is trained, so the
-        # model cards and this run's briefing quote them
-        ledger = Ledger(ledger_dir(settings, store))
-        say("forecast ledger: scoring earlier forecasts whose months have arrived")
-        score_due(ledger, {(b.units.edition, b.source): b for b in built})
-        trained = model_version is None
-        if trained:
-            model_version = train_on(engine, settings, store, fb, cutoff, progress=say)
-            model, model_meta = load_model(models_dir, model_version)
-        plan_h = int(settings.model.planning_horizon_months)
-        plan_version, plan_note = None, None
-        if plan_h and plan_h != int(model_meta.get("horizon", 1)):
-            if trained:
-                plan_version = train_on(engine, settings, store, fb, cutoff, progress=say, horizon=plan_h)
-            else:
-                try:
-                    plan_version = latest_model(models_dir, units, binding["data_dir"], horizon=plan_h)
-                except ValueError:
-                    plan_note = (f"no saved {plan_h}-month model for {units}: the Clear Hold Build areas come "
-                                 f"from the {model_meta.get('horizon', 1)}-month forecast "
-                                 f"(`svrisk train --horizon {plan_h}` makes one)")
-                    say(plan_note)
-            if plan_version is not None:
-                plan_model, plan_meta = checked_model(models_dir, plan_version, fb, cutoff, binding["data_dir"])
-        if current is not None:
-            cfb, ccut = current
-            say(f"forecast beside it: {cfb.units.edition} from the area tables, for {ccut:%Y-%m}")
-            current_version = train_on(engine, settings, store, cfb, f"{ccut:%Y-%m}", progress=say)
-    unit_set = fb.units
+            version = latest_model(models_dir, analysis.units, data_dir, horizon=plan_h)
+        except ValueError:
+            note = (f"no saved {plan_h}-month model for {analysis.units}: the Clear Hold Build areas come "
+                    f"from the {main.meta.get('horizon', 1)}-month forecast "
+                    f"(`svrisk train --horizon {plan_h}` makes one)")
+            say(note)
+            return None, note
+    model, meta = checked_model(models_dir, version, analysis.fb, analysis.cutoff, data_dir)
+    return Forecast("planning", analysis.fb, analysis.cutoff, version, meta, model), None
+
+
+def find_hot_spots(settings: Settings, analysis: Analysis, forecasts: dict[str, Forecast], say: Progress) -> dict:
+    """Hot spots (Gi*, LISA, emerging) of each forecast's analysis at its cutoff, by role."""
     say(f"hot spots ({settings.hotspots.neighbourhood} neighbourhood, {settings.hotspots.inference} inference)")
-    hs = analyse_hotspots(fb, cutoff, events=target_events(store, settings) if fb.source == "points" else None,
-                          areas=False, **hotspot_options(settings))
-    previous, previous_id = previous_ranking(settings.runs_dir, units)
-    hubs = hubs_layer(store)
-    wards = latest_wards(store)
-    stations = hubs[hubs["kind"] == "station"]
-    places = place_names(unit_set.frame, wards, stations)
-    say("ranking places")
-    ranking, X = rank_from_model(fb, model, cutoff, hotspots=hs.table, previous=previous, places=places)
-    horizons = [horizon_entry("main", model_version, model_meta, "ranking.parquet")]
-    plan_ranking = None
-    if plan_version is not None:
-        say(f"ranking places for the next {plan_h} months (planning)")
-        plan_file = f"ranking_h{plan_h}.parquet"
-        plan_ranking, _ = rank_from_model(fb, plan_model, cutoff, hotspots=hs.table, places=places,
-                                          previous=previous_ranking(settings.runs_dir, units, plan_file[:-8])[0])
-        horizons.append(horizon_entry("planning", plan_version, plan_meta, plan_file))
-    # Clear Hold Build is planned a quarter ahead: its areas come from the planning forecast when there is one
-    chb = plan_ranking if plan_ranking is not None else ranking
-    areas = clear_hold_build(chb, unit_set.graph("queen"), harm=expected_harm(chb, X), wards=wards, hubs=hubs)
-    youth = youth_list(ranking, X)
-    police = bool(settings.model.allow_police_generated)
-    fairness = fairness_profile(ranking, X, police_generated_used=police,
-                                ethnicity=residents_by_group(store, fb.units.edition))
-    population = store.table("population") if store.has("population") else None
-    today = created.date()
-    current_meta, current_ranking = None, None
-    if current is not None:
-        cfb, ccut = current
-        cmodel, cmeta = load_model(models_dir, current_version)
-        chs = analyse_hotspots(cfb, ccut, areas=False, **hotspot_options(settings))
-        current_ranking, cX = rank_from_model(cfb, cmodel, ccut, hotspots=chs.table,
-                                             previous=previous_ranking(settings.runs_dir, cfb.units.edition,
-                                                                       "current_ranking")[0],
-                                             places=place_names(cfb.units.frame, wards, stations))
-        current_meta = {"units": cfb.units.edition, "cutoff": f"{ccut:%Y-%m}", "model_version": current_version,
-                        "method": cmeta.get("method"), "data_period": data_period(cfb, ccut, today),
-                        "hotspots": chs.meta, "feature_notes": list(cfb.notes),
-                        "target_coverage": getattr(cfb, "coverage", None)}
-    figures = needs_assessment_figures(current[0] if current is not None else fb, population,
-                                       current[1] if current is not None else cutoff)
+    fb, store = analysis.fb, analysis.store
+    lead = analyse_hotspots(fb, analysis.cutoff, areas=False, **hotspot_options(settings),
+                            events=target_events(store, settings) if fb.source == "points" else None)
+    out = {role: lead for role in forecasts if role != "current"}
+    if "current" in forecasts:
+        current = forecasts["current"]
+        out["current"] = analyse_hotspots(current.fb, current.cutoff, areas=False, **hotspot_options(settings))
+    return out
+
+
+def place_context(store) -> PlaceContext:
+    """The hubs (stations, open schools) and latest wards places are named and grouped by."""
+    return PlaceContext(hubs_layer(store), latest_wards(store))
+
+
+RANKING_MESSAGES = {"main": "ranking places", "planning": "ranking places for the next {h} months (planning)"}
+
+
+def rank_places(settings: Settings, forecasts: dict[str, Forecast], hot_spots: dict, context: PlaceContext,
+                say: Progress) -> None:
+    """Rankings: each forecast's places ranked with reasons and hot-spot classes, and their rank change
+    against the latest earlier run's ranking of the same kind (read from its run folder)."""
+    for role, f in forecasts.items():
+        if role in RANKING_MESSAGES:
+            say(RANKING_MESSAGES[role].format(h=f.horizon))
+        previous, f.previous_run = previous_ranking(settings.runs_dir, f.fb.units.edition, f.entry, f.file)
+        f.ranking, f.X = rank_from_model(f.fb, f.model, f.cutoff, hotspots=hot_spots[role].table,
+                                         previous=previous, places=context.names(f.fb.units))
+
+
+def make_products(settings: Settings, analysis: Analysis, forecasts: dict[str, Forecast],
+                  context: PlaceContext) -> Products:
+    """Clear Hold Build areas (from the planning forecast when there is one: they are planned a quarter
+    ahead), the youth-work list and fairness profile (next month), and the needs-assessment figures
+    (on the freshest data)."""
+    main, store = forecasts["main"], analysis.store
+    chb = forecasts.get("planning", main)
+    areas = clear_hold_build(chb.ranking, analysis.fb.units.graph("queen"), harm=expected_harm(chb.ranking, chb.X),
+                             wards=context.wards, hubs=context.hubs)
+    fairness = fairness_profile(main.ranking, main.X, police_generated_used=bool(settings.model.allow_police_generated),
+                                ethnicity=residents_by_group(store, analysis.units))
+    freshest = forecasts.get("current", main)
+    figures = needs_assessment_figures(freshest.fb, store.table("population") if store.has("population") else None,
+                                       freshest.cutoff)
     figures["knife"] = knife_figures(store.table("dashboard_counts") if store.has("dashboard_counts") else None,
-                                     wards)
+                                     context.wards)
+    return Products(areas, youth_list(main.ranking, main.X), fairness, figures)
 
-    ledger_meta = ledger_summary(ledger, units)
 
-    demo = is_demo_store(store.report(), settings.demo_dir)
-    # written into a hidden folder, renamed when complete (see service.publish)
-    run_id, run_dir = stage_run(settings.runs_dir, f"{created:%Y%m%dT%H%M%S}-{units}-{cutoff}")
-    meta = {
-        "run_id": run_id, "created": created.isoformat(timespec="seconds"), "model_version": model_version,
-        "method": model_meta.get("method"), "units": units, "cutoff": cutoff,
-        "horizon": settings.model.horizon_months, "data_period": data_period(fb, cutoff, today),
+def run_meta(settings: Settings, analysis: Analysis, forecasts: dict[str, Forecast], hot_spots: dict,
+             ledger: Ledger, plan_note: str | None, run_id: str, created: datetime, demo: bool) -> dict:
+    """``run.json``: what the run forecast, from which data and models, and how it was made."""
+    main, store, today = forecasts["main"], analysis.store, created.date()
+    police = bool(settings.model.allow_police_generated)
+    horizons = [horizon_entry(f.role, f.version, f.meta, f.file) for f in forecasts.values() if f.role != "current"]
+    current = forecasts.get("current")
+    current_meta = None if current is None else {
+        "units": current.fb.units.edition, "cutoff": label(current.cutoff), "model_version": current.version,
+        "method": current.meta.get("method"), "data_period": data_period(current.fb, current.cutoff, today),
+        "hotspots": hot_spots["current"].meta, "feature_notes": list(current.fb.notes),
+        "target_coverage": getattr(current.fb, "coverage", None)}
+    return {
+        "run_id": run_id, "created": created.isoformat(timespec="seconds"), "model_version": main.version,
+        "method": main.meta.get("method"), "units": analysis.units, "cutoff": analysis.cutoff,
+        "horizon": settings.model.horizon_months, "data_period": data_period(analysis.fb, analysis.cutoff, today),
         "area_name": borough_identity(store)[1], "seed": settings.model.seed,
         "permutations": settings.model.permutations, "target_groups": settings.model.target_groups,
-        "police_generated_used": police, "previous_run": previous_id, "demo": demo,
-        "hotspots": hs.meta, "feature_notes": list(getattr(fb, "notes", [])),
-        "horizons": horizons, "areas_horizon": horizons[-1]["horizon"] if plan_ranking is not None
-        else horizons[0]["horizon"], "horizons_note": plan_note,
-        "current": current_meta, "data": binding, "lead": lead_note, "ledger": ledger_meta,
-        "target_coverage": getattr(fb, "coverage", None), "points": points_note(store, fb),
+        "police_generated_used": police, "previous_run": main.previous_run, "demo": demo,
+        "hotspots": hot_spots["main"].meta, "feature_notes": list(getattr(analysis.fb, "notes", [])),
+        "horizons": horizons, "areas_horizon": horizons[-1]["horizon"], "horizons_note": plan_note,
+        "current": current_meta, "data": analysis.binding, "lead": analysis.lead_note,
+        "ledger": ledger_summary(ledger, analysis.units),
+        "target_coverage": getattr(analysis.fb, "coverage", None), "points": points_note(store, analysis.fb),
         "quality_flags": important_flags(store.report(), police),
         "settings": public_settings(settings),
     }
-    (run_dir / "run.json").write_text(json.dumps(meta, indent=2, default=str))
-    ranking.to_parquet(run_dir / "ranking.parquet")
-    if plan_ranking is not None:
-        plan_ranking.to_parquet(run_dir / horizons[-1]["ranking"])
-    if current_ranking is not None:
-        current_ranking.to_parquet(run_dir / "current_ranking.parquet")
-    hot = hs.table.rename(columns={"lisa_class": "lisa_label"})
-    hot[["unit_id", "Gs", "Zs", "p_sim", "q_value", "gi_class", "Gi_Bin", "lisa_label", "emerging", "geometry"]] \
-        .to_parquet(run_dir / "hotspots.parquet")
-    areas.to_parquet(run_dir / "areas.parquet")
-    youth.to_parquet(run_dir / "youth_list.parquet")
-    hubs.to_parquet(run_dir / "hubs.parquet")
-    if wards is not None:
-        wards[["code", "name", "geometry"]].to_parquet(run_dir / "wards.parquet")
+
+
+def write_run_folder(settings: Settings, analysis: Analysis, forecasts: dict[str, Forecast], hot_spots: dict,
+                     context: PlaceContext, products: Products, ledger: Ledger, plan_note: str | None,
+                     created: datetime, say: Progress) -> tuple[Path, dict]:
+    """Outputs: ``run.json``, the tables and the map, briefing and layers, each file named in
+    :mod:`reports.run_catalogue`, into a hidden folder (see :mod:`service.publish`); returns it and
+    ``run.json``'s content."""
+    store = analysis.store
+    demo = is_demo_store(store.report(), settings.demo_dir)
+    run_id, run_dir = stage_run(settings.runs_dir, f"{created:%Y%m%dT%H%M%S}-{analysis.units}-{analysis.cutoff}")
+    meta = run_meta(settings, analysis, forecasts, hot_spots, ledger, plan_note, run_id, created, demo)
+    (run_dir / rc.RUN_JSON.path).write_text(json.dumps(meta, indent=2, default=str))
+    for f in forecasts.values():
+        f.ranking.to_parquet(run_dir / f.file)
+    hot = hot_spots["main"].table.rename(columns={"lisa_class": "lisa_label"})
+    hot[list(rc.HOTSPOT_COLUMNS)].to_parquet(run_dir / rc.HOTSPOTS.path)
+    products.areas.to_parquet(run_dir / rc.AREAS.path)
+    products.youth.to_parquet(run_dir / rc.YOUTH_LIST.path)
+    context.hubs.to_parquet(run_dir / rc.HUBS.path)
+    if context.wards is not None:
+        context.wards[list(rc.BOUNDARY_COLUMNS)].to_parquet(run_dir / rc.WARDS.path)
     if store.has("units_borough"):
-        store.units("borough")[["code", "name", "geometry"]].to_parquet(run_dir / "borough.parquet")
-    (run_dir / "fairness.json").write_text(json.dumps(fairness, indent=2, default=str))
-    (run_dir / "figures.json").write_text(json.dumps(figures, indent=2, default=str))
+        store.units("borough")[list(rc.BOUNDARY_COLUMNS)].to_parquet(run_dir / rc.BOROUGH.path)
+    (run_dir / rc.FAIRNESS.path).write_text(json.dumps(products.fairness, indent=2, default=str))
+    (run_dir / rc.FIGURES.path).write_text(json.dumps(products.figures, indent=2, default=str))
     say("writing map, briefing (HTML and PDF) and GIS layers")
     write_outputs(run_dir, tiles=settings.map.tiles, tiles_attribution=settings.map.tiles_attribution,
                   pdf=settings.map.pdf, browser=settings.map.browser)
-    final = complete_run(run_dir, demo=demo)
-    # the forecasts go into the ledger only once the run that issued them exists
-    issued = [(fb, ranking, X, cutoff, horizons[0]["horizon"], model_meta, model_version)]
-    if plan_ranking is not None:
-        issued.append((fb, plan_ranking, X, cutoff, horizons[-1]["horizon"], plan_meta, plan_version))
-    if current_ranking is not None:
-        issued.append((current[0], current_ranking, cX, current_meta["cutoff"], int(cmeta.get("horizon", 1)), cmeta,
-                       current_version))
-    for bfb, table, feats, cut, h, mmeta, version in issued:
-        areas_m2 = pd.Series(bfb.units.frame["area_m2"].to_numpy(dtype=float), index=bfb.units.ids.astype(str))
-        ledger.append(forecast_entry(table, feats, run_id=final.name, created=meta["created"],
-                                     units=bfb.units.edition, source=bfb.source, cutoff=str(cut), horizon=int(h),
-                                     method=mmeta.get("method"), model_version=version, areas=areas_m2))
-    return final
+    return run_dir, meta
+
+
+def record_forecasts(ledger: Ledger, forecasts: dict[str, Forecast], *, run_id: str, created: str) -> None:
+    """Each forecast into the ledger, once the run that issued it exists (scored when its months arrive)."""
+    for f in forecasts.values():
+        areas_m2 = pd.Series(f.fb.units.frame["area_m2"].to_numpy(dtype=float), index=f.fb.units.ids.astype(str))
+        ledger.append(forecast_entry(f.ranking, f.X, run_id=run_id, created=created, units=f.fb.units.edition,
+                                     source=f.fb.source, cutoff=label(f.cutoff), horizon=f.horizon,
+                                     method=f.meta.get("method"), model_version=f.version, areas=areas_m2))
 
 
 def ledger_summary(ledger: Ledger, units: str, recent: int = 12) -> dict:
