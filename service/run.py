@@ -1,11 +1,14 @@
 """The main job: one run folder with ranking, hot spots, areas, lists, profiles and outputs.
 
-``make_run`` reads the data folder's store (ingesting it when the folder changed),
-builds units and features, checks the cutoff against the months with complete data
-(before anything is written), trains or loads a model, ranks places with reasons,
-adds hotspot classes, Clear Hold Build areas, the youth-work list, the fairness
-profile and the needs-assessment figures, then writes the run folder (see the
-run-folder contract in README) and its map, briefing and layers.
+``make_run`` is the list of the run's steps, each a function below with explicit inputs and
+outputs: it reads the data folder's store (ingesting it when the folder changed), builds
+units and features and checks the cutoff against the months with complete data (before
+anything is written) (:func:`choose_analysis`), loads or trains the models
+(:func:`saved_model`, :func:`fit_models`), finds hot spots, ranks places with reasons
+(:func:`rank_places`), makes the Clear Hold Build areas, the youth-work list, the fairness
+profile and the needs-assessment figures (:func:`make_products`), then writes the run folder
+and its map, briefing and layers (:func:`write_run_folder`; every file is named in
+:mod:`reports.run_catalogue`) and records its forecasts in the ledger.
 
 Two horizons, for two decisions: the main forecast (``model.horizon_months``, next
 month) ranks places for youth-work deployment (``ranking.parquet``, the youth list);
