@@ -11,7 +11,7 @@ from shapely.geometry import box
 
 from models.baselines import ColumnRanker
 from models.lifecycle import train
-from models.registry import list_versions, load_model, save_model
+from models.registry import list_versions, load_model, save_model, version_meta
 from reports.model_card import card_documents, model_card
 
 X = pd.DataFrame({"cnt_sv_12m": [12.0, 0.0, 24.0]})
@@ -37,6 +37,19 @@ def test_save_then_load_round_trip(tmp_path):
         assert heading in card
     assert "| grid250 | count_12m | 5% area | 6.5 | 0.69 |" in card
     assert "<h2>Backtest</h2>" in (tmp_path / "v0001" / "card.html").read_text()
+
+
+def test_a_version_s_metadata_is_read_without_its_model(tmp_path):
+    model = ColumnRanker("cnt_sv_12m").fit(X, Y)
+    save_model(model, {"method": "count_12m", "units": "grid250", "horizon": 3}, tmp_path)
+    meta = version_meta(tmp_path, "v0001")
+    assert (meta["version"], meta["units"], meta["horizon"]) == ("v0001", "grid250", 3)
+    assert meta == load_model(tmp_path, "v0001")[1]
+    with pytest.raises(FileNotFoundError, match="v0002"):
+        version_meta(tmp_path, "v0002")
+    (tmp_path / "v0001" / "meta.json").write_text("{not json")
+    with pytest.raises(ValueError, match="meta.json is not valid JSON"):
+        version_meta(tmp_path, "v0001")
 
 
 def test_crash_mid_save_leaves_no_version(tmp_path, monkeypatch):
