@@ -10,26 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.needs.assessment import assess
-from reports.needs_pack import write_pack
-from reports.pdf import find_browser
 from sources.store import Store
 
 SECTIONS = ("summary", "profile", "trends", "open-data-gaps", "spatial", "comparison", "risk", "monitoring", "methods")
 PLANTED = {"b_dep": "imd_score", "b_foot": "foot_decay", "b_school": "sec_school_prox"}
 """The demo's generating coefficients (truth.json "process") and the factor that measures each."""
-
-
-@pytest.fixture(scope="module")
-def demo_assessment(demo_store):
-    return assess(Store(demo_store), seed=1)
-
-
-@pytest.fixture(scope="module")
-def demo_pack(demo_assessment, tmp_path_factory):
-    out = tmp_path_factory.mktemp("pack") / "demo-pack"
-    paths = write_pack(demo_assessment, out, pdf=find_browser() is not None)
-    return out, paths
 
 
 def test_risk_factors_recover_the_planted_drivers_with_their_signs(demo_assessment, demo_store):
