@@ -4,7 +4,7 @@ Pages are rendered to PNG with ``pdftoppm`` and their text read with ``pdftotext
 Debian's poppler-utils). Each ``check_*`` returns a list of problems, so a test can show it
 failing on a doctored document:
 
-- :func:`check_fullness`: no page whose ink spans less than a quarter of the page's height;
+- :func:`check_fullness`: no page but the last whose ink spans less than a quarter of its height;
 - :func:`check_footers`: each figure's footer text appears whole in the PDF (not clipped);
 - :func:`check_area_order`: Clear Hold Build areas listed A1, A2, ... in order;
 - :func:`check_distinct_rows`: no two identical rows in a top-10 table.
@@ -49,10 +49,11 @@ def ink_span(png: Path, white: int = 245) -> float:
 
 
 def check_fullness(pages: list[Path], minimum: float = MIN_FULL) -> list[str]:
-    """Pages whose ink spans less than ``minimum`` of their height (the last page too: a page
-    holding only a line or two should have been kept with the one before)."""
-    return [f"page {i} is {span:.0%} full (ink spans {span:.0%} of its height, less than {minimum:.0%})"
-            for i, span in ((i, ink_span(p)) for i, p in enumerate(pages, start=1)) if span < minimum]
+    """Pages, but the last, whose ink spans less than ``minimum`` of their height: a gap in the
+    document (a forced break before a short chapter, a few lines spilt over). The last page may be
+    short, as the end of any document may."""
+    return [f"page {i} of {len(pages)} is {span:.0%} full (its ink spans less than {minimum:.0%} of its height)"
+            for i, span in ((i, ink_span(p)) for i, p in enumerate(pages[:-1], start=1)) if span < minimum]
 
 
 def pdf_text(pdf: Path) -> str:
@@ -82,7 +83,7 @@ def check_footers(pdf: Path, footers: dict[str, str]) -> list[str]:
 def check_area_order(pdf: Path) -> list[str]:
     """Clear Hold Build area ids (A1, A2, ...) as rows of the areas table, in order."""
     text = pdf_text(pdf)
-    ids = [int(m) for m in re.findall(r"^A(\d+)\s*$", text, flags=re.M)]
+    ids = [int(m) for m in re.findall(r"^A(\d+)\b", text, flags=re.M)]
     if ids != sorted(ids):
         return [f"areas listed as {', '.join(f'A{i}' for i in ids)}"]
     return []
