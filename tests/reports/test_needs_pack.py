@@ -95,3 +95,20 @@ def test_the_pack_renders_in_chromium_with_every_figure_loaded(demo_pack, tmp_pa
         browser.close()
     assert (tmp_path / "pack.png").stat().st_size > 50_000
     assert problems == []
+
+
+@pytest.mark.parametrize("inference", ["normal", "permutation"])
+def test_the_methods_name_the_hot_spot_inference_the_pack_used(demo_assessment, inference):
+    import copy
+    import re
+
+    from reports.needs_pack import render_pack
+
+    a = copy.copy(demo_assessment)
+    a.meta = {**demo_assessment.meta,
+              "hotspot_options": {**demo_assessment.meta["hotspot_options"], "inference": inference,
+                                  "permutations": 99}}
+    methods = " ".join(render_pack(a, {}, created="2026-01-01").split("<h3>Methods</h3>", 1)[1].split())
+    said = re.search(r"Getis-Ord Gi\* with (.*?) and Benjamini-Hochberg", methods).group(1)
+    assert said == {"normal": "normal-theory p-values of the z-scores",
+                    "permutation": "conditional permutation inference (99 permutations)"}[inference]
