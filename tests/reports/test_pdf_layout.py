@@ -115,3 +115,27 @@ def test_the_barnet_briefing_and_pack_lay_out_cleanly(real_run, real_pack, tmp_p
                 + check_distinct_rows(briefing_top_rows(briefing_soup(real_run)))
                 + _pack_problems(real_pack[0], tmp_path))
     assert problems == []
+
+
+def test_panel_titles_of_the_region_figure_do_not_run_into_each_other(tmp_path, monkeypatch):
+    """Figure 4.1 of the Barnet pack: the broad measure's long name ran into the next panel's title."""
+    import pandas as pd
+
+    from features.figures import SV_MEASURE
+    from reports import needs_figures as nf
+
+    drawn = {}
+    monkeypatch.setattr(nf, "save", lambda fig, spec, folder: drawn.setdefault("fig", fig))
+    rates = pd.DataFrame([{"measure": m, "area_code": f"E0900000{i}", "name": f"Kensington and Chelsea {i}", "rate_per_1000": 10.0 + i,
+                           "count": 100 + i, "population": 10_000} for m in (SV_MEASURE, "violence") for i in range(5)])
+    spec = nf.FigureFile("region", "Rates across the region", "", "test", "2025-04..2026-03", "residents")
+    nf.region_ranks(rates, "E09000001", ["E09000002"], [SV_MEASURE, "violence"], spec, tmp_path)
+    fig = drawn["fig"]
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    # the panels' titles are left-aligned (matplotlib keeps those in ``_left_title``)
+    assert [ax.get_title(loc="left").replace("\n", " ") for ax in fig.axes[:2]] == [
+        "Serious violence, broad (all violence against the person, robbery, sexual offences)",
+        "Violence against the person"]
+    left, right = (ax._left_title.get_window_extent(renderer) for ax in fig.axes[:2])
+    assert left.x1 < right.x0, (left, right)
