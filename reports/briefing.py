@@ -227,6 +227,30 @@ def _first(v) -> str:
     return "–" if v is None or pd.isna(v) or not str(v) else str(v).split("; ")[0]
 
 
+def in_area_order(areas: pd.DataFrame) -> pd.DataFrame:
+    """Clear Hold Build areas in the order of their ids (A1, A2, ..., A10), the order they were ranked in."""
+    if "area_id" not in areas:
+        return areas
+    number = pd.to_numeric(areas["area_id"].astype(str).str.extract(r"(\d+)$")[0], errors="coerce")
+    return areas.assign(_n=number).sort_values(["_n", "area_id"], kind="stable").drop(columns="_n")
+
+
+def distinct_places(rows: list[dict]) -> list[dict]:
+    """Make the ``place`` of each row of a top list unique, in place: rows sharing a place (two
+    units by the same station in one ward) get their unit's name, else its id, in brackets."""
+    seen = pd.Series([r["place"] for r in rows]).value_counts()
+    for r in rows:
+        if seen.get(r["place"], 0) > 1:
+            own = r["name"] if r["name"] not in ("–", r["place"]) and r["name"] not in r["place"] else r["unit_id"]
+            r["place"] = f"{r['place']} ({own})"
+            r["name"] = r["place"]  # the name is now in the place: the template shows it once
+    if len({r["place"] for r in rows}) < len(rows):  # the same name twice: the ids tell them apart
+        for r in rows:
+            r["place"] = f"{r['place']} · {r['unit_id']}"
+            r["name"] = r["place"]
+    return rows
+
+
 def _changes(ranking: pd.DataFrame, top_n: int) -> dict:
     if "rank_change" not in ranking or ranking["rank_change"].isna().all():
         return {"has_previous": False}
@@ -303,6 +327,7 @@ def current_context(run, top_n: int = TOP_N, *, layers=None, context=None) -> di
                                   if pd.notna(r.get("expected_lo")) and pd.notna(r.get("expected_hi")) else ""),
                      "reasons": [str(r[c]) for c in ("reason_1", "reason_2")
                                  if c in r and pd.notna(r[c]) and str(r[c])]})
+    distinct_places(rows)
     out = {"units": current["units"], "cutoff": current["cutoff"], "model_version": current.get("model_version"),
            "age": age_text(current.get("data_period") or {}), "top": rows, "map_png": "", "legend": [],
            "leads": current_leads(run.meta), "coverage_note": coverage_note(current.get("target_coverage") or {})}
@@ -385,11 +410,10 @@ def briefing_context(run, *, scheme: str = "top_area", value: str = "expected", 
         })
         top[-1]["hotspot"] = "; ".join(x for x in (short_gi(top[-1]["gi_class"]), top[-1]["emerging"].lower())
                                        if x) or "–"
+    distinct_places(top)
     areas = []
     if "areas" in run.tables:
-        a_sorted = run.tables["areas"].sort_values("expected", ascending=False) \
-            if "expected" in run.tables["areas"] else run.tables["areas"]
-        for _, a in a_sorted.iterrows():
+        for _, a in in_area_order(run.tables["areas"]).iterrows():
             areas.append({
                 "area_id": _fmt(a.get("area_id")), "n_units": _fmt(a.get("n_units")),
                 "expected": _fmt(a.get("expected")),

@@ -101,6 +101,8 @@ HUB_MARGIN_M = 300.0
 GPKG_VERSION = "1.2"
 """GeoPackage version written: 1.2 opens without warnings in GDAL 3.6 / QGIS 3.22, still common in forces."""
 SHAPEFILE_TEXT_BYTES = 254
+LABELLED_RANKS = 10
+"""Ranked places labelled with their rank in the QGIS and SLD styles: the top 10 the map and briefing number."""
 """Longest text a dBASE field holds; longer text is shortened deliberately, in full in ``long_text.csv``."""
 
 
@@ -299,6 +301,27 @@ class LayerStyle:
     outline: str = "#4d4d4d"
     outline_width_mm: float = 0.2
     fill: bool = True
+    label: Label | None = None
+
+
+@dataclass(frozen=True)
+class Label:
+    """A style's labels: the ``field`` shown, only where ``where`` = ``(attr, op, value)`` holds
+    (``op`` ``"<="`` or ``"="``) when given, in ``colour`` with a white halo."""
+
+    field: str
+    where: tuple[str, str, object] | None = None
+    colour: str = "#111111"
+    size_pt: float = 9.0
+    bold: bool = True
+
+    def expression(self) -> str:
+        """The QGIS expression of the label text."""
+        if self.where is None:
+            return f'"{self.field}"'
+        attr, op, value = self.where
+        lit = f"'{value}'" if isinstance(value, str) else str(value)
+        return f'CASE WHEN "{attr}" {op} {lit} THEN "{self.field}" END'
 
 
 def quantile_breaks(values, k: int = 5) -> list[float]:
@@ -329,7 +352,8 @@ def layer_style(name: str, gdf: gpd.GeoDataFrame) -> LayerStyle:
         colours = dict(zip(order, TOP_AREA_COLOURS, strict=True))
         present = [c for c in order if c in set(gdf["risk_class"].dropna().astype(str))]
         return LayerStyle(name, "categorized", "fill", "risk_class",
-                          tuple(StyleClass(c, colours[c], c) for c in present), outline="#9a9a9a")
+                          tuple(StyleClass(c, colours[c], c) for c in present), outline="#9a9a9a",
+                          label=_rank_label(gdf))
     if name in ("ranked_units", "current_ranked_units") and "expected" in gdf:
         breaks = quantile_breaks(gdf["expected"], k=5)
         lo = float(pd.to_numeric(gdf["expected"], errors="coerce").min()) if breaks else 0.0
@@ -338,7 +362,7 @@ def layer_style(name: str, gdf: gpd.GeoDataFrame) -> LayerStyle:
             colour = RISK_COLOURS[min(i + max(0, 5 - len(breaks)), len(RISK_COLOURS) - 1)]
             classes.append(StyleClass(f"{lo:.2f} - {hi:.2f}", colour, lower=lo, upper=hi))
             lo = hi
-        return LayerStyle(name, "graduated", "fill", "expected", tuple(classes))
+        return LayerStyle(name, "graduated", "fill", "expected", tuple(classes), label=_rank_label(gdf))
     if name == "hotspots" and "Gi_Bin" in gdf:
         labels = {}
         if "gi_class" in gdf:
@@ -358,10 +382,13 @@ def layer_style(name: str, gdf: gpd.GeoDataFrame) -> LayerStyle:
     if name == "hubs" and "kind" in gdf:
         cats = sorted({str(c) for c in gdf["kind"].dropna()})
         classes = tuple(StyleClass(c, HUB_COLOURS.get(c, "#525252"), c) for c in cats)
-        return LayerStyle(name, "categorized", "marker", "kind", classes)
+        label = Label("name", ("kind", "=", "station"), colour=HUB_COLOURS["station"], size_pt=8.0) \
+            if "name" in gdf else None
+        return LayerStyle(name, "categorized", "marker", "kind", classes, label=label)
     if name == "areas":
         return LayerStyle(name, "single", "fill", colour=AREA_COLOUR, outline=AREA_COLOUR,
-                          outline_width_mm=0.8, fill=False)
+                          outline_width_mm=0.8, fill=False,
+                          label=Label("area_id", colour=AREA_COLOUR, size_pt=10.0) if "area_id" in gdf else None)
     if name in ("wards", "borough"):
         colour = WARD_COLOUR if name == "wards" else BOROUGH_COLOUR
         return LayerStyle(name, "single", "fill", colour=colour, outline=colour,
@@ -369,6 +396,55 @@ def layer_style(name: str, gdf: gpd.GeoDataFrame) -> LayerStyle:
     geom = "marker" if gdf.geom_type.isin(["Point", "MultiPoint"]).all() and len(gdf) else "fill"
     return LayerStyle(name, "single", geom, colour=YOUTH_COLOUR if name == "youth_places" else "#999999",
                       outline=YOUTH_COLOUR if name == "youth_places" else "#4d4d4d")
+
+
+def _rank_label(gdf: gpd.GeoDataFrame) -> Label | None:
+    return Label("rank", ("rank", "<=", LABELLED_RANKS)) if "rank" in gdf else None
+
+
+def _qml_labeling(style: LayerStyle) -> str:
+    """QGIS simple labelling: the label's text (an expression), font, white halo, placement."""
+    lab = style.label
+    if lab is None:
+        return ""
+    placement = 1 if style.geometry == "fill" else 0  # over the polygon's point / around a marker
+    return (
+        '<labeling type="simple"><settings calloutType="simple">'
+        f'<text-style fieldName="{escape(lab.expression(), {chr(34): "&quot;"})}" isExpression="1" '
+        f'fontFamily="Arial" fontSize="{lab.size_pt:g}" fontSizeUnit="Point" '
+        f'fontWeight="{75 if lab.bold else 50}" textColor="{_rgba(lab.colour)}" textOpacity="1" '
+        'multilineHeight="1" allowHtml="0">'
+        '<text-buffer bufferDraw="1" bufferSize="0.8" bufferSizeUnits="MM" bufferColor="255,255,255,255" '
+        'bufferOpacity="0.9" bufferJoinStyle="128"/></text-style>'
+        f'<placement placement="{placement}" dist="0.5" distUnits="MM" priority="5" '
+        'overrunDistance="0" fitInPolygonOnly="0"/>'
+        '<rendering obstacle="1" displayAll="0" upsidedownLabels="0" labelPerPart="0" '
+        'mergeLines="0" scaleVisibility="0" drawLabels="1"/>'
+        "</settings></labeling>"
+    )
+
+
+def _sld_label_rule(style: LayerStyle) -> str:
+    """An SLD rule drawing the style's labels (with its filter), or ""."""
+    lab = style.label
+    if lab is None:
+        return ""
+    flt = ""
+    if lab.where is not None:
+        attr, op, value = lab.where
+        tag = {"<=": "PropertyIsLessThanOrEqualTo", "=": "PropertyIsEqualTo"}[op]
+        flt = (f"<ogc:Filter><ogc:{tag}><ogc:PropertyName>{attr}</ogc:PropertyName>"
+               f"<ogc:Literal>{escape(str(value))}</ogc:Literal></ogc:{tag}></ogc:Filter>")
+    return (
+        f"<se:Rule><se:Name>labels</se:Name>{flt}<se:TextSymbolizer>"
+        f"<se:Label><ogc:PropertyName>{lab.field}</ogc:PropertyName></se:Label>"
+        '<se:Font><se:SvgParameter name="font-family">Arial</se:SvgParameter>'
+        f'<se:SvgParameter name="font-size">{lab.size_pt * 4 / 3:.0f}</se:SvgParameter>'
+        f'<se:SvgParameter name="font-weight">{"bold" if lab.bold else "normal"}</se:SvgParameter></se:Font>'
+        '<se:Halo><se:Radius>1.5</se:Radius><se:Fill><se:SvgParameter name="fill">#ffffff</se:SvgParameter>'
+        f'</se:Fill></se:Halo><se:Fill><se:SvgParameter name="fill">{lab.colour}</se:SvgParameter></se:Fill>'
+        "</se:TextSymbolizer></se:Rule>"
+    )
 
 
 def _rgba(hex_colour: str, alpha: int = 255) -> str:
@@ -435,8 +511,10 @@ def qml(style: LayerStyle) -> str:
                 f'forceraster="0" symbollevels="0" enableorderby="0"><ranges>{items}</ranges>'
                 f"<symbols>{symbols}</symbols><mode name=\"quantile\"/></renderer-v2>"
             )
+    labels = style.label is not None
     return (
-        f'{head}<qgis version="3.28.0" styleCategories="Symbology">{renderer}'
+        f'{head}<qgis version="3.28.0" styleCategories="{"Symbology|Labeling" if labels else "Symbology"}" '
+        f'labelsEnabled="{int(labels)}">{renderer}{_qml_labeling(style)}'
         "<blendMode>0</blendMode><featureBlendMode>0</featureBlendMode>"
         "<layerOpacity>1</layerOpacity></qgis>"
     )
@@ -489,7 +567,7 @@ def sld(style: LayerStyle) -> str:
         'xmlns:ogc="http://www.opengis.net/ogc" xmlns:se="http://www.opengis.net/se" '
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
         f"<NamedLayer><se:Name>{escape(style.layer)}</se:Name><UserStyle>"
-        f"<se:Name>{escape(style.layer)}</se:Name><se:FeatureTypeStyle>{''.join(rules)}"
+        f"<se:Name>{escape(style.layer)}</se:Name><se:FeatureTypeStyle>{''.join(rules)}{_sld_label_rule(style)}"
         "</se:FeatureTypeStyle></UserStyle></NamedLayer></StyledLayerDescriptor>"
     )
 

@@ -270,6 +270,37 @@ def _label(location, text: str, cls: str):
     )
 
 
+def beside_title(meta: Mapping) -> str:
+    """The map title's line for the forecast beside the lead (its own units, month, data and model), or ""."""
+    cur = meta.get("current")
+    if not cur or not cur.get("data_period"):
+        return ""
+    own = dict(meta, **{k: v for k, v in cur.items() if v is not None})
+    return (f'<br><small id="svrisk-title-current">Layer "Latest data": {html.escape(str(cur.get("units", "")))} '
+            f'forecast for {html.escape(str(cur.get("cutoff", "")))} &middot; data '
+            f'{html.escape(gl.data_period(own).replace("/", " to "))} &middot; model '
+            f'{html.escape(str(cur.get("model_version", "")))}</small>')
+
+
+def numbered_places(top: gpd.GeoDataFrame, layer: str, name: str, *, show: bool = True):
+    """A layer of numbered labels, one per place of ``top`` at its representative point.
+
+    Each label's HTML carries the place (``data-unit``) and the layer it numbers (``data-layer``),
+    so the map can be checked against the briefing's list of the same forecast.
+    """
+    import folium
+
+    group = folium.FeatureGroup(name=name, show=show)
+    pts = top.geometry.representative_point().to_crs(gl.WEB_CRS)
+    ranks = top["rank"] if "rank" in top else range(1, len(top) + 1)
+    for r, unit, pt in zip(ranks, top["unit_id"].astype(str), pts, strict=True):
+        label = (f'<span data-layer="{layer}" data-unit="{html.escape(unit)}">{int(r)}</span>')
+        folium.Marker([pt.y, pt.x], interactive=False, keyboard=False, pane="svrisk-labels",
+                      icon=folium.DivIcon(html=label, class_name="svrisk-num", icon_size=(0, 0),
+                                          icon_anchor=(0, 0))).add_to(group)
+    return group
+
+
 def _legend_sync(m, layers: dict, credits: str):
     """A script run after every layer: each legend section shows while its layer is on; credits."""
     from branca.element import MacroElement
@@ -467,12 +498,7 @@ def risk_map(
     # numbered top places: labels only (no clicks), so the click reaches the place under them
     top = ranked.head(top_n)
     if len(top):
-        group = folium.FeatureGroup(name=f"Top {len(top)} numbered")
-        pts = top.geometry.representative_point().to_crs(gl.WEB_CRS)
-        for r, pt in zip(top["rank"] if "rank" in top else range(1, len(top) + 1), pts, strict=True):
-            folium.Marker([pt.y, pt.x], interactive=False, keyboard=False, pane="svrisk-labels",
-                          icon=folium.DivIcon(html=f"<span>{int(r)}</span>", class_name="svrisk-num",
-                                              icon_size=(0, 0), icon_anchor=(0, 0))).add_to(group)
+        group = numbered_places(top, "ranked_units", f"Top {len(top)} numbered")
         group.add_to(m)
         toggles["top"] = group
         sections.append(("top", f"Top {len(top)} places", [("Rank in the list (1 = highest forecast)",
@@ -562,6 +588,13 @@ def risk_map(
         toggles["current"] = layer
         sections.append(("current", f"{cname}: {what}",
                          [(lab, col, "box") for lab, col in zip(clabels, ccolours, strict=True)]))
+        # its own top places, numbered as in the briefing's list of this forecast (off with the layer)
+        ctop = current.sort_values(["rank", "unit_id"], kind="stable").head(top_n)
+        group = numbered_places(ctop, "current_ranked_units", f"{cname}: top {len(ctop)} numbered", show=False)
+        group.add_to(m)
+        toggles["current_top"] = group
+        sections.append(("current_top", f"{cname}: top {len(ctop)} places",
+                         [("Rank in that forecast's list", "#111111", "num")]))
 
     folium.LayerControl(collapsed=False).add_to(m)
     _legend_sync(m, toggles, attribution(meta, source[1] if source else None))
@@ -575,7 +608,8 @@ def risk_map(
         f": serious violence forecast for {html.escape(value_label('expected', horizon).removeprefix('expected events '))}"
         f" from {html.escape(str(meta.get('cutoff', '')))}</b><br>"
         f"<small>Data {html.escape(period)} &middot; model {html.escape(str(meta.get('model_version', '')))}"
-        f" &middot; run {html.escape(str(meta.get('run_id', '')))} &middot; click a place for why</small></div>"
+        f" &middot; run {html.escape(str(meta.get('run_id', '')))} &middot; click a place for why</small>"
+        f"{beside_title(meta)}</div>"
     )
     root = m.get_root()
     root.header.add_child(folium.Element(_CSS), name="svrisk_css")

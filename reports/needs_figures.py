@@ -333,7 +333,8 @@ def region_ranks(rates: pd.DataFrame, code: str, similar: Sequence[str], measure
         pooled = 1000 * part["count"].sum() / part["population"].sum()
         ax.axvline(pooled, color=REGION_COLOUR, linestyle="--", linewidth=0.9)
         ax.text(pooled, -1.2, " region", fontsize=6, color=REGION_COLOUR, va="top")
-        ax.set_title(measure_label(m), fontsize=8, loc="left")
+        # wrapped to the panel's width: a long measure name must not run into the next panel's title
+        ax.set_title("\n".join(textwrap.wrap(measure_label(m), int(14 * 6.3 / len(present)))), fontsize=8, loc="left")
         ax.set_xlabel("per 1,000 residents", fontsize=6.5)
         ax.tick_params(axis="y", labelsize=5.5)
         _style(ax, "x")

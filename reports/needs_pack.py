@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.figures import ALL_MEASURE, CORE_MEASURE, SV_MEASURE
+from models.hotspots.analysis import analyse_hotspots
 from models.needs import risk
 from models.needs.assessment import Assessment
 from models.needs.monitoring import BASELINE_FILE, unit_list
@@ -485,8 +487,15 @@ def context(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str) -> d
         "tables": [{"file": f"tables/{k}.csv", "title": TABLES.get(k, ("", k))[1], "section": TABLES.get(k, ("", ""))[0],
                     "rows": len(v)} for k, v in a.tables.items()],
         "sv_label": measure_label(SV_MEASURE), "all_label": measure_label(ALL_MEASURE),
-        "hs_options": a.meta["hotspot_options"], "seed": a.meta["seed"],
+        # the options the hot spots ran with: those given, else analyse_hotspots' own defaults
+        "hs_options": {**_defaults(analyse_hotspots), **a.meta["hotspot_options"]}, "seed": a.meta["seed"],
     }
+
+
+def _defaults(func) -> dict:
+    """The keyword defaults of ``func``."""
+    return {k: p.default for k, p in inspect.signature(func).parameters.items()
+            if p.default is not inspect.Parameter.empty}
 
 
 def _cohort_context(a: Assessment) -> dict | None:

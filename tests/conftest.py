@@ -93,3 +93,72 @@ def planted_demo(tmp_path_factory) -> dict:
 def plain_demo(tmp_path_factory) -> dict:
     """The planted demo's borough without the intervention (its counterfactual)."""
     return _planted_demo(tmp_path_factory.mktemp("plain"), planted=False)
+
+
+@pytest.fixture(scope="session")
+def demo_runs(tmp_path_factory):
+    """Two pipeline runs on the demo borough (seed 7) in one out folder: ``(first, second, truth)``;
+    the second ranks with the first's model (v0001). Shared by every test of a whole demo run."""
+    import json
+
+    from service.run import make_run
+    from service.settings import get_settings
+    from sources.demo.borough import generate_demo
+
+    out = tmp_path_factory.mktemp("demo-run")
+    data = generate_demo(out / "data", seed=7)
+    settings = get_settings(out_dir=out / "out", data_dir=data)
+    first = make_run(settings)
+    second = make_run(settings, model_version="v0001")
+    truth = json.loads((data / "truth.json").read_text())
+    return first, second, truth
+
+
+@pytest.fixture(scope="session")
+def demo_assessment(demo_store):
+    """The needs assessment of the demo borough (``demo_store``), seed 1."""
+    from models.needs.assessment import assess
+    from sources.store import Store
+
+    return assess(Store(demo_store), seed=1)
+
+
+@pytest.fixture(scope="session")
+def demo_pack(demo_assessment, tmp_path_factory):
+    """The demo's evidence pack folder and files (the PDF where Chromium is installed)."""
+    from reports.needs_pack import write_pack
+    from reports.pdf import find_browser
+
+    out = tmp_path_factory.mktemp("pack") / "demo-pack"
+    paths = write_pack(demo_assessment, out, pdf=find_browser() is not None)
+    return out, paths
+
+
+@pytest.fixture(scope="session")
+def real_run(real_data, real_store, tmp_path_factory):
+    """One pipeline run on the real data folder (the default units and cutoff), for the session."""
+    from service.run import make_run
+    from service.settings import get_settings
+
+    out = tmp_path_factory.mktemp("real-run") / "out"
+    return make_run(get_settings(out_dir=out, data_dir=real_data), store_dir=real_store)
+
+
+@pytest.fixture(scope="session")
+def real_pack(real_data, real_store, london_data, tmp_path_factory):
+    """``svrisk assess`` on the real folder with the London comparison, period to 2026-03: (folder, output)."""
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    out = tmp_path_factory.mktemp("assess") / "pack"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SVRISK_MODEL__PERMUTATIONS", "99")
+    mp.setenv("SVRISK_OUT_DIR", str(out.parent / "out"))
+    try:
+        result = CliRunner().invoke(app, ["assess", "--data", str(real_data), "--store", str(real_store),
+                                          "--compare", str(london_data), "--period-end", "2026-03", "--out", str(out)])
+    finally:
+        mp.undo()
+    assert result.exit_code == 0, result.output
+    return out, result.output

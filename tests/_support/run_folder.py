@@ -142,7 +142,8 @@ def make_run_dir(runs_dir, run_id: str = "run-2024-01", *, created: str = "2024-
         "period_end": "2023-12",
         "rows": [{"group": "violence", "count_12m": 480, "rate_per_1000": 2.4, "change_pct": 5.0},
                  {"group": "robbery", "count_12m": 120, "rate_per_1000": 0.6, "change_pct": -10.0},
-                 {"group": "sexual", "count_12m": 60, "rate_per_1000": 0.3, "change_pct": None}],
+                 {"group": "sexual", "count_12m": 60, "rate_per_1000": 0.3, "change_pct": None},
+                 {"group": "serious violence", "count_12m": 660, "rate_per_1000": 3.3, "change_pct": 1.5}],
         "population": 200_000,
     }))
     (run / "run.json").write_text(json.dumps({

@@ -10,26 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.needs.assessment import assess
-from reports.needs_pack import write_pack
-from reports.pdf import find_browser
 from sources.store import Store
 
 SECTIONS = ("summary", "profile", "trends", "open-data-gaps", "spatial", "comparison", "risk", "monitoring", "methods")
 PLANTED = {"b_dep": "imd_score", "b_foot": "foot_decay", "b_school": "sec_school_prox"}
 """The demo's generating coefficients (truth.json "process") and the factor that measures each."""
-
-
-@pytest.fixture(scope="module")
-def demo_assessment(demo_store):
-    return assess(Store(demo_store), seed=1)
-
-
-@pytest.fixture(scope="module")
-def demo_pack(demo_assessment, tmp_path_factory):
-    out = tmp_path_factory.mktemp("pack") / "demo-pack"
-    paths = write_pack(demo_assessment, out, pdf=find_browser() is not None)
-    return out, paths
 
 
 def test_risk_factors_recover_the_planted_drivers_with_their_signs(demo_assessment, demo_store):
@@ -110,3 +95,20 @@ def test_the_pack_renders_in_chromium_with_every_figure_loaded(demo_pack, tmp_pa
         browser.close()
     assert (tmp_path / "pack.png").stat().st_size > 50_000
     assert problems == []
+
+
+@pytest.mark.parametrize("inference", ["normal", "permutation"])
+def test_the_methods_name_the_hot_spot_inference_the_pack_used(demo_assessment, inference):
+    import copy
+    import re
+
+    from reports.needs_pack import render_pack
+
+    a = copy.copy(demo_assessment)
+    a.meta = {**demo_assessment.meta,
+              "hotspot_options": {**demo_assessment.meta["hotspot_options"], "inference": inference,
+                                  "permutations": 99}}
+    methods = " ".join(render_pack(a, {}, created="2026-01-01").split("<h3>Methods</h3>", 1)[1].split())
+    said = re.search(r"Getis-Ord Gi\* with (.*?) and Benjamini-Hochberg", methods).group(1)
+    assert said == {"normal": "normal-theory p-values of the z-scores",
+                    "permutation": "conditional permutation inference (99 permutations)"}[inference]

@@ -100,6 +100,32 @@ def test_gpkg_has_qgis_styles(written):
                                                             "10-25% of area", "Rest"]
 
 
+def test_gpkg_styles_label_the_top_ranks_the_areas_and_the_stations(written):
+    """QGIS shows labels from the default styles: ranks 1-10 (as the map numbers them), area ids and
+    station names; the other layers stay unlabelled. The SLD carries the same labels."""
+    _, paths, _ = written
+    styles = pyogrio.read_dataframe(paths["gpkg"], layer="layer_styles", read_geometry=False) \
+        .set_index("f_table_name")
+    ns = {"se": "http://www.opengis.net/se", "ogc": "http://www.opengis.net/ogc"}
+    want = {"ranked_units": 'CASE WHEN "rank" <= 10 THEN "rank" END', "areas": '"area_id"',
+            "hubs": "CASE WHEN \"kind\" = 'station' THEN \"name\" END"}
+    for layer in LAYERS:
+        qml = ET.fromstring(styles.loc[layer, "styleQML"].split(">", 1)[1])
+        text = qml.find("labeling/settings/text-style")
+        sld = ET.fromstring(styles.loc[layer, "styleSLD"])
+        label = sld.find(".//se:TextSymbolizer/se:Label/ogc:PropertyName", ns)
+        if layer not in want:
+            assert qml.get("labelsEnabled") == "0" and text is None and label is None, layer
+            continue
+        assert qml.get("labelsEnabled") == "1" and "Labeling" in qml.get("styleCategories"), layer
+        assert text.get("fieldName") == want[layer] and text.get("isExpression") == "1", layer
+        assert text.find("text-buffer").get("bufferDraw") == "1"  # a white halo, readable on dark classes
+        assert label.text == {"ranked_units": "rank", "areas": "area_id", "hubs": "name"}[layer]
+    rule = ET.fromstring(styles.loc["ranked_units", "styleSLD"]).find(".//se:Rule[se:TextSymbolizer]", ns)
+    cond = rule.find("ogc:Filter/ogc:PropertyIsLessThanOrEqualTo", ns)
+    assert [cond.find("ogc:PropertyName", ns).text, cond.find("ogc:Literal", ns).text] == ["rank", "10"]
+
+
 def test_gpkg_is_version_1_2_with_conformant_styles_and_opens_without_warnings(written):
     _, paths, _ = written
     with sqlite3.connect(paths["gpkg"]) as con:

@@ -1,6 +1,6 @@
 """`svrisk assess` on the real borough folder and the London comparison folder.
 
-The pack is built once for the module. Its figures are checked against sums made here
+The pack is built once for the session (``real_pack`` in ``tests/conftest.py``). Its figures are checked against sums made here
 directly from the raw files: the Met ward table (latest release for each month, as the
 manifest says) and the London borough totals.
 """
@@ -19,21 +19,6 @@ runner = CliRunner()
 END = "2026-03"
 WINDOW = pd.period_range("2025-04", END, freq="M").astype(str)
 SECTIONS = ("profile", "trends", "open-data-gaps", "spatial", "comparison", "risk", "monitoring")
-
-
-@pytest.fixture(scope="module")
-def real_pack(real_data, real_store, london_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("assess") / "pack"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SVRISK_MODEL__PERMUTATIONS", "99")
-    mp.setenv("SVRISK_OUT_DIR", str(out.parent / "out"))
-    try:
-        result = runner.invoke(app, ["assess", "--data", str(real_data), "--store", str(real_store),
-                                     "--compare", str(london_data), "--period-end", END, "--out", str(out)])
-    finally:
-        mp.undo()
-    assert result.exit_code == 0, result.output
-    return out, result.output
 
 
 def _latest_release(frame: pd.DataFrame) -> pd.DataFrame:

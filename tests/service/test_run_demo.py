@@ -10,22 +10,8 @@ import pytest
 
 from reports import run_catalogue as rc
 from reports.run_folder import load_run
-from service.run import make_run
-from service.settings import get_settings
-from sources.demo.borough import generate_demo
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def demo_runs(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo-run")
-    data = generate_demo(out / "data", seed=7)
-    settings = get_settings(out_dir=out / "out", data_dir=data)
-    first = make_run(settings)
-    second = make_run(settings, model_version="v0001")
-    truth = json.loads((data / "truth.json").read_text())
-    return first, second, truth
 
 
 def test_the_run_folder_holds_every_output(demo_runs):
