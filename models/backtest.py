@@ -60,6 +60,7 @@ from models.boosting import BlendedBoost, PoissonBoost
 from models.ceiling import N_SIMS, oracle_ceiling
 from models.evaluation import MEASURES, evaluate_ranking
 from models.glm import OTHER_LEVELS, OWN_HISTORY, PoissonGLM
+from models.prediction_cache import PredictionCache, method_key
 
 MIN_TRAIN_HISTORY = 6
 """Months of data a training origin needs before it (the training design's default)."""
@@ -80,8 +81,9 @@ def min_history(horizon: int, min_train_history: int = MIN_TRAIN_HISTORY) -> int
 class _Cache:
     """Feature matrices and panels of one builder, computed once per origin."""
 
-    def __init__(self, fb, groups=None):
+    def __init__(self, fb, groups=None, predictions: PredictionCache | None = None):
         self.fb = fb
+        self.predictions = predictions
         self.months = [month(m) for m in fb.months]
         self.count = fb.panel(groups=groups, weight="count")
         self.harm = fb.panel(groups=groups, weight="harm")
@@ -275,7 +277,8 @@ class NestedChoice:
 
     def _measure(self, cache, name, origin, horizon, train_origins, min_train_history, groups) -> float:
         """Mean PEI* over the area slices of one candidate at one origin (memoised on the cache)."""
-        key = ("nested", self.coverages, id(self.candidates[name]), origin, horizon, train_origins, min_train_history)
+        key = ("nested", self.coverages, method_key(self.candidates[name]), origin, horizon, train_origins,
+               min_train_history)
         if key not in cache.memo:
             if not training_origins(cache.months, origin, horizon, train_origins, min_train_history):
                 cache.memo[key] = float("nan")  # too little history before this origin to fit a candidate
@@ -407,23 +410,48 @@ def backtest_methods(seed: int = 0) -> dict:
 
 
 def _scores(method, cache: _Cache, origin, horizon, train_origins, min_train_history, groups):
-    if isinstance(method, PanelMean):
+    """Expected counts of one method at one origin, computed once per backtest (and per store, with a
+    :class:`~models.prediction_cache.PredictionCache`): methods with equal parameters share them."""
+    if isinstance(method, PanelMean):  # a mean of the panel: cheaper than a cache read
         before = cache.count.loc[:, pd.to_datetime(cache.count.columns) < origin]
         return method.scores(before, origin, horizon)
-    if isinstance(method, KernelBaseline):
-        select = training_origins(cache.months, origin, horizon, train_origins, min_train_history)
-        return method.scores(cache.surface, cache.count, cache.areas, origin, horizon, select)
     if isinstance(method, NestedChoice):
         name, _ = method.choose(cache, origin, horizon, train_origins, min_train_history, groups)
         return _scores(method.candidates[name], cache, origin, horizon, train_origins, min_train_history, groups)
-    key = ("scores", id(method), origin, horizon, train_origins, min_train_history)
-    if key in cache.memo:  # a nested choice's candidates are scored at the same origins again
-        return cache.memo[key].copy()
-    model = fit_at(cache.fb, method, origin, horizon, train_origins=train_origins,
-                   min_train_history=min_train_history, groups=groups, _cache=cache)
-    X = cache.X(origin)
-    cache.memo[key] = pd.Series(model.predict(X), index=X.index)
-    return cache.memo[key].copy()
+    key = ("scores", method_key(method), origin, horizon, train_origins, min_train_history)
+    if key not in cache.memo:  # a nested choice's candidates are scored at the same origins again
+        cache.memo[key] = _stored_scores(method, cache, origin, horizon, train_origins, min_train_history, groups)
+    scores, choice = cache.memo[key]
+    if isinstance(method, KernelBaseline):
+        method.choices_[f"{month(origin):%Y-%m}"] = choice
+    return scores.copy()
+
+
+def _stored_scores(method, cache: _Cache, origin, horizon, train_origins, min_train_history, groups):
+    """(scores, kernel choice or None): read from the prediction cache when it holds them, else computed (and stored)."""
+    disk, key = cache.predictions, None
+    if disk is not None:
+        fb = cache.fb
+        key = disk.key(units=fb.units.edition, source=getattr(fb, "source", "points"),
+                       target=sorted(groups or fb.target_groups), features=sorted(getattr(fb, "feature_groups", [])),
+                       method=method_key(method), origin=f"{month(origin):%Y-%m}", horizon=int(horizon),
+                       train_origins=int(train_origins), min_train_history=int(min_train_history))
+        hit = disk.get(key)
+        if hit is not None:
+            scores, extra = hit
+            return scores, tuple(extra["choice"]) if "choice" in extra else None
+    if isinstance(method, KernelBaseline):
+        select = training_origins(cache.months, origin, horizon, train_origins, min_train_history)
+        scores = method.scores(cache.surface, cache.count, cache.areas, origin, horizon, select)
+        choice = method.choices_[f"{month(origin):%Y-%m}"]
+    else:
+        model = fit_at(cache.fb, method, origin, horizon, train_origins=train_origins,
+                       min_train_history=min_train_history, groups=groups, _cache=cache)
+        X = cache.X(origin)
+        scores, choice = pd.Series(model.predict(X), index=X.index), None
+    if disk is not None:
+        disk.put(key, scores, {"choice": list(choice)} if choice is not None else None)
+    return scores, choice
 
 
 def backtest(
@@ -442,6 +470,7 @@ def backtest(
     forecasts: dict | None = None,
     min_history_months: int | None = None,
     seconds: dict | None = None,
+    predictions: PredictionCache | None = None,
 ) -> pd.DataFrame:
     """Rolling-origin backtest of several ranking methods on one unit set.
 
@@ -475,6 +504,10 @@ def backtest(
     forecasts : dict, optional
         Filled with ``(method, "YYYY-MM") -> expected counts`` (Series by unit_id)
         and ``("actual", "YYYY-MM") -> events``, e.g. for a pooled calibration check.
+    predictions : PredictionCache, optional
+        Per-origin predictions kept on disk (:mod:`models.prediction_cache`): read instead
+        of refitted when the store, units, method, origin and code are unchanged, written
+        otherwise. The nested default's candidates are read like any other method.
 
     Returns
     -------
@@ -490,7 +523,7 @@ def backtest(
         if points:
             raise ValueError(f"method(s) {points} spread point events with a kernel; the {fb.units.edition} "
                              "events here are monthly counts by area (leave them out)")
-    cache = _Cache(fb, groups)
+    cache = _Cache(fb, groups, predictions)
     if not cache.months:
         raise ValueError("the builder has no months of event data")
     last = cache.months[-1]
