@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -83,6 +84,12 @@ def method_key(method) -> str:
     shown = ", ".join(f"{k}={method_key(v) if hasattr(v, 'get_params') else repr(v)}"
                       for k, v in sorted(params.items()) if k not in UNKEYED_PARAMS)
     return f"{type(method).__module__}.{type(method).__qualname__}({shown})"
+
+
+def _touch(path: Path) -> None:
+    """Mark an entry used now, to the nanosecond (file times can be coarser): the bound deletes the oldest."""
+    now = time.time_ns()
+    os.utime(path, ns=(now, now))
 
 
 class PredictionCache:
@@ -152,7 +159,7 @@ class PredictionCache:
             self.rejected += 1
             path.unlink(missing_ok=True)
             return None
-        os.utime(path)  # recently used: kept longest
+        _touch(path)  # recently used: kept longest
         self.hits += 1
         return pd.Series(values, index=pd.Index(ids.astype(object), name="unit_id")), doc.get("extra", {})
 
@@ -170,6 +177,7 @@ class PredictionCache:
             path = self._path(key)
             old = path.stat().st_size if path.is_file() else 0
             os.replace(tmp, path)
+            _touch(path)
         finally:
             Path(tmp).unlink(missing_ok=True)
         if self._bytes is None:
