@@ -123,6 +123,22 @@ class _Cache:
         (``n_stars`` of :func:`models.evaluation.evaluate_ranking`)."""
         return self.memo.setdefault(("n_stars", origin, int(horizon)), {})
 
+    def window(self, weight: str, start, months: int) -> pd.Series:
+        """:func:`features.months.window_sum` of the ``"count"`` or ``"harm"`` panel, once per window
+        (training targets, scored periods and inner origins ask for the same windows again); do not modify."""
+        key = ("window", weight, month(start), int(months))
+        if key not in self.memo:
+            self.memo[key] = window_sum(self.count if weight == "count" else self.harm, start, months)
+        return self.memo[key]
+
+    def training_origins(self, cutoff, horizon: int, train_origins: int = 12,
+                         min_train_history: int = MIN_TRAIN_HISTORY) -> list[pd.Timestamp]:
+        """:func:`training_origins` on the builder's months, once per argument set; do not modify."""
+        key = ("training_origins", month(cutoff), int(horizon), int(train_origins), int(min_train_history))
+        if key not in self.memo:
+            self.memo[key] = training_origins(self.months, cutoff, horizon, train_origins, min_train_history)
+        return self.memo[key]
+
     def history(self, origin: pd.Timestamp) -> int:
         return sum(m < origin for m in self.months)
 
@@ -182,7 +198,7 @@ def training_set(
     key = ("training_set", month(cutoff), int(horizon), train_origins, min_train_history)
     if key in cache.memo:  # every model fitted at this cutoff stacks the same rows
         return cache.memo[key]
-    origins = training_origins(cache.months, cutoff, horizon, train_origins, min_train_history)
+    origins = cache.training_origins(cutoff, horizon, train_origins, min_train_history)
     if not origins:
         raise ValueError(
             f"no training origin before cutoff {month(cutoff):%Y-%m} with horizon {horizon} and "
@@ -190,7 +206,7 @@ def training_set(
             f"{cache.months[0]:%Y-%m}..{cache.months[-1]:%Y-%m})" if cache.months else "no data"
         )
     Xs = {t: cache.X(t) for t in origins}
-    ys = {t: window_sum(cache.count, t, horizon).reindex(Xs[t].index) for t in origins}
+    ys = {t: cache.window("count", t, horizon).reindex(Xs[t].index) for t in origins}
     X = pd.concat(Xs, names=["origin", "unit_id"])
     y = pd.concat(ys, names=["origin", "unit_id"]).rename("target")
     cache.memo[key] = (X, y)
@@ -280,11 +296,11 @@ class NestedChoice:
         key = ("nested", self.coverages, method_key(self.candidates[name]), origin, horizon, train_origins,
                min_train_history)
         if key not in cache.memo:
-            if not training_origins(cache.months, origin, horizon, train_origins, min_train_history):
+            if not cache.training_origins(origin, horizon, train_origins, min_train_history):
                 cache.memo[key] = float("nan")  # too little history before this origin to fit a candidate
                 return cache.memo[key]
             scores = _scores(self.candidates[name], cache, origin, horizon, train_origins, min_train_history, groups)
-            actual = window_sum(cache.count, origin, horizon)
+            actual = cache.window("count", origin, horizon)
             scores = scores.set_axis(scores.index.astype(str))
             table = evaluate_ranking(scores, cache.areas.reindex(scores.index),
                                      actual.set_axis(actual.index.astype(str)).reindex(scores.index),
@@ -296,7 +312,7 @@ class NestedChoice:
                groups=None) -> tuple[str, dict]:
         """(name, evidence): the chosen candidate, why, and each candidate's mean criterion on the inner origins."""
         c = month(cutoff)
-        inner = training_origins(cache.months, c, horizon, self.inner_origins, min_train_history)
+        inner = cache.training_origins(c, horizon, self.inner_origins, min_train_history)
         table = pd.DataFrame({name: [self._measure(cache, name, v, horizon, train_origins, min_train_history, groups)
                                      for v in inner] for name in self.candidates}, index=pd.DatetimeIndex(inner))
         table = table.dropna()
@@ -441,7 +457,7 @@ def _stored_scores(method, cache: _Cache, origin, horizon, train_origins, min_tr
             scores, extra = hit
             return scores, tuple(extra["choice"]) if "choice" in extra else None
     if isinstance(method, KernelBaseline):
-        select = training_origins(cache.months, origin, horizon, train_origins, min_train_history)
+        select = cache.training_origins(origin, horizon, train_origins, min_train_history)
         scores = method.scores(cache.surface, cache.count, cache.areas, origin, horizon, select)
         choice = method.choices_[f"{month(origin):%Y-%m}"]
     else:
@@ -546,23 +562,20 @@ def backtest(
     areas = cache.areas
     rows = []
     for o in origins:
-        actual = window_sum(cache.count, o, horizon)
-        harm = window_sum(cache.harm, o, horizon)
-        previous = window_sum(cache.count, shift(o, -horizon), horizon)
-        harm_previous = window_sum(cache.harm, shift(o, -horizon), horizon)
+        # the periods every method at this origin is scored on, by unit_id as text (once, not per method)
+        actual, harm, previous, harm_previous = (
+            cache.window(w, start, horizon).pipe(lambda s: s.set_axis(s.index.astype(str)))
+            for w, start in (("count", o), ("harm", o), ("count", shift(o, -horizon)), ("harm", shift(o, -horizon))))
         for name, method in methods.items():
             started = time.perf_counter()
             scores = _scores(method, cache, o, horizon, train_origins, min_train_history, groups)
             scores.index = scores.index.astype(str)
             if forecasts is not None:
                 forecasts[(name, f"{o:%Y-%m}")] = scores
-                forecasts[("actual", f"{o:%Y-%m}")] = actual.set_axis(actual.index.astype(str))
+                forecasts[("actual", f"{o:%Y-%m}")] = actual
             table = evaluate_ranking(
-                scores, areas.reindex(scores.index), actual.set_axis(actual.index.astype(str)),
-                previous=previous.set_axis(previous.index.astype(str)),
-                harm=harm.set_axis(harm.index.astype(str)),
-                harm_previous=harm_previous.set_axis(harm_previous.index.astype(str)),
-                coverages=coverages, top_n=top_n, n_stars=cache.n_stars(o, horizon),
+                scores, areas.reindex(scores.index), actual, previous=previous, harm=harm,
+                harm_previous=harm_previous, coverages=coverages, top_n=top_n, n_stars=cache.n_stars(o, horizon),
             )
             table.insert(0, "origin", f"{o:%Y-%m}")
             table.insert(0, "method", name)
