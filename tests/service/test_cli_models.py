@@ -94,12 +94,13 @@ def test_a_second_backtest_reads_its_predictions_from_the_store_cache(env):
     args = ["backtest", "--units", "lsoa2011", "--origins", "2018-05:2018-06", "--method", "glm_own"]
     first = runner.invoke(app, args, env=variables)
     assert first.exit_code == 0, first.output
-    assert re.search(r"predictions: 0 read from the cache, [1-9]\d* computed", first.output), first.output
+    made = re.search(r"predictions: 0 read from the cache, ([1-9]\d*) computed", first.output)
+    assert made, first.output
     entries = list((root / "out" / "stores").glob("*/cache/predictions/*.npz"))
-    assert entries and not list(root.glob("data/**/*.npz"))  # in the store's cache, never in the data folder
+    assert len(entries) >= int(made[1]) and not list(root.glob("data/**/*.npz"))  # in the store, not the data
     second = runner.invoke(app, args, env=variables)
     assert second.exit_code == 0, second.output
-    assert f"predictions: {len(entries)} read from the cache, 0 computed" in second.output, second.output
+    assert f"predictions: {made[1]} read from the cache, 0 computed" in second.output, second.output
     assert _table(first.output) and _table(second.output) == _table(first.output)
     fresh = runner.invoke(app, [*args, "--fresh"], env=variables)
     assert fresh.exit_code == 0 and "predictions: 0 read from the cache" in fresh.output, fresh.output
