@@ -13,8 +13,10 @@ reused if it exists). ``--demo SEED`` backtests the generated demo borough inste
 Timing, in one run: ``count_12m`` backtested alone, then the whole default backtest (every
 method of :func:`models.backtest.backtest_methods`, or ``--methods``) in one call sharing its
 feature matrices, training rows and candidate fits, as ``svrisk backtest`` runs it. The JSON
-has ``seconds`` (``count_12m_alone``, ``default``, ``ceiling``), ``default_vs_count`` (the
-ratio; target at most 3), ``method_seconds`` (each method's own added time in the shared
+has ``seconds`` (``count_12m_alone``, ``default``, ``default_cache_fill`` and ``default_cached``: the
+default run again writing then reading a fresh on-disk prediction cache, as a first and a second
+``svrisk backtest`` of one store; ``ceiling``), ``default_vs_count`` (the ratio; target at most 3),
+``cached_vs_count`` (the second run's), ``method_seconds`` (each method's own added time in the shared
 run) and ``nested_share`` (the nested default's own share of the default run). Scores
 (:mod:`models.evaluation`, exact): ``pei_5pct`` per method and ``pei_5pct_vs_count``;
 ``paired``: each method against ``count_12m`` per origin at 1%, 5% and 10% of the area (mean
@@ -67,6 +69,7 @@ def main(argv=None) -> int:
         default_methods,
         paired_comparison,
     )
+    from models.prediction_cache import PredictionCache, store_digest
     from models.ranking import DEFAULT_METHOD
     from reports.model_card import backtest_text, verdict
     from service.pipeline import origin_plan
@@ -109,6 +112,13 @@ def main(argv=None) -> int:
             per = backtest(fb, methods, origins=origins, horizon=horizon, history_months=settings.model.history_months,
                            per_origin=True, seconds=method_seconds)
             seconds["default"] = round(time.perf_counter() - t0, 2)
+            cache = PredictionCache(Path(tmp) / "predictions" / f"{edition}-h{horizon}", store_digest(store))
+            for step in ("cache_fill", "cached"):  # as a first and a second `svrisk backtest` on this store
+                t0 = time.perf_counter()
+                backtest(fb, {k: v for k, v in default_methods(seed=settings.model.seed).items() if k in names},
+                         origins=origins, horizon=horizon, history_months=settings.model.history_months,
+                         per_origin=True, predictions=cache)
+                seconds[f"default_{step}"] = round(time.perf_counter() - t0, 2)
             t0 = time.perf_counter()
             ceiling = backtest_ceiling(fb, origins, horizon, n_sims=args.n_sims, seed=0)
             seconds["ceiling"] = round(time.perf_counter() - t0, 2)
@@ -121,6 +131,7 @@ def main(argv=None) -> int:
             runs.append({
                 "units": edition, "horizon": horizon, "origins": report["origins"], "origin_notes": notes,
                 "seconds": seconds, "default_vs_count": round(seconds["default"] / ref_s, 2) if ref_s > 0 else None,
+                "cached_vs_count": round(seconds["default_cached"] / ref_s, 2) if ref_s > 0 else None,
                 "method_seconds": {k: round(v, 2) for k, v in method_seconds.items()},
                 "nested_share": {k: round(method_seconds[k] / seconds["default"], 3) for k in nested
                                  if seconds["default"] > 0},

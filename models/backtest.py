@@ -60,6 +60,7 @@ from models.boosting import BlendedBoost, PoissonBoost
 from models.ceiling import N_SIMS, oracle_ceiling
 from models.evaluation import MEASURES, evaluate_ranking
 from models.glm import OTHER_LEVELS, OWN_HISTORY, PoissonGLM
+from models.prediction_cache import PredictionCache, method_key
 
 MIN_TRAIN_HISTORY = 6
 """Months of data a training origin needs before it (the training design's default)."""
@@ -80,8 +81,9 @@ def min_history(horizon: int, min_train_history: int = MIN_TRAIN_HISTORY) -> int
 class _Cache:
     """Feature matrices and panels of one builder, computed once per origin."""
 
-    def __init__(self, fb, groups=None):
+    def __init__(self, fb, groups=None, predictions: PredictionCache | None = None):
         self.fb = fb
+        self.predictions = predictions
         self.months = [month(m) for m in fb.months]
         self.count = fb.panel(groups=groups, weight="count")
         self.harm = fb.panel(groups=groups, weight="harm")
@@ -120,6 +122,22 @@ class _Cache:
         """The ``n*`` of the target period at ``origin`` shared by every ranking scored there
         (``n_stars`` of :func:`models.evaluation.evaluate_ranking`)."""
         return self.memo.setdefault(("n_stars", origin, int(horizon)), {})
+
+    def window(self, weight: str, start, months: int) -> pd.Series:
+        """:func:`features.months.window_sum` of the ``"count"`` or ``"harm"`` panel, once per window
+        (training targets, scored periods and inner origins ask for the same windows again); do not modify."""
+        key = ("window", weight, month(start), int(months))
+        if key not in self.memo:
+            self.memo[key] = window_sum(self.count if weight == "count" else self.harm, start, months)
+        return self.memo[key]
+
+    def training_origins(self, cutoff, horizon: int, train_origins: int = 12,
+                         min_train_history: int = MIN_TRAIN_HISTORY) -> list[pd.Timestamp]:
+        """:func:`training_origins` on the builder's months, once per argument set; do not modify."""
+        key = ("training_origins", month(cutoff), int(horizon), int(train_origins), int(min_train_history))
+        if key not in self.memo:
+            self.memo[key] = training_origins(self.months, cutoff, horizon, train_origins, min_train_history)
+        return self.memo[key]
 
     def history(self, origin: pd.Timestamp) -> int:
         return sum(m < origin for m in self.months)
@@ -180,7 +198,7 @@ def training_set(
     key = ("training_set", month(cutoff), int(horizon), train_origins, min_train_history)
     if key in cache.memo:  # every model fitted at this cutoff stacks the same rows
         return cache.memo[key]
-    origins = training_origins(cache.months, cutoff, horizon, train_origins, min_train_history)
+    origins = cache.training_origins(cutoff, horizon, train_origins, min_train_history)
     if not origins:
         raise ValueError(
             f"no training origin before cutoff {month(cutoff):%Y-%m} with horizon {horizon} and "
@@ -188,7 +206,7 @@ def training_set(
             f"{cache.months[0]:%Y-%m}..{cache.months[-1]:%Y-%m})" if cache.months else "no data"
         )
     Xs = {t: cache.X(t) for t in origins}
-    ys = {t: window_sum(cache.count, t, horizon).reindex(Xs[t].index) for t in origins}
+    ys = {t: cache.window("count", t, horizon).reindex(Xs[t].index) for t in origins}
     X = pd.concat(Xs, names=["origin", "unit_id"])
     y = pd.concat(ys, names=["origin", "unit_id"]).rename("target")
     cache.memo[key] = (X, y)
@@ -275,13 +293,14 @@ class NestedChoice:
 
     def _measure(self, cache, name, origin, horizon, train_origins, min_train_history, groups) -> float:
         """Mean PEI* over the area slices of one candidate at one origin (memoised on the cache)."""
-        key = ("nested", self.coverages, id(self.candidates[name]), origin, horizon, train_origins, min_train_history)
+        key = ("nested", self.coverages, method_key(self.candidates[name]), origin, horizon, train_origins,
+               min_train_history)
         if key not in cache.memo:
-            if not training_origins(cache.months, origin, horizon, train_origins, min_train_history):
+            if not cache.training_origins(origin, horizon, train_origins, min_train_history):
                 cache.memo[key] = float("nan")  # too little history before this origin to fit a candidate
                 return cache.memo[key]
             scores = _scores(self.candidates[name], cache, origin, horizon, train_origins, min_train_history, groups)
-            actual = window_sum(cache.count, origin, horizon)
+            actual = cache.window("count", origin, horizon)
             scores = scores.set_axis(scores.index.astype(str))
             table = evaluate_ranking(scores, cache.areas.reindex(scores.index),
                                      actual.set_axis(actual.index.astype(str)).reindex(scores.index),
@@ -293,7 +312,7 @@ class NestedChoice:
                groups=None) -> tuple[str, dict]:
         """(name, evidence): the chosen candidate, why, and each candidate's mean criterion on the inner origins."""
         c = month(cutoff)
-        inner = training_origins(cache.months, c, horizon, self.inner_origins, min_train_history)
+        inner = cache.training_origins(c, horizon, self.inner_origins, min_train_history)
         table = pd.DataFrame({name: [self._measure(cache, name, v, horizon, train_origins, min_train_history, groups)
                                      for v in inner] for name in self.candidates}, index=pd.DatetimeIndex(inner))
         table = table.dropna()
@@ -407,23 +426,48 @@ def backtest_methods(seed: int = 0) -> dict:
 
 
 def _scores(method, cache: _Cache, origin, horizon, train_origins, min_train_history, groups):
-    if isinstance(method, PanelMean):
+    """Expected counts of one method at one origin, computed once per backtest (and per store, with a
+    :class:`~models.prediction_cache.PredictionCache`): methods with equal parameters share them."""
+    if isinstance(method, PanelMean):  # a mean of the panel: cheaper than a cache read
         before = cache.count.loc[:, pd.to_datetime(cache.count.columns) < origin]
         return method.scores(before, origin, horizon)
-    if isinstance(method, KernelBaseline):
-        select = training_origins(cache.months, origin, horizon, train_origins, min_train_history)
-        return method.scores(cache.surface, cache.count, cache.areas, origin, horizon, select)
     if isinstance(method, NestedChoice):
         name, _ = method.choose(cache, origin, horizon, train_origins, min_train_history, groups)
         return _scores(method.candidates[name], cache, origin, horizon, train_origins, min_train_history, groups)
-    key = ("scores", id(method), origin, horizon, train_origins, min_train_history)
-    if key in cache.memo:  # a nested choice's candidates are scored at the same origins again
-        return cache.memo[key].copy()
-    model = fit_at(cache.fb, method, origin, horizon, train_origins=train_origins,
-                   min_train_history=min_train_history, groups=groups, _cache=cache)
-    X = cache.X(origin)
-    cache.memo[key] = pd.Series(model.predict(X), index=X.index)
-    return cache.memo[key].copy()
+    key = ("scores", method_key(method), origin, horizon, train_origins, min_train_history)
+    if key not in cache.memo:  # a nested choice's candidates are scored at the same origins again
+        cache.memo[key] = _stored_scores(method, cache, origin, horizon, train_origins, min_train_history, groups)
+    scores, choice = cache.memo[key]
+    if isinstance(method, KernelBaseline):
+        method.choices_[f"{month(origin):%Y-%m}"] = choice
+    return scores.copy()
+
+
+def _stored_scores(method, cache: _Cache, origin, horizon, train_origins, min_train_history, groups):
+    """(scores, kernel choice or None): read from the prediction cache when it holds them, else computed (and stored)."""
+    disk, key = cache.predictions, None
+    if disk is not None:
+        fb = cache.fb
+        key = disk.key(units=fb.units.edition, source=getattr(fb, "source", "points"),
+                       target=sorted(groups or fb.target_groups), features=sorted(getattr(fb, "feature_groups", [])),
+                       method=method_key(method), origin=f"{month(origin):%Y-%m}", horizon=int(horizon),
+                       train_origins=int(train_origins), min_train_history=int(min_train_history))
+        hit = disk.get(key)
+        if hit is not None:
+            scores, extra = hit
+            return scores, tuple(extra["choice"]) if "choice" in extra else None
+    if isinstance(method, KernelBaseline):
+        select = cache.training_origins(origin, horizon, train_origins, min_train_history)
+        scores = method.scores(cache.surface, cache.count, cache.areas, origin, horizon, select)
+        choice = method.choices_[f"{month(origin):%Y-%m}"]
+    else:
+        model = fit_at(cache.fb, method, origin, horizon, train_origins=train_origins,
+                       min_train_history=min_train_history, groups=groups, _cache=cache)
+        X = cache.X(origin)
+        scores, choice = pd.Series(model.predict(X), index=X.index), None
+    if disk is not None:
+        disk.put(key, scores, {"choice": list(choice)} if choice is not None else None)
+    return scores, choice
 
 
 def backtest(
@@ -442,6 +486,7 @@ def backtest(
     forecasts: dict | None = None,
     min_history_months: int | None = None,
     seconds: dict | None = None,
+    predictions: PredictionCache | None = None,
 ) -> pd.DataFrame:
     """Rolling-origin backtest of several ranking methods on one unit set.
 
@@ -475,6 +520,10 @@ def backtest(
     forecasts : dict, optional
         Filled with ``(method, "YYYY-MM") -> expected counts`` (Series by unit_id)
         and ``("actual", "YYYY-MM") -> events``, e.g. for a pooled calibration check.
+    predictions : PredictionCache, optional
+        Per-origin predictions kept on disk (:mod:`models.prediction_cache`): read instead
+        of refitted when the store, units, method, origin and code are unchanged, written
+        otherwise. The nested default's candidates are read like any other method.
 
     Returns
     -------
@@ -490,7 +539,7 @@ def backtest(
         if points:
             raise ValueError(f"method(s) {points} spread point events with a kernel; the {fb.units.edition} "
                              "events here are monthly counts by area (leave them out)")
-    cache = _Cache(fb, groups)
+    cache = _Cache(fb, groups, predictions)
     if not cache.months:
         raise ValueError("the builder has no months of event data")
     last = cache.months[-1]
@@ -513,23 +562,20 @@ def backtest(
     areas = cache.areas
     rows = []
     for o in origins:
-        actual = window_sum(cache.count, o, horizon)
-        harm = window_sum(cache.harm, o, horizon)
-        previous = window_sum(cache.count, shift(o, -horizon), horizon)
-        harm_previous = window_sum(cache.harm, shift(o, -horizon), horizon)
+        # the periods every method at this origin is scored on, by unit_id as text (once, not per method)
+        actual, harm, previous, harm_previous = (
+            cache.window(w, start, horizon).pipe(lambda s: s.set_axis(s.index.astype(str)))
+            for w, start in (("count", o), ("harm", o), ("count", shift(o, -horizon)), ("harm", shift(o, -horizon))))
         for name, method in methods.items():
             started = time.perf_counter()
             scores = _scores(method, cache, o, horizon, train_origins, min_train_history, groups)
             scores.index = scores.index.astype(str)
             if forecasts is not None:
                 forecasts[(name, f"{o:%Y-%m}")] = scores
-                forecasts[("actual", f"{o:%Y-%m}")] = actual.set_axis(actual.index.astype(str))
+                forecasts[("actual", f"{o:%Y-%m}")] = actual
             table = evaluate_ranking(
-                scores, areas.reindex(scores.index), actual.set_axis(actual.index.astype(str)),
-                previous=previous.set_axis(previous.index.astype(str)),
-                harm=harm.set_axis(harm.index.astype(str)),
-                harm_previous=harm_previous.set_axis(harm_previous.index.astype(str)),
-                coverages=coverages, top_n=top_n, n_stars=cache.n_stars(o, horizon),
+                scores, areas.reindex(scores.index), actual, previous=previous, harm=harm,
+                harm_previous=harm_previous, coverages=coverages, top_n=top_n, n_stars=cache.n_stars(o, horizon),
             )
             table.insert(0, "origin", f"{o:%Y-%m}")
             table.insert(0, "method", name)

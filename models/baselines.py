@@ -34,7 +34,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from features.incidents import WEEKS_PER_MONTH, month_ordinal, ordinal_month
 from features.months import month, shift, window_sum
 from features.scale import iter_events
-from models.evaluation import area_slices
+from models.evaluation import area_catch
 
 BASELINE_COLUMNS = {
     "count_12m": "cnt_sv_12m",
@@ -334,9 +334,15 @@ class KernelBaseline:
     def _caught(self, surface, panel, areas, horizon, t, scale, weeks) -> float:
         key = ("caught", self.kind, scale, weeks, self.months, int(horizon), month(t), self.coverages)
         if key not in surface.memo:
-            actual = window_sum(panel, t, horizon).set_axis(panel.index.astype(str))
-            s = self.expected(surface, t, horizon, scale, weeks).set_axis(actual.index)
-            surface.memo[key] = float(sum(actual.loc[sel].sum() for sel in area_slices(s, areas, self.coverages)))
+            # the target window and areas once per origin, as arrays: every candidate is scored on them
+            target = ("target", month(t), int(horizon), id(areas))
+            if target not in surface.memo:
+                index = panel.index.astype(str)
+                surface.memo[target] = (index, window_sum(panel, t, horizon).to_numpy(dtype=float),
+                                        areas.reindex(index).to_numpy(dtype=float))
+            index, actual, a = surface.memo[target]
+            s = self.expected(surface, t, horizon, scale, weeks).to_numpy(dtype=float)
+            surface.memo[key] = area_catch(s, a, actual, index, self.coverages)
         return surface.memo[key]
 
     def choose(self, surface: EventSurface, panel: pd.DataFrame, areas: pd.Series, horizon: int,

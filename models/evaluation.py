@@ -62,7 +62,9 @@ MEASURES = ("hit_rate", "pai", "pei", "rri")
 
 
 def _as_series(values, index: pd.Index, name: str) -> pd.Series:
-    if isinstance(values, pd.Series):
+    if isinstance(values, pd.Series) and values.index.equals(index):
+        out = values.set_axis(index)  # already aligned (a backtest passes every series on one index)
+    elif isinstance(values, pd.Series):
         missing = index.difference(values.index)
         if len(missing):
             raise ValueError(
@@ -113,10 +115,14 @@ def rank_order(
         else _as_series(previous, index, "previous").to_numpy()
     )
     s = _as_series(scores, index, "scores").to_numpy()
+    return index[_order(s, prev, index)]
+
+
+def _order(s: np.ndarray, prev: np.ndarray, index: pd.Index) -> np.ndarray:
+    """Positions from riskiest to least risky: ``s`` descending, then ``prev`` descending, then unit_id."""
     ids = np.asarray(index.astype(str))
     # np.lexsort sorts by the last key first; negate to get descending.
-    order = np.lexsort((ids, -prev, -s))
-    return index[order]
+    return np.lexsort((ids, -prev, -s))
 
 
 def top_slice(
@@ -149,17 +155,43 @@ def area_slices(
     for c in coverages:
         if not 0 < c <= 1:
             raise ValueError(f"coverage must be in (0, 1], got {c!r}")
-    areas = _as_series(areas, scores.index, "areas")
-    if (areas <= 0).any():
-        raise ValueError(f"areas: unit_id {areas.index[areas <= 0][0]!r} has area <= 0")
-    order = rank_order(_as_series(scores, scores.index, "scores") / areas, previous)
-    cum = np.cumsum(areas.reindex(order).to_numpy())
+    index = scores.index
+    a = _as_series(areas, index, "areas").to_numpy()
+    prev = np.zeros(len(index)) if previous is None else _as_series(previous, index, "previous").to_numpy()
+    return [index[p] for p in _area_positions(_as_series(scores, index, "scores").to_numpy(), a, prev, index,
+                                                 coverages)]
+
+
+def _area_positions(s: np.ndarray, a: np.ndarray, prev: np.ndarray, index: pd.Index,
+                    coverages: Sequence[float]) -> list[np.ndarray]:
+    """:func:`area_slices` on aligned arrays: the positions of each slice's units, in rank order."""
+    if (a <= 0).any():
+        raise ValueError(f"areas: unit_id {index[a <= 0][0]!r} has area <= 0")
+    order = _order(s / a, prev, index)
+    cum = np.cumsum(a[order])
     out = []
     for c in coverages:
         fits = cum <= c * cum[-1] * (1 + _AREA_RTOL)
         k = max(1, int(np.argmin(fits)) if not fits.all() else len(cum))
         out.append(order[:k])
     return out
+
+
+def area_catch(scores: np.ndarray, areas: np.ndarray, actual: np.ndarray, index: pd.Index,
+               coverages: Sequence[float]) -> float:
+    """Events of ``actual`` caught in the area slices at ``coverages`` of one ranking, summed over the slices.
+
+    Aligned arrays on ``index`` (no ties broken by a previous period), e.g. to choose a
+    bandwidth by catch on many rankings: the same slices as :func:`area_slices`.
+
+    Examples
+    --------
+    >>> area_catch(np.array([3.0, 1.0, 2.0]), np.ones(3), np.array([5.0, 0.0, 1.0]), pd.Index(["a", "b", "c"]),
+    ...            (0.34, 0.67))
+    11.0
+    """
+    return float(sum(actual[pos].sum() for pos in _area_positions(
+        np.asarray(scores, dtype=float), np.asarray(areas, dtype=float), np.zeros(len(index)), index, coverages)))
 
 
 def best_possible(actual: pd.Series, areas: pd.Series, budget: float) -> float:
@@ -238,10 +270,11 @@ def _shared_n_star(n_stars: dict | None, kind: str, y: pd.Series, sel: pd.Index,
     return n_stars[key]
 
 
-def _slice_measures(sel: pd.Index, actual: pd.Series, previous, areas, n_star) -> dict:
+def _slice_measures(pos: np.ndarray, actual: np.ndarray, previous, areas: np.ndarray, n_star) -> dict:
+    """The measures of the slice at positions ``pos`` of aligned arrays (``previous`` may be None)."""
     N = actual.sum()
-    n = actual.loc[sel].sum()
-    a_share = areas.loc[sel].sum() / areas.sum()
+    n = actual[pos].sum()
+    a_share = areas[pos].sum() / areas.sum()
     hit = n / N if N > 0 else np.nan
     out = {
         "hit_rate": hit,
@@ -250,7 +283,7 @@ def _slice_measures(sel: pd.Index, actual: pd.Series, previous, areas, n_star) -
         "rri": np.nan,
     }
     if previous is not None:
-        n1, N1 = previous.loc[sel].sum(), previous.sum()
+        n1, N1 = previous[pos].sum(), previous.sum()
         if n1 > 0 and N1 > 0 and N > 0:
             out["rri"] = (n / n1) / (N / N1)
     return out
@@ -266,15 +299,32 @@ def ranking_slices(
     one unit overflows it) for an area slice and None for a top-N slice (n* is then
     the N largest counts); see the module rules.
     """
+    for c in coverages:
+        if not 0 < c <= 1:
+            raise ValueError(f"coverage must be in (0, 1], got {c!r}")
+    index = scores.index
+    prev = np.zeros(len(index)) if previous is None else _as_series(previous, index, "previous").to_numpy()
+    out = _slice_positions(_as_series(scores, index, "scores").to_numpy(),
+                           _as_series(areas, index, "areas").to_numpy(), prev, index, coverages, top_n)
+    return [{k: (index[v] if k == "units" else v) for k, v in sl.items()} for sl in out]
+
+
+def _slice_positions(s: np.ndarray, a: np.ndarray, prev: np.ndarray, index: pd.Index,
+                     coverages: Sequence[float], top_n: Sequence[int]) -> list[dict]:
+    """:func:`ranking_slices` on aligned arrays, with ``units`` as positions."""
     out = []
     if len(coverages):
-        total = float(areas.sum())
-        for c, sel in zip(coverages, area_slices(scores, areas, coverages, previous), strict=True):
-            out.append({"slice": f"{float(c) * 100:g}% area", "coverage": float(c), "top_n": pd.NA, "units": sel,
-                        "budget": max(float(c) * total, float(areas.loc[sel].sum()))})
+        total = float(a.sum())
+        for c, pos in zip(coverages, _area_positions(s, a, prev, index, coverages), strict=True):
+            out.append({"slice": f"{float(c) * 100:g}% area", "coverage": float(c), "top_n": pd.NA, "units": pos,
+                        "budget": max(float(c) * total, float(a[pos].sum()))})
+    order = _order(s, prev, index) if len(top_n) else None
     for n in top_n:
-        sel = top_slice(scores, areas, n_places=min(int(n), len(scores)), previous=previous)
-        out.append({"slice": f"top {int(n)}", "coverage": np.nan, "top_n": int(n), "units": sel, "budget": None})
+        k = min(int(n), len(s))
+        if k < 1:
+            raise ValueError(f"n_places must be >= 1, got {k!r}")
+        out.append({"slice": f"top {int(n)}", "coverage": np.nan, "top_n": int(n), "units": order[:k],
+                    "budget": None})
     return out
 
 
@@ -323,6 +373,9 @@ def evaluate_ranking(
     index = scores.index
     if index.has_duplicates:
         raise ValueError(f"scores: duplicate unit_id {index[index.duplicated()][0]!r}")
+    for c in coverages:
+        if not 0 < c <= 1:
+            raise ValueError(f"coverage must be in (0, 1], got {c!r}")
     scores = _as_series(scores, index, "scores")
     areas = _as_series(areas, index, "areas")
     actual = _as_series(actual, index, "actual")
@@ -331,22 +384,28 @@ def evaluate_ranking(
     harm_previous = (
         None if harm_previous is None else _as_series(harm_previous, index, "harm_previous")
     )
+    # the slices and their sums on aligned arrays: label lookups on a string index cost more than the sums
+    a, y = areas.to_numpy(), actual.to_numpy()
+    prev = None if previous is None else previous.to_numpy()
+    h = None if harm is None else harm.to_numpy()
+    hp = None if harm_previous is None else harm_previous.to_numpy()
     rows = []
-    for sl in ranking_slices(scores, areas, coverages, top_n, previous):
-        sel, budget = sl["units"], sl["budget"]
+    for sl in _slice_positions(scores.to_numpy(), a, np.zeros(len(index)) if prev is None else prev, index,
+                               coverages, top_n):
+        pos, budget = sl["units"], sl["budget"]
         row = {
             "slice": sl["slice"],
             "coverage": sl["coverage"],
             "top_n": sl["top_n"],
-            "n_units": len(sel),
-            "area_share": areas.loc[sel].sum() / areas.sum(),
-            "n": actual.loc[sel].sum(),
-            "N": actual.sum(),
-            "n_star": _shared_n_star(n_stars, "count", actual, sel, areas, budget),
+            "n_units": len(pos),
+            "area_share": a[pos].sum() / a.sum(),
+            "n": y[pos].sum(),
+            "N": y.sum(),
+            "n_star": _shared_n_star(n_stars, "count", actual, pos, areas, budget),
         }
-        row.update(_slice_measures(sel, actual, previous, areas, row["n_star"]))
+        row.update(_slice_measures(pos, y, prev, a, row["n_star"]))
         if harm is not None:
-            m = _slice_measures(sel, harm, harm_previous, areas, _shared_n_star(n_stars, "harm", harm, sel, areas, budget))
+            m = _slice_measures(pos, h, hp, a, _shared_n_star(n_stars, "harm", harm, pos, areas, budget))
             row.update({f"harm_{k}": v for k, v in m.items()})
         rows.append(row)
     out = pd.DataFrame(rows)

@@ -42,6 +42,7 @@ from models.interventions import (
 )
 from models.ledger import Ledger, LedgerError, record, running_record
 from models.lifecycle import REFERENCE, train
+from models.prediction_cache import PredictionCache
 from models.ranking import DEFAULT_METHOD
 from reports.evaluation import (
     RUN_AREA,
@@ -299,16 +300,25 @@ def split_origins(fb, origins: list[str], horizon: int, history_months: int) -> 
     return usable, skipped
 
 
+def prediction_cache(settings: Settings, store: Store) -> PredictionCache | None:
+    """The store's on-disk prediction cache (``<store>/cache/predictions``), None when
+    ``model.prediction_cache_mb`` is 0."""
+    mb = settings.model.prediction_cache_mb
+    return PredictionCache.for_store(store, max_mb=mb) if mb > 0 else None
+
+
 def backtest_step(settings: Settings, units: str, horizon: int, origins: list[str] | None = None,
                   methods: list[str] | None = None, store_dir: Path | None = None,
-                  progress: Progress | None = None) -> dict:
+                  progress: Progress | None = None, fresh: bool = False) -> dict:
     """Rolling-origin backtest of the baselines and models with paired differences and the ceiling.
 
     Returns :func:`models.backtest.backtest_report` (the plain 12-month count is
     always included: every method is compared with it) with ``skipped``: the
     requested origins that could not be scored, and why; and ``origin_notes``: for
     default origins, what shortened or removed them (:func:`origin_plan`). The boosting
-    (:data:`models.backtest.ON_REQUEST`) runs only when asked for by name.
+    (:data:`models.backtest.ON_REQUEST`) runs only when asked for by name. Per-origin
+    predictions are read from the store's prediction cache (:func:`prediction_cache`) when an
+    earlier backtest made them on the same store, code and method; ``fresh`` empties it first.
     """
     every = default_methods(seed=settings.model.seed)
     unknown = sorted(set(methods or []) - set(every))
@@ -317,7 +327,10 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
     chosen = {k: v for k, v in every.items()
               if (k in methods if methods else k not in ON_REQUEST) or k == REFERENCE}
     with Engine.from_settings(settings) as engine:
-        _, fb = builder_on(engine, settings, units, store_dir, progress)
+        store, fb = builder_on(engine, settings, units, store_dir, progress)
+        predictions = prediction_cache(settings, store)
+        if predictions is not None and fresh:
+            predictions.clear()
         if getattr(fb, "source", "points") != "points" and not methods:
             kernels = [k for k, m in chosen.items() if isinstance(m, KernelBaseline)]
             chosen = {k: m for k, m in chosen.items() if k not in kernels}
@@ -334,7 +347,10 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
         if progress:
             progress(f"backtest on {units}: {len(chosen)} methods x {len(origins)} origins ({origins[0]}..{origins[-1]})")
         per = engine.backtest(fb, chosen, origins=origins, horizon=horizon,
-                              history_months=settings.model.history_months, per_origin=True)
+                              history_months=settings.model.history_months, per_origin=True, predictions=predictions)
+        if progress and predictions is not None:
+            progress(f"predictions: {predictions.hits} read from the cache, {predictions.misses} computed"
+                     + (f", {predictions.rejected} damaged cache entries remade" if predictions.rejected else ""))
         if progress:
             progress("expected PEI* of a long-run-rate oracle (simulation from the long-run rates)")
         ceiling = backtest_ceiling(fb, origins, horizon, seed=settings.model.seed)

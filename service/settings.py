@@ -81,6 +81,9 @@ class ModelSettings(BaseModel):
     planning_horizon_months: int = Field(
         3, ge=0, description="Horizon of the run's second forecast, for Clear Hold Build planning "
         "(its areas are drawn from it); 0 or the main horizon turns it off.")
+    prediction_cache_mb: float = Field(
+        256.0, ge=0, description="Disk kept for backtest predictions in each store's cache/predictions folder "
+        "(a second backtest of an unchanged store reads them instead of refitting); 0 turns it off.")
 
 
 class HotspotSettings(BaseModel):

@@ -67,6 +67,7 @@ def backtest_command(
     json_file: Path = typer.Option(None, "--json", help="Also write per-origin rows, summary, paired differences and ceiling here."),
     data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
     store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Empty the store's prediction cache first and refit every method."),
 ) -> None:
     """Rolling-origin backtest: PEI*, hit rate, PAI and RRI, each method against last year's counts, and the ceiling."""
     settings = settings_for(data)
@@ -85,7 +86,7 @@ def backtest_command(
     from service.pipeline import backtest_step  # import here: heavy, after the checks
 
     report = backtest_step(settings, units, horizon, origin_list, methods or None, store,
-                           progress)
+                           progress, fresh=fresh)
     for line in backtest_text(report):
         typer.echo(line)
     for note in report.get("origin_notes") or []:

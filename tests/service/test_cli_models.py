@@ -87,3 +87,25 @@ def test_the_run_prints_the_workers_and_threads_it_chose(env):
     assert result.exit_code == 0, result.output
     assert "summing events per unit and month on Engine('local', workers=2 (at most, as set; " in result.output
     assert re.search(r"fitting on [12] thread\(s\) of \d+ usable core\(s\)", result.output), result.output
+
+
+def test_a_second_backtest_reads_its_predictions_from_the_store_cache(env):
+    variables, root = env
+    args = ["backtest", "--units", "lsoa2011", "--origins", "2018-05:2018-06", "--method", "glm_own"]
+    first = runner.invoke(app, args, env=variables)
+    assert first.exit_code == 0, first.output
+    made = re.search(r"predictions: 0 read from the cache, ([1-9]\d*) computed", first.output)
+    assert made, first.output
+    entries = list((root / "out" / "stores").glob("*/cache/predictions/*.npz"))
+    assert len(entries) >= int(made[1]) and not list(root.glob("data/**/*.npz"))  # in the store, not the data
+    second = runner.invoke(app, args, env=variables)
+    assert second.exit_code == 0, second.output
+    assert f"predictions: {made[1]} read from the cache, 0 computed" in second.output, second.output
+    assert _table(first.output) and _table(second.output) == _table(first.output)
+    fresh = runner.invoke(app, [*args, "--fresh"], env=variables)
+    assert fresh.exit_code == 0 and "predictions: 0 read from the cache" in fresh.output, fresh.output
+
+
+def _table(output: str) -> list[str]:
+    """The printed backtest table's lines (what a person reads), without the progress lines."""
+    return [line for line in output.splitlines() if "% area" in line or line.startswith("top ")]
