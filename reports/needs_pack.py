@@ -54,6 +54,8 @@ TABLES = {
     "cohorts_wards": ("3b", "Cohorts by ward with funnel limits"),
     "stop_search_people": ("3b", "Stop and search by age, sex and ethnicity (police-generated)"),
     "stop_search_disproportionality": ("3b", "Stop and search per 1,000 residents by ethnic group (police-generated)"),
+    "partner_summary": ("3c", "Partner data: latest period against the one before, borough"),
+    "partner_areas": ("3c", "Partner data: the areas with the most"),
     "knife_london": ("4", "Knife crime in every London borough"),
     "region_comparison": ("4", "Comparison with the region and similar boroughs"),
     "region_rates": ("4", "Every authority's counts, rates and ranks"),
@@ -461,6 +463,7 @@ def context(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str) -> d
         "figs": {k: {"src": v.files.get("svg"), "png": v.files.get("png"), "title": v.title, "caption": v.caption,
                      "footer": v.footer} for k, v in figs.items()},
         "cohorts": _cohort_context(a),
+        "partner": _partner_context(a),
         "headline": headline, "minors": minors, "recording_changes": a.meta.get("recording_changes", []),
         "trend_rows": _rows(a.tables.get("trend_estimates"), {
             "label": ("label",), "method": ("method",), "estimate": ("estimate", 0, False, True), "lo": ("lo", 0, False, True),
@@ -526,6 +529,29 @@ def _cohort_context(a: Assessment) -> dict | None:
         out["ss_disp_meta"] = {"period": d["period"].iloc[0], "year": d["residents_year"].iloc[0],
                                "unrecorded": d.attrs.get("unrecorded"), "in_period": int(d["searches_in_period"].iloc[0])
                                if "searches_in_period" in d else None}
+    return out
+
+
+def _partner_context(a: Assessment) -> list[dict]:
+    """One entry per partner route: its rows when present, else how to add it."""
+    summary, areas = a.tables.get("partner_summary"), a.tables.get("partner_areas")
+    out = []
+    for st in a.meta.get("partner_routes", []):
+        entry = dict(st)
+        if st["present"] and summary is not None:
+            s = summary[summary["route"] == st["kind"]]
+            entry["rows"] = _rows(s, {"measure": ("measure",), "service": ("service",), "period": ("period",),
+                                      "level": ("level",), "count": ("count", 0), "previous": ("previous", 0),
+                                      "change": ("change_pct", 1, True, True), "lo": ("change_lo_pct", 0, True, True),
+                                      "hi": ("change_hi_pct", 0, True, True), "rate": ("rate", 1),
+                                      "unit": ("rate_unit",), "note": ("note",)})
+            for row in entry["rows"]:
+                row["measure"] = row["measure"].replace("_", " ") + (f" ({row['service']})" if row["service"] else "")
+            top = areas[areas["route"] == st["kind"]] if areas is not None else None
+            entry["top"] = "" if top is None or not len(top) else (
+                f"Most {top['measure'].iloc[0].replace('_', ' ')}, {top['period'].iloc[0]}: " + ", ".join(
+                    f"{r.name} {r.count:,.0f}{' (+ suppressed)' if r.suppressed else ''}" for r in top.itertuples()))
+        out.append(entry)
     return out
 
 

@@ -55,7 +55,7 @@ from features.needs import (
 )
 from features.units import build_units
 from geo.units import UnitSet
-from models.needs import cohorts, monitoring, risk, spatial, trends
+from models.needs import cohorts, monitoring, partner, risk, spatial, trends
 from models.needs import compare as cmp
 from sources.compare import CompareData
 from sources.memstore import as_store
@@ -464,6 +464,7 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     say("cohorts: knife, gun, domestic abuse, hate crime; stop and search")
     _cohorts(a, store, wards, ward_pop, borough_pop, pop_year, compare)
     _stop_search(a, store, pop_year)
+    _partner(a, store, wards, end)
 
     # ---- 4. comparison ------------------------------------------------------------------------
     if compare is not None:
@@ -538,6 +539,26 @@ def _funnels(a: Assessment, per_ward: pd.DataFrame, headline: pd.DataFrame) -> N
         a.tables["ward_funnel"] = pd.concat(parts, ignore_index=True)
         a.part("3. Spatial distribution", "ward funnel limits (Poisson, around the borough rate)",
                a.meta["trend_source"], a.meta["period"], f"{a.meta['ward_edition']}", f"residents {a.meta['population_year']}")
+
+
+def _partner(a: Assessment, store, wards: UnitSet, end) -> None:
+    """Partner data routes present in the store (:mod:`models.needs.partner`); every route's status in the meta."""
+    data = store.table("partner_counts") if store.has("partner_counts") else None
+    a.meta["partner_routes"] = partner.routes_status(data)
+    if data is None or not len(data):
+        a.note("partner", "no partner data in the store: A&E and ambulance assaults, youth justice, MARAC and "
+               "education come from the partnership (docs/partner_data.md)")
+        return
+    summary = partner.route_summary(data, end)
+    a.tables["partner_summary"] = summary
+    areas = partner.route_areas(data, end)
+    if len(areas):
+        names = wards.frame.set_index("unit_id")["name"]
+        areas.insert(2, "name", areas["area_code"].map(names).fillna(areas["area_code"]).to_numpy())
+        a.tables["partner_areas"] = areas
+    for r in summary.drop_duplicates("route").itertuples():
+        files = sorted({f.rsplit("/", 1)[-1] for f in data.loc[data["route"] == r.route, "source_file"]})
+        a.part("3c. Partner data", r.title, "; ".join(files), r.period, r.level, "counts (no rate)")
 
 
 def _cohorts(a: Assessment, store, wards: UnitSet, ward_pop: pd.DataFrame, borough_pop, pop_year, compare) -> None:

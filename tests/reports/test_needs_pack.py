@@ -110,3 +110,40 @@ def test_the_pack_renders_in_chromium_with_every_figure_loaded(demo_pack, tmp_pa
         browser.close()
     assert (tmp_path / "pack.png").stat().st_size > 50_000
     assert problems == []
+
+
+def test_every_partner_route_absent_from_the_demo_is_named_with_its_template(demo_pack, demo_assessment):
+    out, _ = demo_pack
+    html = (out / "evidence_pack.html").read_text()
+    section = html[html.index('id="partner"'):html.index('id="comparison"')]
+    assert section.count("Absent from this pack") == 4
+    for template in ("ae_ambulance_assaults.csv", "youth_justice.csv", "marac.csv", "education_summary.csv"):
+        assert f"docs/templates/{template}" in section
+    assert "partner_summary" not in demo_assessment.tables
+
+
+def test_partner_data_in_the_store_gets_its_own_section_with_the_counts(demo_store, tmp_path):
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(demo_store, store)
+    wards = Store(store).table("units_ward2018" if Store(store).has("units_ward2018") else "units_ward2022")
+    code = sorted(wards["code"])[0]
+    months = pd.period_range("2017-01", "2018-12", freq="M").strftime("%Y-%m")
+    rows = [{"route": "partner_marac", "period": m, "month": pd.Timestamp(m + "-01"), "area_level": "borough",
+             "area_code": pd.NA, "service": pd.NA, "measure": "marac_cases", "value": 3.0 if m < "2018" else 5.0,
+             "suppressed": False, "suppressed_below": np.nan, "source_file": "marac.csv", "source_row": i + 1}
+            for i, m in enumerate(months)]
+    rows.append({**rows[-1], "route": "partner_ae_assaults", "area_level": "ward", "area_code": code, "service": "ae",
+                 "measure": "assault_attendances", "value": np.nan, "suppressed": True, "suppressed_below": 4.0})
+    pd.DataFrame(rows).astype({"area_code": "string", "service": "string"}).to_parquet(store / "partner_counts.parquet")
+    a = assess(Store(store), seed=1)
+    s = a.tables["partner_summary"].set_index("measure")
+    assert (s.loc["marac_cases", "count"], s.loc["marac_cases", "previous"]) == (60.0, 36.0)
+    assert s.loc["assault_attendances", "suppressed_cells"] == 1
+    out = tmp_path / "pack"
+    write_pack(a, out, pdf=False)
+    html = (out / "evidence_pack.html").read_text()
+    section = html[html.index('id="partner"'):html.index('id="comparison"')]
+    assert section.count("Absent from this pack") == 2 and "+66.7%" in section and "lower bound" in section
+    assert any(p["section"] == "3c. Partner data" and p["source"] == "marac.csv" for p in a.parts)
