@@ -461,6 +461,7 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
 
     # ---- 3b. ward funnel limits, cohorts, stop and search ------------------------------------------
     _funnels(a, per_ward, headline)
+    _population_bases(a, store, wards, ward_ctx, ward_pop, per_ward, cutoff)
     say("cohorts: knife, gun, domestic abuse, hate crime; stop and search")
     _cohorts(a, store, wards, ward_pop, borough_pop, pop_year, compare)
     _stop_search(a, store, pop_year)
@@ -511,6 +512,37 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
         for n in notes:
             a.note("monitoring", n)
     return a
+
+
+def _population_bases(a: Assessment, store, wards: UnitSet, ctx: Context, ward_pop: pd.DataFrame,
+                      per_ward: pd.DataFrame, cutoff) -> None:
+    """Ward rates and ranks of the core and broad measures on every residents year the store has."""
+    used = (a.meta["population_year"], ward_pop.attrs.get("edition"))
+    picks = [p for p in ctx.population_years if p != used]
+    if used[0] is None or not picks:
+        a.note("spatial", "one residents year only: the ward ranks' sensitivity to the population base cannot be shown")
+        return
+    pops = {f"{spatial.base_label(used[0])} ({used[1]}, {ward_pop.attrs.get('method')})": ward_pop["population"]}
+    for pick in picks:
+        p = unit_population(store, wards, ctx, cutoff, pick=pick)
+        pops[f"{spatial.base_label(pick[0])} ({pick[1]}, {p.attrs.get('method')})"] = p["population"]
+    base = next(iter(pops))
+    parts = []
+    for m in (CORE_MEASURE, SV_MEASURE):
+        w = per_ward[per_ward["measure"] == m]
+        if not len(w):
+            continue
+        t = spatial.rank_sensitivity(w.set_index("unit_id")["count"], pops, base)
+        t.insert(0, "measure", m)
+        t.insert(2, "name", wards.frame.set_index("unit_id")["name"].reindex(t["unit_id"]).to_numpy())
+        t["used_by_pack"] = t["base"] == base
+        t["period"] = a.meta["period"]
+        parts.append(t)
+    if parts:
+        a.tables["ward_rank_population_bases"] = pd.concat(parts, ignore_index=True)
+        a.part("3. Spatial distribution", "ward rates and ranks on each residents year (population-base sensitivity)",
+               a.meta["trend_source"], a.meta["period"], a.meta["ward_edition"],
+               "; ".join(k.split(" (")[0] for k in pops))
 
 
 def _funnels(a: Assessment, per_ward: pd.DataFrame, headline: pd.DataFrame) -> None:
@@ -787,7 +819,11 @@ def _compare(a: Assessment, data: CompareData, end, measures, headline: pd.DataF
     sim, notes2 = cmp.similar(prof, code)
     for n in notes + notes2:
         a.note("comparison", n)
-    sim_codes = list(sim.index[sim["similar"]])
+    own_codes = list(sim.index[sim["similar"]])
+    sim_codes, rule = cmp.similar_set(data, code, own_codes)
+    for n in rule["notes"]:
+        a.note("comparison", n)
+    sim["in_comparison_set"] = sim.index.isin(sim_codes)
     a.tables["similarity"] = sim.reset_index()
     a.tables["region_rates"] = trends.sort_measures(rates).reset_index(drop=True)
     reg = trends.sort_measures(cmp.regional_table(rates, code, sim_codes))
@@ -798,13 +834,18 @@ def _compare(a: Assessment, data: CompareData, end, measures, headline: pd.DataF
                      ignore_index=True)
     a.tables["region_rolling_rates"] = roll
     year = cmp.population_year(data, cend)
+    bases = cmp.rank_by_population_base(data, cend, code, [m for m in (SV_MEASURE, "violence") if m in measures])
+    if len(bases) and bases["population_year"].nunique() > 1:
+        bases.insert(2, "base", bases["population_year"].map(spatial.base_label))
+        a.tables["rank_population_bases"] = bases
     files = ", ".join(data.files[k].rsplit("/", 1)[-1] for k in ("monthly counts", "population") if k in data.files)
     cperiod = f"{shift(cend, -(WINDOW - 1)):%Y-%m}..{cend:%Y-%m}"
     a.meta["comparison"] = {"period_end": label(cend), "period": cperiod, "population_year": year,
                             "similar": [str(data.names.get(c, c)) for c in sim_codes], "similar_codes": sim_codes,
                             "authorities": int(rates["area_code"].nunique()), "files": files,
                             "similarity_features": {k: v for k, v in cmp.SIMILARITY_FEATURES.items() if k in prof},
-                            "k": cmp.SIMILAR_K}
+                            "k": cmp.SIMILAR_K, "similar_rule": rule["rule"], "similar_rule_text": rule["text"],
+                            "svrisk_similar": [str(data.names.get(c, c)) for c in own_codes]}
     a.part("4. Comparison with the region and similar boroughs", "rates, ranks, similar boroughs, change",
            files, cperiod, f"authorities ({int(rates['area_code'].nunique())})", f"residents {year}")
     a.part("4. Comparison with the region and similar boroughs", "rolling 12-month rates over time", files,

@@ -4,6 +4,7 @@ document rendered by a real browser with every figure loaded, and a PDF printed.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +12,12 @@ import pandas as pd
 import pytest
 
 from models.needs.assessment import assess
-from reports.needs_pack import write_pack
+from reports.needs_pack import findings, write_pack
 from reports.pdf import find_browser
 from sources.store import Store
 
-SECTIONS = ("summary", "profile", "trends", "open-data-gaps", "spatial", "comparison", "risk", "monitoring", "methods")
+SECTIONS = ("summary", "profile", "trends", "open-data-gaps", "spatial", "partner", "comparison", "risk", "monitoring",
+            "recommendations", "methods")
 PLANTED = {"b_dep": "imd_score", "b_foot": "foot_decay", "b_school": "sec_school_prox"}
 """The demo's generating coefficients (truth.json "process") and the factor that measures each."""
 
@@ -147,3 +149,22 @@ def test_partner_data_in_the_store_gets_its_own_section_with_the_counts(demo_sto
     section = html[html.index('id="partner"'):html.index('id="comparison"')]
     assert section.count("Absent from this pack") == 2 and "+66.7%" in section and "lower bound" in section
     assert any(p["section"] == "3c. Partner data" and p["source"] == "marac.csv" for p in a.parts)
+
+
+def test_the_recommendations_skeleton_rests_on_the_packs_own_findings_and_leaves_the_judgement_blank(demo_pack,
+                                                                                                       demo_assessment):
+    out, _ = demo_pack
+    rec = pd.read_csv(out / "tables" / "recommendations_skeleton.csv", keep_default_na=False)
+    summary = findings(demo_assessment)
+    assert rec["finding"].tolist()[:len(summary)] == summary  # the same sentences, the same numbers
+    assert len(rec) > len(summary)  # and what the summary leaves out (funnel, hot spots, data gaps)
+    for col in ("implication for the strategy", "action", "lead", "by when"):
+        assert (rec[col] == "").all()
+    html = (out / "evidence_pack.html").read_text()
+    section = html[html.index('id="recommendations"'):html.index('id="methods"')]
+    assert section.count("[to be completed by the partnership]") == 2 * len(rec)
+    for ref in set(re.findall(r"Figure (\d+b?\.\d+)", " ".join(rec["evidence"]))):
+        assert f'id="fig-{ref.replace(".", "-")}"' in html, ref  # every figure cited is in the pack
+    for ref in set(re.findall(r"tables/(\w+)\.csv", " ".join(rec["evidence"]))):
+        assert (out / "tables" / f"{ref}.csv").is_file(), ref
+    assert rec["finding"].str.startswith("No data in this pack for A&E and ambulance assault attendances").any()
