@@ -403,7 +403,7 @@ def _figures(a: Assessment, folder: Path) -> dict[str, nf.FigureFile]:
     hp = part("3", "hot spots (Gi*, FDR), LISA, emerging hot spots")
     figs["hotspots"] = nf.hotspot_maps(a.layers["hotspots"], a.layers.get("operational_areas"), nf.FigureFile(
         "spatial_hotspots", "Hot spots", "Gi* hot and cold spots of serious violence (left) and emerging hot spot "
-        "categories (right); purple: operational areas.", src, hp.get("period", period),
+        "categories (right); purple: operational areas.", hp.get("source", src), hp.get("period", period),
         f"counts; {hp.get('units', '')}"), folder)
     curves = {k: np.asarray(v) for k, v in a.meta["lorenz"].items()}
     figs["lorenz"] = nf.lorenz_curves(curves, nf.FigureFile(

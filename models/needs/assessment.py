@@ -40,7 +40,7 @@ from features.figures import (
     knife_figures,
     window_figures,
 )
-from features.months import label, month, shift
+from features.months import label, month, months_apart, shift
 from features.needs import (
     AREA,
     POINTS,
@@ -63,6 +63,8 @@ from sources.memstore import as_store
 SV_GROUPS = ("violence", "robbery", "sexual")
 """Offence groups that make up serious violence (a source covering more of them describes it better)."""
 WINDOW = 12
+LSOA_LAG = 2
+"""Months an LSOA table may end before the pack's window and still carry the hot spots (the finest current units)."""
 GAPS_FILLED = {"knife": "Knife-related offences", "gun": "Gun-related offences",
                "domestic abuse": "Domestic abuse-related offences"}
 """Open-data gaps (:data:`models.needs.trends.OPEN_DATA_GAPS`) a dashboard cohort fills when present."""
@@ -415,23 +417,35 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     a.part("3. Spatial distribution", "ward rates, bands and smoothed rates", src.name, period,
            f"{ward_ed} ({len(wards)})", residents)
 
-    hs_ed = ward_ed if src.kind == AREA else (_edition_for(store, src, start, end, ("lsoa2021", "lsoa2011"))
-                                              or ward_ed)
+    # hot spots on the finest current units: an area source's LSOA tables when they end within
+    # LSOA_LAG months of the window (the Met's LSOA tables run a month behind its ward tables)
+    lsoa = _lsoa_source(sources, end)
+    if src.kind == AREA and lsoa is not None and months_apart(lsoa[1], end) <= LSOA_LAG:
+        hs_src, hs_end, hs_ed = lsoa
+    else:
+        hs_src, hs_end = src, end
+        hs_ed = ward_ed if src.kind == AREA else (_edition_for(store, src, start, end, ("lsoa2021", "lsoa2011"))
+                                                  or ward_ed)
+    hs_period = f"{shift(hs_end, -(WINDOW - 1)):%Y-%m}..{hs_end:%Y-%m}"
     hs_units = wards if hs_ed == ward_ed else build_units(store, hs_ed, knn=knn, distance_band_m=distance_band_m)
-    hs_counts = wc if hs_ed == ward_ed else unit_counts(src, hs_units, last=end)
-    hs_months = [m for m in _complete_for(src, hs_ed) if m <= end]
+    hs_counts = wc if hs_ed == ward_ed and hs_src is src else unit_counts(hs_src, hs_units, last=hs_end)
+    hs_months = [m for m in _complete_for(hs_src, hs_ed) if m <= hs_end]
     say(f"hot spots on {hs_ed}")
     panel = spatial.count_panel(hs_units, hs_counts[hs_counts["serious_violence"]] if len(hs_counts) else hs_counts,
                                 hs_months)
-    hs = spatial.hotspots(panel, cutoff, hs_options)
+    hs = spatial.hotspots(panel, shift(hs_end, 1), hs_options)
     table = hs.table.copy()
     table.insert(1, "name", hs_units.frame.set_index("unit_id")["name"].reindex(table["unit_id"]).to_numpy())
     a.layers["hotspots"] = table
     a.layers["operational_areas"] = hs.areas
     a.tables["hotspots"] = pd.DataFrame(table.drop(columns="geometry"))
-    a.meta["hotspots"] = hs.meta
-    a.part("3. Spatial distribution", "hot spots (Gi*, FDR), LISA, emerging hot spots", src.name,
-           f"{period}; emerging: quarters {hs.meta['quarters'][0] if hs.meta['quarters'] else '-'}..{end:%Y-%m}",
+    a.meta["hotspots"] = {**hs.meta, "period": hs_period, "source": hs_src.name}
+    if hs_src is not src:
+        a.note("spatial", f"Hot spots, emerging hot spots and operational areas use {hs_src.name} on {hs_ed} "
+               f"({len(hs_units)} areas) to {hs_end:%Y-%m}: the finest current units; the ward sections use "
+               f"{src.name} to {end:%Y-%m}")
+    a.part("3. Spatial distribution", "hot spots (Gi*, FDR), LISA, emerging hot spots", hs_src.name,
+           f"{hs_period}; emerging: quarters {hs.meta['quarters'][0] if hs.meta['quarters'] else '-'}..{hs_end:%Y-%m}",
            f"{hs_ed} ({len(hs_units)})", "counts (no rate)")
     if len(hs.areas):
         areas = pd.DataFrame(hs.areas.drop(columns="geometry"))
@@ -439,10 +453,9 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
         a.tables["operational_areas"] = areas
 
     conc_rows, curves = [], {}
-    levels = [(hs_ed, hs_units, hs_counts, end, src.name)]
+    levels = [(hs_ed, hs_units, hs_counts, hs_end, hs_src.name)]
     if ward_ed != hs_ed:
         levels.append((ward_ed, wards, wc, end, src.name))
-    lsoa = _lsoa_source(sources, end)
     if lsoa is not None and lsoa[2] not in {lv[0] for lv in levels}:
         s2, e2, ed2 = lsoa
         u2 = build_units(store, ed2, knn=knn, distance_band_m=distance_band_m)
@@ -499,9 +512,9 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
         op_areas += [f for f in kept if f.key not in {o.key for o in op_areas}]
     if op_areas:
         hs_pop = ward_pop if hs_ed == ward_ed else unit_population(store, hs_units, Context(store, hs_units), cutoff)
-        parts.append(monitoring.kpi_table(hs_counts, hs_pop["population"], op_areas, end,
-                                          complete=_complete_for(src, hs_ed), measures=kpi_measures,
-                                          population_year=pop_year, source=src.name))
+        parts.append(monitoring.kpi_table(hs_counts, hs_pop["population"], op_areas, hs_end,
+                                          complete=_complete_for(hs_src, hs_ed), measures=kpi_measures,
+                                          population_year=pop_year, source=hs_src.name))
     kpis = pd.concat(parts, ignore_index=True)
     a.tables["kpi_baseline"] = kpis
     a.part("6. Monitoring framework", "KPI baseline (borough, wards, operational areas)", src.name,

@@ -117,6 +117,21 @@ def test_the_boroughs_rank_on_every_population_base_matches_the_london_file(real
     assert base["base"].str.startswith("Census 2021").all() and (base["rank_change"] == 0).all()
 
 
+def test_hot_spots_are_on_the_lsoas_of_the_freshest_lsoa_table(real_pack, real_data):
+    out, _ = real_pack
+    raw = pd.read_csv(real_data / "crime" / "barnet_mps_lsoa_crime_monthly_202403_202602.csv")
+    window = [m.replace("-", "") for m in pd.period_range("2025-03", "2026-02", freq="M").astype(str)]
+    sv = raw[raw["Major Category"].isin(["VIOLENCE AGAINST THE PERSON", "ROBBERY", "SEXUAL OFFENCES"])]
+    by_lsoa = sv.groupby("LSOA Code")[window].sum().sum(axis=1)
+    hs = pd.read_csv(out / "tables" / "hotspots.csv").set_index("unit_id")
+    assert len(hs) == 220 and hs["y"].sum() == by_lsoa.sum()
+    assert (hs["y"].reindex(by_lsoa.index) == by_lsoa).all()
+    html = (out / "evidence_pack.html").read_text()
+    assert "2025-03..2026-02, on lsoa2021" in html
+    parts = pd.DataFrame(json.loads((out / "pack.json").read_text())["parts"])
+    assert parts.loc[parts["what"].str.startswith("hot spots"), "units"].iloc[0] == "lsoa2021 (220)"
+
+
 def test_a_period_end_without_12_complete_months_is_one_line_and_exit_2(real_data, real_store, tmp_path):
     result = runner.invoke(app, ["assess", "--data", str(real_data), "--store", str(real_store),
                                  # the ward history starts 2010-04: a year ending 2010-06 is not complete
