@@ -66,6 +66,7 @@ TABLES = {
     "concentration": ("3", "Concentration of serious violence (top 5% share, Gini)"),
     "ward_rank_population_bases": ("3", "Ward rates and ranks on every residents year (population-base sensitivity)"),
     "rank_population_bases": ("4", "The borough's rank among the authorities on every residents year"),
+    "lsoa_rolling_12m": ("3", "LSOA rolling 12-month counts, rates and smoothed rates (core and broad)"),
     "ward_funnel": ("3", "Ward funnel limits around the borough rate (core and broad)"),
     "cohorts_borough": ("3b", "Cohorts from the Met crime dashboard: borough counts, change, rate"),
     "cohorts_wards": ("3b", "Cohorts by ward with funnel limits"),
@@ -566,6 +567,7 @@ def context(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str) -> d
                      "footer": v.footer} for k, v in figs.items()},
         "cohorts": _cohort_context(a),
         "partner": _partner_context(a),
+        "lsoa_top": _lsoa_context(a),
         "pop_bases": _ward_bases_context(a), "borough_bases": borough_bases_sentence(a),
         "fig_no": FIGURE_NUMBERS, "to_complete": TO_COMPLETE,
         "recommendations": a.tables["recommendations_skeleton"].to_dict("records")
@@ -653,6 +655,21 @@ def borough_bases_sentence(a: Assessment) -> str:
            else "the rank does not depend on the base")
     return (f"Serious violence, {b['period'].iloc[0]}, with each residents year the comparison folder holds: "
             f"{said}. The counts are the same; {how}.")
+
+
+def _lsoa_context(a: Assessment, top: int = 10) -> dict | None:
+    """The LSOAs with the highest smoothed rates of the core measure (else the broad one)."""
+    t = a.tables.get("lsoa_rolling_12m")
+    if t is None or not len(t):
+        return None
+    m = CORE_MEASURE if CORE_MEASURE in set(t["measure"]) else SV_MEASURE
+    t = t[t["measure"] == m].sort_values(["rate_eb_per_1000", "unit_id"], ascending=[False, True])
+    p = next((x for x in a.parts if x["what"] == "LSOA counts, rates and smoothed rates"), {})
+    return {"measure": measure_label(m).split(" (")[0].lower(), "n": len(t), "top": top, "period": p.get("period", ""),
+            "source": p.get("source", ""), "residents": p.get("residents", ""),
+            "rows": _rows(t.head(top), {"name": ("name",), "code": ("unit_id",), "count": ("count", 0),
+                                        "rate": ("rate_per_1000", 1), "eb": ("rate_eb_per_1000", 1),
+                                        "change": ("change_pct", 0, True, True), "population": ("population", 0)})}
 
 
 def _ward_bases_context(a: Assessment) -> dict | None:

@@ -451,6 +451,10 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
         areas = pd.DataFrame(hs.areas.drop(columns="geometry"))
         areas["unit_ids"] = areas["unit_ids"].map(lambda v: ";".join(monitoring.unit_list(v)))
         a.tables["operational_areas"] = areas
+    hs_pop = ward_pop if hs_ed == ward_ed else unit_population(store, hs_units, Context(store, hs_units), cutoff)
+    if hs_ed.startswith("lsoa"):
+        _lsoa_rates(a, hs_units, hs_counts, hs_pop, hs_end, [m for m in _complete_for(hs_src, hs_ed) if m <= hs_end],
+                    measures, hs_src.name, hs_period)
 
     conc_rows, curves = [], {}
     levels = [(hs_ed, hs_units, hs_counts, hs_end, hs_src.name)]
@@ -511,7 +515,6 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
         kept = [f for f in monitoring.footprint_areas(baseline) if f.edition == hs_ed]
         op_areas += [f for f in kept if f.key not in {o.key for o in op_areas}]
     if op_areas:
-        hs_pop = ward_pop if hs_ed == ward_ed else unit_population(store, hs_units, Context(store, hs_units), cutoff)
         parts.append(monitoring.kpi_table(hs_counts, hs_pop["population"], op_areas, hs_end,
                                           complete=_complete_for(hs_src, hs_ed), measures=kpi_measures,
                                           population_year=pop_year, source=hs_src.name))
@@ -525,6 +528,25 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
         for n in notes:
             a.note("monitoring", n)
     return a
+
+
+def _lsoa_rates(a: Assessment, units: UnitSet, counts: pd.DataFrame, pop: pd.DataFrame, end, complete, measures,
+                source: str, period: str) -> None:
+    """LSOA rolling 12-month counts, rates and empirical-Bayes smoothed rates of the core and broad measures."""
+    per = window_figures(counts, end, by="unit_id", index=units.ids, population=pop["population"],
+                         complete=complete, groups=measures)
+    per = per[per["measure"].isin([CORE_MEASURE, SV_MEASURE])].copy()
+    if not len(per):
+        return
+    per.insert(1, "name", units.frame.set_index("unit_id")["name"].reindex(per["unit_id"]).to_numpy())
+    per["population"] = pop["population"].reindex(per["unit_id"]).to_numpy()
+    per["rate_eb_per_1000"] = np.nan
+    for _, part in per.groupby("measure", sort=False):
+        per.loc[part.index, "rate_eb_per_1000"] = spatial.smoothed_rates(part["count"], part["population"])
+    per["population_year"] = pop.attrs.get("year")
+    a.tables["lsoa_rolling_12m"] = per.reset_index(drop=True)
+    a.part("3. Spatial distribution", "LSOA counts, rates and smoothed rates", source, period,
+           f"{units.edition} ({len(units)})", f"residents {pop.attrs.get('year')} ({pop.attrs.get('method')})")
 
 
 def _population_bases(a: Assessment, store, wards: UnitSet, ctx: Context, ward_pop: pd.DataFrame,

@@ -168,3 +168,13 @@ def test_the_recommendations_skeleton_rests_on_the_packs_own_findings_and_leaves
     for ref in set(re.findall(r"tables/(\w+)\.csv", " ".join(rec["evidence"]))):
         assert (out / "tables" / f"{ref}.csv").is_file(), ref
     assert rec["finding"].str.startswith("No data in this pack for A&E and ambulance assault attendances").any()
+
+
+def test_lsoa_counts_add_up_to_the_borough_and_the_smoothed_rates_pull_to_it(demo_assessment):
+    t = demo_assessment.tables["lsoa_rolling_12m"]
+    h = demo_assessment.tables["headline_rolling_12m"].set_index("measure")
+    sv = t[t["measure"] == "serious violence"]
+    assert sv["count"].sum() == h.loc["serious violence", "count"]
+    borough = 1000 * sv["count"].sum() / sv["population"].sum()
+    # empirical Bayes moves every rate towards the borough's, never past it
+    assert ((sv["rate_eb_per_1000"] - borough).abs() <= (sv["rate_per_1000"] - borough).abs() + 1e-9).all()

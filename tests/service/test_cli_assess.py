@@ -126,8 +126,12 @@ def test_hot_spots_are_on_the_lsoas_of_the_freshest_lsoa_table(real_pack, real_d
     hs = pd.read_csv(out / "tables" / "hotspots.csv").set_index("unit_id")
     assert len(hs) == 220 and hs["y"].sum() == by_lsoa.sum()
     assert (hs["y"].reindex(by_lsoa.index) == by_lsoa).all()
+    lsoa = pd.read_csv(out / "tables" / "lsoa_rolling_12m.csv").query("measure == 'serious violence'") \
+        .set_index("unit_id")
+    assert (lsoa["count"].reindex(by_lsoa.index) == by_lsoa).all()
+    assert lsoa["rate_per_1000"].to_numpy() == pytest.approx(1000 * lsoa["count"] / lsoa["population"])
     html = (out / "evidence_pack.html").read_text()
-    assert "2025-03..2026-02, on lsoa2021" in html
+    assert "2025-03..2026-02, on lsoa2021" in html and 'id="lsoa-top"' in html
     parts = pd.DataFrame(json.loads((out / "pack.json").read_text())["parts"])
     assert parts.loc[parts["what"].str.startswith("hot spots"), "units"].iloc[0] == "lsoa2021 (220)"
 
