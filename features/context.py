@@ -269,9 +269,16 @@ class Context:
         ed = self.units.edition if self.units.edition in eds else sorted(eds)[0]
         return pick_year, ed
 
-    def population(self, cutoff: pd.Timestamp) -> tuple[np.ndarray, np.ndarray] | None:
-        """Residents and residents aged 10-24 per unit at ``cutoff``; None without population data."""
-        pick = self.population_year(cutoff)
+    @property
+    def population_years(self) -> list[tuple[int, str]]:
+        """Every (year, edition) of residents the store holds, oldest first."""
+        return list(self._pop_years)
+
+    def population(self, cutoff: pd.Timestamp, pick: tuple[int, str] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Residents and residents aged 10-24 per unit at ``cutoff`` (or of the (year, edition)
+        ``pick``); None without population data."""
+        pick = pick or self.population_year(cutoff)
         if pick is None:
             return None
         if pick not in self._pop_cache:

@@ -389,8 +389,9 @@ def population_years(store) -> list[tuple[int, str]]:
     return sorted((int(y), str(e)) for y, e in pairs.itertuples(index=False))
 
 
-def unit_population(store, units: UnitSet, context, cutoff) -> pd.DataFrame:
-    """Residents and residents aged 10-24 per unit, for the population year used at ``cutoff``.
+def unit_population(store, units: UnitSet, context, cutoff, pick: tuple[int, str] | None = None) -> pd.DataFrame:
+    """Residents and residents aged 10-24 per unit, for the population year used at ``cutoff``
+    (or the (year, edition) ``pick``, one of ``context.population_years``).
 
     The year follows :meth:`features.context.Context.population_year` (the latest estimate
     describing a date before the cutoff). Residents are summed directly when the estimate is
@@ -405,7 +406,7 @@ def unit_population(store, units: UnitSet, context, cutoff) -> pd.DataFrame:
     """
     store = as_store(store)
     ids = units.ids
-    pick = context.population_year(month(cutoff))
+    pick = pick or context.population_year(month(cutoff))
     if pick is None:
         out = pd.DataFrame({"population": np.nan, "aged_10_24": np.nan}, index=ids)
         out.attrs = {"year": None, "edition": None, "method": "no population table"}
@@ -433,7 +434,7 @@ def unit_population(store, units: UnitSet, context, cutoff) -> pd.DataFrame:
         summed = per.groupby(target.to_numpy()).sum()
         out = summed.reindex(ids).fillna(0.0).rename(columns={"count": "population", "youth": "aged_10_24"})
     else:
-        total, youth = context.population(month(cutoff))
+        total, youth = context.population(month(cutoff), pick)
         out = pd.DataFrame({"population": total, "aged_10_24": youth}, index=ids)
         method = f"areal interpolation from {edition} (uniform density within each source area)"
     out.index.name = "unit_id"

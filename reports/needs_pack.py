@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +35,20 @@ from reports.templating import environment
 TEMPLATE = "needs_pack.html.j2"
 HEADLINE_DOMAINS = ("income_score", "employment_score", "education_score")
 """Deprivation domains the summary leads with: none of them is built from crime."""
+FIGURE_NUMBERS = {"age": "1.1", "deciles": "1.2", "profile_maps": "1.3", "monthly": "2.1", "stl": "2.2",
+                  "ward_rates": "3.1", "eb": "3.2", "funnel": "3.3", "hotspots": "3.4", "lorenz": "3.5",
+                  "cohort_funnel": "3b.1", "ranks": "4.1", "region_trends": "4.2", "forest": "5.1", "assets": "5.2"}
+"""Each figure's number in the pack (the template and the recommendations' evidence use the same)."""
+THEMES = {
+    "overall": "Serious violence overall", "places": "Places where violence concentrates",
+    "young": "Young people under 25 and weapon-enabled violence", "weapons": "Weapons and drug markets",
+    "domestic": "Domestic abuse", "sexual": "Sexual violence", "fair": "Fair and proportionate policing",
+    "risk": "Risk and protective factors", "comparison": "Comparison with similar areas",
+    "data": "Data and information sharing", "monitoring": "Monitoring",
+}
+"""Strategy themes of the Serious Violence Duty (the London definition's focus areas and the needs
+assessment's own questions) that findings are grouped under; not any one borough's wording."""
+TO_COMPLETE = "[to be completed by the partnership]"
 HTML_NAME, PDF_NAME, META_NAME = "evidence_pack.html", "evidence_pack.pdf", "pack.json"
 TABLES = {
     "headline_rolling_12m": ("2", "Rolling 12-month counts, rates per 1,000 and change, borough"),
@@ -51,11 +66,16 @@ TABLES = {
     "hotspots": ("3", "Hot spots (Gi*), LISA and emerging hot spots per unit"),
     "operational_areas": ("3", "Operational areas (contiguous highest-harm units)"),
     "concentration": ("3", "Concentration of serious violence (top 5% share, Gini)"),
+    "ward_rank_population_bases": ("3", "Ward rates and ranks on every residents year (population-base sensitivity)"),
+    "rank_population_bases": ("4", "The borough's rank among the authorities on every residents year"),
+    "lsoa_rolling_12m": ("3", "LSOA rolling 12-month counts, rates and smoothed rates (core and broad)"),
     "ward_funnel": ("3", "Ward funnel limits around the borough rate (core and broad)"),
     "cohorts_borough": ("3b", "Cohorts from the Met crime dashboard: borough counts, change, rate"),
     "cohorts_wards": ("3b", "Cohorts by ward with funnel limits"),
     "stop_search_people": ("3b", "Stop and search by age, sex and ethnicity (police-generated)"),
     "stop_search_disproportionality": ("3b", "Stop and search per 1,000 residents by ethnic group (police-generated)"),
+    "partner_summary": ("3c", "Partner data: latest period against the one before, borough"),
+    "partner_areas": ("3c", "Partner data: the areas with the most"),
     "knife_london": ("4", "Knife crime in every London borough"),
     "region_comparison": ("4", "Comparison with the region and similar boroughs"),
     "region_rates": ("4", "Every authority's counts, rates and ranks"),
@@ -68,6 +88,7 @@ TABLES = {
     "assets_wards": ("5", "Protective assets by ward"),
     "parks": ("5", "Parks and open spaces"),
     "kpi_baseline": ("6", "KPI baseline"),
+    "recommendations_skeleton": ("7", "Recommendations skeleton: findings, evidence, blanks for the partnership"),
     "kpi_vs_baseline": ("6", "KPIs against the previous pack's baseline"),
 }
 
@@ -104,9 +125,36 @@ def _month_text(ym: str) -> str:
     return pd.Timestamp(ym + "-01").strftime("%B %Y")
 
 
+@dataclass(frozen=True)
+class Finding:
+    """One sentence of the summary, the strategy theme it bears on and the evidence it rests on."""
+
+    text: str
+    theme: str
+    evidence: str
+
+
 def findings(a: Assessment) -> list[str]:
     """The summary's sentences, each from one table of the pack."""
+    return [f.text for f in pack_findings(a)]
+
+
+def _evidence(spec: str) -> str:
+    """``"T:table;F:figure"`` as the pack names them: ``tables/<table>.csv``, ``Figure <number>``."""
     out = []
+    for part in spec.split(";"):
+        kind, _, key = part.partition(":")
+        out.append(f"tables/{key}.csv" if kind == "T" else f"Figure {FIGURE_NUMBERS[key]}")
+    return "; ".join(out)
+
+
+def pack_findings(a: Assessment) -> list[Finding]:
+    """The summary's findings with their theme (:data:`THEMES`) and evidence (tables and figures)."""
+    out: list[Finding] = []
+
+    def add(theme: str, evidence: str, text: str) -> None:
+        out.append(Finding(text, THEMES[theme], _evidence(evidence)))
+
     h = a.tables["headline_rolling_12m"].set_index("measure")
     end = _month_text(a.period_end)
     def said(m):
@@ -116,13 +164,13 @@ def findings(a: Assessment) -> list[str]:
         return f"{r['count']:,.0f}{rate}{ch}"
 
     if CORE_MEASURE in h.index:
-        out.append(f"In the 12 months to {end}, {said(CORE_MEASURE)} offences of core serious violence (violence "
+        add("overall", "T:headline_rolling_12m;F:monthly", f"In the 12 months to {end}, {said(CORE_MEASURE)} offences of core serious violence (violence "
                    "with injury, homicide, personal robbery, sexual offences) were recorded.")
         if SV_MEASURE in h.index:
-            out.append(f"Broad serious violence (all violence against the person, robbery and sexual offences, the "
+            add("overall", "T:headline_rolling_12m;F:monthly", f"Broad serious violence (all violence against the person, robbery and sexual offences, the "
                        f"briefing's measure): {said(SV_MEASURE)}.")
     elif SV_MEASURE in h.index:
-        out.append(f"In the 12 months to {end}, {said(SV_MEASURE)} offences of broad serious violence (all violence "
+        add("overall", "T:headline_rolling_12m;F:monthly", f"In the 12 months to {end}, {said(SV_MEASURE)} offences of broad serious violence (all violence "
                    "against the person, robbery, sexual offences) were recorded; this source cannot separate the core.")
     mc = a.tables.get("minor_categories_12m")
     if mc is not None and SV_MEASURE in h.index and pd.notna(h.loc[SV_MEASURE, "previous"]):
@@ -130,7 +178,7 @@ def findings(a: Assessment) -> list[str]:
         broad = mc[mc["in_broad"] == "broad"].assign(d=lambda f: f["count"] - f["previous"].fillna(0))
         top = broad.sort_values("d", ascending=abs(rise) != rise).head(2)
         if rise and len(top):
-            out.append(f"Of the broad measure's change ({rise:+,.0f}), " + " and ".join(
+            add("overall", "T:minor_categories_12m", f"Of the broad measure's change ({rise:+,.0f}), " + " and ".join(
                 f"{r.minor_category.split(' / ')[-1].lower()} {r.d:+,.0f}" for r in top.itertuples())
                 + f" make {100 * top['d'].sum() / rise:.0f}%.")
     parts = []
@@ -138,7 +186,7 @@ def findings(a: Assessment) -> list[str]:
         if m in h.index and pd.notna(h.loc[m, "change_pct"]):
             parts.append(f"{measure_label(m).lower()} {h.loc[m, 'count']:,.0f} ({h.loc[m, 'change_pct']:+.1f}%)")
     if parts:
-        out.append("Of these offence groups: " + "; ".join(parts) + ".")
+        add("overall", "T:headline_rolling_12m", "Of these offence groups: " + "; ".join(parts) + ".")
     pg = []
     for m in ("weapons", "drugs"):
         if m in h.index and pd.notna(h.loc[m, "change_pct"]):
@@ -147,17 +195,17 @@ def findings(a: Assessment) -> list[str]:
                 f"{100 * share:.0f}% of them possession, found by police activity"
             pg.append(f"{measure_label(m).lower()} {h.loc[m, 'count']:,.0f} ({h.loc[m, 'change_pct']:+.1f}%; {how})")
     if pg:
-        out.append("Weapon and drug offences, which depend on police activity as much as on harm: " + "; ".join(pg) + ".")
+        add("weapons", "T:headline_rolling_12m", "Weapon and drug offences, which depend on police activity as much as on harm: " + "; ".join(pg) + ".")
     w = a.tables.get("ward_rolling_12m")
     if w is not None:
         sv = w[w["measure"] == SV_MEASURE].sort_values("rate_eb_per_1000", ascending=False).head(3)
         if len(sv):
-            out.append("Highest smoothed ward rates of serious violence: " + ", ".join(
+            add("places", "T:ward_rolling_12m;F:ward_rates;F:eb", "Highest smoothed ward rates of serious violence: " + ", ".join(
                 f"{r.name} ({r.rate_eb_per_1000:.1f} per 1,000)" for r in sv.itertuples()) + ".")
     c = a.tables.get("concentration")
     if c is not None and len(c):
         finest = c[c["value"] == "count"].sort_values("places", ascending=False).iloc[0]
-        out.append(f"Concentration: the top {finest['top_places']:.0f} of {finest['places']:.0f} {finest['units']} areas "
+        add("places", "T:concentration;F:lorenz", f"Concentration: the top {finest['top_places']:.0f} of {finest['places']:.0f} {finest['units']} areas "
                    f"(5%) hold {100 * finest['top_share']:.0f}% of serious violence (Gini {finest['gini']:.2f}; "
                    f"{finest['period']}).")
     reg = a.tables.get("region_comparison")
@@ -165,20 +213,25 @@ def findings(a: Assessment) -> list[str]:
         r = reg.set_index("measure")
         if SV_MEASURE in r.index:
             x = r.loc[SV_MEASURE]
-            sims = ", ".join(a.meta["comparison"]["similar"])
-            out.append(f"Among {x['of']} authorities the borough ranks {x['rank']} for serious violence (1 = highest "
+            sims = ", ".join(a.meta["comparison"]["similar"]) + (
+                "; the Home Office most similar group" if a.meta["comparison"].get("similar_rule") == "home office msg"
+                else "; svrisk's own similarity rule, not the Home Office's groups")
+            add("comparison", "T:region_comparison;F:ranks", f"Among {x['of']} authorities the borough ranks {x['rank']} for serious violence (1 = highest "
                        f"rate): {x['rate_per_1000']:.1f} per 1,000 against {x['region_rate_per_1000']:.1f} for the region "
                        f"and {x['similar_rate_per_1000']:.1f} for its most similar boroughs ({sims}).")
+        bases = borough_bases_sentence(a)
+        if bases:
+            add("comparison", "T:rank_population_bases", bases)
         if "violence" in r.index:
             x = r.loc["violence"]
-            out.append(f"Violence against the person: rank {x['rank']} of {x['of']} "
+            add("comparison", "T:region_comparison;F:ranks", f"Violence against the person: rank {x['rank']} of {x['of']} "
                        f"({x['rate_per_1000']:.1f} per 1,000; region {x['region_rate_per_1000']:.1f}).")
     dom = a.tables.get("risk_domains")
     if dom is not None and len(dom):
         head = dom[dom["factor"].isin(HEADLINE_DOMAINS)].set_index("factor").reindex(
             [d for d in HEADLINE_DOMAINS if d in set(dom["factor"])])
         if len(head):
-            out.append(f"Deprivation without the crime domain ({head['units'].iloc[0]}, {head['period'].iloc[0]}; one "
+            add("risk", "T:risk_domains", f"Deprivation without the crime domain ({head['units'].iloc[0]}, {head['period'].iloc[0]}; one "
                        "model per domain, other factors held): serious violence is higher where " + "; ".join(
                            f"{r.label[:1].lower() + r.label[1:]} is higher (×{r.rate_ratio:.2f} per SD, 95% interval "
                            f"{r.lo:.2f} to {r.hi:.2f})" for r in head.itertuples())
@@ -191,7 +244,7 @@ def findings(a: Assessment) -> list[str]:
         hi = [f"{r.label.lower()} (×{r.rate_ratio:.2f} {r.per.split(' (')[0]})" for r in t.itertuples() if r.direction == "higher"]
         lo = [f"{r.label.lower()} (×{r.rate_ratio:.2f})" for r in t.itertuples() if r.direction == "lower"]
         if hi or lo:
-            out.append(f"Area associations ({t['units'].iloc[0]}, {t['period'].iloc[0]}): higher rates where "
+            add("risk", "T:risk_factors;F:forest", f"Area associations ({t['units'].iloc[0]}, {t['period'].iloc[0]}): higher rates where "
                        + (", ".join(hi) or "no factor clearly") + (f"; lower where {', '.join(lo)}" if lo else "")
                        + ". These are associations between places, not causes.")
     cb = a.tables.get("cohorts_borough")
@@ -207,17 +260,17 @@ def findings(a: Assessment) -> list[str]:
                 r = kl[kl["is_borough"] & (kl["measure"] == "Knife Crime")].iloc[0]
                 rank = (f"; {r['rate_per_1000']:.2f} per 1,000 against {r['london_rate_per_1000']:.2f} for London "
                         f"(rank {r['rank']:.0f} of {r['of']:.0f}, 1 = highest)")
-            out.append(f"Knife crime, {c.loc['Knife Crime', 'period']}: " + "; ".join(parts) + rank + ".")
+            add("young", "T:cohorts_borough;T:knife_london", f"Knife crime, {c.loc['Knife Crime', 'period']}: " + "; ".join(parts) + rank + ".")
         if "Domestic Abuse" in c.index:
             r = c.loc["Domestic Abuse"]
-            out.append(f"Domestic abuse (shown separately, {r['period']}): {r['count']:,.0f} offences "
+            add("domestic", "T:cohorts_borough;F:cohort_funnel", f"Domestic abuse (shown separately, {r['period']}): {r['count']:,.0f} offences "
                        f"({_num(r['change_pct'], 1, True, True)}), {r['rate_per_1000']:.1f} per 1,000 residents.")
     d = a.tables.get("stop_search_disproportionality")
     if d is not None and d["searches"].sum() > 0:
         top = d[d["group"] != d.attrs.get("reference", "White")].sort_values("rate_ratio", ascending=False)
         if len(top) and pd.notna(top["rate_ratio"].iloc[0]):
             r = top.iloc[0]
-            out.append(f"Stop and search (police-generated, {r['period']}): {r['group'].split(',')[0]} residents were "
+            add("fair", "T:stop_search_disproportionality", f"Stop and search (police-generated, {r['period']}): {r['group'].split(',')[0]} residents were "
                        f"searched {r['rate_ratio']:.1f} times as often per head as White residents (95% interval "
                        f"{r['lo']:.1f} to {r['hi']:.1f}; Census {r['residents_year']}).")
     k = a.tables.get("kpi_vs_baseline")
@@ -225,8 +278,60 @@ def findings(a: Assessment) -> list[str]:
         b = k[(k["area_type"] == "borough") & (k["measure"] == SV_MEASURE) & (k["status"] == "compared")]
         if len(b):
             r = b.iloc[0]
-            out.append(f"Against the previous pack's baseline ({r['baseline_period']}): serious violence "
+            add("monitoring", "T:kpi_vs_baseline", f"Against the previous pack's baseline ({r['baseline_period']}): serious violence "
                        f"{r['baseline_count']:,.0f} then, {r['count']:,.0f} now ({r['change_pct']:+.1f}%).")
+    return out
+
+
+def recommendations(a: Assessment) -> pd.DataFrame:
+    """The recommendations skeleton: each finding of the pack, its theme and evidence, with the
+    implication, action, lead and date left blank for the partnership to complete.
+
+    The summary's findings come first (same sentences, same numbers), then what the summary leaves
+    out: the robust trend, wards outside the funnel limits, hot spots, partner data present, and
+    every data gap (partner routes absent, what open data cannot show).
+    """
+    rows = [(f.theme, f.text, f.evidence) for f in pack_findings(a)]
+    te = a.tables.get("trend_estimates")
+    if te is not None and len(te):
+        for r in te[te["method"].str.contains("Theil", case=False)].itertuples():
+            rows.append((THEMES["overall"], f"{r.label}: {r.method} {r.estimate:+,.1f} (95% interval {r.lo:+,.1f} to "
+                         f"{r.hi:+,.1f}), {r.period}" + (f"; the period spans a recording change ({r.spans_recording_change})"
+                                                          if isinstance(r.spans_recording_change, str)
+                                                          and r.spans_recording_change else "") + ".", _evidence("T:trend_estimates;F:monthly")))
+    wf = a.tables.get("ward_funnel")
+    if wf is not None and len(wf):
+        for m, g in wf.groupby("measure", sort=False):
+            above = g[g["outside"].astype(str).str.startswith("above 99.8")]
+            rows.append((THEMES["places"], f"{measure_label(m)}: {len(above)} of {len(g)} wards above the 99.8% funnel "
+                         "limit around the borough rate" + (f" ({', '.join(above['name'])})" if len(above) else "") + ".",
+                         _evidence("T:ward_funnel;F:funnel")))
+    hs = a.tables.get("hotspots")
+    if hs is not None and len(hs):
+        hot = hs[hs["Gi_Bin"] > 0]
+        rows.append((THEMES["places"], f"{len(hot)} of {len(hs)} areas ({a.meta['hotspots'].get('units', '')}) are "
+                     "significant hot spots of serious violence (Gi*, false discovery rate controlled)"
+                     + (f": {', '.join(hot.sort_values('Zs', ascending=False)['name'].astype(str).head(5))}" if len(hot)
+                        else "") + ".", _evidence("T:hotspots;F:hotspots")))
+    ps = a.tables.get("partner_summary")
+    if ps is not None:
+        for r in ps.itertuples():
+            change = "" if pd.isna(r.change_pct) else f", {r.change_pct:+.1f}% on the period before"
+            theme = {"partner_education": "young", "partner_youth_justice": "young", "partner_marac": "domestic"}
+            rows.append((THEMES[theme.get(r.route, "overall")],
+                         f"{r.title}, {r.measure.replace('_', ' ')}{f' ({r.service})' if r.service else ''}, {r.period}: "
+                         f"{r.count:,.0f}{change}" + (f" ({r.note})" if r.note else "") + ".",
+                         "tables/partner_summary.csv"))
+    for st in a.meta.get("partner_routes", []):
+        if not st["present"]:
+            rows.append((THEMES["data"], f"No data in this pack for {st['title']} (usually held by {st['holder']}).",
+                         f"section 3c; {st['template']}"))
+    for g in a.tables["open_data_gaps"].itertuples(index=False):
+        rows.append((THEMES["data"], f"Open data cannot show: {g[0]} ({g[1]}).", "tables/open_data_gaps.csv"))
+    out = pd.DataFrame(rows, columns=["theme", "finding", "evidence"])
+    out.insert(0, "number", np.arange(1, len(out) + 1))
+    for col in ("implication for the strategy", "action", "lead", "by when"):
+        out[col] = ""
     return out
 
 
@@ -301,7 +406,7 @@ def _figures(a: Assessment, folder: Path) -> dict[str, nf.FigureFile]:
     hp = part("3", "hot spots (Gi*, FDR), LISA, emerging hot spots")
     figs["hotspots"] = nf.hotspot_maps(a.layers["hotspots"], a.layers.get("operational_areas"), nf.FigureFile(
         "spatial_hotspots", "Hot spots", "Gi* hot and cold spots of serious violence (left) and emerging hot spot "
-        "categories (right); purple: operational areas.", src, hp.get("period", period),
+        "categories (right); purple: operational areas.", hp.get("source", src), hp.get("period", period),
         f"counts; {hp.get('units', '')}"), folder)
     curves = {k: np.asarray(v) for k, v in a.meta["lorenz"].items()}
     figs["lorenz"] = nf.lorenz_curves(curves, nf.FigureFile(
@@ -463,6 +568,12 @@ def context(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str) -> d
         "figs": {k: {"src": v.files.get("svg"), "png": v.files.get("png"), "title": v.title, "caption": v.caption,
                      "footer": v.footer} for k, v in figs.items()},
         "cohorts": _cohort_context(a),
+        "partner": _partner_context(a),
+        "lsoa_top": _lsoa_context(a),
+        "pop_bases": _ward_bases_context(a), "borough_bases": borough_bases_sentence(a),
+        "fig_no": FIGURE_NUMBERS, "to_complete": TO_COMPLETE,
+        "recommendations": a.tables["recommendations_skeleton"].to_dict("records")
+        if "recommendations_skeleton" in a.tables else recommendations(a).to_dict("records"),
         "headline": headline, "minors": minors, "recording_changes": a.meta.get("recording_changes", []),
         "trend_rows": _rows(a.tables.get("trend_estimates"), {
             "label": ("label",), "method": ("method",), "estimate": ("estimate", 0, False, True), "lo": ("lo", 0, False, True),
@@ -538,6 +649,79 @@ def _cohort_context(a: Assessment) -> dict | None:
     return out
 
 
+def borough_bases_sentence(a: Assessment) -> str:
+    """The borough's serious-violence rank among the authorities with each residents year, in one sentence."""
+    b = a.tables.get("rank_population_bases")
+    if b is None or not len(b):
+        return ""
+    b = b[b["measure"] == SV_MEASURE]
+    if not len(b):
+        return ""
+    said = "; ".join(f"{'the pack uses ' if r.used_by_pack else ''}{r.base} ({r.population:,.0f} residents): "
+                     f"{r.rate_per_1000:.1f} per 1,000, rank {r.rank:.0f} of {r.of}" for r in b.itertuples())
+    ranks = sorted(set(int(r) for r in b["rank"].dropna()))
+    how = (f"the rank moves between {ranks[0]} and {ranks[-1]} with the base alone" if len(ranks) > 1
+           else "the rank does not depend on the base")
+    return (f"Serious violence, {b['period'].iloc[0]}, with each residents year the comparison folder holds: "
+            f"{said}. The counts are the same; {how}.")
+
+
+def _lsoa_context(a: Assessment, top: int = 10) -> dict | None:
+    """The LSOAs with the highest smoothed rates of the core measure (else the broad one)."""
+    t = a.tables.get("lsoa_rolling_12m")
+    if t is None or not len(t):
+        return None
+    m = CORE_MEASURE if CORE_MEASURE in set(t["measure"]) else SV_MEASURE
+    t = t[t["measure"] == m].sort_values(["rate_eb_per_1000", "unit_id"], ascending=[False, True])
+    p = next((x for x in a.parts if x["what"] == "LSOA counts, rates and smoothed rates"), {})
+    return {"measure": measure_label(m).split(" (")[0].lower(), "n": len(t), "top": top, "period": p.get("period", ""),
+            "source": p.get("source", ""), "residents": p.get("residents", ""),
+            "rows": _rows(t.head(top), {"name": ("name",), "code": ("unit_id",), "count": ("count", 0),
+                                        "rate": ("rate_per_1000", 1), "eb": ("rate_eb_per_1000", 1),
+                                        "change": ("change_pct", 0, True, True), "population": ("population", 0)})}
+
+
+def _ward_bases_context(a: Assessment) -> dict | None:
+    t = a.tables.get("ward_rank_population_bases")
+    if t is None or not len(t):
+        return None
+    m = CORE_MEASURE if CORE_MEASURE in set(t["measure"]) else SV_MEASURE
+    t = t[t["measure"] == m]
+    bases = list(dict.fromkeys(t["base"]))
+    wide = t.pivot(index="unit_id", columns="base", values="rank").reindex(columns=bases)
+    used = bases[0]
+    wide = wide.sort_values(used)
+    names = t.drop_duplicates("unit_id").set_index("unit_id")["name"]
+    change = t.groupby("unit_id")["rank_change"].apply(lambda s: int(s.abs().max()))
+    return {"measure": measure_label(m).split(" (")[0].lower(), "bases": [b.split(" (")[0] for b in bases],
+            "used": used, "n": len(wide), "moved": int((change > 0).sum()), "largest": int(change.max()),
+            "rows": [{"name": names[u], "ranks": [_num(v) for v in r]} for u, r in zip(wide.index, wide.to_numpy(),
+                                                                                     strict=True)]}
+
+
+def _partner_context(a: Assessment) -> list[dict]:
+    """One entry per partner route: its rows when present, else how to add it."""
+    summary, areas = a.tables.get("partner_summary"), a.tables.get("partner_areas")
+    out = []
+    for st in a.meta.get("partner_routes", []):
+        entry = dict(st)
+        if st["present"] and summary is not None:
+            s = summary[summary["route"] == st["kind"]]
+            entry["rows"] = _rows(s, {"measure": ("measure",), "service": ("service",), "period": ("period",),
+                                      "level": ("level",), "count": ("count", 0), "previous": ("previous", 0),
+                                      "change": ("change_pct", 1, True, True), "lo": ("change_lo_pct", 0, True, True),
+                                      "hi": ("change_hi_pct", 0, True, True), "rate": ("rate", 1),
+                                      "unit": ("rate_unit",), "note": ("note",)})
+            for row in entry["rows"]:
+                row["measure"] = row["measure"].replace("_", " ") + (f" ({row['service']})" if row["service"] else "")
+            top = areas[areas["route"] == st["kind"]] if areas is not None else None
+            entry["top"] = "" if top is None or not len(top) else (
+                f"Most {top['measure'].iloc[0].replace('_', ' ')}, {top['period'].iloc[0]}: " + ", ".join(
+                    f"{r.name} {r.count:,.0f}{' (+ suppressed)' if r.suppressed else ''}" for r in top.itertuples()))
+        out.append(entry)
+    return out
+
+
 def render_pack(a: Assessment, figs: dict[str, nf.FigureFile], *, created: str, template_dir=None) -> str:
     return environment(template_dir).get_template(TEMPLATE).render(**context(a, figs, created=created))
 
@@ -552,6 +736,7 @@ def write_pack(a: Assessment, out_dir, *, pdf: bool = True, browser=None, templa
     say = progress or (lambda _m: None)
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
+    a.tables["recommendations_skeleton"] = recommendations(a)  # from the pack's own findings
     for name, table in a.tables.items():
         table.to_csv(out / "tables" / f"{name}.csv", index=False)
     a.tables["kpi_baseline"].to_csv(out / BASELINE_FILE, index=False)

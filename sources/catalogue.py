@@ -45,6 +45,8 @@ import pyogrio
 from sources.confine import is_inside, walk
 from sources.loaders.areas import FAMILY, GSS, boundary_edition
 from sources.loaders.crime import MONTHLY_STOP, MONTHLY_STREET
+from sources.loaders.partner import ROUTES as PARTNER_ROUTES
+from sources.loaders.partner import recognise as recognise_partner
 from sources.readers import (
     DEFAULT_LIMITS,
     MB,
@@ -81,6 +83,7 @@ KINDS = (
     "ethnicity_census",
     "stations", "station_footfall", "bus_stops", "schools", "schools_gias", "schools_atlas",
     "school_exclusions", "parks", "street_lighting",
+    *PARTNER_ROUTES,
 )
 
 
@@ -344,6 +347,8 @@ def recognise_columns(cols: list[str]) -> str | None:
         return "met_dashboard"
     if "category" in low and "count" in low and ({"year", "month"} & low) and any(re.match(r"lsoa", c) for c in low):
         return "met_lsoa_counts"
+    if (partner := recognise_partner(low)) is not None:
+        return partner
     if "Index of Multiple Deprivation (IMD) Score" in s:
         return "imd"
     if "LSOA code (2011)" in s and any(c.endswith("numerator") for c in cols):

@@ -14,6 +14,12 @@ name: each file is recognised by its columns.
   10-24 (a column named like ``age_10_24``) and a ``source``.
 * **deprivation**: authority code and an IMD score column (a population-weighted mean preferred).
 * **boundaries**: any vector file with authority codes; areas are computed in EPSG:27700.
+* **most similar groups** (optional): the Home Office's most similar groups of Community Safety
+  Partnerships, one row per partnership: ``area_code`` (the authority's GSS code) and
+  ``similar_codes`` (its group's authority codes separated by ``;``), optionally ``source`` (the
+  edition, e.g. "Home Office MSG 2023"). When the borough has a row, its group is the comparison's
+  similar set; else svrisk's own similarity rule chooses (``models.needs.compare``) and the pack
+  says so. Layout in ``docs/most_similar_groups.md``.
 
 Ward-level tables in the folder are recognised and listed but not read (the borough totals
 carry what the comparison needs).
@@ -71,6 +77,8 @@ class CompareData:
     imd_column: str | None = None
     area_km2: pd.Series | None = None
     dashboard: pd.DataFrame | None = None  # the Met crime dashboard by borough (month, area_code, series, ...)
+    msg: dict[str, list[str]] | None = None  # Home Office most similar group: authority code -> its group's codes
+    msg_source: str | None = None
     files: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
@@ -121,6 +129,8 @@ def _kind(sample: pd.DataFrame) -> str | None:
     code = _code_column(sample, AUTHORITY)
     if code is None:
         return None
+    if _find(cols, r"^similar_codes$"):
+        return "most similar groups"
     if _find(cols, r"^crime_type$") and _find(cols, r"^crime_subtype$"):
         return "crime dashboard"
     if _find(cols, r"^month$", r"month") and _find(cols, r"^count$", r"^value$", r"offences|crimes"):
@@ -190,6 +200,10 @@ def read_compare_folder(root: str | Path) -> CompareData:
             data.notes.append(f"{p.name}: {int(bad.sum())} dashboard rows without a month or count left out")
             data.dashboard = data.dashboard[~bad]
         data.files["crime dashboard"] = str(p)
+    if "most similar groups" in found:
+        p, f = found["most similar groups"]
+        data.msg, data.msg_source = _msg(p, f)
+        data.files["most similar groups"] = str(p)
     for vp in vectors:
         area = _areas(vp)
         if area is not None and data.area_km2 is None:
@@ -198,6 +212,35 @@ def read_compare_folder(root: str | Path) -> CompareData:
         else:
             unused.append(f"{vp.name} ({'a second boundary layer' if area is not None else 'no authority codes'})")
     return data
+
+
+def _msg(path: Path, frame: pd.DataFrame) -> tuple[dict[str, list[str]], str | None]:
+    """Most similar groups: ``area_code`` -> the group's authority codes (``similar_codes``, ``;``-separated).
+
+    Raises
+    ------
+    DataError
+        A code that is not an authority GSS code, a group naming its own authority, or an
+        authority given twice: the value, column and row are named.
+    """
+    code = _find(frame.columns, r"^area_code$", r"^csp_code$", r"code")
+    groups: dict[str, list[str]] = {}
+    for row, (own, similar) in enumerate(zip(frame[code], frame["similar_codes"], strict=True), start=1):
+        own = str(own).strip()
+        if not AUTHORITY.match(own):
+            raise DataError(path, f"{code} {own!r} is not an authority GSS code (E06-E09 or W06)", row=row)
+        if own in groups:
+            raise DataError(path, f"{code} {own!r} is given twice", row=row)
+        members = [c.strip() for c in str(similar if pd.notna(similar) else "").split(";") if c.strip()]
+        bad = [c for c in members if not AUTHORITY.match(c)]
+        if bad or not members:
+            raise DataError(path, f"similar_codes {similar!r}: {'not authority GSS codes: ' + ', '.join(bad) if bad else 'empty'}"
+                            " (expected codes like E09000001 separated by ';')", row=row)
+        if own in members:
+            raise DataError(path, f"similar_codes of {own} include {own} itself", row=row)
+        groups[own] = members
+    src = frame["source"].dropna().astype(str).iloc[0] if "source" in frame and frame["source"].notna().any() else None
+    return groups, src
 
 
 def _names(frame: pd.DataFrame) -> pd.Series:

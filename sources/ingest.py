@@ -36,7 +36,7 @@ import shapely
 
 from sources.catalogue import Catalogue, Source, load_catalogue
 from sources.fingerprint import fingerprint, moved, sha256
-from sources.loaders import areas, crime, places
+from sources.loaders import areas, crime, partner, places
 from sources.loaders.context import IngestContext, IngestOptions
 from sources.loaders.points import StudyArea
 from sources.readers import (
@@ -78,6 +78,7 @@ LOADERS: dict[str, Loader] = {
     "school_exclusions": places.load_school_exclusions,
     "parks": places.load_parks,
     "street_lighting": places.load_street_lighting,
+    **{kind: (lambda p, c, k=kind: partner.load_partner(p, c, k)) for kind in partner.ROUTES},
 }
 # Keys that identify one thing across sources: a later source's repeat is rejected.
 # (Stations are merged across lists instead: places.merge_stations.)

@@ -152,6 +152,24 @@ TABLES: dict[str, TableSpec] = {
             },
         ),
         TableSpec(
+            "partner_counts",
+            {
+                "route": "string",  # partner_ae_assaults, partner_youth_justice, partner_marac, partner_education
+                "period": "string",  # "YYYY-MM", or an academic year "YYYY/YY"
+                "month": "datetime64[ns]",  # NaT for academic years
+                "area_level": "string",  # borough, ward, lsoa or school
+                "area_code": "string",  # GSS code, or the school's URN
+                "service": "string",  # A&E route: ae or ambulance; else NA
+                "measure": "string",  # the layout's count column
+                "value": "float64",  # NA when suppressed
+                "suppressed": "bool",
+                "suppressed_below": "float64",  # "<5" -> 4; NA when unknown or not suppressed
+                "source_file": "string",
+                "source_row": "int64",
+            },
+            doc="Partner data routes (sources.loaders.partner; docs/partner_data.md): counts only, never people.",
+        ),
+        TableSpec(
             "parks",
             {"name": "string", "town": "string", "postcode_district": "string", "facilities": "int64"},
             doc="Parks and open spaces; geometry only when the source has it (else empty points).",

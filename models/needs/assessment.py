@@ -40,7 +40,7 @@ from features.figures import (
     knife_figures,
     window_figures,
 )
-from features.months import label, month, shift
+from features.months import label, month, months_apart, shift
 from features.needs import (
     AREA,
     POINTS,
@@ -55,7 +55,7 @@ from features.needs import (
 )
 from features.units import build_units
 from geo.units import UnitSet
-from models.needs import cohorts, monitoring, risk, spatial, trends
+from models.needs import cohorts, monitoring, partner, risk, spatial, trends
 from models.needs import compare as cmp
 from sources.compare import CompareData
 from sources.memstore import as_store
@@ -63,6 +63,8 @@ from sources.memstore import as_store
 SV_GROUPS = ("violence", "robbery", "sexual")
 """Offence groups that make up serious violence (a source covering more of them describes it better)."""
 WINDOW = 12
+LSOA_LAG = 2
+"""Months an LSOA table may end before the pack's window and still carry the hot spots (the finest current units)."""
 GAPS_FILLED = {"knife": "Knife-related offences", "gun": "Gun-related offences",
                "domestic abuse": "Domestic abuse-related offences"}
 """Open-data gaps (:data:`models.needs.trends.OPEN_DATA_GAPS`) a dashboard cohort fills when present."""
@@ -415,34 +417,49 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     a.part("3. Spatial distribution", "ward rates, bands and smoothed rates", src.name, period,
            f"{ward_ed} ({len(wards)})", residents)
 
-    hs_ed = ward_ed if src.kind == AREA else (_edition_for(store, src, start, end, ("lsoa2021", "lsoa2011"))
-                                              or ward_ed)
+    # hot spots on the finest current units: an area source's LSOA tables when they end within
+    # LSOA_LAG months of the window (the Met's LSOA tables run a month behind its ward tables)
+    lsoa = _lsoa_source(sources, end)
+    if src.kind == AREA and lsoa is not None and months_apart(lsoa[1], end) <= LSOA_LAG:
+        hs_src, hs_end, hs_ed = lsoa
+    else:
+        hs_src, hs_end = src, end
+        hs_ed = ward_ed if src.kind == AREA else (_edition_for(store, src, start, end, ("lsoa2021", "lsoa2011"))
+                                                  or ward_ed)
+    hs_period = f"{shift(hs_end, -(WINDOW - 1)):%Y-%m}..{hs_end:%Y-%m}"
     hs_units = wards if hs_ed == ward_ed else build_units(store, hs_ed, knn=knn, distance_band_m=distance_band_m)
-    hs_counts = wc if hs_ed == ward_ed else unit_counts(src, hs_units, last=end)
-    hs_months = [m for m in _complete_for(src, hs_ed) if m <= end]
+    hs_counts = wc if hs_ed == ward_ed and hs_src is src else unit_counts(hs_src, hs_units, last=hs_end)
+    hs_months = [m for m in _complete_for(hs_src, hs_ed) if m <= hs_end]
     say(f"hot spots on {hs_ed}")
     panel = spatial.count_panel(hs_units, hs_counts[hs_counts["serious_violence"]] if len(hs_counts) else hs_counts,
                                 hs_months)
-    hs = spatial.hotspots(panel, cutoff, hs_options)
+    hs = spatial.hotspots(panel, shift(hs_end, 1), hs_options)
     table = hs.table.copy()
     table.insert(1, "name", hs_units.frame.set_index("unit_id")["name"].reindex(table["unit_id"]).to_numpy())
     a.layers["hotspots"] = table
     a.layers["operational_areas"] = hs.areas
     a.tables["hotspots"] = pd.DataFrame(table.drop(columns="geometry"))
-    a.meta["hotspots"] = hs.meta
-    a.part("3. Spatial distribution", "hot spots (Gi*, FDR), LISA, emerging hot spots", src.name,
-           f"{period}; emerging: quarters {hs.meta['quarters'][0] if hs.meta['quarters'] else '-'}..{end:%Y-%m}",
+    a.meta["hotspots"] = {**hs.meta, "period": hs_period, "source": hs_src.name}
+    if hs_src is not src:
+        a.note("spatial", f"Hot spots, emerging hot spots and operational areas use {hs_src.name} on {hs_ed} "
+               f"({len(hs_units)} areas) to {hs_end:%Y-%m}: the finest current units; the ward sections use "
+               f"{src.name} to {end:%Y-%m}")
+    a.part("3. Spatial distribution", "hot spots (Gi*, FDR), LISA, emerging hot spots", hs_src.name,
+           f"{hs_period}; emerging: quarters {hs.meta['quarters'][0] if hs.meta['quarters'] else '-'}..{hs_end:%Y-%m}",
            f"{hs_ed} ({len(hs_units)})", "counts (no rate)")
     if len(hs.areas):
         areas = pd.DataFrame(hs.areas.drop(columns="geometry"))
         areas["unit_ids"] = areas["unit_ids"].map(lambda v: ";".join(monitoring.unit_list(v)))
         a.tables["operational_areas"] = areas
+    hs_pop = ward_pop if hs_ed == ward_ed else unit_population(store, hs_units, Context(store, hs_units), cutoff)
+    if hs_ed.startswith("lsoa"):
+        _lsoa_rates(a, hs_units, hs_counts, hs_pop, hs_end, [m for m in _complete_for(hs_src, hs_ed) if m <= hs_end],
+                    measures, hs_src.name, hs_period)
 
     conc_rows, curves = [], {}
-    levels = [(hs_ed, hs_units, hs_counts, end, src.name)]
+    levels = [(hs_ed, hs_units, hs_counts, hs_end, hs_src.name)]
     if ward_ed != hs_ed:
         levels.append((ward_ed, wards, wc, end, src.name))
-    lsoa = _lsoa_source(sources, end)
     if lsoa is not None and lsoa[2] not in {lv[0] for lv in levels}:
         s2, e2, ed2 = lsoa
         u2 = build_units(store, ed2, knn=knn, distance_band_m=distance_band_m)
@@ -461,9 +478,11 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
 
     # ---- 3b. ward funnel limits, cohorts, stop and search ------------------------------------------
     _funnels(a, per_ward, headline)
+    _population_bases(a, store, wards, ward_ctx, ward_pop, per_ward, cutoff)
     say("cohorts: knife, gun, domestic abuse, hate crime; stop and search")
     _cohorts(a, store, wards, ward_pop, borough_pop, pop_year, compare)
     _stop_search(a, store, pop_year)
+    _partner(a, store, wards, end)
 
     # ---- 4. comparison ------------------------------------------------------------------------
     if compare is not None:
@@ -496,10 +515,9 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
         kept = [f for f in monitoring.footprint_areas(baseline) if f.edition == hs_ed]
         op_areas += [f for f in kept if f.key not in {o.key for o in op_areas}]
     if op_areas:
-        hs_pop = ward_pop if hs_ed == ward_ed else unit_population(store, hs_units, Context(store, hs_units), cutoff)
-        parts.append(monitoring.kpi_table(hs_counts, hs_pop["population"], op_areas, end,
-                                          complete=_complete_for(src, hs_ed), measures=kpi_measures,
-                                          population_year=pop_year, source=src.name))
+        parts.append(monitoring.kpi_table(hs_counts, hs_pop["population"], op_areas, hs_end,
+                                          complete=_complete_for(hs_src, hs_ed), measures=kpi_measures,
+                                          population_year=pop_year, source=hs_src.name))
     kpis = pd.concat(parts, ignore_index=True)
     a.tables["kpi_baseline"] = kpis
     a.part("6. Monitoring framework", "KPI baseline (borough, wards, operational areas)", src.name,
@@ -510,6 +528,56 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
         for n in notes:
             a.note("monitoring", n)
     return a
+
+
+def _lsoa_rates(a: Assessment, units: UnitSet, counts: pd.DataFrame, pop: pd.DataFrame, end, complete, measures,
+                source: str, period: str) -> None:
+    """LSOA rolling 12-month counts, rates and empirical-Bayes smoothed rates of the core and broad measures."""
+    per = window_figures(counts, end, by="unit_id", index=units.ids, population=pop["population"],
+                         complete=complete, groups=measures)
+    per = per[per["measure"].isin([CORE_MEASURE, SV_MEASURE])].copy()
+    if not len(per):
+        return
+    per.insert(1, "name", units.frame.set_index("unit_id")["name"].reindex(per["unit_id"]).to_numpy())
+    per["population"] = pop["population"].reindex(per["unit_id"]).to_numpy()
+    per["rate_eb_per_1000"] = np.nan
+    for _, part in per.groupby("measure", sort=False):
+        per.loc[part.index, "rate_eb_per_1000"] = spatial.smoothed_rates(part["count"], part["population"])
+    per["population_year"] = pop.attrs.get("year")
+    a.tables["lsoa_rolling_12m"] = per.reset_index(drop=True)
+    a.part("3. Spatial distribution", "LSOA counts, rates and smoothed rates", source, period,
+           f"{units.edition} ({len(units)})", f"residents {pop.attrs.get('year')} ({pop.attrs.get('method')})")
+
+
+def _population_bases(a: Assessment, store, wards: UnitSet, ctx: Context, ward_pop: pd.DataFrame,
+                      per_ward: pd.DataFrame, cutoff) -> None:
+    """Ward rates and ranks of the core and broad measures on every residents year the store has."""
+    used = (a.meta["population_year"], ward_pop.attrs.get("edition"))
+    picks = [p for p in ctx.population_years if p != used]
+    if used[0] is None or not picks:
+        a.note("spatial", "one residents year only: the ward ranks' sensitivity to the population base cannot be shown")
+        return
+    pops = {f"{spatial.base_label(used[0])} ({used[1]}, {ward_pop.attrs.get('method')})": ward_pop["population"]}
+    for pick in picks:
+        p = unit_population(store, wards, ctx, cutoff, pick=pick)
+        pops[f"{spatial.base_label(pick[0])} ({pick[1]}, {p.attrs.get('method')})"] = p["population"]
+    base = next(iter(pops))
+    parts = []
+    for m in (CORE_MEASURE, SV_MEASURE):
+        w = per_ward[per_ward["measure"] == m]
+        if not len(w):
+            continue
+        t = spatial.rank_sensitivity(w.set_index("unit_id")["count"], pops, base)
+        t.insert(0, "measure", m)
+        t.insert(2, "name", wards.frame.set_index("unit_id")["name"].reindex(t["unit_id"]).to_numpy())
+        t["used_by_pack"] = t["base"] == base
+        t["period"] = a.meta["period"]
+        parts.append(t)
+    if parts:
+        a.tables["ward_rank_population_bases"] = pd.concat(parts, ignore_index=True)
+        a.part("3. Spatial distribution", "ward rates and ranks on each residents year (population-base sensitivity)",
+               a.meta["trend_source"], a.meta["period"], a.meta["ward_edition"],
+               "; ".join(k.split(" (")[0] for k in pops))
 
 
 def _funnels(a: Assessment, per_ward: pd.DataFrame, headline: pd.DataFrame) -> None:
@@ -538,6 +606,26 @@ def _funnels(a: Assessment, per_ward: pd.DataFrame, headline: pd.DataFrame) -> N
         a.tables["ward_funnel"] = pd.concat(parts, ignore_index=True)
         a.part("3. Spatial distribution", "ward funnel limits (Poisson, around the borough rate)",
                a.meta["trend_source"], a.meta["period"], f"{a.meta['ward_edition']}", f"residents {a.meta['population_year']}")
+
+
+def _partner(a: Assessment, store, wards: UnitSet, end) -> None:
+    """Partner data routes present in the store (:mod:`models.needs.partner`); every route's status in the meta."""
+    data = store.table("partner_counts") if store.has("partner_counts") else None
+    a.meta["partner_routes"] = partner.routes_status(data)
+    if data is None or not len(data):
+        a.note("partner", "no partner data in the store: A&E and ambulance assaults, youth justice, MARAC and "
+               "education come from the partnership (docs/partner_data.md)")
+        return
+    summary = partner.route_summary(data, end)
+    a.tables["partner_summary"] = summary
+    areas = partner.route_areas(data, end)
+    if len(areas):
+        names = wards.frame.set_index("unit_id")["name"]
+        areas.insert(2, "name", areas["area_code"].map(names).fillna(areas["area_code"]).to_numpy())
+        a.tables["partner_areas"] = areas
+    for r in summary.drop_duplicates("route").itertuples():
+        files = sorted({f.rsplit("/", 1)[-1] for f in data.loc[data["route"] == r.route, "source_file"]})
+        a.part("3c. Partner data", r.title, "; ".join(files), r.period, r.level, "counts (no rate)")
 
 
 def _cohorts(a: Assessment, store, wards: UnitSet, ward_pop: pd.DataFrame, borough_pop, pop_year, compare) -> None:
@@ -766,7 +854,11 @@ def _compare(a: Assessment, data: CompareData, end, measures, headline: pd.DataF
     sim, notes2 = cmp.similar(prof, code)
     for n in notes + notes2:
         a.note("comparison", n)
-    sim_codes = list(sim.index[sim["similar"]])
+    own_codes = list(sim.index[sim["similar"]])
+    sim_codes, rule = cmp.similar_set(data, code, own_codes)
+    for n in rule["notes"]:
+        a.note("comparison", n)
+    sim["in_comparison_set"] = sim.index.isin(sim_codes)
     a.tables["similarity"] = sim.reset_index()
     a.tables["region_rates"] = trends.sort_measures(rates).reset_index(drop=True)
     reg = trends.sort_measures(cmp.regional_table(rates, code, sim_codes))
@@ -777,13 +869,18 @@ def _compare(a: Assessment, data: CompareData, end, measures, headline: pd.DataF
                      ignore_index=True)
     a.tables["region_rolling_rates"] = roll
     year = cmp.population_year(data, cend)
+    bases = cmp.rank_by_population_base(data, cend, code, [m for m in (SV_MEASURE, "violence") if m in measures])
+    if len(bases) and bases["population_year"].nunique() > 1:
+        bases.insert(2, "base", bases["population_year"].map(spatial.base_label))
+        a.tables["rank_population_bases"] = bases
     files = ", ".join(data.files[k].rsplit("/", 1)[-1] for k in ("monthly counts", "population") if k in data.files)
     cperiod = f"{shift(cend, -(WINDOW - 1)):%Y-%m}..{cend:%Y-%m}"
     a.meta["comparison"] = {"period_end": label(cend), "period": cperiod, "population_year": year,
                             "similar": [str(data.names.get(c, c)) for c in sim_codes], "similar_codes": sim_codes,
                             "authorities": int(rates["area_code"].nunique()), "files": files,
                             "similarity_features": {k: v for k, v in cmp.SIMILARITY_FEATURES.items() if k in prof},
-                            "k": cmp.SIMILAR_K}
+                            "k": cmp.SIMILAR_K, "similar_rule": rule["rule"], "similar_rule_text": rule["text"],
+                            "svrisk_similar": [str(data.names.get(c, c)) for c in own_codes]}
     a.part("4. Comparison with the region and similar boroughs", "rates, ranks, similar boroughs, change",
            files, cperiod, f"authorities ({int(rates['area_code'].nunique())})", f"residents {year}")
     a.part("4. Comparison with the region and similar boroughs", "rolling 12-month rates over time", files,

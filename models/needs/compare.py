@@ -128,13 +128,14 @@ def compare_window(data: CompareData, end, months: int = 12) -> tuple[pd.Timesta
     return None, f"the comparison folder has no 24 consecutive months up to {end:%Y-%m}"
 
 
-def borough_rates(data: CompareData, end, measures: Sequence[str], months: int = 12) -> pd.DataFrame:
+def borough_rates(data: CompareData, end, measures: Sequence[str], months: int = 12,
+                  year: int | None = None) -> pd.DataFrame:
     """Every authority's count, change, rate and rank per measure for the window ending ``end`` (long).
 
     Rank 1 is the highest rate among the authorities with offence rows; one residents year
-    (:func:`population_year`) for every authority.
+    (``year``, default :func:`population_year`) for every authority.
     """
-    year = population_year(data, end)
+    year = population_year(data, end) if year is None else year
     pop = _pop(data, year) if year is not None else None
     codes = sorted(data.monthly["area_code"].unique())
     per = window_figures(data.monthly, end, by="area_code", index=codes, population=pop, months=months,
@@ -144,6 +145,68 @@ def borough_rates(data: CompareData, end, measures: Sequence[str], months: int =
     per["population_year"] = year
     per["rank"] = per.groupby("measure")["rate_per_1000"].rank(ascending=False, method="min")
     return per
+
+
+def similar_set(data: CompareData, code: str, own: Sequence[str]) -> tuple[list[str], dict]:
+    """The similar boroughs the comparison uses: the Home Office most similar group when the folder
+    has one for ``code`` (its members with offence rows), else svrisk's own (``own``, :func:`similar`).
+
+    Returns the codes and ``{"rule", "text", "notes"}`` saying which set it is and how it was chosen.
+    """
+    have = set(data.monthly["area_code"])
+    name = lambda c: str(data.names.get(c, c))  # noqa: E731
+    group = (data.msg or {}).get(code)
+    own_text = (f"svrisk's own: the {len(own)} authorities nearest to the borough on "
+                + ", ".join(SIMILARITY_FEATURES.values()) + " (each standardised, equal weights)")
+    if group is None:
+        why = ("the comparison folder has no Home Office most similar groups table" if data.msg is None
+               else f"the most similar groups table has no row for {code}")
+        return list(own), {"rule": "svrisk", "text": own_text + f", not the Home Office's most similar group: {why} "
+                           "(a table can be added: docs/most_similar_groups.md)", "notes": []}
+    present = [c for c in group if c in have]
+    notes = []
+    missing = [c for c in group if c not in have]
+    if missing:
+        notes.append(f"{len(missing)} of the {len(group)} members of the Home Office most similar group have no offence "
+                     f"rows in the comparison folder and are left out: {', '.join(missing)}")
+    if not present:
+        return list(own), {"rule": "svrisk", "text": own_text + ": no member of the Home Office most similar group is "
+                           "in the comparison folder", "notes": notes}
+    common = [c for c in own if c in present]
+    src = f" ({data.msg_source})" if data.msg_source else ""
+    notes.append(f"svrisk's own similarity rule would choose {', '.join(name(c) for c in own)}; "
+                 f"{len(common)} of them are in the Home Office group")
+    return present, {"rule": "home office msg", "notes": notes,
+                     "text": f"the Home Office most similar group{src}: {len(present)} authorities in the comparison "
+                             f"folder ({', '.join(name(c) for c in present)}); svrisk's own rule would share "
+                             f"{len(common)} of its {len(own)}"}
+
+
+def rank_by_population_base(data: CompareData, end, code: str, measures: Sequence[str],
+                            months: int = 12) -> pd.DataFrame:
+    """The borough's rate and rank among the authorities with every residents year the folder has.
+
+    The counts are the same; only the denominator changes, so a rank that moves shows how much
+    of it rests on the population base (a census against a mid-year estimate).
+    """
+    if data.population is None:
+        return pd.DataFrame()
+    used = population_year(data, end)
+    rows = []
+    for year in sorted(int(y) for y in data.population["year"].dropna().unique()):
+        rates = borough_rates(data, end, measures, months, year=year)
+        rates = rates[rates["measure"].isin(measures)]
+        src = data.population.loc[data.population["year"] == year, "source"].dropna()
+        for m, part in rates.groupby("measure", sort=False):
+            me = part[part["area_code"] == code]
+            if not len(me):
+                continue
+            rows.append({"measure": m, "population_year": year, "population_source": src.iloc[0] if len(src) else "",
+                         "used_by_pack": year == used, "population": float(me["population"].iloc[0]),
+                         "rate_per_1000": float(me["rate_per_1000"].iloc[0]), "rank": me["rank"].iloc[0],
+                         "of": int(part["rate_per_1000"].notna().sum()),
+                         "period": f"{part['period_start'].iloc[0]}..{part['period_end'].iloc[0]}"})
+    return pd.DataFrame(rows)
 
 
 def regional_table(rates: pd.DataFrame, code: str, similar_codes: Sequence[str]) -> pd.DataFrame:

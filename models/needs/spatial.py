@@ -158,3 +158,48 @@ def hotspots(panel: CountPanel, cutoff, options: dict | None = None, window_mont
     (neighbourhood, inference, permutations, seed, FDR level, ...).
     """
     return analyse_hotspots(panel, cutoff, window_months=window_months, areas=True, **(options or {}))
+
+
+def base_label(year: int) -> str:
+    """How a residents year is named: a census (1991, 2001, 2011, 2021, ...) or a mid-year estimate."""
+    return f"Census {year}" if year % 10 == 1 else f"mid-{year} estimate"
+
+
+def rank_sensitivity(counts: pd.Series, populations: dict[str, pd.Series], base: str) -> pd.DataFrame:
+    """Rates per 1,000 and ranks of the same counts under each population base, and each rank's move.
+
+    Parameters
+    ----------
+    counts : Series
+        Offences per unit (index: unit id).
+    populations : dict of label -> Series
+        Residents per unit under each base.
+    base : str
+        The base the pack uses (a key of ``populations``): ``rank_change`` is against it.
+
+    Returns
+    -------
+    DataFrame
+        ``unit_id, base, population, rate_per_1000, rank, rank_change``; rank 1 is the highest rate,
+        ties share the lower rank (``method="min"``). A negative ``rank_change`` moves up.
+
+    Examples
+    --------
+    >>> c = pd.Series([10.0, 10.0], index=["a", "b"])
+    >>> t = rank_sensitivity(c, {"x": pd.Series([100.0, 200.0], index=["a", "b"]),
+    ...                          "y": pd.Series([300.0, 200.0], index=["a", "b"])}, "x")
+    >>> t[t["base"] == "y"]["rank_change"].tolist()
+    [1, -1]
+    """
+    parts = []
+    for name, pop in populations.items():
+        pop = pop.reindex(counts.index).astype(float)
+        rate = 1000.0 * counts / pop.where(pop > 0)
+        parts.append(pd.DataFrame({"unit_id": counts.index, "base": name, "population": pop.to_numpy(),
+                                   "rate_per_1000": rate.to_numpy(),
+                                   "rank": rate.rank(ascending=False, method="min").to_numpy()}))
+    out = pd.concat(parts, ignore_index=True)
+    ref = out[out["base"] == base].set_index("unit_id")["rank"]
+    out["rank_change"] = (out["rank"] - out["unit_id"].map(ref)).astype("Int64")
+    out["rank"] = out["rank"].astype("Int64")
+    return out

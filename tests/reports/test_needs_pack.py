@@ -4,15 +4,19 @@ document rendered by a real browser with every figure loaded, and a PDF printed.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from models.needs.assessment import assess
+from reports.needs_pack import findings, write_pack
 from sources.store import Store
 
-SECTIONS = ("summary", "profile", "trends", "open-data-gaps", "spatial", "comparison", "risk", "monitoring", "methods")
+SECTIONS = ("summary", "profile", "trends", "open-data-gaps", "spatial", "partner", "comparison", "risk", "monitoring",
+            "recommendations", "methods")
 PLANTED = {"b_dep": "imd_score", "b_foot": "foot_decay", "b_school": "sec_school_prox"}
 """The demo's generating coefficients (truth.json "process") and the factor that measures each."""
 
@@ -112,3 +116,69 @@ def test_the_methods_name_the_hot_spot_inference_the_pack_used(demo_assessment, 
     said = re.search(r"Getis-Ord Gi\* with (.*?) and Benjamini-Hochberg", methods).group(1)
     assert said == {"normal": "normal-theory p-values of the z-scores",
                     "permutation": "conditional permutation inference (99 permutations)"}[inference]
+
+
+def test_every_partner_route_absent_from_the_demo_is_named_with_its_template(demo_pack, demo_assessment):
+    out, _ = demo_pack
+    html = (out / "evidence_pack.html").read_text()
+    section = html[html.index('id="partner"'):html.index('id="comparison"')]
+    assert section.count("Absent from this pack") == 4
+    for template in ("ae_ambulance_assaults.csv", "youth_justice.csv", "marac.csv", "education_summary.csv"):
+        assert f"docs/templates/{template}" in section
+    assert "partner_summary" not in demo_assessment.tables
+
+
+def test_partner_data_in_the_store_gets_its_own_section_with_the_counts(demo_store, tmp_path):
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(demo_store, store)
+    wards = Store(store).table("units_ward2018" if Store(store).has("units_ward2018") else "units_ward2022")
+    code = sorted(wards["code"])[0]
+    months = pd.period_range("2017-01", "2018-12", freq="M").strftime("%Y-%m")
+    rows = [{"route": "partner_marac", "period": m, "month": pd.Timestamp(m + "-01"), "area_level": "borough",
+             "area_code": pd.NA, "service": pd.NA, "measure": "marac_cases", "value": 3.0 if m < "2018" else 5.0,
+             "suppressed": False, "suppressed_below": np.nan, "source_file": "marac.csv", "source_row": i + 1}
+            for i, m in enumerate(months)]
+    rows.append({**rows[-1], "route": "partner_ae_assaults", "area_level": "ward", "area_code": code, "service": "ae",
+                 "measure": "assault_attendances", "value": np.nan, "suppressed": True, "suppressed_below": 4.0})
+    pd.DataFrame(rows).astype({"area_code": "string", "service": "string"}).to_parquet(store / "partner_counts.parquet")
+    a = assess(Store(store), seed=1)
+    s = a.tables["partner_summary"].set_index("measure")
+    assert (s.loc["marac_cases", "count"], s.loc["marac_cases", "previous"]) == (60.0, 36.0)
+    assert s.loc["assault_attendances", "suppressed_cells"] == 1
+    out = tmp_path / "pack"
+    write_pack(a, out, pdf=False)
+    html = (out / "evidence_pack.html").read_text()
+    section = html[html.index('id="partner"'):html.index('id="comparison"')]
+    assert section.count("Absent from this pack") == 2 and "+66.7%" in section and "lower bound" in section
+    assert any(p["section"] == "3c. Partner data" and p["source"] == "marac.csv" for p in a.parts)
+
+
+def test_the_recommendations_skeleton_rests_on_the_packs_own_findings_and_leaves_the_judgement_blank(demo_pack,
+                                                                                                       demo_assessment):
+    out, _ = demo_pack
+    rec = pd.read_csv(out / "tables" / "recommendations_skeleton.csv", keep_default_na=False)
+    summary = findings(demo_assessment)
+    assert rec["finding"].tolist()[:len(summary)] == summary  # the same sentences, the same numbers
+    assert len(rec) > len(summary)  # and what the summary leaves out (funnel, hot spots, data gaps)
+    for col in ("implication for the strategy", "action", "lead", "by when"):
+        assert (rec[col] == "").all()
+    html = (out / "evidence_pack.html").read_text()
+    section = html[html.index('id="recommendations"'):html.index('id="methods"')]
+    assert section.count("[to be completed by the partnership]") == 2 * len(rec)
+    for ref in set(re.findall(r"Figure (\d+b?\.\d+)", " ".join(rec["evidence"]))):
+        assert f'id="fig-{ref.replace(".", "-")}"' in html, ref  # every figure cited is in the pack
+    for ref in set(re.findall(r"tables/(\w+)\.csv", " ".join(rec["evidence"]))):
+        assert (out / "tables" / f"{ref}.csv").is_file(), ref
+    assert rec["finding"].str.startswith("No data in this pack for A&E and ambulance assault attendances").any()
+
+
+def test_lsoa_counts_add_up_to_the_borough_and_the_smoothed_rates_pull_to_it(demo_assessment):
+    t = demo_assessment.tables["lsoa_rolling_12m"]
+    h = demo_assessment.tables["headline_rolling_12m"].set_index("measure")
+    sv = t[t["measure"] == "serious violence"]
+    assert sv["count"].sum() == h.loc["serious violence", "count"]
+    borough = 1000 * sv["count"].sum() / sv["population"].sum()
+    # empirical Bayes moves every rate towards the borough's, never past it
+    assert ((sv["rate_eb_per_1000"] - borough).abs() <= (sv["rate_per_1000"] - borough).abs() + 1e-9).all()

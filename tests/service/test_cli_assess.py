@@ -80,6 +80,47 @@ def test_london_rank_for_violence_against_the_person_matches_the_london_file(rea
     assert (rec["difference"] == 0).all()  # the borough's own data and the London file agree
 
 
+def test_the_boroughs_rank_on_every_population_base_matches_the_london_file(real_pack, london_data):
+    out, _ = real_pack
+    t = pd.read_csv(london_data / "london_borough_crime_monthly_totals.csv.gz")
+    t = t[(t["is_borough"]) & t["month"].isin(WINDOW) & (t["major_category_harmonised"] == "VIOLENCE AGAINST THE PERSON")]
+    counts = t.groupby("borough_code")["count"].sum()
+    pops = pd.read_csv(london_data / "london_borough_population.csv")
+    bases = pd.read_csv(out / "tables" / "rank_population_bases.csv").query("measure == 'violence'") \
+        .set_index("population_year")
+    assert sorted(bases.index) == sorted(pops["year"].unique())
+    for year, p in pops.groupby("year"):
+        rate = 1000 * counts / p.set_index("borough_code")["population"].reindex(counts.index)
+        assert bases.loc[year, "rank"] == int(rate.rank(ascending=False, method="min")["E09000003"]), year
+        assert bases.loc[year, "rate_per_1000"] == pytest.approx(rate["E09000003"])
+    assert bases["used_by_pack"].sum() == 1 and bool(bases.loc[2021, "used_by_pack"])
+    html = (out / "evidence_pack.html").read_text()
+    assert 'id="rank-bases"' in html and 'id="ward-rank-bases"' in html
+    wards = pd.read_csv(out / "tables" / "ward_rank_population_bases.csv")
+    assert wards["base"].str.split(" ").str[:2].str.join(" ").nunique() >= 2  # Census 2021 and the mid-year estimates
+    base = wards[wards["used_by_pack"]]
+    assert base["base"].str.startswith("Census 2021").all() and (base["rank_change"] == 0).all()
+
+
+def test_hot_spots_are_on_the_lsoas_of_the_freshest_lsoa_table(real_pack, real_data):
+    out, _ = real_pack
+    raw = pd.read_csv(real_data / "crime" / "barnet_mps_lsoa_crime_monthly_202403_202602.csv")
+    window = [m.replace("-", "") for m in pd.period_range("2025-03", "2026-02", freq="M").astype(str)]
+    sv = raw[raw["Major Category"].isin(["VIOLENCE AGAINST THE PERSON", "ROBBERY", "SEXUAL OFFENCES"])]
+    by_lsoa = sv.groupby("LSOA Code")[window].sum().sum(axis=1)
+    hs = pd.read_csv(out / "tables" / "hotspots.csv").set_index("unit_id")
+    assert len(hs) == 220 and hs["y"].sum() == by_lsoa.sum()
+    assert (hs["y"].reindex(by_lsoa.index) == by_lsoa).all()
+    lsoa = pd.read_csv(out / "tables" / "lsoa_rolling_12m.csv").query("measure == 'serious violence'") \
+        .set_index("unit_id")
+    assert (lsoa["count"].reindex(by_lsoa.index) == by_lsoa).all()
+    assert lsoa["rate_per_1000"].to_numpy() == pytest.approx(1000 * lsoa["count"] / lsoa["population"])
+    html = (out / "evidence_pack.html").read_text()
+    assert "2025-03..2026-02, on lsoa2021" in html and 'id="lsoa-top"' in html
+    parts = pd.DataFrame(json.loads((out / "pack.json").read_text())["parts"])
+    assert parts.loc[parts["what"].str.startswith("hot spots"), "units"].iloc[0] == "lsoa2021 (220)"
+
+
 def test_a_period_end_without_12_complete_months_is_one_line_and_exit_2(real_data, real_store, tmp_path):
     result = runner.invoke(app, ["assess", "--data", str(real_data), "--store", str(real_store),
                                  # the ward history starts 2010-04: a year ending 2010-06 is not complete

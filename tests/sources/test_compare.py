@@ -53,3 +53,18 @@ def test_a_folder_without_monthly_counts_is_one_clear_error(tmp_path):
         read_compare_folder(_folder(tmp_path, with_counts=False))
     with pytest.raises(DataError, match="not found"):
         read_compare_folder(tmp_path / "missing")
+
+
+def test_a_most_similar_groups_table_is_read_and_damaged_ones_are_refused_naming_the_row(tmp_path):
+    root = _folder(tmp_path)
+    (root / "msg.csv").write_text("area_code,similar_codes,source\nE09000101,E09000102;E09000103,Home Office MSG 2023\n"
+                                  "E09000102,E09000101,Home Office MSG 2023\n")
+    d = read_compare_folder(root)
+    assert d.msg == {"E09000101": ["E09000102", "E09000103"], "E09000102": ["E09000101"]}
+    assert d.msg_source == "Home Office MSG 2023" and "most similar groups" in d.files
+    for body, message in (("E09000101,E09000102;Barnet\n", r"row 1.*not authority GSS codes: Barnet"),
+                          ("E09000101,E09000102\nE09000101,E09000102\n", r"row 2.*given twice"),
+                          ("E09000101,E09000101\n", r"row 1.*itself")):
+        (root / "msg.csv").write_text("area_code,similar_codes\n" + body)
+        with pytest.raises(DataError, match=message):
+            read_compare_folder(root)
