@@ -214,15 +214,17 @@ def training_set(
 
 
 def fit_at(fb, estimator, cutoff, horizon: int = 1, *, train_origins: int = 12,
-           min_train_history: int = MIN_TRAIN_HISTORY, groups=None, _cache=None):
+           min_train_history: int = MIN_TRAIN_HISTORY, groups=None, predictions: PredictionCache | None = None,
+           _cache=None):
     """A clone of ``estimator`` fitted on data before ``cutoff`` (see the training design).
 
     A :class:`NestedChoice` first chooses its candidate by a backtest on earlier
-    origins; the chosen candidate is fitted and returned, with the choice and its
-    evidence in ``chosen_``.
+    origins (its candidates' predictions there read from ``predictions``, the store's
+    prediction cache, when it holds them); the chosen candidate is fitted and returned,
+    with the choice and its evidence in ``chosen_``.
     """
     if isinstance(estimator, NestedChoice):
-        cache = _cache or _Cache(fb, groups)
+        cache = _cache or _Cache(fb, groups, predictions)
         name, evidence = estimator.choose(cache, cutoff, horizon, train_origins, min_train_history, groups)
         model = fit_at(fb, estimator.candidates[name], cutoff, horizon, train_origins=train_origins,
                        min_train_history=min_train_history, groups=groups, _cache=cache)

@@ -49,6 +49,7 @@ def train(
     estimator_for=None,
     documents=None,
     ledger: list[dict] | None = None,
+    predictions=None,
 ) -> str:
     """Fit ``method`` on data before ``cutoff``, check it, and save it as a new version.
 
@@ -67,7 +68,10 @@ def train(
     ``estimator_for`` maps the chosen estimator to the one actually trained (the Dask
     engine's :meth:`service.engine.Engine.estimator` sends the boosting to a cluster).
     ``documents`` renders files saved beside the model (the model card; see
-    :func:`models.registry.save_model`).
+    :func:`models.registry.save_model`). ``predictions`` (a
+    :class:`~models.prediction_cache.PredictionCache`) holds the per-origin predictions
+    an earlier backtest or training on the same store made, read instead of refitted by
+    the nested choice and the card's backtest.
 
     Returns
     -------
@@ -84,7 +88,7 @@ def train(
         raise ValueError(f"method {method!r} cannot be trained; choose one of {fittable}")
     estimator = methods[method] if estimator_for is None else estimator_for(methods[method])
     c = month(cutoff)
-    model = fit_at(fb, estimator, c, horizon, train_origins=train_origins)
+    model = fit_at(fb, estimator, c, horizon, train_origins=train_origins, predictions=predictions)
     ranking, X = rank_from_model(fb, model, c)
     police = bool(getattr(fb, "allow_police_generated", False))
     meta = {
@@ -108,7 +112,7 @@ def train(
         refs = {REFERENCE: ColumnRanker("cnt_sv_12m"), "long_mean": PanelMean()}
         per = backtest(fb, {method: estimator, **{k: v for k, v in refs.items() if k != method}},
                        origins=backtest_origins, horizon=horizon, train_origins=train_origins,
-                       per_origin=True, forecasts=forecasts)
+                       per_origin=True, forecasts=forecasts, predictions=predictions)
         report = backtest_report(per, fb.units.edition, default=method, reference=REFERENCE,
                                  ceiling=backtest_ceiling(fb, backtest_origins, horizon, seed=seed), seed=seed)
         meta["backtest"] = [r for r in report["records"] if "origin" not in r]
@@ -124,7 +128,7 @@ def train(
     else:
         prior = c - pd.DateOffset(months=int(horizon))
         try:
-            check = fit_at(fb, estimator, prior, horizon, train_origins=train_origins)
+            check = fit_at(fb, estimator, prior, horizon, train_origins=train_origins, predictions=predictions)
             Xp = forecast_matrix(fb, prior)
             actual = window_sum(fb.panel(), prior, horizon).set_axis(fb.panel().index.astype(str))
             pred = pd.Series(check.predict(Xp), index=Xp.index.astype(str))

@@ -403,10 +403,14 @@ def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None =
         issued = []
         if progress:
             progress(f"warning: the model card leaves out the forecast ledger: {exc}")
-    return train(fb, cutoff, settings.out_dir / "models", method=method, horizon=horizon, seed=settings.model.seed,
-                 backtest_origins=origins or None, data_hashes=data_hashes(report), ledger=issued,
-                 data_dir=report.get("data_dir_resolved"),
-                 estimator_for=on_engine, documents=card_documents)
+    predictions = prediction_cache(settings, store)
+    version = train(fb, cutoff, settings.out_dir / "models", method=method, horizon=horizon, seed=settings.model.seed,
+                    backtest_origins=origins or None, data_hashes=data_hashes(report), ledger=issued,
+                    data_dir=report.get("data_dir_resolved"), estimator_for=on_engine, documents=card_documents,
+                    predictions=predictions)
+    if progress and predictions is not None:
+        progress(f"predictions: {predictions.hits} read from the cache, {predictions.misses} computed")
+    return version
 
 
 def area_spec(settings: Settings, area: str, run: str | None = None) -> tuple[AreaSpec, str | None]:

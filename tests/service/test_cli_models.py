@@ -92,7 +92,7 @@ def test_the_run_prints_the_workers_and_threads_it_chose(env):
 def test_a_second_backtest_reads_its_predictions_from_the_store_cache(env):
     variables, root = env
     args = ["backtest", "--units", "lsoa2011", "--origins", "2018-05:2018-06", "--method", "glm_own"]
-    first = runner.invoke(app, args, env=variables)
+    first = runner.invoke(app, [*args, "--fresh"], env=variables)  # training in this module fills the cache too
     assert first.exit_code == 0, first.output
     made = re.search(r"predictions: 0 read from the cache, ([1-9]\d*) computed", first.output)
     assert made, first.output
@@ -109,3 +109,19 @@ def test_a_second_backtest_reads_its_predictions_from_the_store_cache(env):
 def _table(output: str) -> list[str]:
     """The printed backtest table's lines (what a person reads), without the progress lines."""
     return [line for line in output.splitlines() if "% area" in line or line.startswith("top ")]
+
+
+def test_a_second_training_reads_the_nested_choices_predictions_from_the_store_cache(env):
+    variables, root = env
+    args = ["train", "--units", "lsoa2011", "--cutoff", "2018-07"]
+    first = runner.invoke(app, args, env=variables)
+    assert first.exit_code == 0, first.output
+    # the nested choice's candidates and the card's backtest at earlier origins (some perhaps made by a backtest)
+    made = re.search(r"predictions: (\d+) read from the cache, ([1-9]\d*) computed", first.output)
+    assert made, first.output
+    second = runner.invoke(app, args, env=variables)
+    assert second.exit_code == 0, second.output
+    assert f"predictions: {int(made[1]) + int(made[2])} read from the cache, 0 computed" in second.output, second.output
+    cards = sorted((root / "out" / "models").glob("*/meta.json"))[-2:]
+    metas = [json.loads(p.read_text()) for p in cards]
+    assert metas[0]["chosen"] == metas[1]["chosen"] and metas[0]["backtest"] == metas[1]["backtest"]
