@@ -6,10 +6,11 @@ import threading
 from pathlib import PurePath
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException
 
 from models.ledger import Ledger, LedgerError, record, running_record
 from service.api.auth import publisher, reader
+from service.api.deps import AppSettings, BaseUrl, Repo
 from service.keys import KeyRecord
 from service.publish import publish
 
@@ -53,8 +54,7 @@ def public_meta(meta: dict) -> dict:
 
 
 @router.get("/runs", summary="All runs, newest first", dependencies=[Depends(reader)])
-def list_runs(request: Request) -> dict:
-    repo = request.app.state.repo
+def list_runs(repo: Repo) -> dict:
     runs = repo.list()
     published = repo.published_id()
     keep = ("run_id", "created", "model_version", "method", "units", "cutoff", "horizon",
@@ -66,11 +66,10 @@ def list_runs(request: Request) -> dict:
 
 @router.get("/runs/{run_id}", summary="Metadata of one run ('published', 'latest' or an id)",
             dependencies=[Depends(reader)])
-def get_run(run_id: str, request: Request) -> dict:
-    repo = request.app.state.repo
+def get_run(run_id: str, repo: Repo, base_url: BaseUrl) -> dict:
     cached = repo.get(run_id)
     run = cached.run
-    base = f"{request.app.state.base_url}/runs/{run.run_id}"
+    base = f"{base_url}/runs/{run.run_id}"
     return {
         **public_meta(run.meta),
         "published": run.run_id == repo.published_id(),
@@ -81,26 +80,26 @@ def get_run(run_id: str, request: Request) -> dict:
                   {"rel": "map", "href": f"{base}/map"},
                   {"rel": "briefing", "href": f"{base}/briefing"},
                   {"rel": "figures", "href": f"{base}/figures"},
-                  {"rel": "ogc", "href": f"{request.app.state.base_url}/ogc/runs/{run.run_id}"}],
+                  {"rel": "ogc", "href": f"{base_url}/ogc/runs/{run.run_id}"}],
     }
 
 
 @router.get("/runs/{run_id}/figures", summary="The run's headline figures: serious violence by offence group "
             "(12 months, rate, change) and knife crime with young victims by ward", dependencies=[Depends(reader)])
-def get_figures(run_id: str, request: Request) -> dict:
-    run = request.app.state.repo.get(run_id).run
+def get_figures(run_id: str, repo: Repo) -> dict:
+    run = repo.get(run_id).run
     return {"run_id": run.run_id, **(run.figures or {})}
 
 
 @router.get("/ledger", summary="The forecast ledger of the published run's data folder: every issued forecast "
             "scored against what then happened, and the running record against the 12-month count",
             dependencies=[Depends(reader)])
-def get_ledger(request: Request) -> dict:
-    run = request.app.state.repo.get("published").run
+def get_ledger(repo: Repo, settings: AppSettings) -> dict:
+    run = repo.get("published").run
     store = str((run.meta.get("data") or {}).get("store") or "")
     if not store:
         raise HTTPException(404, "the published run names no data store, so it has no ledger")
-    ledger = Ledger(request.app.state.settings.out_dir / "ledger" / PurePath(store).name)
+    ledger = Ledger(settings.out_dir / "ledger" / PurePath(store).name)
     try:
         scored = record(ledger)
         return {"run_id": run.run_id, "record": running_record(scored),
@@ -110,9 +109,7 @@ def get_ledger(request: Request) -> dict:
 
 
 @router.post("/runs/{run_id}/publish", summary="Publish a run: /ogc and the default pages serve it")
-def publish_run(run_id: str, request: Request,
-                record: Annotated[KeyRecord, Depends(publisher)]) -> dict:
-    repo = request.app.state.repo
+def publish_run(run_id: str, repo: Repo, record: Annotated[KeyRecord, Depends(publisher)]) -> dict:
     rid = repo.resolve(run_id) if run_id == "latest" else run_id
     repo.get(rid)  # 404 if absent, 503 if it cannot be read: never publish a broken run
     try:
