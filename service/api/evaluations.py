@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from models.interventions import DEFAULT_BUFFER_M, DEFAULT_PLACEBOS, DEFAULT_PRE_MONTHS
 from reports.evaluation import RUN_AREA, read_evaluation
+from service.api import schemas
 from service.api.auth import require, viewer
 from service.api.deps import AppSettings, BaseUrl, EvaluationJobs, Jobs
 from service.inputs import check_options
@@ -63,7 +64,8 @@ def _now() -> str:
 
 
 @router.post("/evaluations", status_code=202, summary="Evaluate an intervention area (analysts)",
-             responses={429: {"description": "The job queue is full; see Retry-After"}})
+             responses={429: {"description": "The job queue is full; see Retry-After"}},
+             response_model=schemas.EvaluationQueued, response_model_exclude_unset=True)
 def start_evaluation(body: EvaluationRequest, queue: Jobs, settings: AppSettings, base_url: BaseUrl,
                      evaluations: EvaluationJobs, record: Annotated[KeyRecord, Depends(evaluator)]) -> dict:
     if "evaluate" not in queue.runners:
@@ -89,7 +91,8 @@ def start_evaluation(body: EvaluationRequest, queue: Jobs, settings: AppSettings
     return {**job, "links": [{"rel": "self", "href": base}, {"rel": "summary", "href": f"{base}/summary"}]}
 
 
-@router.get("/evaluations", summary="Evaluations written so far, newest first", dependencies=[Depends(viewer)])
+@router.get("/evaluations", summary="Evaluations written so far, newest first", dependencies=[Depends(viewer)],
+            response_model=schemas.EvaluationList, response_model_exclude_unset=True)
 def list_evaluations(settings: AppSettings) -> dict:
     root = Path(settings.out_dir) / "evaluations"
     items = []
@@ -102,7 +105,7 @@ def list_evaluations(settings: AppSettings) -> dict:
 
 
 @router.get("/evaluations/{evaluation_id}", summary="Every estimate of one evaluation (or its state)",
-            dependencies=[Depends(viewer)])
+            dependencies=[Depends(viewer)], response_model=schemas.Evaluation, response_model_exclude_unset=True)
 def get_evaluation(evaluation_id: str, settings: AppSettings, queue: Jobs, evaluations: EvaluationJobs) -> dict:
     folder = _folder(settings, evaluation_id)
     job = evaluations.get(evaluation_id)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from service.api import schemas
 from service.api.deps import BaseUrl, Jobs, Repo, Schedule
 from service.api.repository import Unavailable
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Is the service up, and which run is published")
+@router.get("/health", summary="Is the service up, and which run is published", response_model=schemas.Health, response_model_exclude_unset=True)
 async def health(request: Request, repo: Repo, jobs: Jobs, schedule: Schedule) -> dict:
     try:
         published = repo.published_id()

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from service.api import schemas
 from service.api.auth import CSRF_FIELD, reader, require
 from service.api.deps import AppSettings, BaseUrl, Jobs
 from service.api.html import page
@@ -45,6 +46,7 @@ async def _options(request: Request) -> tuple[dict, bool]:
 
 
 @router.post("/jobs/{kind}", status_code=202, summary="Start ingest, train or rank (analysts)",
+             response_model=schemas.JobStarted,
              responses={422: {"description": "An option the CLI would refuse"},
                         429: {"description": "The queue is full; see Retry-After"}},
              openapi_extra={"requestBody": {"content": {"application/json": {"schema": {
@@ -71,7 +73,8 @@ async def start_job(kind: Literal["ingest", "train", "rank"], request: Request, 
                         status_code=202)
 
 
-@router.get("/jobs", summary="Recent jobs, and forms to start one (HTML for browsers)")
+@router.get("/jobs", summary="Recent jobs, and forms to start one (HTML for browsers)",
+            response_model=schemas.JobList, response_model_exclude_unset=True, responses={200: {"content": {"text/html": {}}}})
 def list_jobs(request: Request, queue: Jobs, record: Annotated[KeyRecord, Depends(reader)]):
     jobs = queue.recent(20)
     if "text/html" in request.headers.get("accept", ""):
@@ -80,7 +83,8 @@ def list_jobs(request: Request, queue: Jobs, record: Annotated[KeyRecord, Depend
     return {"jobs": jobs, "waiting": queue.waiting()}
 
 
-@router.get("/jobs/{job_id}", summary="State of a job", dependencies=[Depends(reader)])
+@router.get("/jobs/{job_id}", summary="State of a job", dependencies=[Depends(reader)],
+            response_model=schemas.Job, response_model_exclude_unset=True)
 def job_status(job_id: str, queue: Jobs) -> dict:
     job = queue.get(job_id)
     if job is None:

@@ -7,6 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.responses import FileResponse
 
+from service.api import schemas
 from service.api.auth import reader
 from service.api.deps import AppSettings, BaseUrl, Repo
 
@@ -19,7 +20,7 @@ DOWNLOADS = {
 }
 
 
-@router.get("/runs/{run_id}/layers", summary="The layers of a run")
+@router.get("/runs/{run_id}/layers", summary="The layers of a run", response_model=schemas.LayerList, response_model_exclude_unset=True)
 def list_layers(run_id: str, repo: Repo, base_url: BaseUrl) -> dict:
     run = repo.get(run_id).run
     base = f"{base_url}/runs/{run.run_id}/layers"

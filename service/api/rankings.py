@@ -11,13 +11,16 @@ from typing import Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from service.api import schemas
 from service.api.auth import reader
 from service.api.deps import AppSettings, BaseUrl, Repo
 
 router = APIRouter(tags=["rankings"], dependencies=[Depends(reader)])
 
 
-@router.get("/runs/{run_id}/ranking", summary="Ranked places (1 = highest expected count)")
+@router.get("/runs/{run_id}/ranking", summary="Ranked places (1 = highest expected count)",
+            response_model=schemas.RankingPage,
+            responses={200: {"content": {"text/csv": {}}, "description": "A page of the ranking (JSON), or CSV"}})
 def ranking(
     run_id: str,
     request: Request,

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 
 from models.ledger import Ledger, LedgerError, record, running_record
+from service.api import schemas
 from service.api.auth import publisher, reader
 from service.api.deps import AppSettings, BaseUrl, Repo
 from service.keys import KeyRecord
@@ -53,7 +54,8 @@ def public_meta(meta: dict) -> dict:
     return clean(out)
 
 
-@router.get("/runs", summary="All runs, newest first", dependencies=[Depends(reader)])
+@router.get("/runs", summary="All runs, newest first", dependencies=[Depends(reader)],
+            response_model=schemas.RunList, response_model_exclude_unset=True)
 def list_runs(repo: Repo) -> dict:
     runs = repo.list()
     published = repo.published_id()
@@ -65,7 +67,9 @@ def list_runs(repo: Repo) -> dict:
 
 
 @router.get("/runs/{run_id}", summary="Metadata of one run ('published', 'latest' or an id)",
-            dependencies=[Depends(reader)])
+            dependencies=[Depends(reader)],
+            # documented, not filtered: the body opens with run.json's own keys, in its order
+            response_model=None, responses={200: {"model": schemas.RunDetail}})
 def get_run(run_id: str, repo: Repo, base_url: BaseUrl) -> dict:
     cached = repo.get(run_id)
     run = cached.run
@@ -85,7 +89,8 @@ def get_run(run_id: str, repo: Repo, base_url: BaseUrl) -> dict:
 
 
 @router.get("/runs/{run_id}/figures", summary="The run's headline figures: serious violence by offence group "
-            "(12 months, rate, change) and knife crime with young victims by ward", dependencies=[Depends(reader)])
+            "(12 months, rate, change) and knife crime with young victims by ward", dependencies=[Depends(reader)],
+            response_model=schemas.Figures, response_model_exclude_unset=True)
 def get_figures(run_id: str, repo: Repo) -> dict:
     run = repo.get(run_id).run
     return {"run_id": run.run_id, **(run.figures or {})}
@@ -93,7 +98,7 @@ def get_figures(run_id: str, repo: Repo) -> dict:
 
 @router.get("/ledger", summary="The forecast ledger of the published run's data folder: every issued forecast "
             "scored against what then happened, and the running record against the 12-month count",
-            dependencies=[Depends(reader)])
+            dependencies=[Depends(reader)], response_model=schemas.LedgerRecord, response_model_exclude_unset=True)
 def get_ledger(repo: Repo, settings: AppSettings) -> dict:
     run = repo.get("published").run
     store = str((run.meta.get("data") or {}).get("store") or "")
@@ -108,7 +113,8 @@ def get_ledger(repo: Repo, settings: AppSettings) -> dict:
         raise HTTPException(503, "the forecast ledger cannot be read: " + str(err).split(": ", 1)[-1]) from None
 
 
-@router.post("/runs/{run_id}/publish", summary="Publish a run: /ogc and the default pages serve it")
+@router.post("/runs/{run_id}/publish", summary="Publish a run: /ogc and the default pages serve it",
+             response_model=schemas.Publication, response_model_exclude_unset=True)
 def publish_run(run_id: str, repo: Repo, record: Annotated[KeyRecord, Depends(publisher)]) -> dict:
     rid = repo.resolve(run_id) if run_id == "latest" else run_id
     repo.get(rid)  # 404 if absent, 503 if it cannot be read: never publish a broken run
