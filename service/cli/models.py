@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from features.months import label, months_between
+from features.months import months_between
 from service.cli.common import progress, run_options, settings_for, user_errors
 from service.cli.options import DataOption, HorizonOption, StoreOption, UnitsOption
 from service.cli.run import print_summary
@@ -75,7 +75,7 @@ def backtest_command(
     if origins:
         first, _, last = origins.partition(":")
         try:
-            origin_list = [label(m) for m in months_between(first, last or first)]
+            origin_list = months_between(first, last or first)  # parsed here, Months from now on
         except ValueError as exc:
             raise ValueError(f"--origins {origins!r}: expected FIRST:LAST months like 2017-01:2018-06 ({exc})") from None
         if not origin_list:
