@@ -443,14 +443,14 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
     Returns the evaluation and the written files (:class:`reports.evaluation.Written`).
     """
 
-    start, end = label(start), label(end) if end is not None else None  # a bad month fails before any work
+    start, end = month(start), month(end) if end is not None else None  # parsed once, before any work
     spec, area_run = area_spec(settings, area, run)
     if progress and area_run:
         progress(area_run)
     store, fb = feature_builder(settings, spec.units_edition(units, settings.units.default), store_dir, progress,
                                 cutoff=start)
     if progress:
-        progress(f"evaluating {spec.label} from {start} on {fb.units.edition} ({placebos} placebos)")
+        progress(f"evaluating {spec.label} from {start:%Y-%m} on {fb.units.edition} ({placebos} placebos)")
     area_ids = spec.unit_ids_in(fb.units)
     spec.wards = spec.wards or area_wards(fb.units, area_ids, latest_wards(store))
     chosen, offences = outcome(fb, groups, weight)
@@ -465,7 +465,7 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
             if not sep or not name:
                 raise ValueError(f"--also {text!r}: give AREA@YYYY-MM (an area and the month it started)")
             other, _ = area_spec(settings, name, run)
-            areas.append((other.unit_ids_in(fb.units), label(when)))
+            areas.append((other.unit_ids_in(fb.units), month(when)))
         try:
             ev.estimates["staggered"] = staggered_areas(
                 fb.panel(chosen, weight), fb.units, areas, complete_months=fb.complete_months,
