@@ -20,6 +20,7 @@ import pandas as pd
 from features.incidents import CUBE_KEYS, group_positions, month_ordinal
 from features.months import month, usable_cutoffs
 from features.scale import COUNT_KEYS, KERNEL_META, EventSums, finish_sums
+from geo.editions import WARD_EDITIONS
 from sources.loaders.crime import thin_counts
 from sources.memstore import as_store
 
@@ -232,7 +233,7 @@ def borough_identity(store) -> tuple[str | None, str]:
 
 def latest_wards(store):
     """The newest ward boundaries in the store (``code``, ``name``, geometry), or None."""
-    for edition in ("ward2022", "ward2018"):
+    for edition in reversed(WARD_EDITIONS):
         if store.has(f"units_{edition}"):
             return store.units(edition)
     return None

@@ -1,6 +1,9 @@
 """Months and windows: the one month parser, window sums and the usable-cutoff rule.
 
-Months are ``pandas.Timestamp`` at the first day of the month. A cutoff ``"2018-01"``
+A month is one type inside the packages, :data:`Month`: a ``pandas.Timestamp`` at midnight
+on the first day of the month. Text becomes a Month once, where it enters (the command line,
+the API, settings, a file read back: :func:`month`), and becomes text again only where it
+leaves (file names, JSON, messages: :func:`label` or ``f"{m:%Y-%m}"``). A cutoff ``"2018-01"``
 means "as of the start of January 2018": features use months strictly before it, and
 a target with horizon h counts months ``[cutoff, cutoff + h)``.
 
@@ -28,7 +31,11 @@ LONG_MEAN_COLUMN = f"mean_sv_{LONG_WINDOW}m"
 """Mean monthly serious violence count over the long window (see :func:`long_window_mean`)."""
 
 
-def month(value) -> pd.Timestamp:
+Month = pd.Timestamp
+"""The month type: a Timestamp at midnight on the month's first day (what :func:`month` returns)."""
+
+
+def month(value) -> Month:
     """First day of the month of ``value``: a ``"YYYY-MM"`` string, a date or a Timestamp.
 
     Strings must be exactly ``YYYY-MM`` (no spaces, days or other separators), so a
@@ -43,6 +50,8 @@ def month(value) -> pd.Timestamp:
     ...
     ValueError: not a month: '2018/07' (expected 'YYYY-MM', e.g. '2018-07')
     """
+    if isinstance(value, pd.Timestamp) and value.tz is None and value == value.normalize() and value.day == 1:
+        return value  # already a Month
     if isinstance(value, str):
         m = _MONTH.fullmatch(value)
         if not m or not 1 <= int(m.group(2)) <= 12:

@@ -14,6 +14,7 @@ import numpy as np
 import shapely
 
 from geo.crs import WORKING_CRS
+from geo.editions import LSOA_EDITIONS
 from geo.grid import auto_cell_size, cell_area
 from geo.units import UnitSet, boundary_units, cell_edition, grid_units
 from sources.memstore import as_store
@@ -25,7 +26,7 @@ DEFAULT_BAND_M = 500.0
 def borough_area(store) -> gpd.GeoSeries:
     """The study area: ``units_borough`` if the store has it, else the union of LSOA units."""
     store = as_store(store)
-    for name in ("units_borough", "units_lsoa2011", "units_lsoa2021"):
+    for name in ("units_borough", *(f"units_{edition}" for edition in LSOA_EDITIONS)):
         if store.has(name):
             geoms = store.table(name).geometry
             return gpd.GeoSeries([shapely.union_all(shapely.make_valid(geoms.to_numpy()))], crs=WORKING_CRS)

@@ -10,6 +10,13 @@ from __future__ import annotations
 
 import re
 
+LSOA_EDITIONS = ("lsoa2011", "lsoa2021")
+"""The LSOA boundary editions the public sources publish (ONS), oldest first."""
+WARD_EDITIONS = ("ward2018", "ward2022")
+"""The ward boundary editions the public sources publish (London Datastore), oldest first."""
+BOUNDARY_EDITIONS = LSOA_EDITIONS + WARD_EDITIONS
+"""Every published boundary edition, LSOAs then wards, each oldest first; ``borough`` aside."""
+
 _CELLS = re.compile(r"^(grid|hex)(\d+(?:\.\d+)?)?$")
 CELL_PREFIXES = {"grid": "square", "hex": "hexagon"}
 _BOUNDARY = re.compile(r"^(lsoa|ward)(\d{4})$")

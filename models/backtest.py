@@ -84,7 +84,7 @@ class _Cache:
     def __init__(self, fb, groups=None, predictions: PredictionCache | None = None):
         self.fb = fb
         self.predictions = predictions
-        self.months = [month(m) for m in fb.months]
+        self.months = list(fb.months)  # the builder's months are Months
         self.count = fb.panel(groups=groups, weight="count")
         self.harm = fb.panel(groups=groups, weight="harm")
         # the long window describes the builder's serious violence, like the cnt_sv_* columns
@@ -114,7 +114,7 @@ class _Cache:
 
     def X(self, origin: pd.Timestamp) -> pd.DataFrame:
         if origin not in self._X:
-            X = complete_windows(self.fb.matrix(f"{origin:%Y-%m}"), self.months, origin)
+            X = complete_windows(self.fb.matrix(origin), self.months, origin)
             self._X[origin] = with_long_levels(with_long_window(X, self.sv, origin), self.levels, origin)
         return self._X[origin]
 
@@ -173,7 +173,7 @@ def training_origins(
 ) -> list[pd.Timestamp]:
     """Origins whose targets ``[t, t + horizon)`` end before ``cutoff``, newest first."""
     c = month(cutoff)
-    months = sorted(month(m) for m in months)
+    months = sorted(months)
     out = []
     t = shift(c, -horizon)
     while len(out) < train_origins and months and t >= months[0]:
@@ -195,13 +195,14 @@ def training_set(
     y : Series, events in ``[origin, origin + horizon)``
     """
     cache = _cache or _Cache(fb, groups)
-    key = ("training_set", month(cutoff), int(horizon), train_origins, min_train_history)
+    c = month(cutoff)
+    key = ("training_set", c, int(horizon), train_origins, min_train_history)
     if key in cache.memo:  # every model fitted at this cutoff stacks the same rows
         return cache.memo[key]
     origins = cache.training_origins(cutoff, horizon, train_origins, min_train_history)
     if not origins:
         raise ValueError(
-            f"no training origin before cutoff {month(cutoff):%Y-%m} with horizon {horizon} and "
+            f"no training origin before cutoff {c:%Y-%m} with horizon {horizon} and "
             f"{min_train_history} months of history (data covers "
             f"{cache.months[0]:%Y-%m}..{cache.months[-1]:%Y-%m})" if cache.months else "no data"
         )
@@ -377,8 +378,9 @@ class NestedChoice:
 
 def forecast_matrix(fb, cutoff) -> pd.DataFrame:
     """The feature matrix at ``cutoff`` as models were trained on: windows completed, long window added."""
-    X = complete_windows(fb.matrix(f"{month(cutoff):%Y-%m}"), [month(m) for m in fb.months], cutoff)
-    return with_long_levels(with_long_window(X, fb.panel(weight="count"), cutoff), group_panels(fb), cutoff)
+    c = month(cutoff)
+    X = complete_windows(fb.matrix(c), list(fb.months), c)
+    return with_long_levels(with_long_window(X, fb.panel(weight="count"), c), group_panels(fb), c)
 
 
 def transparent_candidates() -> dict:
@@ -657,7 +659,7 @@ def data_months(fb) -> list[pd.Timestamp]:
     """The builder's months with complete data (``complete_months`` when it has them, else ``months``)."""
     complete = getattr(fb, "complete_months", None)
     complete = complete() if callable(complete) else complete
-    return [month(m) for m in (fb.months if complete is None else complete)]
+    return list(fb.months if complete is None else complete)
 
 
 def backtest_ceiling(

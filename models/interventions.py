@@ -549,7 +549,7 @@ def plan_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, months_afte
     unknown = [u for u in area_ids if u not in set(index)]
     if unknown or not area_ids:
         raise ValueError(f"area units {unknown[:5] or area_ids} are not {units.edition} units of the store")
-    have = sorted(set(panel.columns) & {month(m) for m in complete_months})
+    have = sorted(set(panel.columns) & set(complete_months))  # Months, as the builder gives them
     notes = []
     if before is None:
         # plan from the latest unbroken run long enough to know what normal looks like
@@ -803,7 +803,8 @@ def group_time_att(panel: pd.DataFrame, starts: dict, never_treated, *, complete
     overlap = sorted(set(starts) & set(never))
     if overlap:
         raise ValueError(f"unit ids {overlap[:5]} are both treated and never treated")
-    have = [m for m in panel.columns if m in {month(c) for c in complete_months}]
+    complete = set(complete_months)  # Months, as the builder gives them
+    have = [m for m in panel.columns if m in complete]
     rows = []
     for g in sorted(set(starts.values())):
         cohort = [u for u, s in starts.items() if s == g]
@@ -1101,7 +1102,7 @@ class InterventionEvaluation:
 
 
 def _window(complete, start, end, pre_months: int) -> tuple[list, list, list, pd.Timestamp]:
-    have = {month(m) for m in complete}
+    have = set(complete)  # Months, as the builder gives them
     s = month(start)
     if end is None:
         e = s
@@ -1134,10 +1135,10 @@ def evaluate_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, start, 
         The units of the panel (geometry for the buffer, contiguity for eligibility).
     area_ids : sequence of str
         Unit ids of the intervention area.
-    start, end : "YYYY-MM"
+    start, end : Month or "YYYY-MM"
         First month of the intervention, last month evaluated (default: see module docstring).
-    complete_months : sequence of months
-        The months with complete data (no gap, not thin); the others are left out.
+    complete_months : sequence of Month
+        The months with complete data (no gap, not thin; the builder's ``complete_months``); the others are left out.
     pre_months, buffer_m, n_placebos, seed, level
         See the module docstring; all written into ``estimates["parameters"]``.
     outcome : str
@@ -1165,7 +1166,7 @@ def evaluate_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, start, 
     warnings: list[str] = []
     cols = pd.DatetimeIndex(pd.to_datetime(panel.columns))
     panel = panel.set_axis(cols, axis=1)
-    have = set(cols) & {month(m) for m in complete_months}
+    have = set(cols) & set(complete_months)  # Months, as the builder gives them
     pre_used = [m for m in before if m in have]
     post_used = [m for m in after if m in have]
     if gaps:

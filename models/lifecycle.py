@@ -42,7 +42,7 @@ def train(
     horizon: int = 1,
     seed: int = 0,
     train_origins: int = 12,
-    backtest_origins: list[str] | None = None,
+    backtest_origins: list | None = None,
     data_hashes: dict | None = None,
     data_dir: str | None = None,
     top_n: int = 20,

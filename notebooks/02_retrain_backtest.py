@@ -58,6 +58,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from features.build import FeatureBuilder
+from features.months import ranges
 from sources.demo.borough import generate_demo
 from sources.ingest import data_hashes, ingest
 from sources.store import Store
@@ -108,7 +109,7 @@ fb.dictionary()
 # %% tags=["backtest"]
 origins = ORIGINS or backtest_origins(fb, HORIZON, settings.model.history_months, count=N_ORIGINS)
 methods = default_methods(SEED)
-print("origins:", origins, "| methods:", list(methods))
+print("origins:", ranges(origins), "| methods:", list(methods))
 table = backtest(fb, methods, origins=origins, horizon=HORIZON, train_origins=TRAIN_ORIGINS)
 table
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import re
 import warnings
 from collections.abc import Mapping
@@ -398,6 +399,47 @@ def risk_map(
     what = value_label(value, horizon)
     unit = "" if scheme != "top_area" else ("expected" if value == "expected" else "")
 
+    web, labels, colours = _ranked_web(ranked, meta, scheme, value, k, unit, horizon)
+
+    bounds_src = context.get("borough") if context.get("borough") is not None and len(context["borough"]) else None
+    xmin, ymin, xmax, ymax = (bounds_src.to_crs(gl.WEB_CRS) if bounds_src is not None else web).total_bounds
+    m = folium.Map(location=[(ymin + ymax) / 2, (xmin + xmax) / 2], tiles=None,
+                   control_scale=True, prefer_canvas=False, zoom_start=13)
+    m.fit_bounds([[ymin, xmin], [ymax, xmax]])
+    if source is not None:
+        folium.TileLayer(source[0], attr=source[1], name="Base map", control=False, max_zoom=19).add_to(m)
+    for pane, z in _PANES:
+        folium.map.CustomPane(pane, z_index=z, pointer_events=False).add_to(m)
+
+    # each overlay in the order it is drawn (and listed): (legend key, layer, legend section)
+    overlays = itertools.chain(
+        _risk_overlay(web, labels, colours, what, scheme),
+        _hotspot_overlay(layers.get("hotspots")),
+        _emerging_overlay(layers.get("emerging")),
+        _area_overlay(layers.get("areas"), horizon),
+        _top_overlay(ranked, top_n),
+        _ward_overlay(context.get("wards")),
+        _borough_overlay(context.get("borough")),
+        _hub_overlays(layers.get("hubs"), context.get("borough")),
+        _current_overlay(layers.get("current_ranked_units"), meta, scheme, k, horizon, what, top_n),
+    )
+    toggles, sections = {}, []
+    for key, layer, section in overlays:
+        layer.add_to(m)
+        toggles[key] = layer
+        sections.append((key, *section))
+
+    folium.LayerControl(collapsed=False).add_to(m)
+    _legend_sync(m, toggles, attribution(meta, source[1] if source else None))
+    root = m.get_root()
+    root.header.add_child(folium.Element(_CSS), name="svrisk_css")
+    root.html.add_child(folium.Element(_title_html(meta, horizon) + _legend_html(sections)), name="svrisk_overlay")
+    return m
+
+
+def _ranked_web(ranked: gpd.GeoDataFrame, meta: Mapping, scheme: str, value: str, k: int, unit: str,
+                horizon: int) -> tuple[gpd.GeoDataFrame, list[str], list[str]]:
+    """The ranked places in EPSG:4326 with their class colour and popup texts; the class labels and colours."""
     idx, labels, colours = risk_classes(ranked, scheme, value, k, unit=unit)
     web = ranked.copy()
     web["_colour"] = [colours[i] if i >= 0 else "#cccccc" for i in idx]
@@ -415,17 +457,12 @@ def risk_map(
             web["expected"], web.get("expected_lo", [None] * len(web)), web.get("expected_hi", [None] * len(web)),
             strict=True)]
     web["rank_change_txt"] = [rank_change_text(c, previous) for c in web.get("rank_change", [None] * len(web))]
-    web = _to_web(web, ["_colour", "_opacity", *(f for f, _ in POPUP_FIELDS)])
+    return _to_web(web, ["_colour", "_opacity", *(f for f, _ in POPUP_FIELDS)]), labels, colours
 
-    bounds_src = context.get("borough") if context.get("borough") is not None and len(context["borough"]) else None
-    xmin, ymin, xmax, ymax = (bounds_src.to_crs(gl.WEB_CRS) if bounds_src is not None else web).total_bounds
-    m = folium.Map(location=[(ymin + ymax) / 2, (xmin + xmax) / 2], tiles=None,
-                   control_scale=True, prefer_canvas=False, zoom_start=13)
-    m.fit_bounds([[ymin, xmin], [ymax, xmax]])
-    if source is not None:
-        folium.TileLayer(source[0], attr=source[1], name="Base map", control=False, max_zoom=19).add_to(m)
-    for pane, z in _PANES:
-        folium.map.CustomPane(pane, z_index=z, pointer_events=False).add_to(m)
+
+def _risk_overlay(web, labels, colours, what: str, scheme: str):
+    """The choropleth of the ranked places, with popups (why) and tooltips (rank, place)."""
+    import folium
 
     fields = [(f, a) for f, a in POPUP_FIELDS if f in web.columns]
     risk_name = f"Risk: {what}"
@@ -439,171 +476,183 @@ def risk_map(
         tooltip=folium.GeoJsonTooltip(fields=[f for f in ("rank_txt", "place") if f in web.columns],
                                       aliases=["Rank", "Place"][: 2], sticky=True),
     )
-    risk.add_to(m)
     legend_title = risk_name + (" (rate per 1,000)" if scheme == "rate_bands" else "")
-    sections = [("risk", legend_title, [(lab, col, "box") for lab, col in zip(labels, colours, strict=True)])]
-    toggles = {"risk": risk}
+    yield "risk", risk, (legend_title, [(lab, col, "box") for lab, col in zip(labels, colours, strict=True)])
 
-    hot = layers.get("hotspots")
-    if hot is not None and "Gi_Bin" in hot.columns and len(hot):
-        sig = hot[pd.to_numeric(hot["Gi_Bin"], errors="coerce").fillna(0) != 0].copy()
-        if len(sig):  # nothing significant: no layer and no legend to show
-            style = gl.layer_style("hotspots", sig)
-            colour_of = {c.value: c.colour for c in style.classes}
-            sig["_colour"] = [colour_of.get(int(b), "#999999") for b in sig["Gi_Bin"]]
-            layer = folium.GeoJson(
-                _to_web(sig, ["_colour", "unit_id", "gi_class", "Gi_Bin", "Zs", "p_sim", "q_value"]),
-                name="Gi* hot and cold spots", show=False,
-                style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#444444",
-                                          "weight": 0.5, "fillOpacity": 0.7},
-                popup=folium.GeoJsonPopup(fields=[c for c in ("unit_id", "gi_class", "Zs", "q_value")
-                                                  if c in sig.columns]),
-            )
-            layer.add_to(m)
-            toggles["gi"] = layer
-            sections.append(("gi", "Gi* hot and cold spots (FDR-corrected)",
-                             [(c.label, c.colour, "box") for c in style.classes if c.value != 0]))
 
-    emerging = layers.get("emerging")
-    if emerging is not None and len(emerging):
-        em = emerging.copy()
-        em["_colour"] = [gl.emerging_colour(c) for c in em["emerging"]]
-        layer = folium.GeoJson(
-            _to_web(em, ["_colour", "unit_id", "emerging"]), name="Emerging hot spots", show=False,
-            style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#252525",
-                                      "weight": 1, "fillOpacity": 0.6, "dashArray": "4"},
-            popup=folium.GeoJsonPopup(fields=["unit_id", "emerging"], aliases=["Unit", "Trend"]),
-        )
-        layer.add_to(m)
-        toggles["emerging"] = layer
-        cats = sorted({str(c) for c in em["emerging"]})
-        sections.append(("emerging", "Emerging hot spots", [(c, gl.emerging_colour(c), "box") for c in cats]))
+def _hotspot_overlay(hot):
+    """Gi* hot and cold spots, only the significant ones (none: no layer and no legend)."""
+    import folium
 
-    areas = layers.get("areas")
-    if areas is not None and len(areas):
-        flat = gl.flatten(areas)
-        flat["expected_txt"] = [forecast_text(e, horizon=horizon) for e in flat.get("expected", [None] * len(flat))]
-        cols = [(c, a) for c, a in (("area_id", "Area"), ("n_units", "Places"), ("expected_txt", "Forecast"),
-                                    ("wards", "Wards"), ("hubs", "Hubs"), ("reasons", "Why")) if c in flat]
-        layer = folium.GeoJson(
-            _to_web(flat, [c for c, _ in cols]), name="Clear Hold Build areas",
-            style_function=lambda f: {"fill": False, "color": gl.AREA_COLOUR, "weight": 3},
-            popup=folium.GeoJsonPopup(fields=[c for c, _ in cols], aliases=[a for _, a in cols]),
-        )
-        layer.add_to(m)
-        toggles["areas"] = layer
-        sections.append(("areas", "Clear Hold Build areas", [("Area outline (click for details)",
-                                                             gl.AREA_COLOUR, "line")]))
+    if hot is None or "Gi_Bin" not in hot.columns or not len(hot):
+        return
+    sig = hot[pd.to_numeric(hot["Gi_Bin"], errors="coerce").fillna(0) != 0].copy()
+    if not len(sig):
+        return
+    style = gl.layer_style("hotspots", sig)
+    colour_of = {c.value: c.colour for c in style.classes}
+    sig["_colour"] = [colour_of.get(int(b), "#999999") for b in sig["Gi_Bin"]]
+    layer = folium.GeoJson(
+        _to_web(sig, ["_colour", "unit_id", "gi_class", "Gi_Bin", "Zs", "p_sim", "q_value"]),
+        name="Gi* hot and cold spots", show=False,
+        style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#444444",
+                                  "weight": 0.5, "fillOpacity": 0.7},
+        popup=folium.GeoJsonPopup(fields=[c for c in ("unit_id", "gi_class", "Zs", "q_value")
+                                          if c in sig.columns]),
+    )
+    yield "gi", layer, ("Gi* hot and cold spots (FDR-corrected)",
+                        [(c.label, c.colour, "box") for c in style.classes if c.value != 0])
 
-    # numbered top places: labels only (no clicks), so the click reaches the place under them
+
+def _emerging_overlay(emerging):
+    import folium
+
+    if emerging is None or not len(emerging):
+        return
+    em = emerging.copy()
+    em["_colour"] = [gl.emerging_colour(c) for c in em["emerging"]]
+    layer = folium.GeoJson(
+        _to_web(em, ["_colour", "unit_id", "emerging"]), name="Emerging hot spots", show=False,
+        style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#252525",
+                                  "weight": 1, "fillOpacity": 0.6, "dashArray": "4"},
+        popup=folium.GeoJsonPopup(fields=["unit_id", "emerging"], aliases=["Unit", "Trend"]),
+    )
+    cats = sorted({str(c) for c in em["emerging"]})
+    yield "emerging", layer, ("Emerging hot spots", [(c, gl.emerging_colour(c), "box") for c in cats])
+
+
+def _area_overlay(areas, horizon: int):
+    import folium
+
+    if areas is None or not len(areas):
+        return
+    flat = gl.flatten(areas)
+    flat["expected_txt"] = [forecast_text(e, horizon=horizon) for e in flat.get("expected", [None] * len(flat))]
+    cols = [(c, a) for c, a in (("area_id", "Area"), ("n_units", "Places"), ("expected_txt", "Forecast"),
+                                ("wards", "Wards"), ("hubs", "Hubs"), ("reasons", "Why")) if c in flat]
+    layer = folium.GeoJson(
+        _to_web(flat, [c for c, _ in cols]), name="Clear Hold Build areas",
+        style_function=lambda f: {"fill": False, "color": gl.AREA_COLOUR, "weight": 3},
+        popup=folium.GeoJsonPopup(fields=[c for c, _ in cols], aliases=[a for _, a in cols]),
+    )
+    yield "areas", layer, ("Clear Hold Build areas", [("Area outline (click for details)", gl.AREA_COLOUR, "line")])
+
+
+def _top_overlay(ranked, top_n: int):
+    """The top places numbered: labels only (no clicks), so the click reaches the place under them."""
+
     top = ranked.head(top_n)
-    if len(top):
-        group = numbered_places(top, "ranked_units", f"Top {len(top)} numbered")
-        group.add_to(m)
-        toggles["top"] = group
-        sections.append(("top", f"Top {len(top)} places", [("Rank in the list (1 = highest forecast)",
-                                                            "#111111", "num")]))
+    if not len(top):
+        return
+    group = numbered_places(top, "ranked_units", f"Top {len(top)} numbered")
+    yield "top", group, (f"Top {len(top)} places", [("Rank in the list (1 = highest forecast)", "#111111", "num")])
 
-    wards = context.get("wards")
-    if wards is not None and len(wards):
-        group = folium.FeatureGroup(name="Wards")
-        folium.GeoJson(_to_web(wards, ["name"]), pane="svrisk-context", interactive=False,
-                       style_function=lambda f: {"fill": False, "color": gl.WARD_COLOUR, "weight": 1.2,
-                                                 "dashArray": "5 3"}).add_to(group)
-        if "name" in wards.columns:
-            pts = wards.geometry.representative_point().to_crs(gl.WEB_CRS)
-            for name, pt in zip(wards["name"], pts, strict=True):
+
+def _ward_overlay(wards):
+    import folium
+
+    if wards is None or not len(wards):
+        return
+    group = folium.FeatureGroup(name="Wards")
+    folium.GeoJson(_to_web(wards, ["name"]), pane="svrisk-context", interactive=False,
+                   style_function=lambda f: {"fill": False, "color": gl.WARD_COLOUR, "weight": 1.2,
+                                             "dashArray": "5 3"}).add_to(group)
+    if "name" in wards.columns:
+        pts = wards.geometry.representative_point().to_crs(gl.WEB_CRS)
+        for name, pt in zip(wards["name"], pts, strict=True):
+            if pd.notna(name):
+                _label([pt.y, pt.x], str(name), "svrisk-ward-label").add_to(group)
+    yield "wards", group, ("Wards", [("Ward boundary (name in italics)", gl.WARD_COLOUR, "thin")])
+
+
+def _borough_overlay(borough):
+    import folium
+
+    if borough is None or not len(borough):
+        return
+    group = folium.FeatureGroup(name="Borough boundary")
+    folium.GeoJson(_to_web(borough, ["name"]), pane="svrisk-context", interactive=False,
+                   style_function=lambda f: {"fill": False, "color": gl.BOROUGH_COLOUR,
+                                             "weight": 2.5}).add_to(group)
+    yield "borough", group, ("Borough", [("Borough boundary", gl.BOROUGH_COLOUR, "line")])
+
+
+def _hub_overlays(hubs, borough):
+    """One layer per kind of hub near the borough: stations first and shown (named), the rest hidden."""
+    import folium
+
+    if hubs is None or not len(hubs) or "kind" not in hubs.columns:
+        return
+    hubs = gl.hubs_near(hubs, borough)
+    kinds = [kd for kd in gl.HUB_KINDS if (hubs["kind"].astype(str) == kd).any()]
+    kinds += sorted({str(kd) for kd in hubs["kind"].dropna()} - set(kinds))
+    for n, kd in enumerate(kinds):
+        part = hubs[hubs["kind"].astype(str) == kd].copy()
+        label = "Stations" if kd == "station" else f"{kd.capitalize()}s"
+        # the first kind (stations) shows; schools are many and start hidden
+        group = folium.FeatureGroup(name=label, show=n == 0)
+        colour = gl.HUB_COLOURS.get(kd, "#525252")
+        part["geometry"] = part.geometry.representative_point()
+        # drawn above the places for visibility, in a pane that takes no clicks; the marker's own
+        # options drop pane and interactive, so they ride in the style, which is merged into them
+        folium.GeoJson(
+            _to_web(part, []), pane="svrisk-hubs", interactive=False,
+            marker=folium.CircleMarker(radius=5, color="#ffffff", weight=1.2, fill=True, fill_opacity=0.95),
+            style_function=lambda f, c=colour, r=5 if kd == "station" else 3.5: {
+                "fillColor": c, "radius": r, "pane": "svrisk-hubs", "interactive": False},
+        ).add_to(group)
+        if kd == "station" and "name" in part.columns:
+            web_st = part.to_crs(gl.WEB_CRS)
+            for name, pt in zip(web_st["name"], web_st.geometry, strict=True):
                 if pd.notna(name):
-                    _label([pt.y, pt.x], str(name), "svrisk-ward-label").add_to(group)
-        group.add_to(m)
-        toggles["wards"] = group
-        sections.append(("wards", "Wards", [("Ward boundary (name in italics)", gl.WARD_COLOUR, "thin")]))
+                    _label([pt.y, pt.x], station_label(str(name)).removesuffix(" station"),
+                           "svrisk-station-label").add_to(group)
+        yield f"hubs_{kd}", group, (label, [("Station (name in bold)" if kd == "station" else kd.capitalize(),
+                                            colour, "dot")])
 
-    borough = context.get("borough")
-    if borough is not None and len(borough):
-        group = folium.FeatureGroup(name="Borough boundary")
-        folium.GeoJson(_to_web(borough, ["name"]), pane="svrisk-context", interactive=False,
-                       style_function=lambda f: {"fill": False, "color": gl.BOROUGH_COLOUR,
-                                                 "weight": 2.5}).add_to(group)
-        group.add_to(m)
-        toggles["borough"] = group
-        sections.append(("borough", "Borough", [("Borough boundary", gl.BOROUGH_COLOUR, "line")]))
 
-    hubs = layers.get("hubs")
-    if hubs is not None and len(hubs) and "kind" in hubs.columns:
-        hubs = gl.hubs_near(hubs, borough)
-        kinds = [kd for kd in gl.HUB_KINDS if (hubs["kind"].astype(str) == kd).any()]
-        kinds += sorted({str(kd) for kd in hubs["kind"].dropna()} - set(kinds))
-        for n, kd in enumerate(kinds):
-            part = hubs[hubs["kind"].astype(str) == kd].copy()
-            label = "Stations" if kd == "station" else f"{kd.capitalize()}s"
-            # the first kind (stations) shows; schools are many and start hidden
-            group = folium.FeatureGroup(name=label, show=n == 0)
-            colour = gl.HUB_COLOURS.get(kd, "#525252")
-            part["geometry"] = part.geometry.representative_point()
-            # drawn above the places for visibility, in a pane that takes no clicks; the marker's own
-            # options drop pane and interactive, so they ride in the style, which is merged into them
-            folium.GeoJson(
-                _to_web(part, []), pane="svrisk-hubs", interactive=False,
-                marker=folium.CircleMarker(radius=5, color="#ffffff", weight=1.2, fill=True, fill_opacity=0.95),
-                style_function=lambda f, c=colour, r=5 if kd == "station" else 3.5: {
-                    "fillColor": c, "radius": r, "pane": "svrisk-hubs", "interactive": False},
-            ).add_to(group)
-            if kd == "station" and "name" in part.columns:
-                web_st = part.to_crs(gl.WEB_CRS)
-                for name, pt in zip(web_st["name"], web_st.geometry, strict=True):
-                    if pd.notna(name):
-                        _label([pt.y, pt.x], station_label(str(name)).removesuffix(" station"),
-                               "svrisk-station-label").add_to(group)
-            group.add_to(m)
-            key = f"hubs_{kd}"
-            toggles[key] = group
-            sections.append((key, label, [("Station (name in bold)" if kd == "station" else kd.capitalize(),
-                                           colour, "dot")]))
+def _current_overlay(current, meta: Mapping, scheme: str, k: int, horizon: int, what: str, top_n: int):
+    """The forecast from the latest data beside the run's own (another unit set) and its top places numbered,
+    hidden at first."""
+    import folium
 
-    current = layers.get("current_ranked_units")
-    if current is not None and len(current) and meta.get("current"):
-        cur = meta["current"]
-        cidx, clabels, ccolours = risk_classes(current, scheme if scheme != "rate_bands" else "top_area", "expected",
-                                               k, unit="expected")
-        cw = current.copy()
-        cw["_colour"] = [ccolours[i] if i >= 0 else "#cccccc" for i in cidx]
-        if "place" not in cw.columns:
-            cw["place"] = cw["name"] if "name" in cw.columns else cw["unit_id"]
-        cw["rank_txt"] = [f"{int(r)} of {len(cw)}" for r in cw["rank"]]
-        cw["expected_txt"] = [forecast_text(e, lo, hi, horizon) for e, lo, hi in zip(
-            cw["expected"], cw.get("expected_lo", [None] * len(cw)), cw.get("expected_hi", [None] * len(cw)),
-            strict=True)]
-        cfields = [(c, a) for c, a in (("rank_txt", "Rank"), ("place", "Place"), ("expected_txt", "Forecast"),
-                                       ("reason_1", "Why"), ("reason_2", "Why")) if c in cw.columns]
-        cname = f"Latest data: {cur['units']} forecast for {cur['cutoff']}"
-        layer = folium.GeoJson(
-            _to_web(cw, ["_colour", *(c for c, _ in cfields)]), name=cname, show=False,
-            style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#252525",
-                                      "weight": 1, "fillOpacity": 0.7},
-            popup=folium.GeoJsonPopup(fields=[c for c, _ in cfields], aliases=[a for _, a in cfields],
-                                      localize=False, labels=True, max_width=440),
-        )
-        layer.add_to(m)
-        toggles["current"] = layer
-        sections.append(("current", f"{cname}: {what}",
-                         [(lab, col, "box") for lab, col in zip(clabels, ccolours, strict=True)]))
-        # its own top places, numbered as in the briefing's list of this forecast (off with the layer)
-        ctop = current.sort_values(["rank", "unit_id"], kind="stable").head(top_n)
-        group = numbered_places(ctop, "current_ranked_units", f"{cname}: top {len(ctop)} numbered", show=False)
-        group.add_to(m)
-        toggles["current_top"] = group
-        sections.append(("current_top", f"{cname}: top {len(ctop)} places",
-                         [("Rank in that forecast's list", "#111111", "num")]))
+    if current is None or not len(current) or not meta.get("current"):
+        return
+    cur = meta["current"]
+    cidx, clabels, ccolours = risk_classes(current, scheme if scheme != "rate_bands" else "top_area", "expected",
+                                           k, unit="expected")
+    cw = current.copy()
+    cw["_colour"] = [ccolours[i] if i >= 0 else "#cccccc" for i in cidx]
+    if "place" not in cw.columns:
+        cw["place"] = cw["name"] if "name" in cw.columns else cw["unit_id"]
+    cw["rank_txt"] = [f"{int(r)} of {len(cw)}" for r in cw["rank"]]
+    cw["expected_txt"] = [forecast_text(e, lo, hi, horizon) for e, lo, hi in zip(
+        cw["expected"], cw.get("expected_lo", [None] * len(cw)), cw.get("expected_hi", [None] * len(cw)),
+        strict=True)]
+    cfields = [(c, a) for c, a in (("rank_txt", "Rank"), ("place", "Place"), ("expected_txt", "Forecast"),
+                                   ("reason_1", "Why"), ("reason_2", "Why")) if c in cw.columns]
+    cname = f"Latest data: {cur['units']} forecast for {cur['cutoff']}"
+    layer = folium.GeoJson(
+        _to_web(cw, ["_colour", *(c for c, _ in cfields)]), name=cname, show=False,
+        style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#252525",
+                                  "weight": 1, "fillOpacity": 0.7},
+        popup=folium.GeoJsonPopup(fields=[c for c, _ in cfields], aliases=[a for _, a in cfields],
+                                  localize=False, labels=True, max_width=440),
+    )
+    yield "current", layer, (f"{cname}: {what}", [(lab, col, "box") for lab, col in zip(clabels, ccolours, strict=True)])
+    # its own top places, numbered as in the briefing's list of this forecast (off with the layer)
+    ctop = current.sort_values(["rank", "unit_id"], kind="stable").head(top_n)
+    group = numbered_places(ctop, "current_ranked_units", f"{cname}: top {len(ctop)} numbered", show=False)
+    yield "current_top", group, (f"{cname}: top {len(ctop)} places", [("Rank in that forecast's list", "#111111", "num")])
 
-    folium.LayerControl(collapsed=False).add_to(m)
-    _legend_sync(m, toggles, attribution(meta, source[1] if source else None))
 
+def _title_html(meta: Mapping, horizon: int) -> str:
+    """The title box: area, what is forecast from when, the data period, model and run."""
     period = gl.data_period(meta).replace("/", " to ")
     age = (meta.get("data_period") or {}).get("age_months")
     if age is not None:
         period += f", newest month {age} months old at the run"
-    title = (
+    return (
         f'<div class="svrisk-title" id="svrisk-title"><b>{html.escape(str(meta.get("area_name", "")))}'
         f": serious violence forecast for {html.escape(value_label('expected', horizon).removeprefix('expected events '))}"
         f" from {html.escape(str(meta.get('cutoff', '')))}</b><br>"
@@ -611,10 +660,6 @@ def risk_map(
         f" &middot; run {html.escape(str(meta.get('run_id', '')))} &middot; click a place for why</small>"
         f"{beside_title(meta)}</div>"
     )
-    root = m.get_root()
-    root.header.add_child(folium.Element(_CSS), name="svrisk_css")
-    root.html.add_child(folium.Element(title + _legend_html(sections)), name="svrisk_overlay")
-    return m
 
 
 def _leaflet_assets() -> tuple[str, str] | None:

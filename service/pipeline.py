@@ -18,7 +18,7 @@ from pathlib import Path
 
 from features.areas import borough_identity, choose_source, latest_wards
 from features.build import FeatureBuilder, features_to_files
-from features.months import label, month
+from features.months import Month, label, month
 from features.units import build_units
 from geo.units import UnitSet
 from models.backtest import (
@@ -275,28 +275,27 @@ def hotspots_step(settings: Settings, units: str, cutoff: str | None = None, sto
     return result, paths
 
 
-def origin_plan(fb, horizon: int, history_months: int, count: int = 18) -> tuple[list[str], list[str]]:
+def origin_plan(fb, horizon: int, history_months: int, count: int = 18) -> tuple[list[Month], list[str]]:
     """(origins, notes): the last ``count`` usable origins (:meth:`features.build.FeatureBuilder.backtest_origins`,
     history shortened down to :func:`models.backtest.min_history` when the data are short) and what
     shortened or removed them."""
     plan, notes = fb.backtest_origins(history_months, horizon, min_history(horizon), count)
-    return [label(m) for m in plan.origins], notes
+    return list(plan.origins), notes
 
 
-def backtest_origins(fb, horizon: int, history_months: int, count: int = 18) -> list[str]:
+def backtest_origins(fb, horizon: int, history_months: int, count: int = 18) -> list[Month]:
     """The last ``count`` origins with complete history before them and a complete horizon after (:func:`origin_plan`)."""
     return origin_plan(fb, horizon, history_months, count)[0]
 
 
-def split_origins(fb, origins: list[str], horizon: int, history_months: int) -> tuple[list[str], dict[str, str]]:
-    """The usable ``origins`` and, for each skipped one, why (the months that are missing or thin)."""
+def split_origins(fb, origins: list[Month], horizon: int, history_months: int) -> tuple[list[Month], dict[str, str]]:
+    """The usable ``origins`` and, for each skipped one (by its "YYYY-MM"), why (the months that are missing or thin)."""
     usable, skipped = [], {}
     for o in origins:
         try:
-            fb.check_cutoff(month(o), history_months, horizon, what="origin", min_history=min_history(horizon))
-            usable.append(label(o))
+            usable.append(fb.check_cutoff(o, history_months, horizon, what="origin", min_history=min_history(horizon)))
         except ValueError as exc:
-            skipped[label(o)] = str(exc).split(": ", 1)[1].split("; the latest", 1)[0].split("; no origin", 1)[0]
+            skipped[f"{o:%Y-%m}"] = str(exc).split(": ", 1)[1].split("; the latest", 1)[0].split("; no origin", 1)[0]
     return usable, skipped
 
 
@@ -307,7 +306,7 @@ def prediction_cache(settings: Settings, store: Store) -> PredictionCache | None
     return PredictionCache.for_store(store, max_mb=mb) if mb > 0 else None
 
 
-def backtest_step(settings: Settings, units: str, horizon: int, origins: list[str] | None = None,
+def backtest_step(settings: Settings, units: str, horizon: int, origins: list[Month] | None = None,
                   methods: list[str] | None = None, store_dir: Path | None = None,
                   progress: Progress | None = None, fresh: bool = False) -> dict:
     """Rolling-origin backtest of the baselines and models with paired differences and the ceiling.
@@ -345,7 +344,7 @@ def backtest_step(settings: Settings, units: str, horizon: int, origins: list[st
         else:
             origins, notes = origin_plan(fb, horizon, settings.model.history_months)  # said with the report
         if progress:
-            progress(f"backtest on {units}: {len(chosen)} methods x {len(origins)} origins ({origins[0]}..{origins[-1]})")
+            progress(f"backtest on {units}: {len(chosen)} methods x {len(origins)} origins ({origins[0]:%Y-%m}..{origins[-1]:%Y-%m})")
         per = engine.backtest(fb, chosen, origins=origins, horizon=horizon,
                               history_months=settings.model.history_months, per_origin=True, predictions=predictions)
         if progress and predictions is not None:
@@ -381,7 +380,8 @@ def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None =
     horizon = int(horizon or settings.model.horizon_months)
     cutoff = checked_cutoff(fb, cutoff, settings.model.history_months, min_history=shortest_history(settings, horizon))
     try:
-        origins = [o for o in backtest_origins(fb, horizon, settings.model.history_months, count=24) if o < cutoff][-12:]
+        before = month(cutoff)
+        origins = [o for o in backtest_origins(fb, horizon, settings.model.history_months, count=24) if o < before][-12:]
     except ValueError:
         origins = []
     if progress:
@@ -463,14 +463,14 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
     Returns the evaluation and the written files (:class:`reports.evaluation.Written`).
     """
 
-    start, end = label(start), label(end) if end is not None else None  # a bad month fails before any work
+    start, end = month(start), month(end) if end is not None else None  # parsed once, before any work
     spec, area_run = area_spec(settings, area, run)
     if progress and area_run:
         progress(area_run)
     store, fb = feature_builder(settings, spec.units_edition(units, settings.units.default), store_dir, progress,
                                 cutoff=start)
     if progress:
-        progress(f"evaluating {spec.label} from {start} on {fb.units.edition} ({placebos} placebos)")
+        progress(f"evaluating {spec.label} from {start:%Y-%m} on {fb.units.edition} ({placebos} placebos)")
     area_ids = spec.unit_ids_in(fb.units)
     spec.wards = spec.wards or area_wards(fb.units, area_ids, latest_wards(store))
     chosen, offences = outcome(fb, groups, weight)
@@ -485,7 +485,7 @@ def evaluate_step(settings: Settings, area: str, start: str, end: str | None = N
             if not sep or not name:
                 raise ValueError(f"--also {text!r}: give AREA@YYYY-MM (an area and the month it started)")
             other, _ = area_spec(settings, name, run)
-            areas.append((other.unit_ids_in(fb.units), label(when)))
+            areas.append((other.unit_ids_in(fb.units), month(when)))
         try:
             ev.estimates["staggered"] = staggered_areas(
                 fb.panel(chosen, weight), fb.units, areas, complete_months=fb.complete_months,

@@ -42,6 +42,7 @@ from pathlib import Path
 import pandas as pd
 import pyogrio
 
+from geo.editions import BOUNDARY_EDITIONS
 from sources.confine import is_inside, walk
 from sources.loaders.areas import FAMILY, GSS, boundary_edition
 from sources.loaders.crime import MONTHLY_STOP, MONTHLY_STREET
@@ -75,7 +76,7 @@ DOC_SUFFIXES = (".md", ".pdf", ".html", ".htm", ".doc", ".docx", ".odt", ".rtf",
 SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods")
 
 KINDS = (
-    "boundary", "boundary_lsoa2011", "boundary_lsoa2021", "boundary_ward2018", "boundary_ward2022",
+    "boundary", *(f"boundary_{edition}" for edition in BOUNDARY_EDITIONS),
     "boundary_borough", "lookup_lsoa11_lsoa21", "lookup_lsoa21_ward22",
     "policeuk_street", "policeuk_api", "policeuk_stop_search", "crime_records_by_lsoa",
     "met_ward_monthly", "met_lsoa_monthly", "met_lsoa_counts", "met_dashboard",

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.editions import LSOA_EDITIONS, WARD_EDITIONS
 from sources.catalogue import Catalogue, Source, load_catalogue
 from sources.fingerprint import fingerprint, moved, sha256
 from sources.loaders import areas, crime, partner, places
@@ -139,7 +140,7 @@ def load_source(source: Source, ctx: IngestContext) -> LoadResult:
 
 
 def _study_area(units: dict[str, gpd.GeoDataFrame]) -> shapely.Geometry | None:
-    for edition in ("borough", "lsoa2011", "lsoa2021", "ward2022", "ward2018"):
+    for edition in ("borough", *LSOA_EDITIONS, *reversed(WARD_EDITIONS)):
         if edition in units:
             return shapely.union_all(units[edition].geometry.to_numpy())
     return None

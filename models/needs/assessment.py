@@ -54,6 +54,7 @@ from features.needs import (
     unit_population,
 )
 from features.units import build_units
+from geo.editions import LSOA_EDITIONS, WARD_EDITIONS
 from geo.units import UnitSet
 from models.needs import cohorts, monitoring, partner, risk, spatial, trends
 from models.needs import compare as cmp
@@ -65,6 +66,8 @@ SV_GROUPS = ("violence", "robbery", "sexual")
 WINDOW = 12
 LSOA_LAG = 2
 """Months an LSOA table may end before the pack's window and still carry the hot spots (the finest current units)."""
+WARDS_THEN_LSOAS = (*reversed(WARD_EDITIONS), *reversed(LSOA_EDITIONS))
+"""Unit editions for the ward maps, in the order tried: wards before LSOAs, the newest of each first."""
 GAPS_FILLED = {"knife": "Knife-related offences", "gun": "Gun-related offences",
                "domestic abuse": "Domestic abuse-related offences"}
 """Open-data gaps (:data:`models.needs.trends.OPEN_DATA_GAPS`) a dashboard cohort fills when present."""
@@ -150,7 +153,7 @@ def _lsoa_source(sources: list[CountSource], end: pd.Timestamp) -> tuple[CountSo
     for s in sources:
         if not _sv_groups(s):
             continue
-        eds = ["lsoa2011", "lsoa2021"] if s.kind == POINTS else [e for e in s.editions if e.startswith("lsoa")]
+        eds = list(LSOA_EDITIONS) if s.kind == POINTS else [e for e in s.editions if e.startswith("lsoa")]
         if not eds:
             continue
         ends = [m for m in s.complete if m <= end and s.window_ok(m, WINDOW)]
@@ -316,8 +319,8 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     a.meta.update({"period": period, "previous_period": prev_period})
 
     # ---- units: wards for maps and KPIs ------------------------------------------------------
-    ward_ed = _edition_for(store, src, prev_start, end, ("ward2022", "ward2018", "lsoa2021", "lsoa2011")) \
-        or _edition_for(store, src, start, end, ("ward2022", "ward2018", "lsoa2021", "lsoa2011"))
+    ward_ed = _edition_for(store, src, prev_start, end, WARDS_THEN_LSOAS) \
+        or _edition_for(store, src, start, end, WARDS_THEN_LSOAS)
     if ward_ed is None:
         raise ValueError(f"{src.name}: no unit edition covers {period}; the counts change units inside the window")
     say(f"units {ward_ed}: residents, deprivation and context")
@@ -424,7 +427,7 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
         hs_src, hs_end, hs_ed = lsoa
     else:
         hs_src, hs_end = src, end
-        hs_ed = ward_ed if src.kind == AREA else (_edition_for(store, src, start, end, ("lsoa2021", "lsoa2011"))
+        hs_ed = ward_ed if src.kind == AREA else (_edition_for(store, src, start, end, tuple(reversed(LSOA_EDITIONS)))
                                                   or ward_ed)
     hs_period = f"{shift(hs_end, -(WINDOW - 1)):%Y-%m}..{hs_end:%Y-%m}"
     hs_units = wards if hs_ed == ward_ed else build_units(store, hs_ed, knn=knn, distance_band_m=distance_band_m)

@@ -106,6 +106,7 @@ def create_app(settings=None, *, jobs: Mapping[str, Callable[[dict], Any]] | Non
     app.state.sessions = Sessions(hours=s.session_hours, state=app.state.shared)
     app.state.jobs = queue
     app.state.update_schedule = schedule
+    app.state.evaluations = {}  # evaluation id -> job, queued by this process (service.api.deps)
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:

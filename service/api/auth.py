@@ -34,6 +34,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPBasic
 
+from service.api import schemas
 from service.api.state import SharedState
 from service.keys import KeyRecord, KeyStore, split_key
 
@@ -210,7 +211,8 @@ publisher = require("publish")
 router = APIRouter(tags=["auth"])
 
 
-@router.get("/auth/whoami", summary="The key you are calling with (no secret)")
+@router.get("/auth/whoami", summary="The key you are calling with (no secret)",
+            response_model=schemas.WhoAmI, response_model_exclude_unset=True)
 def whoami(record: Annotated[KeyRecord, Depends(reader)]) -> dict:
     return {"key_id": record.key_id, "name": record.name, "role": record.role,
             "scopes": list(record.granted()), "expires": record.expires}

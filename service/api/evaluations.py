@@ -16,16 +16,19 @@ import secrets
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from models.interventions import DEFAULT_BUFFER_M, DEFAULT_PLACEBOS, DEFAULT_PRE_MONTHS
 from reports.evaluation import RUN_AREA, read_evaluation
+from service.api import schemas
 from service.api.auth import require, viewer
+from service.api.deps import AppSettings, BaseUrl, EvaluationJobs, Jobs
 from service.inputs import check_options
 from service.jobs import QueueFull
 from service.keys import KeyRecord
+from service.settings import Settings
 
 router = APIRouter(tags=["evaluations"])
 EVALUATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -50,16 +53,10 @@ class EvaluationRequest(BaseModel):
     placebos: int = Field(DEFAULT_PLACEBOS, ge=0, le=999)
 
 
-def _folder(request: Request, evaluation_id: str) -> Path:
+def _folder(settings: Settings, evaluation_id: str) -> Path:
     if not EVALUATION_ID.match(evaluation_id or ""):
         raise HTTPException(404, "that is not a valid evaluation id")
-    return Path(request.app.state.settings.out_dir) / "evaluations" / evaluation_id
-
-
-def _state(request: Request) -> dict:
-    if not hasattr(request.app.state, "evaluations"):
-        request.app.state.evaluations = {}
-    return request.app.state.evaluations
+    return Path(settings.out_dir) / "evaluations" / evaluation_id
 
 
 def _now() -> str:
@@ -67,10 +64,10 @@ def _now() -> str:
 
 
 @router.post("/evaluations", status_code=202, summary="Evaluate an intervention area (analysts)",
-             responses={429: {"description": "The job queue is full; see Retry-After"}})
-def start_evaluation(body: EvaluationRequest, request: Request,
-                     record: Annotated[KeyRecord, Depends(evaluator)]) -> dict:
-    queue = request.app.state.jobs
+             responses={429: {"description": "The job queue is full; see Retry-After"}},
+             response_model=schemas.EvaluationQueued, response_model_exclude_unset=True)
+def start_evaluation(body: EvaluationRequest, queue: Jobs, settings: AppSettings, base_url: BaseUrl,
+                     evaluations: EvaluationJobs, record: Annotated[KeyRecord, Depends(evaluator)]) -> dict:
     if "evaluate" not in queue.runners:
         raise HTTPException(501, "evaluations are not wired in this service")
     if not (RUN_AREA.match(body.area) or UNIT_IDS.match(body.area)):
@@ -78,7 +75,7 @@ def start_evaluation(body: EvaluationRequest, request: Request,
         raise HTTPException(400, "area must be a run's area (A1 or <run_id>/A1) or comma-separated unit ids")
     try:  # the CLI's own checks, before anything is queued
         checked = check_options({"units": body.units, "start": body.start, "end": body.end},
-                                request.app.state.settings, ("units", "start", "end"), what="evaluation")
+                                settings, ("units", "start", "end"), what="evaluation")
     except ValueError as err:
         raise HTTPException(422, str(err)) from None
     params = {**body.model_dump(), **checked}
@@ -89,14 +86,15 @@ def start_evaluation(body: EvaluationRequest, request: Request,
         raise HTTPException(429, str(err), headers={"Retry-After": str(err.retry_after)}) from None
     job = {"evaluation_id": evaluation_id, "job_id": queued["job_id"], "status": "queued",
            "requested_by": record.key_id, "created": _now(), "params": params}
-    _state(request)[evaluation_id] = job
-    base = f"{request.app.state.base_url}/evaluations/{evaluation_id}"
+    evaluations[evaluation_id] = job
+    base = f"{base_url}/evaluations/{evaluation_id}"
     return {**job, "links": [{"rel": "self", "href": base}, {"rel": "summary", "href": f"{base}/summary"}]}
 
 
-@router.get("/evaluations", summary="Evaluations written so far, newest first", dependencies=[Depends(viewer)])
-def list_evaluations(request: Request) -> dict:
-    root = Path(request.app.state.settings.out_dir) / "evaluations"
+@router.get("/evaluations", summary="Evaluations written so far, newest first", dependencies=[Depends(viewer)],
+            response_model=schemas.EvaluationList, response_model_exclude_unset=True)
+def list_evaluations(settings: AppSettings) -> dict:
+    root = Path(settings.out_dir) / "evaluations"
     items = []
     for folder in sorted(root.iterdir(), reverse=True) if root.is_dir() else []:
         if (folder / "evaluation.json").is_file() and EVALUATION_ID.match(folder.name):
@@ -107,12 +105,12 @@ def list_evaluations(request: Request) -> dict:
 
 
 @router.get("/evaluations/{evaluation_id}", summary="Every estimate of one evaluation (or its state)",
-            dependencies=[Depends(viewer)])
-def get_evaluation(evaluation_id: str, request: Request) -> dict:
-    folder = _folder(request, evaluation_id)
-    job = _state(request).get(evaluation_id)
+            dependencies=[Depends(viewer)], response_model=schemas.Evaluation, response_model_exclude_unset=True)
+def get_evaluation(evaluation_id: str, settings: AppSettings, queue: Jobs, evaluations: EvaluationJobs) -> dict:
+    folder = _folder(settings, evaluation_id)
+    job = evaluations.get(evaluation_id)
     # the job's record; queued by another worker process, it is found by the evaluation id
-    state = request.app.state.jobs.get(job["job_id"] if job else "", ref=evaluation_id) or {}
+    state = queue.get(job["job_id"] if job else "", ref=evaluation_id) or {}
     if job is None and state:
         job = {"evaluation_id": evaluation_id, "job_id": state["job_id"], "status": state["status"],
                "requested_by": state.get("requested_by"), "created": state.get("created"),
@@ -127,11 +125,11 @@ def get_evaluation(evaluation_id: str, request: Request) -> dict:
 
 @router.get("/evaluations/{evaluation_id}/{name}", summary="The summary page, its PDF or the monthly series",
             dependencies=[Depends(viewer)])
-def evaluation_file(evaluation_id: str, name: str, request: Request):
+def evaluation_file(evaluation_id: str, name: str, settings: AppSettings):
     if name not in FILES:
         raise HTTPException(404, f"no file {name!r}; choose from {sorted(FILES)}")
     filename, media = FILES[name]
-    path = _folder(request, evaluation_id) / filename
+    path = _folder(settings, evaluation_id) / filename
     if not path.is_file():
         raise HTTPException(404, f"evaluation {evaluation_id!r} has no {filename}")
     return FileResponse(path, media_type=media, filename=filename if name != "summary" else None)

@@ -7,6 +7,8 @@ import functools
 import jinja2
 from fastapi import Request
 
+from service.api.deps import base_url
+
 
 @functools.cache
 def environment() -> jinja2.Environment:
@@ -20,7 +22,7 @@ def page(request: Request, template: str, **context) -> str:
     """Render ``template`` with the service's base URL and the caller (if any)."""
     identity = request.scope.get("svrisk.identity")
     return environment().get_template(template).render(
-        base=request.app.state.base_url, who=identity.record if identity else None,
+        base=base_url(request), who=identity.record if identity else None,
         csrf=request.scope.get("svrisk.csrf", ""), **context)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.responses import FileResponse
 
 from reports import run_catalogue as rc
+from service.api import schemas
 from service.api.auth import reader
+from service.api.deps import AppSettings, BaseUrl, Repo
 
 router = APIRouter(tags=["layers"], dependencies=[Depends(reader)])
 
@@ -19,11 +21,10 @@ DOWNLOADS = {
 }
 
 
-@router.get("/runs/{run_id}/layers", summary="The layers of a run")
-def list_layers(run_id: str, request: Request) -> dict:
-    repo = request.app.state.repo
+@router.get("/runs/{run_id}/layers", summary="The layers of a run", response_model=schemas.LayerList, response_model_exclude_unset=True)
+def list_layers(run_id: str, repo: Repo, base_url: BaseUrl) -> dict:
     run = repo.get(run_id).run
-    base = f"{request.app.state.base_url}/runs/{run.run_id}/layers"
+    base = f"{base_url}/runs/{run.run_id}/layers"
     return {"run_id": run.run_id, "layers": [
         {"name": n, "href": f"{base}/{n}", "count": len(repo.get(run_id).layers[n])}
         for n in repo.layer_names(run_id)]}
@@ -31,10 +32,9 @@ def list_layers(run_id: str, request: Request) -> dict:
 
 @router.get("/runs/{run_id}/layers/{layer}", summary="One layer as a GeoJSON FeatureCollection",
             response_class=Response, responses={200: {"content": {"application/geo+json": {}}}})
-def layer(run_id: str, layer: str, request: Request) -> Response:
-    repo = request.app.state.repo
+def layer(run_id: str, layer: str, repo: Repo, settings: AppSettings) -> Response:
     lc = repo.layer(run_id, layer)
-    max_size = request.app.state.settings.service.max_page_size
+    max_size = settings.service.max_page_size
     if len(lc) > max_size:
         raise HTTPException(400, f"layer {layer!r} has {len(lc)} features, more than the "
                                  f"maximum page size {max_size}: page it with /ogc/collections/"
@@ -43,8 +43,8 @@ def layer(run_id: str, layer: str, request: Request) -> Response:
 
 
 @router.get("/runs/{run_id}/download/{fmt}", summary="GIS file: gpkg, shp (zip) or kml")
-def download(run_id: str, fmt: Literal["gpkg", "shp", "kml"], request: Request):
-    run = request.app.state.repo.get(run_id).run
+def download(run_id: str, fmt: Literal["gpkg", "shp", "kml"], repo: Repo):
+    run = repo.get(run_id).run
     name, media = DOWNLOADS[fmt]
     path = run.path / name
     if not path.is_file():

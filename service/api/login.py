@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from service.api.auth import COOKIE, Identity, reader
+from service.api.deps import AppSettings, BaseUrl, Keys, SessionStore, Shared, app_settings
 from service.api.html import page
 from service.keys import split_key
 
@@ -30,7 +31,7 @@ def safe_next(value: str | None) -> str:
 
 
 def _form(request: Request, status: int = 200, error: str = "", next_: str = "/map") -> HTMLResponse:
-    hours = request.app.state.settings.service.session_hours
+    hours = app_settings(request).service.session_hours
     return HTMLResponse(page(request, "login.html.j2", title="Log in", error=error,
                              next=safe_next(next_), hours=f"{hours:g}"), status_code=status)
 
@@ -41,41 +42,41 @@ def login_page(request: Request, next: str | None = None) -> HTMLResponse:  # no
 
 
 @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
-async def login(request: Request):
+async def login(request: Request, settings: AppSettings, shared: Shared, keys: Keys, sessions: SessionStore,
+                base_url: BaseUrl):
     fields = parse_qs((await request.body()).decode("utf-8", "replace"))
     key = (fields.get("key") or [""])[-1].strip()
     target = safe_next((fields.get("next") or ["/map"])[-1])
     parts = split_key(key)
-    settings = request.app.state.settings.service
+    service = settings.service
     # per client address and per key id, shared by every worker process (service.api.state)
     buckets = [f"client:{request.client.host if request.client else '-'}"]
     if parts:
         buckets.append(f"key:{parts[0][:64]}")
-    shared = request.app.state.shared
-    wait = shared.blocked(buckets, settings.login_attempts, settings.login_window_s)
+    wait = shared.blocked(buckets, service.login_attempts, service.login_window_s)
     if wait:
         response = _form(request, 429, f"Too many failed attempts to log in: try again in {wait} s.", target)
         response.headers["Retry-After"] = str(wait)
         return response
-    record, why = request.app.state.keys.lookup(*parts) if parts else (None, "not recognised")
+    record, why = keys.lookup(*parts) if parts else (None, "not recognised")
     if record is None:
-        shared.failed(buckets, settings.login_window_s)
+        shared.failed(buckets, service.login_window_s)
         return _form(request, 401, f"That key was {why}. Check you pasted the whole key.", target)
     if not record.allows("read"):
         return _form(request, 403, "That key may not read results.", target)
-    value, max_age = request.app.state.sessions.make(record)
-    response = RedirectResponse(request.app.state.base_url + target, status_code=303)
-    response.set_cookie(COOKIE, value, max_age=max_age, path="/", secure=settings.cookie_secure,
+    value, max_age = sessions.make(record)
+    response = RedirectResponse(base_url + target, status_code=303)
+    response.set_cookie(COOKIE, value, max_age=max_age, path="/", secure=service.cookie_secure,
                         httponly=True, samesite="strict")
     return response
 
 
 @router.post("/logout", include_in_schema=False, dependencies=[Depends(reader)])
-def logout(request: Request):
+def logout(request: Request, settings: AppSettings, sessions: SessionStore, base_url: BaseUrl):
     identity: Identity = request.scope["svrisk.identity"]
     if identity.via == "session":
-        request.app.state.sessions.log_out(identity.session)
-    response = RedirectResponse(request.app.state.base_url + "/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/", secure=request.app.state.settings.service.cookie_secure,
+        sessions.log_out(identity.session)
+    response = RedirectResponse(base_url + "/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/", secure=settings.service.cookie_secure,
                            httponly=True, samesite="strict")
     return response

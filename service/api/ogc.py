@@ -31,6 +31,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
 from service.api.auth import reader
+from service.api.deps import AppSettings, BaseUrl, Repo, base_url, repository
 from service.api.html import page, wants_html
 from service.inputs import shown
 
@@ -98,7 +99,7 @@ def _run(request: Request) -> str:
 
 
 def _base(request: Request) -> str:
-    base = request.app.state.base_url + "/ogc"
+    base = base_url(request) + "/ogc"
     rid = request.path_params.get("run_id")
     return f"{base}/runs/{quote(rid, safe='')}" if rid is not None else base
 
@@ -238,7 +239,7 @@ def _filter_mask(lc, filters: dict[str, str]) -> np.ndarray:
 # ----------------------------------------------------------------------------- documents
 
 def _collection(request: Request, run_id: str, name: str) -> dict:
-    repo = request.app.state.repo
+    repo = repository(request)
     meta = layer_meta(repo.meta(run_id), name)
     lc = repo.layer(run_id, name)
     b = lc.bounds["web"]
@@ -274,13 +275,12 @@ def _collection(request: Request, run_id: str, name: str) -> dict:
     }
 
 
-def landing(request: Request) -> Response:
+def landing(request: Request, repo: Repo, root: BaseUrl) -> Response:
     _check_params(request, {"f"})
     base = _base(request)
-    root = request.app.state.base_url
     rid = request.path_params.get("run_id")
     which = (f"run {rid}" if rid is not None
-             else f"the published run ({request.app.state.repo.resolve('published')})")
+             else f"the published run ({repo.resolve('published')})")
     doc = {
         "title": "svrisk OGC API - Features",
         "description": f"Layers of {which}: ranked places, hot spots, emerging hot spots, "
@@ -315,9 +315,8 @@ def conformance(request: Request) -> Response:
     return _json({"conformsTo": CONFORMANCE})
 
 
-def collections(request: Request) -> Response:
+def collections(request: Request, repo: Repo) -> Response:
     _check_params(request, {"f"})
-    repo = request.app.state.repo
     run_id = repo.resolve(_run(request))
     base = _base(request)
     docs = [_collection(request, run_id, n) for n in repo.layer_names(run_id)]
@@ -335,9 +334,8 @@ def collections(request: Request) -> Response:
     })
 
 
-def collection(cid: str, request: Request) -> Response:
+def collection(cid: str, request: Request, repo: Repo) -> Response:
     _check_params(request, {"f"})
-    repo = request.app.state.repo
     doc = _collection(request, repo.resolve(_run(request)), cid)
     if wants_html(request):
         href = f"{_base(request)}/collections/{cid}"
@@ -350,9 +348,8 @@ def collection(cid: str, request: Request) -> Response:
     return _json(doc)
 
 
-def collection_queryables(cid: str, request: Request) -> Response:
+def collection_queryables(cid: str, request: Request, repo: Repo) -> Response:
     _check_params(request, {"f"})
-    repo = request.app.state.repo
     lc = repo.layer(repo.resolve(_run(request)), cid)
     href = f"{_base(request)}/collections/{cid}/queryables"
     props = {name: {"title": name, "type": kind} for name, kind in queryables(lc).items()}
@@ -369,15 +366,14 @@ def collection_queryables(cid: str, request: Request) -> Response:
     return _json(doc, SCHEMA_JSON)
 
 
-def items(cid: str, request: Request) -> Response:
-    repo = request.app.state.repo
+def items(cid: str, request: Request, repo: Repo, settings: AppSettings) -> Response:
     run_id = repo.resolve(_run(request))
     lc = repo.layer(run_id, cid)
     kinds = queryables(lc)
     _check_params(request, ITEM_PARAMS | set(kinds), formats=("json", "geojson"))
     crs = _crs(request, "crs")
     bbox_crs = _crs(request, "bbox-crs")
-    max_size = request.app.state.settings.service.max_page_size
+    max_size = settings.service.max_page_size
     limit = min(_int(request, "limit", min(DEFAULT_LIMIT, max_size), 1), max_size)
     offset = _int(request, "offset", 0, 0)
     bbox = _bbox(request.query_params.get("bbox"), bbox_crs)
@@ -431,10 +427,9 @@ def items(cid: str, request: Request) -> Response:
     return Response(body, media_type=GEOJSON, headers={"Content-Crs": f"<{crs}>"})
 
 
-def item(cid: str, fid: str, request: Request) -> Response:
+def item(cid: str, fid: str, request: Request, repo: Repo) -> Response:
     _check_params(request, {"f", "crs"}, formats=("json", "geojson"))
     crs = _crs(request, "crs")
-    repo = request.app.state.repo
     lc = repo.layer(repo.resolve(_run(request)), cid)
     i = lc.by_id.get(fid)
     if i is None:
@@ -452,11 +447,10 @@ def item(cid: str, fid: str, request: Request) -> Response:
     ]}, GEOJSON, crs)
 
 
-def runs_index(request: Request) -> Response:
+def runs_index(request: Request, repo: Repo, root: BaseUrl) -> Response:
     """Every run's OGC landing page."""
     _check_params(request, {"f"})
-    repo = request.app.state.repo
-    base = request.app.state.base_url + "/ogc/runs"
+    base = root + "/ogc/runs"
     published = repo.published_id()
     entries = [{"run_id": m["run_id"], "created": m.get("created"), "units": m.get("units"),
                 "cutoff": m.get("cutoff"), "published": m["run_id"] == published,

@@ -12,12 +12,13 @@ from fastapi.responses import HTMLResponse
 
 from reports import run_catalogue as rc
 from service.api.auth import reader
+from service.api.deps import repository
 
 router = APIRouter(tags=["pages"], dependencies=[Depends(reader)])
 
 
 def _page(request: Request, run_id: str, name: str) -> HTMLResponse:
-    run = request.app.state.repo.get(run_id).run
+    run = repository(request).get(run_id).run
     path = run.path / name
     try:
         text = path.read_text(encoding="utf-8")

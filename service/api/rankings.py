@@ -11,21 +11,27 @@ from typing import Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from service.api import schemas
 from service.api.auth import reader
+from service.api.deps import AppSettings, BaseUrl, Repo
 
 router = APIRouter(tags=["rankings"], dependencies=[Depends(reader)])
 
 
-@router.get("/runs/{run_id}/ranking", summary="Ranked places (1 = highest expected count)")
+@router.get("/runs/{run_id}/ranking", summary="Ranked places (1 = highest expected count)",
+            response_model=schemas.RankingPage,
+            responses={200: {"content": {"text/csv": {}}, "description": "A page of the ranking (JSON), or CSV"}})
 def ranking(
     run_id: str,
     request: Request,
+    repo: Repo,
+    settings: AppSettings,
+    base_url: BaseUrl,
     limit: int | None = Query(None, ge=1, description="Rows per page (at most the service's max page size)."),
     offset: int = Query(0, ge=0),
     format: Literal["json", "csv"] | None = Query(None, description="json (default) or csv"),
 ):
-    repo = request.app.state.repo
-    max_size = request.app.state.settings.service.max_page_size
+    max_size = settings.service.max_page_size
     if limit is not None and limit > max_size:
         raise HTTPException(400, f"limit={limit} exceeds the maximum page size {max_size}")
     wants_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
@@ -41,7 +47,7 @@ def ranking(
             "Content-Disposition": f'attachment; filename="ranking_{run.run_id}.csv"'})
     size = limit or max_size
     page = repo.ranking_records(run_id)[offset: offset + size]
-    base = f"{request.app.state.base_url}/runs/{run.run_id}/ranking"
+    base = f"{base_url}/runs/{run.run_id}/ranking"
     links = [{"rel": "self", "href": f"{base}?limit={size}&offset={offset}"}]
     if offset + size < len(table):
         links.append({"rel": "next", "href": f"{base}?limit={size}&offset={offset + size}"})

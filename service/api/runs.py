@@ -6,11 +6,13 @@ import threading
 from pathlib import PurePath
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException
 
 from models.ledger import Ledger, LedgerError, record, running_record
 from reports import run_catalogue as rc
+from service.api import schemas
 from service.api.auth import publisher, reader
+from service.api.deps import AppSettings, BaseUrl, Repo
 from service.keys import KeyRecord
 from service.publish import publish
 
@@ -53,9 +55,9 @@ def public_meta(meta: dict) -> dict:
     return clean(out)
 
 
-@router.get("/runs", summary="All runs, newest first", dependencies=[Depends(reader)])
-def list_runs(request: Request) -> dict:
-    repo = request.app.state.repo
+@router.get("/runs", summary="All runs, newest first", dependencies=[Depends(reader)],
+            response_model=schemas.RunList, response_model_exclude_unset=True)
+def list_runs(repo: Repo) -> dict:
     runs = repo.list()
     published = repo.published_id()
     keep = ("run_id", "created", "model_version", "method", "units", "cutoff", "horizon",
@@ -66,12 +68,13 @@ def list_runs(request: Request) -> dict:
 
 
 @router.get("/runs/{run_id}", summary="Metadata of one run ('published', 'latest' or an id)",
-            dependencies=[Depends(reader)])
-def get_run(run_id: str, request: Request) -> dict:
-    repo = request.app.state.repo
+            dependencies=[Depends(reader)],
+            # documented, not filtered: the body opens with run.json's own keys, in its order
+            response_model=None, responses={200: {"model": schemas.RunDetail}})
+def get_run(run_id: str, repo: Repo, base_url: BaseUrl) -> dict:
     cached = repo.get(run_id)
     run = cached.run
-    base = f"{request.app.state.base_url}/runs/{run.run_id}"
+    base = f"{base_url}/runs/{run.run_id}"
     return {
         **public_meta(run.meta),
         "published": run.run_id == repo.published_id(),
@@ -82,26 +85,27 @@ def get_run(run_id: str, request: Request) -> dict:
                   {"rel": "map", "href": f"{base}/map"},
                   {"rel": "briefing", "href": f"{base}/briefing"},
                   {"rel": "figures", "href": f"{base}/figures"},
-                  {"rel": "ogc", "href": f"{request.app.state.base_url}/ogc/runs/{run.run_id}"}],
+                  {"rel": "ogc", "href": f"{base_url}/ogc/runs/{run.run_id}"}],
     }
 
 
 @router.get("/runs/{run_id}/figures", summary="The run's headline figures: serious violence by offence group "
-            "(12 months, rate, change) and knife crime with young victims by ward", dependencies=[Depends(reader)])
-def get_figures(run_id: str, request: Request) -> dict:
-    run = request.app.state.repo.get(run_id).run
+            "(12 months, rate, change) and knife crime with young victims by ward", dependencies=[Depends(reader)],
+            response_model=schemas.Figures, response_model_exclude_unset=True)
+def get_figures(run_id: str, repo: Repo) -> dict:
+    run = repo.get(run_id).run
     return {"run_id": run.run_id, **(run.figures or {})}
 
 
 @router.get("/ledger", summary="The forecast ledger of the published run's data folder: every issued forecast "
             "scored against what then happened, and the running record against the 12-month count",
-            dependencies=[Depends(reader)])
-def get_ledger(request: Request) -> dict:
-    run = request.app.state.repo.get("published").run
+            dependencies=[Depends(reader)], response_model=schemas.LedgerRecord, response_model_exclude_unset=True)
+def get_ledger(repo: Repo, settings: AppSettings) -> dict:
+    run = repo.get("published").run
     store = str((run.meta.get("data") or {}).get("store") or "")
     if not store:
         raise HTTPException(404, "the published run names no data store, so it has no ledger")
-    ledger = Ledger(request.app.state.settings.out_dir / "ledger" / PurePath(store).name)
+    ledger = Ledger(settings.out_dir / "ledger" / PurePath(store).name)
     try:
         scored = record(ledger)
         return {"run_id": run.run_id, "record": running_record(scored),
@@ -110,10 +114,9 @@ def get_ledger(request: Request) -> dict:
         raise HTTPException(503, "the forecast ledger cannot be read: " + str(err).split(": ", 1)[-1]) from None
 
 
-@router.post("/runs/{run_id}/publish", summary="Publish a run: /ogc and the default pages serve it")
-def publish_run(run_id: str, request: Request,
-                record: Annotated[KeyRecord, Depends(publisher)]) -> dict:
-    repo = request.app.state.repo
+@router.post("/runs/{run_id}/publish", summary="Publish a run: /ogc and the default pages serve it",
+             response_model=schemas.Publication, response_model_exclude_unset=True)
+def publish_run(run_id: str, repo: Repo, record: Annotated[KeyRecord, Depends(publisher)]) -> dict:
     rid = repo.resolve(run_id) if run_id == "latest" else run_id
     repo.get(rid)  # 404 if absent, 503 if it cannot be read: never publish a broken run
     try:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from service.cli.common import progress, settings_for, user_errors
+from service.cli.options import DataOption, StoreOption
 
 app = typer.Typer()
 
@@ -14,7 +15,7 @@ app = typer.Typer()
 @app.command("assess")
 @user_errors
 def assess_command(
-    data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
+    data: DataOption = None,
     compare: Path = typer.Option(None, "--compare", help="Comparison folder of the region's authorities "
                                  "(default: settings compare_dir; none: no comparison section)."),
     period_end: str = typer.Option(None, "--period-end", help="YYYY-MM, last month of the rolling 12 months "
@@ -22,7 +23,7 @@ def assess_command(
     baseline: Path = typer.Option(None, "--baseline", help="A previous pack (folder or its kpi_baseline.csv) "
                                   "to compare the KPIs against."),
     out: Path = typer.Option(None, "--out", help="Pack folder (default: <out_dir>/assess/<area>-<period end>)."),
-    store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores)."),
+    store: StoreOption = None,
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Print the PDF with headless Chromium."),
 ) -> None:
     """Write the needs assessment's evidence pack: profile, trends, spatial distribution, comparison,

@@ -17,10 +17,6 @@ import typer
 from service.inputs import check_data_dir, check_options
 from service.settings import Settings, get_settings
 
-UNITS_HELP = ("lsoa2011, lsoa2021, ward2018, ward2022, grid<metres> (squares), hex<metres> (hexagons), "
-              "or grid / hex alone (cell size chosen from the event locations).")
-UNITS_DEFAULT_HELP = UNITS_HELP.removesuffix(".") + " (default: settings units.default)."
-
 
 def user_errors(func: Callable) -> Callable:
     """Turn user-side failures into ``error: <file>: <what>`` on stderr and exit code 2, no traceback.

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from service.cli.common import progress, settings_for, user_errors
+from service.cli.options import DataOption, StoreOption
 from service.inputs import check_options
 
 app = typer.Typer()
@@ -40,8 +41,8 @@ def evaluate_command(
     also: list[str] = typer.Option(None, "--also", help="Another area that started at another month, "
                                    "AREA@YYYY-MM (repeat): the areas are also judged together as a staggered "
                                    "adoption (Callaway & Sant'Anna)."),
-    data: Path = typer.Option(None, "--data", help="Data folder to ingest if the store does not exist yet."),
-    store: Path = typer.Option(None, "--store", help="Store folder (default: <out_dir>/store)."),
+    data: DataOption = None,
+    store: StoreOption = None,
     out: Path = typer.Option(None, "--out", help="Output folder (default: <out_dir>/evaluations/<id>)."),
 ) -> None:
     """Before/after with comparison places, a synthetic control, and displacement to a buffer ring.

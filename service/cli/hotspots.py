@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from service.cli.common import UNITS_HELP, progress, run_options, settings_for, user_errors
+from service.cli.common import progress, run_options, settings_for, user_errors
+from service.cli.options import DataOption, StoreOption, UnitsOption
 
 app = typer.Typer()
 
@@ -14,10 +15,10 @@ app = typer.Typer()
 @app.command("hotspots")
 @user_errors
 def hotspots_command(
-    units: str = typer.Option("lsoa2011", "--units", help=UNITS_HELP),
+    units: UnitsOption = None,
     cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM (default: the month after the last data)."),
-    data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
-    store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
+    data: DataOption = None,
+    store: StoreOption = None,
     out: Path = typer.Option(None, "--out", help="Output folder (default: <out_dir>/hotspots/<units>_<cutoff>)."),
     neighbourhood: str = typer.Option(
         None, "--neighbourhood",

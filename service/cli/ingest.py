@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from service.cli.common import progress, settings_for, user_errors
+from service.cli.options import DataOption
 
 app = typer.Typer()
 
@@ -14,7 +15,7 @@ app = typer.Typer()
 @app.command("ingest")
 @user_errors
 def ingest_command(
-    data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
+    data: DataOption = None,
     out: Path = typer.Option(None, "--out", help="Store folder to write (default: one per data folder under <out_dir>/stores)."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Load the readable rows of damaged files and "
                                     "report what was lost, instead of stopping with exit code 2."),

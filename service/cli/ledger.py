@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 
 from service.cli.common import settings_for, user_errors
+from service.cli.options import DataOption
 
 app = typer.Typer()
 
@@ -15,7 +15,7 @@ app = typer.Typer()
 @app.command("ledger")
 @user_errors
 def ledger_command(
-    data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
+    data: DataOption = None,
     as_json: bool = typer.Option(False, "--json", help="Print the running record and every scored forecast as JSON."),
 ) -> None:
     """The forecast ledger of DATA: per units and horizon, scored forecasts against the 12-month count."""

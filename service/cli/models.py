@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
-from features.months import label, months_between
-from service.cli.common import UNITS_DEFAULT_HELP, progress, run_options, settings_for, user_errors
+from features.months import months_between
+from service.cli.common import progress, run_options, settings_for, user_errors
+from service.cli.options import DataOption, HorizonOption, StoreOption, UnitsOption
 from service.cli.run import print_summary
 
 app = typer.Typer()
@@ -17,14 +18,13 @@ app = typer.Typer()
 @app.command("train")
 @user_errors
 def train_command(
-    units: str = typer.Option(None, "--units", help=UNITS_DEFAULT_HELP),
+    units: UnitsOption = None,
     cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM: fit on data before it (default: all data)."),
     method: str = typer.Option(None, "--method", help="nested (default: the best transparent candidate on earlier "
                                "origins), glm, glm_levels, glm_own, xgb, blend, count_12m, ..."),
-    horizon: int = typer.Option(None, "--horizon", min=1,
-                                help="Months ahead: 1 (next month) or 3 (next quarter) (default: settings model.horizon_months)."),
-    data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
-    store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
+    horizon: HorizonOption = None,
+    data: DataOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Fit a model on data up to a cutoff and save it as a new version with its model card."""
     settings = settings_for(data)
@@ -40,10 +40,10 @@ def train_command(
 @user_errors
 def rank_command(
     model: str = typer.Option(None, "--model", help="Saved version (default: the latest trained on these units of this data folder)."),
-    units: str = typer.Option(None, "--units", help=UNITS_DEFAULT_HELP),
+    units: UnitsOption = None,
     cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM (default: after the last full 12 months)."),
-    data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
-    store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
+    data: DataOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Rank places with a saved model and write a run (ranking, hot spots, areas, map, briefing, layers)."""
     settings = settings_for(data)
@@ -58,15 +58,14 @@ def rank_command(
 @app.command("backtest")
 @user_errors
 def backtest_command(
-    units: str = typer.Option(None, "--units", help=UNITS_DEFAULT_HELP),
-    horizon: int = typer.Option(None, "--horizon", min=1,
-                                help="Months ahead: 1 (next month) or 3 (next quarter) (default: settings model.horizon_months)."),
+    units: UnitsOption = None,
+    horizon: HorizonOption = None,
     origins: str = typer.Option(None, "--origins", help="FIRST:LAST months, e.g. 2017-01:2018-06 (default: the last 18 with complete history and horizon; "
                                  "fewer, or a shortened history, on short data, said so)."),
     methods: list[str] = typer.Option(None, "--method", help="Repeat to choose methods (default: all; count_12m always)."),
     json_file: Path = typer.Option(None, "--json", help="Also write per-origin rows, summary, paired differences and ceiling here."),
-    data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
-    store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
+    data: DataOption = None,
+    store: StoreOption = None,
     fresh: bool = typer.Option(False, "--fresh", help="Empty the store's prediction cache first and refit every method."),
 ) -> None:
     """Rolling-origin backtest: PEI*, hit rate, PAI and RRI, each method against last year's counts, and the ceiling."""
@@ -77,7 +76,7 @@ def backtest_command(
     if origins:
         first, _, last = origins.partition(":")
         try:
-            origin_list = [label(m) for m in months_between(first, last or first)]
+            origin_list = months_between(first, last or first)  # parsed here, Months from now on
         except ValueError as exc:
             raise ValueError(f"--origins {origins!r}: expected FIRST:LAST months like 2017-01:2018-06 ({exc})") from None
         if not origin_list:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from service.cli.common import UNITS_HELP, progress, run_options, settings_for, user_errors
+from service.cli.common import progress, run_options, settings_for, user_errors
+from service.cli.options import UNITS_HELP, DataOption, StoreOption
 
 app = typer.Typer()
 
@@ -15,14 +16,14 @@ app = typer.Typer()
 @app.command("run")
 @user_errors
 def run_command(
-    data: Path = typer.Option(None, "--data", help="Data folder (default: settings data_dir, else the demo borough)."),
+    data: DataOption = None,
     units: str = typer.Option(None, "--units", help=UNITS_HELP.removesuffix(".") + " (default: the finest units "
                               "whose data are current: settings units.default, or the units of fresher area tables)."),
     source: str = typer.Option("auto", "--source", help="auto (the freshest data), points (police.uk street-level "
                                "events) or areas (monthly counts by area, e.g. the Met's LSOA and ward tables)."),
     cutoff: str = typer.Option(None, "--cutoff", help="YYYY-MM (default: after the last 12 complete months of data)."),
     model: str = typer.Option(None, "--model", help="Saved model version to rank with (default: train one)."),
-    store: Path = typer.Option(None, "--store", help="Store folder (default: one per data folder under <out_dir>/stores, ingested when the data changed)."),
+    store: StoreOption = None,
     tiles: str = typer.Option(None, "--tiles", help="Base map: none (offline, default), osm, or a tile URL "
                               "template https://.../{z}/{x}/{y}.png (default: settings map.tiles)."),
 ) -> None:

@@ -26,6 +26,13 @@ def test_month_of_dates_and_strings():
     assert month(pd.Timestamp("2018-07-19")) == pd.Timestamp("2018-07-01")
 
 
+def test_a_month_passes_through_month_unchanged_and_anything_else_is_made_one():
+    m = month("2018-07")
+    assert month(m) is m  # a Month inside the packages is never parsed again
+    for other in (pd.Timestamp("2018-07-01 12:00"), pd.Timestamp("2018-07-19"), "2018-07"):
+        assert month(other) == m and month(other).day == 1 and month(other) == month(other).normalize()
+
+
 def test_ranges_compacts_consecutive_months():
     ms = pd.to_datetime(["2018-07-01", "2018-08-01", "2018-09-01", "2019-01-01", "2019-03-01", "2019-04-01"])
     assert ranges(ms) == "2018-07..2018-09, 2019-01, 2019-03..2019-04"

@@ -298,3 +298,21 @@ def test_the_better_of_two_simple_yardsticks_is_the_one_a_richer_candidate_must_
     assert NestedChoice({"long_mean": None, "glm": None}).decide(rows[["long_mean", "glm"]])[0] == "glm"
     with pytest.raises(ValueError, match="simple must be between 1 and the 3 candidates"):
         NestedChoice({"long_mean": None, "count_12m": None, "glm": None}, simple=4)
+
+
+class MonthsOnlyBuilder(FakeBuilder):
+    """A builder that refuses text months: what the backtest asks it must already be a Month."""
+
+    def matrix(self, cutoff):
+        if not isinstance(cutoff, pd.Timestamp):
+            raise TypeError(f"matrix({cutoff!r}): a month as text reached the builder")
+        return super().matrix(cutoff)
+
+
+def test_the_backtest_and_the_forecast_hand_the_builder_months_never_text():
+    fb = MonthsOnlyBuilder(steady_builder().counts)
+    table = backtest(fb, {"glm": PoissonGLM()}, origins=["2017-03", "2017-04"], horizon=1, train_origins=3,
+                     min_train_history=6, coverages=(0.25,), top_n=())
+    assert set(table["n_origins"]) == {2}
+    assert forecast_matrix(fb, "2017-05").shape[0] == 4
+    assert fb.requested and all(type(c) is pd.Timestamp for c in fb.requested)

@@ -8,7 +8,6 @@ How fast is measured by ``benchmarks/cli_start.py``; these tests check what make
 from __future__ import annotations
 
 import datetime
-import inspect
 import json
 import subprocess
 import sys
@@ -98,10 +97,35 @@ def test_unit_set_names_known_before_any_data():
 
 
 def test_evaluate_help_states_the_evaluation_defaults():
-    from models.interventions import DEFAULT_BUFFER_M, DEFAULT_PLACEBOS, DEFAULT_PRE_MONTHS
-    from service.cli.evaluate import evaluate_command
+    import typer.main
 
-    helps = {p.default.param_decls[0]: p.default.help for p in inspect.signature(evaluate_command).parameters.values()}
+    from models.interventions import DEFAULT_BUFFER_M, DEFAULT_PLACEBOS, DEFAULT_PRE_MONTHS
+
+    command = typer.main.get_command(app).commands["evaluate"]  # the options as Click sees them
+    helps = {p.opts[0]: p.help for p in command.params}
     assert helps["--buffer"].endswith(f"(default: {DEFAULT_BUFFER_M:g}).")
     assert helps["--pre-months"].endswith(f"(default: {DEFAULT_PRE_MONTHS}).")
     assert helps["--placebos"].endswith(f"(default: {DEFAULT_PLACEBOS}).")
+
+
+@pytest.mark.parametrize("command", ("run", "train", "rank", "backtest", "hotspots", "features"))
+def test_without_units_every_command_takes_the_settings_default(tmp_path, command):
+    # A default the check refuses shows it was the one used: lsoa2011 written in a command would pass.
+    env = {"SVRISK_OUT_DIR": str(tmp_path / "out"), "SVRISK_UNITS__DEFAULT": "lsoa2099"}
+    result = runner.invoke(app, [command, *(["--cutoff", "2018-01"] if command == "features" else [])], env=env)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == ("error: units: 'lsoa2099' is not a unit set: a boundary edition is lsoa or "
+                                     f"ward and its year (no later than {datetime.date.today().year}, e.g. "
+                                     "lsoa2011, ward2022) or borough; cells are grid<metres> or hex<metres> "
+                                     "(e.g. grid250, hex300), or grid / hex alone")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_units_help_names_every_published_boundary_edition():
+    from geo.editions import BOUNDARY_EDITIONS
+
+    result = runner.invoke(app, ["features", "--help"])
+    text = " ".join(result.output.replace("│", " ").split())  # the help as one line, out of its box
+    assert result.exit_code == 0
+    assert f"--units <str> {', '.join(BOUNDARY_EDITIONS)}, grid<metres>" in text
+    assert "(default: settings units.default)" in text
