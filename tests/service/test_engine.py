@@ -330,7 +330,7 @@ def test_one_long_file_checked_in_pieces_gives_the_same_store(tmp_path, kind):
             return engine.map_files(func, items, shared, nbytes)
 
         parallel = ingest(data, tmp_path / "parallel", map_files=mapper, options=options)
-    assert calls[0] == ("_load_member", 0) and calls[1][0] == "_load_piece" and calls[1][1] > 10
+    assert calls[0] == ("_load_group", 0) and calls[1][0] == "_load_piece" and calls[1][1] > 10
     _assert_same_stores(tmp_path, local, parallel)
 
 
