@@ -431,13 +431,13 @@ def _groups(members, sizes: list[int], alone: list[bool]) -> list[list]:
     """``members`` in order, in groups: consecutive files of at most :data:`BATCH_FILE_BYTES` together
     up to :data:`BATCH_BYTES`; larger files, and those marked ``alone``, each by itself."""
     groups: list[list] = []
-    held = BATCH_BYTES
+    held: int | None = None  # bytes in the open group of small files; None: no group open
     for member, size, single in zip(members, sizes, alone, strict=True):
         if single or size > BATCH_FILE_BYTES:
             groups.append([member])
-            held = BATCH_BYTES
+            held = None
             continue
-        if held + size > BATCH_BYTES:
+        if held is None or held + size > BATCH_BYTES:
             groups.append([])
             held = 0
         groups[-1].append(member)

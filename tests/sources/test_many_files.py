@@ -5,7 +5,7 @@ alone (``BATCH_FILE_BYTES`` 0); the accepted frame, the rejects in order, the fl
 read, the files and the failures must be equal. The folder carries what makes joining files
 hard: missing crime IDs (their event id is the file name and row number), a row off its
 file's month, rows outside the area, a quoted field, CRLF and blank lines, a header of another
-column order, a header-only file, a file with a malformed row, a file most of whose rows are
+column order, a header-only file, an empty file, a file with a malformed row, a file most of whose rows are
 swapped and a file written with decimal commas (rules of a whole file), and an unreadable file.
 """
 
@@ -53,6 +53,7 @@ def hostile_folder(root: Path) -> tuple[Path, set[str]]:
     """The folder, and the files that must be checked alone (not plain, or a rule of the whole file fires)."""
     rng = random.Random(11)
     folder = root / "crime"
+    write(folder, "2014-12-zero", "")  # first, and 0 bytes: unreadable
     for i in range(40):
         month = f"{2015 + i // 12}-{i % 12 + 1:02d}"
         write(folder, f"{month}-f{i:02d}", csv_text(STREET_HEADER, _rows(rng, month, 1 + i % 3, i)))
@@ -104,7 +105,7 @@ def test_small_files_checked_together_give_what_each_file_alone_gives(tmp_path, 
     checked.clear()
     monkeypatch.setattr(crime, "BATCH_FILE_BYTES", 0)
     one_by_one = crime.load_policeuk_street(folder, context())
-    assert len(checked) == len(one_by_one.files) - 1  # every file alone (but the unreadable one)
+    assert len(checked) == len(one_by_one.files) - 2  # every file alone (but the two unreadable ones)
     assert_same(batched, one_by_one)
     reasons = set(batched.rejects["reason"])
     assert {"malformed row", "outside the study area"} <= reasons
@@ -112,7 +113,8 @@ def test_small_files_checked_together_give_what_each_file_alone_gives(tmp_path, 
     assert {"month_not_file_month", "swapped_coordinate_columns", "decimal_commas"} <= checks
     assert [f["file"] for f in batched.flags if f["check"] == "month_not_file_month"] == [
         str(folder / "2017-05" / "2017-05-off-street.csv")]
-    assert batched.failed and "missing column" in batched.failed[0]["why"]
+    assert [Path(f["path"]).name for f in batched.failed] == ["2014-12-zero-street.csv", "2018-01-unreadable-street.csv"]
+    assert "missing column" in batched.failed[1]["why"]
     assert batched.frame["event_id"].str.contains("#").sum() > 5  # event ids from file name and row number
     assert batched.rows_read == len(batched.frame) + len(batched.rejects)
 
@@ -126,7 +128,7 @@ def test_on_a_mapper_groups_of_files_give_the_same(tmp_path):
         return [func(item, *shared) for item in items]
 
     assert_same(crime.load_policeuk_street(folder, context()), crime.load_policeuk_street(folder, context(mapper)))
-    assert calls == [("_load_group", 1)]  # 53 small files: one group
+    assert calls == [("_load_group", 1)]  # 54 small files: one group
 
 
 @pytest.mark.parametrize(("text", "plain"), [
