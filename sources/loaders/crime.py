@@ -427,9 +427,17 @@ def _load_group(group, ctx: IngestContext, required, kind, columns_for) -> list[
     return _load_batch(group, required, kind, ctx, columns_for)
 
 
-def _groups(members, sizes: list[int], alone: list[bool]) -> list[list]:
+MAPPED_GROUPS = 8
+"""With a mapper, the small files go in at least this many groups (when there are as many files),
+so the workers of a machine of up to 8 cores each get some."""
+
+
+def _groups(members, sizes: list[int], alone: list[bool], parts: int = 1) -> list[list]:
     """``members`` in order, in groups: consecutive files of at most :data:`BATCH_FILE_BYTES` together
-    up to :data:`BATCH_BYTES`; larger files, and those marked ``alone``, each by itself."""
+    up to :data:`BATCH_BYTES` and to a ``parts``-th of the small files; larger files, and those
+    marked ``alone``, each by itself."""
+    small = sum(1 for size, single in zip(sizes, alone, strict=True) if not single and size <= BATCH_FILE_BYTES)
+    most = max(1, -(-small // parts))  # files in one group
     groups: list[list] = []
     held: int | None = None  # bytes in the open group of small files; None: no group open
     for member, size, single in zip(members, sizes, alone, strict=True):
@@ -437,7 +445,7 @@ def _groups(members, sizes: list[int], alone: list[bool]) -> list[list]:
             groups.append([member])
             held = None
             continue
-        if held is None or held + size > BATCH_BYTES:
+        if held is None or held + size > BATCH_BYTES or len(groups[-1]) >= most:
             groups.append([])
             held = 0
         groups[-1].append(member)
@@ -459,7 +467,7 @@ def _load_members(members, required, kind, ctx: IngestContext, columns_for) -> t
     sizes = member_sizes(members)
     mapped = ctx.map_files is not None
     long = [mapped and ctx.options.piece_mb > 0 and s > 2 * ctx.options.piece_mb * MB for s in sizes]
-    groups = _groups(members, sizes, long)
+    groups = _groups(members, sizes, long, MAPPED_GROUPS if mapped else 1)
     if not mapped:
         results = [r for g in groups for r in _load_group(g, ctx, required, kind, columns_for)]
     else:
