@@ -4,16 +4,19 @@ Serves an existing runs folder (default: the settings' ``out/runs``; run ``svris
 first) with throw-away API keys, on 127.0.0.1 only, and measures:
 
 1. **load** (``--seconds`` per level, default 20): ``svrisk serve`` in a child process,
-   twice in the same run: *before* (one worker process, response cache off: how the
-   service answered until issue 32) and *after* (``--workers`` processes, default 2, the
-   per-run response cache with ETag and gzip on). At each ``--concurrency`` (default 200
+   three times in the same run (``--configs``): *before* (one worker process, response cache
+   off: how the service answered until issue 32), *shared_socket* (``--workers`` processes,
+   default 2, sharing one listening socket, with the per-run response cache, ETag and gzip)
+   and *after* (the same with a listening socket per worker, ``service.reuse_port``). At each ``--concurrency`` (default 200
    and 1,000) that many keep-alive connections (a small asyncio HTTP/1.1 client in this
    process, on the same machine: its own cost is in the figures) send requests one after
    another for the given time, each connection cycling through the endpoints: ``/health``
    (the baseline), the published ranking as a JSON page and as CSV, small layers as
    GeoJSON, OGC API items in CRS84 and in EPSG:27700. Per endpoint: requests, errors,
-   p50/p99; the ratio of each after-figure to its before-figure; the server's resident
-   memory (all its processes) before and after each level.
+   p50/p99; the ratio of each after-figure to its before- and shared_socket-figure; the
+   server's resident memory (all its processes) before and after each level; the connections
+   each worker process holds halfway through a level; the load average as each level starts
+   (the machine is shared: compare configurations within one run).
 2. **hostile** (``--abuse``): the server's memory before and after a 50 MB chunked body
    without a key, ``/health`` latency while 200 clients trickle request heads (slowloris)
    against idle, and how long the slow clients were left connected.
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import select
@@ -46,7 +50,7 @@ import numpy as np
 
 # the live-server helpers the tests use (a chunked upload that reads the answer while sending)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "_support"))
-from live_server import send_chunked  # noqa: E402
+from live_server import connections_by_worker, send_chunked  # noqa: E402
 
 SERVER = """
 import functools
@@ -121,8 +125,10 @@ async def _request(reader, writer, path: str, key: str) -> tuple[int, bool, int]
     return status, fields.get("connection", "").strip() == "close", size
 
 
-async def _keepalive(port: int, paths: dict, key: str, connections: int, seconds: float) -> dict:
-    """``connections`` keep-alive connections, each cycling through ``paths`` for ``seconds``."""
+async def _keepalive(port: int, paths: dict, key: str, connections: int, seconds: float,
+                     sample=None, sampled: list | None = None) -> dict:
+    """``connections`` keep-alive connections, each cycling through ``paths`` for ``seconds``;
+    ``sampled`` gets what ``sample()`` returns halfway (run on a thread)."""
     names = list(paths)
     lat = {n: [] for n in names}
     errors = {n: 0 for n in names}
@@ -173,6 +179,10 @@ async def _keepalive(port: int, paths: dict, key: str, connections: int, seconds
     await asyncio.wait_for(ready.wait(), 120)
     t0 = time.perf_counter()
     go.set()
+    if sample is not None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(seconds / 2)
+        sampled.extend(await loop.run_in_executor(None, sample))
     await asyncio.gather(*tasks)
     wall = time.perf_counter() - t0
     out = {n: {"requests": len(lat[n]), "errors": errors[n], **summary(lat[n] or [0.0]),
@@ -328,16 +338,34 @@ def load_phase(label: str, env: dict, service: dict, key: str, levels: list[int]
                     client.get(base + path).raise_for_status()
         for c in levels:
             before = tree_memory(proc.pid)
-            r = asyncio.run(_keepalive(port, urls, key, c, seconds))
+            split: list[int] = []
+            load_avg = os.getloadavg()
+            r = asyncio.run(_keepalive(port, urls, key, c, seconds,
+                                       functools.partial(connections_by_worker, proc.pid, port), split))
             after = tree_memory(proc.pid)
             out["levels"][f"connections_{c}"] = {
                 "endpoints": r, "errors": sum(e["errors"] for e in r.values()),
                 "requests": sum(e["requests"] for e in r.values()),
+                "connections_by_worker": split, "load_average_1_5_15_at_start": [round(x, 1) for x in load_avg],
                 "server_before": before, "server_after": after,
                 "ratio_rss_after_over_before": round(after["rss_mb"] / max(before["rss_mb"], 1e-3), 2)}
         return out
     finally:
         stop(proc)
+
+
+def ratios(base: dict, after: dict) -> dict:
+    """Per level and endpoint: after's p50, p99 and throughput over ``base``'s; the worst p99 of each."""
+    out = {}
+    for level in after["levels"]:
+        b, a = base["levels"][level], after["levels"][level]
+        out[level] = {n: {"p50_ratio": round(e["p50_ms"] / max(b["endpoints"][n]["p50_ms"], 1e-3), 3),
+                          "p99_ratio": round(e["p99_ms"] / max(b["endpoints"][n]["p99_ms"], 1e-3), 3),
+                          "rps_ratio": round(e["throughput_rps"] / max(b["endpoints"][n]["throughput_rps"], 1e-3), 2)}
+                      for n, e in a["endpoints"].items()}
+        out[level]["worst_p99_ms_after"] = max(e["p99_ms"] for e in a["endpoints"].values())
+        out[level]["worst_p99_ms_base"] = max(e["p99_ms"] for e in b["endpoints"].values())
+    return out
 
 
 def main(argv=None) -> int:
@@ -347,6 +375,10 @@ def main(argv=None) -> int:
                     help="keep-alive connections per level (each at most 2,000)")
     ap.add_argument("--seconds", type=float, default=20.0, help="seconds each level lasts")
     ap.add_argument("--workers", type=int, default=2, help="worker processes of the 'after' server")
+    ap.add_argument("--configs", nargs="+", choices=["before", "shared_socket", "after"],
+                    default=["before", "shared_socket", "after"],
+                    help="servers to load, in this order: before (1 worker, no response cache), shared_socket "
+                    "(--workers processes on one listening socket, cache), after (a socket per worker, cache)")
     ap.add_argument("--abuse", action="store_true", help="also the hostile and job-queue phases")
     ap.add_argument("--busy-s", type=float, default=20.0, help="seconds the stand-in job keeps a worker busy")
     args = ap.parse_args(argv)
@@ -376,20 +408,13 @@ def main(argv=None) -> int:
         out: dict = {"benchmark": "api_load", "seconds_per_level": args.seconds, "client": "asyncio HTTP/1.1 "
                      "keep-alive, same machine", "cpus": os.cpu_count(), "load": {}}
         configs = {"before": {"workers": 1, "response_cache_mb": 0},
-                   "after": {"workers": args.workers, "response_cache_mb": 128}}
-        for label, service in configs.items():
-            out["load"][label] = load_phase(label, env, service, viewer, args.concurrency, args.seconds)
-        ratios = {}
-        for level in out["load"]["after"]["levels"]:
-            b, a = out["load"]["before"]["levels"][level], out["load"]["after"]["levels"][level]
-            ratios[level] = {n: {"p50_after_over_before": round(e["p50_ms"] / max(b["endpoints"][n]["p50_ms"], 1e-3), 3),
-                                 "p99_after_over_before": round(e["p99_ms"] / max(b["endpoints"][n]["p99_ms"], 1e-3), 3),
-                                 "rps_after_over_before": round(e["throughput_rps"]
-                                                                / max(b["endpoints"][n]["throughput_rps"], 1e-3), 2)}
-                             for n, e in a["endpoints"].items()}
-            ratios[level]["worst_p99_ms_after"] = max(e["p99_ms"] for e in a["endpoints"].values())
-            ratios[level]["worst_p99_ms_before"] = max(e["p99_ms"] for e in b["endpoints"].values())
-        out["after_over_before"] = ratios
+                   "shared_socket": {"workers": args.workers, "response_cache_mb": 128, "reuse_port": False},
+                   "after": {"workers": args.workers, "response_cache_mb": 128, "reuse_port": True}}
+        for label in args.configs:
+            out["load"][label] = load_phase(label, env, configs[label], viewer, args.concurrency, args.seconds)
+        if "after" in out["load"]:
+            for base in (b for b in ("before", "shared_socket") if b in out["load"]):
+                out[f"after_over_{base}"] = ratios(out["load"][base], out["load"]["after"])
         out["total_errors"] = {k: sum(v["errors"] for v in c["levels"].values()) for k, c in out["load"].items()}
         if args.abuse:
             with socket.socket() as s:

@@ -6,7 +6,8 @@ and each refusal's ratio against ``svrisk --help`` measured in the same run. The
 (issue 26) is a refusal in under 2 s on the development machine, before any progress line:
 ``progress_lines`` counts the lines on stderr that are not the one ``error:`` line.
 ``import_pipeline`` (importing :mod:`service.pipeline`, what a refusal paid before the
-checks came first) gives the scale.
+checks came first) gives the scale. ``peak_rss_mb`` is each process's own peak resident memory
+(``wait4``), median of the repeats: ``--help`` imports no pandas (issue 32).
 
 Usage::
 
@@ -37,13 +38,21 @@ def svrisk() -> list[str]:
 
 
 def timed(args: list[str], env: dict, repeat: int, command: list[str] | None = None) -> dict:
-    times, last = [], None
+    times, peaks, last = [], [], None
     for _ in range(repeat):
         start = time.perf_counter()
-        last = subprocess.run([*(command or svrisk()), *args], capture_output=True, text=True, env=env)
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err_file:
+            proc = subprocess.Popen([*(command or svrisk()), *args], stdout=out, stderr=err_file, env=env)
+            _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak resident memory
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err_file.seek(0)
+            last = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err_file.read())
         times.append(time.perf_counter() - start)
+        peaks.append(usage.ru_maxrss / 1024)
     err = last.stderr.strip().splitlines()
     return {"args": args, "median_s": round(statistics.median(times), 3), "runs_s": [round(t, 3) for t in times],
+            "peak_rss_mb": round(statistics.median(peaks)),
             "exit_code": last.returncode, "error": next((ln for ln in err if ln.startswith("error:")), None),
             "progress_lines": sum(1 for ln in err if not ln.startswith("error:"))}
 
@@ -64,9 +73,10 @@ def main() -> None:
         # for scale: what every refusal paid before the checks came first (the pipeline's imports)
         results["import_pipeline"] = timed(["-c", "import service.pipeline"], env, opts.repeat, [sys.executable])
         wrote = (Path(tmp) / "out").exists()
-    base = results["help"]["median_s"]
+    base, base_mb = results["help"]["median_s"], results["help"]["peak_rss_mb"]
     for r in results.values():
         r["ratio_to_help"] = round(r["median_s"] / base, 2)
+        r["peak_rss_ratio_to_help"] = round(r["peak_rss_mb"] / base_mb, 2)
     print(json.dumps({"baseline": "svrisk --help", "repeat": opts.repeat, "cpus": os.cpu_count(),
                       "load_1min": round(os.getloadavg()[0], 2), "wrote_output": wrote, "cases": results}, indent=1))
 

@@ -1,6 +1,6 @@
 """Ingest costs, each against a bare pandas read of the same files measured in the same run.
 
-Usage: python benchmarks/ingest.py [--files N] [--line-mb MB] [--real [DATA_DIR]]
+Usage: python benchmarks/ingest.py [--files N] [--alone-files N] [--line-mb MB] [--real [DATA_DIR]] [--columns N] [--only many_files|wide_header]
 
 Prints JSON:
 
@@ -12,7 +12,12 @@ Prints JSON:
   without a newline: peak memory as a ratio to pandas.read_csv of the same files, and to the
   small ingest (the line is bounded by ``max_field_chars`` before it is held: ~1x).
 * ``many_files``: seconds to ingest ``--files`` one-row police.uk files, against
-  pandas.read_csv of each file.
+  pandas.read_csv of each file, and per file against an ingest that checks every file alone
+  (``BATCH_FILE_BYTES = 0``, how every file was checked before small files were batched) on the
+  first ``--alone-files`` of them (the whole folder that way takes minutes).
+* ``wide_header``: seconds of ``svrisk ingest`` (a fresh process) on a police.uk file of one row
+  and ``--columns`` columns (refused from its header: the exit code and the line are shown), and
+  of 4,000 columns (read), as ratios to the same file with its 12 columns.
 * ``real_data`` (with ``--real``): the validated load of the largest police.uk file of a real
   data folder against pandas.read_csv of it, and a whole-folder ingest time.
 
@@ -45,6 +50,7 @@ print(json.dumps({{"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 READ_CSVS = ("import pandas as pd\nfrom pathlib import Path\n"
              "for p in sorted(Path({data!r}).rglob('*.csv')):\n    pd.read_csv(p, low_memory=False)\n")
 LIBRARY = "from sources.ingest import ingest\ningest({data!r}, {store!r})\n"
+ALONE = "import sources.loaders.crime as crime\ncrime.BATCH_FILE_BYTES = 0\n" + LIBRARY
 CLI = ("from service.cli import main\nsys.argv = ['svrisk', 'ingest', '--data', {data!r}, '--out', {store!r}]\n"
        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n")
 IMPORT_CLI = "import service.cli\n"
@@ -94,6 +100,39 @@ def many_files(root: Path, n: int) -> Path:
     return data
 
 
+CLI_ANY = ("from service.cli import main\nsys.argv = ['svrisk', 'ingest', '--data', {data!r}, '--out', {store!r}]\n"
+           "try:\n    main()\nexcept SystemExit as exc:\n    print(json.dumps({{'exit': exc.code}}))\n")
+
+
+def wide_file(root: Path, extra: int) -> Path:
+    """A data folder of one police.uk file of one row with ``extra`` columns past the 12 it has."""
+    data = root / f"wide{extra}"
+    path = data / "crime" / "2017-01" / "2017-01-wide-street.csv"
+    path.parent.mkdir(parents=True)
+    row = ["a" * 64, "2017-01", "x", "x", "-0.19", "51.6", "On or near X", "", "", "Robbery", "", ""]
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([STREET + [f"x{i}" for i in range(extra)], row + ["1"] * extra])
+    return data
+
+
+def wide_header(root: Path, columns: int) -> dict:
+    out: dict = {}
+    for name, extra in (("plain_12", 0), ("read_4012", 4000), (f"wide_{columns}", columns - 12)):
+        data = wide_file(root, extra)
+        proc = subprocess.run([sys.executable, "-c", CHILD.format(body=CLI_ANY.format(
+            data=str(data), store=str(root / f"store{extra}")))], capture_output=True, text=True)
+        lines = proc.stdout.strip().splitlines()
+        figures = json.loads(lines[-1])
+        code = json.loads(lines[-2])["exit"] if len(lines) > 1 and lines[-2].startswith('{"exit"') else 0
+        error = next((ln for ln in proc.stdout.splitlines() + proc.stderr.splitlines() if ln.startswith("error:")), None)
+        out[name] = {"seconds": round(figures["seconds"], 2), "peak_mb": round(figures["peak_mb"]), "exit": code,
+                     **({"error": error[:160] + "..."} if error else {})}
+    base = out["plain_12"]["seconds"]
+    for name in out:
+        out[name]["over_plain_12"] = round(out[name]["seconds"] / base, 2)
+    return out
+
+
 def real_data(data: Path) -> dict:
     import pandas as pd
 
@@ -127,38 +166,57 @@ def real_data(data: Path) -> dict:
             "whole_folder_ingest_s": round(whole, 2), "whole_folder_rows": report["totals"]["rows_read"]}
 
 
+def many_files_case(root: Path, n: int, alone: int) -> dict:
+    data = many_files(root, n)
+    base = child(READ_CSVS.format(data=str(data)))
+    lib = child(LIBRARY.format(data=str(data), store=str(root / "s3")))
+    out = {"files": n, "ingest_s": round(lib["seconds"], 2), "pandas_read_csv_s": round(base["seconds"], 2),
+           "ingest_over_pandas": round(lib["seconds"] / base["seconds"], 2),
+           "ingest_ms_per_file": round(1000 * lib["seconds"] / n, 2)}
+    if alone:
+        few = many_files(root / "few", min(alone, n))
+        one = child(ALONE.format(data=str(few), store=str(root / "s4")))
+        per_file = 1000 * one["seconds"] / min(alone, n)
+        out.update({"alone_files": min(alone, n), "alone_ms_per_file": round(per_file, 1),
+                    "batched_over_alone_per_file": round(out["ingest_ms_per_file"] / per_file, 4)})
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--files", type=int, default=5000, help="one-row police.uk files to ingest")
+    parser.add_argument("--alone-files", type=int, default=300,
+                        help="files ingested with every file checked alone, the baseline per file (0: none)")
     parser.add_argument("--line-mb", type=int, default=300, help="MB of the line without a newline")
+    parser.add_argument("--columns", type=int, default=100_012, help="columns of the wide header")
+    parser.add_argument("--only", choices=["many_files", "wide_header"], help="run only this case")
     parser.add_argument("--real", nargs="?", const=os.environ.get("SVRISK_REAL_DATA", "../shared/data"),
                         help="also time a real data folder (default $SVRISK_REAL_DATA or ../shared/data)")
     args = parser.parse_args()
-    from sources.demo.borough import generate_demo
-
-    out: dict = {}
+    out: dict = {"load_average": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        demo = generate_demo(root / "demo")
-        out["small_ingest"] = {"folder": "demo borough", **peaks(demo, root / "s1"),
-                               "import_cli_only_peak_mb": round(child(IMPORT_CLI)["peak_mb"]),
-                               "import_ingest_only_peak_mb": round(child("import sources.ingest")["peak_mb"])}
-        add_long_line(demo, args.line_mb)
-        long = peaks(demo, root / "s2")
-        long["ingest_over_small_ingest"] = round(long["ingest_peak_mb"] / out["small_ingest"]["ingest_peak_mb"], 2)
-        long["cli_ingest_over_small_ingest"] = round(long["cli_ingest_peak_mb"]
-                                                     / out["small_ingest"]["cli_ingest_peak_mb"], 2)
-        out["long_line"] = {"line_mb": args.line_mb, **long}
-        (root / "demo").rename(root / "gone")  # free the disk before the next folder
-        data = many_files(root, args.files)
-        base = child(READ_CSVS.format(data=str(data)))
-        lib = child(LIBRARY.format(data=str(data), store=str(root / "s3")))
-        out["many_files"] = {"files": args.files, "ingest_s": round(lib["seconds"], 1),
-                             "pandas_read_csv_s": round(base["seconds"], 1),
-                             "ingest_over_pandas": round(lib["seconds"] / base["seconds"], 1),
-                             "ingest_ms_per_file": round(1000 * lib["seconds"] / args.files, 1)}
+        if args.only is None:
+            from sources.demo.borough import generate_demo
+
+            demo = generate_demo(root / "demo")
+            out["small_ingest"] = {"folder": "demo borough", **peaks(demo, root / "s1"),
+                                   "import_cli_only_peak_mb": round(child(IMPORT_CLI)["peak_mb"]),
+                                   "import_ingest_only_peak_mb": round(child("import sources.ingest")["peak_mb"])}
+            add_long_line(demo, args.line_mb)
+            long = peaks(demo, root / "s2")
+            long["ingest_over_small_ingest"] = round(long["ingest_peak_mb"] / out["small_ingest"]["ingest_peak_mb"], 2)
+            long["cli_ingest_over_small_ingest"] = round(long["cli_ingest_peak_mb"]
+                                                         / out["small_ingest"]["cli_ingest_peak_mb"], 2)
+            out["long_line"] = {"line_mb": args.line_mb, **long}
+            (root / "demo").rename(root / "gone")  # free the disk before the next folder
+        if args.only in (None, "wide_header"):
+            out["wide_header"] = wide_header(root, args.columns)
+        if args.only in (None, "many_files"):
+            out["many_files"] = many_files_case(root, args.files, args.alone_files)
     if args.real:
         out["real_data"] = real_data(Path(args.real))
+    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out, indent=2))
 
 

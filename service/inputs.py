@@ -25,9 +25,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from features.months import label, month
 from geo.editions import boundary_year, cell_edition, grid_size
-from models.registry import list_versions
 from service.settings import Settings
 from sources.fingerprint import data_files
 
@@ -92,6 +90,8 @@ def check_month(value, option: str = "cutoff", today: dt.date | None = None) -> 
         raise ValueError(f"{option}: {shown(value)} is not a month string (expected 'YYYY-MM')")
     if len(value) > 7:
         raise ValueError(f"{option}: not a month: {shown(value)} (expected 'YYYY-MM', e.g. '2018-07')")
+    from features.months import label, month  # import here: pandas, only when a month is checked
+
     try:
         clean = label(month(value))
     except ValueError:
@@ -111,6 +111,8 @@ def check_cutoff(value) -> str:
 
 def check_model(value, settings: Settings) -> str:
     """A saved model version (``v0001``, ...) that exists."""
+    from models.registry import list_versions  # import here: pandas, only when a model is named
+
     versions = list_versions(settings.out_dir / "models")
     if not isinstance(value, str) or value not in versions:
         latest = versions[-5:]

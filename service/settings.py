@@ -139,6 +139,9 @@ class ServiceSettings(BaseModel):
     cookie_secure: bool = Field(
         True, description="Mark the session cookie Secure (browsers still send it to localhost).")
     workers: int = Field(1, ge=1, le=32, description="Processes serving requests (svrisk serve --workers).")
+    reuse_port: bool = Field(
+        True, description="With several workers, a listening socket each (SO_REUSEPORT): the system deals "
+        "connections out evenly. False: one shared socket, whose connections go to whichever worker wakes first.")
     state_file: Path | None = Field(
         None, description="SQLite file the worker processes share (sessions, login throttling); "
         "unset: a fresh file per server start, so a restart logs everyone out.")

@@ -423,7 +423,8 @@ def _report(catalogue: Catalogue, results, tables, quality, data_dir, damaged, l
         files = []
         for f in res.files or [res.source]:
             path = Path(f.split("!", 1)[0])
-            rel = path.resolve().relative_to(root).as_posix() if path.resolve().is_relative_to(root) else None
+            real = path.resolve()
+            rel = real.relative_to(root).as_posix() if real.is_relative_to(root) else None
             known = folder.get(rel, {}).get("sha256") if rel else None
             files.append({"path": f, "sha256": known or (sha256(path) if path.is_file() else None)})
         inputs.append({

@@ -18,11 +18,14 @@ import logging
 import os
 import re
 import shutil
+import socket
 
 import h11
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 
 from service.api.state import fresh_state_file
 from service.settings import Settings
@@ -127,10 +130,100 @@ def app_from_env():
     return create_app(settings, jobs=job_runners(settings))
 
 
+class SocketPerWorker(Multiprocess):
+    """uvicorn's supervisor (start, watch, restart the workers) with a listening socket per worker.
+
+    Workers that share one listening socket race to accept each connection; under a burst of
+    keep-alive clients the one that wakes first takes most of them and keeps them (1,000
+    connections split about 60:40 between two workers, measured), so its clients wait while
+    the other worker idles. With a socket per worker bound with ``SO_REUSEPORT`` the kernel
+    deals new connections out by a hash of their addresses, about evenly. A worker that dies
+    is replaced on its own socket (connections waiting in its backlog are then answered).
+    ``init_processes``, ``keep_subprocess_alive`` and ``restart_all`` are uvicorn 0.55's with
+    ``Process(config, [this worker's socket])`` for ``Process(config, sockets)``.
+    """
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]):
+        super().__init__(config, sockets=[])
+        self.worker_sockets = sockets
+        self.processes_num = len(sockets)
+
+    def _process(self, idx: int) -> Process:
+        return Process(self.config, [self.worker_sockets[idx]])
+
+    def init_processes(self) -> None:
+        for idx in range(self.processes_num):
+            process = self._process(idx)
+            process.start()
+            self.processes.append(process)
+
+    def restart_all(self) -> None:
+        for idx, old_process in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new_process = self._process(idx)
+            new_process.start()
+            if not new_process.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                new_process.kill()
+                new_process.join()
+                return
+            old_process.terminate()
+            old_process.join()
+            self.processes[idx] = new_process
+
+    def keep_subprocess_alive(self) -> None:
+        if self.should_exit.is_set():
+            return
+        for idx, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                logging.getLogger("uvicorn.error").error(
+                    f"Child process [{process.pid}] failed to start, stopping the parent process.")
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            process = self._process(idx)
+            process.start()
+            self.processes[idx] = process
+
+
+def worker_sockets(config: uvicorn.Config, workers: int) -> list[socket.socket]:
+    """One listening socket per worker on the configured address, bound with ``SO_REUSEPORT``.
+
+    The address is first bound without the option, so a port another server holds is an error
+    here ("address already in use") instead of a share of its connections.
+    """
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((config.host, config.port))
+        port = probe.getsockname()[1]  # port 0: the one the system chose, for every worker
+    out = []
+    try:
+        for _ in range(workers):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            out.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((config.host, port))
+            sock.listen(config.backlog)
+            sock.set_inheritable(True)
+    except OSError:
+        for sock in out:
+            sock.close()
+        raise
+    return out
+
+
 def serve(app, settings: Settings, **kwargs) -> None:
     """Serve ``app`` in this process, or, with ``settings.service.workers`` > 1, in that many
-    uvicorn worker processes sharing the listening socket (``app`` is then not used: each
-    worker builds its own with :func:`app_from_env`). What the workers must agree on
+    uvicorn worker processes (``app`` is then not used: each
+    worker builds its own with :func:`app_from_env`), each on its own socket unless
+    ``service.reuse_port`` is off (:class:`SocketPerWorker`). What the workers must agree on
     (sessions, login throttling) is in the SQLite file ``service.state_file``, made here
     when unset so every worker opens the same one."""
     workers = settings.service.workers
@@ -145,11 +238,14 @@ def serve(app, settings: Settings, **kwargs) -> None:
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     config = uvicorn_config("service.api.server:app_from_env", settings, workers=workers, **kwargs)
     try:
-        sock = config.bind_socket()
-        Multiprocess(config, sockets=[sock]).run()
+        if settings.service.reuse_port and hasattr(socket, "SO_REUSEPORT"):
+            SocketPerWorker(config, worker_sockets(config, workers)).run()
+        else:
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
     finally:
         if made is not None:  # this start's sessions end with it
             shutil.rmtree(made.parent, ignore_errors=True)
 
 
-__all__ = ["HeaderTimeoutProtocol", "RedactKeys", "app_from_env", "protocol_class", "serve", "uvicorn_config"]
+__all__ = ["HeaderTimeoutProtocol", "RedactKeys", "SocketPerWorker", "app_from_env", "protocol_class", "serve",
+           "uvicorn_config", "worker_sockets"]

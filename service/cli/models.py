@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from features.months import months_between
 from service.cli.common import progress, run_options, settings_for, user_errors
 from service.cli.options import DataOption, HorizonOption, StoreOption, UnitsOption
 from service.cli.run import print_summary
@@ -74,6 +73,8 @@ def backtest_command(
     horizon = horizon or settings.model.horizon_months
     origin_list = None
     if origins:
+        from features.months import months_between  # import here: pandas
+
         first, _, last = origins.partition(":")
         try:
             origin_list = months_between(first, last or first)  # parsed here, Months from now on

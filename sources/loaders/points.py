@@ -66,8 +66,9 @@ def validate_points(
 
     Two rules look at the whole file: when most rows have swapped coordinates, or a decimal
     comma, the file is read that way instead of rejecting those rows. With ``votes`` (a
-    piece of a file) neither rule is applied here: the rows are checked as though it did
-    not fire and the counts it decides on are added to ``votes`` (see :func:`file_rules_fire`).
+    piece of a file, or several files checked as one table) neither rule is applied here: the
+    rows are checked as though it did not fire and the counts it decides on are added to
+    ``votes``, per file with ``votes["file"]`` (see :func:`_vote` and :func:`file_rules_fire`).
     """
     raw_x, raw_y = frame[x_col], frame[y_col]
     checks.reject(raw_x.isna() | raw_y.isna(), "missing coordinates", f"{x_col}/{y_col} blank")
@@ -95,8 +96,8 @@ def validate_points(
     swapped = ok & ~inside & inside_swapped
     candidates = ok & (inside | inside_swapped)
     if votes is not None:
-        votes["swapped"] = votes.get("swapped", 0) + int(swapped.sum())
-        votes["candidates"] = votes.get("candidates", 0) + int(candidates.sum())
+        _vote(votes, "swapped", swapped)
+        _vote(votes, "candidates", candidates)
     if votes is None and _swapped_file(int(swapped.sum()), int(candidates.sum())):
         result_flags.append({
             "check": "swapped_coordinate_columns",
@@ -118,6 +119,17 @@ def validate_points(
     checks.reject(~inside, "outside the study area", f"more than {tolerance:g} m outside the study area")
     keep = checks.ok.to_numpy()
     return np.where(keep, ex, np.nan), np.where(keep, ny, np.nan)
+
+
+def _vote(votes: dict, key: str, hit: np.ndarray) -> None:
+    """Add the rows ``hit`` to ``votes[key]``: one count, or one per file when ``votes["file"]`` numbers
+    each row's file (several files checked as one table: ``votes["files"]`` of them)."""
+    hit = np.asarray(hit, dtype=bool)
+    if "file" in votes:
+        counts = np.bincount(votes["file"][hit], minlength=votes["files"])
+        votes[key] = votes.get(key, 0) + counts
+    else:
+        votes[key] = votes.get(key, 0) + int(hit.sum())
 
 
 def _swapped_file(swapped: int, candidates: int) -> bool:
@@ -153,8 +165,8 @@ def _decimal_commas(raw_x: pd.Series, raw_y: pd.Series, checks: RowChecks, resul
     cx, cy = comma(raw_x), comma(raw_y)
     either = cx | cy
     if votes is not None:
-        votes["commas"] = votes.get("commas", 0) + int(either.sum())
-        votes["present"] = votes.get("present", 0) + int((raw_x.notna() & raw_y.notna()).sum())
+        _vote(votes, "commas", either.to_numpy())
+        _vote(votes, "present", (raw_x.notna() & raw_y.notna()).to_numpy())
     if not either.any():
         return raw_x, raw_y
     present = int((raw_x.notna() & raw_y.notna()).sum())

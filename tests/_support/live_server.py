@@ -2,7 +2,7 @@
 
 Both use :func:`service.api.server.uvicorn_config`, so they carry the same limits as
 ``svrisk serve`` (header timeout, head size, connection limit). ``send_chunked`` and
-``rss_mb`` are shared with ``benchmarks/api_load.py``.
+``rss_mb``, ``connections_by_worker`` are shared with ``benchmarks/api_load.py``.
 """
 
 from __future__ import annotations
@@ -81,6 +81,40 @@ def send_chunked(port: int, path: str, total: int, headers: str = "") -> tuple[i
     finally:
         sock.close()
     return sent, answer
+
+
+def connections_by_worker(pid: int, port: int) -> list[int]:
+    """Established connections to ``port`` held by each process of the server (largest first):
+    how evenly the worker processes share the clients."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "01" and int(f[1].rsplit(":", 1)[1], 16) == port:  # ESTABLISHED, local port
+                inodes.add(f[9])
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            todo.extend(int(c) for c in task.read_text().split())
+    counts = []
+    for p in pids:
+        held = 0
+        for fd in Path(f"/proc/{p}/fd").glob("*"):
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held += 1
+        if held:
+            counts.append(held)
+    return sorted(counts, reverse=True)
 
 
 def rss_mb(pid: int) -> float:

@@ -296,7 +296,7 @@ def test_parallel_ingest_gives_the_same_store(tmp_path, kind):
         if kind == "dask":
             assert set(engine.client.run(os.getpid).values()).isdisjoint({os.getpid()})
         parallel = ingest(data, tmp_path / "parallel", map_files=mapper)
-    assert calls == [(9, True)]  # the nine monthly files went to the workers together, with their size
+    assert calls == [(5, True)]  # the nine monthly files went to the workers together (in 5 groups), with their size
     _assert_same_stores(tmp_path, local, parallel)
     a = Store(tmp_path / "serial").table("events")
     ra = pd.read_parquet(tmp_path / "serial" / "rejects.parquet")
@@ -330,7 +330,7 @@ def test_one_long_file_checked_in_pieces_gives_the_same_store(tmp_path, kind):
             return engine.map_files(func, items, shared, nbytes)
 
         parallel = ingest(data, tmp_path / "parallel", map_files=mapper, options=options)
-    assert calls[0] == ("_load_member", 0) and calls[1][0] == "_load_piece" and calls[1][1] > 10
+    assert calls[0] == ("_load_group", 0) and calls[1][0] == "_load_piece" and calls[1][1] > 10
     _assert_same_stores(tmp_path, local, parallel)
 
 

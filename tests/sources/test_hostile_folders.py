@@ -275,8 +275,8 @@ def test_a_vertex_at_1e308_is_named_as_far_outside_the_grid_without_a_400_digit_
 
 def test_a_header_longer_than_the_sniffed_head_is_read_whole(tmp_path):
     data = fixture_folder(tmp_path)
-    header = STREET_HEADER + [f"extra_{i:06d}" for i in range(6_000)]  # 78 KB: past the 64 KB first read
-    rows = [r + ["1"] * 6_000 for r in street_rows(3)]  # a cut header would leave these rows too wide
+    header = STREET_HEADER + [f"extra_column_number_{i:06d}" for i in range(3_000)]  # 81 KB: past the 64 KB
+    rows = [r + ["1"] * 3_000 for r in street_rows(3)]  # first read; a cut header would leave these rows too wide
     write_csv(data / "crime" / "wide.csv", header, rows)
     code, error, report, _ = ingest_cli(data, tmp_path / "store")
     assert code == 0, error

@@ -95,7 +95,7 @@ def test_a_long_street_file_in_pieces_equals_the_whole_file(tmp_path, newline):
     path.write_text(hostile_street(newline=newline), encoding="utf-8", newline="")
     mapper = Recorder()
     whole, pieces = load_both(path, crime.load_policeuk_street, mapper)
-    assert mapper.calls == [("_load_member", 0), ("_load_piece", len(split_csv(open_csv(path), 2000)))]
+    assert mapper.calls == [("_load_group", 0), ("_load_piece", len(split_csv(open_csv(path), 2000)))]
     assert mapper.calls[1][1] > 20
     reasons = set(whole.rejects["reason"])
     assert {"malformed row", "outside the study area", "latitude/longitude swapped"} <= reasons
@@ -203,7 +203,7 @@ def test_without_workers_or_with_pieces_off_a_file_is_read_whole(tmp_path):
     path.write_text(hostile_street())
     mapper = Recorder()
     crime.load_policeuk_street(path, context(mapper, piece_mb=0))
-    assert mapper.calls == [("_load_member", 1)]  # 0: never in pieces, the file goes to a worker whole
+    assert mapper.calls == [("_load_group", 1)]  # 0: never in pieces, the file goes to a worker whole
 
 
 def test_a_long_gzip_file_is_cut_by_its_uncompressed_size(tmp_path):
@@ -215,5 +215,5 @@ def test_a_long_gzip_file_is_cut_by_its_uncompressed_size(tmp_path):
     assert crime.member_sizes([(path, None), (tmp_path / "missing.gz", None)]) == [len(text.encode("utf-8")), 0]
     mapper = Recorder()
     whole, pieces = load_both(path, crime.load_policeuk_street, mapper)
-    assert mapper.calls[0] == ("_load_member", 0) and mapper.calls[1][0] == "_load_piece"
+    assert mapper.calls[0] == ("_load_group", 0) and mapper.calls[1][0] == "_load_piece"
     assert_same(whole, pieces)
