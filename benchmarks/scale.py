@@ -224,7 +224,8 @@ def _run_engine(args) -> None:
         with steps("rank"):
             scores = model.predict(forecast_matrix(fb, cutoffs[-1]))
     print(json.dumps({"engine": repr(eng), "pool_processes": getattr(eng._workers, "used", None),
-                      "fit_threads": estimator.get_params().get("n_jobs"),
+                      "fit_threads": {"most": estimator.get_params().get("n_jobs"),
+                                      "used": getattr(model, "n_threads_", None)},
                       "units": len(units), "events": fb.assignment_report()["read"], "cutoffs": cutoffs,
                       "pieces": sums.partitions, "cube_sum": float(sums.cube.counts.sum()),
                       "kernel_sum": float(sums.kernel.near.sum()), "score_sum": float(scores.sum()),

@@ -378,7 +378,8 @@ def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None =
         params = chosen.get_params() if hasattr(chosen, "get_params") else {}
         threads = params.get("n_jobs", params.get("estimator__n_jobs"))
         if progress and engine.kind == "local" and threads:
-            progress(f"fitting on {threads} thread(s) of {engine.cores} usable core(s)")
+            progress(f"fitting on at most {threads} thread(s) of {engine.cores} usable core(s) "
+                     "(one per 10M cells of the training matrix)")
         return chosen
 
     try:
