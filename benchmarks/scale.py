@@ -188,6 +188,7 @@ def _run_ingest(args) -> None:
     with _engine(args) as eng, steps("ingest"):
         report = ingest(args.data, args.store, map_files=eng.map_files)
     print(json.dumps({"engine": repr(eng), "pool_processes": getattr(eng._workers, "used", None),
+                      "pool_items_here": getattr(eng._workers, "here", None),
                       "totals": report["totals"], "digest": _store_digest(Path(args.store)), "steps": steps.out}))
 
 
@@ -224,6 +225,7 @@ def _run_engine(args) -> None:
         with steps("rank"):
             scores = model.predict(forecast_matrix(fb, cutoffs[-1]))
     print(json.dumps({"engine": repr(eng), "pool_processes": getattr(eng._workers, "used", None),
+                      "pool_items_here": getattr(eng._workers, "here", None),
                       "fit_threads": {"most": estimator.get_params().get("n_jobs"),
                                       "used": getattr(model, "n_threads_", None)},
                       "units": len(units), "events": fb.assignment_report()["read"], "cutoffs": cutoffs,
