@@ -92,28 +92,39 @@ def _context():
 
 
 class _Feeder(threading.Thread):
-    """Starts a call's pool and submits its items, off the calling thread: starting a process waits
-    for the forkserver (its imports, about 1 s of a core), and the calling process works meanwhile.
-    Shuts the pool down once told the call is over."""
+    """Sizes and starts a call's pool and submits its items, off the calling thread, which works
+    meanwhile: reading the load takes 0.2 s, and starting a process waits for the forkserver (its
+    imports, about a second of a core). Shuts the pool down once told the call is over.
 
-    def __init__(self, pool: ProcessPoolExecutor, func, items: list):
+    ``size()`` gives the call's processes, the calling one included (1: no pool at all);
+    ``start_pool(n)`` makes a pool of ``n - 1`` processes.
+    """
+
+    def __init__(self, size, start_pool, func, items: list):
         super().__init__(name="svrisk-pool-feeder", daemon=True)
-        self.pool, self.func, self.items = pool, func, items
+        self.size, self.start_pool, self.func, self.items = size, start_pool, func, items
+        self.processes = 1  # this one alone until a pool is started
         self.futures: list = [None] * len(items)
         self.over = threading.Event()
         self.error: BaseException | None = None
 
     def run(self) -> None:
+        pool = None
         try:
-            for i, item in enumerate(self.items):
-                if self.over.is_set():
-                    break
-                self.futures[i] = self.pool.submit(_call, self.func, i, item)
+            n = self.size()
+            if n > 1 and not self.over.is_set():
+                pool = self.start_pool(n)
+                self.processes = n
+                for i, item in enumerate(self.items):
+                    if self.over.is_set():
+                        break
+                    self.futures[i] = pool.submit(_call, self.func, i, item)
         except BaseException as exc:  # a broken pool: the calling process learns of it if it needs a result
             self.error = exc
         finally:
             self.over.wait()
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def result(self, i: int):
         """The pool's result of item ``i`` (which a pool process took), waiting for it."""
@@ -169,12 +180,15 @@ class ProcessPool:
         return f"ProcessPool(workers={self.workers})"
 
     def start(self) -> None:
-        """Launch the forkserver now: a fresh interpreter that imports :data:`PRELOAD` meanwhile.
+        """Launch the forkserver now, off the calling thread: a fresh interpreter that imports
+        :data:`PRELOAD` meanwhile (about a second of one core), so it is ready sooner for the first
+        pool, whose processes fork from it. Not when no core is free: on a busy machine the
+        server's imports would take a core from the run."""
+        if self.workers > 1:
+            threading.Thread(target=self._start_forkserver, name="svrisk-forkserver-start", daemon=True).start()
 
-        The imports take about a second of one core; launched when the engine is entered,
-        the server is ready sooner for the first pool, whose processes fork from it.
-        """
-        if self.size(self.workers) > 1:  # on a busy machine the server's imports would take a core from the run
+    def _start_forkserver(self) -> None:
+        if self.size(self.workers) > 1:
             _context()
             forkserver.ensure_running()
 
@@ -186,22 +200,27 @@ class ProcessPool:
             n = min(n, free_cores(self.cores, self.load()))
         return max(n, 1)
 
-    def _processes(self, items: list, small: bool) -> int:
-        """Processes a call uses (this one included), recorded in ``used``; 1 for a small job."""
-        n = 1 if small or not items else self.size(len(items))
-        self.used.append(n)
+    def _most(self, items: list, small: bool) -> int:
+        """The most processes a call may use (this one included): 1 for a small job, which is then
+        recorded in ``used`` (a larger one's count is decided off the calling thread, see ``size``)."""
+        n = 1 if small else min(self.workers, len(items))
         if n < 2:
+            self.used.append(1)
             self.here.append(len(items))
         return n
 
-    def _results(self, func, items: list, shared: tuple, n: int):
-        """``func(item, *shared)`` of every item, yielded in item order, here and on ``n - 1`` pool
-        processes (see the class)."""
+    def _results(self, func, items: list, shared: tuple, most: int):
+        """``func(item, *shared)`` of every item, yielded in item order, here and on at most ``most - 1``
+        pool processes (see the class)."""
         ctx = _context()
         claims = ctx.Array("b", len(items))
-        threads = thread_budget(n, self.cores)
-        feeder = _Feeder(ProcessPoolExecutor(max_workers=n - 1, mp_context=ctx, initializer=_init,
-                                             initargs=(shared, threads, claims)), func, items)
+        threads = thread_budget(most, self.cores)
+
+        def start_pool(n: int) -> ProcessPoolExecutor:
+            return ProcessPoolExecutor(max_workers=n - 1, mp_context=ctx, initializer=_init,
+                                       initargs=(shared, threads, claims))
+
+        feeder = _Feeder(lambda: self.size(len(items)), start_pool, func, items)
         feeder.start()
         done: dict[int, object] = {}  # results made here, not yet yielded
         out = 0
@@ -231,6 +250,7 @@ class ProcessPool:
             raise _lost(exc) from None
         finally:
             feeder.over.set()  # the feeder stops submitting and shuts the pool down (unstarted items cancelled)
+            self.used.append(feeder.processes)
             self.here.append(sum(claims[i] == HERE for i in range(len(items))))
             if finished and any(claims[i] == POOL for i in range(len(items))):
                 feeder.join()  # its processes are up and idle now: they exit at once
@@ -239,19 +259,19 @@ class ProcessPool:
 
     def map(self, func, items, shared: tuple = (), nbytes: int | None = None) -> list:
         items = list(items)
-        n = self._processes(items, nbytes is not None and nbytes < self.min_bytes)
-        if n < 2:
+        most = self._most(items, nbytes is not None and nbytes < self.min_bytes)
+        if most < 2:
             return [func(item, *shared) for item in items]
-        return list(self._results(func, items, tuple(shared), n))
+        return list(self._results(func, items, tuple(shared), most))
 
     def map_reduce(self, func, items, combine, shared: tuple = (), split_every: int = SPLIT_EVERY,
                    rows: int | None = None):
         items = list(items)
-        n = self._processes(items, rows is not None and rows < self.min_rows)
-        if n < 2:
+        most = self._most(items, rows is not None and rows < self.min_rows)
+        if most < 2:
             return serial_map_reduce(func, items, combine, shared, split_every)
         reducer = TreeReducer(combine, split_every)
-        for result in self._results(func, items, tuple(shared), n):  # in item order: the same tree
+        for result in self._results(func, items, tuple(shared), most):  # in item order: the same tree
             reducer.push(result)
         return reducer.result()
 

@@ -70,15 +70,16 @@ def test_a_call_done_before_its_pool_is_up_is_done_here_without_waiting_for_it()
     pool = ProcessPool(2, min_rows=0, min_bytes=0)
     got = pool.map(_pair_shared, [0, 1, 2, 3], (_SlowToUnpickle(),))
     assert got == [[0], [1], [2], [3]]
-    assert pool.used == [2] and pool.here == [4]  # the pool never took an item: the call did not wait for it
+    assert pool.here == [4]  # the pool never took an item: the call did not wait for it to start
 
 
-def test_small_jobs_stay_in_this_process():
+def test_small_jobs_stay_in_this_process(tmp_path):
     pool = ProcessPool(2, min_rows=1_000, min_bytes=1_000)
     assert {p for p, _ in pool.map(_pid_plus, [1, 2, 3], (0,), nbytes=999)} == {os.getpid()}
-    assert [v for _, v in pool.map(_pid_plus, [1, 2, 3], (0,), nbytes=1_000)] == [1, 2, 3]
+    shared = (0, tmp_path / "flag", os.getpid())
+    assert [v for _, v in pool.map(_pid_plus_both, [1, 2, 3], shared, nbytes=1_000)] == [1, 2, 3]
     assert pool.map_reduce(_pair, [1, 2, 3], _concat, (0,), rows=10) == [1, 2, 3]
-    assert pool.used == [1, 2, 1]  # the second call started a pool (this process may still do it all)
+    assert pool.used == [1, 2, 1] and pool.here[0] == pool.here[2] == 3  # only the second call started a pool
 
 
 @pytest.mark.parametrize("n", [1, 2, 9, 17])
@@ -125,12 +126,12 @@ def test_a_pools_workers_run_their_share_of_the_cores_as_blas_threads(cores, thr
     assert out == [[threads]] * 4  # 2 processes x threads <= cores
 
 
-def test_a_pool_starts_only_as_many_processes_as_cores_are_free():
+def test_a_pool_starts_only_as_many_processes_as_cores_are_free(tmp_path):
     busy = ProcessPool(2, min_rows=0, min_bytes=0, cores=2, load=lambda: 1.0)  # one of two cores busy elsewhere
     assert busy.size(10) == 1
     assert {p for p, _ in busy.map(_pid_plus, [1, 2, 3], (0,))} == {os.getpid()}  # run here, as with one worker
     idle = ProcessPool(2, min_rows=0, min_bytes=0, cores=2, load=lambda: 0.2)
     assert idle.size(10) == 2 and idle.size(1) == 1
-    assert [v for _, v in idle.map(_pid_plus, [1, 2, 3], (0,))] == [1, 2, 3]
+    assert [v for _, v in idle.map(_pid_plus_both, [1, 2, 3], (0, tmp_path / "flag", os.getpid()))] == [1, 2, 3]
     assert (busy.used, idle.used) == ([1], [2])  # what each call ran on, as the benchmark reports it
     assert busy.here == [3]
