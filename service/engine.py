@@ -236,6 +236,13 @@ class Engine:
         self._require_client()
         return self._workers.map(func, items, tuple(shared), nbytes=nbytes)
 
+    def last_call(self) -> tuple[int, str]:
+        """(calls so far, how the last one ran) of the local pool (:meth:`service.workers.ProcessPool.last_call`),
+        for the run's progress; (0, "") on Dask."""
+        if self.kind == "local":
+            return len(self._workers.used), self._workers.last_call()
+        return 0, ""
+
     def estimator(self, estimator):
         """``estimator`` for this engine: a :class:`PoissonBoost` trains with xgboost.dask on Dask,
         and so does the boosting inside a :class:`~models.boosting.BlendedBoost`."""

@@ -167,9 +167,13 @@ def builder_on(engine: Engine, settings: Settings, units: str, store_dir: Path |
                            month(cutoff) if cutoff else None)
     if progress:
         progress(f"summing events per unit and month on {engine!r}")
-    return store, engine.feature_builder(store, unit_set, target_groups=settings.model.target_groups,
-                                         allow_police_generated=settings.model.allow_police_generated,
-                                         source=source)
+    calls = engine.last_call()[0]
+    fb = engine.feature_builder(store, unit_set, target_groups=settings.model.target_groups,
+                                allow_police_generated=settings.model.allow_police_generated, source=source)
+    done, how = engine.last_call()
+    if progress and done > calls:
+        progress(f"events summed on {how}")
+    return store, fb
 
 
 def feature_builder(settings: Settings, units: str, store_dir: Path | None = None, progress: Progress | None = None,

@@ -173,11 +173,21 @@ class ProcessPool:
         self.min_rows, self.min_bytes = int(min_rows), int(min_bytes)
         self.cores = int(cores) if cores is not None else usable_cores()
         self.load = load
-        self.used: list[int] = []  # processes each pooled call ran on (1: this one alone), for benchmarks
-        self.here: list[int] = []  # items of each pooled call this process ran itself
+        self.used: list[int] = []  # processes each call ran on (1: this one alone), for benchmarks
+        self.here: list[int] = []  # items of each call this process ran itself
+        self.items: list[int] = []  # items of each call
 
     def __repr__(self) -> str:
         return f"ProcessPool(workers={self.workers})"
+
+    def last_call(self) -> str:
+        """How the last call ran, for a run's progress line: ``"2 processes, 5 of 8 items in this one"``."""
+        if not self.used:
+            return "no call yet"
+        n, here, items = self.used[-1], self.here[-1], self.items[-1]
+        if n < 2:
+            return f"this process alone, {items} item(s)"
+        return f"{n} processes, {here} of {items} item(s) in this one"
 
     def start(self) -> None:
         """Launch the forkserver now, off the calling thread: a fresh interpreter that imports
@@ -207,6 +217,7 @@ class ProcessPool:
         if n < 2:
             self.used.append(1)
             self.here.append(len(items))
+            self.items.append(len(items))
         return n
 
     def _results(self, func, items: list, shared: tuple, most: int):
@@ -252,6 +263,7 @@ class ProcessPool:
             feeder.over.set()  # the feeder stops submitting and shuts the pool down (unstarted items cancelled)
             self.used.append(feeder.processes)
             self.here.append(sum(claims[i] == HERE for i in range(len(items))))
+            self.items.append(len(items))
             if finished and any(claims[i] == POOL for i in range(len(items))):
                 feeder.join()  # its processes are up and idle now: they exit at once
             # else (an error, or every item done here) the feeder closes the pool on its own: an

@@ -86,4 +86,6 @@ def test_the_run_prints_the_workers_and_threads_it_chose(env):
                            env={**variables, "SVRISK_WORKERS": "2"})
     assert result.exit_code == 0, result.output
     assert "summing events per unit and month on Engine('local', workers=2 (at most, as set; " in result.output
+    # the tiny borough's events are under the pool's threshold: summed here, and the run says so
+    assert re.search(r"events summed on this process alone, \d+ item\(s\)", result.output), result.output
     assert re.search(r"fitting on at most [12] thread\(s\) of \d+ usable core\(s\)", result.output), result.output

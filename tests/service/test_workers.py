@@ -48,6 +48,7 @@ def test_pool_maps_in_order_here_and_on_a_pool_process_with_shared_data(tmp_path
     pids = [p for p, _ in out]
     assert len(set(pids)) == 2 and os.getpid() in pids  # this process is one of the two workers
     assert pool.used == [2] and pool.here == [pids.count(os.getpid())]
+    assert pool.last_call() == f"2 processes, {pids.count(os.getpid())} of 20 item(s) in this one"  # printed by a run
 
 
 class _SlowToUnpickle:
