@@ -242,13 +242,14 @@ class ProcessPool:
         def take(i: int):
             return done.pop(i) if i in done else feeder.result(i)
 
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
 
+        blas = ThreadpoolController()  # looked up once: a threadpool_limits per item took 1.7 ms
         finished = False
         try:
             for i, item in enumerate(items):
                 if _claim(claims, i, HERE):
-                    with threadpool_limits(limits=threads):
+                    with blas.limit(limits=threads):
                         done[i] = func(item, *shared)
                 while out <= i and ready(out):
                     yield take(out)
