@@ -8,10 +8,11 @@ Both give the two calls the pipeline needs, with the same meaning:
 
 ``nbytes`` (input bytes) and ``rows`` (events) say how big the whole job is: a
 :class:`ProcessPool` runs a job smaller than :data:`PARALLEL_MIN_BYTES` or
-:data:`PARALLEL_MIN_ROWS` in this process, where starting workers and sending them the
-shared data would cost more than it saves (measured in ``benchmarks/scale.py``: one
-borough's event sums took 0.5 s in process and 3 s on a pool of 2). A cluster always
-runs what it is given.
+:data:`PARALLEL_MIN_ROWS` in this process and starts no pool: the pool's processes could not
+start in time to take a share (measured in ``benchmarks/scale.py``: one borough's event
+sums took 0.5 s in process and 3 s on a pool of 2 started before this process worked too).
+A larger job is shared between this process, which starts at once, and the pool's processes
+as they come up (see :class:`ProcessPool`). A cluster always runs what it is given.
 
 ``shared`` (e.g. the units every piece of events is located in) is sent to each worker once,
 not with every item. :class:`ProcessPool` forks its workers from a clean ``forkserver``
