@@ -58,7 +58,7 @@ from pathlib import Path
 
 SIZES = {  # name: (boroughs, years)
     "borough": (1, 3),
-    "small": (8, 2),  # 335,000 events, 72 MB of monthly files: over the pool's thresholds, minutes per run
+    "small": (8, 2),  # 335,000 events (summed in process: under 600,000), 72 MB of monthly files (pooled)
     "london": (32, 3),
     "national": (99, 1),
 }

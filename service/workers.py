@@ -39,8 +39,10 @@ _SHARED: tuple = ()
 _CLAIMS = None
 FREE, POOL, HERE = 0, 1, 2
 """Who took an item of a pooled call: nobody yet, a pool process, the calling process."""
-PARALLEL_MIN_ROWS = 300_000
-"""Events below which a pool sums them in this process (about 1 s of work on one core)."""
+PARALLEL_MIN_ROWS = 600_000
+"""Events below which a pool sums them in this process alone: about 2 s of work on one core, over
+before a pool process could take a share (the forkserver's imports, about 1 s, then 0.6-0.9 s from
+fork to a first piece); 8 boroughs' 335,000 events took 2.1 s on a pool of 2 against 1.2 s alone."""
 PARALLEL_MIN_BYTES = 32 * 2**20
 """Input bytes below which a pool loads files in this process (about 6 s of work on one core)."""
 PRELOAD = ["__main__", "features.scale", "sources.ingest"]
