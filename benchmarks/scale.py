@@ -30,6 +30,10 @@ by plain CPU loops (one ``python -c "while True: pass"`` process per core, start
 runs and stopped after them), as on a shared analysis server or a laptop in use; speed-ups
 are against local x1 under the same load (``"speedup"`` and ``"busy N"`` in the output).
 
+``--assume-idle`` sizes the local engine as if no other work were running (every worker used
+whatever the load): on a machine others keep busy it measures what the pool itself costs and
+gives, which the default sizing would not use there.
+
 ``--one-file`` ingests the same crimes as one street-level CSV of every month (a force's
 multi-year export, written once beside the data as ``one-file/``), which the workers check
 in pieces (``[ingest] piece_mb``); ``--ingest-only`` skips the pipeline, ``--pipeline-only``
@@ -54,7 +58,7 @@ from pathlib import Path
 
 SIZES = {  # name: (boroughs, years)
     "borough": (1, 3),
-    "small": (8, 2),  # 335,000 events, 72 MB of monthly files: over the pool's thresholds, minutes per run
+    "small": (8, 2),  # 335,000 events (summed in process: under 600,000), 72 MB of monthly files (pooled)
     "london": (32, 3),
     "national": (99, 1),
 }
@@ -139,8 +143,9 @@ def _one_file(data: Path) -> Path:
 def _engine(args):
     from service.engine import Engine
 
+    free = {"load": lambda: 0.0} if args.assume_idle and args.engine == "local" else {}
     return Engine(args.engine, args.scheduler, npartitions=args.partitions, n_workers=args.workers,
-                  processes=args.processes)
+                  processes=args.processes, **free)
 
 
 @contextlib.contextmanager
@@ -188,6 +193,7 @@ def _run_ingest(args) -> None:
     with _engine(args) as eng, steps("ingest"):
         report = ingest(args.data, args.store, map_files=eng.map_files)
     print(json.dumps({"engine": repr(eng), "pool_processes": getattr(eng._workers, "used", None),
+                      "pool_items_here": getattr(eng._workers, "here", None),
                       "totals": report["totals"], "digest": _store_digest(Path(args.store)), "steps": steps.out}))
 
 
@@ -224,7 +230,9 @@ def _run_engine(args) -> None:
         with steps("rank"):
             scores = model.predict(forecast_matrix(fb, cutoffs[-1]))
     print(json.dumps({"engine": repr(eng), "pool_processes": getattr(eng._workers, "used", None),
-                      "fit_threads": estimator.get_params().get("n_jobs"),
+                      "pool_items_here": getattr(eng._workers, "here", None),
+                      "fit_threads": {"most": estimator.get_params().get("n_jobs"),
+                                      "used": getattr(model, "n_threads_", None)},
                       "units": len(units), "events": fb.assignment_report()["read"], "cutoffs": cutoffs,
                       "pieces": sums.partitions, "cube_sum": float(sums.cube.counts.sum()),
                       "kernel_sum": float(sums.kernel.near.sum()), "score_sum": float(scores.sum()),
@@ -240,6 +248,8 @@ def _child(args, mode: str, engine: str, workers: int, store: Path, data: Path) 
         cmd += ["--processes"]
     if args.scheduler and engine == "dask":
         cmd += ["--scheduler", args.scheduler]
+    if args.assume_idle:
+        cmd += ["--assume-idle"]
     return _timed(cmd)
 
 
@@ -303,6 +313,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--background", type=int, default=0,
                     help="also measure every run with this many cores kept busy by CPU loops")
+    ap.add_argument("--assume-idle", action="store_true",
+                    help="size the local engine's pools and fits as if no other work were running (every worker "
+                         "used): measures the pool itself on a machine other work keeps busy")
     ap.add_argument("--one-file", action="store_true",
                     help="street-level crime as one CSV of every month (checked in pieces on the workers)")
     ap.add_argument("--ingest-only", action="store_true", help="measure ingest only, not the pipeline")
@@ -339,7 +352,7 @@ def main(argv=None) -> None:
     from service.cores import usable_cores
 
     out = {"machine": {"cpus": os.cpu_count(), "usable_cores": usable_cores()}, "units": args.units,
-           "workers": workers, "background": args.background,
+           "workers": workers, "background": args.background, "assume_idle": args.assume_idle,
            "dask_workers": "processes" if args.processes else "threads", "sizes": {}}
     for name in [s for s in args.sizes.split(",") if s]:
         res = _prepare(root, name, args.seed)
@@ -353,7 +366,8 @@ def main(argv=None) -> None:
                 for engine in engines:
                     for w in workers:
                         store = root / name / f"store-{'one-' if args.one_file else ''}{engine}-{w}"
-                        runs.append({"engine": engine, "workers": w, "background": background})
+                        runs.append({"engine": engine, "workers": w, "background": background,
+                                     "load_1m_before": round(os.getloadavg()[0], 2)})
                         if args.pipeline_only:
                             store = root / name / f"store-{'one-' if args.one_file else ''}local-1"
                             if not (store / "ingest_report.json").is_file():

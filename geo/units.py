@@ -13,16 +13,20 @@ event locations (:func:`geo.grid.auto_cell_size`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from libpysal.graph import Graph
 from scipy.spatial import cKDTree
 
 from geo.crs import WORKING_CRS, check_crs
 from geo.editions import cell_edition
 from geo.grid import make_grid, make_hex_grid
+
+if TYPE_CHECKING:
+    from libpysal.graph import Graph
 
 GRAPH_KINDS = ("queen", "knn", "band")
 QUEEN_SNAP_M = 1.0
@@ -71,6 +75,11 @@ class UnitSet:
     def __len__(self) -> int:
         return len(self.frame)
 
+    def __getstate__(self) -> dict:
+        # A pool's workers locate points and never need the cached graphs: sending them would
+        # cost their size and make every worker import libpysal (1 s of a core) to unpickle them.
+        return {**self.__dict__, "_graphs": {}}
+
     def __repr__(self) -> str:
         return f"UnitSet({self.edition!r}, n={len(self)})"
 
@@ -94,6 +103,9 @@ class UnitSet:
         return self._graphs[kind]
 
     def _build_graph(self, kind: str) -> Graph:
+        # imported here, not with the module: a pool worker locating points never needs it (1 s of a core)
+        from libpysal.graph import Graph
+
         ids = self.ids
         n = len(ids)
         if n < 2:
@@ -227,6 +239,8 @@ def kth_neighbour_distance(coords: np.ndarray, k: int) -> np.ndarray:
 
 def graph_from_pairs(ids: pd.Index, i: np.ndarray, j: np.ndarray, weight: np.ndarray | None = None) -> Graph:
     """A libpysal Graph keyed by ``ids`` from positional pairs; units without a pair stay as isolates."""
+    from libpysal.graph import Graph
+
     n = len(ids)
     i, j = np.asarray(i, dtype=np.intp), np.asarray(j, dtype=np.intp)
     w = np.ones(len(i)) if weight is None else np.asarray(weight, dtype=float)
@@ -242,6 +256,8 @@ def graph_from_pairs(ids: pd.Index, i: np.ndarray, j: np.ndarray, weight: np.nda
 
 
 def _fill_islands(g: Graph, ids: pd.Index, points: gpd.GeoSeries) -> Graph:
+    from libpysal.graph import Graph
+
     isolates = set(g.isolates)
     adj = g.adjacency.reset_index()
     adj.columns = ["focal", "neighbor", "weight"]

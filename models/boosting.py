@@ -17,6 +17,7 @@ default (:data:`models.ranking.DEFAULT_METHOD`).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,6 +30,29 @@ from models.glm import _frame_input, moment_dispersion
 
 INCREASING_PREFIXES = ("cnt_sv_", "harm_sv_", "lag_cnt_sv_", "nr_sv", "kde_sv_", "sv_rate_eb", "mean_sv_")
 """Features whose effect on the forecast is constrained to be non-negative."""
+
+
+CELLS_PER_THREAD = 10_000_000
+"""Training-matrix cells (rows x features) each XGBoost thread of a local fit needs to pay for itself.
+
+XGBoost's threads meet at every level of every tree, so on a small matrix waiting costs more than
+splitting the work saves. On 2 idle cores (``benchmarks/scale.py``, issue 34), the training step of
+8 boroughs (61,320 rows x 91 features, 5.6M cells) took 4.2 s on 2 threads against 3.1 s on 1,
+London's (245,460 x 91, 22M cells) 11.5-13.8 s against 17.9-20.3 s. On a busy machine a second
+thread is far worse: 5.6M cells took 41-66 s on 2 threads against 4.7-8.6 s on 1 at load 6-7."""
+
+
+def boost_threads(n_jobs: int | None, cells: int, cores: int | None = None,
+                  cells_per_thread: int | None = None) -> int:
+    """Threads for a local XGBoost fit of a ``cells``-cell matrix: one per :data:`CELLS_PER_THREAD`
+    cells, at least 1, at most ``n_jobs`` (None or < 1: the ``cores``, default ``os.cpu_count()``).
+
+    >>> boost_threads(2, 5_580_120), boost_threads(2, 22_336_860), boost_threads(None, 45_000_000, cores=8)
+    (1, 2, 4)
+    """
+    per = CELLS_PER_THREAD if cells_per_thread is None else int(cells_per_thread)
+    most = int(n_jobs) if n_jobs is not None and int(n_jobs) >= 1 else int(cores or os.cpu_count() or 1)
+    return max(1, min(most, int(cells) // max(per, 1)))
 
 
 def monotone_direction(name) -> int:
@@ -56,12 +80,15 @@ class PoissonBoost(RegressorMixin, BaseEstimator):
         ``random_state`` for the subsampling.
     allow_police_generated : bool, default False
     n_jobs : int or None, default None
-        XGBoost threads (None: every core). The fit is the same whatever the number of
-        threads, to within rounding of the histogram sums (``tests/models/test_boosting.py``).
+        Most XGBoost threads (None: every core); a fit uses fewer on a small matrix, one per
+        :data:`CELLS_PER_THREAD` cells (:func:`boost_threads`). The fit is the same whatever
+        the number of threads (``tests/models/test_estimators.py``).
 
     Attributes
     ----------
     booster_ : xgboost.XGBRegressor
+    n_threads_ : int
+        The threads the local fit ran on.
     dispersion_ : float
         Negative-binomial alpha by moments on the training rows (in-sample, so
         intervals built from it are if anything too narrow).
@@ -110,18 +137,20 @@ class PoissonBoost(RegressorMixin, BaseEstimator):
         names = getattr(self, "feature_names_in_", [None] * X.shape[1])
         return X, y, tuple(monotone_direction(n) if self.monotone else 0 for n in names)
 
-    def _booster_kwargs(self, constraints) -> dict:
-        """XGBoost arguments shared by the local fit and the Dask fit (service.engine)."""
+    def _booster_kwargs(self, constraints, n_jobs: int | None = None) -> dict:
+        """XGBoost arguments shared by the local fit and the Dask fit (service.engine); ``n_jobs``
+        (None: the parameter) the threads."""
         return dict(objective="count:poisson", n_estimators=self.n_estimators, learning_rate=self.learning_rate,
                     max_depth=self.max_depth, min_child_weight=self.min_child_weight, subsample=self.subsample,
                     reg_lambda=self.reg_lambda, monotone_constraints=constraints, tree_method="hist",
-                    random_state=self.seed, n_jobs=self.n_jobs)
+                    random_state=self.seed, n_jobs=self.n_jobs if n_jobs is None else n_jobs)
 
     def fit(self, X, y):
         from xgboost import XGBRegressor
 
         X, y, constraints = self._training_data(X, y)
-        self.booster_ = XGBRegressor(**self._booster_kwargs(constraints))
+        self.n_threads_ = boost_threads(self.n_jobs, X.size)
+        self.booster_ = XGBRegressor(**self._booster_kwargs(constraints, self.n_threads_))
         self.booster_.fit(X, y)
         self.dispersion_ = moment_dispersion(y, self.booster_.predict(X))
         return self

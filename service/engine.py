@@ -9,16 +9,19 @@ Both engines run the same functions (see :mod:`features.scale`) over the pieces 
 the store's partitioned events table (month x spatial zone, no shuffle): the local
 engine on a pool of ``workers`` processes of this machine (one: in this process), the
 Dask engine as one task per partition on the cluster, with the partial sums added in
-the same fixed tree (:mod:`service.workers`). Feature windows are then slices of the
+the same fixed tree (:mod:`service.workers`). Locally the calling process is one of the
+``workers``: it takes pieces at once while the pool's processes start, so a call never
+waits for its pool's start-up. Feature windows are then slices of the
 summed (units x months x groups) arrays, identical code on both engines.
 
 ``workers = "auto"`` (the default) is the cores this process may use (affinity mask,
 cgroup quota) less those other work keeps busy when the engine starts, at least 1
-(:mod:`service.cores`); a number is the most. Each call of the local pool then starts
-only as many processes as cores are free at that moment. Training uses ``n_jobs`` threads
-locally; by default the engine's ``workers`` less the cores busy when the fit starts
+(:mod:`service.cores`); a number is the most. Each call of the local pool then uses
+only as many processes as cores are free at that moment. Training uses at most ``n_jobs``
+threads locally; by default the engine's ``workers`` less the cores busy when the fit starts
 (its threads wait for each other, so one sharing a core with other work holds all
-back), and ``xgboost.dask`` on the Dask engine
+back), and within that one per 10M cells of the training matrix
+(:func:`models.boosting.boost_threads`), and ``xgboost.dask`` on the Dask engine
 (:class:`models.boosting.DaskPoissonBoost`); the fitted booster is brought back and
 predicts and explains locally, so ranking, reasons and the backtest's measures are
 the same code on both engines.
@@ -79,7 +82,7 @@ class Engine:
     chunk_rows : int
         Most events in one piece.
     n_workers : int or "auto", optional
-        Local engine: processes summing events and loading files (1: in this process).
+        Local engine: processes summing events and loading files, this one included (1: this one alone).
         Dask: workers of the LocalCluster started when ``scheduler`` is None. ``"auto"``
         (or None): the cores this process may use less the load of other work now
         (:func:`service.cores.free_cores`), at least 1; a number is the most. A local
@@ -88,9 +91,9 @@ class Engine:
         Whether that LocalCluster's workers are processes (the default) or threads in
         this process.
     n_jobs : int, optional
-        Threads of a local XGBoost fit. None: decided as each fit starts, the engine's
-        explicit ``n_workers`` (or the usable cores with ``"auto"``) less the cores other
-        work keeps busy then, at least 1 (:meth:`fit_threads`). On Dask each worker's
+        Most threads of a local XGBoost fit (it runs one per 10M cells of its matrix).
+        None: decided as each fit starts, the engine's explicit ``n_workers`` (or the
+        usable cores with ``"auto"``) less the cores other work keeps busy then, at least 1 (:meth:`fit_threads`). On Dask each worker's
         threads train.
     min_parallel : (rows, bytes), optional
         Local engine: event sums under ``rows`` events and ingests under ``bytes`` of
@@ -232,6 +235,13 @@ class Engine:
         """
         self._require_client()
         return self._workers.map(func, items, tuple(shared), nbytes=nbytes)
+
+    def last_call(self) -> tuple[int, str]:
+        """(calls so far, how the last one ran) of the local pool (:meth:`service.workers.ProcessPool.last_call`),
+        for the run's progress; (0, "") on Dask."""
+        if self.kind == "local":
+            return len(self._workers.used), self._workers.last_call()
+        return 0, ""
 
     def estimator(self, estimator):
         """``estimator`` for this engine: a :class:`PoissonBoost` trains with xgboost.dask on Dask,

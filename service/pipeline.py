@@ -168,9 +168,13 @@ def builder_on(engine: Engine, settings: Settings, units: str, store_dir: Path |
                            month(cutoff) if cutoff else None)
     if progress:
         progress(f"summing events per unit and month on {engine!r}")
-    return store, engine.feature_builder(store, unit_set, target_groups=settings.model.target_groups,
-                                         allow_police_generated=settings.model.allow_police_generated,
-                                         source=source)
+    calls = engine.last_call()[0]
+    fb = engine.feature_builder(store, unit_set, target_groups=settings.model.target_groups,
+                                allow_police_generated=settings.model.allow_police_generated, source=source)
+    done, how = engine.last_call()
+    if progress and done > calls:
+        progress(f"events summed on {how}")
+    return store, fb
 
 
 def feature_builder(settings: Settings, units: str, store_dir: Path | None = None, progress: Progress | None = None,
@@ -394,7 +398,8 @@ def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None =
         params = chosen.get_params() if hasattr(chosen, "get_params") else {}
         threads = params.get("n_jobs", params.get("estimator__n_jobs"))
         if progress and engine.kind == "local" and threads:
-            progress(f"fitting on {threads} thread(s) of {engine.cores} usable core(s)")
+            progress(f"fitting on at most {threads} thread(s) of {engine.cores} usable core(s) "
+                     "(one per 10M cells of the training matrix)")
         return chosen
 
     try:

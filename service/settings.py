@@ -208,15 +208,16 @@ class Settings(BaseSettings):
         "auto", description="Processes that sum events and load files on the local engine, or workers of the "
         "Dask LocalCluster started when dask_scheduler is unset. \"auto\": the cores this process may use "
         "(affinity mask, cgroup quota) less those other work keeps busy when the run starts, at least 1; "
-        "the choice is printed with the run. A number is the most; each pool starts only as many processes as "
-        "cores are free then.",
+        "the choice is printed with the run. A number is the most, this process included (it works while a "
+        "pool starts); each pool uses only as many processes as cores are free then.",
     )
     processes: bool = Field(
         True, description="The Dask LocalCluster's workers are processes (False: threads in this process).",
     )
     n_jobs: int | None = Field(
-        None, ge=1, description="Threads of a local XGBoost fit. None: `workers` (the usable cores with "
-        "\"auto\") less the cores other work keeps busy as the fit starts, at least 1.",
+        None, ge=1, description="Most threads of a local XGBoost fit (it runs one per 10M cells of its "
+        "training matrix). None: `workers` (the usable cores with \"auto\") less the cores other work keeps "
+        "busy as the fit starts, at least 1.",
     )
     ingest: IngestSettings = IngestSettings()
     units: UnitSettings = UnitSettings()

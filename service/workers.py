@@ -8,10 +8,11 @@ Both give the two calls the pipeline needs, with the same meaning:
 
 ``nbytes`` (input bytes) and ``rows`` (events) say how big the whole job is: a
 :class:`ProcessPool` runs a job smaller than :data:`PARALLEL_MIN_BYTES` or
-:data:`PARALLEL_MIN_ROWS` in this process, where starting workers and sending them the
-shared data would cost more than it saves (measured in ``benchmarks/scale.py``: one
-borough's event sums took 0.5 s in process and 3 s on a pool of 2). A cluster always
-runs what it is given.
+:data:`PARALLEL_MIN_ROWS` in this process and starts no pool: the pool's processes could not
+start in time to take a share (measured in ``benchmarks/scale.py``: one borough's event
+sums took 0.5 s in process and 3 s on a pool of 2 started before this process worked too).
+A larger job is shared between this process, which starts at once, and the pool's processes
+as they come up (see :class:`ProcessPool`). A cluster always runs what it is given.
 
 ``shared`` (e.g. the units every piece of events is located in) is sent to each worker once,
 not with every item. :class:`ProcessPool` forks its workers from a clean ``forkserver``
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import errno
 import multiprocessing
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import forkserver
@@ -33,10 +36,15 @@ from features.scale import SPLIT_EVERY, TreeReducer, serial_map_reduce, tree_red
 from service.cores import free_cores, thread_budget, usable_cores
 
 _SHARED: tuple = ()
-PARALLEL_MIN_ROWS = 300_000
-"""Events below which a pool sums them in this process (about 2 s of work on one core)."""
+_CLAIMS = None
+FREE, POOL, HERE = 0, 1, 2
+"""Who took an item of a pooled call: nobody yet, a pool process, the calling process."""
+PARALLEL_MIN_ROWS = 600_000
+"""Events below which a pool sums them in this process alone: about 2 s of work on one core, over
+before a pool process could take a share (the forkserver's imports, about 1 s, then 0.6-0.9 s from
+fork to a first piece); 8 boroughs' 335,000 events took 2.1 s on a pool of 2 against 1.2 s alone."""
 PARALLEL_MIN_BYTES = 32 * 2**20
-"""Input bytes below which a pool loads files in this process (about 15 s of work on one core)."""
+"""Input bytes below which a pool loads files in this process (about 6 s of work on one core)."""
 PRELOAD = ["__main__", "features.scale", "sources.ingest"]
 """Modules the forkserver imports once, so a forked worker starts with them loaded (``__main__``
 as multiprocessing does by default: a worker needs it to unpickle what the main script defines)."""
@@ -55,16 +63,29 @@ def _lost(exc: BaseException) -> WorkerLost:
                       "out of memory: set fewer workers (svrisk.toml `workers`, or SVRISK_WORKERS=1) and run again")
 
 
-def _init(shared: tuple, threads: int) -> None:
-    global _SHARED
-    _SHARED = shared
+def _init(shared: tuple, threads: int, claims) -> None:
+    global _SHARED, _CLAIMS
+    _SHARED, _CLAIMS = shared, claims
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads)  # BLAS and OpenMP of this worker: the pool's processes x threads <= cores
 
 
-def _call(func, item):
-    return func(item, *_SHARED)
+def _claim(claims, i: int, who: int) -> bool:
+    """Take item ``i`` for ``who`` unless another took it first."""
+    with claims.get_lock():
+        if claims[i] != FREE:
+            return False
+        claims[i] = who
+        return True
+
+
+def _call(func, i: int, item):
+    """A pool process's task: ``(True, func(item, *shared))``, or ``(False, None)`` when the calling
+    process took item ``i`` first."""
+    if not _claim(_CLAIMS, i, POOL):
+        return False, None
+    return True, func(item, *_SHARED)
 
 
 def _context():
@@ -73,21 +94,78 @@ def _context():
     return ctx
 
 
-class ProcessPool:
-    """``map`` and ``map_reduce`` over ``workers`` processes of this machine (1: in this process).
+class _Feeder(threading.Thread):
+    """Sizes and starts a call's pool and submits its items, off the calling thread, which works
+    meanwhile: reading the load takes 0.2 s, and starting a process waits for the forkserver (its
+    imports, about a second of a core). Shuts the pool down once told the call is over.
 
-    A pool is started for each call and closed after it (its workers fork from the
-    forkserver in milliseconds), so no pool is left running while the caller trains a
-    model; ``shared`` is pickled once per worker. Jobs under ``min_rows`` events or
-    ``min_bytes`` of input run in this process. Each worker's BLAS and OpenMP threads are
-    limited (threadpoolctl) to :func:`service.cores.thread_budget` of the pool's processes
-    and the ``cores`` this process may use (None: :func:`service.cores.usable_cores`).
+    ``size()`` gives the call's processes, the calling one included (1: no pool at all);
+    ``start_pool(n)`` makes a pool of ``n - 1`` processes.
+    """
+
+    def __init__(self, size, start_pool, func, items: list):
+        super().__init__(name="svrisk-pool-feeder", daemon=True)
+        self.size, self.start_pool, self.func, self.items = size, start_pool, func, items
+        self.processes = 1  # this one alone until a pool is started
+        self.futures: list = [None] * len(items)
+        self.over = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        pool = None
+        try:
+            n = self.size()
+            if n > 1 and not self.over.is_set():
+                pool = self.start_pool(n)
+                self.processes = n
+                for i, item in enumerate(self.items):
+                    if self.over.is_set():
+                        break
+                    self.futures[i] = pool.submit(_call, self.func, i, item)
+        except BaseException as exc:  # a broken pool: the calling process learns of it if it needs a result
+            self.error = exc
+        finally:
+            self.over.wait()
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def result(self, i: int):
+        """The pool's result of item ``i`` (which a pool process took), waiting for it."""
+        while self.futures[i] is None:  # taken between its submission and the feeder keeping the future
+            if self.error is not None:
+                raise self.error
+            time.sleep(0.001)
+        ran, value = self.futures[i].result()
+        if not ran:  # pragma: no cover - a claimed item always runs
+            raise RuntimeError(f"item {i} was taken by a pool process but not run")
+        return value
+
+
+class ProcessPool:
+    """``map`` and ``map_reduce`` over ``workers`` processes of this machine: this one and ``workers - 1``
+    pool processes (1: this one alone).
+
+    The calling process is one of the workers: it takes the items in order from the first
+    while a pool of ``workers - 1`` processes starts (off the calling thread) and takes the
+    next free ones as its processes come up; each item is taken once (a lock-guarded claim
+    per item). So a pool never makes a call slower by more than the last item a pool process
+    is still running: a job done before the pool is up is simply done here, and the pool's
+    start-up (the forkserver's imports, forking, the ``shared`` data unpickled in each
+    process) costs another core's time, not the caller's. The results are the same, in the
+    same order, whoever ran each item.
+
+    A pool is started for each call and closed after it, so no pool runs while the caller
+    trains a model; ``shared`` is pickled once per pool process. Jobs under ``min_rows``
+    events or ``min_bytes`` of input run in this process alone. Each process's BLAS and
+    OpenMP threads (the pool's, and this one's during the call) are limited (threadpoolctl)
+    to :func:`service.cores.thread_budget` of the call's processes and the ``cores`` this
+    process may use (None: :func:`service.cores.usable_cores`).
 
     With ``load`` (a callable giving the runnable threads of other work now, e.g.
-    :func:`service.cores.load_now`), ``workers`` is the most: each call starts only as many
+    :func:`service.cores.load_now`), ``workers`` is the most: each call uses only as many
     processes as cores are free then (:func:`service.cores.free_cores`), and runs in this
-    process when one is; on a busy machine a second process cost more than it gave (London,
-    2 cores, load 3-4: event sums 10.7 s on 2 workers against 9.7 s on 1; issue 34).
+    process alone when one is; on a busy machine a second process cost more than it gave
+    (London, 2 cores, load 3-4: event sums 10.7 s on 2 workers against 9.7 s on 1; issue 34).
     """
 
     def __init__(self, workers: int, min_rows: int = PARALLEL_MIN_ROWS, min_bytes: int = PARALLEL_MIN_BYTES,
@@ -98,73 +176,118 @@ class ProcessPool:
         self.min_rows, self.min_bytes = int(min_rows), int(min_bytes)
         self.cores = int(cores) if cores is not None else usable_cores()
         self.load = load
-        self.used: list[int] = []  # processes each pooled call ran on (1: in this process), for benchmarks
+        self.used: list[int] = []  # processes each call ran on (1: this one alone), for benchmarks
+        self.here: list[int] = []  # items of each call this process ran itself
+        self.items: list[int] = []  # items of each call
 
     def __repr__(self) -> str:
         return f"ProcessPool(workers={self.workers})"
 
-    def start(self) -> None:
-        """Launch the forkserver now: a fresh interpreter that imports :data:`PRELOAD` meanwhile.
+    def last_call(self) -> str:
+        """How the last call ran, for a run's progress line: ``"2 processes, 5 of 8 items in this one"``."""
+        if not self.used:
+            return "no call yet"
+        n, here, items = self.used[-1], self.here[-1], self.items[-1]
+        if n < 2:
+            return f"this process alone, {items} item(s)"
+        return f"{n} processes, {here} of {items} item(s) in this one"
 
-        The imports take a few seconds of one core; launched when the engine is entered,
-        the server is ready by the time the events are summed (the pipeline builds the
-        units first), and the first pool's workers fork from it at once.
-        """
-        if self.size(self.workers) > 1:  # on a busy machine the server's imports would take a core from the run
+    def start(self) -> None:
+        """Launch the forkserver now, off the calling thread: a fresh interpreter that imports
+        :data:`PRELOAD` meanwhile (about a second of one core), so it is ready sooner for the first
+        pool, whose processes fork from it. Not when no core is free: on a busy machine the
+        server's imports would take a core from the run."""
+        if self.workers > 1:
+            threading.Thread(target=self._start_forkserver, name="svrisk-forkserver-start", daemon=True).start()
+
+    def _start_forkserver(self) -> None:
+        if self.size(self.workers) > 1:
             _context()
             forkserver.ensure_running()
 
     def size(self, items: int) -> int:
-        """Processes a call with ``items`` items starts now: ``workers`` at most, one per item,
-        and with ``load`` only as many as cores are free."""
+        """Processes a call with ``items`` items uses now, this one included: ``workers`` at most,
+        one per item, and with ``load`` only as many as cores are free."""
         n = min(self.workers, int(items))
         if n > 1 and self.load is not None:
             n = min(n, free_cores(self.cores, self.load()))
         return max(n, 1)
 
-    def _executor(self, items: list, shared: tuple) -> ProcessPoolExecutor | None:
-        n = self.size(len(items)) if items else 0
-        self.used.append(max(n, 1))
+    def _most(self, items: list, small: bool) -> int:
+        """The most processes a call may use (this one included): 1 for a small job, which is then
+        recorded in ``used`` (a larger one's count is decided off the calling thread, see ``size``)."""
+        n = 1 if small else min(self.workers, len(items))
         if n < 2:
-            return None
-        return ProcessPoolExecutor(max_workers=n, mp_context=_context(), initializer=_init,
-                                   initargs=(shared, thread_budget(n, self.cores)))
+            self.used.append(1)
+            self.here.append(len(items))
+            self.items.append(len(items))
+        return n
 
-    def _in_order(self, pool: ProcessPoolExecutor, func, items: list):
-        """``func(item, *shared)`` of every item on ``pool``, yielded in item order.
+    def _results(self, func, items: list, shared: tuple, most: int):
+        """``func(item, *shared)`` of every item, yielded in item order, here and on at most ``most - 1``
+        pool processes (see the class)."""
+        ctx = _context()
+        claims = ctx.Array("b", len(items))
+        threads = thread_budget(most, self.cores)
 
-        On an error or an interrupt (here or in the caller) the items not started are
-        cancelled rather than waited for; a worker that died is :class:`WorkerLost`.
-        """
+        def start_pool(n: int) -> ProcessPoolExecutor:
+            return ProcessPoolExecutor(max_workers=n - 1, mp_context=ctx, initializer=_init,
+                                       initargs=(shared, threads, claims))
+
+        feeder = _Feeder(lambda: self.size(len(items)), start_pool, func, items)
+        feeder.start()
+        done: dict[int, object] = {}  # results made here, not yet yielded
+        out = 0
+
+        def ready(i: int) -> bool:
+            return i in done or (claims[i] == POOL and feeder.futures[i] is not None and feeder.futures[i].done())
+
+        def take(i: int):
+            return done.pop(i) if i in done else feeder.result(i)
+
+        from threadpoolctl import ThreadpoolController
+
+        blas = ThreadpoolController()  # looked up once: a threadpool_limits per item took 1.7 ms
+        finished = False
         try:
-            with pool:
-                futures = [pool.submit(_call, func, item) for item in items]
-                try:
-                    for f in futures:
-                        yield f.result()
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+            for i, item in enumerate(items):
+                if _claim(claims, i, HERE):
+                    with blas.limit(limits=threads):
+                        done[i] = func(item, *shared)
+                while out <= i and ready(out):
+                    yield take(out)
+                    out += 1
+            while out < len(items):
+                yield take(out)
+                out += 1
+            finished = True
         except BrokenProcessPool as exc:
             raise _lost(exc) from None
+        finally:
+            feeder.over.set()  # the feeder stops submitting and shuts the pool down (unstarted items cancelled)
+            self.used.append(feeder.processes)
+            self.here.append(sum(claims[i] == HERE for i in range(len(items))))
+            self.items.append(len(items))
+            if finished and any(claims[i] == POOL for i in range(len(items))):
+                feeder.join()  # its processes are up and idle now: they exit at once
+            # else (an error, or every item done here) the feeder closes the pool on its own: an
+            # interrupted call does not wait for a running item, nor a small one for the forkserver
 
     def map(self, func, items, shared: tuple = (), nbytes: int | None = None) -> list:
         items = list(items)
-        small = nbytes is not None and nbytes < self.min_bytes
-        pool = None if small else self._executor(items, tuple(shared))
-        if pool is None:
+        most = self._most(items, nbytes is not None and nbytes < self.min_bytes)
+        if most < 2:
             return [func(item, *shared) for item in items]
-        return list(self._in_order(pool, func, items))
+        return list(self._results(func, items, tuple(shared), most))
 
     def map_reduce(self, func, items, combine, shared: tuple = (), split_every: int = SPLIT_EVERY,
                    rows: int | None = None):
         items = list(items)
-        small = rows is not None and rows < self.min_rows
-        pool = None if small else self._executor(items, tuple(shared))
-        if pool is None:
+        most = self._most(items, rows is not None and rows < self.min_rows)
+        if most < 2:
             return serial_map_reduce(func, items, combine, shared, split_every)
         reducer = TreeReducer(combine, split_every)
-        for result in self._in_order(pool, func, items):  # in item order: the same tree whatever finishes first
+        for result in self._results(func, items, tuple(shared), most):  # in item order: the same tree
             reducer.push(result)
         return reducer.result()
 

@@ -50,6 +50,21 @@ def test_graph_is_built_once_and_cached(store):
         units.graph("rook")
 
 
+def test_a_pickled_unit_set_leaves_its_cached_graphs_behind_and_rebuilds_them(store):
+    import pickle
+    import subprocess
+    import sys
+
+    units = build_units(store, "lsoa2011")
+    queen = units.graph("queen")
+    copy = pickle.loads(pickle.dumps(units))
+    assert copy._graphs == {} and "queen" in units._graphs  # the original keeps its cache
+    assert copy.graph("queen").cardinalities.tolist() == queen.cardinalities.tolist() == [3, 3, 3, 3]
+    # a pool worker that only locates points never imports libpysal
+    code = "import sys, features.scale, sources.ingest; print('libpysal' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
 def test_knn_and_band_graphs_on_centroids(store):
     units = build_units(store, "lsoa2011")
     # knn (8 by default) is capped at n - 1 = 3

@@ -6,7 +6,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from models.baselines import ColumnRanker
-from models.boosting import BlendedBoost, PoissonBoost
+from models.boosting import BlendedBoost, PoissonBoost, boost_threads
 from models.glm import PoissonGLM
 from models.interventions import SyntheticControl
 
@@ -74,16 +74,31 @@ def test_boosting_is_monotone_in_prior_counts_and_shap_adds_up():
     assert shap_values["cnt_sv_12m"].abs().mean() > shap_values["lag_cnt_sv_12m"].abs().mean()
 
 
-def test_boosting_threads_do_not_change_the_fit():
+def test_boosting_threads_do_not_change_the_fit(monkeypatch):
     """Local training uses every core (n_jobs=None); XGBoost's hist sums are the same on 1 or 2 threads."""
     X, y = _counts_frame()
     X = pd.concat([X] * 10, ignore_index=True)  # 4,000 rows: each thread gets a share of the histogram
     y = np.tile(y, 10)
     assert PoissonBoost().n_jobs is None
+    small = PoissonBoost(n_estimators=5, n_jobs=2).fit(X, y)
+    assert small.n_threads_ == 1 and small.booster_.get_params()["n_jobs"] == 1  # 12,000 cells: one thread
+    monkeypatch.setattr("models.boosting.CELLS_PER_THREAD", 1_000)  # 12 threads' worth, so n_jobs decides
     one = PoissonBoost(n_estimators=80, n_jobs=1).fit(X, y)
     two = PoissonBoost(n_estimators=80, n_jobs=2).fit(X, y)
-    assert two.booster_.get_params()["n_jobs"] == 2
+    assert two.booster_.get_params()["n_jobs"] == 2 and two.n_threads_ == 2
     np.testing.assert_array_equal(one.predict(X), two.predict(X))
+
+
+@pytest.mark.parametrize(("n_jobs", "cells", "cores", "threads"), [
+    (2, 5_580_120, 2, 1),      # 8 boroughs' training matrix: one thread
+    (2, 22_336_860, 2, 2),     # London's: two
+    (1, 22_336_860, 2, 1),     # n_jobs is the most
+    (None, 45_000_000, 8, 4),  # every core at most, one per 10M cells
+    (None, 45_000_000, 2, 2),
+    (-1, 100, 8, 1),           # a tiny matrix: one, never 0
+])
+def test_boost_threads_one_per_ten_million_cells_within_n_jobs(n_jobs, cells, cores, threads):
+    assert boost_threads(n_jobs, cells, cores) == threads
 
 
 def _anchored_frame():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+from pathlib import Path
 
 import pytest
 
@@ -23,20 +25,62 @@ def _concat(parts):
     return [x for p in parts for x in p]
 
 
-def test_pool_maps_in_order_on_other_processes_with_shared_data_once():
+def _wait_for_the_pool(flag: Path, parent: int, seconds: float = 60.0) -> None:
+    """In the calling process, wait until a pool process has run an item (or ``seconds`` passed)."""
+    if os.getpid() != parent:
+        flag.touch()
+        return
+    t0 = time.monotonic()
+    while not flag.exists() and time.monotonic() - t0 < seconds:
+        time.sleep(0.01)
+
+
+def _pid_plus_both(item, offset, flag, parent):
+    _wait_for_the_pool(flag, parent)  # so that both processes take items, however slowly the pool starts
+    return os.getpid(), item + offset
+
+
+def test_pool_maps_in_order_here_and_on_a_pool_process_with_shared_data(tmp_path):
     pool = ProcessPool(2, min_rows=0, min_bytes=0)
     pool.start()
-    out = pool.map(_pid_plus, list(range(20)), (100,))
+    out = pool.map(_pid_plus_both, list(range(20)), (100, tmp_path / "flag", os.getpid()))
     assert [v for _, v in out] == list(range(100, 120))  # order kept, shared argument applied
-    pids = {p for p, _ in out}
-    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    pids = [p for p, _ in out]
+    assert len(set(pids)) == 2 and os.getpid() in pids  # this process is one of the two workers
+    assert pool.used == [2] and pool.here == [pids.count(os.getpid())]
+    assert pool.last_call() == f"2 processes, {pids.count(os.getpid())} of 20 item(s) in this one"  # printed by a run
 
 
-def test_small_jobs_stay_in_this_process():
+class _SlowToUnpickle:
+    """Shared data that takes 10 s to arrive in a pool process (as large units would on a busy machine)."""
+
+    def __reduce__(self):
+        return (_slow_restore, ())
+
+
+def _pair_shared(item, _shared):
+    return [item]
+
+
+def _slow_restore():
+    time.sleep(10)
+    return _SlowToUnpickle()
+
+
+def test_a_call_done_before_its_pool_is_up_is_done_here_without_waiting_for_it():
+    pool = ProcessPool(2, min_rows=0, min_bytes=0)
+    got = pool.map(_pair_shared, [0, 1, 2, 3], (_SlowToUnpickle(),))
+    assert got == [[0], [1], [2], [3]]
+    assert pool.here == [4]  # the pool never took an item: the call did not wait for it to start
+
+
+def test_small_jobs_stay_in_this_process(tmp_path):
     pool = ProcessPool(2, min_rows=1_000, min_bytes=1_000)
     assert {p for p, _ in pool.map(_pid_plus, [1, 2, 3], (0,), nbytes=999)} == {os.getpid()}
-    assert {p for p, _ in pool.map(_pid_plus, [1, 2, 3], (0,), nbytes=1_000)} != {os.getpid()}
+    shared = (0, tmp_path / "flag", os.getpid())
+    assert [v for _, v in pool.map(_pid_plus_both, [1, 2, 3], shared, nbytes=1_000)] == [1, 2, 3]
     assert pool.map_reduce(_pair, [1, 2, 3], _concat, (0,), rows=10) == [1, 2, 3]
+    assert pool.used == [1, 2, 1] and pool.here[0] == pool.here[2] == 3  # only the second call started a pool
 
 
 @pytest.mark.parametrize("n", [1, 2, 9, 17])
@@ -50,18 +94,20 @@ def test_pool_reduces_in_the_fixed_tree(n):
     assert got == expected
 
 
-def _die_on_three(item, _):
-    if item == 3:
+def _die_in_the_pool(item, flag, parent):
+    if os.getpid() != parent:
+        flag.touch()
         os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+    _wait_for_the_pool(flag, parent)  # this process waits, so that the pool takes an item (and dies)
     return [item]
 
 
-def test_a_killed_worker_is_one_clear_error():
+def test_a_killed_worker_is_one_clear_error(tmp_path):
     pool = ProcessPool(2, min_rows=0, min_bytes=0)
     with pytest.raises(WorkerLost, match="a worker process died before finishing its task.*set fewer workers"):
-        pool.map(_die_on_three, list(range(6)), (0,))
+        pool.map(_die_in_the_pool, list(range(6)), (tmp_path / "a", os.getpid()))
     with pytest.raises(OSError, match="out of memory"):  # the CLI prints OSErrors as one line
-        pool.map_reduce(_die_on_three, list(range(6)), _concat, (0,))
+        pool.map_reduce(_die_in_the_pool, list(range(6)), _concat, (tmp_path / "b", os.getpid()))
 
 
 def test_workers_validated():
@@ -81,11 +127,12 @@ def test_a_pools_workers_run_their_share_of_the_cores_as_blas_threads(cores, thr
     assert out == [[threads]] * 4  # 2 processes x threads <= cores
 
 
-def test_a_pool_starts_only_as_many_processes_as_cores_are_free():
+def test_a_pool_starts_only_as_many_processes_as_cores_are_free(tmp_path):
     busy = ProcessPool(2, min_rows=0, min_bytes=0, cores=2, load=lambda: 1.0)  # one of two cores busy elsewhere
     assert busy.size(10) == 1
     assert {p for p, _ in busy.map(_pid_plus, [1, 2, 3], (0,))} == {os.getpid()}  # run here, as with one worker
     idle = ProcessPool(2, min_rows=0, min_bytes=0, cores=2, load=lambda: 0.2)
     assert idle.size(10) == 2 and idle.size(1) == 1
-    assert os.getpid() not in {p for p, _ in idle.map(_pid_plus, [1, 2, 3], (0,))}
+    assert [v for _, v in idle.map(_pid_plus_both, [1, 2, 3], (0, tmp_path / "flag", os.getpid()))] == [1, 2, 3]
     assert (busy.used, idle.used) == ([1], [2])  # what each call ran on, as the benchmark reports it
+    assert busy.here == [3]
