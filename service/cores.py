@@ -107,11 +107,28 @@ def _running_children(proc: Path) -> int:
     return running
 
 
+def _running_own_threads(proc: Path) -> int:
+    """This process's own threads running now, the reader among them (at least 1).
+
+    While a helper thread reads the load, the calling thread is usually running too (it
+    starts on the work at once): its own work, not other work.
+    """
+    running = 0
+    for stat in proc.glob("self/task/*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # ended meanwhile
+            continue
+        running += text[text.rfind(")") + 2:][:1] == "R"
+    return max(running, 1)
+
+
 def load_now(samples: int = 20, interval: float = 0.01, loadavg: str | Path = LOADAVG, proc: str | Path = PROC) -> float:
     """Threads of other work runnable now: the mean of ``samples`` readings ``interval`` s apart.
 
     Each reading is the running count of ``/proc/loadavg`` (its fourth field, ``running/all``)
-    less one, the thread reading it, and less this process's child processes running then
+    less this process's own threads running then (the reader, and the caller already at work:
+    ``<proc>/self/task/*/stat``), and less this process's child processes running then
     (``<proc>/self/task/*/children``; the local pool's forkserver importing its modules is
     this run's own work, not other work). Not the one-minute load average: that still counts
     a run which finished seconds ago (this process's own previous step, or the previous run of
@@ -133,7 +150,7 @@ def load_now(samples: int = 20, interval: float = 0.01, loadavg: str | Path = LO
             running = int(text.split()[3].split("/")[0])
         except (IndexError, ValueError):
             raise ValueError(f"{path}: expected '<1m> <5m> <15m> <running>/<all> <last pid>', got {text.strip()!r}") from None
-        counts.append(running - 1 - _running_children(Path(proc)))
+        counts.append(running - _running_own_threads(Path(proc)) - _running_children(Path(proc)))
     return max(sum(counts) / len(counts), 0.0)
 
 

@@ -104,3 +104,15 @@ def test_load_now_leaves_out_this_processs_own_running_children(tmp_path):
         (proc / pid).mkdir()
         (proc / pid / "stat").write_text(f"{pid} (python (forkserver)) {state} 7 101 101 0 -1 4194560\n")
     assert load_now(samples=2, interval=0.0, loadavg=loadavg, proc=proc) == 2.0  # 4 less the reader, less 101
+
+
+def test_load_now_leaves_out_this_processs_own_running_threads(tmp_path):
+    """The caller summing events while a helper thread reads the load is this run's work, not other work."""
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("3.52 2.10 1.01 4/145 8420\n")
+    proc = tmp_path / "proc"
+    for tid, state in (("7", "R"), ("8", "R"), ("9", "S")):  # 7 the caller at work, 8 the reader, 9 asleep
+        (proc / "self" / "task" / tid).mkdir(parents=True)
+        (proc / "self" / "task" / tid / "stat").write_text(f"{tid} (python) {state} 1 7 7 0 -1 4194560\n")
+    assert load_now(samples=2, interval=0.0, loadavg=loadavg, proc=proc) == 2.0  # 4 less the two of ours
+    assert load_now(samples=1, loadavg=loadavg, proc=tmp_path / "none") == 3.0  # no task list: the reader only
