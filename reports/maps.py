@@ -256,6 +256,9 @@ html, body {height: 100%; margin: 0;}
 .svrisk-num span {position: absolute; transform: translate(-50%, -50%); display: block; width: 20px; height: 20px;
   border-radius: 50%; background: #fff; border: 2px solid #111; font: bold 11px/20px Arial, sans-serif;
   text-align: center; box-shadow: 0 0 2px #fff;}
+.svrisk-leader {position: absolute; left: 0; top: 0; overflow: visible;}
+.svrisk-leader polyline {stroke: #111; stroke-width: 1.2; fill: none;}
+.svrisk-leader circle {fill: #111;}
 .leaflet-control-attribution {font-size: 10px; max-width: 70%;}
 </style>
 """
@@ -283,23 +286,142 @@ def beside_title(meta: Mapping) -> str:
             f'{html.escape(str(cur.get("model_version", "")))}</small>')
 
 
-def numbered_places(top: gpd.GeoDataFrame, layer: str, name: str, *, show: bool = True):
+MAP_SIZE = (1000, 700)
+"""Nominal map size in pixels at which labels are placed apart (the fitted zoom's view)."""
+NUMBER_BOX = 26
+"""Side in pixels of a number's box: the 20 px disc, its 2 px border and a 1 px gap."""
+_RINGS = (0, 28, 38, 50, 64, 80)
+_DIRECTIONS = ((1, -1), (1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1))
+
+
+def fitted_zoom(bounds, size=MAP_SIZE, max_zoom: int = 18) -> int:
+    """Leaflet's ``fitBounds`` zoom (whole steps, no padding) for lon/lat ``bounds`` in a ``size`` map.
+
+    >>> fitted_zoom((-0.30, 51.55, -0.13, 51.67))
+    12
+    """
+    xmin, ymin, xmax, ymax = bounds
+    x0, y0 = web_pixels(xmin, ymax, 0)
+    x1, y1 = web_pixels(xmax, ymin, 0)
+    scale = min(size[0] / max(x1 - x0, 1e-12), size[1] / max(y1 - y0, 1e-12))
+    return int(np.clip(np.floor(np.log2(scale)), 0, max_zoom))
+
+
+def web_pixels(lon, lat, zoom: int) -> tuple[np.ndarray, np.ndarray]:
+    """Web Mercator pixel coordinates (x right, y down) of lon/lat degrees at ``zoom``."""
+    world = 256.0 * 2.0 ** zoom
+    lon, lat = np.asarray(lon, dtype=float), np.radians(np.asarray(lat, dtype=float))
+    x = (lon + 180.0) / 360.0 * world
+    y = (0.5 - np.log(np.tan(np.pi / 4 + lat / 2)) / (2 * np.pi)) * world
+    return x, y
+
+
+def _square(x: float, y: float, side: float = NUMBER_BOX):
+    from shapely.geometry import box
+
+    return box(x - side / 2, y - side / 2, x + side / 2, y + side / 2)
+
+
+def label_offsets(x, y, side: float = NUMBER_BOX) -> np.ndarray:
+    """Pixel offsets ``(dx, dy)`` that keep the number labels at ``(x, y)`` from overlapping.
+
+    Greedy in the given order (rank order: number 1 stays on its place): each label takes the
+    first free box among rings of 8 positions around its point, nearest ring first, starting
+    up-right and going clockwise; with no free box it takes the one overlapping least. The same
+    points give the same offsets.
+
+    >>> label_offsets([0, 5, 100], [0, 0, 0]).tolist()
+    [[0.0, 0.0], [28.0, -28.0], [0.0, 0.0]]
+    """
+    placed, out = [], []
+    for px, py in zip(np.asarray(x, float), np.asarray(y, float), strict=True):
+        best, best_overlap = None, np.inf
+        for r in _RINGS:
+            for ux, uy in (_DIRECTIONS if r else ((0, 0),)):
+                cand = _square(px + ux * r, py + uy * r, side)
+                overlap = sum(cand.intersection(b).area for b in placed)
+                if overlap < best_overlap:
+                    best, best_overlap = (float(ux * r), float(uy * r)), overlap
+                if overlap == 0:
+                    break
+            if best_overlap == 0:
+                break
+        placed.append(_square(px + best[0], py + best[1], side))
+        out.append(best)
+    return np.asarray(out, dtype=float).reshape(-1, 2)
+
+
+def place_numbers(top: gpd.GeoDataFrame, zoom: int) -> pd.DataFrame:
+    """Where each numbered label of ``top`` goes: its place's point (lon, lat), rank, unit id and
+    the pixel offset ``(dx, dy)`` of its label at ``zoom`` (:func:`label_offsets`)."""
+    pts = top.geometry.representative_point().to_crs(gl.WEB_CRS)
+    ranks = top["rank"] if "rank" in top else range(1, len(top) + 1)
+    out = pd.DataFrame({"rank": [int(r) for r in ranks], "unit_id": top["unit_id"].astype(str).to_numpy(),
+                        "lon": pts.x.to_numpy(), "lat": pts.y.to_numpy()})
+    x, y = web_pixels(out["lon"], out["lat"], zoom)
+    offsets = label_offsets(x, y)
+    out["dx"], out["dy"], out["x"], out["y"] = offsets[:, 0], offsets[:, 1], x, y
+    return out
+
+
+def number_boxes(placed: pd.DataFrame) -> list:
+    """The pixel boxes of the placed number labels (:func:`place_numbers`)."""
+    return [_square(x + dx, y + dy) for x, y, dx, dy in placed[["x", "y", "dx", "dy"]].itertuples(index=False)]
+
+
+def _number_html(layer: str, unit: str, rank: int, dx: float, dy: float) -> str:
+    """A number's label; moved off its point by (dx, dy) px, with a thin leader line back to the point."""
+    span = (f'<span data-layer="{layer}" data-unit="{html.escape(unit)}">{int(rank)}</span>')
+    if not dx and not dy:
+        return span
+    leader = (f'<svg class="svrisk-leader" width="1" height="1"><circle cx="0" cy="0" r="2"/>'
+              f'<polyline points="0,0 {dx:g},{dy:g}"/></svg>')
+    return leader + span.replace("<span ", f'<span style="left:{dx:g}px; top:{dy:g}px" data-dx="{dx:g}" '
+                                             f'data-dy="{dy:g}" ', 1)
+
+
+def numbered_places(top: gpd.GeoDataFrame, layer: str, name: str, *, show: bool = True, zoom: int | None = None,
+                    group=None):
     """A layer of numbered labels, one per place of ``top`` at its representative point.
 
     Each label's HTML carries the place (``data-unit``) and the layer it numbers (``data-layer``),
-    so the map can be checked against the briefing's list of the same forecast.
+    so the map can be checked against the briefing's list of the same forecast. With ``zoom``
+    (the map's starting zoom) labels that would overlap there are moved apart
+    (:func:`label_offsets`) with a leader line to their place; the marker stays on the place.
+    ``group``: add the labels to this layer instead of a new one (so they show and hide with it).
     """
     import folium
 
-    group = folium.FeatureGroup(name=name, show=show)
-    pts = top.geometry.representative_point().to_crs(gl.WEB_CRS)
-    ranks = top["rank"] if "rank" in top else range(1, len(top) + 1)
-    for r, unit, pt in zip(ranks, top["unit_id"].astype(str), pts, strict=True):
-        label = (f'<span data-layer="{layer}" data-unit="{html.escape(unit)}">{int(r)}</span>')
-        folium.Marker([pt.y, pt.x], interactive=False, keyboard=False, pane="svrisk-labels",
-                      icon=folium.DivIcon(html=label, class_name="svrisk-num", icon_size=(0, 0),
+    group = folium.FeatureGroup(name=name, show=show) if group is None else group
+    placed = place_numbers(top, zoom if zoom is not None else 0)
+    if zoom is None:
+        placed["dx"], placed["dy"] = 0.0, 0.0
+    for p in placed.itertuples(index=False):
+        folium.Marker([p.lat, p.lon], interactive=False, keyboard=False, pane="svrisk-labels",
+                      icon=folium.DivIcon(html=_number_html(layer, p.unit_id, p.rank, p.dx, p.dy),
+                                          class_name="svrisk-num", icon_size=(0, 0),
                                           icon_anchor=(0, 0))).add_to(group)
     return group
+
+
+def _text_box(x: float, y: float, text: str, cls: str):
+    """The pixel box of a ward (centred) or station (right of its dot) name, by a nominal 6.5 px a character."""
+    from shapely.geometry import box
+
+    w, h = 6.5 * len(text) + 4, 14
+    if cls == "svrisk-station-label":
+        return box(x + 7, y - h / 2, x + 7 + w, y + h / 2)
+    return box(x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+
+
+def _yields(lon, lat, text: str, cls: str, numbers: tuple) -> bool:
+    """Whether a ward or station name's box overlaps a number's (``numbers``: (zoom, boxes)): it gives way."""
+    if not numbers or not numbers[1]:
+        return False
+    zoom, boxes = numbers
+    x, y = web_pixels(lon, lat, zoom)
+    own = _text_box(float(x), float(y), text, cls)
+    return any(own.intersects(b) for b in boxes)
 
 
 def _legend_sync(m, layers: dict, credits: str):
@@ -403,6 +525,9 @@ def risk_map(
 
     bounds_src = context.get("borough") if context.get("borough") is not None and len(context["borough"]) else None
     xmin, ymin, xmax, ymax = (bounds_src.to_crs(gl.WEB_CRS) if bounds_src is not None else web).total_bounds
+    zoom = fitted_zoom((xmin, ymin, xmax, ymax))
+    # the lead's numbers, placed apart at the starting zoom; ward and station names give way to them
+    numbers = (zoom, number_boxes(place_numbers(ranked.head(top_n), zoom)))
     m = folium.Map(location=[(ymin + ymax) / 2, (xmin + xmax) / 2], tiles=None,
                    control_scale=True, prefer_canvas=False, zoom_start=13)
     m.fit_bounds([[ymin, xmin], [ymax, xmax]])
@@ -417,11 +542,11 @@ def risk_map(
         _hotspot_overlay(layers.get("hotspots")),
         _emerging_overlay(layers.get("emerging")),
         _area_overlay(layers.get("areas"), horizon),
-        _top_overlay(ranked, top_n),
-        _ward_overlay(context.get("wards")),
+        _top_overlay(ranked, top_n, zoom),
+        _ward_overlay(context.get("wards"), numbers),
         _borough_overlay(context.get("borough")),
-        _hub_overlays(layers.get("hubs"), context.get("borough")),
-        _current_overlay(layers.get("current_ranked_units"), meta, scheme, k, horizon, what, top_n),
+        _hub_overlays(layers.get("hubs"), context.get("borough"), numbers),
+        _current_overlay(layers.get("current_ranked_units"), meta, scheme, k, horizon, what, top_n, zoom),
     )
     toggles, sections = {}, []
     for key, layer, section in overlays:
@@ -538,17 +663,19 @@ def _area_overlay(areas, horizon: int):
     yield "areas", layer, ("Clear Hold Build areas", [("Area outline (click for details)", gl.AREA_COLOUR, "line")])
 
 
-def _top_overlay(ranked, top_n: int):
-    """The top places numbered: labels only (no clicks), so the click reaches the place under them."""
+def _top_overlay(ranked, top_n: int, zoom: int | None = None):
+    """The top places numbered: labels only (no clicks), so the click reaches the place under them;
+    placed apart at the starting ``zoom``."""
 
     top = ranked.head(top_n)
     if not len(top):
         return
-    group = numbered_places(top, "ranked_units", f"Top {len(top)} numbered")
+    group = numbered_places(top, "ranked_units", f"Top {len(top)} numbered", zoom=zoom)
     yield "top", group, (f"Top {len(top)} places", [("Rank in the list (1 = highest forecast)", "#111111", "num")])
 
 
-def _ward_overlay(wards):
+def _ward_overlay(wards, numbers: tuple = ()):
+    """Ward boundaries and names; a name whose box overlaps a number's (``numbers``: zoom, boxes) is left out."""
     import folium
 
     if wards is None or not len(wards):
@@ -560,7 +687,7 @@ def _ward_overlay(wards):
     if "name" in wards.columns:
         pts = wards.geometry.representative_point().to_crs(gl.WEB_CRS)
         for name, pt in zip(wards["name"], pts, strict=True):
-            if pd.notna(name):
+            if pd.notna(name) and not _yields(pt.x, pt.y, str(name), "svrisk-ward-label", numbers):
                 _label([pt.y, pt.x], str(name), "svrisk-ward-label").add_to(group)
     yield "wards", group, ("Wards", [("Ward boundary (name in italics)", gl.WARD_COLOUR, "thin")])
 
@@ -577,8 +704,10 @@ def _borough_overlay(borough):
     yield "borough", group, ("Borough", [("Borough boundary", gl.BOROUGH_COLOUR, "line")])
 
 
-def _hub_overlays(hubs, borough):
-    """One layer per kind of hub near the borough: stations first and shown (named), the rest hidden."""
+def _hub_overlays(hubs, borough, numbers: tuple = ()):
+    """One layer per kind of hub near the borough: stations first and shown (named), the rest hidden.
+
+    A station name whose box overlaps a number's (``numbers``: zoom, boxes) is left out; its dot stays."""
     import folium
 
     if hubs is None or not len(hubs) or "kind" not in hubs.columns:
@@ -604,16 +733,17 @@ def _hub_overlays(hubs, borough):
         if kd == "station" and "name" in part.columns:
             web_st = part.to_crs(gl.WEB_CRS)
             for name, pt in zip(web_st["name"], web_st.geometry, strict=True):
-                if pd.notna(name):
-                    _label([pt.y, pt.x], station_label(str(name)).removesuffix(" station"),
-                           "svrisk-station-label").add_to(group)
+                text = station_label(str(name)).removesuffix(" station") if pd.notna(name) else ""
+                if text and not _yields(pt.x, pt.y, text, "svrisk-station-label", numbers):
+                    _label([pt.y, pt.x], text, "svrisk-station-label").add_to(group)
         yield f"hubs_{kd}", group, (label, [("Station (name in bold)" if kd == "station" else kd.capitalize(),
                                             colour, "dot")])
 
 
-def _current_overlay(current, meta: Mapping, scheme: str, k: int, horizon: int, what: str, top_n: int):
-    """The forecast from the latest data beside the run's own (another unit set) and its top places numbered,
-    hidden at first."""
+def _current_overlay(current, meta: Mapping, scheme: str, k: int, horizon: int, what: str, top_n: int,
+                     zoom: int | None = None):
+    """The forecast from the latest data beside the run's own (another unit set) with its top places numbered,
+    hidden at first: one layer, so its numbers show and hide with it."""
     import folium
 
     if current is None or not len(current) or not meta.get("current"):
@@ -632,18 +762,20 @@ def _current_overlay(current, meta: Mapping, scheme: str, k: int, horizon: int, 
     cfields = [(c, a) for c, a in (("rank_txt", "Rank"), ("place", "Place"), ("expected_txt", "Forecast"),
                                    ("reason_1", "Why"), ("reason_2", "Why")) if c in cw.columns]
     cname = f"Latest data: {cur['units']} forecast for {cur['cutoff']}"
-    layer = folium.GeoJson(
-        _to_web(cw, ["_colour", *(c for c, _ in cfields)]), name=cname, show=False,
+    group = folium.FeatureGroup(name=cname, show=False)
+    folium.GeoJson(
+        _to_web(cw, ["_colour", *(c for c, _ in cfields)]),
         style_function=lambda f: {"fillColor": f["properties"]["_colour"], "color": "#252525",
                                   "weight": 1, "fillOpacity": 0.7},
         popup=folium.GeoJsonPopup(fields=[c for c, _ in cfields], aliases=[a for _, a in cfields],
                                   localize=False, labels=True, max_width=440),
-    )
-    yield "current", layer, (f"{cname}: {what}", [(lab, col, "box") for lab, col in zip(clabels, ccolours, strict=True)])
-    # its own top places, numbered as in the briefing's list of this forecast (off with the layer)
+    ).add_to(group)
+    # its own top places, numbered as in the briefing's list of this forecast, in the same layer
     ctop = current.sort_values(["rank", "unit_id"], kind="stable").head(top_n)
-    group = numbered_places(ctop, "current_ranked_units", f"{cname}: top {len(ctop)} numbered", show=False)
-    yield "current_top", group, (f"{cname}: top {len(ctop)} places", [("Rank in that forecast's list", "#111111", "num")])
+    numbered_places(ctop, "current_ranked_units", cname, zoom=zoom, group=group)
+    yield "current", group, (f"{cname}: {what}", [
+        *((lab, col, "box") for lab, col in zip(clabels, ccolours, strict=True)),
+        (f"Top {len(ctop)} places: rank in that forecast's list", "#111111", "num")])
 
 
 def _title_html(meta: Mapping, horizon: int) -> str:

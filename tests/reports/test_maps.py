@@ -1,5 +1,6 @@
 """reports.maps: legend classes by hand, tiles, and what the rendered HTML holds."""
 
+import json
 import re
 
 import geopandas as gpd
@@ -93,7 +94,7 @@ def test_map_html_holds_orientation_numbers_legend_and_credits():
     assert "Data 2019-01 to 2020-01" in html and "model m-7" in html
     assert "Risk: expected events next month" in html and "Stations" in html
     assert "North Ward" in html and "South Ward" in html  # ward labels
-    assert "Testham Central" in html  # station label
+    assert "Testham Central" in html  # the station, in the places' texts
     assert "Many knife crimes" in html  # popup data
     assert "4.0 expected events next month" in html  # units on the number
     assert "no earlier run to compare" in html  # rank change filled, not blank
@@ -110,8 +111,9 @@ def test_context_layers_take_no_clicks():
     panes = re.findall(r'createPane\(\s*"(svrisk-[a-z]+)"\);\s*\S+\.style\.zIndex = (\d+);\s*'
                        r"\S+\.style\.pointerEvents = 'none'", html)
     assert panes == [("svrisk-context", "420"), ("svrisk-hubs", "430"), ("svrisk-labels", "640")]
-    # wards, borough, hubs (layer and each marker's style), 4 numbers, 2 ward and 1 station label
-    assert html.count('"interactive": false') == 3 + 1 + 4 + 2 + 1
+    # wards, borough, hubs (layer and each marker's style), 4 numbers, 2 ward labels (the station's name
+    # gives way to number 1 on top of it)
+    assert html.count('"interactive": false') == 3 + 1 + 4 + 2
     assert re.search(r'"interactive": false, "pane": "svrisk-hubs", "radius"', html)  # the hub markers themselves
 
 
@@ -157,3 +159,109 @@ def test_gi_legend_only_when_something_is_significant():
     hot.loc[0, ["gi_class", "Gi_Bin"]] = ["Hot Spot - 99% Confidence", 3]
     html = maps.render_html(maps.risk_map({**base, "hotspots": hot}, META))
     assert "Gi* hot and cold spots" in html and "Hot Spot - 99% Confidence" in html
+
+
+def crowded():
+    """Six small places 40 m apart in a 4 km borough: their numbers overlap at the fitted zoom."""
+    cells = [box(530_000 + 40 * c, 190_000, 530_030 + 40 * c, 190_030) for c in range(6)]
+    ranked = gpd.GeoDataFrame({"unit_id": [f"u{c}" for c in range(6)], "rank": range(1, 7),
+                               "expected": [9.0, 8.0, 7.0, 6.0, 5.0, 4.0]}, geometry=cells, crs=27700)
+    borough = gpd.GeoDataFrame({"name": ["Testham"]}, geometry=[box(528_000, 188_000, 532_000, 192_000)], crs=27700)
+    # a ward and a station named right on the numbers, and a station far from them
+    wards = gpd.GeoDataFrame({"name": ["Crowded Ward", "Quiet Ward"]},
+                             geometry=[box(530_000, 190_000, 530_230, 190_030),
+                                       box(528_000, 188_000, 529_000, 189_000)], crs=27700)
+    hubs = gpd.GeoDataFrame({"kind": ["station", "station"], "name": ["Crowded", "Faraway"]},
+                            geometry=[Point(530_060, 190_015), Point(531_800, 191_800)], crs=27700)
+    return {"ranked_units": ranked, "hubs": hubs}, {"borough": borough, "wards": wards}
+
+
+def number_labels(html: str, layer: str = "ranked_units") -> list[dict]:
+    """Each numbered label of ``layer``: its marker's lon/lat, pixel offset and whether it has a leader line."""
+    where = dict((m, (float(lat), float(lon))) for m, lat, lon in
+                 re.findall(r"var (marker_\w+) = L\.marker\(\s*\[([-\d.e]+),\s*([-\d.e]+)\]", html))
+    icons = {name: body for name, body in re.findall(r"var (div_icon_\w+) = L\.divIcon\((\{.*?\})\);", html, re.S)}
+    out = []
+    for marker, icon in re.findall(r"(marker_\w+)\.setIcon\((div_icon_\w+)\)", html):
+        body = json.loads(re.sub(r",\s*}", "}", icons[icon]))["html"]
+        if f'data-layer="{layer}"' not in body:
+            continue
+        dx = re.search(r'data-dx="([-\d.]+)"', body)
+        dy = re.search(r'data-dy="([-\d.]+)"', body)
+        lead = re.search(r'<polyline points="0,0 ([-\d.]+),([-\d.]+)"', body)
+        out.append({"lat": where[marker][0], "lon": where[marker][1],
+                    "dx": float(dx.group(1)) if dx else 0.0, "dy": float(dy.group(1)) if dy else 0.0,
+                    "leader": (float(lead.group(1)), float(lead.group(2))) if lead else None})
+    return out
+
+
+def test_fitted_zoom_is_leaflets_by_hand():
+    # 0.17 deg of longitude is 0.121 px at zoom 0 (1000 px: 2^13.0); 51.55-51.67 N is 0.137 px (700 px: 2^12.3)
+    assert maps.fitted_zoom((-0.30, 51.55, -0.13, 51.67)) == 12
+    assert maps.fitted_zoom((-0.30, 51.55, -0.13, 51.67), size=(2000, 1400)) == 13
+
+
+def test_numbers_close_together_are_placed_apart_with_leader_lines():
+    from pyproj import Transformer
+
+    lay, ctx = crowded()
+    html = maps.render_html(maps.risk_map(lay, META, context=ctx))
+    labels = number_labels(html)
+    assert len(labels) == 6
+    # the borough's 4 km are 0.0578 deg of longitude (2^14.6 in 1000 px) and 0.036 deg of latitude at
+    # 51.6 N (2^14.05 in 700 px): Leaflet fits it at zoom 14
+    zoom = 14
+    # pixels independently of the map code: Web Mercator metres over the zoom's metres per pixel
+    metres_per_px = 2 * np.pi * 6_378_137 / (256 * 2 ** zoom)
+    to_web = Transformer.from_crs(4326, 3857, always_xy=True)
+    boxes = []
+    for lab in labels:
+        x, y = to_web.transform(lab["lon"], lab["lat"])
+        cx, cy = x / metres_per_px + lab["dx"], -y / metres_per_px + lab["dy"]
+        boxes.append(box(cx - 12, cy - 12, cx + 12, cy + 12))  # the 20 px disc and its 2 px border
+        if (lab["dx"], lab["dy"]) != (0.0, 0.0):
+            assert lab["leader"] == (lab["dx"], lab["dy"])  # an offset label has its leader line to its place
+        else:
+            assert lab["leader"] is None
+    overlaps = [(i, j) for i in range(6) for j in range(i + 1, 6) if boxes[i].intersection(boxes[j]).area > 0]
+    assert overlaps == []
+    assert labels[0]["dx"] == labels[0]["dy"] == 0.0  # number 1 stays on its place
+    # the markers stay on their places (only the label moves): checks against the briefing still hold
+    cells = lay["ranked_units"].to_crs(4326).geometry
+    assert all(c.buffer(1e-9).contains(Point(lab["lon"], lab["lat"])) for c, lab in zip(cells, labels, strict=True))
+    # deterministic
+    assert number_labels(maps.render_html(maps.risk_map(lay, META, context=ctx))) == labels
+
+
+def label_texts(html: str, cls: str) -> list[str]:
+    """The texts of the map's name labels of class ``cls`` (ward or station names)."""
+    icons = [json.loads(re.sub(r",\s*}", "}", body)) for body in re.findall(r"L\.divIcon\((\{.*?\})\);", html, re.S)]
+    return [re.sub(r"<[^>]+>", "", i["html"]) for i in icons if cls in i["className"]]
+
+
+def test_ward_and_station_names_give_way_to_numbers():
+    lay, ctx = crowded()
+    html = maps.render_html(maps.risk_map(lay, META, context=ctx))
+    assert label_texts(html, "svrisk-ward-label") == ["Quiet Ward"]
+    assert label_texts(html, "svrisk-station-label") == ["Faraway"]
+    assert "Crowded Ward" in html  # the ward itself is still drawn (its boundary's properties)
+
+
+def test_latest_data_numbers_show_and_hide_with_their_layer():
+    lay, ctx = crowded()
+    current = lay["ranked_units"].assign(unit_id=lambda d: "c" + d["unit_id"])
+    meta = {**META, "current": {"units": "hex", "cutoff": "2020-06", "model_version": "m-8",
+                                "data_period": {"start": "2019-05", "end": "2020-05"}}}
+    html = maps.render_html(maps.risk_map({**lay, "current_ranked_units": current}, meta, context=ctx))
+    name = "Latest data: hex forecast for 2020-06"
+    control = re.search(r"overlays\s*:\s*\{(.*?)\}", html, re.S).group(1)
+    group = re.search(re.escape(json.dumps(name)) + r"\s*:\s*(\w+)", control).group(1)
+    numbered = [m for m, icon in re.findall(r"(marker_\w+)\.setIcon\((div_icon_\w+)\)", html)
+                if 'data-layer=\\"current_ranked_units\\"' in re.search(
+                    rf"var {icon} = L\.divIcon\((.*?)\);", html, re.S).group(1)]
+    assert len(numbered) == 6
+    for marker in numbered:  # each number is in the layer the control switches, not a layer of its own
+        assert re.search(rf"var {marker} = L\.marker\([^;]*\)\.addTo\({group}\);", html, re.S)
+    assert re.search(rf"\.addTo\({group}\);", html) and not re.search(rf"{group}\.addTo\(map_\w+\)", html)
+    assert f"{name}: top" not in control  # no separate, hidden numbers layer
+    assert "current_top" not in html
