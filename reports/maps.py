@@ -252,6 +252,9 @@ html, body {height: 100%; margin: 0;}
 .svrisk-label span {position: absolute; transform: translate(-50%, -50%);}
 .svrisk-ward-label {font-size: 11px; font-style: italic; color: #4d4d4d; letter-spacing: 0.02em;}
 .svrisk-station-label span {transform: translate(7px, -50%); font-weight: bold; color: #08306b;}
+.svrisk-ward-label.svrisk-above span {transform: translate(-50%, calc(-50% - 16px));}
+.svrisk-ward-label.svrisk-below span {transform: translate(-50%, calc(-50% + 16px));}
+.svrisk-station-label.svrisk-left span {transform: translate(calc(-100% - 7px), -50%);}
 .svrisk-num {pointer-events: none;}
 .svrisk-num span {position: absolute; transform: translate(-50%, -50%); display: block; width: 20px; height: 20px;
   border-radius: 50%; background: #fff; border: 2px solid #111; font: bold 11px/20px Arial, sans-serif;
@@ -404,24 +407,37 @@ def numbered_places(top: gpd.GeoDataFrame, layer: str, name: str, *, show: bool 
     return group
 
 
-def _text_box(x: float, y: float, text: str, cls: str):
-    """The pixel box of a ward (centred) or station (right of its dot) name, by a nominal 6.5 px a character."""
+_NAME_SPOTS = {"svrisk-ward-label": (("", 0, 0), ("svrisk-above", 0, -16), ("svrisk-below", 0, 16)),
+               "svrisk-station-label": (("", 1, 0), ("svrisk-left", -1, 0))}
+"""Where a ward name (centred, above, below) or a station name (right or left of its dot) may go:
+(CSS class, side, vertical shift in px); the first free one is taken."""
+
+
+def _name_box(x: float, y: float, text: str, side: int, dy: float):
+    """The pixel box of a name, by a nominal 6.5 px a character: centred (side 0) or 7 px right/left of its dot."""
     from shapely.geometry import box
 
     w, h = 6.5 * len(text) + 4, 14
-    if cls == "svrisk-station-label":
-        return box(x + 7, y - h / 2, x + 7 + w, y + h / 2)
-    return box(x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+    left = x - w / 2 if side == 0 else (x + 7 if side > 0 else x - 7 - w)
+    return box(left, y + dy - h / 2, left + w, y + dy + h / 2)
 
 
-def _yields(lon, lat, text: str, cls: str, numbers: tuple) -> bool:
-    """Whether a ward or station name's box overlaps a number's (``numbers``: (zoom, boxes)): it gives way."""
+def name_spot(lon, lat, text: str, cls: str, numbers: tuple) -> str | None:
+    """The CSS class placing a ward or station name clear of the numbers, or None: it gives way.
+
+    ``numbers`` is ``(zoom, boxes)`` of the numbered labels (:func:`number_boxes`); the name
+    takes its first spot of :data:`_NAME_SPOTS` whose box overlaps no number's.
+    """
+    spots = _NAME_SPOTS[cls]
     if not numbers or not numbers[1]:
-        return False
+        return spots[0][0]
     zoom, boxes = numbers
-    x, y = web_pixels(lon, lat, zoom)
-    own = _text_box(float(x), float(y), text, cls)
-    return any(own.intersects(b) for b in boxes)
+    x, y = (float(v) for v in web_pixels(lon, lat, zoom))
+    for css, side, dy in spots:
+        own = _name_box(x, y, text, side, dy)
+        if not any(own.intersects(b) for b in boxes):
+            return css
+    return None
 
 
 def _legend_sync(m, layers: dict, credits: str):
@@ -675,7 +691,8 @@ def _top_overlay(ranked, top_n: int, zoom: int | None = None):
 
 
 def _ward_overlay(wards, numbers: tuple = ()):
-    """Ward boundaries and names; a name whose box overlaps a number's (``numbers``: zoom, boxes) is left out."""
+    """Ward boundaries and names; a name moves above or below a number in its way (``numbers``: zoom,
+    boxes), or is left out (:func:`name_spot`)."""
     import folium
 
     if wards is None or not len(wards):
@@ -687,8 +704,9 @@ def _ward_overlay(wards, numbers: tuple = ()):
     if "name" in wards.columns:
         pts = wards.geometry.representative_point().to_crs(gl.WEB_CRS)
         for name, pt in zip(wards["name"], pts, strict=True):
-            if pd.notna(name) and not _yields(pt.x, pt.y, str(name), "svrisk-ward-label", numbers):
-                _label([pt.y, pt.x], str(name), "svrisk-ward-label").add_to(group)
+            spot = name_spot(pt.x, pt.y, str(name), "svrisk-ward-label", numbers) if pd.notna(name) else None
+            if spot is not None:
+                _label([pt.y, pt.x], str(name), f"svrisk-ward-label {spot}".strip()).add_to(group)
     yield "wards", group, ("Wards", [("Ward boundary (name in italics)", gl.WARD_COLOUR, "thin")])
 
 
@@ -707,7 +725,8 @@ def _borough_overlay(borough):
 def _hub_overlays(hubs, borough, numbers: tuple = ()):
     """One layer per kind of hub near the borough: stations first and shown (named), the rest hidden.
 
-    A station name whose box overlaps a number's (``numbers``: zoom, boxes) is left out; its dot stays."""
+    A station name moves left of its dot for a number in its way (``numbers``: zoom, boxes), or is left
+    out (:func:`name_spot`); its dot stays."""
     import folium
 
     if hubs is None or not len(hubs) or "kind" not in hubs.columns:
@@ -734,8 +753,9 @@ def _hub_overlays(hubs, borough, numbers: tuple = ()):
             web_st = part.to_crs(gl.WEB_CRS)
             for name, pt in zip(web_st["name"], web_st.geometry, strict=True):
                 text = station_label(str(name)).removesuffix(" station") if pd.notna(name) else ""
-                if text and not _yields(pt.x, pt.y, text, "svrisk-station-label", numbers):
-                    _label([pt.y, pt.x], text, "svrisk-station-label").add_to(group)
+                spot = name_spot(pt.x, pt.y, text, "svrisk-station-label", numbers) if text else None
+                if spot is not None:
+                    _label([pt.y, pt.x], text, f"svrisk-station-label {spot}".strip()).add_to(group)
         yield f"hubs_{kd}", group, (label, [("Station (name in bold)" if kd == "station" else kd.capitalize(),
                                             colour, "dot")])
 

@@ -167,12 +167,14 @@ def crowded():
     ranked = gpd.GeoDataFrame({"unit_id": [f"u{c}" for c in range(6)], "rank": range(1, 7),
                                "expected": [9.0, 8.0, 7.0, 6.0, 5.0, 4.0]}, geometry=cells, crs=27700)
     borough = gpd.GeoDataFrame({"name": ["Testham"]}, geometry=[box(528_000, 188_000, 532_000, 192_000)], crs=27700)
-    # a ward and a station named right on the numbers, and a station far from them
+    # a ward and a station named right on the numbers, a station whose name would run into number 1,
+    # and a station far from them
     wards = gpd.GeoDataFrame({"name": ["Crowded Ward", "Quiet Ward"]},
                              geometry=[box(530_000, 190_000, 530_230, 190_030),
                                        box(528_000, 188_000, 529_000, 189_000)], crs=27700)
-    hubs = gpd.GeoDataFrame({"kind": ["station", "station"], "name": ["Crowded", "Faraway"]},
-                            geometry=[Point(530_060, 190_015), Point(531_800, 191_800)], crs=27700)
+    hubs = gpd.GeoDataFrame({"kind": ["station"] * 3, "name": ["Crowded", "Leftside", "Faraway"]},
+                            geometry=[Point(530_060, 190_015), Point(529_880, 190_015), Point(531_800, 191_800)],
+                            crs=27700)
     return {"ranked_units": ranked, "hubs": hubs}, {"borough": borough, "wards": wards}
 
 
@@ -233,17 +235,19 @@ def test_numbers_close_together_are_placed_apart_with_leader_lines():
     assert number_labels(maps.render_html(maps.risk_map(lay, META, context=ctx))) == labels
 
 
-def label_texts(html: str, cls: str) -> list[str]:
-    """The texts of the map's name labels of class ``cls`` (ward or station names)."""
+def label_texts(html: str, cls: str) -> dict[str, str]:
+    """The map's name labels of class ``cls`` (ward or station names): text -> where (its other classes)."""
     icons = [json.loads(re.sub(r",\s*}", "}", body)) for body in re.findall(r"L\.divIcon\((\{.*?\})\);", html, re.S)]
-    return [re.sub(r"<[^>]+>", "", i["html"]) for i in icons if cls in i["className"]]
+    return {re.sub(r"<[^>]+>", "", i["html"]): i["className"].replace(f"svrisk-label {cls}", "").strip()
+            for i in icons if cls in i["className"]}
 
 
 def test_ward_and_station_names_give_way_to_numbers():
     lay, ctx = crowded()
     html = maps.render_html(maps.risk_map(lay, META, context=ctx))
-    assert label_texts(html, "svrisk-ward-label") == ["Quiet Ward"]
-    assert label_texts(html, "svrisk-station-label") == ["Faraway"]
+    assert label_texts(html, "svrisk-ward-label") == {"Quiet Ward": ""}
+    # Leftside's name would run into number 1 on its right: it goes left of its dot
+    assert label_texts(html, "svrisk-station-label") == {"Leftside": "svrisk-left", "Faraway": ""}
     assert "Crowded Ward" in html  # the ward itself is still drawn (its boundary's properties)
 
 
