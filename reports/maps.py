@@ -256,9 +256,11 @@ html, body {height: 100%; margin: 0;}
 .svrisk-ward-label.svrisk-below span {transform: translate(-50%, calc(-50% + 16px));}
 .svrisk-station-label.svrisk-left span {transform: translate(calc(-100% - 7px), -50%);}
 .svrisk-num {pointer-events: none;}
+.svrisk-swatch.svrisk-num.svrisk-num-beside {background: #111 !important;}
 .svrisk-num span {position: absolute; transform: translate(-50%, -50%); display: block; width: 20px; height: 20px;
   border-radius: 50%; background: #fff; border: 2px solid #111; font: bold 11px/20px Arial, sans-serif;
   text-align: center; box-shadow: 0 0 2px #fff;}
+.svrisk-num-beside span {background: #111; color: #fff; border-color: #fff; box-shadow: 0 0 0 1px #111;}
 .svrisk-leader {position: absolute; left: 0; top: 0; overflow: visible;}
 .svrisk-leader polyline {stroke: #111; stroke-width: 1.2; fill: none;}
 .svrisk-leader circle {fill: #111;}
@@ -325,18 +327,19 @@ def _square(x: float, y: float, side: float = NUMBER_BOX):
     return box(x - side / 2, y - side / 2, x + side / 2, y + side / 2)
 
 
-def label_offsets(x, y, side: float = NUMBER_BOX) -> np.ndarray:
+def label_offsets(x, y, side: float = NUMBER_BOX, taken=()) -> np.ndarray:
     """Pixel offsets ``(dx, dy)`` that keep the number labels at ``(x, y)`` from overlapping.
 
     Greedy in the given order (rank order: number 1 stays on its place): each label takes the
     first free box among rings of 8 positions around its point, nearest ring first, starting
-    up-right and going clockwise; with no free box it takes the one overlapping least. The same
-    points give the same offsets.
+    up-right and going clockwise; with no free box it takes the one overlapping least. ``taken``:
+    pixel boxes already drawn (another layer's numbers) to keep clear of as well. The same points
+    give the same offsets.
 
     >>> label_offsets([0, 5, 100], [0, 0, 0]).tolist()
     [[0.0, 0.0], [28.0, -28.0], [0.0, 0.0]]
     """
-    placed, out = [], []
+    placed, out = list(taken), []
     for px, py in zip(np.asarray(x, float), np.asarray(y, float), strict=True):
         best, best_overlap = None, np.inf
         for r in _RINGS:
@@ -354,15 +357,15 @@ def label_offsets(x, y, side: float = NUMBER_BOX) -> np.ndarray:
     return np.asarray(out, dtype=float).reshape(-1, 2)
 
 
-def place_numbers(top: gpd.GeoDataFrame, zoom: int) -> pd.DataFrame:
+def place_numbers(top: gpd.GeoDataFrame, zoom: int, taken=()) -> pd.DataFrame:
     """Where each numbered label of ``top`` goes: its place's point (lon, lat), rank, unit id and
-    the pixel offset ``(dx, dy)`` of its label at ``zoom`` (:func:`label_offsets`)."""
+    the pixel offset ``(dx, dy)`` of its label at ``zoom`` clear of ``taken`` boxes (:func:`label_offsets`)."""
     pts = top.geometry.representative_point().to_crs(gl.WEB_CRS)
     ranks = top["rank"] if "rank" in top else range(1, len(top) + 1)
     out = pd.DataFrame({"rank": [int(r) for r in ranks], "unit_id": top["unit_id"].astype(str).to_numpy(),
                         "lon": pts.x.to_numpy(), "lat": pts.y.to_numpy()})
     x, y = web_pixels(out["lon"], out["lat"], zoom)
-    offsets = label_offsets(x, y)
+    offsets = label_offsets(x, y, taken=taken)
     out["dx"], out["dy"], out["x"], out["y"] = offsets[:, 0], offsets[:, 1], x, y
     return out
 
@@ -384,25 +387,26 @@ def _number_html(layer: str, unit: str, rank: int, dx: float, dy: float) -> str:
 
 
 def numbered_places(top: gpd.GeoDataFrame, layer: str, name: str, *, show: bool = True, zoom: int | None = None,
-                    group=None):
+                    group=None, taken=(), css: str = "svrisk-num"):
     """A layer of numbered labels, one per place of ``top`` at its representative point.
 
     Each label's HTML carries the place (``data-unit``) and the layer it numbers (``data-layer``),
     so the map can be checked against the briefing's list of the same forecast. With ``zoom``
     (the map's starting zoom) labels that would overlap there are moved apart
     (:func:`label_offsets`) with a leader line to their place; the marker stays on the place.
-    ``group``: add the labels to this layer instead of a new one (so they show and hide with it).
+    ``group``: add the labels to this layer instead of a new one (so they show and hide with it);
+    ``taken``: pixel boxes of numbers already drawn to keep clear of; ``css``: the labels' classes.
     """
     import folium
 
     group = folium.FeatureGroup(name=name, show=show) if group is None else group
-    placed = place_numbers(top, zoom if zoom is not None else 0)
+    placed = place_numbers(top, zoom if zoom is not None else 0, taken)
     if zoom is None:
         placed["dx"], placed["dy"] = 0.0, 0.0
     for p in placed.itertuples(index=False):
         folium.Marker([p.lat, p.lon], interactive=False, keyboard=False, pane="svrisk-labels",
                       icon=folium.DivIcon(html=_number_html(layer, p.unit_id, p.rank, p.dx, p.dy),
-                                          class_name="svrisk-num", icon_size=(0, 0),
+                                          class_name=css, icon_size=(0, 0),
                                           icon_anchor=(0, 0))).add_to(group)
     return group
 
@@ -562,7 +566,7 @@ def risk_map(
         _ward_overlay(context.get("wards"), numbers),
         _borough_overlay(context.get("borough")),
         _hub_overlays(layers.get("hubs"), context.get("borough"), numbers),
-        _current_overlay(layers.get("current_ranked_units"), meta, scheme, k, horizon, what, top_n, zoom),
+        _current_overlay(layers.get("current_ranked_units"), meta, scheme, k, horizon, what, top_n, numbers),
     )
     toggles, sections = {}, []
     for key, layer, section in overlays:
@@ -761,9 +765,10 @@ def _hub_overlays(hubs, borough, numbers: tuple = ()):
 
 
 def _current_overlay(current, meta: Mapping, scheme: str, k: int, horizon: int, what: str, top_n: int,
-                     zoom: int | None = None):
+                     numbers: tuple = ()):
     """The forecast from the latest data beside the run's own (another unit set) with its top places numbered,
-    hidden at first: one layer, so its numbers show and hide with it."""
+    hidden at first: one layer, so its numbers show and hide with it. Its numbers are dark discs placed
+    clear of the lead's (``numbers``: zoom, boxes), so the two lists read apart when both are on."""
     import folium
 
     if current is None or not len(current) or not meta.get("current"):
@@ -792,10 +797,12 @@ def _current_overlay(current, meta: Mapping, scheme: str, k: int, horizon: int, 
     ).add_to(group)
     # its own top places, numbered as in the briefing's list of this forecast, in the same layer
     ctop = current.sort_values(["rank", "unit_id"], kind="stable").head(top_n)
-    numbered_places(ctop, "current_ranked_units", cname, zoom=zoom, group=group)
+    zoom, taken = numbers if numbers else (None, ())
+    numbered_places(ctop, "current_ranked_units", cname, zoom=zoom, group=group, taken=taken,
+                    css="svrisk-num svrisk-num-beside")
     yield "current", group, (f"{cname}: {what}", [
         *((lab, col, "box") for lab, col in zip(clabels, ccolours, strict=True)),
-        (f"Top {len(ctop)} places: rank in that forecast's list", "#111111", "num")])
+        (f"Top {len(ctop)} places: rank in that forecast's list", "#111111", "num svrisk-num-beside")])
 
 
 def _title_html(meta: Mapping, horizon: int) -> str:

@@ -197,6 +197,26 @@ def number_labels(html: str, layer: str = "ranked_units") -> list[dict]:
     return out
 
 
+def pixel_boxes(labels: list[dict], zoom: int) -> list:
+    """The labels' 24 px boxes (the 20 px disc and its 2 px border) in pixels at ``zoom``, computed apart from
+    the map code: Web Mercator metres over the zoom's metres per pixel, plus each label's offset."""
+    from pyproj import Transformer
+
+    metres_per_px = 2 * np.pi * 6_378_137 / (256 * 2 ** zoom)
+    to_web = Transformer.from_crs(4326, 3857, always_xy=True)
+    boxes = []
+    for lab in labels:
+        x, y = to_web.transform(lab["lon"], lab["lat"])
+        cx, cy = x / metres_per_px + lab["dx"], -y / metres_per_px + lab["dy"]
+        boxes.append(box(cx - 12, cy - 12, cx + 12, cy + 12))
+    return boxes
+
+
+def overlapping(boxes: list) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+            if boxes[i].intersection(boxes[j]).area > 0]
+
+
 def test_fitted_zoom_is_leaflets_by_hand():
     # 0.17 deg of longitude is 0.121 px at zoom 0 (1000 px: 2^13.0); 51.55-51.67 N is 0.137 px (700 px: 2^12.3)
     assert maps.fitted_zoom((-0.30, 51.55, -0.13, 51.67)) == 12
@@ -204,8 +224,6 @@ def test_fitted_zoom_is_leaflets_by_hand():
 
 
 def test_numbers_close_together_are_placed_apart_with_leader_lines():
-    from pyproj import Transformer
-
     lay, ctx = crowded()
     html = maps.render_html(maps.risk_map(lay, META, context=ctx))
     labels = number_labels(html)
@@ -213,20 +231,12 @@ def test_numbers_close_together_are_placed_apart_with_leader_lines():
     # the borough's 4 km are 0.0578 deg of longitude (2^14.6 in 1000 px) and 0.036 deg of latitude at
     # 51.6 N (2^14.05 in 700 px): Leaflet fits it at zoom 14
     zoom = 14
-    # pixels independently of the map code: Web Mercator metres over the zoom's metres per pixel
-    metres_per_px = 2 * np.pi * 6_378_137 / (256 * 2 ** zoom)
-    to_web = Transformer.from_crs(4326, 3857, always_xy=True)
-    boxes = []
     for lab in labels:
-        x, y = to_web.transform(lab["lon"], lab["lat"])
-        cx, cy = x / metres_per_px + lab["dx"], -y / metres_per_px + lab["dy"]
-        boxes.append(box(cx - 12, cy - 12, cx + 12, cy + 12))  # the 20 px disc and its 2 px border
         if (lab["dx"], lab["dy"]) != (0.0, 0.0):
             assert lab["leader"] == (lab["dx"], lab["dy"])  # an offset label has its leader line to its place
         else:
             assert lab["leader"] is None
-    overlaps = [(i, j) for i in range(6) for j in range(i + 1, 6) if boxes[i].intersection(boxes[j]).area > 0]
-    assert overlaps == []
+    assert overlapping(pixel_boxes(labels, zoom)) == []
     assert labels[0]["dx"] == labels[0]["dy"] == 0.0  # number 1 stays on its place
     # the markers stay on their places (only the label moves): checks against the briefing still hold
     cells = lay["ranked_units"].to_crs(4326).geometry
@@ -269,3 +279,6 @@ def test_latest_data_numbers_show_and_hide_with_their_layer():
     assert re.search(rf"\.addTo\({group}\);", html) and not re.search(rf"{group}\.addTo\(map_\w+\)", html)
     assert f"{name}: top" not in control  # no separate, hidden numbers layer
     assert "current_top" not in html
+    # on the same places as the lead's numbers, they are placed clear of them (zoom 14: see above)
+    both = number_labels(html) + number_labels(html, "current_ranked_units")
+    assert len(both) == 12 and overlapping(pixel_boxes(both, 14)) == []
