@@ -6,15 +6,7 @@ import re
 
 import pytest
 
-from reports.pdf import PdfError, find_browser, html_to_pdf
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = find_browser()
-    if exe is None:
-        pytest.skip("Chromium not found: install Debian's chromium package to print PDFs")
-    return exe
+from reports.pdf import PdfError, html_to_pdf
 
 
 def test_a_page_prints_to_a_pdf_of_two_a4_pages(tmp_path, browser):

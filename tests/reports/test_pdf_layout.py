@@ -28,16 +28,6 @@ def poppler():
         pytest.skip(f"{', '.join(missing)} not found: install Debian's poppler-utils to check PDF pages")
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from reports.pdf import find_browser
-
-    exe = find_browser()
-    if exe is None:
-        pytest.skip("Chromium not found: install Debian's chromium package to print PDFs")
-    return exe
-
-
 def _print(tmp_path, body: str, browser) -> object:
     from reports.pdf import html_to_pdf
 
