@@ -125,7 +125,7 @@ fb_lsoa.panel().sum().plot(figsize=(10, 3), title=f"Serious violence ({' + '.joi
 
 # %%
 cutoff = latest_cutoff(fb_lsoa)
-print("cutoff:", cutoff, "| months with data:", f"{fb_lsoa.months[0]:%Y-%m}..{fb_lsoa.months[-1]:%Y-%m}")
+print("cutoff:", f"{cutoff:%Y-%m}", "| months with data:", f"{fb_lsoa.months[0]:%Y-%m}..{fb_lsoa.months[-1]:%Y-%m}")
 print("events assigned to LSOAs:", fb_lsoa.assignment_report())
 RATE_COLUMNS = ["cnt_sv_12m", "pop_total", "sv_rate_eb", "trend_sv_12m"]
 fb_lsoa.dictionary().set_index("name").loc[RATE_COLUMNS]
@@ -158,8 +158,8 @@ ward_rates.drop(columns="geometry").sort_values("sv_rate_eb", ascending=False).h
 fig, axes = plt.subplots(1, 2, figsize=(14, 6))
 lsoa_rates.plot(column="sv_rate_eb", scheme="quantiles", k=5, cmap="OrRd", legend=True, edgecolor="white", linewidth=0.2, ax=axes[0])
 ward_rates.plot(column="sv_rate_eb", scheme="quantiles", k=5, cmap="OrRd", legend=True, edgecolor="grey", linewidth=0.4, ax=axes[1])
-axes[0].set_title(f"LSOA 2011: serious violence per 1,000 (EB), 12 months to {cutoff}")
-axes[1].set_title(f"{ward_edition}: serious violence per 1,000 (EB), 12 months to {cutoff}")
+axes[0].set_title(f"LSOA 2011: serious violence per 1,000 (EB), 12 months to {cutoff:%Y-%m}")
+axes[1].set_title(f"{ward_edition}: serious violence per 1,000 (EB), 12 months to {cutoff:%Y-%m}")
 for ax in axes:
     ax.set_axis_off()
 
@@ -186,7 +186,7 @@ hot.plot(color=hot["Gi_Bin"].map(GI_BIN_COLOURS), edgecolor="white", linewidth=0
 hot.plot(column="emerging", categorical=True, cmap="tab20", legend=True, legend_kwds={"fontsize": 7}, ax=axes[1, 0])
 show_raster(hs.kde[0], transform=hs.kde[1], cmap="magma_r", ax=axes[1, 1])
 lsoa.frame.boundary.plot(ax=axes[1, 1], color="grey", linewidth=0.2)
-axes[0, 0].set_title(f"{GRID}: serious violence, 12 months to {cutoff}")
+axes[0, 0].set_title(f"{GRID}: serious violence, 12 months to {cutoff:%Y-%m}")
 axes[0, 1].set_title(f"Gi* (red: hot, blue: cold), {hs.meta['diagnostics']['neighbourhood']}, FDR {settings.model.fdr_alpha}")
 axes[1, 0].set_title("Emerging hot spot categories")
 axes[1, 1].set_title("Kernel density of the same events (events per km²)")

@@ -142,7 +142,7 @@ models_dir = Path(WORK.name) / "models"
 version = train(fb, cutoff, models_dir, horizon=HORIZON, seed=SEED, train_origins=TRAIN_ORIGINS, backtest_origins=list(origins), top_n=TOP_N,
                 data_hashes=data_hashes(store.report()), documents=card_documents)
 model, meta = load_model(models_dir, version)
-print("cutoff:", cutoff, "| version:", version, "| method:", meta["method"], "|", model)
+print("cutoff:", f"{cutoff:%Y-%m}", "| version:", version, "| method:", meta["method"], "|", model)
 Markdown((models_dir / version / "card.md").read_text(encoding="utf-8"))
 
 # %% [markdown]
@@ -160,7 +160,7 @@ ranking.drop(columns="geometry").head(TOP_N)
 # %%
 ax = ranking.plot(column="expected", scheme="quantiles", k=5, cmap="OrRd", legend=True, edgecolor="white", linewidth=0.2, figsize=(8, 7))
 ranking.head(TOP_N).boundary.plot(ax=ax, color="black", linewidth=1.2)
-ax.set_title(f"Expected serious violence, {UNITS}, from {cutoff} (top {TOP_N} outlined)")
+ax.set_title(f"Expected serious violence, {UNITS}, from {cutoff:%Y-%m} (top {TOP_N} outlined)")
 ax.set_axis_off()
 
 # %% [markdown]

@@ -203,7 +203,7 @@ def shortest_history(settings: Settings, horizon: int | None = None) -> int:
     return min(min_history(int(horizon)), int(settings.model.history_months))
 
 
-def latest_cutoff(fb, window_months: int = 12, horizon: int = 0, min_history: int | None = None) -> str:
+def latest_cutoff(fb, window_months: int = 12, horizon: int = 0, min_history: int | None = None) -> Month:
     """The latest cutoff whose previous ``window_months`` (and ``horizon`` after it) are complete.
 
     A store can end with an isolated extract (one month years after the main series),
@@ -216,15 +216,16 @@ def latest_cutoff(fb, window_months: int = 12, horizon: int = 0, min_history: in
         floor = window_months if min_history is None else min(min_history, window_months)
         raise ValueError(f"no cutoff of {fb.units.edition} has {floor} complete months before it "
                          f"(data {fb.data_span()})")
-    return label(usable[-1])
+    return usable[-1]
 
 
-def checked_cutoff(fb, cutoff: str | None, history: int, horizon: int = 0, min_history: int | None = None) -> str:
-    """``cutoff`` if its history (and horizon) are complete, else a ValueError naming the bad months;
-    the latest usable cutoff when ``cutoff`` is None."""
+def checked_cutoff(fb, cutoff: Month | str | None, history: int, horizon: int = 0,
+                   min_history: int | None = None) -> Month:
+    """``cutoff`` (a Month, or ``"YYYY-MM"`` parsed here) as a Month if its history (and horizon) are
+    complete, else a ValueError naming the bad months; the latest usable cutoff when ``cutoff`` is None."""
     if cutoff is None:
         return latest_cutoff(fb, history, horizon, min_history)
-    return label(fb.check_cutoff(month(cutoff), history, horizon, min_history=min_history))
+    return fb.check_cutoff(cutoff, history, horizon, min_history=min_history)
 
 
 def target_events(store, settings: Settings):
@@ -258,10 +259,10 @@ def hotspots_step(settings: Settings, units: str, cutoff: str | None = None, sto
     if progress:
         how = (f"{options['permutations']} permutations" if options["inference"] == "permutation"
                else "normal-theory p-values")
-        progress(f"hotspots on {units} as of {cutoff} ({options['neighbourhood']} neighbourhood, {how})")
+        progress(f"hotspots on {units} as of {cutoff:%Y-%m} ({options['neighbourhood']} neighbourhood, {how})")
     result = analyse_hotspots(fb, cutoff, events=target_events(store, settings) if fb.source == "points" else None,
                               **options)
-    out = Path(out_dir) if out_dir is not None else settings.out_dir / "hotspots" / f"{units}_{cutoff}"
+    out = Path(out_dir) if out_dir is not None else settings.out_dir / "hotspots" / f"{units}_{cutoff:%Y-%m}"
     out.mkdir(parents=True, exist_ok=True)
     result.table.to_parquet(out / "hotspots.parquet")
     layers = {"hotspots": result.table}
@@ -378,18 +379,17 @@ def ledger_dir(settings: Settings, store) -> Path:
     return settings.out_dir / "ledger" / Path(store.root).name
 
 
-def train_on(engine: Engine, settings: Settings, store, fb, cutoff: str | None = None, method: str | None = None,
+def train_on(engine: Engine, settings: Settings, store, fb, cutoff: Month | str | None = None, method: str | None = None,
              progress: Progress | None = None, horizon: int | None = None) -> str:
     """Train and save one version on ``engine`` for ``horizon`` months (default the settings'); the card is written with it."""
     horizon = int(horizon or settings.model.horizon_months)
     cutoff = checked_cutoff(fb, cutoff, settings.model.history_months, min_history=shortest_history(settings, horizon))
     try:
-        before = month(cutoff)
-        origins = [o for o in backtest_origins(fb, horizon, settings.model.history_months, count=24) if o < before][-12:]
+        origins = [o for o in backtest_origins(fb, horizon, settings.model.history_months, count=24) if o < cutoff][-12:]
     except ValueError:
         origins = []
     if progress:
-        progress(f"training {method or 'the default model'} on {fb.units.edition} before {cutoff}, "
+        progress(f"training {method or 'the default model'} on {fb.units.edition} before {cutoff:%Y-%m}, "
                  f"horizon {horizon} month(s)")
     report = store.report()
 

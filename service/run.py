@@ -46,7 +46,7 @@ from features.areas import (
 )
 from features.context import open_schools
 from features.figures import knife_figures, needs_assessment_figures
-from features.months import label, month, months_apart, ranges, shift
+from features.months import Month, month, months_apart, ranges, shift
 from geo.crs import WORKING_CRS
 from geo.places import place_names
 from models.backtest import forecast_matrix
@@ -104,7 +104,7 @@ STALE_MONTHS = 3
 """A forecast whose newest month of data is more than this many months before the run is flagged."""
 
 
-def data_period(fb, cutoff, today: date) -> dict:
+def data_period(fb, cutoff: Month, today: date) -> dict:
     """The months an analysis at ``cutoff`` uses, and how old the newest one is on ``today``.
 
     ``start`` is the first complete month, ``end`` the month before the cutoff;
@@ -112,9 +112,8 @@ def data_period(fb, cutoff, today: date) -> dict:
     (0 = the current month); ``stale`` is true when that is more than
     :data:`STALE_MONTHS`.
     """
-    c = month(cutoff)
-    used = [m for m in fb.complete_months if m < c]
-    end = shift(c, -1)
+    used = [m for m in fb.complete_months if m < cutoff]
+    end = shift(cutoff, -1)
     age = months_apart(end, today)
     out = {"start": f"{used[0]:%Y-%m}" if used else f"{end:%Y-%m}", "end": f"{end:%Y-%m}",
            "age_months": int(age), "stale": bool(age > STALE_MONTHS), "source": fb.source,
@@ -199,7 +198,7 @@ FINEST_WINDOW_MONTHS = 12
 """How much older than the freshest area table the finest one may be and still lead the run."""
 
 
-def lead_choice(default_fb, default_last, areas: list, cutoff=None, history: int = 12,
+def lead_choice(default_fb, default_last, areas: list, cutoff: Month | None = None, history: int = 12,
                 min_history: int | None = None) -> tuple:
     """The analysis a run leads with when no units were asked for, and why (one sentence).
 
@@ -213,8 +212,7 @@ def lead_choice(default_fb, default_last, areas: list, cutoff=None, history: int
     """
     candidates = [(default_fb, default_last)] + list(areas)
     if cutoff is not None:
-        c = month(cutoff)
-        candidates = [(fb, c) for fb, _ in candidates if c in fb.usable_cutoffs(history, 0, min_history)]
+        candidates = [(fb, cutoff) for fb, _ in candidates if cutoff in fb.usable_cutoffs(history, 0, min_history)]
         if not candidates:
             return default_fb, None
     candidates = [(fb, last) for fb, last in candidates if last is not None]
@@ -236,17 +234,16 @@ def lead_choice(default_fb, default_last, areas: list, cutoff=None, history: int
     return fb, why
 
 
-def beside_choice(lead_fb, lead_cutoff, areas: list):
+def beside_choice(lead_fb, lead_cutoff: Month, areas: list):
     """The area forecast shown beside the lead: another edition whose tables are at least as current.
 
     Beside a forecast from the area tables, the freshest other edition whose latest usable
     cutoff is not earlier (the ward forecast beside the LSOA one); beside a forecast from
     points, the freshest area edition that reaches later. The coarser edition wins a tie.
     """
-    c = month(lead_cutoff)
     same_time_ok = lead_fb.source == "areas"
     pick = [(fb, last) for fb, last in areas if fb.units.edition != lead_fb.units.edition
-            and (last > c or (same_time_ok and last == c))]
+            and (last > lead_cutoff or (same_time_ok and last == lead_cutoff))]
     if not pick:
         return None
     return max(pick, key=lambda p: (p[1], -len(p[0].units)))
@@ -263,7 +260,7 @@ class Analysis:
 
     store: Any
     fb: Any
-    cutoff: str
+    cutoff: Month
     areas: list
     built: list
     binding: dict
@@ -282,7 +279,7 @@ class Forecast:
 
     role: str
     fb: Any
-    cutoff: Any
+    cutoff: Month
     version: str
     meta: dict
     model: Any
@@ -325,12 +322,12 @@ class Products:
     figures: dict
 
 
-def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None = None,
+def make_run(settings: Settings, *, units: str | None = None, cutoff: Month | str | None = None,
              model_version: str | None = None, store_dir: Path | None = None, source: str = "auto",
              progress: Progress | None = None) -> Path:
     """Build one run folder under ``settings.runs_dir`` and write its outputs; return its path.
 
-    ``units`` None: the run leads with the present at the finest scale the data allow
+    ``cutoff`` (a Month or ``"YYYY-MM"``) None: the latest usable one. ``units`` None: the run leads with the present at the finest scale the data allow
     (:func:`lead_choice`: the configured units when their data are current, else the finest
     unit edition the fresher area tables cover), with the freshest other area forecast
     beside it (:func:`beside_choice`). ``source`` ("points", "areas") asks for one source.
@@ -355,13 +352,14 @@ def make_run(settings: Settings, *, units: str | None = None, cutoff: str | None
     return final
 
 
-def choose_analysis(engine: Engine, settings: Settings, units: str | None, cutoff: str | None, source: str,
+def choose_analysis(engine: Engine, settings: Settings, units: str | None, cutoff: Month | str | None, source: str,
                     model_version: str | None, store_dir: Path | None, say: Progress) -> Analysis:
     """Ingest -> units -> features: the store, the analysis the run leads with, and its checked cutoff.
 
     The cutoff is checked against the lead's complete months before anything is trained
     or written; the error names the units that could forecast instead.
     """
+    cutoff = None if cutoff is None else month(cutoff)  # the run's one parse: a Month from here on
     history, floor = settings.model.history_months, shortest_history(settings)
     chosen = units or settings.units.default
     say(f"units {chosen}: building geometry and features")
@@ -432,7 +430,7 @@ def fit_models(engine: Engine, settings: Settings, analysis: Analysis, saved: Fo
     if analysis.current is not None:
         cfb, ccut = analysis.current
         say(f"forecast beside it: {cfb.units.edition} from the area tables, for {ccut:%Y-%m}")
-        version = train_on(engine, settings, analysis.store, cfb, f"{ccut:%Y-%m}", progress=say)
+        version = train_on(engine, settings, analysis.store, cfb, ccut, progress=say)
         model, meta = load_model(models_dir, version)
         forecasts["current"] = Forecast("current", cfb, ccut, version, meta, model)
     return forecasts, plan_note
@@ -522,13 +520,13 @@ def run_meta(settings: Settings, analysis: Analysis, forecasts: dict[str, Foreca
     horizons = [horizon_entry(f.role, f.version, f.meta, f.file) for f in forecasts.values() if f.role != "current"]
     current = forecasts.get("current")
     current_meta = None if current is None else {
-        "units": current.fb.units.edition, "cutoff": label(current.cutoff), "model_version": current.version,
+        "units": current.fb.units.edition, "cutoff": f"{current.cutoff:%Y-%m}", "model_version": current.version,
         "method": current.meta.get("method"), "data_period": data_period(current.fb, current.cutoff, today),
         "hotspots": hot_spots["current"].meta, "feature_notes": list(current.fb.notes),
         "target_coverage": getattr(current.fb, "coverage", None)}
     return {
         "run_id": run_id, "created": created.isoformat(timespec="seconds"), "model_version": main.version,
-        "method": main.meta.get("method"), "units": analysis.units, "cutoff": analysis.cutoff,
+        "method": main.meta.get("method"), "units": analysis.units, "cutoff": f"{analysis.cutoff:%Y-%m}",
         "horizon": settings.model.horizon_months, "data_period": data_period(analysis.fb, analysis.cutoff, today),
         "area_name": borough_identity(store)[1], "seed": settings.model.seed,
         "permutations": settings.model.permutations, "target_groups": settings.model.target_groups,
@@ -551,7 +549,7 @@ def write_run_folder(settings: Settings, analysis: Analysis, forecasts: dict[str
     ``run.json``'s content."""
     store = analysis.store
     demo = is_demo_store(store.report(), settings.demo_dir)
-    run_id, run_dir = stage_run(settings.runs_dir, f"{created:%Y%m%dT%H%M%S}-{analysis.units}-{analysis.cutoff}")
+    run_id, run_dir = stage_run(settings.runs_dir, f"{created:%Y%m%dT%H%M%S}-{analysis.units}-{analysis.cutoff:%Y-%m}")
     meta = run_meta(settings, analysis, forecasts, hot_spots, ledger, plan_note, run_id, created, demo)
     (run_dir / rc.RUN_JSON.path).write_text(json.dumps(meta, indent=2, default=str))
     for f in forecasts.values():
@@ -578,7 +576,7 @@ def record_forecasts(ledger: Ledger, forecasts: dict[str, Forecast], *, run_id: 
     for f in forecasts.values():
         areas_m2 = pd.Series(f.fb.units.frame["area_m2"].to_numpy(dtype=float), index=f.fb.units.ids.astype(str))
         ledger.append(forecast_entry(f.ranking, f.X, run_id=run_id, created=created, units=f.fb.units.edition,
-                                     source=f.fb.source, cutoff=label(f.cutoff), horizon=f.horizon,
+                                     source=f.fb.source, cutoff=f"{f.cutoff:%Y-%m}", horizon=f.horizon,
                                      method=f.meta.get("method"), model_version=f.version, areas=areas_m2))
 
 

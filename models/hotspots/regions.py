@@ -389,53 +389,20 @@ def operational_areas(
     ...                   wards=store.units("ward2018"), max_area_km2=1.0)
     """
     import geopandas as gpd
-    from scipy.sparse.csgraph import connected_components
 
     if not isinstance(units_gdf, gpd.GeoDataFrame):
         raise TypeError(f"units_gdf must be a GeoDataFrame, got {type(units_gdf).__name__}")
     check_crs(units_gdf.crs, "units_gdf")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if not 0.0 < float(top_share) <= 1.0:
-        raise ValueError(f"top_share must be in (0, 1], got {top_share!r}")
-    if isinstance(min_units, bool) or not isinstance(min_units, (int, np.integer)) or min_units < 1:
-        raise ValueError(f"min_units must be an int >= 1, got {min_units!r}")
-    if max_population is not None and population is None:
-        raise ValueError("max_population needs population")
-    for name, value in (("snap_m", snap_m), ("hub_buffer_m", hub_buffer_m)):
-        if not np.isfinite(float(value)) or float(value) < 0:
-            raise ValueError(f"{name} must be a distance >= 0 in metres, got {value!r}")
-    if not 0.0 <= float(ward_min_overlap) <= 1.0:
-        raise ValueError(f"ward_min_overlap must be in [0, 1], got {ward_min_overlap!r}")
+    _check_options(method, top_share, min_units, max_population, population, snap_m, hub_buffer_m,
+                   ward_min_overlap)
     wards = _layer(wards, "wards", ["code", "name"], ("Polygon", "MultiPolygon"))
     hubs = _layer(hubs, "hubs", ["kind", "name"], ("Point", "MultiPoint"))
-    n = len(units_gdf)
     r = _aligned(risk, units_gdf, "risk")
     h = r if harm is None else _aligned(harm, units_gdf, "harm")
     pop = None if population is None else _aligned(population, units_gdf, "population")
-    if id_column is not None and id_column not in units_gdf.columns:
-        raise ValueError(f"id_column {id_column!r} is not a column of units_gdf")
-    ids = (
-        units_gdf[id_column].astype(str).to_numpy()
-        if id_column
-        else units_gdf.index.astype(str).to_numpy()
-    )
-    dup = pd.Index(ids).duplicated()
-    if dup.any():
-        raise ValueError(f"unit id {ids[dup][0]!r} appears more than once in units_gdf")
+    ids = _unit_ids(units_gdf, id_column)
 
-    if selected is None:
-        k = max(1, math.ceil(float(top_share) * n - 1e-9))
-        order = np.lexsort((np.arange(n), -r))  # highest risk first, ties by position
-        chosen = np.sort(order[:k])
-    else:
-        want = pd.Index([str(u) for u in selected])
-        at = pd.Index(ids).get_indexer(want)
-        if (at < 0).any():
-            raise ValueError(f"selected unit {want[at < 0][0]!r} is not in units_gdf")
-        if len(want) == 0:
-            raise ValueError("selected is empty: give at least one unit id")
-        chosen = np.unique(at)
+    chosen = _select(r, ids, top_share, selected)
     sub = units_gdf.iloc[chosen][[units_gdf.geometry.name]].copy()
     sub["_risk"] = r[chosen]
     sub["_harm"] = h[chosen]
@@ -444,66 +411,11 @@ def operational_areas(
     sub["_id"] = ids[chosen]
     sub = sub.reset_index(drop=True)
     adj = _adjacency(sub["_id"].to_numpy(), sub.geometry.to_numpy(), graph, snap_m)
-    comp = connected_components(adj, directed=False)[1]
+    sub["_label"] = _region_labels(sub, adj, method, min_units, seed,
+                                   (max_iterations_construction, max_iterations_sa),
+                                   {"_area": max_area_km2, "_pop": max_population})
 
-    labels = np.full(len(sub), -1, dtype=int)
-    next_label = 0
-    for c in np.unique(comp):
-        idx = np.flatnonzero(comp == c)
-        local = np.zeros(len(idx), dtype=int)
-        if method == "maxp" and len(idx) >= 2 * min_units:
-            part = sub.iloc[idx].reset_index(drop=True)
-            local = _maxp_labels(
-                part,
-                _w(adj, idx),
-                min_units,
-                seed,
-                (max_iterations_construction, max_iterations_sa),
-            )
-        # enforce the upper bounds region by region
-        final = np.zeros(len(idx), dtype=int)
-        offset = 0
-        for lab in np.unique(local):
-            j = np.flatnonzero(local == lab)
-            parts = np.zeros(len(j), dtype=int)
-            for size_col, bound in (("_area", max_area_km2), ("_pop", max_population)):
-                if bound is None:
-                    continue
-                sizes = sub[size_col].to_numpy()[idx[j]]
-                if sizes.sum() > bound:
-                    parts = _split_to_bounds(
-                        sub.iloc[idx[j]], adj[idx[j]][:, idx[j]], sizes, bound, min_units
-                    )
-                    break
-            final[j] = parts + offset
-            offset += parts.max() + 1
-        labels[idx] = final + next_label
-        next_label += final.max() + 1
-
-    sub["_label"] = labels
-    total_risk, total_harm = r.sum(), h.sum()
-    rows = []
-    for _, g in sub.groupby("_label", sort=True):
-        g = g.sort_values("_id", kind="stable")
-        rows.append(
-            {
-                "n_units": len(g),
-                "unit_ids": SEPARATOR.join(g["_id"]),
-                "risk_sum": float(g["_risk"].sum()),
-                "risk_share": float(g["_risk"].sum() / total_risk) if total_risk else np.nan,
-                "harm_sum": float(g["_harm"].sum()),
-                "harm_share": float(g["_harm"].sum() / total_harm) if total_harm else np.nan,
-                "population": float(g["_pop"].sum()) if pop is not None else np.nan,
-                "meets_min_units": len(g) >= min_units,
-                "geometry": g.geometry.union_all(),
-            }
-        )
-    out = gpd.GeoDataFrame(rows, geometry="geometry", crs=units_gdf.crs)
-    if pop is None:
-        out = out.drop(columns="population")
-    out = out.sort_values(["risk_sum", "unit_ids"], ascending=[False, True], kind="stable")
-    out = out.reset_index(drop=True)
-    out.insert(0, "area_id", np.arange(1, len(out) + 1))
+    out = _describe(sub, r.sum(), h.sum(), pop is not None, min_units, units_gdf.crs)
     at = list(out.columns).index("meets_min_units")
     out.insert(at, "area_km2", out.geometry.area / 1e6)
     out.insert(at + 1, "wards", _ward_names(out, wards, float(ward_min_overlap)))
@@ -527,4 +439,127 @@ def operational_areas(
             else None,
         }
     )
+    return out
+
+
+def _check_options(method, top_share, min_units, max_population, population, snap_m, hub_buffer_m,
+                   ward_min_overlap):
+    """Raise a ValueError naming the first of :func:`operational_areas`' scalar options that is invalid."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not 0.0 < float(top_share) <= 1.0:
+        raise ValueError(f"top_share must be in (0, 1], got {top_share!r}")
+    if isinstance(min_units, bool) or not isinstance(min_units, (int, np.integer)) or min_units < 1:
+        raise ValueError(f"min_units must be an int >= 1, got {min_units!r}")
+    if max_population is not None and population is None:
+        raise ValueError("max_population needs population")
+    for name, value in (("snap_m", snap_m), ("hub_buffer_m", hub_buffer_m)):
+        if not np.isfinite(float(value)) or float(value) < 0:
+            raise ValueError(f"{name} must be a distance >= 0 in metres, got {value!r}")
+    if not 0.0 <= float(ward_min_overlap) <= 1.0:
+        raise ValueError(f"ward_min_overlap must be in [0, 1], got {ward_min_overlap!r}")
+
+
+def _unit_ids(units_gdf, id_column) -> np.ndarray:
+    """The units' ids as text (``id_column`` or the index), refused when one repeats."""
+    if id_column is not None and id_column not in units_gdf.columns:
+        raise ValueError(f"id_column {id_column!r} is not a column of units_gdf")
+    ids = (
+        units_gdf[id_column].astype(str).to_numpy()
+        if id_column
+        else units_gdf.index.astype(str).to_numpy()
+    )
+    dup = pd.Index(ids).duplicated()
+    if dup.any():
+        raise ValueError(f"unit id {ids[dup][0]!r} appears more than once in units_gdf")
+    return ids
+
+
+def _select(r, ids, top_share, selected) -> np.ndarray:
+    """Step 1: positions of the units to group, in order: the ``ceil(top_share * n)`` highest
+    risks (ties by position, earlier first), or the ``selected`` ids."""
+    if selected is None:
+        n = len(r)
+        k = max(1, math.ceil(float(top_share) * n - 1e-9))
+        order = np.lexsort((np.arange(n), -r))  # highest risk first, ties by position
+        return np.sort(order[:k])
+    want = pd.Index([str(u) for u in selected])
+    at = pd.Index(ids).get_indexer(want)
+    if (at < 0).any():
+        raise ValueError(f"selected unit {want[at < 0][0]!r} is not in units_gdf")
+    if len(want) == 0:
+        raise ValueError("selected is empty: give at least one unit id")
+    return np.unique(at)
+
+
+def _region_labels(sub, adj, method, min_units, seed, iterations, bounds) -> np.ndarray:
+    """Steps 2-4: one region label per selected unit, regions numbered group by group.
+
+    Each connected group of ``adj`` is one region, or (``"maxp"``, at least ``2 * min_units``
+    units) max-p's regions; each region then splits to the upper ``bounds`` (column -> bound).
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    comp = connected_components(adj, directed=False)[1]
+    labels = np.full(len(sub), -1, dtype=int)
+    next_label = 0
+    for c in np.unique(comp):
+        idx = np.flatnonzero(comp == c)
+        local = np.zeros(len(idx), dtype=int)
+        if method == "maxp" and len(idx) >= 2 * min_units:
+            part = sub.iloc[idx].reset_index(drop=True)
+            local = _maxp_labels(part, _w(adj, idx), min_units, seed, iterations)
+        final = _within_bounds(sub, adj, idx, local, bounds, min_units)
+        labels[idx] = final + next_label
+        next_label += final.max() + 1
+    return labels
+
+
+def _within_bounds(sub, adj, idx, local, bounds, min_units) -> np.ndarray:
+    """Step 4: the ``local`` regions of the units at ``idx``, each split (by the first of its
+    ``bounds`` it breaks) until it fits; labels renumbered from 0."""
+    final = np.zeros(len(idx), dtype=int)
+    offset = 0
+    for lab in np.unique(local):
+        j = np.flatnonzero(local == lab)
+        parts = np.zeros(len(j), dtype=int)
+        for size_col, bound in bounds.items():
+            if bound is None:
+                continue
+            sizes = sub[size_col].to_numpy()[idx[j]]
+            if sizes.sum() > bound:
+                parts = _split_to_bounds(sub.iloc[idx[j]], adj[idx[j]][:, idx[j]], sizes, bound, min_units)
+                break
+        final[j] = parts + offset
+        offset += parts.max() + 1
+    return final
+
+
+def _describe(sub, total_risk, total_harm, has_population, min_units, crs):
+    """Step 5 (sums): one row per region label of ``sub``, highest total risk first (ties by
+    ``unit_ids``), numbered by ``area_id``; wards and hubs are added by the caller."""
+    import geopandas as gpd
+
+    rows = []
+    for _, g in sub.groupby("_label", sort=True):
+        g = g.sort_values("_id", kind="stable")
+        rows.append(
+            {
+                "n_units": len(g),
+                "unit_ids": SEPARATOR.join(g["_id"]),
+                "risk_sum": float(g["_risk"].sum()),
+                "risk_share": float(g["_risk"].sum() / total_risk) if total_risk else np.nan,
+                "harm_sum": float(g["_harm"].sum()),
+                "harm_share": float(g["_harm"].sum() / total_harm) if total_harm else np.nan,
+                "population": float(g["_pop"].sum()) if has_population else np.nan,
+                "meets_min_units": len(g) >= min_units,
+                "geometry": g.geometry.union_all(),
+            }
+        )
+    out = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+    if not has_population:
+        out = out.drop(columns="population")
+    out = out.sort_values(["risk_sum", "unit_ids"], ascending=[False, True], kind="stable")
+    out = out.reset_index(drop=True)
+    out.insert(0, "area_id", np.arange(1, len(out) + 1))
     return out

@@ -341,6 +341,54 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
 
     # ---- 2. trends ----------------------------------------------------------------------------
     say("serious violence data and trends")
+    measures, all_measures, headline = _trends(a, src, end, borough_pop, pop_year)
+
+    # ---- 3. spatial ---------------------------------------------------------------------------
+    say(f"spatial distribution on {ward_ed}")
+    ward_complete = _complete_for(src, ward_ed)
+    # every month up to the end: the emerging hot spots look back 12 quarters, further than the windows
+    wc = unit_counts(src, wards, last=end)
+    per_ward = _ward_rates(a, src, wards, wc, ward_pop, end, ward_complete, measures, headline, residents)
+
+    lsoa = _lsoa_source(sources, end)
+    hot = _hotspots(a, store, src, lsoa, start, end, cutoff, wards, wc, ward_pop, measures, hs_options, knn,
+                    distance_band_m, say)
+
+    _concentration(a, store, lsoa, [(hot.edition, hot.units, hot.counts, hot.end, hot.src.name)]
+                   + ([(ward_ed, wards, wc, end, src.name)] if ward_ed != hot.edition else []), knn, distance_band_m)
+
+    # ---- 3b. ward funnel limits, cohorts, stop and search ------------------------------------------
+    _funnels(a, per_ward, headline)
+    _population_bases(a, store, wards, ward_ctx, ward_pop, per_ward, cutoff)
+    say("cohorts: knife, gun, domestic abuse, hate crime; stop and search")
+    _cohorts(a, store, wards, ward_pop, borough_pop, pop_year, compare)
+    _stop_search(a, store, pop_year)
+    _partner(a, store, wards, end)
+
+    # ---- 4. comparison ------------------------------------------------------------------------
+    if compare is not None:
+        say("comparison with the region and similar boroughs")
+        _compare(a, compare, end, [SV_MEASURE, *measures, ALL_MEASURE], headline)
+    else:
+        a.note("comparison", "no comparison folder given (--compare or the compare_dir setting)")
+
+    # ---- 5. risk and protective factors -------------------------------------------------------
+    say("risk and protective factors")
+    _risk(a, store, sources, src, end, wards, ward_ctx, wc, ward_pop, knn, distance_band_m, seed)
+    _assets(a, store, wards, ward_ctx, ward_pop)
+
+    # ---- 6. monitoring ------------------------------------------------------------------------
+    say("monitoring framework")
+    _monitoring(a, src, end, wards, wc, ward_pop, ward_complete, headline, all_measures, pop_year, residents,
+                hot, baseline)
+    return a
+
+
+def _trends(a: Assessment, src: CountSource, end, borough_pop, pop_year) -> tuple[list, list, pd.DataFrame]:
+    """Section 2: the borough's rolling 12-month headline, minor categories, monthly series,
+    trend estimates and STL decomposition; returns the measures, every measure of the series
+    and the headline."""
+    period, prev_period = a.meta["period"], a.meta["previous_period"]
     measures = trends.ordered_measures(src.groups)
     bm = borough_monthly(src)
     headline = borough_headline(src, end, borough_pop)
@@ -383,12 +431,14 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
                f"{run[0]:%Y-%m}..{end:%Y-%m}", "borough", "counts (no rate)")
     except ValueError as exc:
         a.note("trends", f"no trend/seasonality decomposition: {exc}")
+    return measures, all_measures, headline
 
-    # ---- 3. spatial ---------------------------------------------------------------------------
-    say(f"spatial distribution on {ward_ed}")
-    ward_complete = _complete_for(src, ward_ed)
-    # every month up to the end: the emerging hot spots look back 12 quarters, further than the windows
-    wc = unit_counts(src, wards, last=end)
+
+def _ward_rates(a: Assessment, src: CountSource, wards: UnitSet, wc: pd.DataFrame, ward_pop: pd.DataFrame, end,
+                ward_complete, measures, headline: pd.DataFrame, residents: str) -> pd.DataFrame:
+    """Section 3 (wards): each ward's rolling 12-month counts, rates, smoothed rates and rate
+    bands (table and map layer); returns the per-ward table."""
+    period, pop_year, ward_ed = a.meta["period"], a.meta["population_year"], a.meta["ward_edition"]
     per_ward = window_figures(wc, end, by="unit_id", index=wards.ids, population=ward_pop["population"],
                               complete=ward_complete, groups=measures)
     rates_b = headline.set_index("measure")["rate_per_1000"]
@@ -419,10 +469,30 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     a.layers["wards"] = gpd.GeoDataFrame(wide, geometry="geometry", crs=wards.frame.crs)
     a.part("3. Spatial distribution", "ward rates, bands and smoothed rates", src.name, period,
            f"{ward_ed} ({len(wards)})", residents)
+    return per_ward
 
-    # hot spots on the finest current units: an area source's LSOA tables when they end within
-    # LSOA_LAG months of the window (the Met's LSOA tables run a month behind its ward tables)
-    lsoa = _lsoa_source(sources, end)
+
+@dataclass
+class HotspotUnits:
+    """The units the hot spots and operational areas of a pack are on, with their counts and residents."""
+
+    src: CountSource
+    end: pd.Timestamp
+    edition: str
+    units: UnitSet
+    counts: pd.DataFrame
+    population: pd.DataFrame
+    areas: gpd.GeoDataFrame
+
+
+def _hotspots(a: Assessment, store, src: CountSource, lsoa, start, end, cutoff, wards: UnitSet, wc: pd.DataFrame,
+              ward_pop: pd.DataFrame, measures, hs_options: dict, knn: int, distance_band_m: float,
+              say) -> HotspotUnits:
+    """Section 3 (hot spots): Gi*, LISA, emerging hot spots and operational areas on the finest
+    current units (an area source's LSOA tables when they end within :data:`LSOA_LAG` months of
+    the window: the Met's LSOA tables run a month behind its ward tables), and LSOA rates when
+    those units are LSOAs."""
+    ward_ed = a.meta["ward_edition"]
     if src.kind == AREA and lsoa is not None and months_apart(lsoa[1], end) <= LSOA_LAG:
         hs_src, hs_end, hs_ed = lsoa
     else:
@@ -458,14 +528,16 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     if hs_ed.startswith("lsoa"):
         _lsoa_rates(a, hs_units, hs_counts, hs_pop, hs_end, [m for m in _complete_for(hs_src, hs_ed) if m <= hs_end],
                     measures, hs_src.name, hs_period)
+    return HotspotUnits(hs_src, hs_end, hs_ed, hs_units, hs_counts, hs_pop, hs.areas)
 
+
+def _concentration(a: Assessment, store, lsoa, levels: list, knn: int, band_m: float) -> None:
+    """Section 3 (concentration): top 5% share and Gini of each unit level (``[(edition, units,
+    counts, end, source name)]``), and of the LSOA source's units when not among them."""
     conc_rows, curves = [], {}
-    levels = [(hs_ed, hs_units, hs_counts, hs_end, hs_src.name)]
-    if ward_ed != hs_ed:
-        levels.append((ward_ed, wards, wc, end, src.name))
     if lsoa is not None and lsoa[2] not in {lv[0] for lv in levels}:
         s2, e2, ed2 = lsoa
-        u2 = build_units(store, ed2, knn=knn, distance_band_m=distance_band_m)
+        u2 = build_units(store, ed2, knn=knn, distance_band_m=band_m)
         levels.append((ed2, u2, unit_counts(s2, u2, first=shift(e2, -(WINDOW - 1)), last=e2), e2, s2.name))
     for ed, units, counts, e, sname in levels:
         vals = {v: _window_counts(counts, units.ids, e, value=v).to_numpy() for v in ("count", "harm")}
@@ -479,28 +551,17 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     a.tables["concentration"] = pd.concat(conc_rows, ignore_index=True)
     a.meta["lorenz"] = {k: v.tolist() for k, v in curves.items()}
 
-    # ---- 3b. ward funnel limits, cohorts, stop and search ------------------------------------------
-    _funnels(a, per_ward, headline)
-    _population_bases(a, store, wards, ward_ctx, ward_pop, per_ward, cutoff)
-    say("cohorts: knife, gun, domestic abuse, hate crime; stop and search")
-    _cohorts(a, store, wards, ward_pop, borough_pop, pop_year, compare)
-    _stop_search(a, store, pop_year)
-    _partner(a, store, wards, end)
 
-    # ---- 4. comparison ------------------------------------------------------------------------
-    if compare is not None:
-        say("comparison with the region and similar boroughs")
-        _compare(a, compare, end, [SV_MEASURE, *measures, ALL_MEASURE], headline)
-    else:
-        a.note("comparison", "no comparison folder given (--compare or the compare_dir setting)")
-
-    # ---- 5. risk and protective factors -------------------------------------------------------
-    say("risk and protective factors")
-    _risk(a, store, sources, src, end, wards, ward_ctx, wc, ward_pop, knn, distance_band_m, seed)
-    _assets(a, store, wards, ward_ctx, ward_pop)
-
-    # ---- 6. monitoring ------------------------------------------------------------------------
-    say("monitoring framework")
+def _monitoring(a: Assessment, src: CountSource, end, wards: UnitSet, wc: pd.DataFrame, ward_pop: pd.DataFrame,
+                ward_complete, headline: pd.DataFrame, all_measures, pop_year, residents: str, hot: HotspotUnits,
+                baseline: pd.DataFrame | None) -> None:
+    """Section 6: the KPI baseline of the borough, each ward and each operational area (the hot
+    spots' and the baseline's
+    footprints on that edition), and its comparison with ``baseline``."""
+    hs_src, hs_ed, hs_counts, hs_pop, hs_end, hs_areas = hot.src, hot.edition, hot.counts, hot.population, \
+        hot.end, hot.areas
+    code, name, ward_ed = a.area_code, a.area_name, a.meta["ward_edition"]
+    period, prev_period = a.meta["period"], a.meta["previous_period"]
     kpi_measures = [m for m in all_measures if m in set(headline["measure"])]
     borough_area = monitoring.KpiArea("borough", code or name, name, ward_ed, tuple(wards.ids))
     parts = []
@@ -513,7 +574,7 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
     parts.append(monitoring.kpi_table(wc, ward_pop["population"], ward_areas, end, complete=ward_complete,
                                       measures=kpi_measures, population_year=pop_year, source=src.name))
     op_areas = [monitoring.KpiArea("operational area", str(r.area_id), f"Operational area {r.area_id}", hs_ed,
-                                   monitoring.unit_list(r.unit_ids)) for r in hs.areas.itertuples()] if len(hs.areas) else []
+                                   monitoring.unit_list(r.unit_ids)) for r in hs_areas.itertuples()] if len(hs_areas) else []
     if baseline is not None:
         kept = [f for f in monitoring.footprint_areas(baseline) if f.edition == hs_ed]
         op_areas += [f for f in kept if f.key not in {o.key for o in op_areas}]
@@ -530,7 +591,6 @@ def assess(store, *, compare: CompareData | None = None, period_end=None, baseli
         a.tables["kpi_vs_baseline"] = comp
         for n in notes:
             a.note("monitoring", n)
-    return a
 
 
 def _lsoa_rates(a: Assessment, units: UnitSet, counts: pd.DataFrame, pop: pd.DataFrame, end, complete, measures,
