@@ -1,6 +1,6 @@
 """Ingest costs, each against a bare pandas read of the same files measured in the same run.
 
-Usage: python benchmarks/ingest.py [--files N] [--alone-files N] [--line-mb MB] [--real [DATA_DIR]] [--columns N] [--only many_files|wide_header]
+Usage: python benchmarks/ingest.py [--files N] [--alone-files N] [--line-mb MB] [--real [DATA_DIR]] [--columns N] [--only many_files|wide_header|small_ingest]
 
 Prints JSON:
 
@@ -8,6 +8,10 @@ Prints JSON:
   through the library (``sources.ingest.ingest``) and through ``svrisk ingest``,
   as ratios to a fresh process that only runs ``pandas.read_csv`` on the same CSV files;
   and what importing the CLI alone costs (most of a small ingest's peak).
+* ``small_ingest_only`` (``--only small_ingest``, a quick run): the same peaks on the demo borough and
+  on ``--files`` one-row police.uk files (e.g. ``--files 500``), each as a ratio to pandas.read_csv
+  of the same files, and the peak of importing what ``svrisk ingest`` imports (``service.stores``)
+  against importing ``service.pipeline`` (what it imported before issue 32: the models with it).
 * ``long_line``: the same folder plus a police.uk file whose last line is ``--line-mb`` MB
   without a newline: peak memory as a ratio to pandas.read_csv of the same files, and to the
   small ingest (the line is bounded by ``max_field_chars`` before it is held: ~1x).
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import subprocess
@@ -39,13 +44,18 @@ from pathlib import Path
 STREET = ["Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location", "LSOA code",
           "LSOA name", "Crime type", "Last outcome category", "Context"]
 
-# Run in a fresh interpreter: its peak RSS (ru_maxrss) is the peak of that one job.
+# Run in a fresh interpreter: its peak RSS is the peak of that one job. Read as VmHWM, the peak of
+# this process's own memory: ru_maxrss carries over the parent's RSS at fork (through exec), so once
+# this script had imported the demo generator (~220 MB) every child reported at least that.
 CHILD = """
-import json, resource, sys, time
+import json, re, resource, sys, time
 t = time.perf_counter()
 {body}
-print(json.dumps({{"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "seconds": time.perf_counter() - t}}))
+try:
+    peak_kb = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
+except OSError:  # no /proc: ru_maxrss, which may include the parent's
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"peak_mb": peak_kb / 1024, "seconds": time.perf_counter() - t}}))
 """
 READ_CSVS = ("import pandas as pd\nfrom pathlib import Path\n"
              "for p in sorted(Path({data!r}).rglob('*.csv')):\n    pd.read_csv(p, low_memory=False)\n")
@@ -54,6 +64,13 @@ ALONE = "import sources.loaders.crime as crime\ncrime.BATCH_FILE_BYTES = 0\n" + 
 CLI = ("from service.cli import main\nsys.argv = ['svrisk', 'ingest', '--data', {data!r}, '--out', {store!r}]\n"
        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n")
 IMPORT_CLI = "import service.cli\n"
+IMPORT_INGEST_COMMAND = "import service.cli.ingest, service.stores\n"
+IMPORT_PIPELINE = "import service.pipeline\n"
+HEAVY = ("sklearn", "scipy", "libpysal", "jinja2", "xgboost")
+LOADED = ("import service.cli, sys\n"
+          "sys.argv = ['svrisk', 'ingest', '--data', {data!r}, '--out', {store!r}]\n"
+          "try:\n    service.cli.main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+          "print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r}))))\n")
 
 
 def child(body: str) -> dict:
@@ -166,6 +183,27 @@ def real_data(data: Path) -> dict:
             "whole_folder_ingest_s": round(whole, 2), "whole_folder_rows": report["totals"]["rows_read"]}
 
 
+def small_ingest_only(root: Path, n: int) -> dict:
+    """Peaks of a small ingest (the demo borough, then ``n`` one-row files) and of the imports it pays."""
+    from sources.demo.borough import generate_demo
+
+    out = {"demo": peaks(generate_demo(root / "demo"), root / "s1"),
+           f"{n}_files": peaks(many_files(root, n), root / "s2")}
+    cli = out[f"{n}_files"]["cli_ingest_peak_mb"]
+    service = Path(importlib.util.find_spec("service.pipeline").origin).parent
+    command = child(IMPORT_INGEST_COMMAND) if (service / "stores.py").is_file() else None  # since issue 32
+    pipeline = child(IMPORT_PIPELINE)
+    out["import_pipeline_peak_mb"] = round(pipeline["peak_mb"])
+    if command:
+        out["import_ingest_command_peak_mb"] = round(command["peak_mb"])
+        out["import_ingest_command_over_pipeline"] = round(command["peak_mb"] / pipeline["peak_mb"], 2)
+    out["cli_ingest_over_import_pipeline"] = round(cli / pipeline["peak_mb"], 2)
+    proc = subprocess.run([sys.executable, "-c", "import json\n" + LOADED.format(
+        data=str(root / "many"), store=str(root / "s5"), heavy=HEAVY)], capture_output=True, text=True)
+    out["heavy_modules_loaded_by_svrisk_ingest"] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
 def many_files_case(root: Path, n: int, alone: int) -> dict:
     data = many_files(root, n)
     base = child(READ_CSVS.format(data=str(data)))
@@ -189,13 +227,15 @@ def main() -> None:
                         help="files ingested with every file checked alone, the baseline per file (0: none)")
     parser.add_argument("--line-mb", type=int, default=300, help="MB of the line without a newline")
     parser.add_argument("--columns", type=int, default=100_012, help="columns of the wide header")
-    parser.add_argument("--only", choices=["many_files", "wide_header"], help="run only this case")
+    parser.add_argument("--only", choices=["many_files", "wide_header", "small_ingest"], help="run only this case")
     parser.add_argument("--real", nargs="?", const=os.environ.get("SVRISK_REAL_DATA", "../shared/data"),
                         help="also time a real data folder (default $SVRISK_REAL_DATA or ../shared/data)")
     args = parser.parse_args()
     out: dict = {"load_average": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        if args.only == "small_ingest":
+            out["small_ingest_only"] = small_ingest_only(root, args.files)
         if args.only is None:
             from sources.demo.borough import generate_demo
 

@@ -23,7 +23,7 @@ on its own (:func:`read_piece`, only the columns summed): no shuffle at run time
 
 **Engines.** :func:`event_sums` maps :func:`piece_sums` over the pieces with the
 engine's ``map_reduce`` and adds the partial sums in a fixed tree
-(:func:`tree_reduce`): in this process (the default), on a process pool using every
+(:func:`features.reduce.tree_reduce`): in this process (the default), on a process pool using every
 core (``service.workers``), or on a Dask cluster, one task per piece and the tree
 of additions on the workers. The tree is the same whoever runs it, so the local
 engine gives identical sums with 1 or 16 workers; the Dask engine adds in the same
@@ -55,6 +55,7 @@ from features.incidents import (
     kernel_cells,
     month_ordinal,
 )
+from features.reduce import serial_map_reduce
 from geo.crs import WORKING_CRS, check_crs
 from geo.units import assignment_counts
 from sources.memstore import as_store
@@ -65,8 +66,6 @@ DEFAULT_CHUNK_ROWS = 250_000
 MERGE_ROWS = 50_000
 """Neighbouring partition files smaller than this are read as one piece (a borough's months are a
 few thousand events each: one task per month would cost more in overhead than it gains)."""
-SPLIT_EVERY = 8
-"""Partial sums added at a time in the reduction tree."""
 COUNT_KEYS = ("read", "no_location", "assigned", "outside", "on_shared_boundary")
 
 LOCATED_META = pd.DataFrame({
@@ -198,69 +197,6 @@ def finish_sums(cube: pd.DataFrame, kernel: pd.DataFrame, counts: dict, units, g
     cube_obj = MonthlyCube.from_cells(cube, len(units), groups)
     kernel_obj = KernelSums.from_cells(kernel, len(units), cube_obj.origin, len(cube_obj.months))
     return EventSums(cube_obj, kernel_obj, {k: int(counts.get(k, 0)) for k in COUNT_KEYS}, engine, partitions)
-
-
-# ---------------------------------------------------------------------------- reduction
-
-
-class TreeReducer:
-    """Adds results as they come, in the fixed tree of :func:`tree_reduce`, holding few at a time.
-
-    ``push`` the results in item order, then ``result()``. At most ``split_every`` results
-    wait per level of the tree, so memory stays near ``split_every x depth`` partial sums.
-    """
-
-    def __init__(self, combine: Callable[[list], object], split_every: int = SPLIT_EVERY):
-        if split_every < 2:
-            raise ValueError(f"split_every must be >= 2, got {split_every!r}")
-        self.combine = combine
-        self.split_every = int(split_every)
-        self.levels: list[list] = [[]]
-
-    def push(self, value, level: int = 0) -> None:
-        while len(self.levels) <= level:
-            self.levels.append([])
-        self.levels[level].append(value)
-        if len(self.levels[level]) == self.split_every:
-            group, self.levels[level] = self.levels[level], []
-            self.push(self.combine(group), level + 1)
-
-    def result(self):
-        level = 0
-        while True:
-            pending = self.levels[level]
-            higher = any(self.levels[level + 1:])
-            if not higher and len(pending) <= 1:
-                if not pending:
-                    raise ValueError("nothing to reduce")
-                return pending[0]
-            self.levels[level] = []
-            if pending:
-                self.push(self.combine(pending) if len(pending) > 1 else pending[0], level + 1)
-            level += 1
-
-
-def tree_reduce(values: Sequence, combine: Callable[[list], object], split_every: int = SPLIT_EVERY):
-    """``combine`` applied level by level to groups of ``split_every`` neighbours, until one is left.
-
-    The grouping depends only on the number of values, so any engine that adds in this
-    tree (:class:`TreeReducer` streams it) gets the same floating-point sums.
-    """
-    level = list(values)
-    if not level:
-        raise ValueError("nothing to reduce")
-    while len(level) > 1:
-        level = [combine(level[i:i + split_every]) if len(level[i:i + split_every]) > 1 else level[i]
-                 for i in range(0, len(level), split_every)]
-    return level[0]
-
-
-def serial_map_reduce(func, items, combine, shared=(), split_every: int = SPLIT_EVERY, rows: int | None = None):
-    """``tree_reduce([func(item, *shared) for item in items], combine)`` one item at a time, in this process."""
-    reducer = TreeReducer(combine, split_every)
-    for item in items:
-        reducer.push(func(item, *shared))
-    return reducer.result()
 
 
 # ---------------------------------------------------------------------------- pieces and reading

@@ -51,7 +51,8 @@ from sources.store import Store
 from reports.layers import GI_BIN_COLOURS
 from features.units import build_units
 from models.hotspots.analysis import analyse_hotspots
-from service.pipeline import ingest_options, latest_cutoff, target_events
+from service.pipeline import latest_cutoff, target_events
+from service.stores import ingest_options
 from service.settings import get_settings
 
 pd.set_option("display.max_colwidth", 200)  # quality messages are sentences

@@ -71,7 +71,8 @@ from models.registry import load_model
 from models.ranking import clear_hold_build, expected_harm, rank_from_model, youth_list
 from models.hotspots.analysis import analyse_hotspots
 from reports.model_card import card_documents
-from service.pipeline import backtest_origins, ingest_options, latest_cutoff
+from service.pipeline import backtest_origins, latest_cutoff
+from service.stores import ingest_options
 from service.run import hubs_layer
 from service.settings import get_settings
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from models.needs.assessment import Assessment, assess
 from models.needs.monitoring import read_baseline
 from reports.needs_pack import write_pack
-from service.pipeline import hotspot_options, store_for
+from service.pipeline import hotspot_options
 from service.settings import Settings
+from service.stores import store_for
 from sources.compare import read_compare_folder
 
 Progress = Callable[[str], None]

@@ -26,6 +26,10 @@ back), and within that one per 10M cells of the training matrix
 predicts and explains locally, so ranking, reasons and the backtest's measures are
 the same code on both engines.
 
+Importing this module loads no features or models (no scikit-learn, scipy or libpysal):
+``svrisk ingest`` only maps files over the engine's workers (:meth:`Engine.map_files`), so
+each method that sums events or trains imports what it needs when called.
+
 Examples
 --------
 >>> with Engine.from_settings(settings) as eng:                      # doctest: +SKIP
@@ -35,13 +39,6 @@ Examples
 
 from __future__ import annotations
 
-from sklearn.base import clone
-
-from features.areas import area_sums, choose_source
-from features.build import FeatureBuilder, event_groups
-from features.scale import DEFAULT_CHUNK_ROWS, event_sums
-from models.backtest import backtest, default_methods, fit_at
-from models.boosting import BlendedBoost, DaskPoissonBoost, PoissonBoost
 from service.cores import free_cores, load_now, usable_cores
 from service.workers import (
     PARALLEL_MIN_BYTES,
@@ -79,8 +76,8 @@ class Engine:
     npartitions : int, optional
         Pieces of the events table (None: one per partition file of the store, small
         ones joined on the local engine; see :func:`features.scale.event_pieces`).
-    chunk_rows : int
-        Most events in one piece.
+    chunk_rows : int, optional
+        Most events in one piece (None: :data:`features.scale.DEFAULT_CHUNK_ROWS`).
     n_workers : int or "auto", optional
         Local engine: processes summing events and loading files, this one included (1: this one alone).
         Dask: workers of the LocalCluster started when ``scheduler`` is None. ``"auto"``
@@ -114,7 +111,7 @@ class Engine:
     """
 
     def __init__(self, kind: str = "local", scheduler: str | None = None, *, npartitions: int | None = None,
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS, n_workers: int | str | None = "auto", processes: bool = True,
+                 chunk_rows: int | None = None, n_workers: int | str | None = "auto", processes: bool = True,
                  n_jobs: int | None = None, min_parallel: tuple[int, int] | None = None, cores: int | None = None,
                  load=None):
         if kind not in ENGINES:
@@ -124,7 +121,7 @@ class Engine:
         self.kind = kind
         self.scheduler = scheduler
         self.npartitions = npartitions
-        self.chunk_rows = int(chunk_rows)
+        self.chunk_rows = int(chunk_rows) if chunk_rows is not None else None
         auto = n_workers is None or n_workers == "auto"
         if isinstance(n_workers, str) and not auto:
             raise ValueError(f"n_workers must be a number >= 1 or \"auto\", got {n_workers!r}")
@@ -206,6 +203,13 @@ class Engine:
         Monthly area counts (``source`` resolving to ``"areas"``, :mod:`features.areas`) are
         small tables and are summed here on either engine.
         """
+        from features.areas import area_sums, choose_source  # import here: scipy, not for ingest
+        from features.build import event_groups  # import here: scipy, not for ingest
+        from features.scale import (  # import here: scipy, not for ingest
+            DEFAULT_CHUNK_ROWS,
+            event_sums,
+        )
+
         self._require_client()
         store = as_store(store)
         groups, _ = event_groups()
@@ -215,12 +219,15 @@ class Engine:
             raise ValueError(f"target groups: unknown offence groups {unknown}; known groups are {groups}")
         if choose_source(store, units.edition, source, target) == "areas":
             return area_sums(store, units, groups)
-        return event_sums(store, units, groups, target, chunk_rows=self.chunk_rows, npartitions=self.npartitions,
+        chunk_rows = DEFAULT_CHUNK_ROWS if self.chunk_rows is None else self.chunk_rows
+        return event_sums(store, units, groups, target, chunk_rows=chunk_rows, npartitions=self.npartitions,
                           map_reduce=self._workers.map_reduce, engine=self.kind)
 
     def feature_builder(self, store, units, *, target_groups, allow_police_generated: bool = False,
                         source: str = "auto"):
         """A :class:`features.build.FeatureBuilder` whose event sums were made on this engine."""
+        from features.build import FeatureBuilder  # import here: scipy, not for ingest
+
         store = as_store(store)
         return FeatureBuilder(store, units, target_groups=target_groups,
                               allow_police_generated=allow_police_generated,
@@ -246,6 +253,14 @@ class Engine:
     def estimator(self, estimator):
         """``estimator`` for this engine: a :class:`PoissonBoost` trains with xgboost.dask on Dask,
         and so does the boosting inside a :class:`~models.boosting.BlendedBoost`."""
+        from sklearn.base import clone
+
+        from models.boosting import (  # import here: scikit-learn, not for ingest
+            BlendedBoost,
+            DaskPoissonBoost,
+            PoissonBoost,
+        )
+
         if self.kind == "local":
             return self._local_threads(estimator)
         if type(estimator) is PoissonBoost:
@@ -266,6 +281,13 @@ class Engine:
 
     def _local_threads(self, estimator, threads: int | None = None):
         """``estimator`` with :meth:`fit_threads` as its ``n_jobs`` (a copy; the boosting inside a blend too)."""
+        from sklearn.base import clone
+
+        from models.boosting import (  # import here: scikit-learn, not for ingest
+            BlendedBoost,
+            PoissonBoost,
+        )
+
         if isinstance(estimator, BlendedBoost):
             inner = PoissonBoost() if estimator.estimator is None else estimator.estimator
             threaded = self._local_threads(inner, threads)
@@ -278,15 +300,21 @@ class Engine:
 
     def methods(self, seed: int = 0) -> dict:
         """:func:`models.backtest.default_methods` with the boosted model trained on this engine."""
+        from models.backtest import default_methods  # import here: scikit-learn, not for ingest
+
         return {name: self.estimator(m) for name, m in default_methods(seed).items()}
 
     def fit_at(self, fb, estimator, cutoff, horizon: int = 1, **kwargs):
         """:func:`models.backtest.fit_at` with the estimator trained on this engine."""
+        from models.backtest import fit_at  # import here: scikit-learn, not for ingest
+
         self._require_client()
         return fit_at(fb, self.estimator(estimator), cutoff, horizon, **kwargs)
 
     def backtest(self, fb, methods=None, seed: int = 0, **kwargs):
         """:func:`models.backtest.backtest` with models trained on this engine."""
+        from models.backtest import backtest  # import here: scikit-learn, not for ingest
+
         self._require_client()
         methods = self.methods(seed) if methods is None else {k: self.estimator(m) for k, m in methods.items()}
         return backtest(fb, methods=methods, **kwargs)

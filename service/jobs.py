@@ -4,7 +4,7 @@
   before it is queued: only the options a kind takes, units by name within the grid limits,
   months exactly ``YYYY-MM``, saved model versions only. Ingest takes no options: the server
   reads the one data folder it was started with (``svrisk serve --data``) into that folder's
-  own store (:func:`service.pipeline.default_store_dir`), so a job never replaces the data
+  own store (:func:`service.stores.default_store_dir`), so a job never replaces the data
   another folder's runs were made from.
 - :class:`JobQueue` holds at most ``settings.service.job_queue_size`` waiting jobs and runs
   them on its own worker threads (``job_workers``), never on the threads that answer
@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from service.inputs import check_options, shown
-from service.pipeline import evaluate_step, ingest_step, train_step
+from service.pipeline import evaluate_step, train_step
 from service.run import make_run
 from service.settings import Settings
+from service.stores import ingest_step
 from service.update import update_step
 
 log = logging.getLogger("svrisk.jobs")

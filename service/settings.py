@@ -233,7 +233,7 @@ class Settings(BaseSettings):
 
     @property
     def stores_dir(self) -> Path:
-        """One store per data folder below this (see ``service.pipeline.default_store_dir``)."""
+        """One store per data folder below this (see ``service.stores.default_store_dir``)."""
         return self.out_dir / "stores"
 
     @property

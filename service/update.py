@@ -12,9 +12,9 @@ import hashlib
 from pathlib import Path
 
 from service.inputs import check_data_dir
-from service.pipeline import Progress, ingest_options
 from service.run import make_run
 from service.settings import Settings
+from service.stores import Progress, ingest_options
 from sources.fetch import FetchOptions
 from sources.update import Endpoints, PoliceRate, update_folder
 

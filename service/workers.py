@@ -4,7 +4,7 @@ Both give the two calls the pipeline needs, with the same meaning:
 
 * ``map(func, items, shared=(), nbytes=None)`` -> ``[func(item, *shared) for item in items]``, in order;
 * ``map_reduce(func, items, combine, shared=(), rows=None)`` -> the results added in the fixed
-  tree of :func:`features.scale.tree_reduce` (so the sums do not depend on who ran which item).
+  tree of :func:`features.reduce.tree_reduce` (so the sums do not depend on who ran which item).
 
 ``nbytes`` (input bytes) and ``rows`` (events) say how big the whole job is: a
 :class:`ProcessPool` runs a job smaller than :data:`PARALLEL_MIN_BYTES` or
@@ -32,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import forkserver
 
-from features.scale import SPLIT_EVERY, TreeReducer, serial_map_reduce, tree_reduce
+from features.reduce import SPLIT_EVERY, TreeReducer, serial_map_reduce, tree_reduce
 from service.cores import free_cores, thread_budget, usable_cores
 
 _SHARED: tuple = ()

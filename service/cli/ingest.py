@@ -24,7 +24,7 @@ def ingest_command(
     settings = settings_for(data)
     if keep_going:
         settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"keep_going": True})})
-    from service.pipeline import ingest_step  # import here: heavy, after the checks
+    from service.stores import ingest_step  # import here: pandas and the loaders, after the checks
 
     report, store_dir = ingest_step(settings, store_dir=out, progress=progress)
     print_report(report)

@@ -21,10 +21,10 @@ def ledger_command(
     """The forecast ledger of DATA: per units and horizon, scored forecasts against the 12-month count."""
     settings = settings_for(data)
     from models.ledger import Ledger, record, running_record  # import here: heavy, after the checks
-    from service import pipeline  # import here: heavy, after the checks
+    from service import stores  # import here: pandas and the loaders, after the checks
 
     # as ledger_dir
-    folder = settings.out_dir / "ledger" / pipeline.default_store_dir(settings, pipeline.data_dir_for(settings)).name
+    folder = settings.out_dir / "ledger" / stores.default_store_dir(settings, stores.data_dir_for(settings)).name
     ledger = Ledger(folder)
     entries = ledger.entries()
     scored = record(ledger)

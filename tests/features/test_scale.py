@@ -16,9 +16,9 @@ import pytest
 import shapely
 
 from features.incidents import KDE_BANDWIDTH_M, cube_cells, kernel_cells, month_ordinal
+from features.reduce import TreeReducer, tree_reduce
 from features.scale import (
     Piece,
-    TreeReducer,
     _plan,
     counts_part,
     event_pieces,
@@ -26,7 +26,6 @@ from features.scale import (
     iter_events,
     locate_events,
     read_piece,
-    tree_reduce,
 )
 from geo.units import UnitSet
 from sources.demo.borough import CrimeTypeRate, DemoProcess, generate_demo

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -34,6 +36,22 @@ def test_ingest_prints_counts_and_writes_the_report(tmp_path):
     assert re.search(r"\s25\s+24\s+1\s+outside the study area$", line), line
     report = json.loads((tmp_path / "store" / "ingest_report.json").read_text())
     assert report["totals"]["rejected"] == 1 and report["reconciled"]
+
+
+def test_ingest_loads_no_features_models_or_reports(tmp_path):
+    """`svrisk ingest` imports the loaders only: scikit-learn, scipy, libpysal and jinja2 (with the
+    features and models that need them, through ``service.pipeline``) took ~200 MB of its peak memory."""
+    data = fixture_data(tmp_path)
+    heavy = {"sklearn", "scipy", "libpysal", "jinja2", "xgboost", "models", "service.pipeline", "features.scale"}
+    probe = ("import json, sys\nfrom typer.testing import CliRunner\nfrom service.cli import app\n"
+             f"result = CliRunner().invoke(app, ['ingest', '--data', {str(data)!r}, '--out', {str(tmp_path / 'store')!r}])\n"
+             "print(json.dumps([result.exit_code, result.output, sorted(sys.modules)]))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    exit_code, output, loaded = json.loads(out.strip().splitlines()[-1])
+    assert exit_code == 0, output
+    assert "store written to" in output  # the ingest ran to the end, not only its imports
+    assert sorted(heavy & ({m.split(".")[0] for m in loaded} | set(loaded))) == []
+    assert {"pandas", "sources"} <= set(loaded)  # the probe sees what the run imported
 
 
 def test_ingest_of_a_missing_folder_is_one_line_and_exit_2(tmp_path):

@@ -29,10 +29,10 @@ from features.scale import event_sums, read_events_dask
 from features.units import build_units
 from models.backtest import forecast_matrix
 from models.baselines import baseline_methods
-from models.boosting import PoissonBoost
+from models.boosting import DaskPoissonBoost, PoissonBoost
 from models.evaluation import rank_order
 from service.cores import usable_cores
-from service.engine import DaskPoissonBoost, Engine
+from service.engine import Engine
 from service.settings import get_settings
 from service.workers import DaskWorkers
 from sources.demo.borough import CrimeTypeRate, DemoProcess
@@ -216,8 +216,8 @@ def test_xgboost_dask_within_tolerance(builders, dask_engine):
 
 
 def test_the_engine_sends_the_blends_boosting_to_dask():
-    from models.boosting import BlendedBoost, PoissonBoost
-    from service.engine import DaskPoissonBoost, Engine
+    from models.boosting import BlendedBoost, DaskPoissonBoost, PoissonBoost
+    from service.engine import Engine
 
     blend = BlendedBoost(PoissonBoost(seed=3, n_estimators=20), weight=0.4)
     on_dask = Engine("dask").estimator(blend)

@@ -93,8 +93,8 @@ def api(planted_demo, tmp_path_factory):
     from service.api import create_app
     from service.jobs import job_runners
     from service.keys import KeyStore
-    from service.pipeline import default_store_dir
     from service.settings import get_settings
+    from service.stores import default_store_dir
 
     out = tmp_path_factory.mktemp("eval-api") / "out"
     settings = get_settings(out_dir=out, data_dir=planted_demo["data"], service={"keys_file": out / "keys.json"})

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from features.scale import tree_reduce
+from features.reduce import tree_reduce
 from service.workers import ProcessPool, WorkerLost
 
 
