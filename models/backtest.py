@@ -491,6 +491,7 @@ def backtest(
     min_history_months: int | None = None,
     seconds: dict | None = None,
     predictions: PredictionCache | None = None,
+    _cache: _Cache | None = None,
 ) -> pd.DataFrame:
     """Rolling-origin backtest of several ranking methods on one unit set.
 
@@ -528,6 +529,9 @@ def backtest(
         Per-origin predictions kept on disk (:mod:`models.prediction_cache`): read instead
         of refitted when the store, units, method, origin and code are unchanged, written
         otherwise. The nested default's candidates are read like any other method.
+    _cache : optional
+        The work already done on ``fb`` (feature matrices, training rows, per-origin scores) by
+        :func:`fit_at` with the same ``_cache``, e.g. a training's nested choice.
 
     Returns
     -------
@@ -543,7 +547,7 @@ def backtest(
         if points:
             raise ValueError(f"method(s) {points} spread point events with a kernel; the {fb.units.edition} "
                              "events here are monthly counts by area (leave them out)")
-    cache = _Cache(fb, groups, predictions)
+    cache = _cache or _Cache(fb, groups, predictions)
     if not cache.months:
         raise ValueError("the builder has no months of event data")
     last = cache.months[-1]

@@ -16,6 +16,7 @@ import pandas as pd
 from features.months import month, window_sum
 from models.backtest import (
     NestedChoice,
+    _Cache,
     backtest,
     backtest_ceiling,
     backtest_report,
@@ -88,7 +89,8 @@ def train(
         raise ValueError(f"method {method!r} cannot be trained; choose one of {fittable}")
     estimator = methods[method] if estimator_for is None else estimator_for(methods[method])
     c = month(cutoff)
-    model = fit_at(fb, estimator, c, horizon, train_origins=train_origins, predictions=predictions)
+    shared = _Cache(fb, None, predictions)  # the nested choice's fits at earlier origins serve the card's backtest
+    model = fit_at(fb, estimator, c, horizon, train_origins=train_origins, _cache=shared)
     ranking, X = rank_from_model(fb, model, c)
     police = bool(getattr(fb, "allow_police_generated", False))
     meta = {
@@ -112,7 +114,7 @@ def train(
         refs = {REFERENCE: ColumnRanker("cnt_sv_12m"), "long_mean": PanelMean()}
         per = backtest(fb, {method: estimator, **{k: v for k, v in refs.items() if k != method}},
                        origins=backtest_origins, horizon=horizon, train_origins=train_origins,
-                       per_origin=True, forecasts=forecasts, predictions=predictions)
+                       per_origin=True, forecasts=forecasts, _cache=shared)
         report = backtest_report(per, fb.units.edition, default=method, reference=REFERENCE,
                                  ceiling=backtest_ceiling(fb, backtest_origins, horizon, seed=seed), seed=seed)
         meta["backtest"] = [r for r in report["records"] if "origin" not in r]
