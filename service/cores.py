@@ -94,17 +94,19 @@ def usable_cores(affinity: Collection[int] | None = None, cgroup_root: str | Pat
     return max(cores, 1)
 
 
+def _running(stat: Path) -> bool:
+    """Whether the process or thread of a ``/proc/.../stat`` file is running (state R); False once it ended."""
+    try:
+        text = stat.read_text()
+    except OSError:  # ended meanwhile
+        return False
+    return text[text.rfind(")") + 2:][:1] == "R"
+
+
 def _running_children(proc: Path) -> int:
     """This process's own child processes running now (the pool's forkserver importing its modules)."""
-    running = 0
-    for children in proc.glob("self/task/*/children"):
-        for pid in children.read_text().split():
-            try:
-                stat = (proc / pid / "stat").read_text()
-            except OSError:  # ended meanwhile
-                continue
-            running += stat[stat.rfind(")") + 2:][:1] == "R"
-    return running
+    return sum(_running(proc / pid / "stat") for children in proc.glob("self/task/*/children")
+               for pid in children.read_text().split())
 
 
 def _running_own_threads(proc: Path) -> int:
@@ -113,14 +115,7 @@ def _running_own_threads(proc: Path) -> int:
     While a helper thread reads the load, the calling thread is usually running too (it
     starts on the work at once): its own work, not other work.
     """
-    running = 0
-    for stat in proc.glob("self/task/*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # ended meanwhile
-            continue
-        running += text[text.rfind(")") + 2:][:1] == "R"
-    return max(running, 1)
+    return max(sum(_running(stat) for stat in proc.glob("self/task/*/stat")), 1)
 
 
 def load_now(samples: int = 20, interval: float = 0.01, loadavg: str | Path = LOADAVG, proc: str | Path = PROC) -> float:
