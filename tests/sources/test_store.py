@@ -29,6 +29,38 @@ def test_hilbert_key_visits_every_cell_once_stepping_to_a_neighbour():
     assert hilbert_key([np.nan], [1.0])[0] == NO_POINT_KEY
 
 
+def _xy2d(n: int, x: int, y: int) -> int:
+    """The textbook Hilbert index of cell (x, y) on an n x n grid, one level at a time."""
+    d, s = 0, n // 2
+    while s > 0:
+        rx, ry = int(x & s > 0), int(y & s > 0)
+        d += s * s * ((3 * rx) ^ ry)
+        if ry == 0:
+            if rx == 1:
+                x, y = n - 1 - x, n - 1 - y
+            x, y = y, x
+        s //= 2
+    return d
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 5, 7, 8, 9])
+def test_hilbert_keys_read_in_chunks_of_levels_equal_the_textbook_index_cell_by_cell(order):
+    n = 1 << order
+    xs, ys = np.meshgrid(np.arange(n), np.arange(n))
+    xs, ys = xs.ravel(), ys.ravel()
+    keys = hilbert_key(xs + 0.5, ys + 0.5, order=order, extent=(0, 0, n, n))
+    pick = np.random.default_rng(order).choice(n * n, min(n * n, 3000), replace=False)
+    assert keys[pick].tolist() == [_xy2d(n, int(x), int(y)) for x, y in zip(xs[pick], ys[pick], strict=True)]
+    assert np.array_equal(np.sort(keys), np.arange(n * n))
+
+
+def test_hilbert_key_of_the_store_grid_is_unchanged():  # stores written before keep their layout
+    keys = hilbert_key([530_000.0, 0.0, 1_310_719.9], [180_000.0, 0.0, 1_310_719.9])
+    n = 1 << 16
+    cells = [(int(530_000 / 20), int(180_000 / 20)), (0, 0), (n - 1, n - 1)]
+    assert keys.tolist() == [_xy2d(n, x, y) for x, y in cells]
+
+
 def _events(n: int, months: int, seed: int = 0) -> gpd.GeoDataFrame:
     rng = np.random.default_rng(seed)
     x = rng.uniform(520_000, 540_000, n)
