@@ -55,7 +55,7 @@ def fingerprint(root: str | Path, allowed: Iterable[str | Path] = ()) -> dict[st
             continue  # gone since it was listed
     # hashlib works outside the GIL: the files are hashed on threads (London's 72 monthly files:
     # 0.5 s on one).
-    with ThreadPoolExecutor(max_workers=max(1, min(HASH_THREADS, len(os.sched_getaffinity(0))))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(HASH_THREADS, os.cpu_count() or 1))) as pool:
         digests = list(pool.map(sha256, [p for p, _ in found]))
     return {p.relative_to(root).as_posix(): {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
             for (p, st), digest in zip(found, digests, strict=True)}
