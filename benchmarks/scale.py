@@ -30,6 +30,12 @@ by plain CPU loops (one ``python -c "while True: pass"`` process per core, start
 runs and stopped after them), as on a shared analysis server or a laptop in use; speed-ups
 are against local x1 under the same load (``"speedup"`` and ``"busy N"`` in the output).
 
+``--repeat N`` measures every run N times, the worker counts interleaved (1, 2, 1, 2...); the
+tables show each step's median and range and the speed-ups are of medians: on a shared VM one
+run of a step varies by 10% or more, as much as the differences ``--background`` looks for.
+``machine.parallel_ceiling`` is what the machine gives the largest worker count over one
+process on perfectly parallel CPU work, measured first: the most any step could reach.
+
 ``--assume-idle`` sizes the local engine as if no other work were running (every worker used
 whatever the load): on a machine others keep busy it measures what the pool itself costs and
 gives, which the default sizing would not use there.
@@ -51,6 +57,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -162,6 +169,32 @@ def _busy_cores(n: int):
             proc.wait()
 
 
+def _spin(_: int) -> float:
+    """A fixed piece of CPU work (sorting and a Python loop), for :func:`_ceiling`."""
+    import numpy as np
+
+    a = np.random.default_rng(0).random(2_000_000)
+    return float(sum(np.sort(a)[1000] + sum(range(200_000)) for _ in range(6)))
+
+
+def _ceiling(workers: int) -> dict:
+    """What the machine itself gives ``workers`` processes over one on perfectly parallel work
+    (4 x ``workers`` equal pieces, median of 3 tries, before any run): the most any step could reach
+    here (a VM's cores may share a physical core)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    if workers < 2:
+        return {}
+    times: dict[int, list[float]] = {1: [], workers: []}
+    for _ in range(3):
+        for n in (1, workers):
+            t0 = time.perf_counter()
+            with ProcessPoolExecutor(n) as pool:
+                list(pool.map(_spin, range(4 * workers)))
+            times[n].append(time.perf_counter() - t0)
+    return {"workers": workers, "speedup": round(statistics.median(times[1]) / statistics.median(times[workers]), 2)}
+
+
 def _store_digest(store_dir: Path) -> str:
     """A digest of the events and rejects a store holds (rows in store order, geometry as WKB)."""
     import hashlib
@@ -265,37 +298,56 @@ def _speedups(runs: list[dict]) -> dict:
     return out
 
 
-def _speedups_of(runs: list[dict]) -> dict:
-    base = next((r for r in runs if r["engine"] == "local" and r["workers"] == 1), None)
-    if base is None:
-        return {}
+def _step_seconds(run: dict) -> dict[str, float]:
+    """{step: seconds} of one run: ``ingest``, each pipeline step and ``pipeline_wall``."""
     out = {}
-    for r in runs:
-        key = _key(r)
-        row = {}
-        if "ingest" in r:
-            row["ingest"] = round(base["ingest"]["steps"]["ingest"]["s"] / r["ingest"]["steps"]["ingest"]["s"], 2)
-        if "pipeline" in r:
-            for step, v in r["pipeline"]["steps"].items():
-                row[step] = round(base["pipeline"]["steps"][step]["s"] / max(v["s"], 1e-9), 2)
-            row["pipeline_wall"] = round(base["pipeline"]["wall_s"] / r["pipeline"]["wall_s"], 2)
-        out[key] = row
+    if "ingest" in run:
+        out["ingest"] = run["ingest"]["steps"]["ingest"]["s"]
+    if "pipeline" in run:
+        out.update({step: v["s"] for step, v in run["pipeline"]["steps"].items()})
+        out["pipeline_wall"] = run["pipeline"]["wall_s"]
     return out
 
 
+def _medians(runs: list[dict]) -> dict[str, dict[str, float]]:
+    """{run key: {step: median seconds over the repeats}}."""
+    by_key: dict[str, list[dict]] = {}
+    for r in runs:
+        by_key.setdefault(_key(r), []).append(_step_seconds(r))
+    return {key: {step: statistics.median(s[step] for s in seconds) for step in seconds[0]}
+            for key, seconds in by_key.items()}
+
+
+def _speedups_of(runs: list[dict]) -> dict:
+    """Speed-up of each run key's median over local x1's median, per step (one repeat: its one run)."""
+    medians = _medians(runs)
+    base = next((medians[_key(r)] for r in runs if r["engine"] == "local" and r["workers"] == 1), None)
+    if base is None:
+        return {}
+    return {key: {step: round(base[step] / max(s, 1e-9), 2) for step, s in steps.items()}
+            for key, steps in medians.items()}
+
+
 def _table(name: str, runs: list[dict], speedup: dict) -> str:
-    steps = [*(["ingest"] if "ingest" in runs[0] else []), *runs[0].get("pipeline", {}).get("steps", {})]
-    lines = [f"## {name}: seconds (speed-up over local x1 under the same load; busy CPUs)",
+    steps = [s for s in _step_seconds(runs[0]) if s != "pipeline_wall"]
+    repeats = max(r.get("repeat", 0) for r in runs) + 1
+    head = f"median seconds of {repeats} repeats (min-max)" if repeats > 1 else "seconds"
+    lines = [f"## {name}: {head} (speed-up over local x1 under the same load; busy CPUs)",
              "| run | " + " | ".join(steps) + " | pipeline wall | same as serial |",
              "|---" * (len(steps) + 3) + "|"]
-    for r in runs:
-        key = _key(r)
+    medians = _medians(runs)
+    for key, med in medians.items():
+        mine = [r for r in runs if _key(r) == key]
         cells = []
         for step in steps:
-            v = r["ingest"]["steps"]["ingest"] if step == "ingest" else r["pipeline"]["steps"][step]
-            cells.append(f"{v['s']:.1f} ({speedup.get(key, {}).get(step, float('nan')):.2f}x; {v['busy_cpus']:.1f})")
-        wall = f"{r['pipeline']['wall_s']:.1f}" if "pipeline" in r else "-"
-        lines.append(f"| {key} | " + " | ".join(cells) + f" | {wall} | {r['same_as_serial']} |")
+            seconds = [_step_seconds(r)[step] for r in mine]
+            busy = statistics.median(
+                (r["ingest"]["steps"]["ingest"] if step == "ingest" else r["pipeline"]["steps"][step])["busy_cpus"]
+                for r in mine)
+            spread = f" {min(seconds):.1f}-{max(seconds):.1f}" if repeats > 1 else ""
+            cells.append(f"{med[step]:.1f}{spread} ({speedup.get(key, {}).get(step, float('nan')):.2f}x; {busy:.1f})")
+        wall = f"{med['pipeline_wall']:.1f}" if "pipeline_wall" in med else "-"
+        lines.append(f"| {key} | " + " | ".join(cells) + f" | {wall} | {all(r['same_as_serial'] for r in mine)} |")
     return "\n".join(lines)
 
 
@@ -318,6 +370,8 @@ def main(argv=None) -> None:
                          "used): measures the pool itself on a machine other work keeps busy")
     ap.add_argument("--one-file", action="store_true",
                     help="street-level crime as one CSV of every month (checked in pieces on the workers)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="measure every run this many times, interleaved; tables and speed-ups use medians")
     ap.add_argument("--ingest-only", action="store_true", help="measure ingest only, not the pipeline")
     ap.add_argument("--pipeline-only", action="store_true",
                     help="measure the pipeline only, every run on the store a local x1 ingest wrote before")
@@ -340,6 +394,8 @@ def main(argv=None) -> None:
         ap.error(f"--workers: expected counts such as 1,2,4, got {args.workers!r}")
     if not workers or min(workers) < 1:
         ap.error(f"--workers: counts must be >= 1, got {args.workers!r}")
+    if args.repeat < 1:
+        ap.error(f"--repeat: a number of runs >= 1, got {args.repeat}")
     if args.background < 0:
         ap.error(f"--background: a number of cores >= 0, got {args.background}")
     unknown = [s for s in args.sizes.split(",") if s and s not in SIZES]
@@ -351,7 +407,8 @@ def main(argv=None) -> None:
     root = Path(args.root)
     from service.cores import usable_cores
 
-    out = {"machine": {"cpus": os.cpu_count(), "usable_cores": usable_cores()}, "units": args.units,
+    out = {"machine": {"cpus": os.cpu_count(), "usable_cores": usable_cores(),
+                       "parallel_ceiling": _ceiling(max(workers))}, "units": args.units,
            "workers": workers, "background": args.background, "assume_idle": args.assume_idle,
            "dask_workers": "processes" if args.processes else "threads", "sizes": {}}
     for name in [s for s in args.sizes.split(",") if s]:
@@ -363,23 +420,23 @@ def main(argv=None) -> None:
             res["layout"] = "one street-level CSV of every month"
         for background in dict.fromkeys([0, args.background]):
             with _busy_cores(background):
-                for engine in engines:
-                    for w in workers:
-                        store = root / name / f"store-{'one-' if args.one_file else ''}{engine}-{w}"
-                        runs.append({"engine": engine, "workers": w, "background": background,
-                                     "load_1m_before": round(os.getloadavg()[0], 2)})
-                        if args.pipeline_only:
-                            store = root / name / f"store-{'one-' if args.one_file else ''}local-1"
-                            if not (store / "ingest_report.json").is_file():
-                                ap.error(f"--pipeline-only: no store at {store}; run once without it")
-                        else:
-                            ing, ing_wall, ing_peak = _child(args, "--run-ingest", engine, w, store, data)
-                            runs[-1]["ingest"] = {"wall_s": round(ing_wall, 1), "peak_rss_mb": round(ing_peak), **ing}
-                        if not args.ingest_only:
-                            pipe, wall, peak = _child(args, "--run-engine", engine, w, store, data)
-                            res.update(events=pipe["events"], units=pipe["units"])
-                            runs[-1]["pipeline"] = {"wall_s": round(wall, 1), "peak_rss_mb": round(peak), **pipe}
-                        print(json.dumps({name: runs[-1]}), file=sys.stderr)  # progress
+                # repeats interleaved (1, 2, 1, 2...): a drift of the machine's speed hits every count alike
+                for repeat, engine, w in ((r, e, w) for r in range(args.repeat) for e in engines for w in workers):
+                    store = root / name / f"store-{'one-' if args.one_file else ''}{engine}-{w}"
+                    runs.append({"engine": engine, "workers": w, "background": background, "repeat": repeat,
+                                 "load_1m_before": round(os.getloadavg()[0], 2)})
+                    if args.pipeline_only:
+                        store = root / name / f"store-{'one-' if args.one_file else ''}local-1"
+                        if not (store / "ingest_report.json").is_file():
+                            ap.error(f"--pipeline-only: no store at {store}; run once without it")
+                    else:
+                        ing, ing_wall, ing_peak = _child(args, "--run-ingest", engine, w, store, data)
+                        runs[-1]["ingest"] = {"wall_s": round(ing_wall, 1), "peak_rss_mb": round(ing_peak), **ing}
+                    if not args.ingest_only:
+                        pipe, wall, peak = _child(args, "--run-engine", engine, w, store, data)
+                        res.update(events=pipe["events"], units=pipe["units"])
+                        runs[-1]["pipeline"] = {"wall_s": round(wall, 1), "peak_rss_mb": round(peak), **pipe}
+                    print(json.dumps({name: runs[-1]}), file=sys.stderr)  # progress
         first = runs[0]
         for r in runs:
             r["same_as_serial"] = (("ingest" not in r or (r["ingest"]["digest"] == first["ingest"]["digest"]
