@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from ingest_fixtures import (
     API_HEADER,
     STREET_HEADER,
@@ -97,3 +98,15 @@ def test_a_second_station_list_fills_in_network_and_lines(tmp_path):
     lists = [i for i in report["inputs"] if i["table"] == "stations"]
     assert [(i["accepted"], i["rejected"]) for i in lists] == [(2, 0), (2, 0)] and rejects.empty
     assert any(f["check"] == "stations_merged" for f in lists[1]["flags"])
+
+
+@pytest.mark.parametrize("dtype", ["string[pyarrow]", "string[python]", "object"])
+def test_record_codes_are_pandas_factorize_codes_whatever_the_string_storage(dtype):
+    from sources.loaders.crime import _codes
+
+    values = ["b", None, "a", "b", "c", None, "a", "c"]
+    series = pd.Series(values, dtype=dtype)
+    assert _codes(series).tolist() == pd.factorize(pd.Series(values, dtype=object))[0].tolist()
+    chunked = pd.concat([series.iloc[:3], series.iloc[3:]], ignore_index=True)  # several Arrow chunks
+    assert _codes(chunked).tolist() == [0, -1, 1, 0, 2, -1, 1, 2]
+    assert _codes(series.iloc[:0]).tolist() == []
