@@ -562,10 +562,9 @@ def _swap(staging: Path, out: Path) -> None:
 def _write(folder: Path, tables, results, report) -> None:
     """Write the tables, the rejects and the report into ``folder`` (the staging folder)."""
     for name, frame in tables.items():
-        frame = frame.copy()
-        for col in frame.columns:
-            if col != "geometry" and frame[col].dtype == object:
-                frame[col] = frame[col].astype("string")
+        text = {col: "string" for col in frame.columns if col != "geometry" and frame[col].dtype == object}
+        if text:  # a new frame; the tables themselves are left as they are (and not copied when all typed)
+            frame = frame.astype(text)
         if name in PARTITIONED and isinstance(frame, gpd.GeoDataFrame):
             report.setdefault("layout", {})[name] = write_partitioned(frame, folder / f"{name}.parquet")
         elif isinstance(frame, gpd.GeoDataFrame):

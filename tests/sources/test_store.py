@@ -75,6 +75,23 @@ def _events(n: int, months: int, seed: int = 0) -> gpd.GeoDataFrame:
     }, geometry=geoms, crs="EPSG:27700").assign(month=lambda f: f["month"].dt.to_period("M").dt.to_timestamp())
 
 
+def test_a_frame_of_many_arrow_chunks_is_written_as_the_same_frame_in_one(tmp_path):
+    ev = _events(3_000, months=3).assign(category=lambda f: pd.array(
+        [f"cat{i % 7}" if i % 11 else None for i in range(len(f))], dtype="string[pyarrow]"),
+        event_id=lambda f: f["event_id"].astype("string[pyarrow]"))
+    pieces = pd.concat([ev.iloc[a:a + 250] for a in range(0, len(ev), 250)], ignore_index=True)
+    chunked = gpd.GeoDataFrame(pieces, geometry="geometry", crs=ev.crs)
+    assert chunked["category"].array.__arrow_array__().num_chunks == 12  # as an ingest's concat leaves it
+    write_partitioned(ev, tmp_path / "one", partition_rows=400, row_group_rows=150)
+    write_partitioned(chunked, tmp_path / "many", partition_rows=400, row_group_rows=150)
+    one, many = partition_files(tmp_path / "one"), partition_files(tmp_path / "many")
+    assert [p.name for p in one] == [p.name for p in many] and len(one) > 3
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(one, many, strict=True))
+    back = pd.concat([pd.read_parquet(p) for p in many], ignore_index=True)
+    assert sorted(back["category"].dropna()) == sorted(ev["category"].dropna())
+    assert back["category"].isna().sum() == ev["category"].isna().sum()
+
+
 def test_partitions_by_month_and_zone_with_bounded_row_groups(tmp_path):
     ev = _events(3_000, months=3)
     layout = write_partitioned(ev, tmp_path / "events.parquet", partition_rows=400, row_group_rows=150)
