@@ -136,3 +136,58 @@ def test_a_pool_starts_only_as_many_processes_as_cores_are_free(tmp_path):
     assert [v for _, v in idle.map(_pid_plus_both, [1, 2, 3], (0, tmp_path / "flag", os.getpid()))] == [1, 2, 3]
     assert (busy.used, idle.used) == ([1], [2])  # what each call ran on, as the benchmark reports it
     assert busy.here == [3]
+
+
+def _spool_and_item(item, flag, parent):
+    from service import workers
+
+    _wait_for_the_pool(flag, parent)
+    return (workers._SPOOL if os.getpid() != parent else None), [item] * 1000
+
+
+def _spool_gone(root: Path, seconds: float = 10.0) -> bool:
+    t0 = time.monotonic()
+    while list(root.glob("svrisk-pool-*")) and time.monotonic() - t0 < seconds:
+        time.sleep(0.05)
+    return not list(root.glob("svrisk-pool-*"))
+
+
+def test_pool_results_come_back_through_a_spool_folder_removed_after_the_call(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the call makes its spool folder
+    out = ProcessPool(2, min_rows=0, min_bytes=0).map(_spool_and_item, list(range(12)),
+                                                      (tmp_path / "flag", os.getpid()))
+    assert [v for _, v in out] == [[i] * 1000 for i in range(12)]
+    spools = {s for s, _ in out if s is not None}
+    assert len(spools) == 1 and Path(next(iter(spools))).parent == tmp_path  # the pool's items went that way
+    assert not list(tmp_path.glob("svrisk-pool-*"))  # removed once the call is over
+
+
+def _lose_the_spool(item, flag, parent):
+    import shutil
+
+    from service import workers
+
+    _wait_for_the_pool(flag, parent)
+    if os.getpid() != parent and workers._SPOOL:
+        shutil.rmtree(workers._SPOOL, ignore_errors=True)  # as a full disk or a cleaned /tmp would
+    return [item]
+
+
+def test_a_result_that_cannot_be_spooled_comes_back_through_the_pipe(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    pool = ProcessPool(2, min_rows=0, min_bytes=0)
+    assert pool.map(_lose_the_spool, list(range(10)), (tmp_path / "flag", os.getpid())) == [[i] for i in range(10)]
+    assert pool.used == [2] and pool.here[0] < 10  # the pool process did take items
+
+
+def test_a_killed_worker_leaves_no_spool_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(WorkerLost):
+        ProcessPool(2, min_rows=0, min_bytes=0).map(_die_in_the_pool, list(range(6)), (tmp_path / "a", os.getpid()))
+    assert _spool_gone(tmp_path)
