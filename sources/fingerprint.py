@@ -17,7 +17,6 @@ from pathlib import Path
 
 from sources.confine import walk
 
-
 HASH_THREADS = 4
 """Most threads hashing the files of a folder at once."""
 

@@ -110,3 +110,49 @@ def test_record_codes_are_pandas_factorize_codes_whatever_the_string_storage(dty
     chunked = pd.concat([series.iloc[:3], series.iloc[3:]], ignore_index=True)  # several Arrow chunks
     assert _codes(chunked).tolist() == [0, -1, 1, 0, 2, -1, 1, 2]
     assert _codes(series.iloc[:0]).tolist() == []
+
+
+def test_text_keys_are_equal_for_equal_texts_and_na_for_na():
+    from sources.loaders.crime import text_keys
+
+    values = pd.Series(["a" * 64, None, "b" * 64, "a" * 64, ""], dtype="string")
+    keys = text_keys(values)
+    assert str(keys.dtype) == "UInt64" and keys.index.equals(values.index)
+    assert keys.isna().tolist() == [False, True, False, False, False]
+    assert keys[0] == keys[3] and keys[0] != keys[2] and keys[4] != keys[0]
+    # the same text in another file (another Series, other storage) has the same key: files are keyed apart
+    assert text_keys(pd.Series(["b" * 64], dtype=object))[0] == keys[2]
+
+
+def test_reference_codes_come_from_keys_and_from_the_texts_when_two_references_share_a_key():
+    from sources.loaders.crime import _codes, reference_codes, text_keys
+
+    refs = pd.Series(["x", "y", None, "x", "z", "y"], dtype="string")
+    expected = _codes(refs).tolist()
+    assert expected == [0, 1, -1, 0, 2, 1]
+    keyed = pd.DataFrame({"crime_id": refs, "crime_key": text_keys(refs)})
+    assert reference_codes(keyed).tolist() == expected
+    assert reference_codes(keyed[["crime_id"]]).tolist() == expected  # no keys: from the texts
+    # "z" given the key of "x" (a 64-bit collision): the codes must still tell them apart
+    clash = keyed.copy()
+    clash.loc[4, "crime_key"] = clash.loc[0, "crime_key"]
+    assert reference_codes(clash).tolist() == expected
+    assert reference_codes(clash.iloc[:0]).tolist() == []
+
+
+def test_two_references_sharing_a_key_are_not_linked(tmp_path, monkeypatch):
+    import sources.loaders.crime as crime
+
+    real = crime.text_keys
+
+    def clashing(values):  # every reference gets one key, as if all collided
+        keys = real(values)
+        return keys.where(keys.isna(), 7)
+
+    monkeypatch.setattr(crime, "text_keys", clashing)
+    data = fixture_folder(tmp_path)
+    rows = [street_row(REF, "2017-01", 530500, 180500, "Public order"),
+            street_row("d" * 64, "2017-01", 530600, 180500, "Burglary")]
+    write_csv(data / "crime" / "2017-01" / "2017-01-fixture-street.csv", STREET_HEADER, rows)
+    report, events, rejects = load(tmp_path)
+    assert len(events) == 2 and rejects.empty and report["linked_records"]["linked_rows"] == 0
