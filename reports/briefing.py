@@ -55,12 +55,20 @@ def map_png(layers, meta, **kwargs) -> bytes:
     return static_map(layers, meta, legend_inside=True, **kwargs)[0]
 
 
-def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: str = "expected",
-               width_mm: float = MAP_WIDTH_MM, height_mm: float | None = None, dpi: int = 170,
-               top_n: int = TOP_N, legend_inside: bool = False,
-               max_height_mm: float = MAP_HEIGHT_MM,
-               ward_labels_below: bool = False) -> tuple[bytes, list[tuple[str, str, str]]]:
-    """A static PNG of the risk map for print (matplotlib, no pyplot state), and its legend.
+def static_map(layers, meta, **kwargs) -> tuple[bytes, list[tuple[str, str, str]]]:
+    """A static PNG of the risk map for print, and its legend (see :func:`static_figure`)."""
+    fig, items = static_figure(layers, meta, **kwargs)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue(), items
+
+
+def static_figure(layers, meta, *, context=None, scheme: str = "top_area", value: str = "expected",
+                  width_mm: float = MAP_WIDTH_MM, height_mm: float | None = None, dpi: int = 170,
+                  top_n: int = TOP_N, legend_inside: bool = False,
+                  max_height_mm: float = MAP_HEIGHT_MM,
+                  ward_labels_below: bool = False) -> tuple[object, list[tuple[str, str, str]]]:
+    """The static risk map for print (a matplotlib Figure, no pyplot state), and its legend.
 
     Draws the classes of :func:`reports.maps.risk_classes`, the borough outline and ward
     boundaries with their names (``context``), stations with names and schools, Clear Hold
@@ -68,7 +76,9 @@ def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: s
     what was drawn, as ``(label, colour, shape)`` with shape ``box``, ``line``, ``thin``,
     ``dot`` or ``num``; ``legend_inside`` also draws it on the image. ``ward_labels_below``
     sets ward names under the ward's centre point (when the places are the wards, their numbers
-    sit on it).
+    sit on it). Names never cover each other, a place's number, an area's label, a station's
+    dot, the scale or the legend: each goes to the first free spot around its point, or is left
+    out when none is free (:func:`place_labels`; station names before ward names).
     """
     from matplotlib import patheffects
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -101,6 +111,10 @@ def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: s
     halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
     face = [colours[i] if i >= 0 else "#cccccc" for i in idx]
     ranked.plot(ax=ax, color=face, edgecolor="#9a9a9a", linewidth=0.25, zorder=1)
+    fixed: list = []  # labels left where they are: numbers, area ids, the scale, the legend
+    station_names: list = []  # names placed around their point where free (place_labels)
+    ward_names: list = []
+    dots: list = []  # station dots, kept clear of names
     handles = [Patch(facecolor=c, edgecolor="#7a7a7a", label=lab) for lab, c in zip(labels, colours, strict=True)]
     items = [(lab, c, "box") for lab, c in zip(labels, colours, strict=True)]
     wards = context.get("wards")
@@ -108,12 +122,13 @@ def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: s
         w = wards.to_crs(ranked.crs)
         w.boundary.plot(ax=ax, color=gl.WARD_COLOUR, linewidth=0.6, linestyle=(0, (4, 2)), zorder=3)
         if "name" in w:
+            spots = WARD_SPOTS[1:2] + WARD_SPOTS[:1] + WARD_SPOTS[2:] if ward_labels_below else WARD_SPOTS
             for name, pt in zip(w["name"], w.geometry.representative_point(), strict=True):
                 if pd.notna(name):
-                    ax.annotate(str(name), (pt.x, pt.y), xytext=(0, -8 if ward_labels_below else 0),
-                                textcoords="offset points", fontsize=5.6, style="italic", color="#3a3a3a",
-                                ha="center", va="top" if ward_labels_below else "center", path_effects=halo,
-                                zorder=6)
+                    ward_names.append((ax.annotate(str(name), (pt.x, pt.y), xytext=spots[0][:2],
+                                                   textcoords="offset points", ha=spots[0][2], va=spots[0][3],
+                                                   fontsize=5.6, style="italic", color="#3a3a3a",
+                                                   path_effects=halo, zorder=6), spots))
         handles.append(Line2D([], [], color=gl.WARD_COLOUR, linewidth=0.8, linestyle=(0, (4, 2)),
                               label="Ward boundary (name in italics)"))
         items.append(("Ward boundary (name in italics)", gl.WARD_COLOUR, "thin"))
@@ -129,8 +144,8 @@ def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: s
         items.append(("Clear Hold Build area (A1 ...)", gl.AREA_COLOUR, "line"))
         for aid, geom in zip(a.get("area_id", [""] * len(a)), a.geometry, strict=True):
             b = geom.bounds
-            ax.annotate(str(aid), (b[2], b[3]), color=gl.AREA_COLOUR, fontsize=7, fontweight="bold",
-                        ha="left", va="bottom", path_effects=halo, zorder=7)
+            fixed.append(ax.annotate(str(aid), (b[2], b[3]), color=gl.AREA_COLOUR, fontsize=7, fontweight="bold",
+                                     ha="left", va="bottom", path_effects=halo, zorder=7))
     hubs = layers.get("hubs")
     if hubs is not None and len(hubs) and "kind" in hubs:
         h = gl.hubs_near(hubs.to_crs(ranked.crs), context.get("borough"))
@@ -140,6 +155,8 @@ def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: s
             station = kind == "station"
             ax.scatter(pts.x, pts.y, s=14 if station else 4, color=colour, edgecolor="white",
                        linewidth=0.5 if station else 0.2, alpha=1.0 if station else 0.7, zorder=8 if station else 2)
+            if station:
+                dots.extend(zip(pts.x, pts.y, strict=True))
             label = "Station (name in bold)" if kind == "station" else str(kind).capitalize()
             handles.append(Line2D([], [], marker="o", linestyle="", color=colour, markeredgecolor="white",
                                   label=label))
@@ -147,13 +164,15 @@ def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: s
             if kind == "station" and "name" in part:
                 for name, pt in zip(part["name"], pts, strict=True):
                     if pd.notna(name):
-                        ax.annotate(str(name), (pt.x, pt.y), xytext=(3, 2), textcoords="offset points",
-                                    fontsize=5.4, fontweight="bold", color="#08306b", path_effects=halo, zorder=9)
+                        station_names.append((ax.annotate(str(name), (pt.x, pt.y), xytext=STATION_SPOTS[0][:2],
+                                                          textcoords="offset points", fontsize=5.4, fontweight="bold", color="#08306b",
+                                                          path_effects=halo, zorder=9), STATION_SPOTS))
     top = ranked.head(top_n)
     for r, pt in zip(top["rank"] if "rank" in top else range(1, len(top) + 1),
                      top.geometry.representative_point(), strict=True):
-        ax.annotate(str(int(r)), (pt.x, pt.y), fontsize=6.5, fontweight="bold", ha="center", va="center",
-                    zorder=10, bbox={"boxstyle": "circle,pad=0.25", "fc": "white", "ec": "#111111", "lw": 0.9})
+        fixed.append(ax.annotate(str(int(r)), (pt.x, pt.y), fontsize=6.5, fontweight="bold", ha="center",
+                                 va="center", zorder=10,
+                                 bbox={"boxstyle": "circle,pad=0.25", "fc": "white", "ec": "#111111", "lw": 0.9}))
     handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="#111111",
                           markersize=7, label=f"Top {len(top)} places, numbered as in the list"))
     items.append((f"Top {len(top)} places, numbered as in the list", "#111111", "num"))
@@ -169,11 +188,71 @@ def static_map(layers, meta, *, context=None, scheme: str = "top_area", value: s
     bar = max((m_ for m_ in (100, 200, 250, 500, 1000, 2000, 5000, 10000) if m_ <= (xmax - xmin) / 5), default=100)
     x0, y0 = xmax - 0.03 * (xmax - xmin) - bar, ymin + 0.03 * (ymax - ymin)
     ax.plot([x0, x0 + bar], [y0, y0], color="#111111", linewidth=2, solid_capstyle="butt", zorder=11)
-    ax.annotate(f"{bar / 1000:g} km" if bar >= 1000 else f"{bar} m", (x0 + bar / 2, y0), xytext=(0, 3),
-                textcoords="offset points", fontsize=6, ha="center", path_effects=halo, zorder=11)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue(), items
+    fixed.append(ax.annotate(f"{bar / 1000:g} km" if bar >= 1000 else f"{bar} m", (x0 + bar / 2, y0),
+                             xytext=(0, 3), textcoords="offset points", fontsize=6, ha="center",
+                             path_effects=halo, zorder=11))
+    if ax.get_legend() is not None:
+        fixed.append(ax.get_legend())
+    place_labels(fig, ax, fixed, station_names + ward_names, dots)
+    return fig, items
+
+
+WARD_SPOTS = [(0, 0, "center", "center"), (0, -8, "center", "top"), (0, 8, "center", "bottom"),
+              (10, 0, "left", "center"), (-10, 0, "right", "center"), (0, -16, "center", "top"),
+              (0, 16, "center", "bottom")]
+"""Where a ward's name may go, in points from the ward's centre point, in order of preference."""
+STATION_SPOTS = [(3, 2, "left", "bottom"), (-3, 2, "right", "bottom"), (3, -2, "left", "top"),
+                 (-3, -2, "right", "top"), (0, 5, "center", "bottom"), (0, -5, "center", "top"),
+                 (5, 0, "left", "center"), (-5, 0, "right", "center"), (6, 7, "left", "bottom"),
+                 (-6, 7, "right", "bottom"), (6, -7, "left", "top"), (-6, -7, "right", "top"),
+                 (0, 11, "center", "bottom"), (0, -11, "center", "top")]
+"""Where a station's name may go, in points from its dot, in order of preference."""
+DOT_PT = 1.5
+"""Half the side of the square a station's dot keeps free of names, in points."""
+GAP_PT = 1.0
+"""Least space between a name and anything else, in points (names have a white halo)."""
+
+
+def place_labels(fig, ax, fixed: list, movable: list[tuple[object, list[tuple]]], dots=()) -> list:
+    """Put each of ``movable`` (``(annotation, spots)``, in order of priority) at its first spot
+    ``(dx points, dy points, ha, va)`` whose box lies inside ``ax`` and overlaps no box taken
+    before it: those of ``fixed`` (annotations or a legend, left where they are), of ``dots``
+    (data points that stay in view) and of the names already placed, with :data:`GAP_PT`
+    between them. A name with no free spot is hidden. Returns the hidden annotations."""
+    from matplotlib.transforms import Bbox
+
+    fig.canvas.draw()  # lays out the fixed artists (a number's circle is sized when drawn)
+    renderer = fig.canvas.get_renderer()
+    taken = [_extent(a, renderer) for a in fixed if a.get_visible()]
+    half, gap = DOT_PT * fig.dpi / 72.0, GAP_PT * fig.dpi / 72.0
+    for x, y in ax.transData.transform(np.asarray(list(dots), dtype=float).reshape(-1, 2)):
+        taken.append(Bbox.from_extents(x - half, y - half, x + half, y + half))
+    frame = ax.get_window_extent(renderer)
+    hidden = []
+    for ann, spots in movable:
+        for dx, dy, ha, va in spots:
+            ann.xyann = (dx, dy)
+            ann.set_horizontalalignment(ha)
+            ann.set_verticalalignment(va)
+            box = ann.get_window_extent(renderer)
+            box = Bbox.from_extents(box.x0 - gap, box.y0 - gap, box.x1 + gap, box.y1 + gap)
+            inside = box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(t) for t in taken):
+                taken.append(box)
+                break
+        else:
+            ann.set_visible(False)
+            hidden.append(ann)
+    return hidden
+
+
+def _extent(artist, renderer):
+    """The box an artist covers: an annotation's with its frame (a number's circle), else its own."""
+    from matplotlib.transforms import Bbox
+
+    box = artist.get_window_extent(renderer)
+    patch = getattr(artist, "get_bbox_patch", lambda: None)()
+    return Bbox.union([box, patch.get_window_extent(renderer)]) if patch is not None else box
 
 
 def _fmt(v, digits: int = 1) -> str:
