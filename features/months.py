@@ -119,10 +119,19 @@ def window_months(cutoff, months: int) -> list[pd.Timestamp]:
     return [shift(c, -k) for k in range(int(months), 0, -1)]
 
 
+def panel_months(panel: pd.DataFrame) -> pd.DatetimeIndex:
+    """The month of each column of a units x months panel (Timestamps or ``YYYY-MM-DD`` texts).
+
+    >>> panel_months(pd.DataFrame(columns=["2018-07-01", "2018-08-01"])).strftime("%Y-%m").tolist()
+    ['2018-07', '2018-08']
+    """
+    return pd.DatetimeIndex(pd.to_datetime(panel.columns))
+
+
 def window_sum(panel: pd.DataFrame, start, months: int) -> pd.Series:
     """Sum of a units x months panel over the months ``[start, start + months)``, per unit."""
     s = month(start)
-    cols = pd.DatetimeIndex(pd.to_datetime(panel.columns))
+    cols = panel_months(panel)
     keep = (cols >= s) & (cols < shift(s, months))
     return panel.loc[:, keep].sum(axis=1).astype(float)
 
@@ -302,7 +311,7 @@ def long_window_mean(panel: pd.DataFrame, cutoff, window: int = LONG_WINDOW) -> 
     if int(window) != window or window < 1:
         raise ValueError(f"window must be a whole number of months >= 1, got {window!r}")
     c = month(cutoff)
-    cols = pd.DatetimeIndex(pd.to_datetime(panel.columns))
+    cols = panel_months(panel)
     keep = (cols < c) & (cols >= shift(c, -int(window)))
     if not keep.any():
         return pd.Series(0.0, index=panel.index, name=LONG_MEAN_COLUMN)

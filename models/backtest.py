@@ -51,6 +51,7 @@ from features.months import (
     complete_windows,
     long_window_mean,
     month,
+    panel_months,
     shift,
     window_sum,
     with_long_window,
@@ -433,7 +434,7 @@ def _scores(method, cache: _Cache, origin, horizon, train_origins, min_train_his
     """Expected counts of one method at one origin, computed once per backtest (and per store, with a
     :class:`~models.prediction_cache.PredictionCache`): methods with equal parameters share them."""
     if isinstance(method, PanelMean):  # a mean of the panel: cheaper than a cache read
-        before = cache.count.loc[:, pd.to_datetime(cache.count.columns) < origin]
+        before = cache.count.loc[:, panel_months(cache.count) < origin]
         return method.scores(before, origin, horizon)
     if isinstance(method, NestedChoice):
         name, _ = method.choose(cache, origin, horizon, train_origins, min_train_history, groups)
@@ -681,7 +682,7 @@ def backtest_ceiling(
         raise ValueError("backtest_ceiling: no origins")
     first, end = shift(origins[0], -LONG_WINDOW), shift(origins[-1], int(horizon))
     panel = fb.panel(groups=groups, weight="count")
-    have = set(pd.DatetimeIndex(pd.to_datetime(panel.columns)))
+    have = set(panel_months(panel))
     use = [m for m in data_months(fb) if first <= m < end and m in have]
     frame = fb.units.frame
     areas = pd.Series(frame["area_m2"].to_numpy(dtype=float), index=frame["unit_id"].astype(str))

@@ -32,7 +32,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from features.incidents import WEEKS_PER_MONTH, month_ordinal, ordinal_month
-from features.months import month, shift, window_sum
+from features.months import month, panel_months, shift, window_sum
 from features.scale import iter_events
 from models.evaluation import area_catch
 
@@ -137,7 +137,7 @@ class PanelMean:
 
     def scores(self, panel: pd.DataFrame, cutoff: pd.Timestamp, horizon: int) -> pd.Series:
         """Expected count in ``[cutoff, cutoff + horizon)`` per unit (panel index)."""
-        months = pd.DatetimeIndex(pd.to_datetime(panel.columns))
+        months = panel_months(panel)
         cutoff = pd.Timestamp(cutoff)
         if self.seasonal:
             start = cutoff - pd.DateOffset(months=12)
@@ -371,7 +371,7 @@ class KernelBaseline:
             if shift(month(t), int(horizon)) > c:
                 raise ValueError(f"KernelBaseline: selection origin {month(t):%Y-%m} with horizon {horizon} "
                                  f"ends after the cutoff {c:%Y-%m}")
-        before = panel.loc[:, pd.DatetimeIndex(pd.to_datetime(panel.columns)) < c]
+        before = panel.loc[:, panel_months(panel) < c]
         scale, weeks = self.choose(surface, before, areas, horizon, select_origins)
         self.choices_[f"{c:%Y-%m}"] = (scale, weeks)
         return self.expected(surface, c, horizon, scale, weeks)

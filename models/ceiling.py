@@ -56,7 +56,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from features.months import month, shift
+from features.months import month, panel_months, shift
 from models.evaluation import n_star, ranking_slices
 
 N_SIMS = 200
@@ -66,7 +66,7 @@ LABEL = "expected PEI* of a long-run-rate oracle"
 
 
 def _months_of(panel: pd.DataFrame, months) -> pd.DataFrame:
-    cols = pd.DatetimeIndex(pd.to_datetime(panel.columns))
+    cols = panel_months(panel)
     if months is None:
         return panel
     want = pd.DatetimeIndex([month(m) for m in months])
@@ -111,7 +111,7 @@ def window_sums(panel: pd.DataFrame, horizon: int, months: Sequence | None = Non
     the panel is skipped (it would hold a false zero).
     """
     p = _months_of(panel, months)
-    cols = pd.DatetimeIndex(pd.to_datetime(p.columns))
+    cols = panel_months(p)
     have = set(cols)
     out = {}
     start = cols.min() if len(cols) else None
@@ -217,7 +217,7 @@ def oracle_ceiling(
             row[f"ceiling_{m}_lo"] = float(np.quantile(v, 0.025)) if len(v) else float("nan")
             row[f"ceiling_{m}_hi"] = float(np.quantile(v, 0.975)) if len(v) else float("nan")
         rows.append(row)
-    cols = pd.DatetimeIndex(pd.to_datetime(p.columns))
+    cols = panel_months(p)
     return {
         "label": LABEL, "rows": rows, "alpha": a, "rates": info, "events_per_period": float(mu.sum()),
         "horizon": int(horizon), "n_sims": int(n_sims), "seed": int(seed),

@@ -125,7 +125,7 @@ from scipy.optimize import nnls
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from features.months import month, ranges, shift
+from features.months import month, panel_months, ranges, shift
 from geo.units import UnitSet
 
 DEFAULT_BUFFER_M = 400.0
@@ -545,7 +545,7 @@ def plan_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, months_afte
     if int(months_after) != months_after or months_after < MIN_POST_MONTHS:
         raise ValueError(f"months must be a whole number of months >= {MIN_POST_MONTHS}, got {months_after!r}")
     index = panel.index.astype(str)
-    panel = panel.set_axis(index).set_axis(pd.DatetimeIndex(pd.to_datetime(panel.columns)), axis=1)
+    panel = panel.set_axis(index).set_axis(panel_months(panel), axis=1)
     unknown = [u for u in area_ids if u not in set(index)]
     if unknown or not area_ids:
         raise ValueError(f"area units {unknown[:5] or area_ids} are not {units.edition} units of the store")
@@ -794,7 +794,7 @@ def group_time_att(panel: pd.DataFrame, starts: dict, never_treated, *, complete
     """
     if control not in ("notyet", "never"):
         raise ValueError(f"control must be 'notyet' or 'never', got {control!r}")
-    panel = panel.set_axis(panel.index.astype(str)).set_axis(pd.DatetimeIndex(pd.to_datetime(panel.columns)), axis=1)
+    panel = panel.set_axis(panel.index.astype(str)).set_axis(panel_months(panel), axis=1)
     starts = {str(u): month(m) for u, m in starts.items()}
     never = [str(u) for u in never_treated]
     missing = [u for u in list(starts) + never if u not in panel.index]
@@ -1164,7 +1164,7 @@ def evaluate_intervention(panel: pd.DataFrame, units: UnitSet, area_ids, start, 
     before, after, gaps, e = _window(complete_months, start, end, pre_months)
     s = month(start)
     warnings: list[str] = []
-    cols = pd.DatetimeIndex(pd.to_datetime(panel.columns))
+    cols = panel_months(panel)
     panel = panel.set_axis(cols, axis=1)
     have = set(cols) & set(complete_months)  # Months, as the builder gives them
     pre_used = [m for m in before if m in have]
