@@ -96,3 +96,26 @@ def test_a_name_goes_to_its_next_free_spot_and_hides_when_none_is_free():
     hidden = place_labels(fig, ax, [block], [(moved, spots), (edge, spots[:1])])
     assert moved.get_visible() and moved.xyann == (-3, -2) and moved.get_horizontalalignment() == "right"
     assert hidden == [edge] and not edge.get_visible()
+
+
+@pytest.mark.parametrize("text", ["Edgware", "Mill Hill Broadway", "Two\nlines"])
+def test_a_spot_s_box_is_the_box_matplotlib_draws_there(text):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from reports.briefing import STATION_SPOTS, WARD_SPOTS, spot_boxes
+
+    fig = Figure(figsize=(3, 3), dpi=170)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ann = ax.annotate(text, (37.3, 61.9), xytext=(0, 0), textcoords="offset points", fontsize=5.6, style="italic")
+    renderer = fig.canvas.get_renderer()
+    spots = STATION_SPOTS + WARD_SPOTS
+    computed = spot_boxes(ann, spots, renderer)
+    for (dx, dy, ha, va), box in zip(spots, computed, strict=True):
+        ann.xyann = (dx, dy)
+        ann.set_horizontalalignment(ha)
+        ann.set_verticalalignment(va)
+        assert np.allclose(box, ann.get_window_extent(renderer).extents, atol=1e-6), (dx, dy, ha, va)
